@@ -1,0 +1,143 @@
+// Package cli is the headless face of the engine: the peerdrop command's
+// flags, prompts, progress bars and JSON events. cmd/peerdrop only calls Run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/signaling"
+	"github.com/thepeerdrop/peerdrop/transfer"
+)
+
+const usage = `peerdrop: send files and messages directly to nearby devices.
+
+Usage:
+  peerdrop [--config-dir DIR] [--name NAME] [--json] [--verbose] <command>
+
+Commands:
+  receive [--dir DIR] [--yes] [--once] [--port N]   wait for offers; prompt, or accept all with --yes
+  send --to HOST:PORT [--text MSG] [PATH...]        send files, folders and/or a message
+`
+
+// exitError carries an exit status and a one-line reason.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// env is what every command gets.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	out    *output
+	cfg    peer.Config
+}
+
+// Run executes the command line args (without the program name) and returns
+// the process exit status.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "peerdrop: %s\n", oneLine(err))
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("peerdrop", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	configDir := fs.String("config-dir", "", "folder for identity and state (default: the user config dir)")
+	name := fs.String("name", "", "display name (default: the host name)")
+	jsonOut := fs.Bool("json", false, "write one JSON event per line to stdout")
+	verbose := fs.Bool("verbose", false, "log details to stderr")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("no command given")}
+	}
+	if *configDir == "" {
+		base, err := os.UserConfigDir()
+		if err != nil {
+			return fmt.Errorf("no config dir (use --config-dir): %w", err)
+		}
+		*configDir = filepath.Join(base, "peerdrop")
+	}
+	if *name == "" {
+		h, _ := os.Hostname()
+		*name = defaultName(h)
+	}
+	if err := signaling.ValidateName(*name); err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--name: %w", err)}
+	}
+	id, err := identity.Load(*configDir)
+	if err != nil {
+		return fmt.Errorf("load identity: %w", err)
+	}
+	e := &env{
+		stdin: stdin, stdout: stdout, stderr: stderr,
+		out: newOutput(stdout, stderr, *jsonOut),
+		cfg: peer.Config{Identity: id, Name: *name},
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	switch cmd {
+	case "receive":
+		return e.receive(ctx, rest)
+	case "send":
+		return e.send(ctx, rest)
+	case "help":
+		fs.Usage()
+		return nil
+	}
+	fs.Usage()
+	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
+}
+
+func defaultName(host string) string {
+	host, _, _ = strings.Cut(host, ".")
+	if host == "" || signaling.ValidateName(host) != nil {
+		return "peerdrop"
+	}
+	return host
+}
+
+func peerOf(c *peer.Conn) transfer.Peer {
+	return transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
+}

@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/thepeerdrop/peerdrop/transfer"
+)
+
+// output writes events either as JSON lines on stdout or as words and a
+// progress bar for a person. It is safe for concurrent use.
+type output struct {
+	mu     sync.Mutex
+	stdout io.Writer
+	stderr io.Writer
+	json   bool
+	tty    bool
+	bars   map[string]*progressbar.ProgressBar
+}
+
+func newOutput(stdout, stderr io.Writer, jsonOut bool) *output {
+	tty := false
+	if f, ok := stderr.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &output{stdout: stdout, stderr: stderr, json: jsonOut, tty: tty, bars: map[string]*progressbar.ProgressBar{}}
+}
+
+// jsonEvent writes one JSON object with "event" set to name.
+func (o *output) jsonEvent(name string, fields map[string]any) {
+	fields["event"] = name
+	fields["time"] = time.Now().UTC().Format(time.RFC3339Nano)
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, _ = o.stdout.Write(append(b, '\n'))
+}
+
+// say prints a line for a person (stderr in JSON mode, stdout otherwise).
+func (o *output) say(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w := o.stdout
+	if o.json {
+		w = o.stderr
+	}
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// event reports a transfer event. role is "send" or "receive".
+func (o *output) event(ev transfer.Event) {
+	if o.json {
+		o.eventJSON(ev)
+		return
+	}
+	switch ev := ev.(type) {
+	case transfer.Progress:
+		o.progress(ev)
+	case transfer.Accepted:
+		o.say("Accepted.")
+	case transfer.Declined:
+		o.say("Declined.")
+	case transfer.FileDone:
+		if ev.Path != "" {
+			o.clearBar(ev.ID)
+			o.say("Received %s (%s)", ev.Path, humanBytes(ev.Size))
+		}
+	case transfer.FileFailed:
+		o.clearBar(ev.ID)
+		o.say("Failed: %s: %s", ev.Name, ev.Message)
+	case transfer.Paused:
+		o.say("Paused.")
+	case transfer.Resumed:
+		o.say("Resumed.")
+	case transfer.Reconnecting:
+		o.clearBar(ev.ID)
+		o.say("Connection lost, reconnecting (attempt %d): %v", ev.Attempt, ev.Err)
+	case transfer.Interrupted:
+		o.clearBar(ev.ID)
+		o.say("Connection lost; what arrived is kept so the sender can resume.")
+	case transfer.TransferDone:
+		o.finishBar(ev.ID)
+		switch {
+		case ev.Cancelled:
+			o.say("Cancelled.")
+		case len(ev.Failed) > 0:
+			o.say("Done with errors: %d files arrived, %d failed.", ev.Files, len(ev.Failed))
+		default:
+			o.say("Done: %d files, %s.", ev.Files, humanBytes(ev.Bytes))
+		}
+	case transfer.TextReceived:
+		o.say("Message from %s: %s", ev.From.Name, ev.Text)
+	case transfer.TextDelivered:
+		o.say("Message delivered.")
+	}
+}
+
+func (o *output) eventJSON(ev transfer.Event) {
+	switch ev := ev.(type) {
+	case transfer.OfferReceived:
+		o.jsonEvent("offer", map[string]any{
+			"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.DeviceID, "files": ev.Files,
+			"folders": ev.Folders, "size": ev.Size, "text": ev.Text, "resuming": ev.Resuming,
+		})
+	case transfer.Accepted:
+		o.jsonEvent("accepted", map[string]any{"id": ev.ID})
+	case transfer.Declined:
+		o.jsonEvent("declined", map[string]any{"id": ev.ID, "reason": ev.Reason})
+	case transfer.Progress:
+		o.jsonEvent("progress", map[string]any{"id": ev.ID, "name": ev.Name, "bytes": ev.Bytes, "total": ev.Total})
+	case transfer.FileDone:
+		if ev.Path == "" { // sender side: the receiver confirmed it
+			o.jsonEvent("file-sent", map[string]any{"id": ev.ID, "name": ev.Name, "size": ev.Size})
+			return
+		}
+		o.jsonEvent("file-done", map[string]any{
+			"id": ev.ID, "name": ev.Name, "path": ev.Path, "size": ev.Size,
+			"sha256": ev.SHA256, "resumed_from": ev.ResumedFrom,
+		})
+	case transfer.FolderDone:
+		o.jsonEvent("folder-done", map[string]any{"id": ev.ID, "name": ev.Name, "path": ev.Path})
+	case transfer.FileFailed:
+		o.jsonEvent("file-error", map[string]any{"id": ev.ID, "name": ev.Name, "code": ev.Code, "message": ev.Message})
+	case transfer.Paused:
+		o.jsonEvent("paused", map[string]any{"id": ev.ID, "remote": ev.Remote})
+	case transfer.Resumed:
+		o.jsonEvent("resumed", map[string]any{"id": ev.ID, "remote": ev.Remote})
+	case transfer.Reconnecting:
+		o.jsonEvent("reconnecting", map[string]any{"id": ev.ID, "attempt": ev.Attempt, "error": errString(ev.Err)})
+	case transfer.Interrupted:
+		o.jsonEvent("interrupted", map[string]any{"id": ev.ID, "error": errString(ev.Err)})
+	case transfer.TransferDone:
+		failed := ev.Failed
+		if failed == nil {
+			failed = []string{}
+		}
+		o.jsonEvent("transfer-done", map[string]any{
+			"id": ev.ID, "files": ev.Files, "bytes": ev.Bytes, "failed": failed, "cancelled": ev.Cancelled,
+		})
+	case transfer.TextReceived:
+		o.jsonEvent("text", map[string]any{"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.DeviceID, "text": ev.Text})
+	case transfer.TextDelivered:
+		o.jsonEvent("text-delivered", map[string]any{"id": ev.ID})
+	}
+}
+
+func (o *output) progress(ev transfer.Progress) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.tty {
+		return // a bar on a pipe or a log file is noise
+	}
+	bar := o.bars[ev.ID]
+	if bar == nil {
+		bar = progressbar.NewOptions64(ev.Total,
+			progressbar.OptionSetWriter(o.stderr),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionClearOnFinish(),
+		)
+		o.bars[ev.ID] = bar
+	}
+	bar.Describe(shorten(ev.Name, 28))
+	_ = bar.Set64(ev.Bytes)
+}
+
+func (o *output) clearBar(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if bar := o.bars[id]; bar != nil {
+		_ = bar.Clear()
+	}
+}
+
+func (o *output) finishBar(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if bar := o.bars[id]; bar != nil {
+		_ = bar.Finish()
+		delete(o.bars, id)
+	}
+}
+
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

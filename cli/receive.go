@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/signaling"
+	"github.com/thepeerdrop/peerdrop/transfer"
+)
+
+// staleAfter: resume state older than this is removed when receive starts.
+const staleAfter = 7 * 24 * time.Hour
+
+func defaultDownloadDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		d := filepath.Join(home, "Downloads")
+		if info, err := os.Stat(d); err == nil && info.IsDir() {
+			return d
+		}
+	}
+	return "."
+}
+
+func (e *env) receive(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	dir := fs.String("dir", defaultDownloadDir(), "download folder")
+	yes := fs.Bool("yes", false, "accept every offer without asking")
+	once := fs.Bool("once", false, "exit after one offer or message")
+	port := fs.Int("port", signaling.DefaultPort, "TCP port for the LAN handshake (0: any free port)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("receive takes no arguments, got %q", fs.Arg(0))}
+	}
+	if *port < 0 || *port > 65535 {
+		return &exitError{code: 2, err: fmt.Errorf("--port %d out of range", *port)}
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return fmt.Errorf("download folder: %w", err)
+	}
+	absDir, err := filepath.Abs(*dir)
+	if err != nil {
+		return fmt.Errorf("download folder: %w", err)
+	}
+	transfer.CleanStale(absDir, staleAfter)
+
+	ln, err := peer.Listen(fmt.Sprintf(":%d", *port), e.cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// With --once, the first offer or message that ends decides the exit status.
+	var (
+		resultMu sync.Mutex
+		result   error
+		finished bool
+	)
+	finish := func(err error) {
+		resultMu.Lock()
+		defer resultMu.Unlock()
+		if finished || !*once {
+			return
+		}
+		finished, result = true, err
+		// Give the sender a moment to read our last message and close; then go.
+		time.AfterFunc(5*time.Second, cancel)
+	}
+
+	var promptMu sync.Mutex
+	// One reader owns stdin for the whole run, so an unanswered prompt
+	// (the sender went away) does not swallow the answer to the next one.
+	var lines chan string
+	if !*yes {
+		lines = make(chan string)
+		go func() {
+			sc := bufio.NewScanner(e.stdin)
+			for sc.Scan() {
+				select {
+				case lines <- sc.Text():
+				case <-ctx.Done():
+					return
+				}
+			}
+			close(lines)
+		}()
+	}
+	rcv := &transfer.Receiver{
+		Dir: absDir,
+		Decide: func(ctx context.Context, o transfer.OfferReceived) bool {
+			if *yes {
+				return true
+			}
+			promptMu.Lock()
+			defer promptMu.Unlock()
+			return e.prompt(ctx, lines, o)
+		},
+		OnEvent: func(ev transfer.Event) {
+			e.out.event(ev)
+			switch ev := ev.(type) {
+			case transfer.TransferDone:
+				switch {
+				case ev.Cancelled:
+					finish(errors.New("the transfer was cancelled"))
+				case len(ev.Failed) > 0:
+					finish(fmt.Errorf("%d files did not arrive: %s", len(ev.Failed), strings.Join(ev.Failed, ", ")))
+				default:
+					finish(nil)
+				}
+			case transfer.Declined:
+				finish(transfer.ErrDeclined)
+			case transfer.TextReceived:
+				finish(nil)
+			}
+		},
+	}
+	ln.OnError = func(from net.Addr, err error) {
+		e.reportError(fmt.Errorf("connection from %s failed: %w", from, err))
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	if e.out.json {
+		e.out.jsonEvent("listening", map[string]any{
+			"port": addr.Port, "address": addr.String(), "dir": absDir,
+			"device_id": e.cfg.Identity.DeviceID, "name": e.cfg.Name, "fingerprint": e.cfg.Identity.Fingerprint,
+		})
+	} else {
+		e.out.say("%s is ready to receive on port %d; files go to %s", e.cfg.Name, addr.Port, absDir)
+	}
+
+	err = ln.Serve(ctx, func(ctx context.Context, c *peer.Conn) {
+		defer c.Close()
+		p := peerOf(c)
+		err := rcv.Handle(ctx, p, c)
+		var pe *transfer.ProtocolError
+		switch {
+		case errors.As(err, &pe):
+			e.reportError(fmt.Errorf("%s: %w", p.Name, err))
+			finish(err)
+		case errors.Is(err, transfer.ErrClosed), errors.Is(err, context.Canceled), err == nil:
+		default:
+			e.reportError(fmt.Errorf("%s: %w", p.Name, err))
+		}
+		resultMu.Lock()
+		done := finished
+		resultMu.Unlock()
+		if done {
+			cancel() // the sender has closed: no need to wait
+		}
+	})
+	if err != nil {
+		return err
+	}
+	resultMu.Lock()
+	defer resultMu.Unlock()
+	if *once && !finished {
+		return errors.New("stopped before anything arrived")
+	}
+	return result
+}
+
+// reportError tells the user about a problem that does not stop receiving.
+func (e *env) reportError(err error) {
+	if e.out.json {
+		e.out.jsonEvent("error", map[string]any{"message": err.Error()})
+		return
+	}
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	fmt.Fprintf(e.stderr, "peerdrop: %s\n", oneLine(err))
+}
+
+// prompt asks the person at the terminal about an offer.
+func (e *env) prompt(ctx context.Context, lines <-chan string, o transfer.OfferReceived) bool {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s wants to send you ", o.From.Name)
+	switch {
+	case o.Files == 0 && o.Folders == 0:
+		b.WriteString("a message")
+	default:
+		fmt.Fprintf(&b, "%d files", o.Files)
+		if o.Folders > 0 {
+			fmt.Fprintf(&b, " in %d folders", o.Folders)
+		}
+		fmt.Fprintf(&b, " (%s): %s", humanBytes(o.Size), strings.Join(o.First, ", "))
+	}
+	if o.Text != "" {
+		fmt.Fprintf(&b, "\n  %q", o.Text)
+	}
+	fmt.Fprintf(e.stderr, "%s\nAccept? [y/N] ", b.String())
+	select {
+	case line, ok := <-lines:
+		if !ok {
+			fmt.Fprintln(e.stderr, "(no answer: standard input is closed; use --yes to accept without asking)")
+			return false
+		}
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes"
+	case <-ctx.Done():
+		fmt.Fprintln(e.stderr, "(the sender went away)")
+		return false
+	}
+}

@@ -1,0 +1,209 @@
+// Package signaling carries the LAN handshake: a short exchange of framed
+// messages over TCP (hello, SDP offer, SDP answer) that lets two devices set up
+// a WebRTC peer connection. It knows nothing of files; see docs/PROTOCOL.md.
+package signaling
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Version is the handshake protocol version, the first byte of every frame.
+const Version byte = 1
+
+// DefaultPort is the TCP port a receiver listens on unless told otherwise.
+const DefaultPort = 53318
+
+// MaxPayload bounds one frame's payload; an SDP with a few dozen host
+// candidates is well under 16 KiB.
+const MaxPayload = 64 * 1024
+
+const headerLen = 6 // version, type, uint32 length
+
+// FrameType says what a frame's payload is.
+type FrameType byte
+
+// Frame types, in the order they are exchanged.
+const (
+	TypeHello  FrameType = 1
+	TypeOffer  FrameType = 2
+	TypeAnswer FrameType = 3
+	TypeError  FrameType = 4
+)
+
+func (t FrameType) String() string {
+	switch t {
+	case TypeHello:
+		return "hello"
+	case TypeOffer:
+		return "offer"
+	case TypeAnswer:
+		return "answer"
+	case TypeError:
+		return "error"
+	}
+	return fmt.Sprintf("type %d", byte(t))
+}
+
+// Errors a caller may branch on.
+var (
+	ErrVersion    = errors.New("unsupported handshake protocol version")
+	ErrTooLarge   = errors.New("frame too large")
+	ErrMalformed  = errors.New("malformed frame")
+	ErrUnexpected = errors.New("unexpected frame")
+)
+
+// Frame is one handshake message.
+type Frame struct {
+	Type    FrameType
+	Payload []byte
+}
+
+// WriteFrame writes f to w.
+func WriteFrame(w io.Writer, f Frame) error {
+	if len(f.Payload) > MaxPayload {
+		return fmt.Errorf("write %s frame: %w (%d bytes)", f.Type, ErrTooLarge, len(f.Payload))
+	}
+	buf := make([]byte, headerLen+len(f.Payload))
+	buf[0] = Version
+	buf[1] = byte(f.Type)
+	binary.BigEndian.PutUint32(buf[2:6], uint32(len(f.Payload)))
+	copy(buf[headerLen:], f.Payload)
+	_, err := w.Write(buf)
+	return err
+}
+
+// ReadFrame reads one frame from r. It never allocates more than MaxPayload.
+func ReadFrame(r io.Reader) (Frame, error) {
+	var hdr [headerLen]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return Frame{}, err
+	}
+	if hdr[0] != Version {
+		return Frame{}, fmt.Errorf("%w: got %d, want %d", ErrVersion, hdr[0], Version)
+	}
+	t := FrameType(hdr[1])
+	if t < TypeHello || t > TypeError {
+		return Frame{}, fmt.Errorf("%w: unknown type %d", ErrMalformed, hdr[1])
+	}
+	n := binary.BigEndian.Uint32(hdr[2:6])
+	if n > MaxPayload {
+		return Frame{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, MaxPayload)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return Frame{}, fmt.Errorf("read %s frame: %w", t, err)
+	}
+	return Frame{Type: t, Payload: payload}, nil
+}
+
+// Hello introduces a device. Both sides send one first.
+type Hello struct {
+	DeviceID    string `json:"device_id"`
+	Name        string `json:"name"`
+	Version     int    `json:"version"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// SDP carries an offer or an answer.
+type SDP struct {
+	SDP string `json:"sdp"`
+}
+
+// ErrorMessage is sent before closing when a side refuses to go on.
+type ErrorMessage struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes carried in an error frame.
+const (
+	CodeBadFrame   = "bad-frame"
+	CodeBadHello   = "bad-hello"
+	CodeVersion    = "unsupported-version"
+	CodeRefused    = "refused"
+	CodeInternal   = "internal"
+	CodeBadSDP     = "bad-sdp"
+	CodeUnexpected = "unexpected-frame"
+)
+
+// RemoteError is an error frame received from the peer.
+type RemoteError struct{ ErrorMessage }
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("peer refused the handshake (%s): %s", e.Code, e.Message)
+}
+
+var (
+	deviceIDRe    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	fingerprintRe = regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
+)
+
+// Validate reports whether h is well formed.
+func (h Hello) Validate() error {
+	if !deviceIDRe.MatchString(h.DeviceID) {
+		return fmt.Errorf("%w: hello: bad device id", ErrMalformed)
+	}
+	if err := ValidateName(h.Name); err != nil {
+		return fmt.Errorf("%w: hello: %v", ErrMalformed, err)
+	}
+	if h.Version != int(Version) {
+		return fmt.Errorf("%w: hello says version %d", ErrVersion, h.Version)
+	}
+	if !fingerprintRe.MatchString(h.Fingerprint) {
+		return fmt.Errorf("%w: hello: bad fingerprint", ErrMalformed)
+	}
+	return nil
+}
+
+// ValidateName checks a display name: 1 to 64 bytes of printable UTF-8.
+func ValidateName(name string) error {
+	if name == "" || len(name) > 64 || !utf8.ValidString(name) {
+		return errors.New("display name must be 1 to 64 bytes of UTF-8")
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return errors.New("display name has a control character")
+		}
+	}
+	return nil
+}
+
+// DecodeHello parses and validates a hello payload.
+func DecodeHello(p []byte) (Hello, error) {
+	var h Hello
+	if err := json.Unmarshal(p, &h); err != nil {
+		return Hello{}, fmt.Errorf("%w: hello: %v", ErrMalformed, err)
+	}
+	return h, h.Validate()
+}
+
+// DecodeSDP parses an offer or answer payload.
+func DecodeSDP(p []byte) (string, error) {
+	var s SDP
+	if err := json.Unmarshal(p, &s); err != nil {
+		return "", fmt.Errorf("%w: sdp: %v", ErrMalformed, err)
+	}
+	if s.SDP == "" {
+		return "", fmt.Errorf("%w: empty sdp", ErrMalformed)
+	}
+	return s.SDP, nil
+}
+
+// DecodeError parses an error payload.
+func DecodeError(p []byte) (*RemoteError, error) {
+	var e ErrorMessage
+	if err := json.Unmarshal(p, &e); err != nil {
+		return nil, fmt.Errorf("%w: error frame: %v", ErrMalformed, err)
+	}
+	if len(e.Message) > 1024 {
+		e.Message = e.Message[:1024]
+	}
+	return &RemoteError{e}, nil
+}

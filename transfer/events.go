@@ -1,0 +1,207 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Peer names the other side of a link, as its handshake introduced it.
+type Peer struct {
+	DeviceID    string
+	Name        string
+	Fingerprint string
+}
+
+// Link is an open connection to a peer with its data channel. peer.Conn is one.
+type Link interface {
+	DataChannel() *webrtc.DataChannel
+	// Done is closed when the connection has failed or closed.
+	Done() <-chan struct{}
+	Close() error
+}
+
+// Event is anything a transfer reports. Each is a plain value.
+type Event interface{ event() }
+
+// OfferReceived: a peer offers files and/or text; the receiver decides.
+type OfferReceived struct {
+	From    Peer
+	ID      string
+	Files   int
+	Folders int
+	Size    int64
+	Text    string
+	// First few paths, for a prompt.
+	First []string
+	// Resuming is set when this continues an offer accepted earlier.
+	Resuming bool
+}
+
+// Accepted: the offer was accepted (by the receiver).
+type Accepted struct{ ID string }
+
+// Declined: the offer was declined.
+type Declined struct {
+	ID     string
+	Reason string
+}
+
+// Progress reports bytes moved in a transfer (throttled by the producer).
+type Progress struct {
+	ID    string
+	Name  string // the file being moved
+	Bytes int64  // transfer-wide, including bytes resumed from disk
+	Total int64
+}
+
+// FileDone: a file arrived and verified (receiver) or the receiver confirmed it (sender).
+type FileDone struct {
+	ID          string
+	Index       int
+	Name        string // manifest path
+	Path        string // final path on disk (receiver only)
+	Size        int64
+	SHA256      string
+	ResumedFrom int64
+}
+
+// FolderDone: a folder entry was created (receiver).
+type FolderDone struct {
+	ID   string
+	Name string
+	Path string
+}
+
+// FileFailed: a file could not be moved; the transfer goes on with the rest.
+type FileFailed struct {
+	ID      string
+	Index   int
+	Name    string
+	Code    string
+	Message string
+}
+
+// Paused and Resumed: the transfer was paused or resumed, by either side.
+type Paused struct {
+	ID     string
+	Remote bool
+}
+type Resumed struct {
+	ID     string
+	Remote bool
+}
+
+// Reconnecting: the connection was lost; the sender tries again.
+type Reconnecting struct {
+	ID      string
+	Attempt int
+	Err     error
+}
+
+// Interrupted: the connection was lost mid-transfer (receiver); partial data is kept.
+type Interrupted struct {
+	ID  string
+	Err error
+}
+
+// TransferDone: the offer ended. Failed lists the manifest paths that did not arrive.
+type TransferDone struct {
+	ID        string
+	Files     int
+	Bytes     int64
+	Failed    []string
+	Cancelled bool
+}
+
+// TextReceived: a text message from a peer (receiver side).
+type TextReceived struct {
+	From Peer
+	ID   string
+	Text string
+}
+
+// TextDelivered: the peer confirmed a text message (sender side).
+type TextDelivered struct{ ID string }
+
+func (OfferReceived) event() {}
+func (Accepted) event()      {}
+func (Declined) event()      {}
+func (Progress) event()      {}
+func (FileDone) event()      {}
+func (FolderDone) event()    {}
+func (FileFailed) event()    {}
+func (Paused) event()        {}
+func (Resumed) event()       {}
+func (Reconnecting) event()  {}
+func (Interrupted) event()   {}
+func (TransferDone) event()  {}
+func (TextReceived) event()  {}
+func (TextDelivered) event() {}
+
+// inbox turns the data channel's callbacks into values read by the one
+// goroutine that owns a session. The callback blocks while the inbox is full,
+// which stops pion reading and so pushes back on the sender through SCTP.
+type inbox struct {
+	msgs   chan webrtc.DataChannelMessage
+	low    chan struct{}
+	closed chan struct{}
+	once   sync.Once
+}
+
+const inboxSize = 32
+
+func newInbox(dc *webrtc.DataChannel, lowWater uint64) *inbox {
+	in := &inbox{
+		msgs:   make(chan webrtc.DataChannelMessage, inboxSize),
+		low:    make(chan struct{}, 1),
+		closed: make(chan struct{}),
+	}
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		select {
+		case in.msgs <- m:
+		case <-in.closed:
+		}
+	})
+	dc.SetBufferedAmountLowThreshold(lowWater)
+	dc.OnBufferedAmountLow(func() {
+		select {
+		case in.low <- struct{}{}:
+		default:
+		}
+	})
+	return in
+}
+
+// close releases a blocked callback; call it when the session ends.
+func (in *inbox) close() { in.once.Do(func() { close(in.closed) }) }
+
+// sendMessage encodes and sends a control message.
+func sendMessage(dc *webrtc.DataChannel, m Message) error {
+	p, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	if err := dc.SendText(string(p)); err != nil {
+		return errors.Join(ErrClosed, err)
+	}
+	return nil
+}
+
+// emitter delivers events to a callback, never blocking on a nil one.
+type emitter func(Event)
+
+func (e emitter) emit(ev Event) {
+	if e != nil {
+		e(ev)
+	}
+}
+
+func ctxErr(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,854 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// StateDir is the hidden folder, inside the download folder, where partial
+// files and resume state live. Keeping it on the same file system makes the
+// final link or rename atomic.
+const StateDir = ".peerdrop"
+
+// syncThreshold: files at least this large are fsynced before they get their
+// final name. Smaller ones are not: thousands of small files would spend
+// most of their time in fsync, and a crash loses at most a few of them.
+const syncThreshold = 1 << 20
+
+// Receiver accepts offers into Dir.
+type Receiver struct {
+	// Dir is the download folder. It must exist.
+	Dir string
+	// Decide is asked about each new offer (not about resumed ones) and
+	// returns true to accept. Nil declines everything.
+	Decide func(ctx context.Context, o OfferReceived) bool
+	// OnEvent hears every event, from the session's goroutine.
+	OnEvent func(Event)
+
+	mu       sync.Mutex
+	controls map[string]chan command
+}
+
+func (r *Receiver) control(id string, c command) bool {
+	r.mu.Lock()
+	ch := r.controls[id]
+	r.mu.Unlock()
+	if ch == nil {
+		return false
+	}
+	select {
+	case ch <- c:
+		return true
+	default:
+		return false
+	}
+}
+
+// Pause asks the sender of offer id to stop sending until Resume.
+func (r *Receiver) Pause(id string) bool { return r.control(id, command{kind: cmdPause}) }
+
+// Resume continues a paused offer.
+func (r *Receiver) Resume(id string) bool { return r.control(id, command{kind: cmdResume}) }
+
+// Cancel ends offer id; complete files are kept, partial ones removed.
+func (r *Receiver) Cancel(id string) bool { return r.control(id, command{kind: cmdCancel, index: -1}) }
+
+// CancelItem skips one file of offer id.
+func (r *Receiver) CancelItem(id string, i int) bool {
+	return r.control(id, command{kind: cmdCancel, index: i})
+}
+
+// Retry asks for a failed or cancelled file of offer id again.
+func (r *Receiver) Retry(id string, i int) bool {
+	return r.control(id, command{kind: cmdRetry, index: i})
+}
+
+func (r *Receiver) register(id string) chan command {
+	ch := make(chan command, 16)
+	r.mu.Lock()
+	if r.controls == nil {
+		r.controls = map[string]chan command{}
+	}
+	r.controls[id] = ch
+	r.mu.Unlock()
+	return ch
+}
+
+func (r *Receiver) unregister(id string, ch chan command) {
+	r.mu.Lock()
+	if r.controls[id] == ch {
+		delete(r.controls, id)
+	}
+	r.mu.Unlock()
+}
+
+// Handle serves one link until it closes: offers, files and text messages
+// from the peer. It returns the reason the link ended: ErrClosed when the
+// peer went away, a *ProtocolError when the peer broke the protocol (the peer
+// has been told), ctx's error when ctx ended. Complete files are always kept.
+func (r *Receiver) Handle(ctx context.Context, from Peer, link Link) error {
+	root, err := os.OpenRoot(r.Dir)
+	if err != nil {
+		return fmt.Errorf("open download folder: %w", err)
+	}
+	defer root.Close()
+	dc := link.DataChannel()
+	in := newInbox(dc, lowWater)
+	defer in.close()
+	rs := &recvSession{r: r, ctx: ctx, link: link, dc: dc, in: in, root: root, from: from, emit: r.OnEvent}
+	return rs.run()
+}
+
+type phase int
+
+const (
+	idle phase = iota
+	collecting
+	active
+)
+
+type recvSession struct {
+	r    *Receiver
+	ctx  context.Context
+	link Link
+	dc   *webrtc.DataChannel
+	in   *inbox
+	root *os.Root
+	from Peer
+	emit emitter
+
+	phase phase
+	off   *incoming
+}
+
+type incoming struct {
+	id      string
+	text    string
+	count   int
+	size    int64
+	entries []Entry
+	dir     string            // state dir, relative to root
+	top     map[string]string // manifest top-level name -> name on disk
+
+	done          map[int]bool
+	failed        map[int]bool
+	cancelled     map[int]bool
+	autoRetried   map[int]bool
+	retryRequests int
+	paused        bool
+
+	cur       *curFile
+	doneLog   *os.File
+	cmds      chan command
+	bytes     int64
+	lastEvent time.Time
+}
+
+type curFile struct {
+	index       int
+	f           *os.File
+	h           hash.Hash
+	written     int64
+	size        int64
+	resumedFrom int64
+	discard     bool
+}
+
+type stateMeta struct {
+	ID       string            `json:"id"`
+	From     string            `json:"from"`
+	Manifest string            `json:"manifest"`
+	Top      map[string]string `json:"top"`
+}
+
+func (rs *recvSession) run() error {
+	for {
+		var cmds chan command
+		if rs.off != nil && rs.phase == active {
+			cmds = rs.off.cmds
+		}
+		var err error
+		select {
+		case raw := <-rs.in.msgs:
+			err = rs.onMessage(raw)
+		case c := <-cmds:
+			err = rs.local(c)
+		case <-rs.link.Done():
+			rs.interrupted(ErrClosed)
+			return ErrClosed
+		case <-rs.ctx.Done():
+			rs.interrupted(ctxErr(rs.ctx))
+			return ctxErr(rs.ctx)
+		}
+		if err != nil {
+			var pe *ProtocolError
+			if errors.As(err, &pe) && !pe.Remote {
+				_ = sendMessage(rs.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason})
+			}
+			rs.abandon(err)
+			return err
+		}
+	}
+}
+
+func (rs *recvSession) send(m Message) error { return sendMessage(rs.dc, m) }
+
+func (rs *recvSession) onMessage(raw webrtc.DataChannelMessage) error {
+	if !raw.IsString {
+		return rs.onData(raw.Data)
+	}
+	m, err := DecodeMessage(raw.Data)
+	if err != nil {
+		return err
+	}
+	switch m.Type {
+	case TypeText:
+		rs.emit.emit(TextReceived{From: rs.from, ID: m.ID, Text: m.Text})
+		return rs.send(Message{Type: TypeTextAck, ID: m.ID})
+	case TypeTextAck:
+		return nil
+	case TypeError:
+		return &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
+	case TypeOffer:
+		if rs.phase != idle {
+			return violation(CodeBusy, "an offer arrived while another one runs")
+		}
+		rs.phase = collecting
+		rs.off = &incoming{id: m.ID, text: m.Text, count: m.Count, size: m.Size}
+		if m.Count == 0 {
+			return rs.decide()
+		}
+		return nil
+	case TypeEntries:
+		if rs.phase != collecting || m.ID != rs.off.id {
+			return violation(CodeProtocol, "entries outside an offer")
+		}
+		if len(rs.off.entries)+len(m.Entries) > rs.off.count {
+			return violation(CodeBadManifest, "more entries than the %d announced", rs.off.count)
+		}
+		rs.off.entries = append(rs.off.entries, m.Entries...)
+		if len(rs.off.entries) == rs.off.count {
+			return rs.decide()
+		}
+		return nil
+	}
+	if rs.phase != active {
+		return violation(CodeProtocol, "unexpected %s message", m.Type)
+	}
+	return rs.onTransfer(m)
+}
+
+func (rs *recvSession) onTransfer(m Message) error {
+	o := rs.off
+	if m.Index >= len(o.entries) {
+		return violation(CodeProtocol, "%s: index %d out of range", m.Type, m.Index)
+	}
+	switch m.Type {
+	case TypeFile:
+		return rs.openFile(m)
+	case TypeFileEnd:
+		if o.cur == nil || o.cur.index != m.Index {
+			return violation(CodeProtocol, "file-end for a file that is not open")
+		}
+		return rs.endFile(m.SHA256)
+	case TypeFileError:
+		if o.cur != nil && o.cur.index == m.Index {
+			rs.discardCurrent()
+		}
+		rs.fail(m.Index, CodeIO, "the sender could not read it", false)
+	case TypeAbort:
+		if o.cur != nil && o.cur.index == m.Index {
+			rs.discardCurrent()
+		}
+		if !o.done[m.Index] {
+			o.cancelled[m.Index] = true
+			rs.emit.emit(FileFailed{ID: o.id, Index: m.Index, Name: o.entries[m.Index].Path, Code: CodeCancelled, Message: "cancelled"})
+		}
+	case TypePause:
+		if !o.paused {
+			o.paused = true
+			rs.emit.emit(Paused{ID: o.id, Remote: true})
+		}
+	case TypeResume:
+		if o.paused {
+			o.paused = false
+			rs.emit.emit(Resumed{ID: o.id, Remote: true})
+		}
+	case TypeCancel:
+		if m.Index < 0 {
+			rs.cancelAll()
+			return nil
+		}
+		o.cancelled[m.Index] = true
+		if o.cur != nil && o.cur.index == m.Index {
+			o.cur.discard = true
+		}
+	case TypeEnd:
+		if m.Retries < o.retryRequests {
+			return nil // the sender has not seen our retry yet; another end follows
+		}
+		if o.cur != nil {
+			return violation(CodeProtocol, "end while a file is open")
+		}
+		return rs.finish()
+	default:
+		return violation(CodeProtocol, "unexpected %s message", m.Type)
+	}
+	return nil
+}
+
+// decide validates a complete manifest, asks the user (or resumes) and answers.
+func (rs *recvSession) decide() error {
+	o := rs.off
+	if err := ValidateManifest(o.entries, o.size); err != nil {
+		return err
+	}
+	o.dir = path.Join(StateDir, o.id)
+	digest := manifestDigest(o.entries)
+	meta, resuming := rs.loadMeta(o.dir, digest)
+	ev := OfferReceived{From: rs.from, ID: o.id, Size: o.size, Text: o.text, Resuming: resuming}
+	for _, e := range o.entries {
+		if e.Dir {
+			ev.Folders++
+		} else {
+			ev.Files++
+		}
+		if len(ev.First) < 5 && !strings.Contains(e.Path, "/") {
+			ev.First = append(ev.First, e.Path)
+		}
+	}
+	rs.emit.emit(ev)
+	if !resuming {
+		ok := false
+		if rs.r.Decide != nil {
+			// The question ends with the link: a vanished sender needs no answer.
+			dctx, cancel := context.WithCancel(rs.ctx)
+			go func() {
+				select {
+				case <-rs.link.Done():
+					cancel()
+				case <-dctx.Done():
+				}
+			}()
+			ok = rs.r.Decide(dctx, ev) && dctx.Err() == nil
+			cancel()
+		}
+		if !ok {
+			rs.emit.emit(Declined{ID: o.id})
+			rs.off, rs.phase = nil, idle
+			return rs.send(Message{Type: TypeDecline, ID: o.id, Message: "declined by the receiver"})
+		}
+	}
+	o.done, o.failed, o.cancelled, o.autoRetried = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]bool{}
+	accept := Message{Type: TypeAccept, ID: o.id}
+	if resuming {
+		o.top = meta.Top
+		accept.Done, accept.Resume = rs.loadProgress()
+	} else if err := rs.prepare(digest); err != nil {
+		rs.fail(-1, CodeIO, err.Error(), false)
+		rs.off, rs.phase = nil, idle
+		return rs.send(Message{Type: TypeDecline, ID: o.id, Message: "the receiver cannot write to its download folder"})
+	}
+	var err error
+	o.doneLog, err = rs.root.OpenFile(path.Join(o.dir, "done.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open resume log: %w", err)
+	}
+	o.cmds = rs.r.register(o.id)
+	rs.phase = active
+	rs.emit.emit(Accepted{ID: o.id})
+	return rs.send(accept)
+}
+
+// loadMeta finds the state an earlier, interrupted attempt at the same
+// offer from the same device left behind.
+func (rs *recvSession) loadMeta(dir, digest string) (stateMeta, bool) {
+	data, err := rs.root.ReadFile(path.Join(dir, "meta.json"))
+	if err != nil {
+		return stateMeta{}, false
+	}
+	var m stateMeta
+	if json.Unmarshal(data, &m) != nil {
+		return stateMeta{}, false
+	}
+	if m.ID != rs.off.id || m.From != rs.from.Fingerprint || m.Manifest != digest || m.Top == nil {
+		return stateMeta{}, false
+	}
+	return m, true
+}
+
+func manifestDigest(entries []Entry) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	for _, e := range entries {
+		_ = enc.Encode(e)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// prepare picks names on disk for the offer's top-level entries (never an
+// existing one), creates every folder and records the resume state.
+func (rs *recvSession) prepare(digest string) error {
+	o := rs.off
+	o.top = map[string]string{}
+	taken := map[string]bool{strings.ToLower(StateDir): true}
+	for _, e := range o.entries {
+		top, _, _ := strings.Cut(e.Path, "/")
+		if _, ok := o.top[top]; ok {
+			continue
+		}
+		for k := 0; ; k++ {
+			if k > 10000 {
+				return fmt.Errorf("no free name for %q", top)
+			}
+			cand := numbered(top, k)
+			if taken[strings.ToLower(cand)] {
+				continue
+			}
+			if _, err := rs.root.Lstat(cand); !errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			taken[strings.ToLower(cand)] = true
+			o.top[top] = cand
+			break
+		}
+	}
+	if err := rs.root.MkdirAll(o.dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", o.dir, err)
+	}
+	meta, _ := json.Marshal(stateMeta{ID: o.id, From: rs.from.Fingerprint, Manifest: digest, Top: o.top})
+	if err := rs.root.WriteFile(path.Join(o.dir, "meta.json"), meta, 0o600); err != nil {
+		return fmt.Errorf("write resume state: %w", err)
+	}
+	for _, e := range o.entries {
+		if !e.Dir {
+			continue
+		}
+		p := rs.diskPath(e.Path)
+		if err := rs.root.MkdirAll(p, 0o755); err != nil {
+			return fmt.Errorf("create folder %s: %w", p, err)
+		}
+		rs.emit.emit(FolderDone{ID: o.id, Name: e.Path, Path: filepath.Join(rs.r.Dir, filepath.FromSlash(p))})
+	}
+	return nil
+}
+
+// loadProgress reads what an earlier attempt finished and how far it got.
+func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
+	o := rs.off
+	if f, err := rs.root.Open(path.Join(o.dir, "done.log")); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			idx, _, _ := strings.Cut(sc.Text(), "\t")
+			i, err := strconv.Atoi(idx)
+			if err != nil || i < 0 || i >= len(o.entries) || o.entries[i].Dir || o.done[i] {
+				continue
+			}
+			o.done[i] = true
+			o.bytes += o.entries[i].Size
+			done = append(done, i)
+		}
+		f.Close()
+	}
+	for i, e := range o.entries {
+		if e.Dir || o.done[i] {
+			continue
+		}
+		info, err := rs.root.Stat(partName(o.dir, i))
+		if err != nil {
+			continue
+		}
+		if info.Size() > e.Size {
+			_ = rs.root.Remove(partName(o.dir, i))
+			continue
+		}
+		if info.Size() > 0 {
+			resume = append(resume, ResumePoint{Index: i, Offset: info.Size()})
+			o.bytes += info.Size()
+		}
+	}
+	return done, resume
+}
+
+func partName(dir string, i int) string { return path.Join(dir, strconv.Itoa(i)+".part") }
+
+// diskPath maps a manifest path to its path on disk, relative to the root.
+func (rs *recvSession) diskPath(p string) string {
+	top, rest, found := strings.Cut(p, "/")
+	if mapped, ok := rs.off.top[top]; ok {
+		top = mapped
+	}
+	if !found {
+		return top
+	}
+	return top + "/" + rest
+}
+
+// numbered returns name for k == 0, else "name (k).ext".
+func numbered(name string, k int) string {
+	if k == 0 {
+		return name
+	}
+	ext := path.Ext(name)
+	if ext == name { // ".bashrc"
+		ext = ""
+	}
+	return fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), k, ext)
+}
+
+func (rs *recvSession) openFile(m Message) error {
+	o := rs.off
+	e := o.entries[m.Index]
+	switch {
+	case o.cur != nil:
+		return violation(CodeProtocol, "file %d started while file %d is open", m.Index, o.cur.index)
+	case e.Dir:
+		return violation(CodeProtocol, "file data for folder %q", e.Path)
+	case o.done[m.Index]:
+		return violation(CodeProtocol, "%q was already received", e.Path)
+	case m.Offset > e.Size:
+		return violation(CodeSizeMismatch, "offset %d beyond the size of %q", m.Offset, e.Path)
+	}
+	delete(o.cancelled, m.Index)
+	delete(o.failed, m.Index)
+	name := partName(o.dir, m.Index)
+	f, err := rs.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		rs.fail(m.Index, CodeIO, err.Error(), true)
+		o.cur = &curFile{index: m.Index, discard: true}
+		return nil
+	}
+	cur := &curFile{index: m.Index, f: f, h: sha256.New(), size: e.Size}
+	o.cur = cur
+	info, err := f.Stat()
+	if err != nil {
+		return rs.ioFail(err)
+	}
+	if m.Offset == 0 {
+		o.bytes -= info.Size()
+		if err := f.Truncate(0); err != nil {
+			return rs.ioFail(err)
+		}
+		return nil
+	}
+	if m.Offset != info.Size() {
+		return violation(CodeProtocol, "resume of %q at %d, but %d bytes are here", e.Path, m.Offset, info.Size())
+	}
+	// Continue the hash over what is already on disk: the final check then
+	// covers the kept bytes too.
+	if _, err := io.Copy(cur.h, io.LimitReader(f, m.Offset)); err != nil {
+		return rs.ioFail(err)
+	}
+	cur.written, cur.resumedFrom = m.Offset, m.Offset
+	return nil
+}
+
+// ioFail turns a local write error into a failed file; the transfer goes on.
+func (rs *recvSession) ioFail(err error) error {
+	cur := rs.off.cur
+	rs.fail(cur.index, CodeIO, err.Error(), true)
+	rs.discardCurrent()
+	rs.off.cur = &curFile{index: cur.index, discard: true}
+	return nil
+}
+
+func (rs *recvSession) onData(p []byte) error {
+	o := rs.off
+	if rs.phase != active || o.cur == nil {
+		return violation(CodeProtocol, "file data outside a file")
+	}
+	cur := o.cur
+	if cur.discard {
+		return nil
+	}
+	if cur.written+int64(len(p)) > cur.size {
+		return violation(CodeSizeMismatch, "more than the %d bytes announced for %q", cur.size, o.entries[cur.index].Path)
+	}
+	if _, err := cur.f.Write(p); err != nil {
+		return rs.ioFail(err)
+	}
+	cur.h.Write(p)
+	cur.written += int64(len(p))
+	o.bytes += int64(len(p))
+	if now := time.Now(); now.Sub(o.lastEvent) >= progressEvery {
+		o.lastEvent = now
+		rs.emit.emit(Progress{ID: o.id, Name: o.entries[cur.index].Path, Bytes: o.bytes, Total: o.size})
+	}
+	return nil
+}
+
+func (rs *recvSession) endFile(sum string) error {
+	o := rs.off
+	cur := o.cur
+	e := o.entries[cur.index]
+	if cur.discard {
+		rs.discardCurrent()
+		return nil
+	}
+	if cur.written != cur.size {
+		rs.discardCurrent()
+		rs.fail(cur.index, CodeSizeMismatch, fmt.Sprintf("%d of %d bytes arrived", cur.written, cur.size), true)
+		return nil
+	}
+	if got := fmt.Sprintf("%x", cur.h.Sum(nil)); got != sum {
+		rs.discardCurrent()
+		if cur.resumedFrom > 0 && !o.autoRetried[cur.index] {
+			// The kept part may have been damaged on disk: start over, once.
+			o.autoRetried[cur.index] = true
+			o.retryRequests++
+			slog.Warn("resumed file failed verification, starting it over", slog.String("file", e.Path))
+			return rs.send(Message{Type: TypeRetry, Index: cur.index})
+		}
+		rs.fail(cur.index, CodeHashMismatch, "the data does not match its SHA-256; it was discarded", true)
+		return nil
+	}
+	if cur.size >= syncThreshold {
+		if err := cur.f.Sync(); err != nil {
+			return rs.ioFail(err)
+		}
+	}
+	if err := cur.f.Close(); err != nil {
+		return rs.ioFail(err)
+	}
+	final, err := rs.place(partName(o.dir, cur.index), rs.diskPath(e.Path))
+	if err != nil {
+		cur.f = nil
+		return rs.ioFail(err)
+	}
+	o.cur = nil
+	if e.MTime > 0 {
+		t := time.Unix(e.MTime, 0)
+		_ = rs.root.Chtimes(final, t, t)
+	}
+	if _, err := fmt.Fprintf(o.doneLog, "%d\t%s\n", cur.index, final); err != nil {
+		slog.Warn("cannot record progress", slog.Any("err", err))
+	}
+	o.done[cur.index] = true
+	rs.emit.emit(FileDone{
+		ID: o.id, Index: cur.index, Name: e.Path, Path: filepath.Join(rs.r.Dir, filepath.FromSlash(final)),
+		Size: e.Size, SHA256: sum, ResumedFrom: cur.resumedFrom,
+	})
+	return rs.send(Message{Type: TypeFileOK, Index: cur.index})
+}
+
+// place gives a verified partial file its final name, never replacing an
+// existing file: a hard link fails if the name is taken, and then we number.
+func (rs *recvSession) place(part, final string) (string, error) {
+	if dir := path.Dir(final); dir != "." {
+		if err := rs.root.MkdirAll(dir, 0o755); err != nil {
+			return "", fmt.Errorf("create folder %s: %w", dir, err)
+		}
+	}
+	dir, base := path.Split(final)
+	for k := 0; k <= 10000; k++ {
+		cand := dir + numbered(base, k)
+		err := rs.root.Link(part, cand)
+		if err == nil {
+			_ = rs.root.Remove(part)
+			return cand, nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		// No hard links here (some file systems): check, then rename.
+		if _, serr := rs.root.Lstat(cand); !errors.Is(serr, fs.ErrNotExist) {
+			continue
+		}
+		if err := rs.root.Rename(part, cand); err != nil {
+			return "", fmt.Errorf("name %s: %w", cand, err)
+		}
+		return cand, nil
+	}
+	return "", fmt.Errorf("no free name for %s", final)
+}
+
+// discardCurrent closes and deletes the open partial file.
+func (rs *recvSession) discardCurrent() {
+	o := rs.off
+	if o == nil || o.cur == nil {
+		return
+	}
+	if o.cur.f != nil {
+		_ = o.cur.f.Close()
+		_ = rs.root.Remove(partName(o.dir, o.cur.index))
+		o.bytes -= o.cur.written
+	}
+	o.cur = nil
+}
+
+// fail records a failed file and tells the sender when tell is set.
+func (rs *recvSession) fail(i int, code, msg string, tell bool) {
+	o := rs.off
+	name := ""
+	if i >= 0 {
+		o.failed[i] = true
+		name = o.entries[i].Path
+	}
+	rs.emit.emit(FileFailed{ID: o.id, Index: i, Name: name, Code: code, Message: msg})
+	if tell && i >= 0 {
+		_ = rs.send(Message{Type: TypeFileError, Index: i, Code: code, Message: msg})
+	}
+}
+
+func (rs *recvSession) finish() error {
+	o := rs.off
+	var failed []int
+	var names []string
+	files := 0
+	var bytes int64
+	for i, e := range o.entries {
+		if e.Dir {
+			continue
+		}
+		if o.done[i] {
+			files++
+			bytes += e.Size
+			continue
+		}
+		failed = append(failed, i)
+		names = append(names, e.Path)
+	}
+	err := rs.send(Message{Type: TypeDone, Failed: failed})
+	rs.cleanup()
+	rs.emit.emit(TransferDone{ID: o.id, Files: files, Bytes: bytes, Failed: names})
+	return err
+}
+
+// cleanup removes the offer's resume state and ends it.
+func (rs *recvSession) cleanup() {
+	o := rs.off
+	rs.discardCurrent()
+	if o.doneLog != nil {
+		_ = o.doneLog.Close()
+	}
+	if o.dir != "" {
+		_ = rs.root.RemoveAll(o.dir)
+		_ = rs.root.Remove(StateDir) // only if empty
+	}
+	if o.cmds != nil {
+		rs.r.unregister(o.id, o.cmds)
+	}
+	rs.off, rs.phase = nil, idle
+}
+
+func (rs *recvSession) cancelAll() {
+	o := rs.off
+	var names []string
+	for i, e := range o.entries {
+		if !e.Dir && !o.done[i] {
+			names = append(names, e.Path)
+		}
+	}
+	rs.cleanup()
+	rs.emit.emit(TransferDone{ID: o.id, Failed: names, Cancelled: true})
+}
+
+// interrupted keeps what arrived so that the sender can resume.
+func (rs *recvSession) interrupted(err error) {
+	o := rs.off
+	if o == nil || rs.phase != active {
+		return
+	}
+	if o.cur != nil && o.cur.f != nil {
+		_ = o.cur.f.Close()
+	}
+	if o.doneLog != nil {
+		_ = o.doneLog.Close()
+	}
+	rs.r.unregister(o.id, o.cmds)
+	rs.emit.emit(Interrupted{ID: o.id, Err: err})
+}
+
+// abandon ends an offer after a protocol violation: partial data is removed,
+// complete files stay.
+func (rs *recvSession) abandon(err error) {
+	o := rs.off
+	if o == nil || rs.phase != active {
+		return
+	}
+	var names []string
+	for i, e := range o.entries {
+		if !e.Dir && !o.done[i] {
+			names = append(names, e.Path)
+		}
+	}
+	files := len(o.done)
+	rs.cleanup()
+	rs.emit.emit(TransferDone{ID: o.id, Files: files, Failed: names})
+	slog.Warn("transfer abandoned", slog.String("id", o.id), slog.Any("err", err))
+}
+
+// local applies a command from our user.
+func (rs *recvSession) local(c command) error {
+	o := rs.off
+	switch c.kind {
+	case cmdPause:
+		if !o.paused {
+			o.paused = true
+			rs.emit.emit(Paused{ID: o.id})
+			return rs.send(Message{Type: TypePause})
+		}
+	case cmdResume:
+		if o.paused {
+			o.paused = false
+			rs.emit.emit(Resumed{ID: o.id})
+			return rs.send(Message{Type: TypeResume})
+		}
+	case cmdCancel:
+		if c.index < 0 {
+			err := rs.send(Message{Type: TypeCancel, Index: -1})
+			rs.cancelAll()
+			return err
+		}
+		if c.index >= len(o.entries) || o.entries[c.index].Dir || o.done[c.index] {
+			return nil
+		}
+		o.cancelled[c.index] = true
+		if o.cur != nil && o.cur.index == c.index {
+			o.cur.discard = true
+		}
+		return rs.send(Message{Type: TypeCancel, Index: c.index})
+	case cmdRetry:
+		if c.index >= len(o.entries) || o.entries[c.index].Dir || o.done[c.index] {
+			return nil
+		}
+		delete(o.failed, c.index)
+		delete(o.cancelled, c.index)
+		o.retryRequests++
+		return rs.send(Message{Type: TypeRetry, Index: c.index})
+	}
+	return nil
+}
+
+// CleanStale removes resume state in dir older than age: offers whose sender
+// never came back.
+func CleanStale(dir string, age time.Duration) {
+	entries, err := os.ReadDir(filepath.Join(dir, StateDir))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err == nil && time.Since(info.ModTime()) > age {
+			_ = os.RemoveAll(filepath.Join(dir, StateDir, e.Name()))
+		}
+	}
+	_ = os.Remove(filepath.Join(dir, StateDir))
+}

@@ -1,0 +1,745 @@
+package transfer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Flow control: the sender stops queueing data while more than highWater
+// bytes wait in the channel and goes on when pion reports lowWater.
+const (
+	highWater = 4 * 1024 * 1024
+	lowWater  = 1 * 1024 * 1024
+)
+
+// DefaultReconnectWindow is how long a sender keeps trying to reach the
+// receiver again after the connection drops.
+const DefaultReconnectWindow = 60 * time.Second
+
+// progressEvery throttles Progress events.
+const progressEvery = 100 * time.Millisecond
+
+// ErrIncomplete means some files did not arrive; the Result says which.
+var ErrIncomplete = errors.New("some files did not arrive")
+
+// errLinkLost means the connection dropped and a reconnect may help.
+var errLinkLost = errors.New("connection lost")
+
+// Dialer opens a new link to the receiver; the sender calls it again after a drop.
+type Dialer func(ctx context.Context) (Link, error)
+
+// SendOptions configure a Sender.
+type SendOptions struct {
+	Offer *Offer
+	Dial  Dialer
+	// OnEvent hears every event; it is called from the sender's goroutine.
+	OnEvent func(Event)
+	// ReconnectWindow is how long to keep redialling after a drop (default 60 s).
+	ReconnectWindow time.Duration
+}
+
+// Result summarises a finished send.
+type Result struct {
+	Files  int   // files in the offer
+	Sent   int   // files the receiver verified
+	Bytes  int64 // bytes of verified files
+	Failed []FileFailed
+}
+
+type cmdKind int
+
+const (
+	cmdPause cmdKind = iota
+	cmdResume
+	cmdCancel
+	cmdRetry
+)
+
+type command struct {
+	kind  cmdKind
+	index int // -1: the whole transfer
+}
+
+type queued struct {
+	index  int
+	offset int64
+}
+
+// Sender sends one offer, reconnecting and resuming as needed. Create it with
+// NewSender, run it with Run; Pause, Resume, Cancel and Retry may be called
+// from any goroutine while it runs.
+type Sender struct {
+	opts  SendOptions
+	emit  emitter
+	cmds  chan command
+	buf   []byte
+	hashB []byte
+
+	queue     []queued
+	done      map[int]bool
+	failed    map[int]FileFailed
+	cancelled map[int]bool
+	paused    bool
+	retries   int // retry requests from the receiver, echoed in "end"
+	current   int // index being streamed, -1 if none
+	abortCur  bool
+
+	bytes     int64
+	total     int64
+	lastEvent time.Time
+}
+
+// NewSender prepares a send.
+func NewSender(opts SendOptions) *Sender {
+	if opts.ReconnectWindow == 0 {
+		opts.ReconnectWindow = DefaultReconnectWindow
+	}
+	return &Sender{
+		opts:      opts,
+		emit:      opts.OnEvent,
+		cmds:      make(chan command, 16),
+		buf:       make([]byte, ChunkSize),
+		done:      map[int]bool{},
+		failed:    map[int]FileFailed{},
+		cancelled: map[int]bool{},
+		current:   -1,
+		total:     opts.Offer.TotalSize(),
+	}
+}
+
+func (s *Sender) command(c command) {
+	select {
+	case s.cmds <- c:
+	default:
+		slog.Warn("sender busy, command dropped")
+	}
+}
+
+// Pause stops sending data until Resume; the receiver is told.
+func (s *Sender) Pause() { s.command(command{kind: cmdPause}) }
+
+// Resume continues a paused transfer.
+func (s *Sender) Resume() { s.command(command{kind: cmdResume}) }
+
+// Cancel ends the whole transfer; files already verified stay with the receiver.
+func (s *Sender) Cancel() { s.command(command{kind: cmdCancel, index: -1}) }
+
+// CancelItem skips one file.
+func (s *Sender) CancelItem(i int) { s.command(command{kind: cmdCancel, index: i}) }
+
+// Retry sends a failed or cancelled file again, from the start.
+func (s *Sender) Retry(i int) { s.command(command{kind: cmdRetry, index: i}) }
+
+// Run sends the offer and returns when the receiver has confirmed every file
+// (nil), declined (ErrDeclined), the transfer was cancelled (ErrCancelled),
+// some files failed (ErrIncomplete), or the receiver stayed out of reach for
+// longer than the reconnect window.
+func (s *Sender) Run(ctx context.Context) (Result, error) {
+	link, err := s.opts.Dial(ctx)
+	if err != nil {
+		return s.result(), err
+	}
+	for attempt := 0; ; {
+		err := s.session(ctx, link)
+		_ = link.Close()
+		if !errors.Is(err, errLinkLost) {
+			res := s.result()
+			if err == nil && len(res.Failed) > 0 {
+				err = fmt.Errorf("%w: %d of %d files failed", ErrIncomplete, len(res.Failed), res.Files)
+			}
+			return res, err
+		}
+		slog.Info("connection lost, reconnecting", slog.Any("err", err))
+		link, err = s.reconnect(ctx, &attempt, err)
+		if err != nil {
+			return s.result(), err
+		}
+	}
+}
+
+// reconnect redials with backoff until it succeeds or the window closes.
+func (s *Sender) reconnect(ctx context.Context, attempt *int, cause error) (Link, error) {
+	deadline := time.Now().Add(s.opts.ReconnectWindow)
+	backoff := 250 * time.Millisecond
+	for {
+		*attempt++
+		s.emit.emit(Reconnecting{ID: s.opts.Offer.ID, Attempt: *attempt, Err: cause})
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctxErr(ctx)
+		case c := <-s.cmds:
+			t.Stop()
+			if c.kind == cmdCancel && c.index < 0 {
+				return nil, ErrCancelled
+			}
+			s.applyOffline(c)
+			continue
+		case <-t.C:
+		}
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		link, err := s.opts.Dial(dctx)
+		cancel()
+		if err == nil {
+			return link, nil
+		}
+		cause = err
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the receiver did not come back within %s: %w", s.opts.ReconnectWindow, err)
+		}
+		backoff = min(backoff*2, 4*time.Second)
+	}
+}
+
+// applyOffline records a command given while there is no connection.
+func (s *Sender) applyOffline(c command) {
+	switch c.kind {
+	case cmdPause:
+		s.paused = true
+	case cmdResume:
+		s.paused = false
+	case cmdCancel:
+		s.cancelled[c.index] = true
+	case cmdRetry:
+		delete(s.failed, c.index)
+		delete(s.cancelled, c.index)
+	}
+}
+
+func (s *Sender) result() Result {
+	r := Result{}
+	for i, e := range s.opts.Offer.Entries {
+		if e.Dir {
+			continue
+		}
+		r.Files++
+		switch {
+		case s.done[i]:
+			r.Sent++
+			r.Bytes += e.Size
+		case s.cancelled[i]:
+			r.Failed = append(r.Failed, FileFailed{ID: s.opts.Offer.ID, Index: i, Name: e.Path, Code: CodeCancelled, Message: "cancelled"})
+		default:
+			f, ok := s.failed[i]
+			if !ok {
+				f = FileFailed{ID: s.opts.Offer.ID, Index: i, Name: e.Path, Code: CodeIO, Message: "not confirmed by the receiver"}
+			}
+			r.Failed = append(r.Failed, f)
+		}
+	}
+	return r
+}
+
+// session runs the offer over one link. It returns nil when the receiver
+// reports the transfer done, errLinkLost when the link drops, another error
+// when the transfer cannot go on.
+func (s *Sender) session(ctx context.Context, link Link) error {
+	dc := link.DataChannel()
+	in := newInbox(dc, lowWater)
+	defer in.close()
+	sess := &sendSession{Sender: s, ctx: ctx, link: link, dc: dc, in: in}
+	return sess.run()
+}
+
+type sendSession struct {
+	*Sender
+	ctx  context.Context
+	link Link
+	dc   *webrtc.DataChannel
+	in   *inbox
+}
+
+func (ss *sendSession) send(m Message) error {
+	if err := sendMessage(ss.dc, m); err != nil {
+		return fmt.Errorf("%w: %v", errLinkLost, err)
+	}
+	return nil
+}
+
+func (ss *sendSession) run() error {
+	o := ss.opts.Offer
+	if err := ss.send(Message{Type: TypeOffer, ID: o.ID, Text: o.Text, Count: len(o.Entries), Size: o.TotalSize()}); err != nil {
+		return err
+	}
+	for start := 0; start < len(o.Entries); start += MaxEntriesPerMessage {
+		end := min(start+MaxEntriesPerMessage, len(o.Entries))
+		if err := ss.send(Message{Type: TypeEntries, ID: o.ID, Entries: o.Entries[start:end]}); err != nil {
+			return err
+		}
+	}
+	// Wait for the decision; a person may take their time.
+	var accept Message
+	for {
+		m, err := ss.next(true)
+		if err != nil {
+			return err
+		}
+		if m.Type == TypeDecline && m.ID == o.ID {
+			ss.emit.emit(Declined{ID: o.ID, Reason: m.Message})
+			return ErrDeclined
+		}
+		if m.Type == TypeAccept && m.ID == o.ID {
+			accept = m
+			break
+		}
+		if err := ss.handle(m); err != nil {
+			return err
+		}
+	}
+	ss.emit.emit(Accepted{ID: o.ID})
+	ss.plan(accept)
+	for {
+		for len(ss.queue) > 0 {
+			q := ss.queue[0]
+			ss.queue = ss.queue[1:]
+			if err := ss.sendFile(q); err != nil {
+				return err
+			}
+		}
+		if err := ss.send(Message{Type: TypeEnd, Retries: ss.retries}); err != nil {
+			return err
+		}
+		// Wait for "done", serving retries and acknowledgements meanwhile.
+		for len(ss.queue) == 0 {
+			m, err := ss.next(true)
+			if err != nil {
+				return err
+			}
+			if m.Type == TypeDone {
+				ss.finish(m)
+				return nil
+			}
+			if err := ss.handle(m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// plan builds the queue from the receiver's accept: skip what it has, resume
+// what it has in part.
+func (ss *sendSession) plan(accept Message) {
+	o := ss.opts.Offer
+	for _, i := range accept.Done {
+		if i < len(o.Entries) && !o.Entries[i].Dir && !ss.done[i] {
+			ss.done[i] = true
+		}
+	}
+	offsets := map[int]int64{}
+	for _, r := range accept.Resume {
+		if r.Index < len(o.Entries) && r.Offset <= o.Entries[r.Index].Size {
+			offsets[r.Index] = r.Offset
+		}
+	}
+	ss.queue = ss.queue[:0]
+	ss.bytes = 0
+	for i, e := range o.Entries {
+		if e.Dir {
+			continue
+		}
+		if ss.done[i] {
+			ss.bytes += e.Size
+			continue
+		}
+		if ss.cancelled[i] {
+			continue
+		}
+		if _, failed := ss.failed[i]; failed {
+			continue
+		}
+		ss.bytes += offsets[i]
+		ss.queue = append(ss.queue, queued{index: i, offset: offsets[i]})
+	}
+}
+
+func (ss *sendSession) finish(m Message) {
+	o := ss.opts.Offer
+	failed := map[int]bool{}
+	for _, i := range m.Failed {
+		failed[i] = true
+	}
+	for i, e := range o.Entries {
+		if e.Dir || ss.done[i] || ss.cancelled[i] {
+			continue
+		}
+		if _, ok := ss.failed[i]; !ok {
+			ss.failed[i] = FileFailed{ID: o.ID, Index: i, Name: e.Path, Code: CodeIO, Message: "the receiver did not confirm it"}
+		}
+	}
+	r := ss.result()
+	names := make([]string, 0, len(r.Failed))
+	for _, f := range r.Failed {
+		names = append(names, f.Name)
+	}
+	ss.emit.emit(TransferDone{ID: o.ID, Files: r.Sent, Bytes: r.Bytes, Failed: names})
+}
+
+// next returns the next control message. With block false it returns a
+// zero Message when nothing is waiting. Local commands are applied on the way.
+func (ss *sendSession) next(block bool) (Message, error) {
+	for {
+		var (
+			raw webrtc.DataChannelMessage
+			got bool
+		)
+		if block {
+			select {
+			case raw = <-ss.in.msgs:
+				got = true
+			case c := <-ss.cmds:
+				if err := ss.local(c); err != nil {
+					return Message{}, err
+				}
+				continue
+			case <-ss.link.Done():
+				return Message{}, errLinkLost
+			case <-ss.ctx.Done():
+				return Message{}, ctxErr(ss.ctx)
+			}
+		} else {
+			select {
+			case raw = <-ss.in.msgs:
+				got = true
+			case c := <-ss.cmds:
+				if err := ss.local(c); err != nil {
+					return Message{}, err
+				}
+				continue
+			default:
+				return Message{}, nil
+			}
+		}
+		if got {
+			if !raw.IsString {
+				return Message{}, ss.violate(violation(CodeProtocol, "the receiver sent file data"))
+			}
+			m, err := DecodeMessage(raw.Data)
+			if err != nil {
+				var pe *ProtocolError
+				if errors.As(err, &pe) {
+					return Message{}, ss.violate(pe)
+				}
+				return Message{}, err
+			}
+			return m, nil
+		}
+	}
+}
+
+// violate reports a protocol violation to the peer and returns it.
+func (ss *sendSession) violate(pe *ProtocolError) error {
+	_ = sendMessage(ss.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason})
+	return pe
+}
+
+// local applies a command from our user.
+func (ss *sendSession) local(c command) error {
+	o := ss.opts.Offer
+	switch c.kind {
+	case cmdPause:
+		if !ss.paused {
+			ss.paused = true
+			ss.emit.emit(Paused{ID: o.ID})
+			return ss.send(Message{Type: TypePause})
+		}
+	case cmdResume:
+		if ss.paused {
+			ss.paused = false
+			ss.emit.emit(Resumed{ID: o.ID})
+			return ss.send(Message{Type: TypeResume})
+		}
+	case cmdCancel:
+		if c.index < 0 {
+			_ = ss.send(Message{Type: TypeCancel, Index: -1})
+			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
+			return ErrCancelled
+		}
+		if c.index >= len(o.Entries) || ss.done[c.index] {
+			return nil
+		}
+		ss.cancelItem(c.index)
+		return ss.send(Message{Type: TypeCancel, Index: c.index})
+	case cmdRetry:
+		ss.requeue(c.index)
+	}
+	return nil
+}
+
+func (ss *sendSession) cancelItem(i int) {
+	ss.cancelled[i] = true
+	if ss.current == i {
+		ss.abortCur = true
+	}
+	for k, q := range ss.queue {
+		if q.index == i {
+			ss.queue = append(ss.queue[:k], ss.queue[k+1:]...)
+			break
+		}
+	}
+}
+
+// requeue sends file i again from the start, if it is a file not yet done.
+func (ss *sendSession) requeue(i int) {
+	o := ss.opts.Offer
+	if i >= len(o.Entries) || o.Entries[i].Dir || ss.done[i] || ss.current == i {
+		return
+	}
+	for _, q := range ss.queue {
+		if q.index == i {
+			return
+		}
+	}
+	delete(ss.failed, i)
+	delete(ss.cancelled, i)
+	ss.queue = append(ss.queue, queued{index: i})
+}
+
+// handle applies a control message from the receiver during a transfer.
+func (ss *sendSession) handle(m Message) error {
+	o := ss.opts.Offer
+	inRange := m.Index < len(o.Entries)
+	switch m.Type {
+	case TypeFileOK:
+		if !inRange || o.Entries[m.Index].Dir {
+			return ss.violate(violation(CodeProtocol, "file-ok for index %d", m.Index))
+		}
+		if !ss.done[m.Index] {
+			ss.done[m.Index] = true
+			delete(ss.failed, m.Index)
+			e := o.Entries[m.Index]
+			ss.emit.emit(FileDone{ID: o.ID, Index: m.Index, Name: e.Path, Size: e.Size})
+		}
+	case TypeFileError:
+		if !inRange {
+			return ss.violate(violation(CodeProtocol, "file-error for index %d", m.Index))
+		}
+		f := FileFailed{ID: o.ID, Index: m.Index, Name: o.Entries[m.Index].Path, Code: m.Code, Message: m.Message}
+		ss.failed[m.Index] = f
+		ss.emit.emit(f)
+	case TypeRetry:
+		if !inRange {
+			return ss.violate(violation(CodeProtocol, "retry for index %d", m.Index))
+		}
+		ss.retries++
+		ss.requeue(m.Index)
+	case TypePause:
+		if !ss.paused {
+			ss.paused = true
+			ss.emit.emit(Paused{ID: o.ID, Remote: true})
+		}
+	case TypeResume:
+		if ss.paused {
+			ss.paused = false
+			ss.emit.emit(Resumed{ID: o.ID, Remote: true})
+		}
+	case TypeCancel:
+		if m.Index < 0 {
+			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
+			return ErrCancelled
+		}
+		if inRange {
+			ss.cancelItem(m.Index)
+		}
+	case TypeText:
+		ss.emit.emit(TextReceived{ID: m.ID, Text: m.Text})
+		return ss.send(Message{Type: TypeTextAck, ID: m.ID})
+	case TypeTextAck:
+	case TypeError:
+		return &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
+	default:
+		return ss.violate(violation(CodeProtocol, "unexpected %s message from the receiver", m.Type))
+	}
+	return nil
+}
+
+// poll applies whatever control messages are waiting, without blocking.
+func (ss *sendSession) poll() error {
+	for {
+		m, err := ss.next(false)
+		if err != nil {
+			return err
+		}
+		if m.Type == "" {
+			return nil
+		}
+		if err := ss.handle(m); err != nil {
+			return err
+		}
+	}
+}
+
+// waitWhilePaused blocks until the transfer is resumed.
+func (ss *sendSession) waitWhilePaused() error {
+	for ss.paused && !ss.abortCur {
+		m, err := ss.next(true)
+		if err != nil {
+			return err
+		}
+		if err := ss.handle(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitForRoom blocks while too much data waits in the channel's buffer.
+func (ss *sendSession) waitForRoom() error {
+	for ss.dc.BufferedAmount() > highWater {
+		select {
+		case <-ss.in.low:
+		case raw := <-ss.in.msgs:
+			// Put it back through the normal path.
+			if !raw.IsString {
+				return ss.violate(violation(CodeProtocol, "the receiver sent file data"))
+			}
+			m, err := DecodeMessage(raw.Data)
+			if err != nil {
+				var pe *ProtocolError
+				if errors.As(err, &pe) {
+					return ss.violate(pe)
+				}
+				return err
+			}
+			if err := ss.handle(m); err != nil {
+				return err
+			}
+		case c := <-ss.cmds:
+			if err := ss.local(c); err != nil {
+				return err
+			}
+		case <-ss.link.Done():
+			return errLinkLost
+		case <-ss.ctx.Done():
+			return ctxErr(ss.ctx)
+		}
+	}
+	return nil
+}
+
+// failLocal reports a file we cannot read to the receiver and goes on.
+func (ss *sendSession) failLocal(i int, err error) error {
+	o := ss.opts.Offer
+	f := FileFailed{ID: o.ID, Index: i, Name: o.Entries[i].Path, Code: CodeIO, Message: err.Error()}
+	ss.failed[i] = f
+	ss.emit.emit(f)
+	return ss.send(Message{Type: TypeFileError, Index: i, Code: CodeIO, Message: "the sender could not read the file"})
+}
+
+func (ss *sendSession) sendFile(q queued) error {
+	o := ss.opts.Offer
+	e := o.Entries[q.index]
+	f, err := os.Open(o.Sources[q.index])
+	if err != nil {
+		return ss.failLocal(q.index, err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || info.Size() != e.Size {
+		return ss.failLocal(q.index, fmt.Errorf("%s changed since it was offered", o.Sources[q.index]))
+	}
+	h := sha256.New()
+	offset := q.offset
+	if offset > 0 {
+		// The receiver keeps the first offset bytes; the hash still covers them.
+		if _, err := io.CopyN(h, f, offset); err != nil {
+			return ss.failLocal(q.index, err)
+		}
+	}
+	ss.current, ss.abortCur = q.index, false
+	defer func() { ss.current = -1 }()
+	if err := ss.send(Message{Type: TypeFile, Index: q.index, Offset: offset}); err != nil {
+		return err
+	}
+	for remaining := e.Size - offset; remaining > 0; {
+		if err := ss.poll(); err != nil {
+			return err
+		}
+		if err := ss.waitWhilePaused(); err != nil {
+			return err
+		}
+		if err := ss.waitForRoom(); err != nil {
+			return err
+		}
+		if ss.abortCur {
+			return ss.send(Message{Type: TypeAbort, Index: q.index})
+		}
+		n := int(min(int64(len(ss.buf)), remaining))
+		if _, err := io.ReadFull(f, ss.buf[:n]); err != nil {
+			if err := ss.send(Message{Type: TypeAbort, Index: q.index}); err != nil {
+				return err
+			}
+			return ss.failLocal(q.index, fmt.Errorf("read %s: %w", o.Sources[q.index], err))
+		}
+		h.Write(ss.buf[:n])
+		if err := ss.dc.Send(ss.buf[:n]); err != nil {
+			return fmt.Errorf("%w: %v", errLinkLost, err)
+		}
+		remaining -= int64(n)
+		ss.bytes += int64(n)
+		ss.progress(e.Path, false)
+	}
+	ss.progress(e.Path, false)
+	return ss.send(Message{Type: TypeFileEnd, Index: q.index, SHA256: hexSum(h, &ss.hashB)})
+}
+
+func (ss *sendSession) progress(name string, force bool) {
+	now := time.Now()
+	if !force && now.Sub(ss.lastEvent) < progressEvery {
+		return
+	}
+	ss.lastEvent = now
+	ss.emit.emit(Progress{ID: ss.opts.Offer.ID, Name: name, Bytes: ss.bytes, Total: ss.total})
+}
+
+func hexSum(h hash.Hash, scratch *[]byte) string {
+	*scratch = h.Sum((*scratch)[:0])
+	return hex.EncodeToString(*scratch)
+}
+
+// SendText sends a chat message over link and waits for the peer to confirm it.
+func SendText(ctx context.Context, link Link, text string) (string, error) {
+	if text == "" || len(text) > MaxTextBytes {
+		return "", fmt.Errorf("a text message must be 1 to %d bytes", MaxTextBytes)
+	}
+	dc := link.DataChannel()
+	in := newInbox(dc, lowWater)
+	defer in.close()
+	id := NewID()
+	if err := sendMessage(dc, Message{Type: TypeText, ID: id, Text: text}); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		select {
+		case raw := <-in.msgs:
+			if !raw.IsString {
+				continue
+			}
+			m, err := DecodeMessage(raw.Data)
+			if err != nil {
+				return "", err
+			}
+			switch {
+			case m.Type == TypeTextAck && m.ID == id:
+				return id, nil
+			case m.Type == TypeError:
+				return "", &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
+			}
+		case <-link.Done():
+			return "", fmt.Errorf("text not confirmed: %w", ErrClosed)
+		case <-ctx.Done():
+			return "", fmt.Errorf("text not confirmed: %w", ctxErr(ctx))
+		}
+	}
+}
