@@ -13,6 +13,10 @@ import (
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
+// MaxPendingHandshakes bounds handshakes in progress at once; each may hold
+// a peer connection for up to ConnectTimeout, so a flood must not pile up.
+const MaxPendingHandshakes = 16
+
 // Listener accepts LAN handshakes and turns each into a Conn.
 type Listener struct {
 	cfg Config
@@ -41,6 +45,7 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 func (l *Listener) Serve(ctx context.Context, handle func(context.Context, *Conn)) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	pending := make(chan struct{}, MaxPendingHandshakes)
 	stop := context.AfterFunc(ctx, func() { _ = l.ln.Close() })
 	defer stop()
 	for {
@@ -54,8 +59,16 @@ func (l *Listener) Serve(ctx context.Context, handle func(context.Context, *Conn
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
+		select {
+		case pending <- struct{}{}:
+		default:
+			slog.Warn("too many handshakes at once, dropping one", slog.String("from", tcp.RemoteAddr().String()))
+			_ = tcp.Close()
+			continue
+		}
 		wg.Go(func() {
 			c, err := l.accept(ctx, tcp)
+			<-pending
 			if err != nil {
 				slog.Info("handshake failed", slog.String("from", tcp.RemoteAddr().String()), slog.Any("err", err))
 				if l.OnError != nil {

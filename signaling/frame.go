@@ -136,6 +136,10 @@ const (
 // RemoteError is an error frame received from the peer.
 type RemoteError struct{ ErrorMessage }
 
+// RemoteRefused reports whether the peer refused us on purpose (as opposed
+// to a malformed exchange): trying again will not help.
+func (e *RemoteError) RemoteRefused() bool { return e.Code == CodeRefused }
+
 func (e *RemoteError) Error() string {
 	return fmt.Sprintf("peer refused the handshake (%s): %s", e.Code, e.Message)
 }

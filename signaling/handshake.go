@@ -62,6 +62,12 @@ func (s *session) expect(want FrameType) ([]byte, error) {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
+			if cd, ok := s.ctx.Deadline(); ok && !time.Now().Before(cd) {
+				// The read deadline was the context's own, and the socket's
+				// timer beat the context's: report the context ending.
+				<-s.ctx.Done()
+				return nil, s.ctx.Err()
+			}
 			return nil, fmt.Errorf("waiting for %s: peer sent nothing for %s", want, ReadTimeout)
 		}
 		switch {
@@ -160,7 +166,7 @@ func Answerer(ctx context.Context, conn net.Conn, local Hello, check func(remote
 	}
 	sdp, err := answer(remote, offer)
 	if err != nil {
-		return Hello{}, s.fail(CodeRefused, err)
+		return Hello{}, s.fail(CodeInternal, err)
 	}
 	if err := s.send(TypeAnswer, SDP{SDP: sdp}); err != nil {
 		return Hello{}, err

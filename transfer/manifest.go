@@ -69,6 +69,10 @@ func validateName(name string) error {
 		switch r {
 		case '\\', ':', '*', '?', '"', '<', '>', '|':
 			return fmt.Errorf("character %q in name", r)
+		case '\u200e', '\u200f', '\u061c', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e',
+			'\u2066', '\u2067', '\u2068', '\u2069':
+			// Bidirectional controls can disguise an extension ("gpj.exe").
+			return errors.New("bidirectional control character in name")
 		}
 	}
 	base := strings.ToUpper(name)

@@ -6,10 +6,12 @@
 package transfer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Protocol limits. A peer that exceeds one is disconnected with an error code.
@@ -26,8 +28,9 @@ const (
 	MaxManifestBytes = 16 * 1024 * 1024
 	// MaxEntriesPerMessage bounds one "entries" message.
 	MaxEntriesPerMessage = 256
-	// MaxTextBytes bounds a text message or an offer's text.
-	MaxTextBytes = 32 * 1024
+	// MaxTextBytes bounds a text message or an offer's text. Even if every
+	// byte needs a 6-byte JSON escape, the message stays under MaxControlSize.
+	MaxTextBytes = 8 * 1024
 	// MaxFileSize bounds one file (1 PiB): sizes must fit comfortably in int64 sums.
 	MaxFileSize = 1 << 50
 	// MaxPathBytes and MaxNameBytes bound a manifest path and one of its parts.
@@ -140,10 +143,13 @@ var (
 
 // Encode marshals m, checking the size limit.
 func Encode(m Message) ([]byte, error) {
-	p, err := json.Marshal(m)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<" in a file name need not cost 6 bytes
+	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
+	p := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(p) > MaxControlSize {
 		return nil, fmt.Errorf("%s message is %d bytes, limit %d", m.Type, len(p), MaxControlSize)
 	}
@@ -183,7 +189,7 @@ func (m *Message) validate() error {
 		return violation(CodeTooLarge, "%s: text of %d bytes, limit %d", m.Type, len(m.Text), MaxTextBytes)
 	}
 	if len(m.Message) > 1024 {
-		m.Message = m.Message[:1024]
+		m.Message = strings.ToValidUTF8(m.Message[:1024], "")
 	}
 	switch m.Type {
 	case TypeOffer:

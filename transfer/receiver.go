@@ -42,19 +42,26 @@ type Receiver struct {
 	// OnEvent hears every event, from the session's goroutine.
 	OnEvent func(Event)
 
-	mu       sync.Mutex
-	controls map[string]chan command
+	mu     sync.Mutex
+	active map[string]*activeOffer
+}
+
+// activeOffer is an offer being received on some link.
+type activeOffer struct {
+	cmds  chan command
+	link  Link
+	ended chan struct{} // closed when its session lets go of the offer
 }
 
 func (r *Receiver) control(id string, c command) bool {
 	r.mu.Lock()
-	ch := r.controls[id]
+	a := r.active[id]
 	r.mu.Unlock()
-	if ch == nil {
+	if a == nil {
 		return false
 	}
 	select {
-	case ch <- c:
+	case a.cmds <- c:
 		return true
 	default:
 		return false
@@ -80,23 +87,45 @@ func (r *Receiver) Retry(id string, i int) bool {
 	return r.control(id, command{kind: cmdRetry, index: i})
 }
 
-func (r *Receiver) register(id string) chan command {
-	ch := make(chan command, 16)
+// takeover waits until no other link is receiving offer id. A sender that
+// reconnects may reach us before we notice its old link died; the old
+// session is closed so that the two never write the same partial file.
+func (r *Receiver) takeover(ctx context.Context, id string) error {
 	r.mu.Lock()
-	if r.controls == nil {
-		r.controls = map[string]chan command{}
-	}
-	r.controls[id] = ch
+	old := r.active[id]
 	r.mu.Unlock()
-	return ch
+	if old == nil {
+		return nil
+	}
+	_ = old.link.Close()
+	select {
+	case <-old.ended:
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("the earlier connection for this offer did not end")
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	}
 }
 
-func (r *Receiver) unregister(id string, ch chan command) {
+func (r *Receiver) register(id string, link Link) *activeOffer {
+	a := &activeOffer{cmds: make(chan command, 16), link: link, ended: make(chan struct{})}
 	r.mu.Lock()
-	if r.controls[id] == ch {
-		delete(r.controls, id)
+	if r.active == nil {
+		r.active = map[string]*activeOffer{}
+	}
+	r.active[id] = a
+	r.mu.Unlock()
+	return a
+}
+
+func (r *Receiver) unregister(id string, a *activeOffer) {
+	r.mu.Lock()
+	if r.active[id] == a {
+		delete(r.active, id)
 	}
 	r.mu.Unlock()
+	close(a.ended)
 }
 
 // Handle serves one link until it closes: offers, files and text messages
@@ -156,7 +185,8 @@ type incoming struct {
 
 	cur       *curFile
 	doneLog   *os.File
-	cmds      chan command
+	reg       *activeOffer
+	pathBytes int
 	bytes     int64
 	lastEvent time.Time
 }
@@ -182,7 +212,7 @@ func (rs *recvSession) run() error {
 	for {
 		var cmds chan command
 		if rs.off != nil && rs.phase == active {
-			cmds = rs.off.cmds
+			cmds = rs.off.reg.cmds
 		}
 		var err error
 		select {
@@ -199,7 +229,13 @@ func (rs *recvSession) run() error {
 		}
 		if err != nil {
 			var pe *ProtocolError
-			if errors.As(err, &pe) && !pe.Remote {
+			if !errors.As(err, &pe) {
+				// Not the peer's fault (the link closed under a send): keep
+				// what arrived so that the sender can resume.
+				rs.interrupted(err)
+				return err
+			}
+			if !pe.Remote {
 				_ = sendMessage(rs.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason})
 			}
 			rs.abandon(err)
@@ -243,6 +279,12 @@ func (rs *recvSession) onMessage(raw webrtc.DataChannelMessage) error {
 		if len(rs.off.entries)+len(m.Entries) > rs.off.count {
 			return violation(CodeBadManifest, "more entries than the %d announced", rs.off.count)
 		}
+		for _, e := range m.Entries {
+			rs.off.pathBytes += len(e.Path)
+		}
+		if rs.off.pathBytes > MaxManifestBytes {
+			return violation(CodeTooLarge, "manifest over %d bytes", MaxManifestBytes)
+		}
 		rs.off.entries = append(rs.off.entries, m.Entries...)
 		if len(rs.off.entries) == rs.off.count {
 			return rs.decide()
@@ -250,6 +292,15 @@ func (rs *recvSession) onMessage(raw webrtc.DataChannelMessage) error {
 		return nil
 	}
 	if rs.phase != active {
+		switch m.Type {
+		case TypePause, TypeResume:
+			return nil // about an offer we declined or have not decided yet
+		case TypeCancel:
+			if rs.phase == collecting {
+				rs.off, rs.phase = nil, idle
+			}
+			return nil
+		}
 		return violation(CodeProtocol, "unexpected %s message", m.Type)
 	}
 	return rs.onTransfer(m)
@@ -257,8 +308,11 @@ func (rs *recvSession) onMessage(raw webrtc.DataChannelMessage) error {
 
 func (rs *recvSession) onTransfer(m Message) error {
 	o := rs.off
-	if m.Index >= len(o.entries) {
-		return violation(CodeProtocol, "%s: index %d out of range", m.Type, m.Index)
+	switch m.Type {
+	case TypeFile, TypeFileEnd, TypeFileError, TypeAbort, TypeCancel:
+		if m.Index >= len(o.entries) {
+			return violation(CodeProtocol, "%s: index %d out of range", m.Type, m.Index)
+		}
 	}
 	switch m.Type {
 	case TypeFile:
@@ -277,7 +331,7 @@ func (rs *recvSession) onTransfer(m Message) error {
 		if o.cur != nil && o.cur.index == m.Index {
 			rs.discardCurrent()
 		}
-		if !o.done[m.Index] {
+		if !o.done[m.Index] && !o.failed[m.Index] {
 			o.cancelled[m.Index] = true
 			rs.emit.emit(FileFailed{ID: o.id, Index: m.Index, Name: o.entries[m.Index].Path, Code: CodeCancelled, Message: "cancelled"})
 		}
@@ -356,6 +410,9 @@ func (rs *recvSession) decide() error {
 			return rs.send(Message{Type: TypeDecline, ID: o.id, Message: "declined by the receiver"})
 		}
 	}
+	if err := rs.r.takeover(rs.ctx, o.id); err != nil {
+		return err
+	}
 	o.done, o.failed, o.cancelled, o.autoRetried = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]bool{}
 	accept := Message{Type: TypeAccept, ID: o.id}
 	if resuming {
@@ -371,7 +428,7 @@ func (rs *recvSession) decide() error {
 	if err != nil {
 		return fmt.Errorf("open resume log: %w", err)
 	}
-	o.cmds = rs.r.register(o.id)
+	o.reg = rs.r.register(o.id, rs.link)
 	rs.phase = active
 	rs.emit.emit(Accepted{ID: o.id})
 	return rs.send(accept)
@@ -430,6 +487,8 @@ func (rs *recvSession) prepare(digest string) error {
 			break
 		}
 	}
+	// Whatever an unrelated earlier attempt left here is not ours to resume.
+	_ = rs.root.RemoveAll(o.dir)
 	if err := rs.root.MkdirAll(o.dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", o.dir, err)
 	}
@@ -529,7 +588,7 @@ func (rs *recvSession) openFile(m Message) error {
 	delete(o.cancelled, m.Index)
 	delete(o.failed, m.Index)
 	name := partName(o.dir, m.Index)
-	f, err := rs.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := rs.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		rs.fail(m.Index, CodeIO, err.Error(), true)
 		o.cur = &curFile{index: m.Index, discard: true}
@@ -575,6 +634,9 @@ func (rs *recvSession) onData(p []byte) error {
 		return violation(CodeProtocol, "file data outside a file")
 	}
 	cur := o.cur
+	if len(p) > MaxChunkSize {
+		return violation(CodeTooLarge, "a data message of %d bytes", len(p))
+	}
 	if cur.discard {
 		return nil
 	}
@@ -703,6 +765,9 @@ func (rs *recvSession) fail(i int, code, msg string, tell bool) {
 	}
 	rs.emit.emit(FileFailed{ID: o.id, Index: i, Name: name, Code: code, Message: msg})
 	if tell && i >= 0 {
+		if code == CodeIO {
+			msg = "the receiver could not write it" // local details stay local
+		}
 		_ = rs.send(Message{Type: TypeFileError, Index: i, Code: code, Message: msg})
 	}
 }
@@ -742,8 +807,8 @@ func (rs *recvSession) cleanup() {
 		_ = rs.root.RemoveAll(o.dir)
 		_ = rs.root.Remove(StateDir) // only if empty
 	}
-	if o.cmds != nil {
-		rs.r.unregister(o.id, o.cmds)
+	if o.reg != nil {
+		rs.r.unregister(o.id, o.reg)
 	}
 	rs.off, rs.phase = nil, idle
 }
@@ -772,7 +837,8 @@ func (rs *recvSession) interrupted(err error) {
 	if o.doneLog != nil {
 		_ = o.doneLog.Close()
 	}
-	rs.r.unregister(o.id, o.cmds)
+	rs.r.unregister(o.id, o.reg)
+	rs.off, rs.phase = nil, idle
 	rs.emit.emit(Interrupted{ID: o.id, Err: err})
 }
 
@@ -840,15 +906,26 @@ func (rs *recvSession) local(c command) error {
 // CleanStale removes resume state in dir older than age: offers whose sender
 // never came back.
 func CleanStale(dir string, age time.Duration) {
-	entries, err := os.ReadDir(filepath.Join(dir, StateDir))
+	// Through os.Root: a .peerdrop that is a symlink cannot lead us outside.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	d, err := root.Open(StateDir)
+	if err != nil {
+		return
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		info, err := e.Info()
 		if err == nil && time.Since(info.ModTime()) > age {
-			_ = os.RemoveAll(filepath.Join(dir, StateDir, e.Name()))
+			_ = root.RemoveAll(path.Join(StateDir, e.Name()))
 		}
 	}
-	_ = os.Remove(filepath.Join(dir, StateDir))
+	_ = root.Remove(StateDir)
 }

@@ -90,9 +90,12 @@ type Sender struct {
 	failed    map[int]FileFailed
 	cancelled map[int]bool
 	paused    bool
-	retries   int // retry requests from the receiver, echoed in "end"
-	current   int // index being streamed, -1 if none
-	abortCur  bool
+	retries   int  // retry requests from the receiver on this connection, echoed in "end"
+	current   int  // index being streamed, -1 if none
+	abortCur  bool // stop streaming the current file
+	accepted  bool // the receiver accepted on this connection
+	endSent   bool // "end" went out on this connection
+	lostSince time.Time
 
 	bytes     int64
 	total     int64
@@ -160,6 +163,9 @@ func (s *Sender) Run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 		slog.Info("connection lost, reconnecting", slog.Any("err", err))
+		if s.lostSince.IsZero() {
+			s.lostSince = time.Now()
+		}
 		link, err = s.reconnect(ctx, &attempt, err)
 		if err != nil {
 			return s.result(), err
@@ -169,7 +175,9 @@ func (s *Sender) Run(ctx context.Context) (Result, error) {
 
 // reconnect redials with backoff until it succeeds or the window closes.
 func (s *Sender) reconnect(ctx context.Context, attempt *int, cause error) (Link, error) {
-	deadline := time.Now().Add(s.opts.ReconnectWindow)
+	// The window counts from the first loss that no accepted session has
+	// followed, so a link that keeps dropping cannot keep us going forever.
+	deadline := s.lostSince.Add(s.opts.ReconnectWindow)
 	backoff := 250 * time.Millisecond
 	for {
 		*attempt++
@@ -195,6 +203,10 @@ func (s *Sender) reconnect(ctx context.Context, attempt *int, cause error) (Link
 			return link, nil
 		}
 		cause = err
+		var re interface{ RemoteRefused() bool }
+		if errors.As(err, &re) && re.RemoteRefused() {
+			return nil, err
+		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("the receiver did not come back within %s: %w", s.opts.ReconnectWindow, err)
 		}
@@ -262,19 +274,23 @@ type sendSession struct {
 
 func (ss *sendSession) send(m Message) error {
 	if err := sendMessage(ss.dc, m); err != nil {
-		return fmt.Errorf("%w: %v", errLinkLost, err)
+		if errors.Is(err, ErrClosed) {
+			return fmt.Errorf("%w: %v", errLinkLost, err)
+		}
+		return err // a message we cannot encode: no reconnect will help
 	}
 	return nil
 }
 
 func (ss *sendSession) run() error {
 	o := ss.opts.Offer
+	// Retry requests are counted per connection, as the receiver counts them.
+	ss.retries, ss.endSent, ss.accepted = 0, false, false
 	if err := ss.send(Message{Type: TypeOffer, ID: o.ID, Text: o.Text, Count: len(o.Entries), Size: o.TotalSize()}); err != nil {
 		return err
 	}
-	for start := 0; start < len(o.Entries); start += MaxEntriesPerMessage {
-		end := min(start+MaxEntriesPerMessage, len(o.Entries))
-		if err := ss.send(Message{Type: TypeEntries, ID: o.ID, Entries: o.Entries[start:end]}); err != nil {
+	for _, batch := range entryBatches(o.Entries) {
+		if err := ss.send(Message{Type: TypeEntries, ID: o.ID, Entries: batch}); err != nil {
 			return err
 		}
 	}
@@ -291,6 +307,7 @@ func (ss *sendSession) run() error {
 		}
 		if m.Type == TypeAccept && m.ID == o.ID {
 			accept = m
+			ss.accepted = true
 			break
 		}
 		if err := ss.handle(m); err != nil {
@@ -298,7 +315,14 @@ func (ss *sendSession) run() error {
 		}
 	}
 	ss.emit.emit(Accepted{ID: o.ID})
+	ss.lostSince = time.Time{} // the receiver answered: the reconnect window starts afresh
 	ss.plan(accept)
+	if ss.paused {
+		// Paused before this connection (or before the decision): say so now.
+		if err := ss.send(Message{Type: TypePause}); err != nil {
+			return err
+		}
+	}
 	for {
 		for len(ss.queue) > 0 {
 			q := ss.queue[0]
@@ -310,6 +334,7 @@ func (ss *sendSession) run() error {
 		if err := ss.send(Message{Type: TypeEnd, Retries: ss.retries}); err != nil {
 			return err
 		}
+		ss.endSent = true
 		// Wait for "done", serving retries and acknowledgements meanwhile.
 		for len(ss.queue) == 0 {
 			m, err := ss.next(true)
@@ -363,12 +388,8 @@ func (ss *sendSession) plan(accept Message) {
 	}
 }
 
-func (ss *sendSession) finish(m Message) {
+func (ss *sendSession) finish(Message) {
 	o := ss.opts.Offer
-	failed := map[int]bool{}
-	for _, i := range m.Failed {
-		failed[i] = true
-	}
 	for i, e := range o.Entries {
 		if e.Dir || ss.done[i] || ss.cancelled[i] {
 			continue
@@ -451,13 +472,17 @@ func (ss *sendSession) local(c command) error {
 		if !ss.paused {
 			ss.paused = true
 			ss.emit.emit(Paused{ID: o.ID})
-			return ss.send(Message{Type: TypePause})
+			if ss.accepted {
+				return ss.send(Message{Type: TypePause})
+			}
 		}
 	case cmdResume:
 		if ss.paused {
 			ss.paused = false
 			ss.emit.emit(Resumed{ID: o.ID})
-			return ss.send(Message{Type: TypeResume})
+			if ss.accepted {
+				return ss.send(Message{Type: TypeResume})
+			}
 		}
 	case cmdCancel:
 		if c.index < 0 {
@@ -469,8 +494,17 @@ func (ss *sendSession) local(c command) error {
 			return nil
 		}
 		ss.cancelItem(c.index)
+		if !ss.accepted {
+			return nil
+		}
 		return ss.send(Message{Type: TypeCancel, Index: c.index})
 	case cmdRetry:
+		if ss.endSent {
+			// The receiver may already be closing the offer; a retry now
+			// would reach it after "done". Send the file in a new offer.
+			slog.Warn("retry ignored: the transfer is finishing", slog.Int("index", c.index))
+			return nil
+		}
 		ss.requeue(c.index)
 	}
 	return nil
@@ -526,6 +560,9 @@ func (ss *sendSession) handle(m Message) error {
 		}
 		f := FileFailed{ID: o.ID, Index: m.Index, Name: o.Entries[m.Index].Path, Code: m.Code, Message: m.Message}
 		ss.failed[m.Index] = f
+		if ss.current == m.Index {
+			ss.abortCur = true // the receiver has given up on it: stop streaming
+		}
 		ss.emit.emit(f)
 	case TypeRetry:
 		if !inRange {
@@ -742,4 +779,25 @@ func SendText(ctx context.Context, link Link, text string) (string, error) {
 			return "", fmt.Errorf("text not confirmed: %w", ctxErr(ctx))
 		}
 	}
+}
+
+// entryBatches splits entries into "entries" messages that stay under the
+// control message limit, however long the paths are.
+func entryBatches(entries []Entry) [][]Entry {
+	const budget = MaxControlSize - 1024 // room for the envelope
+	var batches [][]Entry
+	start, size := 0, 0
+	for i, e := range entries {
+		// A path's JSON can be up to 6 bytes per byte (\u00XX escapes).
+		n := 64 + 6*len(e.Path)
+		if i > start && (size+n > budget || i-start == MaxEntriesPerMessage) {
+			batches = append(batches, entries[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(entries) {
+		batches = append(batches, entries[start:])
+	}
+	return batches
 }
