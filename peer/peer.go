@@ -85,11 +85,16 @@ func (c Config) newPeerConnection() (*webrtc.PeerConnection, error) {
 	return pc, nil
 }
 
+// inboxSize is how many data channel messages wait for the consumer before
+// pion's read loop blocks, which pushes back on the sender through SCTP.
+const inboxSize = 32
+
 // Conn is an established peer connection with its open data channel.
 type Conn struct {
 	Remote signaling.Hello
 	pc     *webrtc.PeerConnection
 	dc     *webrtc.DataChannel
+	msgs   chan webrtc.DataChannelMessage
 
 	done      chan struct{}
 	doneOnce  sync.Once
@@ -97,7 +102,7 @@ type Conn struct {
 }
 
 func newConn(pc *webrtc.PeerConnection) *Conn {
-	c := &Conn{pc: pc, done: make(chan struct{})}
+	c := &Conn{pc: pc, done: make(chan struct{}), msgs: make(chan webrtc.DataChannelMessage, inboxSize)}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		slog.Debug("peer connection state", slog.String("state", s.String()))
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
@@ -109,10 +114,23 @@ func newConn(pc *webrtc.PeerConnection) *Conn {
 
 func (c *Conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
 
+// setChannel adopts dc. Its message handler is set before the channel opens:
+// pion drops messages that arrive while no handler is set, and the first
+// message can arrive before whoever gets the Conn is ready for it.
 func (c *Conn) setChannel(dc *webrtc.DataChannel) {
 	c.dc = dc
 	dc.OnClose(c.markDone)
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		select {
+		case c.msgs <- m:
+		case <-c.done:
+		}
+	})
 }
+
+// Messages delivers the data channel's messages in order. Nobody reading
+// it holds the peer back: that is the flow control.
+func (c *Conn) Messages() <-chan webrtc.DataChannelMessage { return c.msgs }
 
 // DataChannel returns the connection's data channel.
 func (c *Conn) DataChannel() *webrtc.DataChannel { return c.dc }

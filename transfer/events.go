@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -17,7 +16,11 @@ type Peer struct {
 
 // Link is an open connection to a peer with its data channel. peer.Conn is one.
 type Link interface {
+	// DataChannel is used for sending and for the buffered amount.
 	DataChannel() *webrtc.DataChannel
+	// Messages delivers what the peer sends, in order, from the moment the
+	// channel opened; when nobody reads, the peer is held back.
+	Messages() <-chan webrtc.DataChannelMessage
 	// Done is closed when the connection has failed or closed.
 	Done() <-chan struct{}
 	Close() error
@@ -141,30 +144,16 @@ func (TransferDone) event()  {}
 func (TextReceived) event()  {}
 func (TextDelivered) event() {}
 
-// inbox turns the data channel's callbacks into values read by the one
-// goroutine that owns a session. The callback blocks while the inbox is full,
-// which stops pion reading and so pushes back on the sender through SCTP.
+// inbox gathers what the goroutine that owns a session waits for: the
+// peer's messages and the "buffer has room again" signal.
 type inbox struct {
-	msgs   chan webrtc.DataChannelMessage
-	low    chan struct{}
-	closed chan struct{}
-	once   sync.Once
+	msgs <-chan webrtc.DataChannelMessage
+	low  chan struct{}
 }
 
-const inboxSize = 32
-
-func newInbox(dc *webrtc.DataChannel, lowWater uint64) *inbox {
-	in := &inbox{
-		msgs:   make(chan webrtc.DataChannelMessage, inboxSize),
-		low:    make(chan struct{}, 1),
-		closed: make(chan struct{}),
-	}
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		select {
-		case in.msgs <- m:
-		case <-in.closed:
-		}
-	})
+func newInbox(link Link, lowWater uint64) *inbox {
+	in := &inbox{msgs: link.Messages(), low: make(chan struct{}, 1)}
+	dc := link.DataChannel()
 	dc.SetBufferedAmountLowThreshold(lowWater)
 	dc.OnBufferedAmountLow(func() {
 		select {
@@ -174,9 +163,6 @@ func newInbox(dc *webrtc.DataChannel, lowWater uint64) *inbox {
 	})
 	return in
 }
-
-// close releases a blocked callback; call it when the session ends.
-func (in *inbox) close() { in.once.Do(func() { close(in.closed) }) }
 
 // sendMessage encodes and sends a control message.
 func sendMessage(dc *webrtc.DataChannel, m Message) error {

@@ -139,8 +139,7 @@ func (r *Receiver) Handle(ctx context.Context, from Peer, link Link) error {
 	}
 	defer root.Close()
 	dc := link.DataChannel()
-	in := newInbox(dc, lowWater)
-	defer in.close()
+	in := newInbox(link, lowWater)
 	rs := &recvSession{r: r, ctx: ctx, link: link, dc: dc, in: in, root: root, from: from, emit: r.OnEvent}
 	return rs.run()
 }

@@ -258,8 +258,7 @@ func (s *Sender) result() Result {
 // when the transfer cannot go on.
 func (s *Sender) session(ctx context.Context, link Link) error {
 	dc := link.DataChannel()
-	in := newInbox(dc, lowWater)
-	defer in.close()
+	in := newInbox(link, lowWater)
 	sess := &sendSession{Sender: s, ctx: ctx, link: link, dc: dc, in: in}
 	return sess.run()
 }
@@ -749,8 +748,7 @@ func SendText(ctx context.Context, link Link, text string) (string, error) {
 		return "", fmt.Errorf("a text message must be 1 to %d bytes", MaxTextBytes)
 	}
 	dc := link.DataChannel()
-	in := newInbox(dc, lowWater)
-	defer in.close()
+	in := newInbox(link, lowWater)
 	id := NewID()
 	if err := sendMessage(dc, Message{Type: TypeText, ID: id, Text: text}); err != nil {
 		return "", err
