@@ -121,7 +121,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 					finish(nil)
 				}
 			case transfer.Declined:
-				finish(transfer.ErrDeclined)
+				finish(errors.New("you declined the offer"))
 			case transfer.TextReceived:
 				finish(nil)
 			}

@@ -790,6 +790,7 @@ func (rs *recvSession) finish() error {
 		names = append(names, e.Path)
 	}
 	err := rs.send(Message{Type: TypeDone, Failed: failed})
+	rs.emit.emit(Progress{ID: o.id, Bytes: o.bytes, Total: o.size})
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Bytes: bytes, Failed: names})
 	return err

@@ -330,6 +330,7 @@ func (ss *sendSession) run() error {
 				return err
 			}
 		}
+		ss.progress("", true) // the last figure is never throttled away
 		if err := ss.send(Message{Type: TypeEnd, Retries: ss.retries}); err != nil {
 			return err
 		}
