@@ -1,0 +1,2 @@
+// Package discovery will advertise and browse _peerdrop._tcp over mDNS (next issue).
+package discovery
