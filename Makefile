@@ -101,9 +101,10 @@ fuzz: ## Run each fuzz target in FUZZ_TARGETS for FUZZTIME.
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-bench: ## Run the benchmarks in ./bench once each.
+bench: ## Handshake time (./peer), then the transfer benchmarks in ./bench once each.
 	@if ! ls bench/*_test.go >/dev/null 2>&1; then echo "bench: no benchmarks yet, skipped"; exit 0; fi; \
-	set -x; $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
+	set -x; $(GO) test -run '^$$' -bench Connect -benchtime 20x ./peer/ && \
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
 
 lint: vet fmt-check ## go vet and gofmt check.
 
