@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/transfer"
+)
+
+func TestTargetAddr(t *testing.T) {
+	for _, tc := range []struct {
+		in, err string
+	}{
+		{"127.0.0.1:53318", ""},
+		{"[::1]:9", ""},
+		{"laptop.local:53318", ""},
+		{"", "required"},
+		{"127.0.0.1", "HOST:PORT"},
+		{"127.0.0.1:0", "bad port"},
+		{"127.0.0.1:70000", "bad port"},
+		{"127.0.0.1:http", "bad port"},
+		{":53318", "missing host"},
+	} {
+		_, err := targetAddr(tc.in)
+		if tc.err == "" {
+			assert.NoError(t, err, tc.in)
+		} else {
+			assert.ErrorContains(t, err, tc.err, tc.in)
+		}
+	}
+}
+
+func TestDefaultName(t *testing.T) {
+	assert.Equal(t, "laptop", defaultName("laptop.example.org"))
+	assert.Equal(t, "peerdrop", defaultName(""))
+	assert.Equal(t, "peerdrop", defaultName(strings.Repeat("x", 100)))
+}
+
+func TestHumanBytes(t *testing.T) {
+	assert.Equal(t, "0 B", humanBytes(0))
+	assert.Equal(t, "1023 B", humanBytes(1023))
+	assert.Equal(t, "1.0 KiB", humanBytes(1024))
+	assert.Equal(t, "200.0 MiB", humanBytes(200<<20))
+	assert.Equal(t, "1.5 GiB", humanBytes(3<<29))
+}
+
+// The JSON events are an interface for scripts: their names and fields are
+// documented in the README and must not drift.
+func TestJSONEvents(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	o := newOutput(&stdout, &stderr, true)
+	o.event(transfer.FileDone{ID: "ab", Index: 1, Name: "a/b.txt", Path: "/d/a/b.txt", Size: 3, SHA256: "00", ResumedFrom: 2})
+	o.event(transfer.FileDone{ID: "ab", Name: "a/b.txt", Size: 3})
+	o.event(transfer.TransferDone{ID: "ab", Files: 1, Bytes: 3})
+	o.event(transfer.TextReceived{From: transfer.Peer{Name: "Alice", DeviceID: "d1"}, ID: "t1", Text: "hi"})
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	require.Len(t, lines, 4)
+	var ev []map[string]any
+	for _, l := range lines {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
+		assert.NotEmpty(t, m["time"])
+		ev = append(ev, m)
+	}
+	assert.Equal(t, "file-done", ev[0]["event"])
+	assert.Equal(t, "/d/a/b.txt", ev[0]["path"])
+	assert.Equal(t, "00", ev[0]["sha256"])
+	assert.EqualValues(t, 2, ev[0]["resumed_from"])
+	assert.EqualValues(t, 3, ev[0]["size"])
+	assert.Equal(t, "file-sent", ev[1]["event"], "the sender's confirmation has no path")
+	assert.Equal(t, "transfer-done", ev[2]["event"])
+	assert.Equal(t, []any{}, ev[2]["failed"], "failed is a list, never null")
+	assert.Equal(t, "text", ev[3]["event"])
+	assert.Equal(t, "Alice", ev[3]["from"])
+	assert.Empty(t, stderr.String())
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"--name", "", "receive"},
+		{"receive", "extra"},
+		{"receive", "--port", "70000"},
+		{"send"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args = append([]string{"--config-dir", t.TempDir()}, args...)
+		code := Run(args, strings.NewReader(""), &stdout, &stderr)
+		assert.Equal(t, 2, code, "%v: %s", args, stderr.String())
+		assert.Contains(t, stderr.String(), "peerdrop: ", "%v", args)
+	}
+}
