@@ -84,7 +84,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{},
 		{"frobnicate"},
-		{"--name", "", "receive"},
+		{"--name", "bad\x01name", "receive"},
 		{"receive", "extra"},
 		{"receive", "--port", "70000"},
 		{"send"},
