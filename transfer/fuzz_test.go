@@ -1,0 +1,66 @@
+package transfer
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzDecodeMessage: whatever a peer sends, decoding never panics, and what
+// it accepts survives a round trip.
+func FuzzDecodeMessage(f *testing.F) {
+	id := strings.Repeat("ab", 16)
+	for _, s := range []string{
+		`{"type":"offer","id":"` + id + `","count":2,"size":10,"text":"hi"}`,
+		`{"type":"entries","id":"` + id + `","entries":[{"path":"a/b","size":1},{"path":"d","dir":true}]}`,
+		`{"type":"file-end","index":3,"sha256":"` + strings.Repeat("0f", 32) + `"}`,
+		`{"type":"accept","id":"` + id + `","resume":[{"index":1,"offset":5}],"done":[0]}`,
+		`{"type":"cancel","index":-1}`, `{"type":"end","retries":1}`, `{"type":"done","failed":[1]}`,
+		`{"type":"text","id":"` + id + `","text":"hello"}`, `{}`, `[]`, `null`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		m, err := DecodeMessage(p)
+		if err != nil {
+			return
+		}
+		enc, err := Encode(m)
+		if err != nil {
+			t.Fatalf("accepted message does not encode: %v", err)
+		}
+		if _, err := DecodeMessage(enc); err != nil {
+			t.Fatalf("accepted message does not decode again: %v\n%s", err, enc)
+		}
+	})
+}
+
+// FuzzValidateManifest: a manifest that passes never names a place outside
+// the download folder.
+func FuzzValidateManifest(f *testing.F) {
+	f.Add([]byte(`[{"path":"a","size":1},{"path":"d","dir":true},{"path":"d/e","size":0}]`), int64(1))
+	f.Add([]byte(`[{"path":"../../x","size":1}]`), int64(1))
+	f.Add([]byte(`[{"path":"/etc/x","size":1}]`), int64(1))
+	f.Add([]byte(`[{"path":"a\\..\\b","size":1}]`), int64(1))
+	f.Add([]byte(`[{"path":"A","size":1},{"path":"a","size":1}]`), int64(2))
+	f.Fuzz(func(t *testing.T, data []byte, total int64) {
+		var entries []Entry
+		if json.Unmarshal(data, &entries) != nil {
+			return
+		}
+		if ValidateManifest(entries, total) != nil {
+			return
+		}
+		root := filepath.FromSlash("/download/folder")
+		for _, e := range entries {
+			if err := ValidatePath(e.Path); err != nil {
+				t.Fatalf("manifest passed with a bad path %q: %v", e.Path, err)
+			}
+			joined := filepath.Join(root, filepath.FromSlash(e.Path))
+			if !strings.HasPrefix(joined, root+string(filepath.Separator)) {
+				t.Fatalf("%q escapes the folder: %s", e.Path, joined)
+			}
+		}
+	})
+}
