@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -174,6 +175,16 @@ func sendMessage(dc *webrtc.DataChannel, m Message) error {
 		return errors.Join(ErrClosed, err)
 	}
 	return nil
+}
+
+// flush waits, up to a second, until the peer has acknowledged everything
+// sent on dc: used before a deliberate close, whose teardown would otherwise
+// drop an "error" message still in flight.
+func flush(dc *webrtc.DataChannel) {
+	deadline := time.Now().Add(time.Second)
+	for dc.BufferedAmount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // emitter delivers events to a callback, never blocking on a nil one.

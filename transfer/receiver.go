@@ -235,7 +235,9 @@ func (rs *recvSession) run() error {
 				return err
 			}
 			if !pe.Remote {
-				_ = sendMessage(rs.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason})
+				if sendMessage(rs.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
+					flush(rs.dc)
+				}
 			}
 			rs.abandon(err)
 			return err
@@ -789,11 +791,12 @@ func (rs *recvSession) finish() error {
 		failed = append(failed, i)
 		names = append(names, e.Path)
 	}
-	err := rs.send(Message{Type: TypeDone, Failed: failed})
+	// Clean up before answering, so that a sender that exits on "done"
+	// leaves a tidy folder behind.
 	rs.emit.emit(Progress{ID: o.id, Bytes: o.bytes, Total: o.size})
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Bytes: bytes, Failed: names})
-	return err
+	return rs.send(Message{Type: TypeDone, Failed: failed})
 }
 
 // cleanup removes the offer's resume state and ends it.

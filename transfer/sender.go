@@ -424,7 +424,14 @@ func (ss *sendSession) next(block bool) (Message, error) {
 				}
 				continue
 			case <-ss.link.Done():
-				return Message{}, errLinkLost
+				// What the peer said before it closed still counts (an
+				// "error" explains why it closed).
+				select {
+				case raw = <-ss.in.msgs:
+					got = true
+				default:
+					return Message{}, errLinkLost
+				}
 			case <-ss.ctx.Done():
 				return Message{}, ctxErr(ss.ctx)
 			}
@@ -460,7 +467,9 @@ func (ss *sendSession) next(block bool) (Message, error) {
 
 // violate reports a protocol violation to the peer and returns it.
 func (ss *sendSession) violate(pe *ProtocolError) error {
-	_ = sendMessage(ss.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason})
+	if sendMessage(ss.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
+		flush(ss.dc)
+	}
 	return pe
 }
 
@@ -486,7 +495,9 @@ func (ss *sendSession) local(c command) error {
 		}
 	case cmdCancel:
 		if c.index < 0 {
-			_ = ss.send(Message{Type: TypeCancel, Index: -1})
+			if ss.send(Message{Type: TypeCancel, Index: -1}) == nil {
+				flush(ss.dc) // the link closes next: let the cancel arrive first
+			}
 			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
 			return ErrCancelled
 		}
