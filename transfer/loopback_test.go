@@ -394,8 +394,14 @@ func lastError(replies []Message) Message {
 func TestHostileSenders(t *testing.T) {
 	h := startReceiver(t, acceptAll)
 	id := func() string { return NewID() }
-	file := func(i int, off int64) string { p, _ := Encode(Message{Type: TypeFile, Index: i, Offset: off}); return string(p) }
-	end := func(i int, sha string) string { p, _ := Encode(Message{Type: TypeFileEnd, Index: i, SHA256: sha}); return string(p) }
+	file := func(i int, off int64) string {
+		p, _ := Encode(Message{Type: TypeFile, Index: i, Offset: off})
+		return string(p)
+	}
+	end := func(i int, sha string) string {
+		p, _ := Encode(Message{Type: TypeFileEnd, Index: i, SHA256: sha})
+		return string(p)
+	}
 
 	cases := []struct {
 		name string
