@@ -177,11 +177,11 @@ func sendMessage(dc *webrtc.DataChannel, m Message) error {
 	return nil
 }
 
-// flush waits, up to a second, until the peer has acknowledged everything
-// sent on dc: used before a deliberate close, whose teardown would otherwise
-// drop an "error" message still in flight.
-func flush(dc *webrtc.DataChannel) {
-	deadline := time.Now().Add(time.Second)
+// flush waits, up to max, until the peer has acknowledged everything sent
+// on dc: used before a deliberate close, whose teardown would otherwise drop
+// the last message (an "error", a "cancel") still queued behind file data.
+func flush(dc *webrtc.DataChannel, max time.Duration) {
+	deadline := time.Now().Add(max)
 	for dc.BufferedAmount() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}

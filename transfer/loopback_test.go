@@ -473,3 +473,32 @@ func TestHostileSenders(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"honest.txt": sum([]byte("fine"))}, snapshot(t, h.dir))
 }
+
+func TestCancelItemThenRetryFromReceiver(t *testing.T) {
+	src := t.TempDir()
+	big := randomBytes(30 << 20)
+	writeFile(t, filepath.Join(src, "big.bin"), big)
+	writeFile(t, filepath.Join(src, "small.txt"), []byte("small"))
+	h := startReceiver(t, acceptAll)
+	var once sync.Once
+	h.rcv.OnEvent = func(e Event) {
+		h.events.add(e)
+		switch e := e.(type) {
+		case Progress:
+			if e.Bytes > 1<<20 {
+				once.Do(func() { h.rcv.CancelItem(e.ID, 0) })
+			}
+		case FileFailed:
+			if e.Index == 0 && e.Code == CodeCancelled {
+				h.rcv.Retry(e.ID, 0) // from the event callback, as a UI would
+			}
+		}
+	}
+	senderEvents := newEventLog()
+	res, err := send(t, h, []string{filepath.Join(src, "big.bin"), filepath.Join(src, "small.txt")}, "", senderEvents.add)
+	require.NoError(t, err, "receiver: %v\nsender: %v", h.events.all(), senderEvents.all())
+	assert.Equal(t, 2, res.Sent)
+	h.events.wait(t, "cancelled item", func(e Event) bool { f, ok := e.(FileFailed); return ok && f.Code == CodeCancelled })
+	h.events.wait(t, "transfer-done", func(e Event) bool { _, ok := e.(TransferDone); return ok })
+	assert.Equal(t, map[string]string{"big.bin": sum(big), "small.txt": sum([]byte("small"))}, snapshot(t, h.dir))
+}

@@ -214,17 +214,24 @@ func (rs *recvSession) run() error {
 			cmds = rs.off.reg.cmds
 		}
 		var err error
+		// Our user's commands go first: a Retry given while an event was
+		// being reported must reach the sender before we read its "end".
 		select {
-		case raw := <-rs.in.msgs:
-			err = rs.onMessage(raw)
 		case c := <-cmds:
 			err = rs.local(c)
-		case <-rs.link.Done():
-			rs.interrupted(ErrClosed)
-			return ErrClosed
-		case <-rs.ctx.Done():
-			rs.interrupted(ctxErr(rs.ctx))
-			return ctxErr(rs.ctx)
+		default:
+			select {
+			case raw := <-rs.in.msgs:
+				err = rs.onMessage(raw)
+			case c := <-cmds:
+				err = rs.local(c)
+			case <-rs.link.Done():
+				rs.interrupted(ErrClosed)
+				return ErrClosed
+			case <-rs.ctx.Done():
+				rs.interrupted(ctxErr(rs.ctx))
+				return ctxErr(rs.ctx)
+			}
 		}
 		if err != nil {
 			var pe *ProtocolError
@@ -236,7 +243,7 @@ func (rs *recvSession) run() error {
 			}
 			if !pe.Remote {
 				if sendMessage(rs.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
-					flush(rs.dc)
+					flush(rs.dc, time.Second)
 				}
 			}
 			rs.abandon(err)
@@ -663,6 +670,10 @@ func (rs *recvSession) endFile(sum string) error {
 	e := o.entries[cur.index]
 	if cur.discard {
 		rs.discardCurrent()
+		if o.cancelled[cur.index] {
+			// Cancelled here while the last bytes were already on their way.
+			rs.emit.emit(FileFailed{ID: o.id, Index: cur.index, Name: e.Path, Code: CodeCancelled, Message: "cancelled"})
+		}
 		return nil
 	}
 	if cur.written != cur.size {

@@ -468,7 +468,7 @@ func (ss *sendSession) next(block bool) (Message, error) {
 // violate reports a protocol violation to the peer and returns it.
 func (ss *sendSession) violate(pe *ProtocolError) error {
 	if sendMessage(ss.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
-		flush(ss.dc)
+		flush(ss.dc, time.Second)
 	}
 	return pe
 }
@@ -496,7 +496,7 @@ func (ss *sendSession) local(c command) error {
 	case cmdCancel:
 		if c.index < 0 {
 			if ss.send(Message{Type: TypeCancel, Index: -1}) == nil {
-				flush(ss.dc) // the link closes next: let the cancel arrive first
+				flush(ss.dc, 5*time.Second) // the link closes next: let the cancel arrive first
 			}
 			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
 			return ErrCancelled
