@@ -449,20 +449,25 @@ func (ss *sendSession) next(block bool) (Message, error) {
 			}
 		}
 		if got {
-			if !raw.IsString {
-				return Message{}, ss.violate(violation(CodeProtocol, "the receiver sent file data"))
-			}
-			m, err := DecodeMessage(raw.Data)
-			if err != nil {
-				var pe *ProtocolError
-				if errors.As(err, &pe) {
-					return Message{}, ss.violate(pe)
-				}
-				return Message{}, err
-			}
-			return m, nil
+			return ss.decode(raw)
 		}
 	}
+}
+
+// decode checks one message from the receiver; a bad one is a violation.
+func (ss *sendSession) decode(raw webrtc.DataChannelMessage) (Message, error) {
+	if !raw.IsString {
+		return Message{}, ss.violate(violation(CodeProtocol, "the receiver sent file data"))
+	}
+	m, err := DecodeMessage(raw.Data)
+	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			return Message{}, ss.violate(pe)
+		}
+		return Message{}, err
+	}
+	return m, nil
 }
 
 // violate reports a protocol violation to the peer and returns it.
@@ -647,16 +652,8 @@ func (ss *sendSession) waitForRoom() error {
 		select {
 		case <-ss.in.low:
 		case raw := <-ss.in.msgs:
-			// Put it back through the normal path.
-			if !raw.IsString {
-				return ss.violate(violation(CodeProtocol, "the receiver sent file data"))
-			}
-			m, err := DecodeMessage(raw.Data)
+			m, err := ss.decode(raw)
 			if err != nil {
-				var pe *ProtocolError
-				if errors.As(err, &pe) {
-					return ss.violate(pe)
-				}
 				return err
 			}
 			if err := ss.handle(m); err != nil {
