@@ -1,0 +1,221 @@
+// Package trust owns what this device knows about others: the certificate
+// fingerprint pinned for each device id on first contact (trust on first
+// use), which devices the user trusts, and the verification code two people
+// compare to rule out anyone in the middle.
+package trust
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+)
+
+const fileName = "peers.json"
+
+// maxDevices bounds the store; the least recently seen untrusted device goes first.
+const maxDevices = 10_000
+
+// ErrIdentityChanged means a known device id came with another certificate.
+var ErrIdentityChanged = errors.New("this device's identity changed")
+
+// IdentityChangedError names the device whose certificate changed.
+type IdentityChangedError struct {
+	ID, Name, Pinned, Got string
+}
+
+func (e *IdentityChangedError) Error() string {
+	return fmt.Sprintf("this device's identity changed: %q (id %s) presented a different certificate than before; "+
+		"if it was reinstalled, pair it again, otherwise someone may be impersonating it", e.Name, e.ID)
+}
+
+// Is makes errors.Is(err, ErrIdentityChanged) true.
+func (e *IdentityChangedError) Is(target error) bool { return target == ErrIdentityChanged }
+
+// Device is what we remember of another device.
+type Device struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	Trusted     bool      `json:"trusted,omitempty"`
+}
+
+var (
+	idRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	fpRe = regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
+)
+
+// Store is the pinned and trusted devices, kept in the config dir. It is
+// safe for concurrent use.
+type Store struct {
+	path    string
+	mu      sync.Mutex
+	devices map[string]*Device
+}
+
+// Open reads the store in configDir; a missing file is an empty store.
+func Open(configDir string) (*Store, error) {
+	s := &Store{path: filepath.Join(configDir, fileName), devices: map[string]*Device{}}
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", s.path, err)
+	}
+	var list []Device
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("read %s: malformed file: %w", s.path, err)
+	}
+	for i := range list {
+		d := list[i]
+		if idRe.MatchString(d.ID) && fpRe.MatchString(d.Fingerprint) {
+			s.devices[d.ID] = &d
+		}
+	}
+	return s, nil
+}
+
+// Check applies trust on first use to a device that introduced itself: an
+// unknown id is pinned to fingerprint; a known one must present the pinned
+// fingerprint, or the result is an *IdentityChangedError.
+func (s *Store) Check(id, name, fingerprint string) error {
+	if !idRe.MatchString(id) || !fpRe.MatchString(fingerprint) {
+		return errors.New("malformed device id or fingerprint")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().UTC()
+	d := s.devices[id]
+	if d == nil {
+		s.evict()
+		s.devices[id] = &Device{ID: id, Name: name, Fingerprint: fingerprint, FirstSeen: now, LastSeen: now}
+		return s.save()
+	}
+	if d.Fingerprint != fingerprint {
+		return &IdentityChangedError{ID: id, Name: d.Name, Pinned: d.Fingerprint, Got: fingerprint}
+	}
+	d.Name, d.LastSeen = name, now
+	return s.save()
+}
+
+// Repair replaces the pinned fingerprint of id: the user paired it again.
+func (s *Store) Repair(id, fingerprint string) error {
+	if !fpRe.MatchString(fingerprint) {
+		return errors.New("malformed fingerprint")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.devices[id]
+	if d == nil {
+		return fmt.Errorf("no device with id %s", id)
+	}
+	d.Fingerprint = fingerprint
+	return s.save()
+}
+
+// SetTrusted marks a pinned device as trusted (or not).
+func (s *Store) SetTrusted(id string, trusted bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.devices[id]
+	if d == nil {
+		return fmt.Errorf("no device with id %s", id)
+	}
+	d.Trusted = trusted
+	return s.save()
+}
+
+// IsTrusted reports whether id is trusted and presents its pinned fingerprint.
+func (s *Store) IsTrusted(id, fingerprint string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.devices[id]
+	return d != nil && d.Trusted && d.Fingerprint == fingerprint
+}
+
+// Forget removes a device: its next connection is a first contact again.
+func (s *Store) Forget(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.devices, id)
+	return s.save()
+}
+
+// List returns the devices sorted by name, then id.
+func (s *Store) List() []Device {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Device, 0, len(s.devices))
+	for _, d := range s.devices {
+		out = append(out, *d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// evict makes room for one more device; the caller holds mu.
+func (s *Store) evict() {
+	if len(s.devices) < maxDevices {
+		return
+	}
+	var oldest *Device
+	for _, d := range s.devices {
+		if !d.Trusted && (oldest == nil || d.LastSeen.Before(oldest.LastSeen)) {
+			oldest = d
+		}
+	}
+	if oldest != nil {
+		delete(s.devices, oldest.ID)
+	}
+}
+
+// save writes the store atomically; the caller holds mu.
+func (s *Store) save() error {
+	list := make([]Device, 0, len(s.devices))
+	for _, d := range s.devices {
+		list = append(list, *d)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	data, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := s.path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Code is the verification code for a connection between the devices with
+// fingerprints a and b: both sides compute the same six digits, and a
+// device in the middle, holding other certificates, would make them differ.
+// Derivation: SHA-256 over the two fingerprint strings sorted
+// lexicographically and joined with "\n"; the first 8 bytes as a big-endian
+// uint64, modulo 1,000,000, written as "ddd ddd".
+func Code(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	sum := sha256.Sum256([]byte(a + "\n" + b))
+	n := binary.BigEndian.Uint64(sum[:8]) % 1_000_000
+	return fmt.Sprintf("%03d %03d", n/1000, n%1000)
+}
