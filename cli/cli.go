@@ -20,6 +20,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
+	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 const usage = `peerdrop: send files and messages directly to nearby devices.
@@ -48,6 +49,13 @@ type env struct {
 	stderr io.Writer
 	out    *output
 	cfg    peer.Config
+	trust  *trust.Store
+}
+
+// checkPeer pins a peer's certificate on first contact and refuses a known
+// device that comes with another one.
+func (e *env) checkPeer(h signaling.Hello) error {
+	return e.trust.Check(h.DeviceID, h.Name, h.Fingerprint)
 }
 
 // Run executes the command line args (without the program name) and returns
@@ -128,9 +136,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return fmt.Errorf("load identity: %w", err)
 	}
+	pins, err := trust.Open(*configDir)
+	if err != nil {
+		return fmt.Errorf("load trusted devices: %w", err)
+	}
 	e := &env{
+		trust: pins,
 		stdin: stdin, stdout: stdout, stderr: stderr,
-		out: newOutput(stdout, stderr, *jsonOut),
+		out: newOutput(stdout, stderr, *jsonOut, id.Fingerprint),
 		cfg: peer.Config{Identity: id, Name: *name},
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]

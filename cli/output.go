@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/thepeerdrop/peerdrop/transfer"
+	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 // output writes events either as JSON lines on stdout or as words and a
@@ -23,14 +24,18 @@ type output struct {
 	json   bool
 	tty    bool
 	bars   map[string]*progressbar.ProgressBar
+	self   string // our certificate fingerprint, for verification codes
 }
 
-func newOutput(stdout, stderr io.Writer, jsonOut bool) *output {
+// code is the verification code of our connection with p.
+func (o *output) code(p transfer.Peer) string { return trust.Code(o.self, p.Fingerprint) }
+
+func newOutput(stdout, stderr io.Writer, jsonOut bool, self string) *output {
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	return &output{stdout: stdout, stderr: stderr, json: jsonOut, tty: tty, bars: map[string]*progressbar.ProgressBar{}}
+	return &output{stdout: stdout, stderr: stderr, json: jsonOut, tty: tty, bars: map[string]*progressbar.ProgressBar{}, self: self}
 }
 
 // jsonEvent writes one JSON object with "event" set to name.
@@ -117,7 +122,7 @@ func (o *output) eventJSON(ev transfer.Event) {
 	case transfer.OfferReceived:
 		o.jsonEvent("offer", map[string]any{
 			"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.DeviceID, "files": ev.Files,
-			"folders": ev.Folders, "size": ev.Size, "text": ev.Text, "resuming": ev.Resuming,
+			"folders": ev.Folders, "size": ev.Size, "text": ev.Text, "resuming": ev.Resuming, "code": o.code(ev.From),
 		})
 	case transfer.Accepted:
 		o.jsonEvent("accepted", map[string]any{"id": ev.ID})

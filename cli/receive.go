@@ -127,6 +127,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 			}
 		},
 	}
+	ln.Check = e.checkPeer
 	ln.OnError = func(from net.Addr, err error) {
 		e.reportError(fmt.Errorf("connection from %s failed: %w", from, err))
 	}
@@ -199,6 +200,7 @@ func (e *env) prompt(ctx context.Context, lines <-chan string, o transfer.OfferR
 	if o.Text != "" {
 		fmt.Fprintf(&b, "\n  %q", o.Text)
 	}
+	fmt.Fprintf(&b, "\nVerification code: %s (the same on both screens means no one is in the middle)", e.out.code(o.From))
 	fmt.Fprintf(e.stderr, "%s\nAccept? [y/N] ", b.String())
 	select {
 	case line, ok := <-lines:

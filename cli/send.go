@@ -12,6 +12,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/transfer"
+	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 func (e *env) send(ctx context.Context, args []string) error {
@@ -33,15 +34,16 @@ func (e *env) send(ctx context.Context, args []string) error {
 
 	var connectOnce sync.Once
 	dial := func(ctx context.Context) (transfer.Link, error) {
-		c, err := peer.Dial(ctx, addr, e.cfg, nil)
+		c, err := peer.Dial(ctx, addr, e.cfg, e.checkPeer)
 		if err != nil {
 			return nil, err
 		}
 		connectOnce.Do(func() {
 			if e.out.json {
-				e.out.jsonEvent("connected", map[string]any{"peer": c.Remote.Name, "peer_id": c.Remote.DeviceID, "address": addr})
+				e.out.jsonEvent("connected", map[string]any{"peer": c.Remote.Name, "peer_id": c.Remote.DeviceID, "address": addr,
+					"code": trust.Code(e.cfg.Identity.Fingerprint, c.Remote.Fingerprint)})
 			} else {
-				e.out.say("Connected to %s.", c.Remote.Name)
+				e.out.say("Connected to %s (verification code %s).", c.Remote.Name, trust.Code(e.cfg.Identity.Fingerprint, c.Remote.Fingerprint))
 			}
 		})
 		return c, nil

@@ -204,8 +204,9 @@ func (s *Sender) reconnect(ctx context.Context, attempt *int, cause error) (Link
 		}
 		cause = err
 		var re interface{ RemoteRefused() bool }
-		if errors.As(err, &re) && re.RemoteRefused() {
-			return nil, err
+		var pe interface{ Permanent() bool }
+		if (errors.As(err, &re) && re.RemoteRefused()) || (errors.As(err, &pe) && pe.Permanent()) {
+			return nil, err // refused on purpose, by the peer or by our own check
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("the receiver did not come back within %s: %w", s.opts.ReconnectWindow, err)

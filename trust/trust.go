@@ -36,6 +36,9 @@ func (e *IdentityChangedError) Error() string {
 		"if it was reinstalled, pair it again, otherwise someone may be impersonating it", e.Name, e.ID)
 }
 
+// Permanent tells a reconnecting sender that trying again will not help.
+func (e *IdentityChangedError) Permanent() bool { return true }
+
 // Is makes errors.Is(err, ErrIdentityChanged) true.
 func (e *IdentityChangedError) Is(target error) bool { return target == ErrIdentityChanged }
 
