@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -26,11 +27,20 @@ import (
 const usage = `peerdrop: send files and messages directly to nearby devices.
 
 Usage:
-  peerdrop [--config-dir DIR] [--name NAME] [--json] [--verbose] <command>
+  peerdrop [--config-dir DIR] [--name NAME] [--type TYPE] [--json] [--verbose] <command>
 
 Commands:
-  receive [--dir DIR] [--yes] [--once] [--port N]   wait for offers; prompt, or accept all with --yes
-  send --to HOST:PORT [--text MSG] [PATH...]        send files, folders and/or a message
+  receive [--dir DIR] [--yes | --trusted] [--once] [--port N] [--hidden]
+                            wait for offers, visible to nearby devices (unless --hidden);
+                            prompt, or accept all (--yes) or those from trusted devices (--trusted)
+  send --to NAME|ID|HOST:PORT [--wait 3s] [--text MSG] [PATH...]
+                            send files, folders and/or a message; NAME and ID are looked up nearby
+  devices [--wait 3s] [--watch]
+                            list nearby devices: name, type, id, address, verification code
+  trust list | add DEVICE | remove DEVICE | forget DEVICE
+                            pinned devices; trust one, or forget it to pair again
+
+TYPE is desktop, laptop, phone, tablet or server (default: guessed).
 `
 
 // exitError carries an exit status and a one-line reason.
@@ -50,6 +60,8 @@ type env struct {
 	out    *output
 	cfg    peer.Config
 	trust  *trust.Store
+	// deviceType is what discovery advertises (desktop, laptop, ...).
+	deviceType string
 }
 
 // checkPeer pins a peer's certificate on first contact and refuses a known
@@ -106,6 +118,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	name := fs.String("name", "", "display name (default: the host name)")
 	jsonOut := fs.Bool("json", false, "write one JSON event per line to stdout")
 	verbose := fs.Bool("verbose", false, "log details to stderr")
+	devType := fs.String("type", discovery.DetectType(), "device type shown to others: desktop, laptop, phone, tablet or server")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -132,6 +145,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := signaling.ValidateName(*name); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("--name: %w", err)}
 	}
+	if !discovery.ValidType(*devType) {
+		return &exitError{code: 2, err: fmt.Errorf("--type %q: want desktop, laptop, phone, tablet or server", *devType)}
+	}
 	id, err := identity.Load(*configDir)
 	if err != nil {
 		return fmt.Errorf("load identity: %w", err)
@@ -141,7 +157,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return fmt.Errorf("load trusted devices: %w", err)
 	}
 	e := &env{
-		trust: pins,
+		trust: pins, deviceType: *devType,
 		stdin: stdin, stdout: stdout, stderr: stderr,
 		out: newOutput(stdout, stderr, *jsonOut, id.Fingerprint),
 		cfg: peer.Config{Identity: id, Name: *name},
@@ -152,6 +168,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.receive(ctx, rest)
 	case "send":
 		return e.send(ctx, rest)
+	case "devices":
+		return e.devices(ctx, rest)
+	case "trust":
+		return e.trustCmd(rest)
 	case "help":
 		fs.Usage()
 		return nil

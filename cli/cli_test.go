@@ -12,26 +12,28 @@ import (
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
 
-func TestTargetAddr(t *testing.T) {
+// --to takes HOST:PORT as an address; anything else is a name or id to
+// look up nearby.
+func TestHostPort(t *testing.T) {
 	for _, tc := range []struct {
-		in, err string
+		in   string
+		addr bool
 	}{
-		{"127.0.0.1:53318", ""},
-		{"[::1]:9", ""},
-		{"laptop.local:53318", ""},
-		{"", "required"},
-		{"127.0.0.1", "HOST:PORT"},
-		{"127.0.0.1:0", "bad port"},
-		{"127.0.0.1:70000", "bad port"},
-		{"127.0.0.1:http", "bad port"},
-		{":53318", "missing host"},
+		{"127.0.0.1:53318", true},
+		{"[::1]:9", true},
+		{"laptop.local:53318", true},
+		{"", false},
+		{"Laptop", false},
+		{"0123456789abcdef", false},
+		{"127.0.0.1", false},
+		{"127.0.0.1:0", false},
+		{"127.0.0.1:70000", false},
+		{"127.0.0.1:http", false},
+		{":53318", false},
+		{"Bob: laptop", false},
 	} {
-		_, err := targetAddr(tc.in)
-		if tc.err == "" {
-			assert.NoError(t, err, tc.in)
-		} else {
-			assert.ErrorContains(t, err, tc.err, tc.in)
-		}
+		_, ok := hostPort(tc.in)
+		assert.Equal(t, tc.addr, ok, "%q", tc.in)
 	}
 }
 
@@ -88,6 +90,15 @@ func TestUsageErrors(t *testing.T) {
 		{"receive", "extra"},
 		{"receive", "--port", "70000"},
 		{"send"},
+		{"send", "--text", "hi"},
+		{"send", "--to", "x", "--wait", "0s", "--text", "hi"},
+		{"--type", "toaster", "devices"},
+		{"devices", "extra"},
+		{"devices", "--wait", "-1s"},
+		{"receive", "--yes", "--trusted"},
+		{"trust"},
+		{"trust", "frob", "x"},
+		{"trust", "add"},
 	} {
 		var stdout, stderr bytes.Buffer
 		args = append([]string{"--config-dir", t.TempDir()}, args...)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
@@ -36,6 +37,8 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	fs.SetOutput(e.stderr)
 	dir := fs.String("dir", defaultDownloadDir(), "download folder")
 	yes := fs.Bool("yes", false, "accept every offer without asking")
+	trusted := fs.Bool("trusted", false, "accept offers from trusted devices without asking (see peerdrop trust); ask about others")
+	hidden := fs.Bool("hidden", false, "do not advertise on the local network: senders need HOST:PORT")
 	once := fs.Bool("once", false, "exit after one offer or message")
 	port := fs.Int("port", signaling.DefaultPort, "TCP port for the LAN handshake (0: any free port)")
 	if err := fs.Parse(args); err != nil {
@@ -43,6 +46,9 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("receive takes no arguments, got %q", fs.Arg(0))}
+	}
+	if *yes && *trusted {
+		return &exitError{code: 2, err: errors.New("--yes accepts everything; give --yes or --trusted, not both")}
 	}
 	if *port < 0 || *port > 65535 {
 		return &exitError{code: 2, err: fmt.Errorf("--port %d out of range", *port)}
@@ -104,6 +110,10 @@ func (e *env) receive(ctx context.Context, args []string) error {
 			if *yes {
 				return true
 			}
+			if *trusted && e.trust.IsTrusted(o.From.DeviceID, o.From.Fingerprint) {
+				e.out.say("Accepting from trusted device %s.", o.From.Name)
+				return true
+			}
 			promptMu.Lock()
 			defer promptMu.Unlock()
 			return e.prompt(ctx, lines, o)
@@ -132,13 +142,30 @@ func (e *env) receive(ctx context.Context, args []string) error {
 		e.reportError(fmt.Errorf("connection from %s failed: %w", from, err))
 	}
 	addr := ln.Addr().(*net.TCPAddr)
+	var advertising sync.WaitGroup
+	defer advertising.Wait() // the goodbye goes out before we exit
+	if !*hidden {
+		adv := &discovery.Advertiser{Info: e.selfInfo(), Port: addr.Port, OnError: e.reportError}
+		advertising.Add(1)
+		go func() {
+			defer advertising.Done()
+			if err := adv.Run(ctx); err != nil {
+				e.reportError(err)
+			}
+		}()
+	}
 	if e.out.json {
 		e.out.jsonEvent("listening", map[string]any{
 			"port": addr.Port, "address": addr.String(), "dir": absDir,
 			"device_id": e.cfg.Identity.DeviceID, "name": e.cfg.Name, "fingerprint": e.cfg.Identity.Fingerprint,
+			"type": e.deviceType, "discoverable": !*hidden,
 		})
 	} else {
-		e.out.say("%s is ready to receive on port %d; files go to %s", e.cfg.Name, addr.Port, absDir)
+		visible := "nearby devices can see it"
+		if *hidden {
+			visible = "hidden from nearby devices"
+		}
+		e.out.say("%s is ready to receive on port %d (%s); files go to %s", e.cfg.Name, addr.Port, visible, absDir)
 	}
 
 	err = ln.Serve(ctx, func(ctx context.Context, c *peer.Conn) {

@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
@@ -18,23 +20,57 @@ import (
 func (e *env) send(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("send", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	to := fs.String("to", "", "the receiver, HOST:PORT")
+	to := fs.String("to", "", "the receiver: a nearby device's name or id, or HOST:PORT")
+	wait := fs.Duration("wait", 3*time.Second, "how long to look for a device given by name or id")
 	text := fs.String("text", "", "a message to send (alone, or with the files)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	paths := fs.Args()
-	addr, err := targetAddr(*to)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	if *to == "" {
+		return &exitError{code: 2, err: errors.New("--to is required: a device name, id, or HOST:PORT (see peerdrop devices)")}
 	}
 	if len(paths) == 0 && *text == "" {
 		return &exitError{code: 2, err: errors.New("nothing to send: give files, folders or --text")}
 	}
+	if *wait <= 0 || *wait > time.Hour {
+		return &exitError{code: 2, err: fmt.Errorf("--wait %s: want a duration between 1ms and 1h", *wait)}
+	}
+
+	var (
+		addrs    []string
+		wantID   string // a discovered device must answer with its own id
+		addrDesc string
+	)
+	if addr, ok := hostPort(*to); ok {
+		addrs, addrDesc = []string{addr}, addr
+	} else {
+		d, err := e.findDevice(ctx, *to, *wait)
+		if err != nil {
+			return err
+		}
+		if e.trustMark(d) == "identity changed" {
+			// Say it now; the handshake below refuses it all the same.
+			e.reportError(fmt.Errorf("warning: %s (id %s) advertises another certificate than the one pinned", d.Name, d.ID))
+		}
+		addrs, wantID, addrDesc = d.Addresses(), d.ID, d.Name
+		if e.out.json {
+			e.out.jsonEvent("resolved", e.deviceFields(d))
+		}
+	}
+	check := e.checkPeer
+	if wantID != "" {
+		check = func(h signaling.Hello) error {
+			if h.DeviceID != wantID {
+				return fmt.Errorf("another device (%s, id %s) answered at the address of id %s", h.Name, h.DeviceID, wantID)
+			}
+			return e.checkPeer(h)
+		}
+	}
 
 	var connectOnce sync.Once
 	dial := func(ctx context.Context) (transfer.Link, error) {
-		c, err := peer.Dial(ctx, addr, e.cfg, e.checkPeer)
+		c, addr, err := dialFirst(ctx, addrs, e.cfg, check)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +110,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 				files++
 			}
 		}
-		e.out.say("Offering %d files (%s) to %s, waiting for them to accept...", files, humanBytes(offer.TotalSize()), addr)
+		e.out.say("Offering %d files (%s) to %s, waiting for them to accept...", files, humanBytes(offer.TotalSize()), addrDesc)
 	}
 	s := transfer.NewSender(transfer.SendOptions{Offer: offer, Dial: dial, OnEvent: e.out.event})
 	res, err := s.Run(ctx)
@@ -91,20 +127,49 @@ func (e *env) send(ctx context.Context, args []string) error {
 	return nil
 }
 
-// targetAddr checks a --to value. Names come with discovery; for now HOST:PORT.
-func targetAddr(to string) (string, error) {
-	if to == "" {
-		return "", errors.New("--to HOST:PORT is required")
-	}
+// hostPort reports whether to is HOST:PORT (an address, not a name).
+func hostPort(to string) (string, bool) {
 	host, port, err := net.SplitHostPort(to)
-	if err != nil {
-		return "", fmt.Errorf("--to %q: want HOST:PORT", to)
+	if err != nil || host == "" {
+		return "", false
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("--to %q: bad port", to)
+		return "", false
 	}
-	if host == "" {
-		return "", fmt.Errorf("--to %q: missing host", to)
+	return to, true
+}
+
+// perAddressTimeout bounds one attempt when a device has several addresses.
+const perAddressTimeout = 5 * time.Second
+
+// dialFirst tries addrs in order and returns the first connection. A refusal
+// by the peer itself (identity changed, declined) is not retried elsewhere.
+func dialFirst(ctx context.Context, addrs []string, cfg peer.Config, check func(signaling.Hello) error) (*peer.Conn, string, error) {
+	var errs []error
+	for i, addr := range addrs {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if i < len(addrs)-1 {
+			actx, cancel = context.WithTimeout(ctx, perAddressTimeout)
+		}
+		c, err := peer.Dial(actx, addr, cfg, check)
+		cancel()
+		if err == nil {
+			return c, addr, nil
+		}
+		if ctx.Err() != nil || isPermanent(err) {
+			return nil, "", err
+		}
+		errs = append(errs, err)
 	}
-	return to, nil
+	if len(errs) == 1 {
+		return nil, "", errs[0]
+	}
+	return nil, "", fmt.Errorf("no address answered: %w", errors.Join(errs...))
+}
+
+// isPermanent: trying again (or elsewhere) will not help.
+func isPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	var r interface{ RemoteRefused() bool }
+	return (errors.As(err, &p) && p.Permanent()) || (errors.As(err, &r) && r.RemoteRefused())
 }

@@ -1,0 +1,131 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/grandcat/zeroconf"
+)
+
+// Advertiser announces this device as a _peerdrop._tcp service with
+// zeroconf's responder, for as long as Run runs, and says goodbye when it
+// ends.
+type Advertiser struct {
+	Info Info
+	Port int // the LAN handshake port
+	// OnError, if set, hears about failures to advertise (they are retried).
+	OnError func(error)
+}
+
+// Run advertises until ctx ends, then sends goodbye packets. It fails at
+// once on a bad Info or port; network trouble is retried.
+//
+// Workarounds for zeroconf v1.0.0's responder:
+//   - It takes its addresses and interfaces once, when registered, so an
+//     interface that comes up later (or back) is never announced on. Run
+//     watches the interfaces and registers again when they change.
+//   - Register names the host after os.Hostname, which two machines (or
+//     network namespaces, which share the UTS name) may share; their address
+//     records would then mix in every cache. Run registers a host name of
+//     its own, "pd-<device id>.local.", with RegisterProxy.
+//   - Shutdown called before the responder's goroutines have started races
+//     with them (they call WaitGroup.Add themselves), so Run keeps a
+//     registration for at least settle before shutting it down.
+//   - Its announcement goroutine sleeps about 3.5 s and cannot be stopped;
+//     after Shutdown it only writes to closed sockets, harmlessly, but it
+//     outlives Run by up to that long (tests ignore it in their leak check).
+func (a *Advertiser) Run(ctx context.Context) error {
+	if err := a.Info.Validate(); err != nil {
+		return fmt.Errorf("advertise: %w", err)
+	}
+	if a.Port <= 0 || a.Port > 65535 {
+		return fmt.Errorf("advertise: bad port %d", a.Port)
+	}
+	var (
+		srv        *zeroconf.Server
+		registered time.Time
+		current    string // interface snapshot srv was registered with
+		lastErr    string
+	)
+	stop := func() {
+		if srv == nil {
+			return
+		}
+		if d := settle - time.Since(registered); d > 0 {
+			time.Sleep(d)
+		}
+		srv.Shutdown() // sends the goodbye
+		srv = nil
+	}
+	defer stop()
+	ticker := time.NewTicker(ifaceCheck)
+	defer ticker.Stop()
+	for {
+		ifaces, ips, snap := advertisable()
+		if snap != current || srv == nil {
+			stop()
+			current = snap
+			if len(ips) > 0 {
+				s, err := zeroconf.RegisterProxy(instanceName(a.Info.Name), Service, Domain, a.Port,
+					hostName(a.Info.ID), ips, EncodeTXT(a.Info), ifaces)
+				if err != nil {
+					if msg := err.Error(); msg != lastErr && a.OnError != nil {
+						a.OnError(fmt.Errorf("advertise on the local network: %w", err))
+						lastErr = msg
+					}
+				} else {
+					srv, registered, lastErr = s, time.Now(), ""
+					slog.Debug("discovery: advertising", slog.String("name", a.Info.Name), slog.Int("port", a.Port), slog.Any("ips", ips))
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// settle: see Run's note on Shutdown.
+const settle = 200 * time.Millisecond
+
+// hostName is the mDNS host name a device registers: unique per device.
+func hostName(id string) string { return "pd-" + strings.ToLower(id) + "." + Domain }
+
+// advertisable lists the interfaces to announce on, their addresses, and a
+// snapshot string that changes when either does.
+func advertisable() ([]net.Interface, []string, string) {
+	var (
+		ifaces []net.Interface
+		ips    []string
+		snap   strings.Builder
+	)
+	for _, ifi := range usableInterfaces() {
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		var mine []string
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.IsLoopback() || ipn.IP.IsMulticast() || ipn.IP.IsUnspecified() {
+				continue
+			}
+			mine = append(mine, ipn.IP.String())
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		slices.Sort(mine)
+		ifaces = append(ifaces, ifi)
+		ips = append(ips, mine...)
+		fmt.Fprintf(&snap, "%d:%s:%s;", ifi.Index, ifi.Name, strings.Join(mine, ","))
+	}
+	return ifaces, ips, snap.String()
+}

@@ -1,0 +1,565 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// Browsing defaults.
+const (
+	// DefaultQueryInterval: how often the browser asks who is there. Every
+	// device answers each query, so this also bounds how late a vanished
+	// device is noticed.
+	DefaultQueryInterval = 4 * time.Second
+	// DefaultExpiry: a device that has not answered for this long is gone
+	// (it vanished without a goodbye: crash, link cut, out of range).
+	DefaultExpiry = 15 * time.Second
+	// goodbyeDelay: RFC 6762 §10.1 keeps a record for one second after its
+	// goodbye, so a device that re-announces at once (it re-registered
+	// after an interface change) does not flicker.
+	goodbyeDelay = time.Second
+	// tick: how often interfaces and expiries are checked.
+	tick = 500 * time.Millisecond
+	// ifaceCheck: how often interfaces are listed again.
+	ifaceCheck = 2 * time.Second
+)
+
+var (
+	mdnsGroup4 = netip.MustParseAddr("224.0.0.251")
+	mdnsGroup6 = netip.MustParseAddr("ff02::fb")
+)
+
+const mdnsPort = 5353
+
+// Browser keeps the live list of peerdrop devices on the LAN.
+//
+// Why not zeroconf's Resolver: in v1.0.0 its Browse reports each instance
+// once and never again, drops goodbyes (TTL 0) without telling, never
+// reports TXT changes, keeps no TTL and so never expires a device, stops
+// re-querying after the first answer, gives up silently after 15 minutes
+// without one, fails outright on a machine without IPv6 multicast, joins
+// only the interfaces that existed when it started, and returns instance
+// names still escaped ("My\ Laptop"). The Browser reads the same multicast
+// traffic itself with miekg/dns (zeroconf's own DNS library); devices still
+// advertise with zeroconf's responder (see Advertiser).
+type Browser struct {
+	// Self is our own device id: it is never listed.
+	Self string
+	// OnEvent, if set, gets every change, in order, from Run's goroutine.
+	// It must not block for long.
+	OnEvent func(Event)
+	// QueryInterval and Expiry default to DefaultQueryInterval and
+	// DefaultExpiry.
+	QueryInterval time.Duration
+	Expiry        time.Duration
+
+	mu      sync.Mutex
+	devices map[string]*entry // by device id
+	hosts   map[string]map[netip.Addr]time.Time
+	running bool
+}
+
+// entry is a device in the list and when it stops counting.
+type entry struct {
+	dev      Device  // as known now
+	shown    *Device // as last reported; nil: not reported yet
+	zone     string  // interface name its packets arrive on
+	lastSeen time.Time
+	until    time.Time // TTL or goodbye deadline
+	src      netip.Addr
+}
+
+// packet is one datagram read from a socket.
+type packet struct {
+	data    []byte
+	ifIndex int
+	src     netip.Addr
+}
+
+// Devices returns the current list, sorted by name then id.
+func (b *Browser) Devices() []Device {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Device, 0, len(b.devices))
+	for _, e := range b.devices {
+		if e.shown != nil {
+			out = append(out, *e.shown)
+		}
+	}
+	slices.SortFunc(out, func(x, y Device) int {
+		if c := strings.Compare(strings.ToLower(x.Name), strings.ToLower(y.Name)); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	return out
+}
+
+// Run browses until ctx ends. It fails only when no socket could be opened.
+func (b *Browser) Run(ctx context.Context) error {
+	b.mu.Lock()
+	if b.running {
+		b.mu.Unlock()
+		return errors.New("browser already running")
+	}
+	b.running = true
+	b.devices = map[string]*entry{}
+	b.hosts = map[string]map[netip.Addr]time.Time{}
+	b.mu.Unlock()
+	interval := b.QueryInterval
+	if interval <= 0 {
+		interval = DefaultQueryInterval
+	}
+
+	socks, err := openSockets()
+	if err != nil {
+		return err
+	}
+	packets := make(chan packet, 64)
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() { defer readers.Done(); socks.read4(ctx, packets) }()
+	go func() { defer readers.Done(); socks.read6(ctx, packets) }()
+	defer func() {
+		socks.close()
+		readers.Wait()
+	}()
+
+	socks.refresh()
+	socks.query()
+	// Ask again soon after starting: a lost first answer should not cost a
+	// whole interval. Then every interval.
+	nextQuery := time.Now().Add(time.Second)
+	nextIfaces := time.Now().Add(ifaceCheck)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-packets:
+			b.handle(p, socks.ifaceName(p.ifIndex))
+		case now := <-ticker.C:
+			if now.After(nextIfaces) {
+				nextIfaces = now.Add(ifaceCheck)
+				if socks.refresh() {
+					// An interface came (back) up: ask right away.
+					socks.query()
+					nextQuery = now.Add(time.Second)
+				}
+			}
+			if now.After(nextQuery) {
+				socks.query()
+				nextQuery = now.Add(interval)
+			}
+			b.expire(now)
+		}
+	}
+}
+
+func (b *Browser) emit(ev Event) {
+	if b.OnEvent != nil {
+		b.OnEvent(ev)
+	}
+}
+
+func (b *Browser) expiry() time.Duration {
+	if b.Expiry > 0 {
+		return b.Expiry
+	}
+	return DefaultExpiry
+}
+
+// handle applies one packet to the list.
+func (b *Browser) handle(p packet, ifName string) {
+	resp, err := parseResponse(p.data)
+	if err != nil {
+		slog.Debug("discovery: bad mDNS packet", slog.String("from", p.src.String()), slog.Any("err", err))
+		return
+	}
+	if len(resp.sightings) == 0 && len(resp.hosts) == 0 {
+		return
+	}
+	now := time.Now()
+	var events []Event
+	b.mu.Lock()
+	for host, ha := range resp.hosts {
+		b.learnAddrs(host, ha, now)
+	}
+	for _, s := range resp.sightings {
+		events = append(events, b.apply(s, p.src, ifName, now)...)
+	}
+	// Addresses alone (or with another instance) may change a device.
+	for host := range resp.hosts {
+		for _, e := range b.devices {
+			if e.dev.Host == host {
+				if ev, ok := b.refreshDevice(e, now); ok {
+					events = append(events, ev)
+				}
+			}
+		}
+	}
+	b.mu.Unlock()
+	for _, ev := range events {
+		b.emit(ev)
+	}
+}
+
+// apply merges one sighting; b.mu is held.
+func (b *Browser) apply(s sighting, src netip.Addr, ifName string, now time.Time) []Event {
+	if !s.hasInfo {
+		// A PTR, SRV or undecodable TXT alone: refresh, or say goodbye to,
+		// the devices with that instance name that answered from src.
+		for _, e := range b.devices {
+			if e.dev.Instance != s.instance || e.src != src {
+				continue
+			}
+			if s.goodbye {
+				e.until = now.Add(goodbyeDelay)
+			} else {
+				e.lastSeen = now
+			}
+		}
+		return nil
+	}
+	if s.info.ID == b.Self {
+		return nil
+	}
+	e, known := b.devices[s.info.ID]
+	if s.goodbye {
+		if known {
+			e.until = now.Add(goodbyeDelay)
+		}
+		return nil
+	}
+	if !known {
+		e = &entry{}
+		b.devices[s.info.ID] = e
+	}
+	e.lastSeen, e.src, e.zone = now, src, ifName
+	e.until = time.Time{}
+	if s.ttl > 0 {
+		e.until = now.Add(s.ttl)
+	}
+	e.dev.Info, e.dev.Instance = s.info, s.instance
+	if s.host != "" {
+		e.dev.Host, e.dev.Port = s.host, s.port
+	}
+	e.dev.Addrs = b.addrsFor(e, now)
+	if ev, ok := e.report(); ok {
+		return []Event{ev}
+	}
+	return nil
+}
+
+// refreshDevice recomputes a device's addresses; b.mu is held.
+func (b *Browser) refreshDevice(e *entry, now time.Time) (Event, bool) {
+	e.dev.Addrs = b.addrsFor(e, now)
+	return e.report()
+}
+
+// report returns the event that tells what changed since the last report.
+// A device is reported once it can be reached: it has a port and an address.
+func (e *entry) report() (Event, bool) {
+	if e.dev.Port == 0 || len(e.dev.Addrs) == 0 {
+		return Event{}, false
+	}
+	kind := Appeared
+	if e.shown != nil {
+		if e.shown.equal(e.dev) {
+			return Event{}, false
+		}
+		kind = Updated
+	}
+	shown := e.dev
+	shown.Addrs = slices.Clone(e.dev.Addrs)
+	e.shown = &shown
+	return Event{Kind: kind, Device: shown}, true
+}
+
+// learnAddrs records a host's addresses; b.mu is held. With the cache-flush
+// bit the packet's set replaces what was known (RFC 6762 §10.2).
+func (b *Browser) learnAddrs(host string, ha hostAddrs, now time.Time) {
+	set := b.hosts[host]
+	if set == nil || ha.flush {
+		if set == nil && len(b.hosts) >= 4096 {
+			return // a flood of made-up hosts: keep what we have
+		}
+		set = map[netip.Addr]time.Time{}
+		b.hosts[host] = set
+	}
+	ttl := ha.ttl
+	if ttl <= 0 {
+		for _, a := range ha.addrs {
+			delete(set, a)
+		}
+		return
+	}
+	for _, a := range ha.addrs {
+		if len(set) < maxAddrsPerHost {
+			set[a] = now.Add(ttl)
+		}
+	}
+}
+
+// addrsFor lists a device's live addresses, best first, with the zone of
+// the interface it answers on for link-local IPv6; b.mu is held.
+func (b *Browser) addrsFor(e *entry, now time.Time) []netip.Addr {
+	var out []netip.Addr
+	for a, until := range b.hosts[e.dev.Host] {
+		if now.After(until) {
+			continue
+		}
+		if a.Is6() && a.IsLinkLocalUnicast() {
+			if e.zone == "" {
+				continue // unusable without knowing the interface
+			}
+			a = a.WithZone(e.zone)
+		}
+		out = append(out, a)
+	}
+	sortAddrs(out)
+	return out
+}
+
+// expire drops devices that said goodbye or stopped answering.
+func (b *Browser) expire(now time.Time) {
+	var events []Event
+	b.mu.Lock()
+	for id, e := range b.devices {
+		gone := now.Sub(e.lastSeen) > b.expiry() || (!e.until.IsZero() && now.After(e.until))
+		if !gone {
+			continue
+		}
+		delete(b.devices, id)
+		if e.shown != nil {
+			events = append(events, Event{Kind: Gone, Device: *e.shown})
+		}
+	}
+	for host, set := range b.hosts {
+		for a, until := range set {
+			if now.After(until) {
+				delete(set, a)
+			}
+		}
+		if len(set) == 0 {
+			delete(b.hosts, host)
+		}
+	}
+	b.mu.Unlock()
+	for _, ev := range events {
+		b.emit(ev)
+	}
+}
+
+// --- sockets ---
+
+// sockets are the browser's two multicast sockets on port 5353 and the
+// interfaces they joined the mDNS group on. Go sets SO_REUSEADDR on sockets
+// bound to a multicast address, so they share the port with zeroconf's
+// responder, other peerdrop processes and the system's mDNS daemon.
+type sockets struct {
+	v4 *ipv4.PacketConn
+	v6 *ipv6.PacketConn
+
+	mu     sync.Mutex
+	ifaces map[int]net.Interface // joined, by index
+}
+
+func openSockets() (*sockets, error) {
+	s := &sockets{ifaces: map[int]net.Interface{}}
+	var errs []error
+	if c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(224, 0, 0, 0), Port: mdnsPort}); err == nil {
+		s.v4 = ipv4.NewPacketConn(c)
+		_ = s.v4.SetControlMessage(ipv4.FlagInterface, true)
+		_ = s.v4.SetMulticastTTL(255)
+		_ = s.v4.SetMulticastLoopback(true)
+	} else {
+		errs = append(errs, fmt.Errorf("IPv4: %w", err))
+	}
+	if c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("ff02::"), Port: mdnsPort}); err == nil {
+		s.v6 = ipv6.NewPacketConn(c)
+		_ = s.v6.SetControlMessage(ipv6.FlagInterface, true)
+		_ = s.v6.SetMulticastHopLimit(255)
+		_ = s.v6.SetMulticastLoopback(true)
+	} else {
+		errs = append(errs, fmt.Errorf("IPv6: %w", err))
+	}
+	if s.v4 == nil && s.v6 == nil {
+		return nil, fmt.Errorf("open mDNS sockets on port %d: %w", mdnsPort, errors.Join(errs...))
+	}
+	return s, nil
+}
+
+func (s *sockets) close() {
+	if s.v4 != nil {
+		_ = s.v4.Close()
+	}
+	if s.v6 != nil {
+		_ = s.v6.Close()
+	}
+}
+
+// usableInterfaces are the interfaces mDNS runs on: up, multicast, not
+// loopback.
+func usableInterfaces() []net.Interface {
+	all, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []net.Interface
+	for _, ifi := range all {
+		if ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagMulticast != 0 && ifi.Flags&net.FlagLoopback == 0 {
+			out = append(out, ifi)
+		}
+	}
+	return out
+}
+
+// refresh joins the mDNS groups on interfaces that came up and forgets the
+// ones that went down. It reports whether any interface was (re)joined.
+func (s *sockets) refresh() bool {
+	now := usableInterfaces()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	up := map[int]bool{}
+	joined := false
+	for _, ifi := range now {
+		up[ifi.Index] = true
+		if _, ok := s.ifaces[ifi.Index]; ok {
+			continue
+		}
+		ok4, ok6 := false, false
+		if s.v4 != nil {
+			// Leave first: after a link goes down and up again the kernel
+			// may or may not have kept the membership.
+			_ = s.v4.LeaveGroup(&ifi, &net.UDPAddr{IP: mdnsGroup4.AsSlice()})
+			ok4 = s.v4.JoinGroup(&ifi, &net.UDPAddr{IP: mdnsGroup4.AsSlice()}) == nil
+		}
+		if s.v6 != nil {
+			_ = s.v6.LeaveGroup(&ifi, &net.UDPAddr{IP: mdnsGroup6.AsSlice()})
+			ok6 = s.v6.JoinGroup(&ifi, &net.UDPAddr{IP: mdnsGroup6.AsSlice()}) == nil
+		}
+		if ok4 || ok6 {
+			s.ifaces[ifi.Index] = ifi
+			joined = true
+			slog.Debug("discovery: browsing on interface", slog.String("iface", ifi.Name), slog.Bool("ipv4", ok4), slog.Bool("ipv6", ok6))
+		}
+	}
+	for idx := range s.ifaces {
+		if !up[idx] {
+			delete(s.ifaces, idx)
+		}
+	}
+	return joined
+}
+
+func (s *sockets) ifaceName(index int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ifi, ok := s.ifaces[index]; ok {
+		return ifi.Name
+	}
+	if ifi, err := net.InterfaceByIndex(index); err == nil {
+		return ifi.Name
+	}
+	return ""
+}
+
+// query asks every joined interface for _peerdrop._tcp instances.
+func (s *sockets) query() {
+	var m dns.Msg
+	m.SetQuestion(serviceFQDN, dns.TypePTR)
+	m.RecursionDesired = false
+	m.Id = 0 // RFC 6762 §18.1
+	buf, err := m.Pack()
+	if err != nil {
+		slog.Warn("discovery: pack query", slog.Any("err", err))
+		return
+	}
+	s.mu.Lock()
+	ifaces := make([]net.Interface, 0, len(s.ifaces))
+	for _, ifi := range s.ifaces {
+		ifaces = append(ifaces, ifi)
+	}
+	s.mu.Unlock()
+	for _, ifi := range ifaces {
+		if s.v4 != nil {
+			_, _ = s.v4.WriteTo(buf, &ipv4.ControlMessage{IfIndex: ifi.Index}, &net.UDPAddr{IP: mdnsGroup4.AsSlice(), Port: mdnsPort})
+		}
+		if s.v6 != nil {
+			_, _ = s.v6.WriteTo(buf, &ipv6.ControlMessage{IfIndex: ifi.Index}, &net.UDPAddr{IP: mdnsGroup6.AsSlice(), Port: mdnsPort})
+		}
+	}
+}
+
+func (s *sockets) read4(ctx context.Context, out chan<- packet) {
+	if s.v4 == nil {
+		return
+	}
+	buf := make([]byte, 9000) // RFC 6762 §17: mDNS packets are at most 9000 bytes
+	for {
+		n, cm, src, err := s.v4.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // a transient error: do not spin
+			continue
+		}
+		p := packet{data: append([]byte(nil), buf[:n]...)}
+		if cm != nil {
+			p.ifIndex = cm.IfIndex
+		}
+		if ua, ok := src.(*net.UDPAddr); ok {
+			p.src, _ = netip.AddrFromSlice(ua.IP)
+			p.src = p.src.Unmap()
+		}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *sockets) read6(ctx context.Context, out chan<- packet) {
+	if s.v6 == nil {
+		return
+	}
+	buf := make([]byte, 9000)
+	for {
+		n, cm, src, err := s.v6.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // a transient error: do not spin
+			continue
+		}
+		p := packet{data: append([]byte(nil), buf[:n]...)}
+		if cm != nil {
+			p.ifIndex = cm.IfIndex
+		}
+		if ua, ok := src.(*net.UDPAddr); ok {
+			p.src, _ = netip.AddrFromSlice(ua.IP)
+		}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
