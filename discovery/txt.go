@@ -149,4 +149,3 @@ func DetectType() string {
 	}
 	return TypeDesktop
 }
-
