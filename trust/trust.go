@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -63,29 +64,62 @@ type Store struct {
 	path    string
 	mu      sync.Mutex
 	devices map[string]*Device
+	seen    os.FileInfo // the file as last read or written; nil: none
 }
 
 // Open reads the store in configDir; a missing file is an empty store.
 func Open(configDir string) (*Store, error) {
 	s := &Store{path: filepath.Join(configDir, fileName), devices: map[string]*Device{}}
-	data, err := os.ReadFile(s.path)
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads the file into s.devices; the caller holds mu (or owns s).
+func (s *Store) load() error {
+	info, err := os.Stat(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
+		s.devices, s.seen = map[string]*Device{}, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", s.path, err)
+		return fmt.Errorf("read %s: %w", s.path, err)
+	}
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", s.path, err)
 	}
 	var list []Device
 	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("read %s: malformed file: %w", s.path, err)
+		return fmt.Errorf("read %s: malformed file: %w", s.path, err)
 	}
+	devices := make(map[string]*Device, len(list))
 	for i := range list {
 		d := list[i]
 		if idRe.MatchString(d.ID) && fpRe.MatchString(d.Fingerprint) {
-			s.devices[d.ID] = &d
+			devices[d.ID] = &d
 		}
 	}
-	return s, nil
+	s.devices, s.seen = devices, info
+	return nil
+}
+
+// sync reloads the file when another process changed it (`peerdrop trust
+// add` while `peerdrop receive` runs), so a long-running process neither
+// misses the change nor overwrites it; the caller holds mu. A file that
+// cannot be read keeps what is in memory.
+func (s *Store) sync() {
+	info, err := os.Stat(s.path)
+	switch {
+	case err != nil && s.seen == nil:
+		return
+	case err == nil && s.seen != nil && os.SameFile(info, s.seen) && info.ModTime().Equal(s.seen.ModTime()) && info.Size() == s.seen.Size():
+		return
+	}
+	if err := s.load(); err != nil {
+		slog.Warn("trusted devices: keeping the list in memory", slog.Any("err", err))
+	}
 }
 
 // Check applies trust on first use to a device that introduced itself: an
@@ -97,6 +131,7 @@ func (s *Store) Check(id, name, fingerprint string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sync()
 	now := time.Now().UTC()
 	d := s.devices[id]
 	if d == nil {
@@ -118,6 +153,7 @@ func (s *Store) Repair(id, fingerprint string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sync()
 	d := s.devices[id]
 	if d == nil {
 		return fmt.Errorf("no device with id %s", id)
@@ -130,6 +166,7 @@ func (s *Store) Repair(id, fingerprint string) error {
 func (s *Store) SetTrusted(id string, trusted bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sync()
 	d := s.devices[id]
 	if d == nil {
 		return fmt.Errorf("no device with id %s", id)
@@ -142,6 +179,7 @@ func (s *Store) SetTrusted(id string, trusted bool) error {
 func (s *Store) IsTrusted(id, fingerprint string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sync()
 	d := s.devices[id]
 	return d != nil && d.Trusted && d.Fingerprint == fingerprint
 }
@@ -150,6 +188,7 @@ func (s *Store) IsTrusted(id, fingerprint string) bool {
 func (s *Store) Forget(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sync()
 	delete(s.devices, id)
 	return s.save()
 }
@@ -158,6 +197,7 @@ func (s *Store) Forget(id string) error {
 func (s *Store) List() []Device {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sync()
 	out := make([]Device, 0, len(s.devices))
 	for _, d := range s.devices {
 		out = append(out, *d)
@@ -198,12 +238,28 @@ func (s *Store) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	// A temporary file of our own: two processes may save at once.
+	f, err := os.CreateTemp(filepath.Dir(s.path), fileName+".*.tmp")
+	if err != nil {
 		return fmt.Errorf("write %s: %w", s.path, err)
 	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("write %s: %w", s.path, err)
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp, 0o600)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, s.path)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", s.path, werr)
+	}
+	if info, err := os.Stat(s.path); err == nil {
+		s.seen = info
 	}
 	return nil
 }

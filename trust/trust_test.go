@@ -113,3 +113,30 @@ func TestCode(t *testing.T) {
 	}
 	assert.Greater(t, len(seen), 290, "codes spread out")
 }
+
+// A long-running process (receive) sees what another one (`peerdrop trust
+// add`) wrote, and its own next write does not undo it.
+func TestChangesFromAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	receiver, err := Open(dir)
+	require.NoError(t, err)
+	a, b := fp(t), fp(t)
+	require.NoError(t, receiver.Check("alice", "Alice", a))
+
+	cmd, err := Open(dir)
+	require.NoError(t, err)
+	require.NoError(t, cmd.SetTrusted("alice", true))
+
+	assert.True(t, receiver.IsTrusted("alice", a), "the receiver sees the new trust")
+	require.NoError(t, receiver.Check("bob", "Bob", b))
+	again, err := Open(dir)
+	require.NoError(t, err)
+	assert.True(t, again.IsTrusted("alice", a), "the receiver's own save kept it")
+	assert.Len(t, again.List(), 2)
+
+	require.NoError(t, cmd.Forget("alice"))
+	assert.NoError(t, receiver.Check("alice", "Alice", b), "forgotten elsewhere: a new first contact")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no temporary files left behind")
+}
