@@ -175,7 +175,13 @@ type proc struct {
 // test is over; either way the test waits for it.
 func start(t *testing.T, ctx context.Context, label string, withStdin bool, args ...string) *proc {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, peerdropBin, args...)
+	return startCmd(t, ctx, label, withStdin, exec.CommandContext(ctx, peerdropBin, args...), args)
+}
+
+// startCmd is start for a prepared command (one that runs peerdrop inside a
+// network namespace, say); args are peerdrop's arguments, for the logs.
+func startCmd(t *testing.T, ctx context.Context, label string, withStdin bool, cmd *exec.Cmd, args []string) *proc {
+	t.Helper()
 	cmd.WaitDelay = 10 * time.Second
 	p := &proc{t: t, label: label, args: args, ctx: ctx, cmd: cmd, changed: make(chan struct{}), done: make(chan struct{}), exitCode: -1}
 	cmd.Stderr = &p.stderr
@@ -360,6 +366,8 @@ type receiverOpts struct {
 	once      bool
 	stdin     bool // give the process a pipe for its prompt answers
 	label     string
+	// Loopback tests keep receivers --hidden: their mDNS announcements
+	// would otherwise go out on the test machine's real network.
 }
 
 // startReceiver starts a receiver and waits until it listens.
@@ -373,7 +381,7 @@ func startReceiver(t *testing.T, ctx context.Context, o receiverOpts) *receiver 
 		o.label = "receiver"
 	}
 	args := []string{"--config-dir", o.configDir, "--name", receiverName, "--json",
-		"receive", "--dir", o.dir, "--port", strconv.Itoa(o.port)}
+		"receive", "--hidden", "--dir", o.dir, "--port", strconv.Itoa(o.port)}
 	if o.yes {
 		args = append(args, "--yes")
 	}
