@@ -16,12 +16,13 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 
-# Debian packages the desktop app needs to build (and Xvfb to run headless).
-SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc
+# Debian packages the desktop app needs to build (and Xvfb to run headless);
+# iproute2 (the ip command) builds the network namespaces of multi-host tests.
+SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2
 
 # Packages tested with the race detector. A directory that does not exist
 # (yet) or holds no Go file is skipped.
-CORE_DIRS ?= identity signaling peer transfer trust cli
+CORE_DIRS ?= identity signaling peer transfer trust discovery cli
 CORE_PKGS ?= $(shell for d in $(CORE_DIRS); do [ -d $$d ] && find $$d -name '*.go' | grep -q . && echo ./$$d/...; done)
 
 # Multi-process end-to-end tests: they build the binaries themselves, so no
@@ -31,7 +32,8 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 
 # Fuzz targets as package:FuzzName, each run for FUZZTIME.
 FUZZTIME ?= 20s
-FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest
+FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
+	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT
 
 # The fyne command-line tool, run with `go run` (nothing to install).
 FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4
@@ -89,8 +91,11 @@ test-core: ## Unit tests of the core packages, with the race detector.
 	@if [ -z "$(strip $(CORE_PKGS))" ]; then echo "test-core: no core packages yet, skipped"; exit 0; fi; \
 	set -x; $(GO) test -race -count=1 -timeout 15m $(CORE_PKGS)
 
-test-e2e: ## Multi-process end-to-end tests (no -race).
+test-e2e: ## Multi-process end-to-end tests (no -race); multi-host ones need root.
 	@if [ -z "$(strip $(E2E_PKGS))" ]; then echo "test-e2e: no end-to-end tests yet, skipped"; exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "test-e2e: not root: the multi-host tests (network namespaces, TestLAN*) are SKIPPED; run make test as root to include them"; \
+	fi; \
 	set -x; $(GO) test -count=1 -timeout 20m $(E2E_PKGS)
 
 fuzz: ## Run each fuzz target in FUZZ_TARGETS for FUZZTIME.

@@ -71,8 +71,8 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			stop()
 			current = snap
 			if len(ips) > 0 {
-				s, err := zeroconf.RegisterProxy(instanceName(a.Info.Name), Service, Domain, a.Port,
-					hostName(a.Info.ID), ips, EncodeTXT(a.Info), ifaces)
+				s, err := zeroconf.RegisterProxy(escapeLabel(instanceName(a.Info.Name)), Service, Domain, a.Port,
+					hostName(a.Info.ID), ips, escapeTXT(EncodeTXT(a.Info)), ifaces)
 				if err != nil {
 					if msg := err.Error(); msg != lastErr && a.OnError != nil {
 						a.OnError(fmt.Errorf("advertise on the local network: %w", err))
@@ -95,8 +95,30 @@ func (a *Advertiser) Run(ctx context.Context) error {
 // settle: see Run's note on Shutdown.
 const settle = 200 * time.Millisecond
 
-// hostName is the mDNS host name a device registers: unique per device.
-func hostName(id string) string { return "pd-" + strings.ToLower(id) + "." + Domain }
+// zeroconf hands the instance name and the TXT strings to miekg/dns as they
+// are, and miekg/dns reads both in presentation format: a dot ends a label
+// and a backslash starts an escape. Unescaped, a name with a dot ("J. Smith")
+// became several labels, no _peerdrop._tcp instance at all, and a backslash
+// vanished from the name. escapeLabel writes a dot as \046, not \., because
+// zeroconf trims dots off both ends of the instance name.
+func escapeLabel(s string) string {
+	return strings.NewReplacer(`\`, `\\`, ".", `\046`).Replace(s)
+}
+
+// escapeTXT escapes TXT strings for miekg/dns: only the backslash is special
+// there.
+func escapeTXT(txt []string) []string {
+	out := make([]string, len(txt))
+	for i, s := range txt {
+		out[i] = strings.ReplaceAll(s, `\`, `\\`)
+	}
+	return out
+}
+
+// hostName is the mDNS host name a device registers, unique per device,
+// without the domain: zeroconf appends ".local." itself (and would append
+// it again to a name that already ends in "local." with the dot).
+func hostName(id string) string { return "pd-" + strings.ToLower(id) }
 
 // advertisable lists the interfaces to announce on, their addresses, and a
 // snapshot string that changes when either does.

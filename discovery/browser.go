@@ -67,7 +67,7 @@ type Browser struct {
 
 	mu      sync.Mutex
 	devices map[string]*entry // by device id
-	hosts   map[string]map[netip.Addr]time.Time
+	hosts   map[string]map[netip.Addr]cachedAddr
 	running bool
 }
 
@@ -75,7 +75,6 @@ type Browser struct {
 type entry struct {
 	dev      Device  // as known now
 	shown    *Device // as last reported; nil: not reported yet
-	zone     string  // interface name its packets arrive on
 	lastSeen time.Time
 	until    time.Time // TTL or goodbye deadline
 	src      netip.Addr
@@ -116,7 +115,7 @@ func (b *Browser) Run(ctx context.Context) error {
 	}
 	b.running = true
 	b.devices = map[string]*entry{}
-	b.hosts = map[string]map[netip.Addr]time.Time{}
+	b.hosts = map[string]map[netip.Addr]cachedAddr{}
 	b.mu.Unlock()
 	interval := b.QueryInterval
 	if interval <= 0 {
@@ -183,7 +182,10 @@ func (b *Browser) expiry() time.Duration {
 }
 
 // handle applies one packet to the list.
-func (b *Browser) handle(p packet, ifName string) {
+func (b *Browser) handle(p packet, ifName string) { b.handleAt(p, ifName, time.Now()) }
+
+// handleAt is handle at a given time (tests move the clock).
+func (b *Browser) handleAt(p packet, ifName string, now time.Time) {
 	resp, err := parseResponse(p.data)
 	if err != nil {
 		slog.Debug("discovery: bad mDNS packet", slog.String("from", p.src.String()), slog.Any("err", err))
@@ -192,11 +194,10 @@ func (b *Browser) handle(p packet, ifName string) {
 	if len(resp.sightings) == 0 && len(resp.hosts) == 0 {
 		return
 	}
-	now := time.Now()
 	var events []Event
 	b.mu.Lock()
 	for host, ha := range resp.hosts {
-		b.learnAddrs(host, ha, now)
+		b.learnAddrs(host, ha, ifName, now)
 	}
 	for _, s := range resp.sightings {
 		events = append(events, b.apply(s, p.src, ifName, now)...)
@@ -248,7 +249,7 @@ func (b *Browser) apply(s sighting, src netip.Addr, ifName string, now time.Time
 		e = &entry{}
 		b.devices[s.info.ID] = e
 	}
-	e.lastSeen, e.src, e.zone = now, src, ifName
+	e.lastSeen, e.src = now, src
 	e.until = time.Time{}
 	if s.ttl > 0 {
 		e.until = now.Add(s.ttl)
@@ -289,46 +290,61 @@ func (e *entry) report() (Event, bool) {
 	return Event{Kind: kind, Device: shown}, true
 }
 
-// learnAddrs records a host's addresses; b.mu is held. With the cache-flush
-// bit the packet's set replaces what was known (RFC 6762 §10.2).
-func (b *Browser) learnAddrs(host string, ha hostAddrs, now time.Time) {
+// cachedAddr is one address of a host: until when it counts, and when it
+// was last announced.
+type cachedAddr struct {
+	until, learned time.Time
+}
+
+// learnAddrs records a host's addresses as announced on interface ifName;
+// b.mu is held. Link-local IPv6 addresses get ifName as their zone: they
+// are reachable through the interface they were heard on, and without it
+// not at all. With the cache-flush bit, addresses not announced within the
+// last second are dropped (RFC 6762 §10.2): the host's set changed.
+func (b *Browser) learnAddrs(host string, ha hostAddrs, ifName string, now time.Time) {
 	set := b.hosts[host]
-	if set == nil || ha.flush {
-		if set == nil && len(b.hosts) >= 4096 {
+	if set == nil {
+		if len(b.hosts) >= 4096 {
 			return // a flood of made-up hosts: keep what we have
 		}
-		set = map[netip.Addr]time.Time{}
+		set = map[netip.Addr]cachedAddr{}
 		b.hosts[host] = set
 	}
-	ttl := ha.ttl
-	if ttl <= 0 {
-		for _, a := range ha.addrs {
-			delete(set, a)
+	if ha.flush && ha.ttl > 0 {
+		for a, c := range set {
+			if now.Sub(c.learned) > time.Second {
+				delete(set, a)
+			}
 		}
-		return
 	}
 	for _, a := range ha.addrs {
-		if len(set) < maxAddrsPerHost {
-			set[a] = now.Add(ttl)
+		if a.Is6() && a.IsLinkLocalUnicast() {
+			if ifName == "" {
+				continue // unusable without knowing the interface
+			}
+			a = a.WithZone(ifName)
+		}
+		if ha.ttl <= 0 {
+			// A goodbye: like any record, it goes one second later.
+			if c, ok := set[a]; ok {
+				c.until = now.Add(goodbyeDelay)
+				set[a] = c
+			}
+			continue
+		}
+		if _, ok := set[a]; ok || len(set) < maxAddrsPerHost {
+			set[a] = cachedAddr{until: now.Add(ha.ttl), learned: now}
 		}
 	}
 }
 
-// addrsFor lists a device's live addresses, best first, with the zone of
-// the interface it answers on for link-local IPv6; b.mu is held.
+// addrsFor lists a device's live addresses, best first; b.mu is held.
 func (b *Browser) addrsFor(e *entry, now time.Time) []netip.Addr {
 	var out []netip.Addr
-	for a, until := range b.hosts[e.dev.Host] {
-		if now.After(until) {
-			continue
+	for a, c := range b.hosts[e.dev.Host] {
+		if !now.After(c.until) {
+			out = append(out, a)
 		}
-		if a.Is6() && a.IsLinkLocalUnicast() {
-			if e.zone == "" {
-				continue // unusable without knowing the interface
-			}
-			a = a.WithZone(e.zone)
-		}
-		out = append(out, a)
 	}
 	sortAddrs(out)
 	return out
@@ -349,8 +365,8 @@ func (b *Browser) expire(now time.Time) {
 		}
 	}
 	for host, set := range b.hosts {
-		for a, until := range set {
-			if now.After(until) {
+		for a, c := range set {
+			if now.After(c.until) {
 				delete(set, a)
 			}
 		}

@@ -134,7 +134,7 @@ func parseResponse(b []byte) (response, error) {
 		s.ttl = time.Duration(ttl) * time.Second
 		if i.txtTTL >= 0 {
 			s.goodbye = i.txtTTL == 0
-			if info, err := DecodeTXT(i.txt, s.instance); err == nil {
+			if info, err := DecodeTXT(wireTXT(i.txt), s.instance); err == nil {
 				s.info, s.hasInfo = info, true
 			}
 		} else {
@@ -200,14 +200,39 @@ func instanceLabel(fqdn string) string {
 // "\." and "\ " (a backslash before any character) and "\DDD" (a decimal
 // byte). An unescaped dot means more than one label: not an instance.
 func unescapeLabel(s string) (string, bool) {
+	return unescape(s, true)
+}
+
+// wireTXT returns the bytes on the wire of TXT strings as miekg/dns unpacks
+// them: it writes `"` and `\` as `\"` and `\\`, and every byte outside
+// printable ASCII (UTF-8 included) as \DDD, so a name "Zoë" arrives as
+// `Zo\195\171`. Records with too many strings are left as they are:
+// DecodeTXT refuses them anyway.
+func wireTXT(txt []string) []string {
+	if len(txt) > maxTXTStrings {
+		return txt
+	}
+	out := make([]string, len(txt))
+	for k, s := range txt {
+		if u, ok := unescape(s, false); ok {
+			s = u
+		}
+		out[k] = s
+	}
+	return out
+}
+
+// unescape undoes presentation-format escapes; in a label (label true) an
+// unescaped dot is an error.
+func unescape(s string, label bool) (string, bool) {
 	if !strings.Contains(s, `\`) {
-		return s, !strings.Contains(s, ".")
+		return s, !label || !strings.Contains(s, ".")
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c == '.':
+		case c == '.' && label:
 			return "", false
 		case c != '\\':
 			b.WriteByte(c)

@@ -64,8 +64,11 @@ func NewSettingEngine() webrtc.SettingEngine {
 	se.SetICETimeouts(2*time.Second, 5*time.Second, 500*time.Millisecond)
 	// Two peers on one machine (tests, loopback) need loopback candidates.
 	se.SetIncludeLoopbackCandidate(true)
-	// Plain host candidates on the LAN; .local names come with discovery.
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// Our own host candidates are plain addresses (both ends are ours and
+	// pinned; hiding a LAN address buys nothing). A peer that hides its own
+	// behind .local names, as browsers do, is resolved with pion's mDNS
+	// (github.com/pion/mdns/v2): query only, we never answer for names.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryOnly)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	return se
 }

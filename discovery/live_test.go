@@ -1,0 +1,133 @@
+package discovery
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grandcat/zeroconf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/thepeerdrop/peerdrop/internal/netnstest"
+)
+
+// liveNetns re-runs the calling test in a namespace of its own with two
+// interfaces (a veth pair, both ends inside), so real mDNS multicast flows
+// between them and never reaches the machine's network. It reports true in
+// the inner run, which does the work.
+func liveNetns(t *testing.T) bool {
+	t.Helper()
+	if netnstest.Inside() {
+		return true
+	}
+	ns := netnstest.New(t, "pddisc")
+	netnstest.IP(t, "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+	netnstest.IP(t, "-n", ns, "addr", "add", "10.78.0.1/24", "dev", "eth0")
+	netnstest.IP(t, "-n", ns, "addr", "add", "10.78.1.1/24", "dev", "eth1")
+	netnstest.IP(t, "-n", ns, "link", "set", "eth0", "up")
+	netnstest.IP(t, "-n", ns, "link", "set", "eth1", "up")
+	netnstest.Reexec(t, ns)
+	return false
+}
+
+// zeroconf's announcement goroutine cannot be stopped (see Advertiser.Run).
+var ignoreZeroconfProbe = goleak.IgnoreAnyFunction("github.com/grandcat/zeroconf.(*Server).probe")
+
+func liveInfo(id, name string) Info {
+	return Info{ID: id, Name: name, Type: TypeLaptop, Version: 1,
+		Fingerprint: "sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":")}
+}
+
+// An advertised device appears in a Browser with everything it said, and a
+// standard DNS-SD client (zeroconf's own Resolver, another implementation)
+// sees a well-formed _peerdrop._tcp service; when the advertiser stops, its
+// goodbye makes the device go at once.
+func TestLiveAdvertiseAndBrowse(t *testing.T) {
+	if !liveNetns(t) {
+		return
+	}
+	defer goleak.VerifyNone(t, ignoreZeroconfProbe)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	events := make(chan Event, 16)
+	b := &Browser{Self: "selfselfselfself", OnEvent: func(ev Event) { events <- ev }}
+	bctx, stopBrowse := context.WithCancel(ctx)
+	browsed := make(chan error, 1)
+	go func() { browsed <- b.Run(bctx) }()
+	defer func() { stopBrowse(); require.NoError(t, <-browsed) }()
+
+	// A name with the characters DNS makes special: dots, a backslash,
+	// spaces, non-ASCII.
+	const name = `Zoë's Laptop v1.2 \ "home"`
+	adv := &Advertiser{Info: liveInfo("0123456789abcdef", name), Port: 53318}
+	actx, stopAdv := context.WithCancel(ctx)
+	advertised := make(chan error, 1)
+	go func() { advertised <- adv.Run(actx) }()
+	// We advertise too, under Self: we must never see ourselves.
+	self := &Advertiser{Info: liveInfo("selfselfselfself", "Me"), Port: 53319}
+	sctx, stopSelf := context.WithCancel(ctx)
+	selfDone := make(chan error, 1)
+	go func() { selfDone <- self.Run(sctx) }()
+	defer func() { stopSelf(); require.NoError(t, <-selfDone) }()
+
+	// waitFor skips other events (Updated, as addresses on the second
+	// interface arrive) until kind comes for id.
+	waitFor := func(kind EventKind, id string, within time.Duration) Event {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case ev := <-events:
+				require.NotEqual(t, self.Info.ID, ev.Device.ID, "never ourselves")
+				if ev.Kind == kind && ev.Device.ID == id {
+					return ev
+				}
+			case <-deadline:
+				require.FailNowf(t, "no event", "no %s for %s within %s", kind, id, within)
+			}
+		}
+	}
+	ev := waitFor(Appeared, adv.Info.ID, 5*time.Second)
+	assert.Equal(t, adv.Info, ev.Device.Info, "name, id, type, version and fingerprint arrive intact")
+	assert.Equal(t, 53318, ev.Device.Port)
+	assert.Equal(t, "pd-0123456789abcdef.local.", ev.Device.Host)
+	assert.NotEmpty(t, ev.Device.Addrs)
+	assert.Contains(t, ev.Device.Addresses(), "10.78.0.1:53318")
+	assert.Contains(t, ev.Device.Addresses(), "10.78.1.1:53318", "addresses of every interface")
+
+	// A standard DNS-SD client sees the service and its TXT record.
+	r, err := zeroconf.NewResolver(zeroconf.SelectIPTraffic(zeroconf.IPv4))
+	require.NoError(t, err)
+	entries := make(chan *zeroconf.ServiceEntry, 4)
+	zctx, stopZ := context.WithTimeout(ctx, 5*time.Second)
+	require.NoError(t, r.Browse(zctx, Service, "local.", entries))
+	var found *zeroconf.ServiceEntry
+	for e := range entries {
+		if e.Port == 53318 {
+			found = e
+			stopZ()
+		}
+	}
+	stopZ()
+	require.NotNil(t, found, "zeroconf's Resolver saw no _peerdrop._tcp service on port 53318")
+	label, ok := unescapeLabel(found.Instance) // it leaves escapes in (see Browser)
+	require.True(t, ok, "instance %q", found.Instance)
+	assert.Equal(t, name, label, "the instance name is the display name")
+	assert.Equal(t, "pd-0123456789abcdef.local.", found.HostName)
+	assert.NotEmpty(t, found.AddrIPv4)
+	info, err := DecodeTXT(wireTXT(found.Text), label)
+	require.NoError(t, err, "TXT %q", found.Text)
+	assert.Equal(t, adv.Info, info)
+
+	// Goodbye: gone within the 1 s grace, not after an expiry.
+	stopAdv()
+	require.NoError(t, <-advertised)
+	start := time.Now()
+	waitFor(Gone, adv.Info.ID, 5*time.Second)
+	t.Logf("gone %v after the advertiser stopped", time.Since(start))
+	assert.Empty(t, b.Devices(), "and never ourselves")
+}
