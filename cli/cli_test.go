@@ -12,28 +12,34 @@ import (
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
 
-// --to takes HOST:PORT as an address; anything else is a name or id to
-// look up nearby.
-func TestHostPort(t *testing.T) {
+// --to takes HOST:PORT or an IP address as an address; anything else is a
+// name or id to look up nearby.
+func TestParseTo(t *testing.T) {
 	for _, tc := range []struct {
-		in   string
-		addr bool
+		in, addr, err string
 	}{
-		{"127.0.0.1:53318", true},
-		{"[::1]:9", true},
-		{"laptop.local:53318", true},
-		{"", false},
-		{"Laptop", false},
-		{"0123456789abcdef", false},
-		{"127.0.0.1", false},
-		{"127.0.0.1:0", false},
-		{"127.0.0.1:70000", false},
-		{"127.0.0.1:http", false},
-		{":53318", false},
-		{"Bob: laptop", false},
+		{"127.0.0.1:53318", "127.0.0.1:53318", ""},
+		{"[::1]:9", "[::1]:9", ""},
+		{"laptop.local:53318", "laptop.local:53318", ""},
+		{"192.168.1.5", "192.168.1.5:53318", ""},
+		{"fe80::1", "[fe80::1]:53318", ""},
+		{"[::1]", "[::1]:53318", ""},
+		{"Laptop", "", ""},
+		{"0123456789abcdef", "", ""},
+		{"Bob: laptop", "", ""},
+		{"host:http", "", ""},
+		{"127.0.0.1:0", "", "out of range"},
+		{"127.0.0.1:70000", "", "out of range"},
+		{":53318", "", "missing host"},
 	} {
-		_, ok := hostPort(tc.in)
-		assert.Equal(t, tc.addr, ok, "%q", tc.in)
+		addr, isAddr, err := parseTo(tc.in)
+		if tc.err != "" {
+			assert.ErrorContains(t, err, tc.err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.addr, addr, tc.in)
+		assert.Equal(t, tc.addr != "", isAddr, tc.in)
 	}
 }
 

@@ -42,7 +42,11 @@ func (e *env) send(ctx context.Context, args []string) error {
 		wantID   string // a discovered device must answer with its own id
 		addrDesc string
 	)
-	if addr, ok := hostPort(*to); ok {
+	addr, isAddr, err := parseTo(*to)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if isAddr {
 		addrs, addrDesc = []string{addr}, addr
 	} else {
 		d, err := e.findDevice(ctx, *to, *wait)
@@ -127,16 +131,24 @@ func (e *env) send(ctx context.Context, args []string) error {
 	return nil
 }
 
-// hostPort reports whether to is HOST:PORT (an address, not a name).
-func hostPort(to string) (string, bool) {
-	host, port, err := net.SplitHostPort(to)
-	if err != nil || host == "" {
-		return "", false
+// parseTo sorts out a --to value: an address (HOST:PORT, or an IP address
+// alone, meaning the default port) or else a device name or id to look up
+// nearby. A HOST:PORT with a port out of range is an error, not a name.
+func parseTo(to string) (addr string, isAddr bool, err error) {
+	if ip := net.ParseIP(strings.Trim(to, "[]")); ip != nil {
+		return net.JoinHostPort(ip.String(), strconv.Itoa(signaling.DefaultPort)), true, nil
+	}
+	host, port, splitErr := net.SplitHostPort(to)
+	if splitErr != nil || port == "" || strings.Trim(port, "0123456789") != "" {
+		return "", false, nil // "Laptop", "Bob: laptop"
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", false
+		return "", false, fmt.Errorf("--to %q: port out of range", to)
 	}
-	return to, true
+	if host == "" {
+		return "", false, fmt.Errorf("--to %q: missing host", to)
+	}
+	return to, true, nil
 }
 
 // perAddressTimeout bounds one attempt when a device has several addresses.

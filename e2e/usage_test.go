@@ -36,10 +36,10 @@ func TestBadUsage(t *testing.T) {
 		assert.Empty(t, p.all("connected"))
 	})
 
-	t.Run("--to without a port", func(t *testing.T) {
-		p := send(t, "send --to 127.0.0.1", "--to", "127.0.0.1", file)
+	t.Run("--to with a bad port", func(t *testing.T) {
+		p := send(t, "send --to 127.0.0.1:0", "--to", "127.0.0.1:0", file)
 		assert.Equal(t, 2, p.wait())
-		assert.Contains(t, oneLine(t, p), "127.0.0.1")
+		assert.Contains(t, oneLine(t, p), "127.0.0.1:0")
 	})
 
 	t.Run("nothing to send", func(t *testing.T) {
