@@ -1,0 +1,151 @@
+// Package engine is the one engine behind both faces: it ties identity,
+// trust, discovery, the LAN listener and transfers into a device list, a
+// transfer queue and a few verbs (send, answer, pause, resume, cancel,
+// retry), and reports every change as a typed Event. The desktop app (app/)
+// drives it through a small interface of its own; it imports no UI package.
+package engine
+
+import (
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+)
+
+// Config is what New needs.
+type Config struct {
+	ConfigDir   string // identity, pinned devices, history, settings
+	Name        string // display name ("" = host name)
+	Type        string // discovery.Type* ("" = discovery.DetectType())
+	DownloadDir string // where received files go ("" = ~/Downloads or .)
+	// Port for the LAN handshake: 0 = signaling.DefaultPort, -1 = any free port.
+	Port int
+	// Hidden: do not advertise over mDNS (tests on loopback; "receiving off").
+	Hidden bool
+	// NoBrowse: do not look for devices (tests on loopback).
+	NoBrowse bool
+	// AutoAcceptTrusted: accept offers from trusted devices without asking.
+	AutoAcceptTrusted bool
+	// OnEvent gets every Event, in order, from the engine's goroutines. It
+	// must not block for long (the app hands events to the UI thread).
+	OnEvent func(Event)
+}
+
+// Direction of a queue item.
+type Direction string
+
+const (
+	Outgoing Direction = "send"
+	Incoming Direction = "receive"
+)
+
+// State of a queue item.
+type State string
+
+const (
+	StateConnecting State = "connecting" // send: dialing, or waiting for the peer to accept
+	StateWaiting    State = "waiting"    // receive: waiting for the user to accept
+	StateRunning    State = "running"
+	StatePaused     State = "paused"
+	StateDone       State = "done"
+	StateFailed     State = "failed"    // Error says why; Retry may help (send)
+	StateCancelled  State = "cancelled" // by either side
+	StateDeclined   State = "declined"  // by the receiver
+)
+
+// Finished reports whether the item will not change any more (unless retried).
+func (s State) Finished() bool {
+	switch s {
+	case StateDone, StateFailed, StateCancelled, StateDeclined:
+		return true
+	}
+	return false
+}
+
+// Peer is the device on the other side of an item or message.
+type Peer struct {
+	ID   string
+	Name string
+}
+
+// Item is one transfer in the queue, either direction.
+type Item struct {
+	ID        string // stable queue id
+	Direction Direction
+	Peer      Peer
+	Title     string // "photo.jpg", "Trip (3 files)", or the text for a message-only offer
+	Files     int
+	Bytes     int64 // moved so far
+	Total     int64
+	Speed     float64       // bytes per second, smoothed; 0 when not running
+	ETA       time.Duration // 0 when unknown or not running
+	State     State
+	Error     string   // plain words, for a failed item
+	Paths     []string // send: the source paths; receive: the top-level paths on disk once done
+	Started   time.Time
+	Finished  time.Time
+}
+
+// Device is a nearby device, with what we know of it.
+type Device struct {
+	discovery.Device
+	Code    string // verification code for a connection with it
+	Known   bool   // its fingerprint is pinned
+	Trusted bool
+	Changed bool // it advertises another fingerprint than the pinned one
+}
+
+// Offer is an incoming offer waiting for the user.
+type Offer struct {
+	ID      string
+	From    Peer
+	Code    string // verification code
+	Trusted bool
+	Files   int
+	Folders int
+	Size    int64
+	First   []string // the first few names
+	Text    string
+}
+
+// Message is one text message in a conversation.
+type Message struct {
+	ID       string
+	Peer     Peer
+	Text     string
+	Time     time.Time
+	Outgoing bool
+	Err      string // outgoing and not delivered
+}
+
+// Event is anything the engine reports.
+type Event interface{ isEvent() }
+
+// DevicesChanged: the nearby list changed; Devices is all of it, sorted.
+type DevicesChanged struct{ Devices []Device }
+
+// ItemChanged: a queue item was added or changed (state, progress at most
+// ~10 times a second per item).
+type ItemChanged struct{ Item Item }
+
+// ItemsCleared: finished items were removed from the queue.
+type ItemsCleared struct{}
+
+// OfferReceived: someone offers files; answer with Engine.Answer.
+type OfferReceived struct{ Offer Offer }
+
+// OfferClosed: an offer is no longer waiting (answered, or the sender left).
+type OfferClosed struct{ ID string }
+
+// MessageReceived: a text message arrived (or one we sent changed).
+type MessageReceived struct{ Message Message }
+
+// Problem: something went wrong outside any item; Err is in plain words.
+type Problem struct{ Err error }
+
+func (DevicesChanged) isEvent()  {}
+func (ItemChanged) isEvent()     {}
+func (ItemsCleared) isEvent()    {}
+func (OfferReceived) isEvent()   {}
+func (OfferClosed) isEvent()     {}
+func (MessageReceived) isEvent() {}
+func (Problem) isEvent()         {}
