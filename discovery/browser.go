@@ -521,43 +521,38 @@ func (s *sockets) query() {
 	}
 }
 
+// read4 and read6 feed out with what the IPv4 and IPv6 sockets receive,
+// until the socket is closed.
 func (s *sockets) read4(ctx context.Context, out chan<- packet) {
 	if s.v4 == nil {
 		return
 	}
-	buf := make([]byte, 9000) // RFC 6762 §17: mDNS packets are at most 9000 bytes
-	for {
-		n, cm, src, err := s.v4.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // a transient error: do not spin
-			continue
+	readLoop(ctx, out, func(b []byte) (int, int, net.Addr, error) {
+		n, cm, src, err := s.v4.ReadFrom(b)
+		if cm == nil {
+			return n, 0, src, err
 		}
-		p := packet{data: append([]byte(nil), buf[:n]...)}
-		if cm != nil {
-			p.ifIndex = cm.IfIndex
-		}
-		if ua, ok := src.(*net.UDPAddr); ok {
-			p.src, _ = netip.AddrFromSlice(ua.IP)
-			p.src = p.src.Unmap()
-		}
-		select {
-		case out <- p:
-		case <-ctx.Done():
-			return
-		}
-	}
+		return n, cm.IfIndex, src, err
+	})
 }
 
 func (s *sockets) read6(ctx context.Context, out chan<- packet) {
 	if s.v6 == nil {
 		return
 	}
-	buf := make([]byte, 9000)
+	readLoop(ctx, out, func(b []byte) (int, int, net.Addr, error) {
+		n, cm, src, err := s.v6.ReadFrom(b)
+		if cm == nil {
+			return n, 0, src, err
+		}
+		return n, cm.IfIndex, src, err
+	})
+}
+
+func readLoop(ctx context.Context, out chan<- packet, read func([]byte) (n, ifIndex int, src net.Addr, err error)) {
+	buf := make([]byte, 9000) // RFC 6762 §17: mDNS packets are at most 9000 bytes
 	for {
-		n, cm, src, err := s.v6.ReadFrom(buf)
+		n, ifIndex, src, err := read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
@@ -565,12 +560,10 @@ func (s *sockets) read6(ctx context.Context, out chan<- packet) {
 			time.Sleep(10 * time.Millisecond) // a transient error: do not spin
 			continue
 		}
-		p := packet{data: append([]byte(nil), buf[:n]...)}
-		if cm != nil {
-			p.ifIndex = cm.IfIndex
-		}
+		p := packet{data: append([]byte(nil), buf[:n]...), ifIndex: ifIndex}
 		if ua, ok := src.(*net.UDPAddr); ok {
 			p.src, _ = netip.AddrFromSlice(ua.IP)
+			p.src = p.src.Unmap()
 		}
 		select {
 		case out <- p:
