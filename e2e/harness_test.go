@@ -287,6 +287,34 @@ func (p *proc) await(name string, match func(event) bool) event {
 	return ev
 }
 
+// awaitAny waits for an event named name accepted by match, among all the
+// events so far and to come, whatever find has passed over: for events
+// whose order does not matter.
+func (p *proc) awaitAny(name string, match func(event) bool) event {
+	p.t.Helper()
+	for {
+		gone := p.exited()
+		p.mu.Lock()
+		for _, ev := range p.events {
+			if ev.name() == name && (match == nil || match(ev)) {
+				p.mu.Unlock()
+				return ev
+			}
+		}
+		changed, code := p.changed, p.exitCode
+		p.mu.Unlock()
+		if gone {
+			require.FailNowf(p.t, "no event", "%s exited (status %d) without a matching %q event; stderr: %s", p.label, code, name, p.stderr.String())
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+		case <-p.ctx.Done():
+			require.FailNowf(p.t, "no event", "%s: no matching %q event within the test's time limit", p.label, name)
+		}
+	}
+}
+
 // all returns every event named name so far.
 func (p *proc) all(name string) []event {
 	p.mu.Lock()
