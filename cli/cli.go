@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -140,7 +141,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if *name == "" {
 		h, _ := os.Hostname()
-		*name = defaultName(h)
+		*name = engine.DefaultName(h)
 	}
 	if err := signaling.ValidateName(*name); err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("--name: %w", err)}
@@ -178,14 +179,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fs.Usage()
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
-}
-
-func defaultName(host string) string {
-	host, _, _ = strings.Cut(host, ".")
-	if host == "" || signaling.ValidateName(host) != nil {
-		return "peerdrop"
-	}
-	return host
 }
 
 func peerOf(c *peer.Conn) transfer.Peer {

@@ -43,12 +43,6 @@ func TestParseTo(t *testing.T) {
 	}
 }
 
-func TestDefaultName(t *testing.T) {
-	assert.Equal(t, "laptop", defaultName("laptop.example.org"))
-	assert.Equal(t, "peerdrop", defaultName(""))
-	assert.Equal(t, "peerdrop", defaultName(strings.Repeat("x", 100)))
-}
-
 func TestHumanBytes(t *testing.T) {
 	assert.Equal(t, "0 B", humanBytes(0))
 	assert.Equal(t, "1023 B", humanBytes(1023))

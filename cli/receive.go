@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
@@ -22,20 +23,10 @@ import (
 // staleAfter: resume state older than this is removed when receive starts.
 const staleAfter = 7 * 24 * time.Hour
 
-func defaultDownloadDir() string {
-	if home, err := os.UserHomeDir(); err == nil {
-		d := filepath.Join(home, "Downloads")
-		if info, err := os.Stat(d); err == nil && info.IsDir() {
-			return d
-		}
-	}
-	return "."
-}
-
 func (e *env) receive(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	dir := fs.String("dir", defaultDownloadDir(), "download folder")
+	dir := fs.String("dir", engine.DefaultDownloadDir(), "download folder")
 	yes := fs.Bool("yes", false, "accept every offer without asking")
 	trusted := fs.Bool("trusted", false, "accept offers from trusted devices without asking (see peerdrop trust); ask about others")
 	hidden := fs.Bool("hidden", false, "do not advertise on the local network: senders need HOST:PORT")

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 	"github.com/thepeerdrop/peerdrop/trust"
@@ -74,7 +74,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 
 	var connectOnce sync.Once
 	dial := func(ctx context.Context) (transfer.Link, error) {
-		c, addr, err := dialFirst(ctx, addrs, e.cfg, check)
+		c, addr, err := engine.DialFirst(ctx, addrs, e.cfg, check)
 		if err != nil {
 			return nil, err
 		}
@@ -149,39 +149,4 @@ func parseTo(to string) (addr string, isAddr bool, err error) {
 		return "", false, fmt.Errorf("--to %q: missing host", to)
 	}
 	return to, true, nil
-}
-
-// perAddressTimeout bounds one attempt when a device has several addresses.
-const perAddressTimeout = 5 * time.Second
-
-// dialFirst tries addrs in order and returns the first connection. A refusal
-// by the peer itself (identity changed, declined) is not retried elsewhere.
-func dialFirst(ctx context.Context, addrs []string, cfg peer.Config, check func(signaling.Hello) error) (*peer.Conn, string, error) {
-	var errs []error
-	for i, addr := range addrs {
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if i < len(addrs)-1 {
-			actx, cancel = context.WithTimeout(ctx, perAddressTimeout)
-		}
-		c, err := peer.Dial(actx, addr, cfg, check)
-		cancel()
-		if err == nil {
-			return c, addr, nil
-		}
-		if ctx.Err() != nil || isPermanent(err) {
-			return nil, "", err
-		}
-		errs = append(errs, err)
-	}
-	if len(errs) == 1 {
-		return nil, "", errs[0]
-	}
-	return nil, "", fmt.Errorf("no address answered: %w", errors.Join(errs...))
-}
-
-// isPermanent: trying again (or elsewhere) will not help.
-func isPermanent(err error) bool {
-	var p interface{ Permanent() bool }
-	var r interface{ RemoteRefused() bool }
-	return (errors.As(err, &p) && p.Permanent()) || (errors.As(err, &r) && r.RemoteRefused())
 }

@@ -1,18 +1,82 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/signaling"
+	"github.com/thepeerdrop/peerdrop/transfer"
+	"github.com/thepeerdrop/peerdrop/trust"
 )
 
-// errNotImplemented marks the skeleton; the engine helper replaces it.
-var errNotImplemented = errors.New("engine: not implemented yet")
+// staleAfter: resume state older than this is removed when Run starts.
+const staleAfter = 7 * 24 * time.Hour
+
+// maxMessages bounds the conversation kept with one peer.
+const maxMessages = 500
 
 // Engine is the running core of one device. Create it with New, start it
 // with Run; every other method may be called from any goroutine, before or
 // while Run runs.
+//
+// Lifecycle: Run may be called once. Sends (files and text) started before
+// Run begin at once, on a context of the engine's own; Run's end cancels that
+// context and waits for them, so every goroutine the engine starts has ended
+// when Run returns. After that the engine takes no new work (ErrStopped);
+// the queue, history and conversations can still be read.
+//
+// Events: Config.OnEvent is called with no engine lock held, one event at a
+// time, in the order of the changes. It may run on the goroutine of the
+// method that caused the change (Send reports its new item before it
+// returns) and may call engine methods; their events follow once it returns.
 type Engine struct {
-	cfg Config
+	cfg      Config
+	id       *identity.Identity
+	trust    *trust.Store
+	peerCfg  peer.Config
+	histPath string
+	events   eventQueue
+
+	// root is the context of every send; Run cancels it when it ends.
+	root       context.Context
+	rootCancel context.CancelFunc
+	// work counts the goroutines of sends and text messages.
+	work sync.WaitGroup
+	// histMu serialises history writes; it is taken before mu, never after.
+	histMu sync.Mutex
+
+	mu         sync.Mutex
+	started    bool
+	stopped    bool
+	runCtx     context.Context // Run's context, once Run started
+	addr       string
+	dir        string // download dir, absolute
+	autoAccept bool
+	nearby     map[string]discovery.Device   // by device id
+	items      []*item                       // the queue, oldest first
+	byID       map[string]*item              // the queue by item id
+	incoming   map[string]*item              // incoming items by transfer id
+	offers     map[string]*pendingOffer      // offers waiting for Answer, by item id
+	messages   map[string][]Message          // conversations by peer id
+	receivers  map[string]*transfer.Receiver // by download dir
+}
+
+// pendingOffer is a question waiting for Answer.
+type pendingOffer struct {
+	answer chan bool // buffered: Answer never waits
 }
 
 // Target says where to send: a device's id and name (as discovered), and
@@ -29,61 +93,461 @@ func TargetOf(d Device) Target {
 }
 
 // New loads (or creates) the identity, pinned devices and history in
-// cfg.ConfigDir.
-func New(cfg Config) (*Engine, error) { return &Engine{cfg: cfg}, errNotImplemented }
-
-// Run listens, advertises and browses until ctx ends, and returns once every
-// goroutine it started has ended (running transfers are interrupted).
-func (e *Engine) Run(ctx context.Context) error { return errNotImplemented }
-
-// Self is this device.
-func (e *Engine) Self() Peer { return Peer{} }
-
-// Fingerprint is this device's certificate fingerprint.
-func (e *Engine) Fingerprint() string { return "" }
-
-// Addr is the LAN handshake address ("" until Run listens).
-func (e *Engine) Addr() string { return "" }
-
-// Devices is the nearby list, sorted by name.
-func (e *Engine) Devices() []Device { return nil }
-
-// Send queues an offer of paths (files and folders) to a device and starts
-// it; the returned Item is already in the queue.
-func (e *Engine) Send(to Target, paths []string) (Item, error) { return Item{}, errNotImplemented }
-
-// SendText sends a text message; delivery is reported by MessageReceived.
-func (e *Engine) SendText(to Target, text string) (Message, error) {
-	return Message{}, errNotImplemented
+// cfg.ConfigDir. A malformed history file is ignored (and logged).
+func New(cfg Config) (*Engine, error) {
+	if cfg.ConfigDir == "" {
+		return nil, errors.New("engine: no config dir")
+	}
+	if cfg.Name == "" {
+		h, _ := os.Hostname()
+		cfg.Name = DefaultName(h)
+	}
+	if err := signaling.ValidateName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("engine: name %q: %w", cfg.Name, err)
+	}
+	if cfg.Type == "" {
+		cfg.Type = discovery.DetectType()
+	}
+	if !discovery.ValidType(cfg.Type) {
+		return nil, fmt.Errorf("engine: device type %q: want desktop, laptop, phone, tablet or server", cfg.Type)
+	}
+	if cfg.Port < -1 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("engine: port %d out of range", cfg.Port)
+	}
+	if cfg.DownloadDir == "" {
+		cfg.DownloadDir = DefaultDownloadDir()
+	}
+	dir, err := prepareDir(cfg.DownloadDir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	id, err := identity.Load(cfg.ConfigDir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load identity: %w", err)
+	}
+	pins, err := trust.Open(cfg.ConfigDir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load trusted devices: %w", err)
+	}
+	root, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		cfg:        cfg,
+		id:         id,
+		trust:      pins,
+		peerCfg:    peer.Config{Identity: id, Name: cfg.Name},
+		histPath:   filepath.Join(cfg.ConfigDir, historyFileName),
+		events:     eventQueue{fn: cfg.OnEvent},
+		root:       root,
+		rootCancel: cancel,
+		dir:        dir,
+		autoAccept: cfg.AutoAcceptTrusted,
+		nearby:     map[string]discovery.Device{},
+		byID:       map[string]*item{},
+		incoming:   map[string]*item{},
+		offers:     map[string]*pendingOffer{},
+		messages:   map[string][]Message{},
+		receivers:  map[string]*transfer.Receiver{},
+	}
+	for _, it := range loadHistory(e.histPath) {
+		e.items = append(e.items, it)
+		e.byID[it.ID] = it
+	}
+	return e, nil
 }
 
+// prepareDir makes dir absolute and creates it.
+func prepareDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("download folder %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("download folder: %w", err)
+	}
+	return abs, nil
+}
+
+// lock takes e.mu; the function it returns releases it and then delivers
+// the events queued meanwhile. Use: defer e.lock()().
+func (e *Engine) lock() func() {
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		e.events.flush()
+	}
+}
+
+// emit queues an event; the caller holds e.mu.
+func (e *Engine) emit(ev Event) { e.events.push(ev) }
+
+// emitItem reports a change to it; the caller holds e.mu. A change that
+// only moves the progress is dropped when the last one went out less than
+// progressEvery ago: the next change carries the figures anyway.
+func (e *Engine) emitItem(it *item, progressOnly bool) {
+	if progressOnly {
+		now := time.Now()
+		if now.Sub(it.lastProgress) < progressEvery {
+			return
+		}
+		it.lastProgress = now
+	}
+	e.emit(ItemChanged{Item: it.snapshot()})
+}
+
+// problem reports trouble outside any item; err's message is for people.
+func (e *Engine) problem(err error) {
+	slog.Warn("engine: problem", slog.Any("err", err))
+	defer e.lock()()
+	e.emit(Problem{Err: err})
+}
+
+// Run listens, advertises and browses until ctx ends, and returns once every
+// goroutine it started has ended (running transfers are interrupted). With
+// Config.Port 0 and the default port taken (another peerdrop runs), it
+// listens on any free port instead: discovery advertises the port in use.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return ErrAlreadyRunning
+	}
+	e.started = true
+	ctx, cancel := context.WithCancel(ctx)
+	e.runCtx = ctx
+	dir := e.dir
+	e.mu.Unlock()
+	defer e.shutdown() // last: stop and wait for the sends
+	defer cancel()
+	// Sends run on the root context: Run's end is their end.
+	stopSends := context.AfterFunc(ctx, e.rootCancel)
+	defer stopSends()
+
+	transfer.CleanStale(dir, staleAfter)
+	ln, err := e.listen()
+	if err != nil {
+		return err
+	}
+	ln.Check = e.checkPeer
+	ln.OnError = e.onHandshakeError
+	e.mu.Lock()
+	e.addr = ln.Addr().String()
+	e.mu.Unlock()
+	slog.Info("engine: listening", slog.String("addr", ln.Addr().String()), slog.String("dir", dir))
+
+	var wg sync.WaitGroup
+	if !e.cfg.Hidden {
+		port := ln.Addr().(*net.TCPAddr).Port
+		adv := &discovery.Advertiser{
+			Info: discovery.Info{
+				ID: e.id.DeviceID, Name: e.cfg.Name, Type: e.cfg.Type,
+				Version: int(signaling.Version), Fingerprint: e.id.Fingerprint,
+			},
+			Port: port,
+			OnError: func(err error) {
+				e.problem(plainf(err, "This device cannot be announced on the network; others may not see it."))
+			},
+		}
+		wg.Go(func() {
+			if err := adv.Run(ctx); err != nil {
+				e.problem(plainf(err, "This device cannot be announced on the network; others will not see it."))
+			}
+		})
+	}
+	if !e.cfg.NoBrowse {
+		b := &discovery.Browser{Self: e.id.DeviceID, OnEvent: e.onDiscovery}
+		wg.Go(func() {
+			if err := b.Run(ctx); err != nil {
+				e.problem(plainf(err, "Cannot look for nearby devices on this network."))
+			}
+		})
+	}
+	err = ln.Serve(ctx, e.serveConn)
+	cancel()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
+// listen opens the handshake port that Config.Port asks for.
+func (e *Engine) listen() (*peer.Listener, error) {
+	switch p := e.cfg.Port; p {
+	case -1:
+		return peer.Listen(":0", e.peerCfg)
+	case 0:
+		ln, err := peer.Listen(fmt.Sprintf(":%d", signaling.DefaultPort), e.peerCfg)
+		if err == nil {
+			return ln, nil
+		}
+		slog.Warn("engine: default port taken, using another one", slog.Any("err", err))
+		return peer.Listen(":0", e.peerCfg)
+	default:
+		return peer.Listen(fmt.Sprintf(":%d", p), e.peerCfg)
+	}
+}
+
+// shutdown ends what Run leaves behind: sends stop, and Run waits for them.
+func (e *Engine) shutdown() {
+	e.rootCancel()
+	e.mu.Lock()
+	e.stopped = true
+	e.addr = ""
+	if len(e.nearby) > 0 {
+		clear(e.nearby)
+		e.emit(DevicesChanged{Devices: []Device{}})
+	}
+	e.mu.Unlock()
+	e.events.flush()
+	e.work.Wait()
+}
+
+// checkPeer pins a peer's certificate on first contact and refuses a known
+// device that comes with another one.
+func (e *Engine) checkPeer(h signaling.Hello) error {
+	if err := e.trust.Check(h.DeviceID, h.Name, h.Fingerprint); err != nil {
+		return err
+	}
+	defer e.lock()()
+	if _, ok := e.nearby[h.DeviceID]; ok {
+		e.emit(DevicesChanged{Devices: e.devicesLocked()}) // it may be known now
+	}
+	return nil
+}
+
+// onHandshakeError hears about incoming connections that failed before a
+// transfer could start.
+func (e *Engine) onHandshakeError(from net.Addr, err error) {
+	var ic *trust.IdentityChangedError
+	if errors.As(err, &ic) {
+		e.problem(plainf(err, "%s's identity changed, so its connection was refused: compare the verification code and re-pair.", ic.Name))
+		return
+	}
+	slog.Info("engine: incoming connection failed", slog.String("from", from.String()), slog.Any("err", err))
+}
+
+// onDiscovery applies a change to the nearby list.
+func (e *Engine) onDiscovery(ev discovery.Event) {
+	defer e.lock()()
+	if ev.Kind == discovery.Gone {
+		delete(e.nearby, ev.Device.ID)
+	} else {
+		e.nearby[ev.Device.ID] = ev.Device
+	}
+	e.emit(DevicesChanged{Devices: e.devicesLocked()})
+}
+
+// devicesLocked is the nearby list with what we know of each; the caller
+// holds e.mu.
+func (e *Engine) devicesLocked() []Device {
+	pins := map[string]trust.Device{}
+	for _, p := range e.trust.List() {
+		pins[p.ID] = p
+	}
+	out := make([]Device, 0, len(e.nearby))
+	for _, d := range e.nearby {
+		p, known := pins[d.ID]
+		out = append(out, Device{
+			Device:  d,
+			Code:    trust.Code(e.id.Fingerprint, d.Fingerprint),
+			Known:   known,
+			Trusted: known && p.Trusted && p.Fingerprint == d.Fingerprint,
+			Changed: known && p.Fingerprint != d.Fingerprint,
+		})
+	}
+	slices.SortFunc(out, func(a, b Device) int {
+		return cmp.Or(strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), strings.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// Self is this device.
+func (e *Engine) Self() Peer { return Peer{ID: e.id.DeviceID, Name: e.cfg.Name} }
+
+// Fingerprint is this device's certificate fingerprint.
+func (e *Engine) Fingerprint() string { return e.id.Fingerprint }
+
+// Addr is the LAN handshake address ("" until Run listens).
+func (e *Engine) Addr() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.addr
+}
+
+// Devices is the nearby list, sorted by name.
+func (e *Engine) Devices() []Device {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.devicesLocked()
+}
+
+// Send queues an offer of paths (files and folders) to a device and starts
+// it; the returned Item is already in the queue. Paths that cannot be sent
+// are an error, and then nothing is queued.
+func (e *Engine) Send(to Target, paths []string) (Item, error) { return e.send(to, paths) }
+
+// SendText sends a text message. The Message returned is in the
+// conversation at once; delivery is reported by MessageReceived with the
+// same ID, Err set when it failed.
+func (e *Engine) SendText(to Target, text string) (Message, error) { return e.sendText(to, text) }
+
 // Answer accepts or declines a waiting offer.
-func (e *Engine) Answer(offerID string, accept bool) error { return errNotImplemented }
+func (e *Engine) Answer(offerID string, accept bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.offers[offerID]
+	if p == nil {
+		return fmt.Errorf("answer %s: %w", offerID, ErrUnknownOffer)
+	}
+	delete(e.offers, offerID)
+	p.answer <- accept
+	return nil
+}
 
 // Pause, Resume, Cancel and Retry act on a queue item. Retry starts a
 // failed, cancelled or declined send again (same paths, same peer).
-func (e *Engine) Pause(itemID string) error  { return errNotImplemented }
-func (e *Engine) Resume(itemID string) error { return errNotImplemented }
-func (e *Engine) Cancel(itemID string) error { return errNotImplemented }
-func (e *Engine) Retry(itemID string) error  { return errNotImplemented }
+// Cancelling an offer that waits for our answer declines it.
+func (e *Engine) Pause(itemID string) error  { return e.control(itemID, "pause") }
+func (e *Engine) Resume(itemID string) error { return e.control(itemID, "resume") }
+func (e *Engine) Cancel(itemID string) error { return e.control(itemID, "cancel") }
+func (e *Engine) Retry(itemID string) error  { return e.retry(itemID) }
 
 // Items is the queue, newest first, history included.
-func (e *Engine) Items() []Item { return nil }
+func (e *Engine) Items() []Item {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Item, 0, len(e.items))
+	for i := len(e.items) - 1; i >= 0; i-- {
+		out = append(out, e.items[i].snapshot())
+	}
+	return out
+}
 
 // ClearFinished removes finished items from the queue and its history file.
-func (e *Engine) ClearFinished() {}
+func (e *Engine) ClearFinished() {
+	func() {
+		defer e.lock()()
+		e.items = slices.DeleteFunc(e.items, func(it *item) bool {
+			if !it.State.Finished() {
+				return false
+			}
+			e.forgetLocked(it)
+			return true
+		})
+		e.emit(ItemsCleared{})
+	}()
+	e.saveHistory()
+}
+
+// forgetLocked drops it from the indexes; the caller removes it from e.items.
+func (e *Engine) forgetLocked(it *item) {
+	delete(e.byID, it.ID)
+	if it.Direction == Incoming && e.incoming[it.transferID] == it {
+		delete(e.incoming, it.transferID)
+	}
+}
+
+// addItemLocked adds a new item as the newest; the caller holds e.mu.
+func (e *Engine) addItemLocked(it *item) {
+	e.items = append(e.items, it)
+	e.byID[it.ID] = it
+}
+
+// trimLocked keeps at most maxFinished finished items, dropping the oldest.
+func (e *Engine) trimLocked() {
+	n := 0
+	for _, it := range e.items {
+		if it.State.Finished() {
+			n++
+		}
+	}
+	if n <= maxFinished {
+		return
+	}
+	e.items = slices.DeleteFunc(e.items, func(it *item) bool {
+		if n > maxFinished && it.State.Finished() {
+			n--
+			e.forgetLocked(it)
+			return true
+		}
+		return false
+	})
+}
 
 // Messages is the conversation with a peer, oldest first.
-func (e *Engine) Messages(peerID string) []Message { return nil }
+func (e *Engine) Messages(peerID string) []Message {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.messages[peerID])
+}
+
+// addMessageLocked appends m to its peer's conversation; the caller holds e.mu.
+func (e *Engine) addMessageLocked(m Message) {
+	c := append(e.messages[m.Peer.ID], m)
+	if len(c) > maxMessages {
+		c = slices.Delete(c, 0, len(c)-maxMessages)
+	}
+	e.messages[m.Peer.ID] = c
+}
 
 // SetTrusted marks a pinned device as trusted (auto-accept) or not.
-func (e *Engine) SetTrusted(deviceID string, trusted bool) error { return errNotImplemented }
+func (e *Engine) SetTrusted(deviceID string, trusted bool) error {
+	if err := e.trust.SetTrusted(deviceID, trusted); err != nil {
+		return fmt.Errorf("trust %s: %w", deviceID, err)
+	}
+	defer e.lock()()
+	if len(e.nearby) > 0 {
+		e.emit(DevicesChanged{Devices: e.devicesLocked()})
+	}
+	return nil
+}
 
 // Trusted lists the pinned devices marked trusted.
-func (e *Engine) Trusted() []Peer { return nil }
+func (e *Engine) Trusted() []Peer {
+	var out []Peer
+	for _, d := range e.trust.List() {
+		if d.Trusted {
+			out = append(out, Peer{ID: d.ID, Name: d.Name})
+		}
+	}
+	return out
+}
 
 // SetAutoAcceptTrusted turns auto-accept from trusted devices on or off.
-func (e *Engine) SetAutoAcceptTrusted(on bool) {}
+func (e *Engine) SetAutoAcceptTrusted(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.autoAccept = on
+}
 
-// SetDownloadDir changes where received files go (for new offers).
-func (e *Engine) SetDownloadDir(dir string) error { return errNotImplemented }
+// SetDownloadDir changes where received files go (for new offers). The
+// folder is created; a relative one is taken from the working directory.
+func (e *Engine) SetDownloadDir(dir string) error {
+	if dir == "" {
+		return errors.New("download folder: empty path")
+	}
+	abs, err := prepareDir(dir)
+	if err != nil {
+		return err
+	}
+	transfer.CleanStale(abs, staleAfter)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dir = abs
+	return nil
+}
+
+// plainError is an error whose message is for people; the chain behind it
+// is kept for errors.Is and the log.
+type plainError struct {
+	msg string
+	err error
+}
+
+func (p *plainError) Error() string { return p.msg }
+func (p *plainError) Unwrap() error { return p.err }
+
+// plainf wraps err under a sentence for people.
+func plainf(err error, format string, args ...any) error {
+	return &plainError{msg: fmt.Sprintf(format, args...), err: err}
+}

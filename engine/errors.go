@@ -1,0 +1,34 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/thepeerdrop/peerdrop/signaling"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrStopped: Run has ended; the engine takes no new work.
+	ErrStopped = errors.New("the engine has stopped")
+	// ErrAlreadyRunning: Run was called a second time.
+	ErrAlreadyRunning = errors.New("the engine is already running (or has run)")
+	// ErrUnknownItem: no queue item has that id.
+	ErrUnknownItem = errors.New("no such item in the queue")
+	// ErrUnknownOffer: no offer with that id is waiting for an answer.
+	ErrUnknownOffer = errors.New("no such offer is waiting")
+	// ErrNotActive: the item is not in a state the action applies to
+	// (pause a finished item, retry a receive or a send that worked).
+	ErrNotActive = errors.New("the item cannot do that now")
+)
+
+// wrongDeviceError: the address of a discovered device was answered by
+// another device (addresses change hands on a LAN).
+type wrongDeviceError struct {
+	want string
+	got  signaling.Hello
+}
+
+func (e *wrongDeviceError) Error() string {
+	return fmt.Sprintf("another device (%s, id %s) answered at the address of id %s", e.got.Name, e.got.DeviceID, e.want)
+}

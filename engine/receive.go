@@ -1,0 +1,292 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/transfer"
+	"github.com/thepeerdrop/peerdrop/trust"
+)
+
+// receiverFor returns the Receiver writing into dir; the caller holds e.mu.
+// There is one per download folder, so that a sender that reconnects finds
+// its offer (and the Receiver's takeover of the old link) where it left it,
+// while a new folder (SetDownloadDir) applies to new connections.
+func (e *Engine) receiverFor(dir string) *transfer.Receiver {
+	if r := e.receivers[dir]; r != nil {
+		return r
+	}
+	r := &transfer.Receiver{Dir: dir, Decide: e.decide}
+	r.OnEvent = func(ev transfer.Event) { e.onReceiveEvent(r, ev) }
+	e.receivers[dir] = r
+	return r
+}
+
+// serveConn serves one incoming connection until it closes.
+func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
+	defer c.Close()
+	from := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
+	e.mu.Lock()
+	r := e.receiverFor(e.dir)
+	e.mu.Unlock()
+	err := r.Handle(ctx, from, c)
+	switch {
+	case err == nil, errors.Is(err, transfer.ErrClosed), errors.Is(err, context.Canceled):
+	default:
+		// Not a Problem for the user: an offer that was running says how it
+		// ended in its item, and a violation outside any offer concerns no
+		// one here (transfer also reports, as a violation, data the sender
+		// had in flight when we cancelled).
+		slog.Warn("engine: receiving ended", slog.String("peer", from.Name), slog.Any("err", err))
+	}
+}
+
+// decide asks the user about a new offer (Receiver.Decide), unless it comes
+// from a trusted device and auto-accept is on. It returns when the user
+// answers, the sender goes away or the engine stops.
+func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) bool {
+	p := &pendingOffer{answer: make(chan bool, 1)}
+	var (
+		itemID string
+		auto   bool
+		runCtx context.Context
+	)
+	func() {
+		defer e.lock()()
+		runCtx = e.runCtx
+		it := e.incoming[o.ID]
+		if it == nil || it.State != StateWaiting {
+			return // cannot happen: OfferReceived made it
+		}
+		it.decided = decideAnswered
+		trusted := e.trust.IsTrusted(o.From.DeviceID, o.From.Fingerprint)
+		if e.autoAccept && trusted {
+			auto = true
+			return
+		}
+		itemID = it.ID
+		e.offers[itemID] = p
+		e.emitItem(it, false)
+		e.emit(OfferReceived{Offer: Offer{
+			ID: it.ID, From: it.Peer, Code: trust.Code(e.id.Fingerprint, o.From.Fingerprint), Trusted: trusted,
+			Files: o.Files, Folders: o.Folders, Size: o.Size, First: slices.Clone(o.First), Text: o.Text,
+		}})
+	}()
+	if auto {
+		slog.Info("engine: accepting from a trusted device", slog.String("peer", o.From.Name))
+		return true
+	}
+	if itemID == "" {
+		return false
+	}
+	ok, end := false, decideAnswered
+	select {
+	case ok = <-p.answer:
+	case <-ctx.Done():
+		end = decideSenderLeft
+		if runCtx != nil && runCtx.Err() != nil {
+			end = decideStopped
+		}
+	}
+	defer e.lock()()
+	if e.offers[itemID] == p {
+		delete(e.offers, itemID)
+	}
+	if it := e.byID[itemID]; it != nil {
+		it.decided = end
+	}
+	e.emit(OfferClosed{ID: itemID})
+	return ok
+}
+
+// eventID is the transfer id an event is about.
+func eventID(ev transfer.Event) string {
+	switch ev := ev.(type) {
+	case transfer.Accepted:
+		return ev.ID
+	case transfer.Declined:
+		return ev.ID
+	case transfer.Progress:
+		return ev.ID
+	case transfer.FileDone:
+		return ev.ID
+	case transfer.FolderDone:
+		return ev.ID
+	case transfer.FileFailed:
+		return ev.ID
+	case transfer.Paused:
+		return ev.ID
+	case transfer.Resumed:
+		return ev.ID
+	case transfer.Interrupted:
+		return ev.ID
+	case transfer.TransferDone:
+		return ev.ID
+	}
+	return ""
+}
+
+// onReceiveEvent maps a Receiver's events to incoming items and messages.
+func (e *Engine) onReceiveEvent(r *transfer.Receiver, ev transfer.Event) {
+	if e.applyReceiveEvent(r, ev) {
+		e.saveHistory()
+	}
+}
+
+// applyReceiveEvent does onReceiveEvent's work and reports whether an item
+// finished.
+func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (finished bool) {
+	defer e.lock()()
+	now := time.Now()
+	switch ev := ev.(type) {
+	case transfer.OfferReceived:
+		e.offerArrived(r, ev, now)
+		return false
+	case transfer.TextReceived:
+		m := Message{ID: ev.ID, Peer: Peer{ID: ev.From.DeviceID, Name: ev.From.Name}, Text: ev.Text, Time: now}
+		e.addMessageLocked(m)
+		e.emit(MessageReceived{Message: m})
+		return false
+	}
+	it := e.incoming[eventID(ev)]
+	if it == nil || it.rcv != r {
+		return false
+	}
+	name := it.peerName()
+	switch ev := ev.(type) {
+	case transfer.Accepted:
+		if it.State != StatePaused {
+			it.State = StateRunning
+		}
+		it.stopClock()
+		e.emitItem(it, false)
+		if it.offerText != "" {
+			// The offer's words are a message too, once the offer is accepted.
+			m := Message{ID: it.transferID, Peer: it.Peer, Text: it.offerText, Time: now}
+			it.offerText = ""
+			e.addMessageLocked(m)
+			e.emit(MessageReceived{Message: m})
+		}
+		return false
+	case transfer.Declined:
+		switch it.decided {
+		case decideSenderLeft:
+			it.finish(now, StateCancelled, name+" withdrew the offer")
+		case decideStopped:
+			it.finish(now, StateFailed, "not answered: ThePeerDrop stopped")
+		default:
+			it.finish(now, StateDeclined, "")
+		}
+	case transfer.Progress:
+		it.progress(now, ev.Bytes, ev.Total)
+		e.emitItem(it, true)
+		return false
+	case transfer.FileDone:
+		if !strings.Contains(ev.Name, "/") {
+			it.topPaths = append(it.topPaths, ev.Path)
+		}
+		return false
+	case transfer.FolderDone:
+		if !strings.Contains(ev.Name, "/") {
+			it.topPaths = append(it.topPaths, ev.Path)
+		}
+		return false
+	case transfer.FileFailed:
+		if ev.Index >= 0 {
+			return false // TransferDone lists them
+		}
+		// The offer could not even start (the download folder is not writable).
+		it.finish(now, StateFailed, "could not save into the download folder: "+ev.Message)
+	case transfer.Paused:
+		it.State = StatePaused
+		it.stopClock()
+		e.emitItem(it, false)
+		return false
+	case transfer.Resumed:
+		it.State = StateRunning
+		it.stopClock()
+		e.emitItem(it, false)
+		return false
+	case transfer.Interrupted:
+		msg := "lost the connection to " + name
+		if errors.Is(ev.Err, context.Canceled) {
+			msg = "interrupted: ThePeerDrop stopped"
+		}
+		// What arrived is kept: if the sender comes back, the item goes on.
+		it.finish(now, StateFailed, msg)
+	case transfer.TransferDone:
+		switch {
+		case ev.Cancelled && it.cancelRequested:
+			it.finish(now, StateCancelled, "")
+		case ev.Cancelled:
+			it.finish(now, StateCancelled, name+" cancelled")
+		case len(ev.Failed) > 0:
+			it.finish(now, StateFailed, fmt.Sprintf("%d of %d files did not arrive: %s", len(ev.Failed), it.Files, joinNames(ev.Failed)))
+		default:
+			it.finish(now, StateDone, "")
+		}
+		it.Paths = existing(it.topPaths)
+	default:
+		return false
+	}
+	e.emitItem(it, false)
+	e.trimLocked()
+	return true
+}
+
+// offerArrived makes (or, for a sender that reconnected, revives) the item
+// of an incoming offer; the caller holds e.mu. A new one is reported by
+// decide, which knows whether the user is asked.
+func (e *Engine) offerArrived(r *transfer.Receiver, o transfer.OfferReceived, now time.Time) {
+	if old := e.incoming[o.ID]; o.Resuming && old != nil && old.rcv == r &&
+		old.Peer.ID == o.From.DeviceID && old.peerFP == o.From.Fingerprint && e.byID[old.ID] == old {
+		old.State, old.Error, old.Finished = StateConnecting, "", time.Time{}
+		old.cancelRequested = false
+		old.stopClock()
+		e.emitItem(old, false)
+		return
+	}
+	it := &item{
+		Item: Item{
+			ID: transfer.NewID(), Direction: Incoming, Peer: Peer{ID: o.From.DeviceID, Name: o.From.Name},
+			Title: incomingTitle(o), Files: o.Files, Total: o.Size, State: StateWaiting, Started: now,
+		},
+		transferID: o.ID,
+		rcv:        r,
+		peerFP:     o.From.Fingerprint,
+		offerText:  o.Text,
+	}
+	if o.Resuming {
+		it.State = StateConnecting // no question: it was accepted before (and Accepted follows)
+		e.emitItem(it, false)
+	}
+	e.addItemLocked(it)
+	e.incoming[o.ID] = it
+}
+
+// existing keeps the paths that are on disk.
+func existing(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// joinNames lists a few names for a message.
+func joinNames(names []string) string {
+	const show = 5
+	if len(names) <= show {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:show], ", "), len(names)-show)
+}
