@@ -39,7 +39,7 @@ FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./transfer
 FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4
 
 .PHONY: help deps sys-deps go-deps build build-cli build-gui run test vet fmt-check \
-	test-core test-e2e fuzz bench lint package clean
+	test-core test-app test-e2e fuzz bench lint package screenshot clean
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 14
@@ -78,7 +78,7 @@ build-gui: deps ## Build the Fyne desktop app bin/thepeerdrop (needs cgo and the
 run: deps build-gui ## Build and start the desktop app.
 	./$(BIN)/thepeerdrop
 
-test: deps vet fmt-check test-core test-e2e ## Vet, format check, core tests with -race, end-to-end tests.
+test: deps vet fmt-check test-core test-app test-e2e ## Vet, format check, core and app tests with -race, end-to-end tests.
 
 vet: ## go vet every package (the desktop app needs the headers from deps).
 	$(GO) vet ./...
@@ -90,6 +90,9 @@ fmt-check: ## Fail if gofmt would change any file.
 test-core: ## Unit tests of the core packages, with the race detector.
 	@if [ -z "$(strip $(CORE_PKGS))" ]; then echo "test-core: no core packages yet, skipped"; exit 0; fi; \
 	set -x; $(GO) test -race -count=1 -timeout 15m $(CORE_PKGS)
+
+test-app: ## Widget tests of the desktop app, with -race (Fyne's test driver: no display needed).
+	$(GO) test -race -count=1 ./app
 
 test-e2e: ## Multi-process end-to-end tests (no -race); multi-host ones need root.
 	@if [ -z "$(strip $(E2E_PKGS))" ]; then echo "test-e2e: no end-to-end tests yet, skipped"; exit 0; fi; \
@@ -121,6 +124,10 @@ package: build-gui ## Package the desktop app for Linux (ThePeerDrop.tar.xz) wit
 	@cp FyneApp.toml FyneApp.toml.orig; \
 	$(GO) run $(FYNE_TOOL) package -os linux -icon assets/icon.png -executable $(BIN)/thepeerdrop; rc=$$?; \
 	mv -f FyneApp.toml.orig FyneApp.toml; exit $$rc
+
+screenshot: ## Render docs/screenshot-*.png: the desktop app with sample data, on Fyne's test driver.
+	$(GO) test -count=1 -run '^TestScreenshots$$' ./app -args -screenshots
+	@ls -l docs/screenshot-*.png
 
 clean: ## Remove build outputs.
 	rm -rf $(BIN) fyne-cross *.tar.xz

@@ -1,28 +1,94 @@
 // Command thepeerdrop is the ThePeerDrop desktop app.
 //
-// This file is only the entry point: it opens the main window with a
-// placeholder. The full UI lives in package app (a later issue), which adapts
-// engine events to widgets; the networking lives in discovery, signaling,
-// peer and transfer. The headless command line is cmd/peerdrop.
+// This file only wires things together: the Fyne app, the window (package
+// app, which adapts engine events to widgets) and the engine (package
+// engine, which owns discovery, trust and transfers). The headless command
+// line is cmd/peerdrop.
 package main
 
 import (
+	"cmp"
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/app"
-	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/widget"
+	fyneapp "fyne.io/fyne/v2/app"
+
+	"github.com/thepeerdrop/peerdrop/app"
+	"github.com/thepeerdrop/peerdrop/engine"
 )
 
+//go:embed assets/icon.png
+var icon []byte
+
 func main() {
-	a := app.NewWithID("org.thepeerdrop.app")
-	w := a.NewWindow("ThePeerDrop")
+	configDir := flag.String("config-dir", "", "identity, pinned devices and history (default: the user config dir/peerdrop, as the CLI)")
+	downloadDir := flag.String("download-dir", "", "where received files go (default: the one chosen in Settings, else ~/Downloads)")
+	name := flag.String("name", "", "this device's name (default: the one saved in Settings, else the host name)")
+	port := flag.Int("port", 0, "TCP port for the LAN handshake (0: 53318, -1: any free port)")
+	flag.Parse()
 
-	title := widget.NewLabelWithStyle("Nearby devices will appear here.",
-		fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
-	hint := widget.NewLabelWithStyle("Open ThePeerDrop on another device on this network.",
-		fyne.TextAlignCenter, fyne.TextStyle{Italic: true})
+	a := fyneapp.NewWithID("org.thepeerdrop.app")
+	a.SetIcon(fyne.NewStaticResource("icon.png", icon))
+	settings := app.LoadSettings(a.Preferences())
 
-	w.SetContent(container.NewCenter(container.NewVBox(title, hint)))
-	w.Resize(fyne.NewSize(480, 360))
-	w.ShowAndRun()
+	// The engine needs the UI's callback and the UI needs the engine: the UI
+	// starts without one and gets it once it exists.
+	ui := app.New(a, nil, app.Options{})
+
+	eng, err := newEngine(*configDir, engine.Config{
+		Name:              cmp.Or(*name, settings.Name),
+		Port:              *port,
+		DownloadDir:       cmp.Or(*downloadDir, settings.DownloadDir),
+		AutoAcceptTrusted: settings.AutoAcceptTrusted,
+		OnEvent:           ui.HandleEvent,
+	})
+	if err != nil {
+		slog.Error("engine", slog.Any("err", err))
+		ui.ShowError(fmt.Errorf("ThePeerDrop could not start: %w", err))
+	} else {
+		ui.SetEngine(eng)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := eng.Run(ctx); err != nil && ctx.Err() == nil {
+				ui.HandleEvent(engine.Problem{Err: fmt.Errorf("ThePeerDrop stopped working: %w", err)})
+			}
+		}()
+		a.Lifecycle().SetOnStopped(func() {
+			cancel()
+			select { // running transfers are interrupted; the receiver keeps what it has
+			case <-done:
+			case <-time.After(5 * time.Second):
+			}
+		})
+	}
+
+	stop, err := ui.StartTestHooks(os.Getenv)
+	if err != nil {
+		ui.ShowError(err)
+	}
+	defer stop()
+	ui.ShowAndRun()
+}
+
+// newEngine creates the engine with its config dir: the flag, else the
+// same default as the CLI's.
+func newEngine(dir string, cfg engine.Config) (*engine.Engine, error) {
+	if dir == "" {
+		base, err := os.UserConfigDir()
+		if err != nil {
+			return nil, fmt.Errorf("no config folder: %w (use --config-dir)", err)
+		}
+		dir = filepath.Join(base, "peerdrop")
+	}
+	cfg.ConfigDir = dir
+	return engine.New(cfg)
 }

@@ -1,0 +1,177 @@
+package app
+
+import (
+	"cmp"
+	"image/color"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+)
+
+// Device type markers: 24x24 outlines drawn with straight lines only (holes
+// wind the other way), black so that theme.NewThemedResource recolours them.
+func typeSVG(path string) []byte {
+	return []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24"><path fill="#000000" d="` + path + `"/></svg>`)
+}
+
+var (
+	iconDesktop = theme.NewThemedResource(fyne.NewStaticResource("desktop.svg", typeSVG(
+		"M2 4H22V17H14V19H17V21H7V19H10V17H2Z M4 6V15H20V6Z")))
+	iconLaptop = theme.NewThemedResource(fyne.NewStaticResource("laptop.svg", typeSVG(
+		"M4 5H20V15H4Z M6 7V13H18V7Z M1 17H23V19H1Z")))
+	iconPhone = theme.NewThemedResource(fyne.NewStaticResource("phone.svg", typeSVG(
+		"M7 2H17V22H7Z M9 4V17.5H15V4Z M11 19V20.5H13V19Z")))
+	iconTablet = theme.NewThemedResource(fyne.NewStaticResource("tablet.svg", typeSVG(
+		"M4 2H20V22H4Z M6 4V17.5H18V4Z M11 19V20.5H13V19Z")))
+	iconServer = theme.NewThemedResource(fyne.NewStaticResource("server.svg", typeSVG(
+		"M3 3H21V10H3Z M6 5.5V7.5H8V5.5Z M11 5.75V7.25H18V5.75Z "+
+			"M3 13H21V20H3Z M6 15.5V17.5H8V15.5Z M11 15.75V17.25H18V15.75Z")))
+)
+
+// typeIcon is the marker for a device type.
+func typeIcon(t string) fyne.Resource {
+	switch t {
+	case discovery.TypeDesktop:
+		return iconDesktop
+	case discovery.TypeLaptop:
+		return iconLaptop
+	case discovery.TypePhone:
+		return iconPhone
+	case discovery.TypeTablet:
+		return iconTablet
+	case discovery.TypeServer:
+		return iconServer
+	}
+	return theme.ComputerIcon()
+}
+
+// avatar is a device's face: a circle in the device's colour with its
+// initials, a badge with its type at the bottom right, a green check at the
+// top right when it is trusted, and a ring when it is selected.
+type avatar struct {
+	widget.BaseWidget
+	id, name, kind    string
+	trusted, selected bool
+	diameter          float32
+}
+
+func newAvatar(id, name, kind string, diameter float32) *avatar {
+	a := &avatar{id: id, name: name, kind: kind, diameter: diameter}
+	a.ExtendBaseWidget(a)
+	return a
+}
+
+// set changes what the avatar shows; call Refresh after.
+func (a *avatar) set(id, name, kind string, trusted, selected bool) {
+	a.id, a.name, a.kind, a.trusted, a.selected = id, name, kind, trusted, selected
+}
+
+func (a *avatar) CreateRenderer() fyne.WidgetRenderer {
+	r := &avatarRenderer{
+		a:       a,
+		ring:    canvas.NewCircle(color.Transparent),
+		circle:  canvas.NewCircle(color.Transparent),
+		text:    canvas.NewText("", color.White),
+		badge:   canvas.NewCircle(color.Transparent),
+		icon:    canvas.NewImageFromResource(nil),
+		trust:   canvas.NewCircle(color.Transparent),
+		checked: canvas.NewImageFromResource(theme.NewColoredResource(theme.ConfirmIcon(), theme.ColorNameForegroundOnSuccess)),
+	}
+	r.text.TextStyle = fyne.TextStyle{Bold: true}
+	r.text.Alignment = fyne.TextAlignCenter
+	r.icon.FillMode = canvas.ImageFillContain
+	r.checked.FillMode = canvas.ImageFillContain
+	r.Refresh()
+	return r
+}
+
+type avatarRenderer struct {
+	a                          *avatar
+	ring, circle, badge, trust *canvas.Circle
+	text                       *canvas.Text
+	icon, checked              *canvas.Image
+}
+
+// ringGap is the room around the circle for the selection ring.
+const ringGap = 5
+
+func (r *avatarRenderer) MinSize() fyne.Size {
+	d := r.a.diameter + 2*ringGap
+	return fyne.NewSize(d, d)
+}
+
+func (r *avatarRenderer) Layout(size fyne.Size) {
+	d := r.a.diameter
+	off := fyne.NewPos((size.Width-d)/2, (size.Height-d)/2)
+	r.ring.Move(off.SubtractXY(ringGap-1, ringGap-1))
+	r.ring.Resize(fyne.NewSquareSize(d + 2*ringGap - 2))
+	r.circle.Move(off)
+	r.circle.Resize(fyne.NewSquareSize(d))
+
+	r.text.TextSize = d * 0.36
+	th := fyne.MeasureText(r.text.Text, r.text.TextSize, r.text.TextStyle).Height
+	r.text.Move(off.AddXY(0, (d-th)/2))
+	r.text.Resize(fyne.NewSize(d, th))
+
+	// Badges sit on the circle's edge, at 45 degrees.
+	edge := d * 0.854
+	b := d * 0.4
+	r.badge.Move(off.AddXY(edge-b/2, edge-b/2))
+	r.badge.Resize(fyne.NewSquareSize(b))
+	ib := b * 0.6
+	r.icon.Move(off.AddXY(edge-ib/2, edge-ib/2))
+	r.icon.Resize(fyne.NewSquareSize(ib))
+
+	t := d * 0.34
+	r.trust.Move(off.AddXY(edge-t/2, d-edge-t/2))
+	r.trust.Resize(fyne.NewSquareSize(t))
+	ct := t * 0.72
+	r.checked.Move(off.AddXY(edge-ct/2, d-edge-ct/2))
+	r.checked.Resize(fyne.NewSquareSize(ct))
+}
+
+func (r *avatarRenderer) Refresh() {
+	a := r.a
+	v := fyne.CurrentApp().Settings().ThemeVariant()
+	th := a.Theme()
+	bg := th.Color(theme.ColorNameBackground, v)
+
+	r.circle.FillColor = avatarColor(cmp.Or(a.id, a.name))
+	r.text.Text = initials(a.name)
+
+	r.ring.FillColor = color.Transparent
+	r.ring.StrokeWidth = 3
+	r.ring.StrokeColor = color.Transparent
+	if a.selected {
+		r.ring.StrokeColor = th.Color(theme.ColorNamePrimary, v)
+	}
+
+	r.badge.FillColor = bg
+	r.badge.StrokeColor = bg
+	r.badge.StrokeWidth = 2
+	r.icon.Resource = typeIcon(a.kind)
+	// Below 40 the type badge is a smudge; the name says enough there.
+	small := a.diameter < 40
+	r.badge.Hidden, r.icon.Hidden = small, small
+
+	r.trust.FillColor = th.Color(theme.ColorNameSuccess, v)
+	r.trust.StrokeColor = bg
+	r.trust.StrokeWidth = 2
+	r.trust.Hidden = !a.trusted
+	r.checked.Hidden = !a.trusted
+
+	r.Layout(a.Size())
+	for _, o := range r.Objects() {
+		o.Refresh()
+	}
+}
+
+func (r *avatarRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.ring, r.circle, r.text, r.badge, r.icon, r.trust, r.checked}
+}
+
+func (r *avatarRenderer) Destroy() {}

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/engine"
+)
+
+// fakeEngine stands in for the engine in widget tests only: it records the
+// calls the UI makes and answers from its fields.
+type fakeEngine struct {
+	mu       sync.Mutex
+	self     engine.Peer
+	devices  []engine.Device
+	items    []engine.Item
+	trusted  []engine.Peer
+	messages map[string][]engine.Message
+	sendErr  error
+	calls    []string
+	next     int
+}
+
+var _ Engine = (*fakeEngine)(nil)
+
+func newFake() *fakeEngine {
+	return &fakeEngine{self: engine.Peer{ID: "self-id", Name: "Alice's Laptop"}, messages: map[string][]engine.Message{}}
+}
+
+func (f *fakeEngine) record(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+// Calls returns the recorded calls, e.g. "Pause i1".
+func (f *fakeEngine) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeEngine) Self() engine.Peer        { return f.self }
+func (f *fakeEngine) Devices() []engine.Device { return f.devices }
+func (f *fakeEngine) Items() []engine.Item     { return f.items }
+func (f *fakeEngine) Trusted() []engine.Peer   { return f.trusted }
+func (f *fakeEngine) Messages(id string) []engine.Message {
+	return f.messages[id]
+}
+
+func (f *fakeEngine) Send(to engine.Target, paths []string) (engine.Item, error) {
+	f.record("Send %s %s", to.ID, strings.Join(paths, ","))
+	if f.sendErr != nil {
+		return engine.Item{}, f.sendErr
+	}
+	f.next++
+	return engine.Item{ID: fmt.Sprintf("sent-%d", f.next), Direction: engine.Outgoing, Peer: engine.Peer{ID: to.ID, Name: to.Name},
+		Title: paths[0], Files: len(paths), State: engine.StateConnecting}, nil
+}
+
+func (f *fakeEngine) SendText(to engine.Target, text string) (engine.Message, error) {
+	f.record("SendText %s %s", to.ID, text)
+	if f.sendErr != nil {
+		return engine.Message{}, f.sendErr
+	}
+	f.next++
+	return engine.Message{ID: fmt.Sprintf("m-%d", f.next), Peer: engine.Peer{ID: to.ID, Name: to.Name}, Text: text,
+		Outgoing: true, Time: time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC)}, nil
+}
+
+func (f *fakeEngine) Answer(id string, accept bool) error {
+	f.record("Answer %s %v", id, accept)
+	return nil
+}
+func (f *fakeEngine) Pause(id string) error  { f.record("Pause %s", id); return nil }
+func (f *fakeEngine) Resume(id string) error { f.record("Resume %s", id); return nil }
+func (f *fakeEngine) Cancel(id string) error { f.record("Cancel %s", id); return nil }
+func (f *fakeEngine) Retry(id string) error  { f.record("Retry %s", id); return nil }
+func (f *fakeEngine) ClearFinished()         { f.record("ClearFinished") }
+func (f *fakeEngine) SetTrusted(id string, on bool) error {
+	f.record("SetTrusted %s %v", id, on)
+	return nil
+}
+func (f *fakeEngine) SetAutoAcceptTrusted(on bool) { f.record("SetAutoAcceptTrusted %v", on) }
+func (f *fakeEngine) SetDownloadDir(dir string) error {
+	f.record("SetDownloadDir %s", dir)
+	return nil
+}
+
+// dev is a nearby device for tests.
+func dev(id, name, kind string) engine.Device {
+	return engine.Device{Device: discovery.Device{
+		Info:  discovery.Info{ID: id, Name: name, Type: kind, Version: 1},
+		Port:  53318,
+		Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.23")},
+	}}
+}
+
+// newTestUI is the UI on Fyne's test driver with a fake engine. Progress is
+// only flushed when a test asks (flushItems).
+func newTestUI(t *testing.T) (*UI, *fakeEngine) {
+	t.Helper()
+	a := test.NewTempApp(t)
+	f := newFake()
+	u := New(a, f, Options{ProgressInterval: time.Hour})
+	u.win.Resize(fyne.NewSize(780, 560))
+	t.Cleanup(u.win.Close)
+	return u, f
+}
+
+// texts lists the text of every label and canvas text shown in the window,
+// dialogs included; hidden objects and their children are left out.
+func texts(w fyne.Window) []string {
+	var out []string
+	c := w.Canvas()
+	for _, r := range append([]fyne.CanvasObject{c.Content()}, c.Overlays().List()...) {
+		walk(r, func(o fyne.CanvasObject) {
+			switch o := o.(type) {
+			case *widget.Label:
+				out = append(out, o.Text)
+			case *canvas.Text:
+				out = append(out, o.Text)
+			}
+		})
+	}
+	return out
+}
+
+// walk calls fn for o and every visible object under it.
+func walk(o fyne.CanvasObject, fn func(fyne.CanvasObject)) {
+	if o == nil || !o.Visible() {
+		return
+	}
+	fn(o)
+	switch x := o.(type) {
+	case *fyne.Container:
+		for _, c := range x.Objects {
+			walk(c, fn)
+		}
+	case fyne.Widget:
+		for _, c := range test.WidgetRenderer(x).Objects() {
+			walk(c, fn)
+		}
+	}
+}
+
+// shows reports whether some text in the window contains s.
+func shows(w fyne.Window, s string) bool {
+	for _, t := range texts(w) {
+		if strings.Contains(t, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// center is the middle of an object on the canvas.
+func center(o fyne.CanvasObject) fyne.Position {
+	p := fyne.CurrentApp().Driver().AbsolutePositionForObject(o)
+	return p.Add(fyne.NewPos(o.Size().Width/2, o.Size().Height/2))
+}

@@ -1,0 +1,311 @@
+package app
+
+import (
+	"fmt"
+	"image/color"
+	"slices"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/thepeerdrop/peerdrop/engine"
+)
+
+// messagesView holds the conversations: peers on the left, the chosen
+// conversation on the right.
+type messagesView struct {
+	u       *UI
+	peers   []engine.Peer               // nearby devices, then others we talked with
+	known   map[string]engine.Peer      // everyone we talked with
+	convs   map[string][]engine.Message // conversations loaded so far, oldest first
+	unread  map[string]int
+	loaded  map[string]bool // the engine's history is in convs
+	current string          // peer id, "" for none
+
+	list    *widget.List
+	header  *widget.Label
+	msgs    *fyne.Container
+	scroll  *container.Scroll
+	entry   *widget.Entry
+	sendBtn *widget.Button
+	none    fyne.CanvasObject
+	chat    fyne.CanvasObject
+	content fyne.CanvasObject
+}
+
+func newMessagesView(u *UI) *messagesView {
+	m := &messagesView{u: u, known: map[string]engine.Peer{}, convs: map[string][]engine.Message{}, unread: map[string]int{}, loaded: map[string]bool{}}
+	m.list = widget.NewList(
+		func() int { return len(m.peers) },
+		func() fyne.CanvasObject {
+			av := newAvatar("", "", "", 28)
+			name := widget.NewLabel("")
+			name.Truncation = fyne.TextTruncateEllipsis
+			count := widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
+			count.Importance = widget.HighImportance
+			return container.NewBorder(nil, nil, av, count, name)
+		},
+		func(i widget.ListItemID, o fyne.CanvasObject) {
+			if i >= len(m.peers) {
+				return
+			}
+			p := m.peers[i]
+			c := o.(*fyne.Container)
+			name, av, count := c.Objects[0].(*widget.Label), c.Objects[1].(*avatar), c.Objects[2].(*widget.Label)
+			kind := ""
+			trusted := false
+			if d, ok := m.u.device(p.ID); ok {
+				kind, trusted = d.Type, d.Trusted
+			}
+			av.set(p.ID, peerName(p), kind, trusted, false)
+			av.Refresh()
+			name.SetText(peerName(p))
+			if n := m.unread[p.ID]; n > 0 {
+				count.SetText(fmt.Sprint(n))
+			} else {
+				count.SetText("")
+			}
+		})
+	m.list.OnSelected = func(i widget.ListItemID) {
+		if i < len(m.peers) {
+			m.open(m.peers[i])
+		}
+	}
+
+	m.header = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	m.header.SizeName = theme.SizeNameSubHeadingText
+	m.msgs = container.New(layout.NewCustomPaddedVBoxLayout(theme.Padding()))
+	m.scroll = container.NewVScroll(container.NewPadded(m.msgs))
+	m.entry = widget.NewEntry()
+	m.entry.SetPlaceHolder("Message")
+	m.entry.OnSubmitted = func(string) { m.sendCurrent() }
+	m.sendBtn = widget.NewButtonWithIcon("Send", theme.MailSendIcon(), m.sendCurrent)
+	m.sendBtn.Importance = widget.HighImportance
+	bottom := container.NewBorder(widget.NewSeparator(), nil, nil, m.sendBtn, m.entry)
+	m.chat = container.NewBorder(container.NewVBox(m.header, widget.NewSeparator()), bottom, nil, nil, m.scroll)
+
+	noneTitle := widget.NewLabelWithStyle("Choose a device to see your messages", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
+	noneSub := newMuted("Messages travel straight to the device, like files.", theme.SizeNameText, fyne.TextAlignCenter)
+	m.none = container.NewCenter(container.NewVBox(noneTitle, noneSub))
+	m.chat.Hide()
+
+	split := container.NewHSplit(m.list, container.NewStack(m.none, m.chat))
+	split.Offset = 0.3
+	m.content = split
+	return m
+}
+
+// devicesChanged puts the nearby devices first in the list of peers.
+func (m *messagesView) devicesChanged(devs []engine.Device) {
+	peers := make([]engine.Peer, 0, len(devs)+len(m.known))
+	seen := map[string]bool{}
+	for _, d := range devs {
+		if !seen[d.ID] {
+			seen[d.ID] = true
+			peers = append(peers, engine.Peer{ID: d.ID, Name: d.Name})
+		}
+	}
+	others := make([]engine.Peer, 0, len(m.known))
+	for id, p := range m.known {
+		if !seen[id] {
+			others = append(others, p)
+		}
+	}
+	slices.SortFunc(others, func(a, b engine.Peer) int {
+		if peerName(a) < peerName(b) {
+			return -1
+		}
+		if peerName(a) > peerName(b) {
+			return 1
+		}
+		return 0
+	})
+	m.peers = append(peers, others...)
+	m.list.Refresh()
+	m.selectCurrent()
+}
+
+// shown is called when the tab is chosen.
+func (m *messagesView) shown() { m.devicesChanged(m.u.devices) }
+
+func (m *messagesView) selectCurrent() {
+	for i, p := range m.peers {
+		if p.ID == m.current {
+			m.list.Select(i)
+			return
+		}
+	}
+}
+
+// open shows the conversation with p.
+func (m *messagesView) open(p engine.Peer) {
+	if p.ID == "" {
+		return
+	}
+	if _, ok := m.known[p.ID]; !ok || p.Name != "" {
+		m.known[p.ID] = p
+	}
+	if !m.loaded[p.ID] && m.u.eng != nil {
+		m.loaded[p.ID] = true
+		// The engine's history first, then anything that came meanwhile.
+		loaded := slices.Clone(m.u.eng.Messages(p.ID))
+		for _, msg := range m.convs[p.ID] {
+			loaded = mergeMessage(loaded, msg)
+		}
+		m.convs[p.ID] = loaded
+	}
+	if m.current == p.ID && m.chat.Visible() {
+		return
+	}
+	m.current = p.ID
+	m.unread[p.ID] = 0
+	m.header.SetText(peerName(p))
+	m.none.Hide()
+	m.chat.Show()
+	m.render()
+	m.list.Refresh()
+}
+
+// add puts a message in its conversation (replacing an older version of it).
+func (m *messagesView) add(msg engine.Message) (isNew bool) {
+	id := msg.Peer.ID
+	if _, ok := m.known[id]; !ok || msg.Peer.Name != "" {
+		m.known[id] = msg.Peer
+	}
+	before := len(m.convs[id])
+	m.convs[id] = mergeMessage(m.convs[id], msg)
+	isNew = len(m.convs[id]) > before
+	if id == m.current && m.chat.Visible() {
+		m.render()
+	} else if isNew && !msg.Outgoing {
+		m.unread[id]++
+	}
+	if !slices.ContainsFunc(m.peers, func(p engine.Peer) bool { return p.ID == id }) {
+		m.devicesChanged(m.u.devices)
+	} else {
+		m.list.Refresh()
+	}
+	return isNew
+}
+
+// mergeMessage replaces the message with msg's id, or appends msg.
+func mergeMessage(conv []engine.Message, msg engine.Message) []engine.Message {
+	if msg.ID != "" {
+		for i := range conv {
+			if conv[i].ID == msg.ID {
+				conv[i] = msg
+				return conv
+			}
+		}
+	}
+	return append(conv, msg)
+}
+
+func (m *messagesView) render() {
+	conv := m.convs[m.current]
+	objs := make([]fyne.CanvasObject, 0, len(conv))
+	for _, msg := range conv {
+		objs = append(objs, newBubble(msg))
+	}
+	if len(objs) == 0 {
+		objs = append(objs, newMuted("No messages yet. Say hello.", theme.SizeNameText, fyne.TextAlignCenter))
+	}
+	m.msgs.Objects = objs
+	m.msgs.Refresh()
+	m.scroll.ScrollToBottom()
+}
+
+func (m *messagesView) sendCurrent() {
+	p, ok := m.known[m.current]
+	if !ok || m.entry.Text == "" {
+		return
+	}
+	if err := m.u.sendTextTo(p, m.entry.Text); err != nil {
+		m.u.ShowError(err)
+		return
+	}
+	m.entry.SetText("")
+}
+
+// messageReceived adds a message from the engine and tells the user about
+// a new one from someone else.
+func (u *UI) messageReceived(msg engine.Message) {
+	if u.messages.add(msg) && !msg.Outgoing {
+		u.app.SendNotification(fyne.NewNotification("ThePeerDrop", peerName(msg.Peer)+": "+msg.Text))
+	}
+}
+
+// openConversation switches to the Messages tab at a peer.
+func (u *UI) openConversation(p engine.Peer) {
+	u.tabs.Select(u.messagesTab)
+	u.messages.open(p)
+	u.messages.devicesChanged(u.devices)
+}
+
+// newBubble is one message: right and tinted when we sent it, left when we
+// received it, with its time and, if it was not delivered, why.
+func newBubble(msg engine.Message) fyne.CanvasObject {
+	text := widget.NewLabel(msg.Text)
+	text.Wrapping = fyne.TextWrapWord
+	caption := msg.Time.Format("15:04")
+	if msg.Time.IsZero() {
+		caption = ""
+	}
+	info := newMuted(caption, theme.SizeNameCaptionText, fyne.TextAlignLeading)
+	if msg.Outgoing {
+		info.Segments[0].(*widget.TextSegment).Style.Alignment = fyne.TextAlignTrailing
+	}
+	if msg.Err != "" {
+		setStyled(info, "Not delivered: "+msg.Err, theme.ColorNameError)
+		info.Wrapping = fyne.TextWrapWord
+	}
+	bg := canvas.NewRectangle(color.Transparent)
+	bg.CornerRadius = 10
+	if msg.Outgoing {
+		bg.FillColor = theme.Color(theme.ColorNameSelection)
+	} else {
+		bg.FillColor = theme.Color(theme.ColorNameInputBackground)
+	}
+	return container.New(&bubbleLayout{outgoing: msg.Outgoing}, bg, text, info)
+}
+
+// bubbleLayout puts a message's background, text and caption at one side,
+// at most 70% of the width wide.
+type bubbleLayout struct {
+	outgoing bool
+	height   float32 // of the last layout, for MinSize
+}
+
+func (l *bubbleLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	text, info := objs[1].MinSize(), objs[2].MinSize()
+	h := text.Height + info.Height - theme.Padding()*2
+	return fyne.NewSize(0, max(h, l.height))
+}
+
+func (l *bubbleLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	bg, text, info := objs[0], objs[1].(*widget.Label), objs[2].(*widget.RichText)
+	pad := theme.Padding() * 2
+	natural := fyne.MeasureText(text.Text, theme.TextSize(), text.TextStyle).Width + 2*pad
+	infoW := fyne.MeasureText(styledText(info), theme.CaptionTextSize(), fyne.TextStyle{}).Width + 2*pad
+	w := min(max(natural, infoW), size.Width*0.7)
+	x := float32(0)
+	if l.outgoing {
+		x = size.Width - w
+	}
+	text.Resize(fyne.NewSize(w, text.MinSize().Height))
+	th := text.MinSize().Height
+	text.Move(fyne.NewPos(x, 0))
+	text.Resize(fyne.NewSize(w, th))
+	info.Resize(fyne.NewSize(w, info.MinSize().Height))
+	ih := info.MinSize().Height
+	info.Move(fyne.NewPos(x, th-pad))
+	info.Resize(fyne.NewSize(w, ih))
+	bg.Move(fyne.NewPos(x, 0))
+	h := th + ih - pad
+	bg.Resize(fyne.NewSize(w, h))
+	l.height = h
+}

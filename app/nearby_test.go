@@ -1,0 +1,164 @@
+package app
+
+import (
+	"errors"
+	"testing"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/engine"
+)
+
+func TestHitTest(t *testing.T) {
+	bob, carol := dev("b", "Bob", "laptop"), dev("c", "Carol", "phone")
+	targets := []dropTarget{
+		{dev: bob, pos: fyne.NewPos(10, 10), size: fyne.NewSize(100, 100)},
+		{dev: carol, pos: fyne.NewPos(120, 10), size: fyne.NewSize(100, 100)},
+	}
+	for _, tc := range []struct {
+		pos  fyne.Position
+		want string // device id, "" for none
+	}{
+		{fyne.NewPos(10, 10), "b"}, {fyne.NewPos(109, 109), "b"}, {fyne.NewPos(110, 50), ""},
+		{fyne.NewPos(150, 60), "c"}, {fyne.NewPos(5, 5), ""}, {fyne.NewPos(150, 200), ""},
+	} {
+		d, ok := hitTest(tc.pos, targets)
+		assert.Equal(t, tc.want != "", ok, "at %v", tc.pos)
+		assert.Equal(t, tc.want, d.ID, "at %v", tc.pos)
+	}
+	_, ok := hitTest(fyne.NewPos(1, 1), nil)
+	assert.False(t, ok)
+}
+
+func TestNearbyFollowsDevicesChanged(t *testing.T) {
+	u, _ := newTestUI(t)
+	assert.True(t, shows(u.win, emptyNearby), "empty state at first")
+	assert.True(t, shows(u.win, "Alice's Laptop"), "says how others see us")
+
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop"), dev("c", "Carol Smith", "phone")}})
+	assert.False(t, shows(u.win, emptyNearby))
+	assert.True(t, shows(u.win, "Bob"))
+	assert.True(t, shows(u.win, "Carol Smith"))
+	assert.True(t, shows(u.win, "CS"), "initials on the avatar")
+	assert.True(t, shows(u.win, "Phone"), "type under the name")
+	require.Len(t, u.nearby.order, 2)
+
+	trusted := dev("c", "Carol Smith", "phone")
+	trusted.Trusted = true
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{trusted}})
+	assert.False(t, shows(u.win, "Bob"), "Bob left")
+	assert.True(t, shows(u.win, "Phone · Trusted"))
+	assert.True(t, u.nearby.tiles["c"].av.trusted, "trusted mark on the avatar")
+
+	u.HandleEvent(engine.DevicesChanged{})
+	assert.True(t, shows(u.win, emptyNearby))
+	assert.Empty(t, u.nearby.order)
+}
+
+func TestDropOnAvatarSendsToThatDevice(t *testing.T) {
+	u, f := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop"), dev("c", "Carol", "phone")}})
+	uris := []fyne.URI{storage.NewFileURI("/home/alice/a.jpg"), storage.NewFileURI("/home/alice/trip")}
+
+	u.onDropped(center(u.nearby.tiles["c"]), uris)
+	assert.Equal(t, []string{"Send c /home/alice/a.jpg,/home/alice/trip"}, f.Calls())
+	assert.NotNil(t, u.queue.index["sent-1"], "the new item is in the queue at once")
+	assert.Equal(t, "Waiting…", u.nearby.tiles["c"].caption.Text, "the avatar shows the send")
+
+	d, ok := u.deviceAt(center(u.nearby.tiles["b"]))
+	assert.True(t, ok)
+	assert.Equal(t, "b", d.ID)
+}
+
+func TestDropElsewhereDoesNothing(t *testing.T) {
+	u, f := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop")}})
+	uris := []fyne.URI{storage.NewFileURI("/tmp/a.txt")}
+	tile := u.nearby.tiles["b"]
+	abs := fyne.CurrentApp().Driver().AbsolutePositionForObject(tile)
+
+	u.onDropped(abs.AddXY(tile.Size().Width+40, 10), uris) // beside the avatar
+	u.onDropped(fyne.NewPos(5, 5), uris)                   // on the tab bar
+	u.onDropped(fyne.NewPos(700, 540), uris)               // the footer
+	assert.Empty(t, f.Calls())
+	assert.Contains(t, styledText(u.nearby.hint), "Drop the files on a device")
+
+	// Not on the Nearby tab: nothing is under the pointer.
+	u.tabs.Select(u.queueTab)
+	_, ok := u.deviceAt(center(tile))
+	assert.False(t, ok)
+}
+
+func TestSendErrorIsShown(t *testing.T) {
+	u, f := newTestUI(t)
+	f.sendErr = errors.New("Bob is not answering")
+	bob := dev("b", "Bob", "laptop")
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{bob}})
+	u.onDropped(center(u.nearby.tiles["b"]), []fyne.URI{storage.NewFileURI("/tmp/a.txt")})
+	assert.True(t, shows(u.win, "ould not send to Bob: Bob is not answering"), "in a dialog: %q", texts(u.win))
+}
+
+func TestMultiSelectSendsToEach(t *testing.T) {
+	u, f := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop"), dev("c", "Carol", "phone"), dev("d", "Dan", "desktop")}})
+	assert.False(t, u.nearby.selBar.Visible())
+
+	test.TapSecondary(u.nearby.tiles["b"])
+	test.TapSecondary(u.nearby.tiles["d"])
+	assert.True(t, u.nearby.selBar.Visible())
+	assert.Equal(t, "Send to 2 devices…", u.nearby.sendSel.Text)
+	assert.True(t, u.nearby.tiles["b"].av.selected)
+
+	u.nearby.sendSel.OnTapped() // opens the sheet (and the file chooser)
+	sheet := u.lastSheet
+	require.NotNil(t, sheet)
+	assert.True(t, sheet.send.Disabled(), "nothing to send yet")
+	sheet.add("/tmp/report.pdf", "/tmp/photos")
+	test.Tap(sheet.send)
+	assert.Equal(t, []string{"Send b /tmp/report.pdf,/tmp/photos", "Send d /tmp/report.pdf,/tmp/photos"}, f.Calls())
+	assert.Len(t, u.queue.items, 2, "one queue item per device")
+
+	test.TapSecondary(u.nearby.tiles["b"])
+	assert.Equal(t, "Send to 1 device…", u.nearby.sendSel.Text)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop")}})
+	assert.False(t, u.nearby.selBar.Visible(), "Dan left, and with him the selection")
+}
+
+func TestTrustFromTheMenu(t *testing.T) {
+	u, f := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop")}})
+	u.setTrusted("b", "Bob", true)
+	assert.Equal(t, []string{"SetTrusted b true"}, f.Calls())
+	assert.True(t, u.nearby.tiles["b"].av.trusted)
+}
+
+func TestNoEngine(t *testing.T) {
+	a := test.NewTempApp(t)
+	u := New(a, nil, Options{})
+	u.win.Resize(fyne.NewSize(780, 560))
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop")}})
+	u.onDropped(center(u.nearby.tiles["b"]), []fyne.URI{storage.NewFileURI("/tmp/a.txt")})
+	assert.True(t, shows(u.win, "ThePeerDrop is not running"))
+}
+
+func TestProblemShownOnce(t *testing.T) {
+	u, _ := newTestUI(t)
+	for range 3 {
+		u.HandleEvent(engine.Problem{Err: errors.New("port 53318 is taken by another program")})
+	}
+	assert.Len(t, u.win.Canvas().Overlays().List(), 1, "one dialog for the same problem")
+	assert.True(t, shows(u.win, "Port 53318 is taken by another program"))
+	walk(u.win.Canvas().Overlays().Top(), func(o fyne.CanvasObject) {
+		if b, ok := o.(*widget.Button); ok && b.Text == "OK" {
+			test.Tap(b)
+		}
+	})
+	assert.Nil(t, u.win.Canvas().Overlays().Top(), "dismissed")
+	u.HandleEvent(engine.Problem{Err: errors.New("port 53318 is taken by another program")})
+	assert.True(t, shows(u.win, "Port 53318 is taken"), "shown again once closed")
+}

@@ -1,0 +1,65 @@
+package app
+
+import (
+	"testing"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/engine"
+)
+
+func sampleOffer(id string) engine.Offer {
+	return engine.Offer{ID: id, From: engine.Peer{ID: "b", Name: "Bob's Phone"}, Code: "482 913", Files: 3,
+		Size: 12_400_000, First: []string{"IMG_0412.jpg", "IMG_0413.jpg"}, Text: "From the trip"}
+}
+
+func TestOfferPromptAccept(t *testing.T) {
+	u, f := newTestUI(t)
+	test.AssertNotificationSent(t, fyne.NewNotification("ThePeerDrop", "Bob's Phone wants to send you 3 files"), func() {
+		u.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o1")})
+	})
+	p := u.offers["o1"]
+	require.NotNil(t, p)
+	for _, s := range []string{"Bob's Phone", "3 files · 12.4 MB", "IMG_0412.jpg", "and 1 more", "From the trip", "482 913"} {
+		assert.True(t, shows(u.win, s), "the prompt shows %q: %q", s, texts(u.win))
+	}
+
+	test.Tap(p.accept)
+	assert.Equal(t, []string{"Answer o1 true"}, f.Calls())
+	assert.Nil(t, u.offers["o1"])
+	assert.False(t, shows(u.win, "482 913"), "the prompt is gone")
+}
+
+func TestOfferPromptDecline(t *testing.T) {
+	u, f := newTestUI(t)
+	u.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o1")})
+	u.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o2")})
+	test.Tap(u.offers["o2"].decline)
+	assert.Equal(t, []string{"Answer o2 false"}, f.Calls())
+	require.NotNil(t, u.offers["o1"], "the other offer still waits")
+	test.Tap(u.offers["o1"].accept)
+	assert.Equal(t, []string{"Answer o2 false", "Answer o1 true"}, f.Calls())
+}
+
+func TestOfferClosedHidesPrompt(t *testing.T) {
+	u, f := newTestUI(t)
+	u.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o1")})
+	u.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o1")}) // once only
+	assert.Len(t, u.win.Canvas().Overlays().List(), 1)
+	u.HandleEvent(engine.OfferClosed{ID: "o1"})
+	assert.Empty(t, u.offers)
+	assert.Nil(t, u.win.Canvas().Overlays().Top(), "no prompt left")
+	u.HandleEvent(engine.OfferClosed{ID: "o1"}) // twice is fine
+	assert.Empty(t, f.Calls(), "the engine closed it; no answer")
+}
+
+func TestOfferTextOnly(t *testing.T) {
+	u, _ := newTestUI(t)
+	test.AssertNotificationSent(t, fyne.NewNotification("ThePeerDrop", "Bob wants to send you a message"), func() {
+		u.HandleEvent(engine.OfferReceived{Offer: engine.Offer{ID: "o1", From: engine.Peer{ID: "b", Name: "Bob"}, Text: "hello there", Code: "111 222"}})
+	})
+	assert.True(t, shows(u.win, "hello there"))
+}

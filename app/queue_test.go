@@ -1,0 +1,170 @@
+package app
+
+import (
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2/test"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/engine"
+)
+
+func TestItemActions(t *testing.T) {
+	out, in := engine.Outgoing, engine.Incoming
+	for _, tc := range []struct {
+		dir   engine.Direction
+		state engine.State
+		paths int
+		want  actions
+	}{
+		{out, engine.StateConnecting, 1, actions{Cancel: true}},
+		{in, engine.StateWaiting, 0, actions{Cancel: true}},
+		{out, engine.StateRunning, 1, actions{Pause: true, Cancel: true}},
+		{in, engine.StateRunning, 0, actions{Pause: true, Cancel: true}},
+		{out, engine.StatePaused, 1, actions{Resume: true, Cancel: true}},
+		{out, engine.StateFailed, 1, actions{Retry: true}},
+		{out, engine.StateCancelled, 1, actions{Retry: true}},
+		{out, engine.StateDeclined, 1, actions{Retry: true}},
+		{in, engine.StateFailed, 0, actions{}},
+		{in, engine.StateCancelled, 0, actions{}},
+		{out, engine.StateDone, 1, actions{}},
+		{in, engine.StateDone, 1, actions{Open: true, ShowInFolder: true}},
+		{in, engine.StateDone, 3, actions{ShowInFolder: true}},
+		{in, engine.StateDone, 0, actions{}},
+	} {
+		it := engine.Item{Direction: tc.dir, State: tc.state, Paths: make([]string, tc.paths)}
+		assert.Equal(t, tc.want, itemActions(it), "%s %s with %d paths", tc.dir, tc.state, tc.paths)
+	}
+}
+
+func TestCoalescer(t *testing.T) {
+	var c coalescer
+	it := engine.Item{ID: "a", State: engine.StateRunning}
+	now, sched := c.add(it)
+	assert.True(t, now, "a new item shows at once")
+	assert.False(t, sched)
+	assert.Len(t, c.take(), 1)
+
+	for i := range 100 {
+		it.Bytes = int64(i)
+		now, sched = c.add(it)
+		assert.False(t, now)
+		assert.Equal(t, i == 0, sched, "one flush scheduled for a burst of progress")
+	}
+	got := c.take()
+	require.Len(t, got, 1)
+	assert.Equal(t, int64(99), got[0].Bytes, "the latest wins")
+
+	it.State = engine.StateDone
+	now, _ = c.add(it)
+	assert.True(t, now, "a new state shows at once")
+	assert.Empty(t, c.take()[1:])
+	assert.Empty(t, c.take())
+}
+
+// running is an outgoing item in progress.
+func running(id string) engine.Item {
+	return engine.Item{ID: id, Direction: engine.Outgoing, Peer: engine.Peer{ID: "b", Name: "Bob"}, Title: "trip.mov",
+		Files: 1, Bytes: 12_300_000, Total: 40_000_000, Speed: 12.3e6, ETA: 3 * time.Second, State: engine.StateRunning,
+		Paths: []string{"/home/alice/trip.mov"}}
+}
+
+func showQueue(t *testing.T, u *UI, id string) *queueRow {
+	t.Helper()
+	u.tabs.Select(u.queueTab)
+	u.queue.list.Refresh()
+	r := u.queue.rowFor(id)
+	require.NotNil(t, r, "a row shows %s", id)
+	return r
+}
+
+func TestQueueShowsProgressAndSpeed(t *testing.T) {
+	u, _ := newTestUI(t)
+	assert.True(t, u.queue.empty.Visible())
+	u.HandleEvent(engine.ItemChanged{Item: running("i1")})
+	r := showQueue(t, u, "i1")
+	assert.Equal(t, "trip.mov", r.title.Text)
+	assert.Equal(t, "Sending", r.state.Text)
+	assert.Equal(t, "to Bob · 12.3 MB of 40.0 MB · 12.3 MB/s · 3 s left", r.detail.Text)
+	assert.InDelta(t, 0.3075, r.bar.value, 1e-6)
+	assert.Equal(t, "Transfers (1)", u.queueTab.Text)
+	assert.False(t, u.queue.empty.Visible())
+
+	// Progress is coalesced: it reaches the row with the next flush.
+	for i := range 20 {
+		it := running("i1")
+		it.Bytes = int64(20_000_000 + i*1_000_000)
+		u.HandleEvent(engine.ItemChanged{Item: it})
+	}
+	assert.InDelta(t, 0.3075, r.bar.value, 1e-6, "not yet")
+	u.flushItems()
+	assert.InDelta(t, 0.975, r.bar.value, 1e-6)
+	assert.Contains(t, r.detail.Text, "39.0 MB of 40.0 MB")
+
+	failed := running("i1")
+	failed.State, failed.Error, failed.Speed = engine.StateFailed, "Bob went away", 0
+	u.HandleEvent(engine.ItemChanged{Item: failed})
+	assert.Equal(t, "Failed", r.state.Text)
+	assert.Equal(t, "to Bob · Bob went away", r.detail.Text, "the error in plain words")
+	assert.False(t, r.bar.Visible())
+	assert.Equal(t, "Transfers", u.queueTab.Text)
+}
+
+func TestQueueButtonsFollowState(t *testing.T) {
+	u, f := newTestUI(t)
+	it := running("i1")
+	u.HandleEvent(engine.ItemChanged{Item: it})
+	r := showQueue(t, u, "i1")
+
+	visible := func() actions {
+		return actions{Pause: r.pause.Visible(), Resume: r.resume.Visible(), Cancel: r.cancel.Visible(),
+			Retry: r.retry.Visible(), Open: r.open.Visible(), ShowInFolder: r.show.Visible()}
+	}
+	assert.Equal(t, actions{Pause: true, Cancel: true}, visible())
+	test.Tap(r.pause)
+	assert.Equal(t, []string{"Pause i1"}, f.Calls())
+
+	it.State = engine.StatePaused
+	u.HandleEvent(engine.ItemChanged{Item: it})
+	assert.Equal(t, actions{Resume: true, Cancel: true}, visible())
+	test.Tap(r.resume)
+	test.Tap(r.cancel)
+	assert.Equal(t, []string{"Pause i1", "Resume i1", "Cancel i1"}, f.Calls())
+
+	it.State = engine.StateCancelled
+	u.HandleEvent(engine.ItemChanged{Item: it})
+	assert.Equal(t, actions{Retry: true}, visible())
+	test.Tap(r.retry)
+	assert.Equal(t, "Retry i1", f.Calls()[3])
+
+	in := engine.Item{ID: "i2", Direction: engine.Incoming, Peer: engine.Peer{ID: "b", Name: "Bob"}, Title: "notes.txt",
+		Files: 1, Total: 10, Bytes: 10, State: engine.StateDone, Paths: []string{"/home/alice/Downloads/notes.txt"}}
+	u.HandleEvent(engine.ItemChanged{Item: in})
+	r2 := showQueue(t, u, "i2")
+	assert.True(t, r2.open.Visible())
+	assert.True(t, r2.show.Visible())
+	assert.False(t, r2.cancel.Visible())
+	assert.Equal(t, "Received", r2.state.Text)
+}
+
+func TestQueueHistoryAndClear(t *testing.T) {
+	a := test.NewTempApp(t)
+	f := newFake()
+	done := running("old")
+	done.State = engine.StateDone
+	f.items = []engine.Item{running("now"), done}
+	u := New(a, f, Options{ProgressInterval: time.Hour})
+	u.win.Resize(u.win.Canvas().Size().AddWidthHeight(780, 560))
+	assert.Len(t, u.queue.items, 2, "history from Items()")
+	assert.Equal(t, "Transfers (1)", u.queueTab.Text)
+	assert.False(t, u.queue.clear.Disabled())
+
+	test.Tap(u.queue.clear)
+	assert.Equal(t, []string{"ClearFinished"}, f.Calls())
+	u.HandleEvent(engine.ItemsCleared{})
+	require.Len(t, u.queue.items, 1)
+	assert.Equal(t, "now", u.queue.items[0].ID, "the running one stays")
+	assert.True(t, u.queue.clear.Disabled())
+}

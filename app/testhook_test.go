@@ -1,0 +1,86 @@
+package app
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/engine"
+)
+
+// hookLines reads the hook file.
+func hookLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), "line %q", sc.Text())
+		assert.NotEmpty(t, m["time"])
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestTestHook(t *testing.T) {
+	u, f := newTestUI(t)
+	path := filepath.Join(t.TempDir(), "hook.jsonl")
+	env := map[string]string{
+		EnvTestHook:   path,
+		EnvTestSend:   "Bob|/tmp/a.txt|/tmp/dir",
+		EnvTestAnswer: "accept",
+	}
+	stop, err := u.StartTestHooks(func(k string) string { return env[k] })
+	require.NoError(t, err)
+
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("c", "Carol", "phone")}})
+	assert.Empty(t, f.Calls(), "Bob is not there yet")
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("c", "Carol", "phone"), dev("b", "Bob", "laptop")}})
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop")}})
+	u.HandleEvent(engine.ItemChanged{Item: running("sent-1")})
+	u.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o1")})
+	u.HandleEvent(engine.Problem{Err: assert.AnError})
+	stop()
+	u.HandleEvent(engine.ItemsCleared{}) // after stop: not written
+
+	assert.Equal(t, []string{"Send b /tmp/a.txt,/tmp/dir", "Answer o1 true"}, f.Calls(), "sent once, accepted by the hook")
+
+	lines := hookLines(t, path)
+	var events []string
+	for _, l := range lines {
+		events = append(events, l["event"].(string))
+	}
+	assert.Equal(t, []string{"ready", "devices", "devices", "test-send", "devices", "item", "offer", "test-answer", "problem"}, events)
+	assert.Equal(t, "Alice's Laptop", lines[0]["name"])
+	assert.Equal(t, []any{"Carol", "Bob"}, lines[2]["names"])
+	assert.Equal(t, "sent-1", lines[3]["item"])
+	assert.Equal(t, "b", lines[3]["device_id"])
+	assert.Equal(t, "running", lines[5]["state"])
+	assert.Equal(t, "482 913", lines[6]["code"])
+}
+
+func TestTestHookBadEnv(t *testing.T) {
+	u, _ := newTestUI(t)
+	for _, env := range []map[string]string{
+		{EnvTestSend: "Bob"},
+		{EnvTestSend: "|/tmp/a"},
+		{EnvTestAnswer: "maybe"},
+		{EnvTestHook: filepath.Join(t.TempDir(), "no", "such", "dir", "x")},
+	} {
+		stop, err := u.StartTestHooks(func(k string) string { return env[k] })
+		assert.Error(t, err, "%v", env)
+		stop()
+	}
+	stop, err := u.StartTestHooks(func(string) string { return "" })
+	assert.NoError(t, err)
+	assert.Nil(t, u.hook.Load(), "off without variables")
+	stop()
+}

@@ -1,0 +1,287 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/theme"
+
+	"github.com/thepeerdrop/peerdrop/engine"
+)
+
+// Options tune the UI; the zero value is right for the app.
+type Options struct {
+	// ProgressInterval is how often progress of running items reaches the
+	// widgets (0 = 250 ms). New items and state changes show at once.
+	ProgressInterval time.Duration
+}
+
+// UI is the main window and everything in it. Except for HandleEvent, its
+// methods run on the Fyne thread.
+type UI struct {
+	app  fyne.App
+	win  fyne.Window
+	opts Options
+	eng  Engine // nil until SetEngine (or when the engine could not start)
+
+	tabs                                          *container.AppTabs
+	nearbyTab, queueTab, messagesTab, settingsTab *container.TabItem
+
+	nearby   *nearbyView
+	queue    *queueView
+	messages *messagesView
+	settings *settingsView
+	offers   map[string]*offerPrompt
+	showing  map[string]bool // error messages in a dialog now
+
+	self    engine.Peer
+	devices []engine.Device // the latest nearby list, sorted by the engine
+
+	items      coalescer // progress from any goroutine, applied on the Fyne thread
+	hook       atomic.Pointer[testHook]
+	toldInTray bool
+	lastSheet  *sendSheet // the send sheet shown last (tests fill it)
+}
+
+// New builds the main window (not shown yet). eng may be nil and be set
+// later with SetEngine: the engine needs HandleEvent before it exists.
+func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
+	if opts.ProgressInterval <= 0 {
+		opts.ProgressInterval = 250 * time.Millisecond
+	}
+	u := &UI{app: fyneApp, opts: opts, offers: map[string]*offerPrompt{}, showing: map[string]bool{}}
+	u.win = fyneApp.NewWindow("ThePeerDrop")
+
+	u.nearby = newNearbyView(u)
+	u.queue = newQueueView(u)
+	u.messages = newMessagesView(u)
+	u.settings = newSettingsView(u)
+
+	u.nearbyTab = container.NewTabItemWithIcon("Nearby", theme.ComputerIcon(), u.nearby.content)
+	u.queueTab = container.NewTabItemWithIcon("Transfers", theme.UploadIcon(), u.queue.content)
+	u.messagesTab = container.NewTabItemWithIcon("Messages", theme.MailComposeIcon(), u.messages.content)
+	u.settingsTab = container.NewTabItemWithIcon("Settings", theme.SettingsIcon(), u.settings.content)
+	u.tabs = container.NewAppTabs(u.nearbyTab, u.queueTab, u.messagesTab, u.settingsTab)
+	u.tabs.OnSelected = func(t *container.TabItem) {
+		switch t {
+		case u.settingsTab:
+			u.settings.refreshTrusted()
+		case u.messagesTab:
+			u.messages.shown()
+		}
+	}
+
+	u.win.SetContent(u.tabs)
+	u.win.Resize(fyne.NewSize(780, 560))
+	u.win.SetOnDropped(u.onDropped)
+	u.win.Canvas().AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyQ, Modifier: fyne.KeyModifierShortcutDefault},
+		func(fyne.Shortcut) { u.app.Quit() })
+	u.setupTray()
+	if eng != nil {
+		u.SetEngine(eng)
+	}
+	return u
+}
+
+// Window is the main window.
+func (u *UI) Window() fyne.Window { return u.win }
+
+// ShowAndRun shows the window and runs the app until it quits.
+func (u *UI) ShowAndRun() { u.win.ShowAndRun() }
+
+// SetEngine connects the UI to a running (or about to run) engine and loads
+// what it already knows: this device, the nearby list, the queue with its
+// history. Call it on the Fyne thread (in main before ShowAndRun is fine).
+func (u *UI) SetEngine(eng Engine) {
+	u.eng = eng
+	u.self = eng.Self()
+	u.nearby.setSelf(u.self)
+	u.settings.setSelf(u.self)
+	items := eng.Items()
+	u.queue.setItems(items)
+	for _, it := range items {
+		u.nearby.noteItem(it)
+	}
+	u.updateQueueTab()
+	u.setDevices(eng.Devices())
+	u.settings.refreshTrusted()
+}
+
+// ShowError shows err in a dialog, in the words it carries; the same
+// message twice at once shows once.
+func (u *UI) ShowError(err error) {
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if u.showing[msg] {
+		return
+	}
+	u.showing[msg] = true
+	d := dialog.NewError(err, u.win)
+	d.SetOnClosed(func() { delete(u.showing, msg) })
+	d.Show()
+}
+
+// errNoEngine is what the user sees when they act without an engine.
+var errNoEngine = errors.New("ThePeerDrop is not running: it could not start (see the earlier message). Restart the app to try again")
+
+// engine returns the engine, or shows why there is none.
+func (u *UI) engine() (Engine, bool) {
+	if u.eng == nil {
+		u.ShowError(errNoEngine)
+		return nil, false
+	}
+	return u.eng, true
+}
+
+// HandleEvent takes an engine event from any goroutine and applies it on the
+// Fyne thread. It never blocks: progress is coalesced (the latest state of
+// each item wins) and reaches the widgets at most every ProgressInterval.
+func (u *UI) HandleEvent(ev engine.Event) {
+	if h := u.hook.Load(); h != nil {
+		h.record(ev)
+	}
+	switch ev := ev.(type) {
+	case engine.ItemChanged:
+		now, schedule := u.items.add(ev.Item)
+		if now {
+			fyne.Do(u.flushItems)
+		} else if schedule {
+			time.AfterFunc(u.opts.ProgressInterval, func() { fyne.Do(u.flushItems) })
+		}
+	case engine.DevicesChanged:
+		fyne.Do(func() { u.setDevices(ev.Devices) })
+	case engine.ItemsCleared:
+		fyne.Do(func() {
+			u.flushItems()
+			u.queue.removeFinished()
+			u.updateQueueTab()
+		})
+	case engine.OfferReceived:
+		fyne.Do(func() { u.showOffer(ev.Offer) })
+	case engine.OfferClosed:
+		fyne.Do(func() { u.closeOffer(ev.ID) })
+	case engine.MessageReceived:
+		fyne.Do(func() { u.messageReceived(ev.Message) })
+	case engine.Problem:
+		fyne.Do(func() { u.ShowError(ev.Err) })
+	}
+}
+
+// flushItems applies the pending item changes.
+func (u *UI) flushItems() {
+	for _, it := range u.items.take() {
+		u.applyItem(it)
+	}
+}
+
+func (u *UI) applyItem(it engine.Item) {
+	u.queue.upsert(it)
+	u.nearby.noteItem(it)
+	u.updateQueueTab()
+}
+
+// updateQueueTab shows how many transfers are active in the tab's title.
+func (u *UI) updateQueueTab() {
+	text := "Transfers"
+	if n := u.queue.active(); n > 0 {
+		text = fmt.Sprintf("Transfers (%d)", n)
+	}
+	if u.queueTab.Text != text {
+		u.queueTab.Text = text
+		u.tabs.Refresh()
+	}
+}
+
+func (u *UI) setDevices(devs []engine.Device) {
+	u.devices = devs
+	u.nearby.setDevices(devs)
+	u.messages.devicesChanged(devs)
+	if u.tabs.Selected() == u.settingsTab {
+		u.settings.refreshTrusted()
+	}
+	if h := u.hook.Load(); h != nil {
+		u.hookDevices(h)
+	}
+}
+
+// device returns the nearby device with this id.
+func (u *UI) device(id string) (engine.Device, bool) {
+	for _, d := range u.devices {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return engine.Device{}, false
+}
+
+// targetFor is where to reach a peer: the nearby device's addresses when it
+// is nearby, else only its id (the engine may know how to reach it).
+func (u *UI) targetFor(p engine.Peer) engine.Target {
+	if d, ok := u.device(p.ID); ok {
+		return engine.TargetOf(d)
+	}
+	return engine.Target{ID: p.ID, Name: p.Name}
+}
+
+// openPath opens a file or folder with the desktop's default application.
+func (u *UI) openPath(path string) {
+	uri, err := url.Parse(storage.NewFileURI(path).String())
+	if err == nil {
+		err = u.app.OpenURL(uri)
+	}
+	if err != nil {
+		u.ShowError(fmt.Errorf("could not open %s: %w", path, err))
+	}
+}
+
+// setupTray keeps the app running in the system tray when the window is
+// closed, on desktops; elsewhere closing the window quits.
+func (u *UI) setupTray() {
+	desk, ok := u.app.(desktop.App)
+	if !ok || !trayAvailable(runtime.GOOS, os.Getenv) {
+		return
+	}
+	show := fyne.NewMenuItem("Show ThePeerDrop", func() {
+		u.win.Show()
+		u.win.RequestFocus()
+	})
+	quit := fyne.NewMenuItem("Quit", u.app.Quit)
+	quit.IsQuit = true
+	desk.SetSystemTrayMenu(fyne.NewMenu("ThePeerDrop", show, fyne.NewMenuItemSeparator(), quit))
+	if ic := u.app.Icon(); ic != nil {
+		desk.SetSystemTrayIcon(ic)
+	}
+	desk.SetSystemTrayWindow(u.win)
+	u.win.SetCloseIntercept(func() {
+		u.win.Hide()
+		if !u.toldInTray {
+			u.toldInTray = true
+			u.app.SendNotification(fyne.NewNotification("ThePeerDrop",
+				"ThePeerDrop keeps receiving in the background. Open it from the tray icon; quit from there or with Ctrl+Q."))
+		}
+	})
+}
+
+// trayAvailable reports whether a system tray can exist. On Linux and the
+// BSDs the tray lives on the D-Bus session bus: without one (a bare X
+// server, Xvfb) there is no tray to come back from, and fyne's systray
+// crashes on quit when it could not connect.
+func trayAvailable(goos string, getenv func(string) string) bool {
+	switch goos {
+	case "linux", "freebsd", "openbsd", "netbsd":
+		return getenv("DBUS_SESSION_BUS_ADDRESS") != ""
+	}
+	return true
+}
