@@ -633,15 +633,29 @@ func (ss *sendSession) poll() error {
 	}
 }
 
-// waitWhilePaused blocks until the transfer is resumed.
+// waitWhilePaused blocks until the transfer is resumed, by either side.
+// It selects itself rather than calling next(true): next applies a local
+// command and goes on waiting for the peer, so our own Resume would never
+// end the wait.
 func (ss *sendSession) waitWhilePaused() error {
 	for ss.paused && !ss.abortCur {
-		m, err := ss.next(true)
-		if err != nil {
-			return err
-		}
-		if err := ss.handle(m); err != nil {
-			return err
+		select {
+		case raw := <-ss.in.msgs:
+			m, err := ss.decode(raw)
+			if err != nil {
+				return err
+			}
+			if err := ss.handle(m); err != nil {
+				return err
+			}
+		case c := <-ss.cmds:
+			if err := ss.local(c); err != nil {
+				return err
+			}
+		case <-ss.link.Done():
+			return errLinkLost
+		case <-ss.ctx.Done():
+			return ctxErr(ss.ctx)
 		}
 	}
 	return nil
