@@ -502,3 +502,39 @@ func TestCancelItemThenRetryFromReceiver(t *testing.T) {
 	h.events.wait(t, "transfer-done", func(e Event) bool { _, ok := e.(TransferDone); return ok })
 	assert.Equal(t, map[string]string{"big.bin": sum(big), "small.txt": sum([]byte("small"))}, snapshot(t, h.dir))
 }
+
+// The receiver cancels mid-file: the data the sender already had in flight
+// is dropped quietly, not taken for a protocol violation, and both ends
+// finish as cancelled.
+func TestCancelFromReceiverDropsDataInFlight(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "big.bin"), randomBytes(48<<20))
+	h := startReceiver(t, acceptAll)
+	o, err := NewOffer([]string{filepath.Join(src, "big.bin")}, "")
+	require.NoError(t, err)
+	senderEvents := newEventLog()
+	s := NewSender(SendOptions{Offer: o, Dial: dialer(t, h.addr), OnEvent: senderEvents.add})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := s.Run(ctx); done <- err }()
+
+	h.events.wait(t, "progress", func(e Event) bool { p, ok := e.(Progress); return ok && p.Bytes > 1<<20 })
+	require.True(t, h.rcv.Cancel(o.ID))
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ErrCancelled, "the sender hears the cancel, not a protocol error")
+	case <-ctx.Done():
+		t.Fatal("sender did not stop")
+	}
+	td := h.events.wait(t, "transfer-done", func(e Event) bool { _, ok := e.(TransferDone); return ok }).(TransferDone)
+	assert.True(t, td.Cancelled)
+	select {
+	case err := <-h.errs:
+		var pe *ProtocolError
+		assert.False(t, errors.As(err, &pe), "the receiver saw a violation: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the receiver's session did not end")
+	}
+	assert.Empty(t, snapshot(t, h.dir))
+}

@@ -164,6 +164,10 @@ type recvSession struct {
 
 	phase phase
 	off   *incoming
+	// draining: we cancelled the whole transfer; what the sender had already
+	// sent of it (data, file, file-end, ...) is dropped, not a violation,
+	// until its next offer.
+	draining bool
 }
 
 type incoming struct {
@@ -271,6 +275,7 @@ func (rs *recvSession) onMessage(raw webrtc.DataChannelMessage) error {
 	case TypeError:
 		return &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
 	case TypeOffer:
+		rs.draining = false
 		if rs.phase != idle {
 			return violation(CodeBusy, "an offer arrived while another one runs")
 		}
@@ -301,6 +306,10 @@ func (rs *recvSession) onMessage(raw webrtc.DataChannelMessage) error {
 	}
 	if rs.phase != active {
 		switch m.Type {
+		case TypeFile, TypeFileEnd, TypeFileError, TypeAbort, TypeEnd:
+			if rs.draining {
+				return nil // in flight when we cancelled
+			}
 		case TypePause, TypeResume:
 			return nil // about an offer we declined or have not decided yet
 		case TypeCancel:
@@ -638,6 +647,9 @@ func (rs *recvSession) ioFail(err error) error {
 
 func (rs *recvSession) onData(p []byte) error {
 	o := rs.off
+	if rs.phase != active && rs.draining {
+		return nil // in flight when we cancelled the transfer
+	}
 	if rs.phase != active || o.cur == nil {
 		return violation(CodeProtocol, "file data outside a file")
 	}
@@ -895,6 +907,7 @@ func (rs *recvSession) local(c command) error {
 		if c.index < 0 {
 			err := rs.send(Message{Type: TypeCancel, Index: -1})
 			rs.cancelAll()
+			rs.draining = true
 			return err
 		}
 		if c.index >= len(o.entries) || o.entries[c.index].Dir || o.done[c.index] {
