@@ -230,8 +230,15 @@ func (rs *recvSession) run() error {
 			case c := <-cmds:
 				err = rs.local(c)
 			case <-rs.link.Done():
-				rs.interrupted(ErrClosed)
-				return ErrClosed
+				// What the peer sent before it closed still counts: a
+				// "cancel" may sit behind the last chunks of data.
+				select {
+				case raw := <-rs.in.msgs:
+					err = rs.onMessage(raw)
+				default:
+					rs.interrupted(ErrClosed)
+					return ErrClosed
+				}
 			case <-rs.ctx.Done():
 				rs.interrupted(ctxErr(rs.ctx))
 				return ctxErr(rs.ctx)
