@@ -14,7 +14,12 @@ require (
 	golang.org/x/term v0.45.0
 )
 
-require github.com/cenkalti/backoff v2.2.1+incompatible // indirect
+require (
+	github.com/cenkalti/backoff v2.2.1+incompatible // indirect
+	github.com/coder/websocket v1.8.15 // indirect
+	github.com/schollz/pake/v3 v3.0.5 // indirect
+	github.com/tscholl2/siec v0.0.0-20210707234609-9bdfc483d499 // indirect
+)
 
 require (
 	fyne.io/systray v1.11.1-0.20250603113521-ca66a66d8b58 // indirect
