@@ -7,7 +7,9 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grandcat/zeroconf"
 )
@@ -51,6 +53,7 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		registered time.Time
 		current    string // interface snapshot srv was registered with
 		lastErr    string
+		instance   = instanceName(a.Info.Name)
 	)
 	stop := func() {
 		if srv == nil {
@@ -63,6 +66,33 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		srv = nil
 	}
 	defer stop()
+
+	// DNS-SD instance names must be unique on the link (RFC 6762 §9) and
+	// zeroconf does no probing, so a Browser watches the others. When two
+	// devices use one instance name, the one with the larger device id
+	// moves to "Name (2)", "Name (3)", ...; its display name (TXT "name")
+	// stays, so `send --to Name` still sees both and says so.
+	var mine atomic.Value
+	mine.Store(instance)
+	conflict := make(chan struct{}, 1)
+	watch := &Browser{Self: a.Info.ID, QueryInterval: conflictQueryInterval, OnEvent: func(ev Event) {
+		if ev.Kind != Gone && strings.EqualFold(ev.Device.Instance, mine.Load().(string)) && ev.Device.ID < a.Info.ID {
+			select {
+			case conflict <- struct{}{}:
+			default:
+			}
+		}
+	}}
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		if err := watch.Run(wctx); err != nil {
+			slog.Debug("discovery: no check for duplicate names", slog.Any("err", err))
+		}
+	}()
+	defer func() { stopWatch(); <-watched }()
+
 	ticker := time.NewTicker(ifaceCheck)
 	defer ticker.Stop()
 	for {
@@ -71,7 +101,7 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			stop()
 			current = snap
 			if len(ips) > 0 {
-				s, err := zeroconf.RegisterProxy(escapeLabel(instanceName(a.Info.Name)), Service, Domain, a.Port,
+				s, err := zeroconf.RegisterProxy(escapeLabel(instance), Service, Domain, a.Port,
 					hostName(a.Info.ID), ips, escapeTXT(EncodeTXT(a.Info)), ifaces)
 				if err != nil {
 					if msg := err.Error(); msg != lastErr && a.OnError != nil {
@@ -80,7 +110,7 @@ func (a *Advertiser) Run(ctx context.Context) error {
 					}
 				} else {
 					srv, registered, lastErr = s, time.Now(), ""
-					slog.Debug("discovery: advertising", slog.String("name", a.Info.Name), slog.Int("port", a.Port), slog.Any("ips", ips))
+					slog.Debug("discovery: advertising", slog.String("instance", instance), slog.Int("port", a.Port), slog.Any("ips", ips))
 				}
 			}
 		}
@@ -88,6 +118,38 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
+		case <-conflict:
+			taken := map[string]bool{}
+			for _, d := range watch.Devices() {
+				taken[strings.ToLower(d.Instance)] = true
+			}
+			instance = freeInstance(a.Info.Name, taken)
+			mine.Store(instance)
+			slog.Debug("discovery: name taken, advertising under another instance name", slog.String("instance", instance))
+			current = "" // register again under the new name
+		}
+	}
+}
+
+// conflictQueryInterval: the name watch asks seldom; it hears every
+// device's announcements anyway.
+const conflictQueryInterval = 30 * time.Second
+
+// freeInstance is the first of "name (2)", "name (3)", ... (each cut to a
+// DNS label) that is not in taken (lower case).
+func freeInstance(name string, taken map[string]bool) string {
+	for n := 2; ; n++ {
+		suffix := fmt.Sprintf(" (%d)", n)
+		cand := instanceName(name)
+		if len(cand)+len(suffix) > 63 {
+			cand = instanceName(cand[:63-len(suffix)])
+			for !utf8.ValidString(cand) {
+				cand = cand[:len(cand)-1]
+			}
+		}
+		cand += suffix
+		if !taken[strings.ToLower(cand)] {
+			return cand
 		}
 	}
 }

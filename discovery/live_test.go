@@ -131,3 +131,42 @@ func TestLiveAdvertiseAndBrowse(t *testing.T) {
 	t.Logf("gone %v after the advertiser stopped", time.Since(start))
 	assert.Empty(t, b.Devices(), "and never ourselves")
 }
+
+// Two devices with one name: DNS-SD instance names must be unique, so the
+// one with the larger id moves to "Laptop (2)"; both keep "Laptop" as their
+// display name.
+func TestLiveDuplicateNamesGetDistinctInstances(t *testing.T) {
+	if !liveNetns(t) {
+		return
+	}
+	defer goleak.VerifyNone(t, ignoreZeroconfProbe)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := &Browser{Self: "selfselfselfself"}
+	var runs []chan error
+	run := func(f func(context.Context) error) {
+		done := make(chan error, 1)
+		runs = append(runs, done)
+		go func() { done <- f(ctx) }()
+	}
+	run(b.Run)
+	first := &Advertiser{Info: liveInfo("aaaaaaaaaaaaaaaa", "Laptop"), Port: 53318}
+	second := &Advertiser{Info: liveInfo("bbbbbbbbbbbbbbbb", "Laptop"), Port: 53319}
+	run(first.Run)
+	run(second.Run)
+	defer func() {
+		cancel()
+		for _, done := range runs {
+			require.NoError(t, <-done)
+		}
+	}()
+
+	require.Eventually(t, func() bool {
+		instances := map[string]string{}
+		for _, d := range b.Devices() {
+			instances[d.ID] = d.Instance
+			assert.Equal(t, "Laptop", d.Name, "the display name stays")
+		}
+		return instances["aaaaaaaaaaaaaaaa"] == "Laptop" && instances["bbbbbbbbbbbbbbbb"] == "Laptop (2)"
+	}, 15*time.Second, 100*time.Millisecond, "devices: %+v", b.Devices())
+}

@@ -202,3 +202,13 @@ func TestInfoValidateType(t *testing.T) {
 func TestDetectType(t *testing.T) {
 	assert.True(t, ValidType(DetectType()))
 }
+
+func TestFreeInstance(t *testing.T) {
+	assert.Equal(t, "Laptop (2)", freeInstance("Laptop", map[string]bool{"laptop": true}))
+	assert.Equal(t, "Laptop (3)", freeInstance("Laptop", map[string]bool{"laptop": true, "laptop (2)": true}))
+	long := strings.Repeat("é", 40) // 80 bytes
+	got := freeInstance(long, nil)
+	assert.LessOrEqual(t, len(got), 63)
+	assert.True(t, utf8.ValidString(got))
+	assert.True(t, strings.HasSuffix(got, " (2)"))
+}
