@@ -53,6 +53,12 @@ func requireNetns(t *testing.T) {
 // the test ends.
 func newLAN(t *testing.T, names ...string) *lan {
 	t.Helper()
+	return newLANWith(t, true, names...)
+}
+
+// newLANWith is newLAN; without ipv4 the hosts have IPv6 addresses only.
+func newLANWith(t *testing.T, ipv4 bool, names ...string) *lan {
+	t.Helper()
 	requireNetns(t)
 	buf := make([]byte, 3)
 	_, _ = rand.Read(buf)
@@ -71,7 +77,11 @@ func newLAN(t *testing.T, names ...string) *lan {
 		l.ip("link", "add", veth, "netns", h.ns, "type", "veth", "peer", "name", "v"+name, "netns", br)
 		l.in(h.ns, "ip", "link", "set", veth, "name", "eth0")
 		l.in(h.ns, "ip", "link", "set", "lo", "up")
-		l.in(h.ns, "ip", "addr", "add", h.ip+"/24", "dev", "eth0")
+		if ipv4 {
+			l.in(h.ns, "ip", "addr", "add", h.ip+"/24", "dev", "eth0")
+		} else {
+			h.ip = fmt.Sprintf("fd77::%d", i+1)
+		}
 		l.in(h.ns, "ip", "-6", "addr", "add", fmt.Sprintf("fd77::%d/64", i+1), "dev", "eth0", "nodad")
 		l.in(h.ns, "ip", "link", "set", "eth0", "up")
 		l.in(br, "ip", "link", "set", "v"+name, "master", "br0")
@@ -354,4 +364,27 @@ func lanContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// On a LAN without IPv4, devices find each other over IPv6 multicast and a
+// folder goes over IPv6.
+func TestLANIPv6Only(t *testing.T) {
+	l := newLANWith(t, false, "a", "b")
+	ctx := lanContext(t)
+	alpha := l.hosts["a"].device("Alpha")
+	bravo := l.hosts["b"].device("Bravo")
+	src := t.TempDir()
+	writeFile(t, src, "v6/note.txt", "over IPv6\n")
+	dl := t.TempDir()
+	bp, bravoID := bravo.receive(ctx, dl, "--yes", "--once")
+
+	list := alpha.run(ctx, "alpha-devices", "devices", "--wait", "2s")
+	require.Equal(t, 0, list.wait(), "stderr: %s", list.stderr.String())
+	d := list.await("device", byID(bravoID))
+	assert.Equal(t, "[fd77::2]:53318", d.str("address"), "the global IPv6 address comes first")
+
+	s := alpha.run(ctx, "alpha-send", "send", "--to", "Bravo", filepath.Join(src, "v6"))
+	require.Equal(t, 0, s.wait(), "stderr: %s", s.stderr.String())
+	require.Equal(t, 0, bp.wait(), "stderr: %s", bp.stderr.String())
+	assert.Equal(t, files(snapshot(t, src)), files(snapshot(t, dl)))
 }
