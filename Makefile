@@ -22,7 +22,7 @@ SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2
 
 # Packages tested with the race detector. A directory that does not exist
 # (yet) or holds no Go file is skipped.
-CORE_DIRS ?= identity signaling peer transfer trust discovery cli
+CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing cli
 CORE_PKGS ?= $(shell for d in $(CORE_DIRS); do [ -d $$d ] && find $$d -name '*.go' | grep -q . && echo ./$$d/...; done)
 
 # Multi-process end-to-end tests: they build the binaries themselves, so no
@@ -33,7 +33,7 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 # Fuzz targets as package:FuzzName, each run for FUZZTIME.
 FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
-	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT
+	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode
 
 # The fyne command-line tool, run with `go run` (nothing to install).
 FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4
