@@ -22,7 +22,7 @@ SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2
 
 # Packages tested with the race detector. A directory that does not exist
 # (yet) or holds no Go file is skipped.
-CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing relay cli
+CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing relay rendezvous cli
 CORE_PKGS ?= $(shell for d in $(CORE_DIRS); do [ -d $$d ] && find $$d -name '*.go' | grep -q . && echo ./$$d/...; done)
 
 # Multi-process end-to-end tests: they build the binaries themselves, so no
@@ -33,7 +33,8 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 # Fuzz targets as package:FuzzName, each run for FUZZTIME.
 FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
-	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode
+	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode \
+	./rendezvous:FuzzDecodeEnvelope
 
 # The fyne command-line tool, run with `go run` (nothing to install).
 FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4
@@ -109,10 +110,11 @@ fuzz: ## Run each fuzz target in FUZZ_TARGETS for FUZZTIME.
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-bench: ## Handshake time (./peer), then the transfer benchmarks in ./bench once each.
+bench: ## Handshake time (./peer), the transfer benchmarks in ./bench once each, then 2000 rendezvous clients.
 	@if ! ls bench/*_test.go >/dev/null 2>&1; then echo "bench: no benchmarks yet, skipped"; exit 0; fi; \
 	set -x; $(GO) test -run '^$$' -bench Connect -benchtime 20x ./peer/ && \
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/ && \
+	RENDEZVOUS_BENCH_CLIENTS=2000 $(GO) test -run '^$$' -bench Relay -benchtime 1x -timeout 10m ./rendezvous/
 
 lint: vet fmt-check ## go vet and gofmt check.
 

@@ -1,0 +1,98 @@
+package rendezvous
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Limit is a token bucket: one token every Every, at most Burst saved up.
+type Limit struct {
+	Every time.Duration
+	Burst int
+}
+
+// PerMinute is a limit of n events a minute with a burst of n.
+func PerMinute(n int) Limit { return Limit{Every: time.Minute / time.Duration(n), Burst: n} }
+
+// bucket is the state of one Limit. It is not safe for concurrent use; the
+// server keeps its buckets under its lock.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *bucket) refill(now time.Time, l Limit) {
+	if b.last.IsZero() {
+		b.tokens, b.last = float64(l.Burst), now
+		return
+	}
+	if el := now.Sub(b.last); el > 0 {
+		b.tokens = min(float64(l.Burst), b.tokens+float64(el)/float64(l.Every))
+		b.last = now
+	}
+}
+
+// allow takes a token if there is one.
+func (b *bucket) allow(now time.Time, l Limit) bool {
+	b.refill(now, l)
+	if b.tokens >= 1 {
+		b.tokens--
+		return true
+	}
+	return false
+}
+
+// full reports whether the bucket is back at its burst, so that forgetting
+// it changes nothing.
+func (b *bucket) full(now time.Time, l Limit) bool {
+	b.refill(now, l)
+	return b.tokens >= float64(l.Burst)
+}
+
+// ipState is what the server keeps per client address.
+type ipState struct {
+	conns    int // open connections
+	connect  bucket
+	pair     bucket // create, join
+	presence bucket // announce, find
+	message  bucket // every message
+}
+
+// clientIP returns the key rate limits are counted under: the IPv4 address,
+// or the /64 prefix of an IPv6 address (one subscriber usually has a whole
+// /64, so counting single addresses would not limit anybody).
+func clientIP(r *http.Request, header string) string {
+	if header != "" {
+		if v := r.Header.Values(header); len(v) > 0 {
+			// The proxy we trust appends the address it saw: the last one.
+			last := v[len(v)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
+				return ipKey(a)
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	return ipKey(a)
+}
+
+func ipKey(a netip.Addr) string {
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
