@@ -40,6 +40,10 @@ Commands:
                             list nearby devices: name, type, id, address, verification code
   trust list | add DEVICE | remove DEVICE | forget DEVICE
                             pinned devices; trust one, or forget it to pair again
+  serve [--listen :8080] [--tls-cert F --tls-key F] [--turn-listen :3478] [--public-ip IP]
+        [--realm NAME] [--turn-secret-file F] [--external-turn URL...]
+                            run the rendezvous server for devices on different networks:
+                            WebSocket signaling and STUN/TURN (clients: a later version)
 
 TYPE is desktop, laptop, phone, tablet or server (default: guessed).
 `
@@ -173,6 +177,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.devices(ctx, rest)
 	case "trust":
 		return e.trustCmd(rest)
+	case "serve":
+		return e.serve(ctx, rest)
 	case "help":
 		fs.Usage()
 		return nil

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/thepeerdrop/peerdrop/relay"
+	"github.com/thepeerdrop/peerdrop/rendezvous"
+)
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// serve runs the rendezvous server: WebSocket signaling plus STUN/TURN (the
+// embedded relay, or an external coturn that shares the secret).
+func (e *env) serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	listen := fs.String("listen", ":8080", "address for WebSocket signaling, /healthz and /metrics")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve wss:// and https://")
+	tlsKey := fs.String("tls-key", "", "TLS key file (PEM)")
+	turnListen := fs.String("turn-listen", ":3478", `UDP address of the embedded STUN/TURN server ("off": none)`)
+	publicIP := fs.String("public-ip", "", "the relay address clients are told (the server's public IP behind a 1:1 NAT)")
+	realm := fs.String("realm", relay.DefaultRealm, "TURN realm")
+	secretFile := fs.String("turn-secret-file", "", "file holding the TURN secret shared with coturn's static-auth-secret (default: a random secret for this run)")
+	var external listFlag
+	fs.Var(&external, "external-turn", "a STUN/TURN URL of an external server (coturn with use-auth-secret) to hand out instead of the embedded one; repeatable")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("serve takes no arguments, got %q", fs.Arg(0))}
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return &exitError{code: 2, err: errors.New("give both --tls-cert and --tls-key, or neither")}
+	}
+	var ip net.IP
+	if *publicIP != "" {
+		if ip = net.ParseIP(*publicIP); ip == nil {
+			return &exitError{code: 2, err: fmt.Errorf("--public-ip %q is not an IP address", *publicIP)}
+		}
+	}
+	if len(external) > 0 && *secretFile == "" {
+		return &exitError{code: 2, err: errors.New("--external-turn needs --turn-secret-file: the external server must share the secret")}
+	}
+	secret, err := turnSecret(*secretFile)
+	if err != nil {
+		return err
+	}
+
+	// The STUN/TURN entries every client gets on connecting, with fresh
+	// credentials of its own.
+	var iceFor func(id string) ([]webrtc.ICEServer, error)
+	turnDesc := "none"
+	switch {
+	case len(external) > 0:
+		if _, err := relay.External(external, secret, "check", 0); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--external-turn: %w", err)}
+		}
+		iceFor = func(id string) ([]webrtc.ICEServer, error) { return relay.External(external, secret, id, 0) }
+		turnDesc = strings.Join(external, " ")
+	case *turnListen != "off" && *turnListen != "":
+		rs, err := relay.New(relay.Config{ListenUDP: *turnListen, PublicIP: ip, Realm: *realm, Secret: secret})
+		if err != nil {
+			return fmt.Errorf("start STUN/TURN on %s: %w", *turnListen, err)
+		}
+		defer rs.Close()
+		iceFor = func(id string) ([]webrtc.ICEServer, error) { return rs.ICEServers(id), nil }
+		_, port, _ := net.SplitHostPort(rs.Addr().String())
+		turnDesc = net.JoinHostPort(rs.RelayIP().String(), port)
+	}
+
+	srv, err := rendezvous.New(rendezvous.Config{
+		ICEServers: func(clientID string) []rendezvous.ICEServer {
+			if iceFor == nil {
+				return nil
+			}
+			servers, err := iceFor(clientID)
+			if err != nil {
+				e.reportError(fmt.Errorf("ICE servers for a client: %w", err))
+				return nil
+			}
+			out := make([]rendezvous.ICEServer, 0, len(servers))
+			for _, s := range servers {
+				cred, _ := s.Credential.(string)
+				out = append(out, rendezvous.ICEServer{URLs: s.URLs, Username: s.Username, Credential: cred})
+			}
+			return out
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	scheme := "ws"
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("load the TLS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "wss"
+	}
+	addr := ln.Addr().String()
+	if e.out.json {
+		e.out.jsonEvent("serving", map[string]any{"address": addr, "url": scheme + "://" + addr + "/ws", "turn": turnDesc})
+	} else {
+		e.out.say("Serving signaling on %s://%s/ws (health: /healthz, metrics: /metrics); STUN/TURN: %s", scheme, addr, turnDesc)
+	}
+	err = srv.Serve(ctx, ln)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if !e.out.json {
+		e.out.say("Stopped.")
+	}
+	return nil
+}
+
+// turnSecret reads the shared TURN secret, or makes one for this run.
+func turnSecret(path string) ([]byte, error) {
+	if path == "" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("make a TURN secret: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the TURN secret: %w", err)
+	}
+	secret := []byte(strings.TrimSpace(string(b)))
+	if len(secret) < 16 {
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s: the TURN secret must be at least 16 characters", path)}
+	}
+	return secret, nil
+}
