@@ -17,8 +17,9 @@ GO ?= go
 BIN := bin
 
 # Debian packages the desktop app needs to build (and Xvfb to run headless);
-# iproute2 (the ip command) builds the network namespaces of multi-host tests.
-SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2
+# iproute2 (the ip command) and iptables build the network namespaces and
+# NAT routers of multi-host tests.
+SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables
 
 # Packages tested with the race detector. A directory that does not exist
 # (yet) or holds no Go file is skipped.

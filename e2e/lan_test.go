@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -60,9 +58,7 @@ func newLAN(t *testing.T, names ...string) *lan {
 func newLANWith(t *testing.T, ipv4 bool, names ...string) *lan {
 	t.Helper()
 	requireNetns(t)
-	buf := make([]byte, 3)
-	_, _ = rand.Read(buf)
-	l := &lan{t: t, prefix: "pd" + hex.EncodeToString(buf), hosts: map[string]*host{}}
+	l := &lan{t: t, prefix: newPrefix(), hosts: map[string]*host{}}
 	br := l.prefix + "-br"
 	l.ip("netns", "add", br)
 	t.Cleanup(func() { l.ipQuiet("netns", "del", br) })
