@@ -25,7 +25,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/trust"
 )
 
-const usage = `peerdrop: send files and messages directly to nearby devices.
+const usage = `peerdrop: send files and messages directly to other devices, nearby or across networks.
 
 Usage:
   peerdrop [--config-dir DIR] [--name NAME] [--type TYPE] [--json] [--verbose] <command>
@@ -34,8 +34,13 @@ Commands:
   receive [--dir DIR] [--yes | --trusted] [--once] [--port N] [--hidden]
                             wait for offers, visible to nearby devices (unless --hidden);
                             prompt, or accept all (--yes) or those from trusted devices (--trusted)
+  receive --server URL [--relay-only] [--dir DIR] [--yes | --trusted] [--once]
+                            show a pairing code for a device on another network
+                            (through peerdrop serve; nothing listens on the LAN)
   send --to NAME|ID|HOST:PORT [--wait 3s] [--text MSG] [PATH...]
                             send files, folders and/or a message; NAME and ID are looked up nearby
+  send --server URL --code CODE [--relay-only] [--text MSG] [PATH...]
+                            send to the device on another network that shows CODE
   devices [--wait 3s] [--watch]
                             list nearby devices: name, type, id, address, verification code
   trust list | add DEVICE | remove DEVICE | forget DEVICE
@@ -43,7 +48,7 @@ Commands:
   serve [--listen :8080] [--tls-cert F --tls-key F] [--turn-listen :3478] [--public-ip IP]
         [--realm NAME] [--turn-secret-file F] [--external-turn URL...]
                             run the rendezvous server for devices on different networks:
-                            WebSocket signaling and STUN/TURN (clients: a later version)
+                            WebSocket signaling and STUN/TURN
 
 TYPE is desktop, laptop, phone, tablet or server (default: guessed).
 `

@@ -15,7 +15,9 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
@@ -32,6 +34,8 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	hidden := fs.Bool("hidden", false, "do not advertise on the local network: senders need HOST:PORT")
 	once := fs.Bool("once", false, "exit after one offer or message")
 	port := fs.Int("port", signaling.DefaultPort, "TCP port for the LAN handshake (0: any free port)")
+	server := fs.String("server", "", "rendezvous server URL (peerdrop serve): show a pairing code for a device on another network, instead of listening on the LAN")
+	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the sender never learns your addresses)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -44,6 +48,17 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	if *port < 0 || *port > 65535 {
 		return &exitError{code: 2, err: fmt.Errorf("--port %d out of range", *port)}
 	}
+	if *relayOnly && *server == "" {
+		return &exitError{code: 2, err: errors.New("--relay-only needs --server")}
+	}
+	var wsURL string
+	if *server != "" {
+		u, err := serverURL(*server)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		wsURL = u
+	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return fmt.Errorf("download folder: %w", err)
 	}
@@ -53,10 +68,6 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	}
 	transfer.CleanStale(absDir, staleAfter)
 
-	ln, err := peer.Listen(fmt.Sprintf(":%d", *port), e.cfg)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -128,38 +139,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 			}
 		},
 	}
-	ln.Check = e.checkPeer
-	ln.OnError = func(from net.Addr, err error) {
-		e.reportError(fmt.Errorf("connection from %s failed: %w", from, err))
-	}
-	addr := ln.Addr().(*net.TCPAddr)
-	var advertising sync.WaitGroup
-	defer advertising.Wait() // the goodbye goes out before we exit
-	if !*hidden {
-		adv := &discovery.Advertiser{Info: e.selfInfo(), Port: addr.Port, OnError: e.reportError}
-		advertising.Add(1)
-		go func() {
-			defer advertising.Done()
-			if err := adv.Run(ctx); err != nil {
-				e.reportError(err)
-			}
-		}()
-	}
-	if e.out.json {
-		e.out.jsonEvent("listening", map[string]any{
-			"port": addr.Port, "address": addr.String(), "dir": absDir,
-			"device_id": e.cfg.Identity.DeviceID, "name": e.cfg.Name, "fingerprint": e.cfg.Identity.Fingerprint,
-			"type": e.deviceType, "discoverable": !*hidden,
-		})
-	} else {
-		visible := "nearby devices can see it"
-		if *hidden {
-			visible = "hidden from nearby devices"
-		}
-		e.out.say("%s is ready to receive on port %d (%s); files go to %s", e.cfg.Name, addr.Port, visible, absDir)
-	}
-
-	err = ln.Serve(ctx, func(ctx context.Context, c *peer.Conn) {
+	handle := func(ctx context.Context, c *peer.Conn) {
 		defer c.Close()
 		p := peerOf(c)
 		err := rcv.Handle(ctx, p, c)
@@ -178,7 +158,19 @@ func (e *env) receive(ctx context.Context, args []string) error {
 		if done {
 			cancel() // the sender has closed: no need to wait
 		}
-	})
+	}
+	if wsURL != "" {
+		err = e.receiveRemote(ctx, wsURL, *relayOnly, absDir, handle, func(err error) {
+			if *once && (errors.Is(err, pairing.ErrMismatch) || errors.Is(err, pairing.ErrProtocol)) {
+				// With --once, a failed pairing ends the run, at once:
+				// there is no sender to wait for.
+				finish(err)
+				cancel()
+			}
+		})
+	} else {
+		err = e.receiveLAN(ctx, *port, *hidden, absDir, handle)
+	}
 	if err != nil {
 		return err
 	}
@@ -188,6 +180,84 @@ func (e *env) receive(ctx context.Context, args []string) error {
 		return errors.New("stopped before anything arrived")
 	}
 	return result
+}
+
+// receiveLAN listens for the LAN handshake (and advertises, unless hidden)
+// until ctx ends.
+func (e *env) receiveLAN(ctx context.Context, port int, hidden bool, absDir string, handle func(context.Context, *peer.Conn)) error {
+	ln, err := peer.Listen(fmt.Sprintf(":%d", port), e.cfg)
+	if err != nil {
+		return err
+	}
+	ln.Check = e.checkPeer
+	ln.OnError = func(from net.Addr, err error) {
+		e.reportError(fmt.Errorf("connection from %s failed: %w", from, err))
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	var advertising sync.WaitGroup
+	defer advertising.Wait() // the goodbye goes out before we exit
+	if !hidden {
+		adv := &discovery.Advertiser{Info: e.selfInfo(), Port: addr.Port, OnError: e.reportError}
+		advertising.Add(1)
+		go func() {
+			defer advertising.Done()
+			if err := adv.Run(ctx); err != nil {
+				e.reportError(err)
+			}
+		}()
+	}
+	if e.out.json {
+		e.out.jsonEvent("listening", map[string]any{
+			"port": addr.Port, "address": addr.String(), "dir": absDir,
+			"device_id": e.cfg.Identity.DeviceID, "name": e.cfg.Name, "fingerprint": e.cfg.Identity.Fingerprint,
+			"type": e.deviceType, "discoverable": !hidden,
+		})
+	} else {
+		visible := "nearby devices can see it"
+		if hidden {
+			visible = "hidden from nearby devices"
+		}
+		e.out.say("%s is ready to receive on port %d (%s); files go to %s", e.cfg.Name, addr.Port, visible, absDir)
+	}
+	return ln.Serve(ctx, handle)
+}
+
+// receiveRemote shows a pairing code from the rendezvous server at wsURL
+// and takes the devices that join with it, until ctx ends. Nothing listens
+// on the LAN and nothing is advertised. pairingFailed hears about failed
+// pairings (a wrong code), after they are reported.
+func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, absDir string, handle func(context.Context, *peer.Conn), pairingFailed func(error)) error {
+	client, err := e.dialServer(ctx, wsURL)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	cfg := e.cfg
+	cfg.RelayOnly = relayOnly
+	first := true
+	h := &remote.Host{
+		Config: cfg,
+		Check:  e.checkPeer,
+		OnCode: func(c remote.Code) {
+			if !first && !e.out.json {
+				e.out.say("The previous code expired, or a pairing with it failed; here is a new one.")
+			}
+			if first && !e.out.json {
+				e.out.say("%s is ready to receive through %s; files go to %s", e.cfg.Name, wsURL, absDir)
+			}
+			first = false
+			e.showCode(c.Code, c.Expires, wsURL)
+		},
+		OnError: func(err error) {
+			e.reportError(err)
+			pairingFailed(err)
+		},
+	}
+	err = h.Serve(ctx, client, handle)
+	if err != nil && ctx.Err() != nil {
+		return nil // stopping: the connection ended with us
+	}
+	return err
 }
 
 // reportError tells the user about a problem that does not stop receiving.

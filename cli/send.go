@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
-	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 func (e *env) send(ctx context.Context, args []string) error {
@@ -23,12 +23,24 @@ func (e *env) send(ctx context.Context, args []string) error {
 	to := fs.String("to", "", "the receiver: a nearby device's name or id, or HOST:PORT")
 	wait := fs.Duration("wait", 3*time.Second, "how long to look for a device given by name or id")
 	text := fs.String("text", "", "a message to send (alone, or with the files)")
+	server := fs.String("server", "", "rendezvous server URL (peerdrop serve), to reach a device on another network with --code")
+	code := fs.String("code", "", "with --server: the pairing code the receiver shows")
+	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the receiver never learns your addresses)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	paths := fs.Args()
-	if *to == "" {
-		return &exitError{code: 2, err: errors.New("--to is required: a device name, id, or HOST:PORT (see peerdrop devices)")}
+	switch {
+	case *server != "" && *to != "":
+		return &exitError{code: 2, err: errors.New("give --to (a device on this network) or --server with --code, not both")}
+	case *server != "" && *code == "":
+		return &exitError{code: 2, err: errors.New("--server needs --code: the pairing code the receiver shows")}
+	case *server == "" && *code != "":
+		return &exitError{code: 2, err: errors.New("--code needs --server: the rendezvous server the receiver uses")}
+	case *server == "" && *relayOnly:
+		return &exitError{code: 2, err: errors.New("--relay-only needs --server")}
+	case *server == "" && *to == "":
+		return &exitError{code: 2, err: errors.New("--to is required: a device name, id, or HOST:PORT (see peerdrop devices); or --server and --code for a device on another network")}
 	}
 	if len(paths) == 0 && *text == "" {
 		return &exitError{code: 2, err: errors.New("nothing to send: give files, folders or --text")}
@@ -38,55 +50,30 @@ func (e *env) send(ctx context.Context, args []string) error {
 	}
 
 	var (
-		addrs    []string
-		wantID   string // a discovered device must answer with its own id
+		dial     transfer.Dialer
 		addrDesc string
+		err      error
 	)
-	addr, isAddr, err := parseTo(*to)
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if isAddr {
-		addrs, addrDesc = []string{addr}, addr
-	} else {
-		d, err := e.findDevice(ctx, *to, *wait)
+	if *server != "" {
+		wsURL, err := serverURL(*server)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if _, _, err := remote.SplitCode(*code); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--code %q: %w", *code, err)}
+		}
+		var closeDial func()
+		dial, closeDial, err = e.serverDialer(ctx, wsURL, *code, *relayOnly)
 		if err != nil {
 			return err
 		}
-		if e.trustMark(d) == "identity changed" {
-			// Say it now; the handshake below refuses it all the same.
-			e.reportError(fmt.Errorf("warning: %s (id %s) advertises another certificate than the one pinned", d.Name, d.ID))
-		}
-		addrs, wantID, addrDesc = d.Addresses(), d.ID, d.Name
-		if e.out.json {
-			e.out.jsonEvent("resolved", e.deviceFields(d))
-		}
-	}
-	check := e.checkPeer
-	if wantID != "" {
-		check = func(h signaling.Hello) error {
-			if h.DeviceID != wantID {
-				return fmt.Errorf("another device (%s, id %s) answered at the address of id %s", h.Name, h.DeviceID, wantID)
-			}
-			return e.checkPeer(h)
-		}
-	}
-
-	var connectOnce sync.Once
-	dial := func(ctx context.Context) (transfer.Link, error) {
-		c, addr, err := engine.DialFirst(ctx, addrs, e.cfg, check)
+		defer closeDial()
+		addrDesc = "the device with code " + *code
+	} else {
+		dial, addrDesc, err = e.lanDialer(ctx, *to, *wait)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		connectOnce.Do(func() {
-			if e.out.json {
-				e.out.jsonEvent("connected", map[string]any{"peer": c.Remote.Name, "peer_id": c.Remote.DeviceID, "address": addr,
-					"code": trust.Code(e.cfg.Identity.Fingerprint, c.Remote.Fingerprint)})
-			} else {
-				e.out.say("Connected to %s (verification code %s).", c.Remote.Name, trust.Code(e.cfg.Identity.Fingerprint, c.Remote.Fingerprint))
-			}
-		})
-		return c, nil
 	}
 
 	if len(paths) == 0 {
@@ -129,6 +116,85 @@ func (e *env) send(ctx context.Context, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// lanDialer finds the receiver on the LAN (an address, or a device name or
+// id looked up for up to wait) and returns how to connect to it.
+func (e *env) lanDialer(ctx context.Context, to string, wait time.Duration) (transfer.Dialer, string, error) {
+	var (
+		addrs    []string
+		wantID   string // a discovered device must answer with its own id
+		addrDesc string
+	)
+	addr, isAddr, err := parseTo(to)
+	if err != nil {
+		return nil, "", &exitError{code: 2, err: err}
+	}
+	if isAddr {
+		addrs, addrDesc = []string{addr}, addr
+	} else {
+		d, err := e.findDevice(ctx, to, wait)
+		if err != nil {
+			return nil, "", err
+		}
+		if e.trustMark(d) == "identity changed" {
+			// Say it now; the handshake below refuses it all the same.
+			e.reportError(fmt.Errorf("warning: %s (id %s) advertises another certificate than the one pinned", d.Name, d.ID))
+		}
+		addrs, wantID, addrDesc = d.Addresses(), d.ID, d.Name
+		if e.out.json {
+			e.out.jsonEvent("resolved", e.deviceFields(d))
+		}
+	}
+	check := e.checkPeer
+	if wantID != "" {
+		check = func(h signaling.Hello) error {
+			if h.DeviceID != wantID {
+				return fmt.Errorf("another device (%s, id %s) answered at the address of id %s", h.Name, h.DeviceID, wantID)
+			}
+			return e.checkPeer(h)
+		}
+	}
+	var connectOnce sync.Once
+	return func(ctx context.Context) (transfer.Link, error) {
+		c, addr, err := engine.DialFirst(ctx, addrs, e.cfg, check)
+		if err != nil {
+			return nil, err
+		}
+		connectOnce.Do(func() { e.connected(c, "lan", addr) })
+		return c, nil
+	}, addrDesc, nil
+}
+
+// serverDialer connects to the rendezvous server at wsURL and returns how
+// to connect to the device that showed code there: the first dial pairs
+// with the code, later ones (reconnects) reach the same device again. The
+// returned func closes the server connection.
+func (e *env) serverDialer(ctx context.Context, wsURL, code string, relayOnly bool) (transfer.Dialer, func(), error) {
+	client, err := e.dialServer(ctx, wsURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := e.cfg
+	cfg.RelayOnly = relayOnly
+	d, err := remote.NewDialer(client, code, cfg, e.checkPeer)
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, err
+	}
+	var connectOnce sync.Once
+	dial := func(ctx context.Context) (transfer.Link, error) {
+		c, err := d.Dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		connectOnce.Do(func() { e.connected(c, "server", wsURL) })
+		return c, nil
+	}
+	return dial, func() {
+		_ = d.Close()
+		_ = client.Close()
+	}, nil
 }
 
 // parseTo sorts out a --to value: an address (HOST:PORT, or an IP address

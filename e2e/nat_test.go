@@ -93,6 +93,13 @@ func newNAT(t *testing.T, kind natKind) *lan {
 			masq = append(masq, "--random")
 		}
 		l.in(r.ns, masq...)
+		// A home router's firewall: nothing unsolicited comes in from the
+		// WAN. Without it an early connectivity check from the other side
+		// creates a conntrack entry on our router that makes our own packet
+		// to that address take another port, and the hole never opens.
+		for _, chain := range []string{"INPUT", "FORWARD"} {
+			l.in(r.ns, "iptables", "-A", chain, "-i", "wan", "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP")
+		}
 	}
 	return l
 }

@@ -26,7 +26,21 @@ func Dial(ctx context.Context, addr string, cfg Config, check func(signaling.Hel
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	defer tcp.Close() // the socket's job ends once the data channel is open
+	return dialConn(ctx, tcp, addr, cfg, check)
+}
 
+// DialConn runs the sending side of the handshake (docs/PROTOCOL.md section
+// 2: hello, offer, answer) over conn, which may be any reliable byte stream
+// (a TCP socket, a pipe through a rendezvous server), and returns the open
+// connection. check, when set, may refuse the peer after its hello. conn
+// stays the caller's: close it once DialConn returns, as nothing more is
+// read from or written to it.
+func DialConn(ctx context.Context, conn net.Conn, cfg Config, check func(signaling.Hello) error) (*Conn, error) {
+	return dialConn(ctx, conn, "the peer", cfg, check)
+}
+
+// dialConn is DialConn; desc names the peer in errors.
+func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check func(signaling.Hello) error) (*Conn, error) {
 	pc, err := cfg.newPeerConnection()
 	if err != nil {
 		return nil, err
@@ -48,7 +62,7 @@ func Dial(ctx context.Context, addr string, cfg Config, check func(signaling.Hel
 	var openOnce sync.Once
 	dc.OnOpen(func() { openOnce.Do(func() { close(opened) }) })
 
-	remote, answer, err := signaling.Offerer(ctx, tcp, cfg.hello(), func(remote signaling.Hello) (string, error) {
+	remote, answer, err := signaling.Offerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) (string, error) {
 		if remote.DeviceID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
 			return "", errors.New("that address is this device itself")
 		}
@@ -61,22 +75,22 @@ func Dial(ctx context.Context, addr string, cfg Config, check func(signaling.Hel
 		if err != nil {
 			return "", fmt.Errorf("create offer: %w", err)
 		}
-		return gather(ctx, pc, offer)
+		return cfg.gather(ctx, pc, offer)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("handshake with %s: %w", addr, err)
+		return nil, fmt.Errorf("handshake with %s: %w", desc, err)
 	}
 	if err := checkFingerprint(answer, remote.Fingerprint); err != nil {
-		return nil, fmt.Errorf("handshake with %s: %w", addr, err)
+		return nil, fmt.Errorf("handshake with %s: %w", desc, err)
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		return nil, fmt.Errorf("handshake with %s: set remote description: %w", addr, err)
+		return nil, fmt.Errorf("handshake with %s: set remote description: %w", desc, err)
 	}
 	c.Remote = remote
 	if err := c.waitOpen(ctx, opened); err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+		return nil, fmt.Errorf("connect to %s: %w", desc, err)
 	}
-	slog.Debug("connected", slog.String("peer", remote.Name), slog.String("addr", addr))
+	slog.Debug("connected", slog.String("peer", remote.Name), slog.String("addr", desc))
 	ok = true
 	return c, nil
 }

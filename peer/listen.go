@@ -86,24 +86,34 @@ func (l *Listener) Close() error { return l.ln.Close() }
 
 func (l *Listener) accept(ctx context.Context, tcp net.Conn) (*Conn, error) {
 	defer tcp.Close() // the socket's job ends once the data channel is open
+	return AnswerConn(ctx, tcp, l.cfg, l.Check)
+}
+
+// AnswerConn runs the receiving side of the handshake (docs/PROTOCOL.md
+// section 2) over conn, which may be any reliable byte stream (an accepted
+// TCP socket, a pipe through a rendezvous server), and returns the open
+// connection. check, when set, may refuse the peer after its hello (the
+// peer gets a "refused" error frame). conn stays the caller's: close it
+// once AnswerConn returns.
+func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signaling.Hello) error) (*Conn, error) {
 	var (
 		c      *Conn
 		opened = make(chan struct{})
 		once   sync.Once
 	)
-	remote, err := signaling.Answerer(ctx, tcp, l.cfg.hello(), func(remote signaling.Hello) error {
-		if remote.DeviceID == l.cfg.Identity.DeviceID && remote.Fingerprint == l.cfg.Identity.Fingerprint {
+	remote, err := signaling.Answerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
+		if remote.DeviceID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
 			return errors.New("refusing a connection from this device itself")
 		}
-		if l.Check != nil {
-			return l.Check(remote)
+		if check != nil {
+			return check(remote)
 		}
 		return nil
 	}, func(remote signaling.Hello, offer string) (string, error) {
 		if err := checkFingerprint(offer, remote.Fingerprint); err != nil {
 			return "", err
 		}
-		pc, err := l.cfg.newPeerConnection()
+		pc, err := cfg.newPeerConnection()
 		if err != nil {
 			return "", err
 		}
@@ -123,7 +133,7 @@ func (l *Listener) accept(ctx context.Context, tcp net.Conn) (*Conn, error) {
 		if err != nil {
 			return "", fmt.Errorf("create answer: %w", err)
 		}
-		return gather(ctx, pc, answer)
+		return cfg.gather(ctx, pc, answer)
 	})
 	if err != nil {
 		if c != nil {

@@ -1,7 +1,9 @@
 // Package peer turns a LAN handshake into a working WebRTC connection: it is
-// the one place that configures pion (SettingEngine, certificate, data
-// channel) and the one place that checks that the DTLS certificate in the SDP
-// is the one the peer introduced itself with.
+// the one place that configures pion (SettingEngine, certificate, ICE
+// servers, data channel) and the one place that checks that the DTLS
+// certificate in the SDP is the one the peer introduced itself with. The
+// handshake runs over TCP on the LAN (Dial, Listen) or over any other byte
+// stream (DialConn, AnswerConn), such as a pipe through a rendezvous server.
 package peer
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -35,6 +38,15 @@ const ConnectTimeout = 15 * time.Second
 type Config struct {
 	Identity *identity.Identity
 	Name     string
+	// ICEServers are STUN and TURN servers to gather candidates from (the
+	// entries a rendezvous server hands out). None on the LAN: host
+	// candidates are all a LAN needs.
+	ICEServers []webrtc.ICEServer
+	// RelayOnly restricts ICE to relay candidates (TURN): the peer never
+	// learns our addresses and the bytes always flow through the relay.
+	// Gathering no relay candidate is then an error that says why
+	// (relay.Check), not a connection that fails after its ICE timeouts.
+	RelayOnly bool
 	// Tune, when set, adjusts the SettingEngine after our defaults (tests, benchmarks).
 	Tune func(*webrtc.SettingEngine)
 }
@@ -75,12 +87,21 @@ func NewSettingEngine() webrtc.SettingEngine {
 
 func (c Config) newPeerConnection() (*webrtc.PeerConnection, error) {
 	se := NewSettingEngine()
+	policy := webrtc.ICETransportPolicyAll
+	if c.RelayOnly {
+		policy = webrtc.ICETransportPolicyRelay
+		// pion waits 2 s before it nominates a relay pair in case a better
+		// one turns up; with relay candidates only, none will.
+		se.SetRelayAcceptanceMinWait(0)
+	}
 	if c.Tune != nil {
 		c.Tune(&se)
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
-		Certificates: []webrtc.Certificate{c.Identity.Certificate},
+		Certificates:       []webrtc.Certificate{c.Identity.Certificate},
+		ICEServers:         c.ICEServers,
+		ICETransportPolicy: policy,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create peer connection: %w", err)
@@ -151,6 +172,22 @@ func (c *Conn) Close() error {
 	return err
 }
 
+// Route returns the candidate types of the selected ICE pair, local and
+// remote: "host", "srflx", "prflx" or "relay" ("" when there is no pair, as
+// before the connection opened or after it closed). A "relay" on either end
+// means the bytes go through a TURN server.
+func (c *Conn) Route() (local, remote string) {
+	sctp := c.pc.SCTP()
+	if sctp == nil {
+		return "", ""
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return "", ""
+	}
+	return pair.Local.Typ.String(), pair.Remote.Typ.String()
+}
+
 // waitOpen waits until the data channel is open or the connection fails.
 func (c *Conn) waitOpen(ctx context.Context, opened <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
@@ -183,6 +220,37 @@ func gather(ctx context.Context, pc *webrtc.PeerConnection, desc webrtc.SessionD
 		return "", ctx.Err()
 	}
 	return pc.LocalDescription().SDP, nil
+}
+
+// ErrNoRelay means a relay-only connection gathered no relay candidate, so
+// it could never connect. It wraps what relay.Check found.
+var ErrNoRelay = errors.New("relay only: no TURN relay address could be allocated")
+
+// gather is the package gather plus the relay-only rule: when every TURN
+// allocation failed, pion gathers no candidate at all and would sit in
+// "checking" until its ICE timeouts, then fail without a reason. Stop at
+// once instead, with the reason relay.Check finds.
+func (c Config) gather(ctx context.Context, pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	sdp, err := gather(ctx, pc, desc)
+	if err != nil || !c.RelayOnly || hasRelayCandidate(sdp) {
+		return sdp, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, relayCheckTimeout)
+	defer cancel()
+	return "", fmt.Errorf("%w: %w", ErrNoRelay, relay.Check(cctx, c.ICEServers))
+}
+
+// relayCheckTimeout bounds relay.Check after a relay-only gathering failed.
+const relayCheckTimeout = 5 * time.Second
+
+// hasRelayCandidate says whether an SDP offers a relayed candidate.
+func hasRelayCandidate(sdp string) bool {
+	for line := range strings.SplitSeq(sdp, "\n") {
+		if strings.HasPrefix(line, "a=candidate:") && strings.Contains(line, " typ relay") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkFingerprint verifies that every DTLS fingerprint in raw is want.

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/rendezvous"
+	"github.com/thepeerdrop/peerdrop/trust"
+)
+
+// serverDialTimeout bounds connecting to the rendezvous server.
+const serverDialTimeout = 10 * time.Second
+
+// serverURL turns a --server value into the WebSocket URL of a rendezvous
+// server: ws:// and wss:// as given, http(s):// read as ws(s)://, a bare
+// host as wss://; the path defaults to /ws.
+func serverURL(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("--server: empty URL")
+	}
+	if !strings.Contains(s, "://") {
+		s = "wss://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("--server %q: %w", s, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("--server %q: want a ws://, wss://, http:// or https:// URL", s)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("--server %q: no host", s)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/ws"
+	}
+	return u.String(), nil
+}
+
+// dialServer connects this device to the rendezvous server at url.
+func (e *env) dialServer(ctx context.Context, url string) (*rendezvous.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, serverDialTimeout)
+	defer cancel()
+	c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{
+		DeviceID:    e.cfg.Identity.DeviceID,
+		Name:        e.cfg.Name,
+		Type:        e.deviceType,
+		Fingerprint: e.cfg.Identity.Fingerprint,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to the server %s: %w", url, err)
+	}
+	return c, nil
+}
+
+// connected reports a connection the sender opened: via is "lan" (address
+// is the peer's) or "server" (address is the server's URL); the route is
+// the candidate types of the selected ICE pair, ours and the peer's.
+func (e *env) connected(c *peer.Conn, via, address string) {
+	local, remote := c.Route()
+	code := trust.Code(e.cfg.Identity.Fingerprint, c.Remote.Fingerprint)
+	if e.out.json {
+		fields := map[string]any{"peer": c.Remote.Name, "peer_id": c.Remote.DeviceID, "code": code,
+			"via": via, "route_local": local, "route_remote": remote}
+		if via == "server" {
+			fields["server"] = address
+		} else {
+			fields["address"] = address
+		}
+		e.out.jsonEvent("connected", fields)
+		return
+	}
+	how := "on the local network"
+	if via == "server" {
+		how = "through the server"
+	}
+	path := "directly"
+	if local == "relay" || remote == "relay" {
+		path = "through the TURN relay"
+	}
+	e.out.say("Connected to %s %s, %s (verification code %s).", c.Remote.Name, how, path, code)
+}
+
+// showCode tells the person at the receiver the pairing code to pass on.
+func (e *env) showCode(code string, expires time.Time, server string) {
+	if e.out.json {
+		e.out.jsonEvent("pairing-code", map[string]any{"code": code, "expires": expires.UTC().Format(time.RFC3339), "url": server})
+		return
+	}
+	minutes := max(int(time.Until(expires).Round(time.Minute)/time.Minute), 1)
+	e.out.say("Pairing code: %s (valid %d minutes)", code, minutes)
+	e.out.say("On the other device: peerdrop send --server %s --code %s PATH...", server, code)
+}

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// natSend pairs Bob (receiving, showing a code) and Alice (sending with it)
+// through the server on the NAT topology, sends a folder, and returns
+// Alice's connected event after checking the folder arrived intact.
+func natSend(t *testing.T, ctx context.Context, l *lan, aliceExtra ...string) event {
+	t.Helper()
+	src := t.TempDir()
+	writeFile(t, src, "trip/notes.txt", "across two NATs\n")
+	writeRandomFile(t, filepath.Join(src, "trip", "photo.bin"), 3*MiB+5, 21)
+	dl := t.TempDir()
+	bob := l.hosts["b"].device("Bob")
+	alice := l.hosts["a"].device("Alice")
+	bp := bob.run(ctx, "bob-receive", "receive", "--server", natServeURL, "--dir", dl, "--yes", "--once")
+	code := bp.await("pairing-code", nil).str("code")
+	require.NotEmpty(t, code)
+	args := append([]string{"send", "--server", natServeURL, "--code", code}, aliceExtra...)
+	s := alice.run(ctx, "alice-send", append(args, filepath.Join(src, "trip"))...)
+	require.Equal(t, 0, s.wait(), "sender stderr: %s", s.stderr.String())
+	require.Equal(t, 0, bp.wait(), "receiver stderr: %s", bp.stderr.String())
+	assert.Equal(t, files(snapshot(t, src)), files(snapshot(t, dl)), "the folder arrived intact")
+	requireNoLeftovers(t, dl)
+	c := s.await("connected", nil)
+	assert.Equal(t, "server", c.str("via"))
+	t.Logf("route: local %s, remote %s", c.str("route_local"), c.str("route_remote"))
+	return c
+}
+
+func natContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Endpoint-independent NAT on both sides: the peers punch through and the
+// bytes go directly, not through the relay.
+func TestNATDirect(t *testing.T) {
+	l := newNAT(t, natPortPreserving)
+	ctx := natContext(t)
+	startServe(t, ctx, l)
+	c := natSend(t, ctx, l)
+	assert.NotEqual(t, "relay", c.str("route_local"), "a direct path, not the relay")
+	assert.NotEqual(t, "relay", c.str("route_remote"), "a direct path, not the relay")
+}
+
+// Symmetric NAT on both sides: no direct path exists; TURN carries it.
+func TestNATSymmetricGoesThroughTURN(t *testing.T) {
+	l := newNAT(t, natSymmetric)
+	ctx := natContext(t)
+	startServe(t, ctx, l)
+	c := natSend(t, ctx, l)
+	assert.True(t, c.str("route_local") == "relay" || c.str("route_remote") == "relay",
+		"through TURN: local %s, remote %s", c.str("route_local"), c.str("route_remote"))
+}
+
+// --relay-only forces TURN even where a direct path exists.
+func TestNATRelayOnly(t *testing.T) {
+	l := newNAT(t, natPortPreserving)
+	ctx := natContext(t)
+	startServe(t, ctx, l)
+	c := natSend(t, ctx, l, "--relay-only")
+	assert.Equal(t, "relay", c.str("route_local"))
+}
+
+// TURN credentials the relay does not accept (an external TURN with another
+// secret) make --relay-only fail with a clear error, and nothing arrives.
+func TestNATRelayOnlyWrongCredentials(t *testing.T) {
+	l := newNAT(t, natPortPreserving)
+	ctx := natContext(t)
+	dir := t.TempDir()
+	right, wrong := filepath.Join(dir, "right"), filepath.Join(dir, "wrong")
+	require.NoError(t, os.WriteFile(right, []byte("the-secret-of-the-embedded-turn\n"), 0o600))
+	require.NoError(t, os.WriteFile(wrong, []byte("another-secret-entirely-wrong\n"), 0o600))
+	startServe(t, ctx, l, "--turn-secret-file", right)
+	// A second signaling server hands out credentials made with the wrong
+	// secret for the same TURN server.
+	bad := l.hosts["s"].peerdrop(ctx, "serve-wrong", "--config-dir", t.TempDir(), "--json", "serve",
+		"--listen", natServerIP+":8081", "--turn-secret-file", wrong, "--external-turn", "turn:"+natServerIP+":3478")
+	bad.await("serving", nil)
+	badURL := "ws://" + natServerIP + ":8081/ws"
+
+	dl := t.TempDir()
+	bp := l.hosts["b"].device("Bob").run(ctx, "bob-receive", "receive", "--server", badURL, "--dir", dl, "--yes", "--once", "--relay-only")
+	code := bp.await("pairing-code", nil).str("code")
+	note := writeFile(t, t.TempDir(), "note.txt", "never")
+	s := l.hosts["a"].device("Alice").run(ctx, "alice-send", "send", "--server", badURL, "--code", code, "--relay-only", note)
+	assert.NotEqual(t, 0, s.wait())
+	assert.Contains(t, s.stderr.String(), "credentials", "a clear error: %s", s.stderr.String())
+	assertEmptyDir(t, dl)
+}
+
+// A code nobody created is refused with a clear error.
+func TestNATUnknownCode(t *testing.T) {
+	l := newNAT(t, natPortPreserving)
+	ctx := natContext(t)
+	startServe(t, ctx, l)
+	note := writeFile(t, t.TempDir(), "note.txt", "to nobody")
+	s := l.hosts["a"].device("Alice").run(ctx, "alice-send", "send", "--server", natServeURL, "--code", "ABCDE-FGHJK-MNPQR", note)
+	assert.NotEqual(t, 0, s.wait())
+	assert.Contains(t, s.stderr.String(), "pairing code")
+}

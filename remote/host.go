@@ -1,0 +1,361 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/pairing"
+	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/rendezvous"
+	"github.com/thepeerdrop/peerdrop/signaling"
+)
+
+// requestTimeout bounds one request to the rendezvous server.
+const requestTimeout = 10 * time.Second
+
+// Host shows a pairing code and accepts the devices that join with it: the
+// receiving side of an off-LAN connection.
+type Host struct {
+	// Config is who we are; ICEServers, when nil, are the server's.
+	Config peer.Config
+	// Check, when set, may refuse a peer after the pairing code has
+	// authenticated it (trust pinning, blocked devices).
+	Check func(signaling.Hello) error
+	// OnCode hears the code to show: the first one, a new one each time a
+	// pairing fails (a failed run may have been a guess, so the old code is
+	// retired: docs/PROTOCOL-pairing.md, P.8), and a new one when the
+	// shown one expires.
+	OnCode func(Code)
+	// OnError hears about pairings and handshakes that failed. A wrong code
+	// is pairing.ErrMismatch.
+	OnError func(error)
+}
+
+// Serve creates a pairing code on client (reported to OnCode) and serves
+// until ctx ends or the rendezvous connection does: each device that joins
+// runs the PAKE with the whole code, then the LAN handshake over the same
+// pipe, and handle gets the open connection in a goroutine of its own
+// (handle owns it and must close it). A device that paired may connect
+// again without the PAKE (a transfer resuming). Serve returns after every
+// handler has returned.
+//
+// Serve takes over client.Events for as long as it runs; afterwards nobody
+// reads them, so close the client.
+func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func(context.Context, *peer.Conn)) error {
+	if handle == nil {
+		return errors.New("remote: Host.Serve needs a handler")
+	}
+	r := &hostRun{
+		h:      h,
+		client: client,
+		cfg:    withICEServers(h.Config, client),
+		own:    pairing.Identity{DeviceID: h.Config.Identity.DeviceID, Fingerprint: h.Config.Identity.Fingerprint},
+		rooms:  map[string]*hostRoom{},
+		peers:  map[string]*hostPeer{},
+		failed: make(chan string, 16),
+	}
+	r.m = newMux(client, true, func(err error) { slog.Debug("remote: the rendezvous server refused a signal", slog.Any("err", err)) })
+	defer r.m.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if err := r.newCode(ctx); err != nil {
+		return err
+	}
+	defer r.retireAll()
+	pending := make(chan struct{}, peer.MaxPendingHandshakes)
+	expiry := time.NewTimer(r.untilExpiry())
+	defer expiry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.m.done:
+			return fmt.Errorf("lost the rendezvous server: %w", r.m.err)
+		case room := <-r.failed:
+			if err := r.retire(ctx, room); err != nil {
+				return err
+			}
+			expiry.Reset(r.untilExpiry())
+		case <-expiry.C:
+			// The server no longer admits joins with it: show a fresh one.
+			r.mu.Lock()
+			room := r.current
+			r.mu.Unlock()
+			if err := r.retire(ctx, room); err != nil {
+				return err
+			}
+			expiry.Reset(r.untilExpiry())
+		case p := <-r.m.accept:
+			r.session(ctx, &wg, pending, p, handle)
+		}
+	}
+}
+
+// hostRun is one Serve.
+type hostRun struct {
+	h      *Host
+	client *rendezvous.Client
+	cfg    peer.Config
+	own    pairing.Identity
+	m      *mux
+	failed chan string // rooms whose code a failed pairing used
+
+	mu      sync.Mutex
+	rooms   map[string]*hostRoom // by canonical room code; gone once retired
+	current string               // the room whose code is shown now
+	expires time.Time            // when the server stops admitting joins with it
+	peers   map[string]*hostPeer
+}
+
+// hostRoom is a code that still admits pairings.
+type hostRoom struct {
+	secret string
+	// turn admits one pairing run at a time: every run may be a guess,
+	// and a failed one retires the code before the next may start, so
+	// that each code shown allows one wrong guess, not one per pipe that
+	// a server can open at once.
+	turn chan struct{}
+}
+
+// hostPeer is a client that opened a pipe to us.
+type hostPeer struct {
+	auth   *pairing.Peer // set once its pairing succeeded
+	busy   bool          // a pairing or handshake with it runs
+	failed bool          // its pairing failed: it gets no other try
+}
+
+func (r *hostRun) report(err error) {
+	if r.h.OnError != nil {
+		r.h.OnError(err)
+		return
+	}
+	slog.Warn("remote connection failed", slog.Any("err", err))
+}
+
+// session starts serving a pipe that a peer opened.
+func (r *hostRun) session(ctx context.Context, wg *sync.WaitGroup, pending chan struct{}, p *Pipe, handle func(context.Context, *peer.Conn)) {
+	hello, rooms, ok := r.m.member(p.peer)
+	r.mu.Lock()
+	hp := r.peers[p.peer]
+	if hp == nil {
+		hp = &hostPeer{}
+		r.peers[p.peer] = hp
+	}
+	var room string
+	if ok && hp.auth == nil {
+		for _, c := range rooms {
+			if r.rooms[c] != nil {
+				room = c
+				break
+			}
+		}
+	}
+	refuse := !ok || hp.busy || hp.failed || (hp.auth == nil && room == "")
+	auth := hp.auth
+	if !refuse {
+		select {
+		case pending <- struct{}{}:
+			hp.busy = true
+		default:
+			refuse = true
+		}
+	}
+	r.mu.Unlock()
+	if refuse {
+		slog.Debug("remote: refusing a pipe", slog.String("from", p.peer))
+		_ = p.Close()
+		return
+	}
+	wg.Go(func() {
+		c, err := r.connect(ctx, p, hp, auth, hello.Name, room)
+		r.mu.Lock()
+		hp.busy = false
+		r.mu.Unlock()
+		<-pending
+		if err != nil {
+			if ctx.Err() == nil {
+				r.report(err)
+			}
+			return
+		}
+		handle(ctx, c)
+	})
+}
+
+// connect runs the PAKE (unless the peer paired before) and the handshake.
+func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pairing.Peer, name, room string) (*peer.Conn, error) {
+	defer p.Close() // its job ends once the data channel is open
+	if auth == nil {
+		a, err := r.pairIn(ctx, p, room)
+		if err != nil {
+			r.mu.Lock()
+			hp.failed = true
+			r.mu.Unlock()
+			return nil, fmt.Errorf("pairing with %s: %w", name, err)
+		}
+		r.mu.Lock()
+		hp.auth = &a
+		r.mu.Unlock()
+		auth = &a
+	}
+	c, err := peer.AnswerConn(ctx, p, r.cfg, authCheck(*auth, r.h.Check))
+	if err != nil {
+		return nil, fmt.Errorf("connection with %s: %w", name, handshakeErr(err))
+	}
+	return c, nil
+}
+
+// errRetired: the code was retired while the pipe waited for its turn.
+var errRetired = errors.New("the pairing code was retired (a pairing with it failed); ask for the new one")
+
+// pairIn runs the PAKE with the code of room, when its turn comes. A
+// failure retires the code at once: no other run starts with it.
+func (r *hostRun) pairIn(ctx context.Context, p *Pipe, room string) (pairing.Peer, error) {
+	r.mu.Lock()
+	hr := r.rooms[room]
+	r.mu.Unlock()
+	if hr == nil {
+		return pairing.Peer{}, errRetired
+	}
+	select {
+	case hr.turn <- struct{}{}:
+	case <-ctx.Done():
+		return pairing.Peer{}, ctx.Err()
+	}
+	defer func() { <-hr.turn }()
+	r.mu.Lock()
+	live := r.rooms[room] == hr
+	r.mu.Unlock()
+	if !live {
+		return pairing.Peer{}, errRetired
+	}
+	a, err := r.pair(ctx, p, room+hr.secret)
+	if err != nil && ctx.Err() == nil {
+		r.mu.Lock()
+		delete(r.rooms, room)
+		r.mu.Unlock()
+		select {
+		case r.failed <- room:
+		default: // a retirement is queued already
+		}
+	}
+	return a, err
+}
+
+// pair runs the PAKE as the responder.
+func (r *hostRun) pair(ctx context.Context, p *Pipe, full string) (pairing.Peer, error) {
+	actx, cancel := context.WithTimeout(ctx, pairing.DefaultTimeout)
+	defer cancel()
+	a, err := pairing.Authenticate(actx, p, full, pairing.Responder, r.own)
+	if err != nil {
+		return pairing.Peer{}, err
+	}
+	// The initiator may still reject our last message; its abort then comes
+	// where the handshake's first frame would (PROTOCOL-pairing.md, P.4). A
+	// frame starts with its version byte, a pairing message with '{'.
+	wctx, cancel := context.WithTimeout(ctx, signaling.ReadTimeout)
+	defer cancel()
+	next, err := p.peek(wctx)
+	if err != nil {
+		return pairing.Peer{}, fmt.Errorf("after pairing, waiting for the handshake: %w", err)
+	}
+	if len(next) > 0 && next[0] == '{' {
+		return pairing.Peer{}, fmt.Errorf("%w (the other device could not verify our confirmation)", pairing.ErrMismatch)
+	}
+	return a, nil
+}
+
+// newCode creates a room and shows its code.
+func (r *hostRun) newCode(ctx context.Context) error {
+	secret, err := newSecret()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	room, err := r.client.Create(cctx)
+	if err != nil {
+		return fmt.Errorf("get a pairing code from the rendezvous server: %w", err)
+	}
+	key := canonicalRoom(room.Code)
+	r.mu.Lock()
+	r.rooms[key] = &hostRoom{secret: secret, turn: make(chan struct{}, 1)}
+	r.current, r.expires = key, room.Expires
+	r.mu.Unlock()
+	if r.h.OnCode != nil {
+		r.h.OnCode(Code{Code: showCode(key, secret), Expires: room.Expires})
+	}
+	return nil
+}
+
+// untilExpiry is the time left to the current code.
+func (r *hostRun) untilExpiry() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return max(time.Until(r.expires), time.Second)
+}
+
+// retire stops the code of room (after a failed pairing, or as it expires)
+// and, if it is the one shown, shows a new one. The room itself stays while
+// a paired device is in it: the server relays only between members, and a
+// resuming transfer needs that.
+func (r *hostRun) retire(ctx context.Context, room string) error {
+	r.mu.Lock()
+	delete(r.rooms, room)
+	current := r.current == room
+	r.mu.Unlock()
+	if !current {
+		return nil // retired already
+	}
+	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	var err error
+	if r.pairedIn(room) {
+		err = r.client.CloseRoom(cctx, room)
+	} else {
+		err = r.client.Leave(cctx, room)
+	}
+	if err != nil {
+		slog.Warn("remote: could not retire a pairing code", slog.Any("err", err))
+	}
+	return r.newCode(ctx)
+}
+
+// pairedIn says whether a paired device is in room.
+func (r *hostRun) pairedIn(room string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, hp := range r.peers {
+		if hp.auth == nil {
+			continue
+		}
+		_, rooms, ok := r.m.member(id)
+		if !ok {
+			continue
+		}
+		for _, c := range rooms {
+			if c == room {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// retireAll stops every code we created, best effort, as Serve ends.
+func (r *hostRun) retireAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	select {
+	case <-r.client.Done():
+		return
+	default:
+	}
+	_ = r.client.CloseRoom(ctx, "")
+}
