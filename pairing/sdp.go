@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/pion/sdp/v3"
+	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
 // CheckSDPFingerprint verifies that every DTLS fingerprint attribute in sdp
@@ -22,22 +22,9 @@ func CheckSDPFingerprint(raw string, want string) error {
 	if !ok {
 		return errors.New("pairing: the authenticated fingerprint is malformed")
 	}
-	var desc sdp.SessionDescription
-	if err := desc.UnmarshalString(raw); err != nil {
-		return fmt.Errorf("pairing: parse the remote sdp: %w", err)
-	}
-	var found []string
-	for _, a := range desc.Attributes {
-		if a.Key == "fingerprint" {
-			found = append(found, a.Value)
-		}
-	}
-	for _, m := range desc.MediaDescriptions {
-		for _, a := range m.Attributes {
-			if a.Key == "fingerprint" {
-				found = append(found, a.Value)
-			}
-		}
+	found, err := signaling.SDPFingerprints(raw)
+	if err != nil {
+		return fmt.Errorf("pairing: the remote sdp: %w", err)
 	}
 	if len(found) == 0 {
 		return fmt.Errorf("%w (the offer has no fingerprint at all)", ErrFingerprintSwapped)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/thepeerdrop/peerdrop/identity"
@@ -255,22 +254,9 @@ func hasRelayCandidate(sdp string) bool {
 
 // checkFingerprint verifies that every DTLS fingerprint in raw is want.
 func checkFingerprint(raw, want string) error {
-	var desc sdp.SessionDescription
-	if err := desc.UnmarshalString(raw); err != nil {
-		return fmt.Errorf("parse sdp: %w", err)
-	}
-	var found []string
-	for _, a := range desc.Attributes {
-		if a.Key == "fingerprint" {
-			found = append(found, a.Value)
-		}
-	}
-	for _, m := range desc.MediaDescriptions {
-		for _, a := range m.Attributes {
-			if a.Key == "fingerprint" {
-				found = append(found, a.Value)
-			}
-		}
+	found, err := signaling.SDPFingerprints(raw)
+	if err != nil {
+		return err
 	}
 	if len(found) == 0 {
 		return fmt.Errorf("%w: no fingerprint in sdp", ErrFingerprint)

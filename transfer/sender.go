@@ -634,38 +634,24 @@ func (ss *sendSession) poll() error {
 }
 
 // waitWhilePaused blocks until the transfer is resumed, by either side.
-// It selects itself rather than calling next(true): next applies a local
-// command and goes on waiting for the peer, so our own Resume would never
-// end the wait.
 func (ss *sendSession) waitWhilePaused() error {
-	for ss.paused && !ss.abortCur {
-		select {
-		case raw := <-ss.in.msgs:
-			m, err := ss.decode(raw)
-			if err != nil {
-				return err
-			}
-			if err := ss.handle(m); err != nil {
-				return err
-			}
-		case c := <-ss.cmds:
-			if err := ss.local(c); err != nil {
-				return err
-			}
-		case <-ss.link.Done():
-			return errLinkLost
-		case <-ss.ctx.Done():
-			return ctxErr(ss.ctx)
-		}
-	}
-	return nil
+	return ss.waitWhile(func() bool { return ss.paused && !ss.abortCur }, nil)
 }
 
 // waitForRoom blocks while too much data waits in the channel's buffer.
 func (ss *sendSession) waitForRoom() error {
-	for ss.dc.BufferedAmount() > highWater {
+	return ss.waitWhile(func() bool { return ss.dc.BufferedAmount() > highWater }, ss.in.low)
+}
+
+// waitWhile blocks while cond holds, applying the receiver's messages and
+// our own commands as they come (either may end the wait: our Resume, the
+// receiver's resume or cancel); wake, if not nil, also starts a new round.
+// It selects itself rather than calling next(true), which after a local
+// command goes on waiting for the peer.
+func (ss *sendSession) waitWhile(cond func() bool, wake <-chan struct{}) error {
+	for cond() {
 		select {
-		case <-ss.in.low:
+		case <-wake:
 		case raw := <-ss.in.msgs:
 			m, err := ss.decode(raw)
 			if err != nil {
