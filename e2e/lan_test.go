@@ -103,12 +103,15 @@ func (l *lan) in(ns string, args ...string) {
 }
 
 // link sets the host's link up or down, as if its cable were pulled.
-func (h *host) link(up bool) {
+func (h *host) link(up bool) { h.linkNamed("eth0", up) }
+
+// linkNamed sets the host's interface ifName up or down.
+func (h *host) linkNamed(ifName string, up bool) {
 	state := "down"
 	if up {
 		state = "up"
 	}
-	h.lan.in(h.ns, "ip", "link", "set", "eth0", state)
+	h.lan.in(h.ns, "ip", "link", "set", ifName, state)
 }
 
 // peerdrop starts peerdrop on the host with args.

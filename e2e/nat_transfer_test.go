@@ -110,3 +110,43 @@ func TestNATUnknownCode(t *testing.T) {
 	assert.NotEqual(t, 0, s.wait())
 	assert.Contains(t, s.stderr.String(), "pairing code")
 }
+
+// The path breaks mid-transfer (Alice's router loses its WAN link): the
+// transfer resumes and finishes intact. A 5 s outage is bridged on the same
+// path (SCTP retransmits); a 12 s one outlasts ICE's 5 s failure timeout, so
+// the sender reconnects through the server and resumes from what arrived.
+func TestNATLinkDownResumes(t *testing.T) {
+	for _, tc := range []struct {
+		outage    time.Duration
+		reconnect bool
+	}{{5 * time.Second, false}, {12 * time.Second, true}} {
+		t.Run(tc.outage.String(), func(t *testing.T) {
+			l := newNAT(t, natPortPreserving)
+			ctx := natContext(t)
+			startServe(t, ctx, l)
+			src := t.TempDir()
+			big := filepath.Join(src, "big.bin")
+			want := writeRandomFile(t, big, 96*MiB, 31)
+			dl := t.TempDir()
+			bp := l.hosts["b"].device("Bob").run(ctx, "bob-receive", "receive", "--server", natServeURL, "--dir", dl, "--yes", "--once")
+			code := bp.await("pairing-code", nil).str("code")
+			s := l.hosts["a"].device("Alice").run(ctx, "alice-send", "send", "--server", natServeURL, "--code", code, big)
+
+			s.await("progress", func(ev event) bool { return ev.num("bytes") > 4*MiB })
+			l.hosts["ra"].linkNamed("wan", false)
+			time.Sleep(tc.outage) // the outage itself, not a timing assertion
+			require.False(t, s.exited(), "the outage came mid-transfer")
+			l.hosts["ra"].linkNamed("wan", true)
+
+			require.Equal(t, 0, s.wait(), "sender stderr: %s", s.stderr.String())
+			require.Equal(t, 0, bp.wait(), "receiver stderr: %s", bp.stderr.String())
+			reconnects := len(s.all("reconnecting"))
+			t.Logf("reconnects: %d", reconnects)
+			if tc.reconnect {
+				assert.Positive(t, reconnects, "the sender reconnected through the server")
+			}
+			assert.Equal(t, want, sha256File(t, filepath.Join(dl, "big.bin")), "the file is intact")
+			requireNoLeftovers(t, dl)
+		})
+	}
+}
