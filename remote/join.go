@@ -116,6 +116,11 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 	host, err := d.m.first(wctx, d.room)
 	cancel()
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			// We got into the room, but its creator had left it: the code
+			// was retired (a failed pairing) just as we joined.
+			return nil, fmt.Errorf("%w (the device that showed it is no longer there)", ErrNoSuchCode)
+		}
 		return nil, fmt.Errorf("waiting for the device that showed the code: %w", err)
 	}
 	p, err := d.m.open(host.ClientID)
