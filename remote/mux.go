@@ -183,8 +183,8 @@ func (m *mux) changedLocked() {
 }
 
 func (m *mux) route(s rendezvous.Signal) {
-	var c chunk
-	if err := json.Unmarshal(s.Payload, &c); err != nil || !pipeIDRe.MatchString(c.Pipe) || len(c.Data) > MaxChunk {
+	c, ok := decodeChunk(s.Payload)
+	if !ok {
 		slog.Debug("remote: ignoring a signal that is no pipe message", slog.String("from", s.From))
 		return
 	}
@@ -217,6 +217,15 @@ func (m *mux) route(s rendezvous.Signal) {
 	}
 	m.mu.Unlock()
 	p.deliver(c)
+}
+
+// decodeChunk parses a signal payload as a pipe message; ok is false for
+// anything else (malformed, a bad pipe id, an oversized chunk).
+func decodeChunk(payload []byte) (c chunk, ok bool) {
+	if err := json.Unmarshal(payload, &c); err != nil || !pipeIDRe.MatchString(c.Pipe) || len(c.Data) > MaxChunk {
+		return chunk{}, false
+	}
+	return c, true
 }
 
 // refuse tells the opener of a pipe we do not take that it is closed.
