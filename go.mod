@@ -12,6 +12,7 @@ require (
 	github.com/pion/webrtc/v4 v4.2.26
 	github.com/schollz/pake/v3 v3.0.5
 	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/term v0.45.0
 )

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,4 +107,18 @@ func TestUsageErrors(t *testing.T) {
 		assert.Equal(t, 2, code, "%v: %s", args, stderr.String())
 		assert.Contains(t, stderr.String(), "peerdrop: ", "%v", args)
 	}
+}
+
+// The QR code holds the server's web address with the code in the fragment
+// (never sent to the server), drawn as a square of half blocks.
+func TestPairingQR(t *testing.T) {
+	assert.Equal(t, "https://serve.example.org/#7KQ2M-XW4PD-R8T3Z", pairingLink("wss://serve.example.org/ws", "7KQ2M-XW4PD-R8T3Z"))
+	assert.Equal(t, "http://203.0.113.10:8080/#ABCDE-FGHJK-MNPQR", pairingLink("ws://203.0.113.10:8080/ws", "ABCDE-FGHJK-MNPQR"))
+	art := qrText(pairingLink("wss://serve.example.org/ws", "7KQ2M-XW4PD-R8T3Z"))
+	lines := strings.Split(strings.TrimRight(art, "\n"), "\n")
+	require.Greater(t, len(lines), 10)
+	for _, l := range lines {
+		assert.Equal(t, utf8.RuneCountInString(lines[0]), utf8.RuneCountInString(l), "a square of modules")
+	}
+	assert.Contains(t, art, "▀")
 }

@@ -96,10 +96,15 @@ func (e *env) connected(c *peer.Conn, via, address string) {
 // showCode tells the person at the receiver the pairing code to pass on.
 func (e *env) showCode(code string, expires time.Time, server string) {
 	if e.out.json {
-		e.out.jsonEvent("pairing-code", map[string]any{"code": code, "expires": expires.UTC().Format(time.RFC3339), "url": server})
+		e.out.jsonEvent("pairing-code", map[string]any{"code": code, "expires": expires.UTC().Format(time.RFC3339), "url": server,
+			"link": pairingLink(server, code)})
 		return
 	}
 	minutes := max(int(time.Until(expires).Round(time.Minute)/time.Minute), 1)
+	if e.out.tty {
+		// Light modules are full blocks: scanners read it on dark terminals.
+		e.out.say("%s", qrText(pairingLink(server, code)))
+	}
 	e.out.say("Pairing code: %s (valid %d minutes)", code, minutes)
 	e.out.say("On the other device: peerdrop send --server %s --code %s PATH...", server, code)
 }
