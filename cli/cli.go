@@ -41,6 +41,8 @@ Commands:
                             send files, folders and/or a message; NAME and ID are looked up nearby
   send --server URL --code CODE [--relay-only] [--text MSG] [PATH...]
                             send to the device on another network that shows CODE
+  send --server URL --to NAME|ID [--relay-only] [--text MSG] [PATH...]
+                            send to a paired (pinned) device through the server, no code
   devices [--wait 3s] [--watch]
                             list nearby devices: name, type, id, address, verification code
   trust list | add DEVICE | remove DEVICE | forget DEVICE

@@ -222,6 +222,16 @@ func (e *env) receiveLAN(ctx context.Context, port int, hidden bool, absDir stri
 	return ln.Serve(ctx, handle)
 }
 
+// isPinned reports whether device id is pinned with fingerprint.
+func (e *env) isPinned(id, fingerprint string) bool {
+	for _, d := range e.trust.List() {
+		if d.ID == id {
+			return d.Fingerprint == fingerprint
+		}
+	}
+	return false
+}
+
 // receiveRemote shows a pairing code from the rendezvous server at wsURL
 // and takes the devices that join with it, until ctx ends. Nothing listens
 // on the LAN and nothing is advertised. pairingFailed hears about failed
@@ -232,12 +242,20 @@ func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, a
 		return err
 	}
 	defer client.Close()
+	// Paired devices may find us by our device id (send --server --to).
+	actx, acancel := context.WithTimeout(ctx, serverDialTimeout)
+	err = client.Announce(actx, e.cfg.Identity.Signer())
+	acancel()
+	if err != nil {
+		return fmt.Errorf("announce this device on the server %s: %w", wsURL, err)
+	}
 	cfg := e.cfg
 	cfg.RelayOnly = relayOnly
 	first := true
 	h := &remote.Host{
 		Config: cfg,
 		Check:  e.checkPeer,
+		Known:  e.isPinned,
 		OnCode: func(c remote.Code) {
 			if !first && !e.out.json {
 				e.out.say("The previous code expired, or a pairing with it failed; here is a new one.")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
@@ -23,7 +24,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	to := fs.String("to", "", "the receiver: a nearby device's name or id, or HOST:PORT")
 	wait := fs.Duration("wait", 3*time.Second, "how long to look for a device given by name or id")
 	text := fs.String("text", "", "a message to send (alone, or with the files)")
-	server := fs.String("server", "", "rendezvous server URL (peerdrop serve), to reach a device on another network with --code")
+	server := fs.String("server", "", "rendezvous server URL (peerdrop serve), to reach a device on another network with --code, or a paired device with --to")
 	code := fs.String("code", "", "with --server: the pairing code the receiver shows")
 	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the receiver never learns your addresses)")
 	if err := fs.Parse(args); err != nil {
@@ -31,10 +32,10 @@ func (e *env) send(ctx context.Context, args []string) error {
 	}
 	paths := fs.Args()
 	switch {
-	case *server != "" && *to != "":
-		return &exitError{code: 2, err: errors.New("give --to (a device on this network) or --server with --code, not both")}
-	case *server != "" && *code == "":
-		return &exitError{code: 2, err: errors.New("--server needs --code: the pairing code the receiver shows")}
+	case *server != "" && *to != "" && *code != "":
+		return &exitError{code: 2, err: errors.New("with --server, give --code (pair with a new device) or --to (a paired device), not both")}
+	case *server != "" && *to == "" && *code == "":
+		return &exitError{code: 2, err: errors.New("--server needs --code (the pairing code the receiver shows) or --to (a paired device)")}
 	case *server == "" && *code != "":
 		return &exitError{code: 2, err: errors.New("--code needs --server: the rendezvous server the receiver uses")}
 	case *server == "" && *relayOnly:
@@ -54,7 +55,25 @@ func (e *env) send(ctx context.Context, args []string) error {
 		addrDesc string
 		err      error
 	)
-	if *server != "" {
+	if *server != "" && *to != "" {
+		// A paired device, reached through the server by its id. (The LAN
+		// is not tried first.)
+		wsURL, err := serverURL(*server)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		d, err := e.pinned(*to)
+		if err != nil {
+			return fmt.Errorf("no paired device called %s: pair with a code first", *to)
+		}
+		var closeDial func()
+		dial, closeDial, err = e.knownDialer(ctx, wsURL, d.ID, d.Name, d.Fingerprint, *relayOnly)
+		if err != nil {
+			return err
+		}
+		defer closeDial()
+		addrDesc = d.Name
+	} else if *server != "" {
 		wsURL, err := serverURL(*server)
 		if err != nil {
 			return &exitError{code: 2, err: err}
@@ -196,6 +215,42 @@ func (e *env) serverDialer(ctx context.Context, wsURL, code string, relayOnly bo
 		_ = client.Close()
 	}, nil
 }
+
+// knownDialer connects to the rendezvous server at wsURL and returns how to
+// connect to the paired device id (pinned with fingerprint) there: each
+// dial finds it by its id and runs the handshake, which must present the
+// pinned fingerprint; no code. The returned func closes the connection.
+func (e *env) knownDialer(ctx context.Context, wsURL, id, name, fingerprint string, relayOnly bool) (transfer.Dialer, func(), error) {
+	client, err := e.dialServer(ctx, wsURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := e.cfg
+	cfg.RelayOnly = relayOnly
+	d := remote.NewKnownDialer(client, pairing.Peer{DeviceID: id, Fingerprint: fingerprint}, cfg, e.checkPeer)
+	var connectOnce sync.Once
+	dial := func(ctx context.Context) (transfer.Link, error) {
+		c, err := d.Dial(ctx)
+		if errors.Is(err, remote.ErrNotOnline) {
+			return nil, permanentError{fmt.Errorf("%s is not connected to the server", name)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		connectOnce.Do(func() { e.connected(c, "server", wsURL) })
+		return c, nil
+	}
+	return dial, func() {
+		_ = d.Close()
+		_ = client.Close()
+	}, nil
+}
+
+// permanentError tells a reconnecting transfer.Sender to stop at once.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error   { return e.error }
+func (e permanentError) Permanent() bool { return true }
 
 // parseTo sorts out a --to value: an address (HOST:PORT, or an IP address
 // alone, meaning the default port) or else a device name or id to look up

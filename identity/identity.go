@@ -5,6 +5,7 @@
 package identity
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
@@ -37,6 +39,18 @@ type Identity struct {
 	Certificate webrtc.Certificate
 	// Fingerprint is "sha-256 AA:BB:..." of Certificate, as it appears in SDP.
 	Fingerprint string
+
+	key *ecdsa.PrivateKey // Certificate's private key
+}
+
+// Signer returns the device key: the ECDSA P-256 private key of the
+// certificate (it signs presence announcements on the rendezvous server).
+// It is nil for an Identity that Load did not make.
+func (id *Identity) Signer() crypto.Signer {
+	if id.key == nil {
+		return nil
+	}
+	return id.key
 }
 
 type deviceRecord struct {
@@ -60,7 +74,40 @@ func Load(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{DeviceID: id, Certificate: *cert, Fingerprint: fp}, nil
+	key, err := privateKey(cert)
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{DeviceID: id, Certificate: *cert, Fingerprint: fp, key: key}, nil
+}
+
+// privateKey parses the ECDSA key out of the certificate's PEM (its PKCS#8
+// "PRIVATE KEY" block).
+func privateKey(cert *webrtc.Certificate) (*ecdsa.PrivateKey, error) {
+	text, err := cert.PEM()
+	if err != nil {
+		return nil, fmt.Errorf("encode certificate: %w", err)
+	}
+	rest := []byte(text)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, errors.New("certificate has no private key")
+		}
+		if b.Type != "PRIVATE KEY" {
+			continue
+		}
+		k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate private key: %w", err)
+		}
+		ek, ok := k.(*ecdsa.PrivateKey)
+		if !ok {
+			return nil, errors.New("certificate private key is not ECDSA")
+		}
+		return ek, nil
+	}
 }
 
 // Fingerprint returns the certificate's SHA-256 fingerprint in SDP form.

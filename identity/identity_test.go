@@ -1,6 +1,12 @@
 package identity
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -117,4 +123,33 @@ func TestTruncatedPEMFromRealIdentity(t *testing.T) {
 
 	require.NotPanics(t, func() { _, err = Load(dir) })
 	require.Error(t, err)
+}
+
+func TestSignerIsTheCertificateKey(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Load(dir)
+	require.NoError(t, err)
+	id, err := Load(dir) // from the file, as on every later run
+	require.NoError(t, err)
+	s := id.Signer()
+	require.NotNil(t, s)
+	digest := sha256.Sum256([]byte("peerdrop"))
+	sig, err := s.Sign(rand.Reader, digest[:], crypto.SHA256)
+	require.NoError(t, err)
+	text, err := id.Certificate.PEM()
+	require.NoError(t, err)
+	var cert *x509.Certificate
+	for rest := []byte(text); ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		require.NotNil(t, b, "no CERTIFICATE block")
+		if b.Type == "CERTIFICATE" {
+			cert, err = x509.ParseCertificate(b.Bytes)
+			require.NoError(t, err)
+			break
+		}
+	}
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	require.True(t, ok)
+	assert.True(t, ecdsa.VerifyASN1(pub, digest[:], sig), "the signature must verify with the certificate's public key")
 }

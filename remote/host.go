@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,11 @@ type Host struct {
 	// Check, when set, may refuse a peer after the pairing code has
 	// authenticated it (trust pinning, blocked devices).
 	Check func(signaling.Hello) error
+	// Known, when set, lets a paired device that found us by our device id
+	// (rendezvous find, no code) connect without the PAKE: its hello must
+	// name a device pinned with that fingerprint (Known reports whether it
+	// is), then Check applies. Without Known such devices are refused.
+	Known func(deviceID, fingerprint string) bool
 	// OnCode hears the code to show: the first one, a new one each time a
 	// pairing fails (a failed run may have been a guess, so the old code is
 	// retired: docs/PROTOCOL-pairing.md, P.8), and a new one when the
@@ -156,7 +162,13 @@ func (r *hostRun) session(ctx context.Context, wg *sync.WaitGroup, pending chan 
 			}
 		}
 	}
-	refuse := !ok || hp.busy || hp.failed || (hp.auth == nil && room == "")
+	// A device that found us by our id (a find link, room "") and has no
+	// live code room with us may connect as a known, paired device.
+	known := false
+	if ok && hp.auth == nil && room == "" && r.h.Known != nil && slices.Contains(rooms, "") {
+		known = true
+	}
+	refuse := !ok || hp.busy || hp.failed || (hp.auth == nil && room == "" && !known)
 	auth := hp.auth
 	if !refuse {
 		select {
@@ -173,7 +185,13 @@ func (r *hostRun) session(ctx context.Context, wg *sync.WaitGroup, pending chan 
 		return
 	}
 	wg.Go(func() {
-		c, err := r.connect(ctx, p, hp, auth, hello.Name, room)
+		var c *peer.Conn
+		var err error
+		if known {
+			c, err = r.connectKnown(ctx, p, hello.Name)
+		} else {
+			c, err = r.connect(ctx, p, hp, auth, hello.Name, room)
+		}
 		r.mu.Lock()
 		hp.busy = false
 		r.mu.Unlock()
@@ -207,6 +225,31 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 	c, err := peer.AnswerConn(ctx, p, r.cfg, authCheck(*auth, r.h.Check))
 	if err != nil {
 		return nil, fmt.Errorf("connection with %s: %w", name, handshakeErr(err))
+	}
+	return c, nil
+}
+
+// ErrNotPaired: a device reached us through the server by our device id,
+// but it is not pinned here (or presents another certificate).
+var ErrNotPaired = errors.New("this device is not paired with the other one: pair with a code first")
+
+// connectKnown runs the handshake, without a PAKE, with a device that found
+// us by our id: only a device pinned with the fingerprint it presents (the
+// SDP and DTLS then hold it to that certificate) gets through.
+func (r *hostRun) connectKnown(ctx context.Context, p *Pipe, name string) (*peer.Conn, error) {
+	defer p.Close()
+	check := func(h signaling.Hello) error {
+		if !r.h.Known(h.DeviceID, h.Fingerprint) {
+			return fmt.Errorf("%w (device %s, id %s)", ErrNotPaired, h.Name, h.DeviceID)
+		}
+		if r.h.Check != nil {
+			return r.h.Check(h)
+		}
+		return nil
+	}
+	c, err := peer.AnswerConn(ctx, p, r.cfg, check)
+	if err != nil {
+		return nil, fmt.Errorf("connection with %s: %w", name, err)
 	}
 	return c, nil
 }

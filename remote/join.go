@@ -27,6 +27,7 @@ type Dialer struct {
 	cfg    peer.Config
 	check  func(signaling.Hello) error
 	m      *mux
+	find   string // presence: the device id to find (no code, no PAKE)
 
 	mu     sync.Mutex // one Dial at a time
 	joined bool
@@ -47,6 +48,21 @@ func NewDialer(client *rendezvous.Client, code string, cfg peer.Config, check fu
 	d := &Dialer{client: client, room: room, full: full, cfg: withICEServers(cfg, client), check: check}
 	d.m = newMux(client, false, nil) // a refused signal breaks the pipes, which say so
 	return d, nil
+}
+
+// ErrNotOnline means the device to find is not connected to the server
+// (it has not announced itself there).
+var ErrNotOnline = errors.New("the device is not connected to the server")
+
+// NewKnownDialer prepares to connect, through client, to a device paired
+// before: it finds dev (pinned device id and fingerprint) by its id on the
+// server and runs only the handshake, which must name that fingerprint
+// (check, when set, applies after). No code, no PAKE. The Dialer takes
+// over client.Events until Close.
+func NewKnownDialer(client *rendezvous.Client, dev pairing.Peer, cfg peer.Config, check func(signaling.Hello) error) *Dialer {
+	d := &Dialer{client: client, cfg: withICEServers(cfg, client), check: check, find: dev.DeviceID, auth: &dev}
+	d.m = newMux(client, false, nil)
+	return d
 }
 
 // Join connects to the device that showed code: NewDialer and one Dial. The
@@ -91,6 +107,19 @@ func (d *Dialer) Dial(ctx context.Context) (*peer.Conn, error) {
 			return nil, d.failed
 		}
 		return c, err
+	}
+	if d.find != "" && (d.host == "" || !d.m.present(d.host)) {
+		fctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		found, err := d.client.Find(fctx, d.find)
+		cancel()
+		if err != nil {
+			if errors.Is(err, rendezvous.ErrNotFound) {
+				return nil, &permanent{ErrNotOnline}
+			}
+			return nil, rendezvousErr(err)
+		}
+		d.m.link(found)
+		d.host = found.ClientID
 	}
 	p, err := d.m.open(d.host)
 	if err != nil {

@@ -294,6 +294,24 @@ func (m *mux) first(ctx context.Context, code string) (rendezvous.Peer, error) {
 	}
 }
 
+// link records a peer we found by its device id (the server tells the
+// finder only in its reply, not with a peer-joined).
+func (m *mux) link(p rendezvous.Peer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mb := m.members[p.ClientID]
+	if mb == nil {
+		mb = &member{codes: map[string]uint64{}}
+		m.members[p.ClientID] = mb
+	}
+	mb.peer = p
+	m.arrived++
+	if _, ok := mb.codes[""]; !ok {
+		mb.codes[""] = m.arrived
+	}
+	m.changedLocked()
+}
+
 // member returns what we know of the client peerID: its hello and the
 // rooms we share.
 func (m *mux) member(peerID string) (rendezvous.Peer, []string, bool) {
