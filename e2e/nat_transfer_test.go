@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +151,29 @@ func TestNATLinkDownResumes(t *testing.T) {
 			requireNoLeftovers(t, dl)
 		})
 	}
+}
+
+// Guessing codes from one address is cut off by the server's rate limit,
+// while devices behind other addresses still pair. (The guesser sits on the
+// public network, at its own address.)
+func TestNATCodeGuessingIsRateLimited(t *testing.T) {
+	l := newNAT(t, natPortPreserving)
+	ctx := natContext(t)
+	startServe(t, ctx, l)
+	note := writeFile(t, t.TempDir(), "note.txt", "guess")
+	mallory := l.hosts["s"].device("Mallory")
+	limited := false
+	for i := range 14 {
+		guess := fmt.Sprintf("ABCDE-FGH%02d-MNPQR", i)
+		s := mallory.run(ctx, fmt.Sprintf("guess-%d", i), "send", "--server", natServeURL, "--code", guess, note)
+		require.NotEqual(t, 0, s.wait(), "a made-up code never works")
+		if strings.Contains(strings.ToLower(s.stderr.String()), "rate") {
+			limited = true
+			break
+		}
+	}
+	assert.True(t, limited, "the server cut the guesses off")
+	// Alice and Bob, behind their routers, are not affected.
+	c := natSend(t, ctx, l)
+	assert.Equal(t, "server", c.str("via"))
 }
