@@ -14,6 +14,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
+	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
@@ -201,10 +202,21 @@ func (e *env) serverDialer(ctx context.Context, wsURL, code string, relayOnly bo
 		_ = client.Close()
 		return nil, nil, err
 	}
+	dial, closeAll := e.serverDial(d, client, wsURL, nil)
+	return dial, closeAll, nil
+}
+
+// serverDial wraps a remote.Dialer for transfer.Sender: it reports the first
+// connection, maps errors with mapErr (if set), and closes the dialer and
+// the server connection together.
+func (e *env) serverDial(d *remote.Dialer, client *rendezvous.Client, wsURL string, mapErr func(error) error) (transfer.Dialer, func()) {
 	var connectOnce sync.Once
 	dial := func(ctx context.Context) (transfer.Link, error) {
 		c, err := d.Dial(ctx)
 		if err != nil {
+			if mapErr != nil {
+				err = mapErr(err)
+			}
 			return nil, err
 		}
 		connectOnce.Do(func() { e.connected(c, "server", wsURL) })
@@ -213,7 +225,7 @@ func (e *env) serverDialer(ctx context.Context, wsURL, code string, relayOnly bo
 	return dial, func() {
 		_ = d.Close()
 		_ = client.Close()
-	}, nil
+	}
 }
 
 // knownDialer connects to the rendezvous server at wsURL and returns how to
@@ -228,22 +240,13 @@ func (e *env) knownDialer(ctx context.Context, wsURL, id, name, fingerprint stri
 	cfg := e.cfg
 	cfg.RelayOnly = relayOnly
 	d := remote.NewKnownDialer(client, pairing.Peer{DeviceID: id, Fingerprint: fingerprint}, cfg, e.checkPeer)
-	var connectOnce sync.Once
-	dial := func(ctx context.Context) (transfer.Link, error) {
-		c, err := d.Dial(ctx)
+	dial, closeAll := e.serverDial(d, client, wsURL, func(err error) error {
 		if errors.Is(err, remote.ErrNotOnline) {
-			return nil, permanentError{fmt.Errorf("%s is not connected to the server", name)}
+			return permanentError{fmt.Errorf("%s is not connected to the server", name)}
 		}
-		if err != nil {
-			return nil, err
-		}
-		connectOnce.Do(func() { e.connected(c, "server", wsURL) })
-		return c, nil
-	}
-	return dial, func() {
-		_ = d.Close()
-		_ = client.Close()
-	}, nil
+		return err
+	})
+	return dial, closeAll, nil
 }
 
 // permanentError tells a reconnecting transfer.Sender to stop at once.
