@@ -3,10 +3,10 @@ package engine
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
+
+	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
 )
 
 // historyFileName holds the finished items, in the config dir.
@@ -81,37 +81,9 @@ func (e *Engine) saveHistory() {
 	}
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(e.histPath, data, 0o600)
+		err = atomicfile.Write(e.histPath, data, 0o600)
 	}
 	if err != nil {
 		slog.Warn("transfer history: cannot save it", slog.Any("err", err))
 	}
-}
-
-// writeFileAtomic replaces path with data: readers see the old file or the
-// new one, never a part.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, perm)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
 )
 
 const (
@@ -159,7 +161,7 @@ func loadOrCreateCert(path string) (*webrtc.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode certificate: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(pemText), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(pemText), 0o600); err != nil {
 		return nil, err
 	}
 	return cert, nil
@@ -183,19 +185,8 @@ func loadOrCreateID(path string) (string, error) {
 	}
 	id := hex.EncodeToString(buf)
 	data, _ = json.Marshal(deviceRecord{ID: id})
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return "", err
 	}
 	return id, nil
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
 )
 
 const fileName = "peers.json"
@@ -239,24 +241,8 @@ func (s *Store) save() error {
 		return err
 	}
 	// A temporary file of our own: two processes may save at once.
-	f, err := os.CreateTemp(filepath.Dir(s.path), fileName+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", s.path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp, 0o600)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, s.path)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", s.path, werr)
+	if err := atomicfile.Write(s.path, data, 0o600); err != nil {
+		return err
 	}
 	if info, err := os.Stat(s.path); err == nil {
 		s.seen = info
