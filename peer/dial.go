@@ -26,6 +26,7 @@ func Dial(ctx context.Context, addr string, cfg Config, check func(signaling.Hel
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	defer tcp.Close() // the socket's job ends once the data channel is open
+	cfg.Trickle = false
 	return dialConn(ctx, tcp, addr, cfg, check)
 }
 
@@ -33,8 +34,8 @@ func Dial(ctx context.Context, addr string, cfg Config, check func(signaling.Hel
 // 2: hello, offer, answer) over conn, which may be any reliable byte stream
 // (a TCP socket, a pipe through a rendezvous server), and returns the open
 // connection. check, when set, may refuse the peer after its hello. conn
-// stays the caller's: close it once DialConn returns, as nothing more is
-// read from or written to it.
+// stays the caller's, to close once DialConn returns, unless cfg.Trickle
+// made a trickle session of it: then the Conn closes it.
 func DialConn(ctx context.Context, conn net.Conn, cfg Config, check func(signaling.Hello) error) (*Conn, error) {
 	return dialConn(ctx, conn, "the peer", cfg, check)
 }
@@ -75,6 +76,13 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 		if err != nil {
 			return "", fmt.Errorf("create offer: %w", err)
 		}
+		if cfg.trickles(remote) {
+			c.sess = newSession(conn, pc, c, cfg, true)
+			if err := pc.SetLocalDescription(offer); err != nil {
+				return "", fmt.Errorf("set local description: %w", err)
+			}
+			return pc.LocalDescription().SDP, nil
+		}
 		return cfg.gather(ctx, pc, offer)
 	})
 	if err != nil {
@@ -87,6 +95,10 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 		return nil, fmt.Errorf("handshake with %s: set remote description: %w", desc, err)
 	}
 	c.Remote = remote
+	if c.sess != nil {
+		c.sess.wantFP = remote.Fingerprint
+		c.sess.start()
+	}
 	if err := c.waitOpen(ctx, opened); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", desc, err)
 	}

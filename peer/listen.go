@@ -33,6 +33,7 @@ func Listen(addr string, cfg Config) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	cfg.Trickle = false // a TCP socket's job ends with the handshake
 	return &Listener{cfg: cfg, ln: ln}, nil
 }
 
@@ -93,8 +94,9 @@ func (l *Listener) accept(ctx context.Context, tcp net.Conn) (*Conn, error) {
 // section 2) over conn, which may be any reliable byte stream (an accepted
 // TCP socket, a pipe through a rendezvous server), and returns the open
 // connection. check, when set, may refuse the peer after its hello (the
-// peer gets a "refused" error frame). conn stays the caller's: close it
-// once AnswerConn returns.
+// peer gets a "refused" error frame). conn stays the caller's, to close
+// once AnswerConn returns, unless cfg.Trickle made a trickle session of it:
+// then the Conn closes it.
 func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signaling.Hello) error) (*Conn, error) {
 	var (
 		c      *Conn
@@ -133,6 +135,14 @@ func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signa
 		if err != nil {
 			return "", fmt.Errorf("create answer: %w", err)
 		}
+		if cfg.trickles(remote) {
+			c.sess = newSession(conn, pc, c, cfg, false)
+			c.sess.wantFP = remote.Fingerprint
+			if err := pc.SetLocalDescription(answer); err != nil {
+				return "", fmt.Errorf("set local description: %w", err)
+			}
+			return pc.LocalDescription().SDP, nil
+		}
 		return cfg.gather(ctx, pc, answer)
 	})
 	if err != nil {
@@ -142,6 +152,9 @@ func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signa
 		return nil, err
 	}
 	c.Remote = remote
+	if c.sess != nil {
+		c.sess.start()
+	}
 	if err := c.waitOpen(ctx, opened); err != nil {
 		_ = c.Close()
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -46,6 +47,16 @@ type Config struct {
 	// Gathering no relay candidate is then an error that says why
 	// (relay.Check), not a connection that fails after its ICE timeouts.
 	RelayOnly bool
+	// Trickle offers a trickle session (docs/PROTOCOL.md section 2.4) in
+	// our hello: for handshake streams that outlive the handshake, such as a
+	// pipe through a rendezvous server. When the peer offers it too,
+	// candidates trickle, the Conn keeps the stream (and closes it with
+	// itself) and restarts ICE when the path breaks. Without it, or with a
+	// peer that does not offer it, the stream is the caller's as before.
+	Trickle bool
+	// OnPath, when set, hears when a trickle session's path breaks and when
+	// an ICE restart restored it.
+	OnPath func(PathEvent)
 	// Tune, when set, adjusts the SettingEngine after our defaults (tests, benchmarks).
 	Tune func(*webrtc.SettingEngine)
 }
@@ -59,8 +70,12 @@ func (c Config) hello() signaling.Hello {
 		Name:        c.Name,
 		Version:     int(signaling.Version),
 		Fingerprint: c.Identity.Fingerprint,
+		Trickle:     c.Trickle,
 	}
 }
+
+// trickles says whether a session with remote trickles.
+func (c Config) trickles(remote signaling.Hello) bool { return c.Trickle && remote.Trickle }
 
 // NewSettingEngine returns pion settings tuned for bulk transfer on a LAN.
 func NewSettingEngine() webrtc.SettingEngine {
@@ -93,6 +108,11 @@ func (c Config) newPeerConnection() (*webrtc.PeerConnection, error) {
 		// one turns up; with relay candidates only, none will.
 		se.SetRelayAcceptanceMinWait(0)
 	}
+	if c.Trickle {
+		// After an outage mended by an ICE restart, SCTP resends at its next
+		// timeout; pion lets that back off to a minute.
+		se.SetSCTPRTOMax(3 * time.Second)
+	}
 	if c.Tune != nil {
 		c.Tune(&se)
 	}
@@ -122,13 +142,19 @@ type Conn struct {
 	done      chan struct{}
 	doneOnce  sync.Once
 	closeOnce sync.Once
+
+	sess        *session    // a trickle session, or nil
+	restartable atomic.Bool // a failed path waits for ICE restarts
+	errMu       sync.Mutex
+	err         error // why the connection ended, when we know better than pion
 }
 
 func newConn(pc *webrtc.PeerConnection) *Conn {
 	c := &Conn{pc: pc, done: make(chan struct{}), msgs: make(chan webrtc.DataChannelMessage, inboxSize)}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		slog.Debug("peer connection state", slog.String("state", s.String()))
-		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+		if s == webrtc.PeerConnectionStateClosed ||
+			(s == webrtc.PeerConnectionStateFailed && !c.restartable.Load()) {
 			c.markDone()
 		}
 	})
@@ -136,6 +162,24 @@ func newConn(pc *webrtc.PeerConnection) *Conn {
 }
 
 func (c *Conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
+
+// fail ends the connection (Done closes) for err; the owner still closes it.
+func (c *Conn) fail(err error) {
+	c.errMu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.errMu.Unlock()
+	c.markDone()
+}
+
+// Err says why the connection ended, when it ended for a reason of its own
+// (ErrPathLost, ErrFingerprint on an ICE restart); nil otherwise.
+func (c *Conn) Err() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.err
+}
 
 // setChannel adopts dc. Its message handler is set before the channel opens:
 // pion drops messages that arrive while no handler is set, and the first
@@ -167,6 +211,9 @@ func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		err = c.pc.GracefulClose()
 		c.markDone()
+		if c.sess != nil {
+			c.sess.stop()
+		}
 	})
 	return err
 }
@@ -191,10 +238,22 @@ func (c *Conn) Route() (local, remote string) {
 func (c *Conn) waitOpen(ctx context.Context, opened <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
+	var noRelay <-chan error
+	if c.sess != nil {
+		noRelay = c.sess.relayCheck(ctx)
+	}
 	select {
 	case <-opened:
+		if c.sess != nil {
+			c.sess.opened()
+		}
 		return nil
+	case err := <-noRelay:
+		return err
 	case <-c.done:
+		if err := c.Err(); err != nil {
+			return err
+		}
 		return errors.New("peer connection failed before the data channel opened")
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -234,9 +293,14 @@ func (c Config) gather(ctx context.Context, pc *webrtc.PeerConnection, desc webr
 	if err != nil || !c.RelayOnly || hasRelayCandidate(sdp) {
 		return sdp, err
 	}
+	return "", c.noRelay(ctx)
+}
+
+// noRelay is the error for a relay-only gathering that found no relay.
+func (c Config) noRelay(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, relayCheckTimeout)
 	defer cancel()
-	return "", fmt.Errorf("%w: %w", ErrNoRelay, relay.Check(cctx, c.ICEServers))
+	return fmt.Errorf("%w: %w", ErrNoRelay, relay.Check(cctx, c.ICEServers))
 }
 
 // relayCheckTimeout bounds relay.Check after a relay-only gathering failed.

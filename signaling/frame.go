@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -35,6 +36,11 @@ const (
 	TypeOffer  FrameType = 2
 	TypeAnswer FrameType = 3
 	TypeError  FrameType = 4
+	// TypeCandidate trickles one ICE candidate (or the end of them) after
+	// the handshake, on a session both hellos opened with "trickle"
+	// (docs/PROTOCOL.md section 2.4). On such a session, offer and answer
+	// frames that follow the handshake are ICE restarts.
+	TypeCandidate FrameType = 5
 )
 
 func (t FrameType) String() string {
@@ -47,6 +53,8 @@ func (t FrameType) String() string {
 		return "answer"
 	case TypeError:
 		return "error"
+	case TypeCandidate:
+		return "candidate"
 	}
 	return fmt.Sprintf("type %d", byte(t))
 }
@@ -89,7 +97,7 @@ func ReadFrame(r io.Reader) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: got %d, want %d", ErrVersion, hdr[0], Version)
 	}
 	t := FrameType(hdr[1])
-	if t < TypeHello || t > TypeError {
+	if t < TypeHello || t > TypeCandidate {
 		return Frame{}, fmt.Errorf("%w: unknown type %d", ErrMalformed, hdr[1])
 	}
 	n := binary.BigEndian.Uint32(hdr[2:6])
@@ -109,6 +117,11 @@ type Hello struct {
 	Name        string `json:"name"`
 	Version     int    `json:"version"`
 	Fingerprint string `json:"fingerprint"`
+	// Trickle says the sender keeps the stream open after the handshake for
+	// trickled candidates and ICE restarts (section 2.4). Only streams that
+	// outlive the handshake offer it (a pipe through a rendezvous server);
+	// a session trickles when both hellos say so.
+	Trickle bool `json:"trickle,omitempty"`
 }
 
 // SDP carries an offer or an answer.
@@ -198,6 +211,36 @@ func DecodeSDP(p []byte) (string, error) {
 		return "", fmt.Errorf("%w: empty sdp", ErrMalformed)
 	}
 	return s.SDP, nil
+}
+
+// Candidate is one trickled ICE candidate: the a=candidate value without
+// its "a=" ("candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host") and the
+// media it belongs to. An empty Candidate ends this ICE generation's
+// candidates.
+type Candidate struct {
+	Candidate string `json:"candidate,omitempty"`
+	Mid       string `json:"mid,omitempty"`
+}
+
+// MaxCandidate bounds one candidate line; real ones are under 200 bytes.
+const MaxCandidate = 1024
+
+// DecodeCandidate parses a candidate payload.
+func DecodeCandidate(p []byte) (Candidate, error) {
+	var c Candidate
+	if err := json.Unmarshal(p, &c); err != nil {
+		return Candidate{}, fmt.Errorf("%w: candidate: %v", ErrMalformed, err)
+	}
+	if len(c.Candidate) > MaxCandidate || len(c.Mid) > 32 {
+		return Candidate{}, fmt.Errorf("%w: candidate too long", ErrMalformed)
+	}
+	if c.Candidate != "" && !strings.HasPrefix(c.Candidate, "candidate:") {
+		return Candidate{}, fmt.Errorf("%w: candidate does not start with \"candidate:\"", ErrMalformed)
+	}
+	if strings.ContainsAny(c.Candidate, "\r\n") {
+		return Candidate{}, fmt.Errorf("%w: candidate spans lines", ErrMalformed)
+	}
+	return c, nil
 }
 
 // DecodeError parses an error payload.

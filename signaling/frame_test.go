@@ -99,7 +99,7 @@ func TestReadFrameErrors(t *testing.T) {
 		{"version 255", header(255, TypeHello, 0), ErrVersion},
 		{"http request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ErrVersion},
 		{"type 0", header(Version, 0, 0), ErrMalformed},
-		{"type 5", header(Version, 5, 0), ErrMalformed},
+		{"type 6", header(Version, 6, 0), ErrMalformed},
 		{"type 255", header(Version, 255, 0), ErrMalformed},
 		{"too large by one", header(Version, TypeOffer, MaxPayload+1), ErrTooLarge},
 		{"too large max uint32", header(Version, TypeHello, 0xFFFFFFFF), ErrTooLarge},
@@ -138,6 +138,7 @@ func TestFrameTypeString(t *testing.T) {
 	assert.Equal(t, "offer", TypeOffer.String())
 	assert.Equal(t, "answer", TypeAnswer.String())
 	assert.Equal(t, "error", TypeError.String())
+	assert.Equal(t, "candidate", TypeCandidate.String())
 	assert.Equal(t, "type 9", FrameType(9).String())
 }
 
@@ -235,6 +236,46 @@ func TestDecodeSDP(t *testing.T) {
 	}
 }
 
+func TestDecodeCandidate(t *testing.T) {
+	c, err := DecodeCandidate([]byte(`{"candidate":"candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host","mid":"0"}`))
+	require.NoError(t, err)
+	assert.Equal(t, Candidate{Candidate: "candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host", Mid: "0"}, c)
+
+	end, err := DecodeCandidate([]byte(`{}`))
+	require.NoError(t, err)
+	assert.Empty(t, end.Candidate, "an empty object ends the candidates")
+
+	for name, p := range map[string]string{
+		"not json":    `{`,
+		"not a line":  `{"candidate":"a=candidate:1 1 udp 1 192.0.2.1 1 typ host"}`,
+		"two lines":   `{"candidate":"candidate:1 1 udp 1 192.0.2.1 1 typ host\r\na=fingerprint:sha-256 00"}`,
+		"too long":    `{"candidate":"candidate:` + strings.Repeat("x", MaxCandidate) + `"}`,
+		"long mid":    `{"candidate":"candidate:1","mid":"` + strings.Repeat("0", 33) + `"}`,
+		"wrong types": `{"candidate":1}`,
+	} {
+		_, err := DecodeCandidate([]byte(p))
+		assert.ErrorIs(t, err, ErrMalformed, name)
+	}
+}
+
+func FuzzDecodeCandidate(f *testing.F) {
+	f.Add([]byte(`{"candidate":"candidate:1 1 udp 2130706431 192.0.2.1 50000 typ host","mid":"0"}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"candidate":"candidate:x\n"}`))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		c, err := DecodeCandidate(p)
+		if err != nil {
+			return
+		}
+		if len(c.Candidate) > MaxCandidate || strings.ContainsAny(c.Candidate, "\r\n") {
+			t.Fatalf("accepted a candidate pion would misread: %q", c.Candidate)
+		}
+		if c.Candidate != "" && !strings.HasPrefix(c.Candidate, "candidate:") {
+			t.Fatalf("accepted %q", c.Candidate)
+		}
+	})
+}
+
 func TestDecodeError(t *testing.T) {
 	re, err := DecodeError([]byte(`{"code":"refused","message":"not now"}`))
 	require.NoError(t, err)
@@ -299,7 +340,7 @@ func FuzzReadFrame(f *testing.F) {
 		if len(fr.Payload) > MaxPayload {
 			t.Fatalf("decoded payload of %d bytes, limit %d", len(fr.Payload), MaxPayload)
 		}
-		if fr.Type < TypeHello || fr.Type > TypeError {
+		if fr.Type < TypeHello || fr.Type > TypeCandidate {
 			t.Fatalf("decoded unknown type %d", fr.Type)
 		}
 		// What decodes must encode to the bytes it came from and read back the same.
