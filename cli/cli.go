@@ -174,6 +174,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		out: newOutput(stdout, stderr, *jsonOut, id.Fingerprint),
 		cfg: peer.Config{Identity: id, Name: *name},
 	}
+	e.cfg.OnPath = e.pathChanged
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "receive":

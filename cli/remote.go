@@ -93,6 +93,24 @@ func (e *env) connected(c *peer.Conn, via, address string) {
 	e.out.say("Connected to %s %s, %s (verification code %s).", c.Remote.Name, how, path, code)
 }
 
+// pathChanged reports a connection through the server whose network path
+// broke (ICE restarts begin) or came back.
+func (e *env) pathChanged(ev peer.PathEvent) {
+	if e.out.json {
+		if ev.Restored {
+			e.out.jsonEvent("path-restored", map[string]any{"restarts": ev.Restarts, "route_local": ev.Local, "route_remote": ev.Remote})
+		} else {
+			e.out.jsonEvent("path-lost", map[string]any{"restarts": ev.Restarts})
+		}
+		return
+	}
+	if ev.Restored {
+		e.out.say("Network path restored (ICE restarts: %d).", ev.Restarts)
+		return
+	}
+	e.out.say("Network path lost; looking for a new one (ICE restart)...")
+}
+
 // showCode tells the person at the receiver the pairing code to pass on.
 func (e *env) showCode(code string, expires time.Time, server string) {
 	if e.out.json {

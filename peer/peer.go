@@ -173,6 +173,10 @@ func (c *Conn) fail(err error) {
 	c.markDone()
 }
 
+// Trickles says whether the connection is a trickle session: it owns the
+// handshake stream, and a broken path is mended by ICE restarts over it.
+func (c *Conn) Trickles() bool { return c.sess != nil }
+
 // Err says why the connection ended, when it ended for a reason of its own
 // (ErrPathLost, ErrFingerprint on an ICE restart); nil otherwise.
 func (c *Conn) Err() error {

@@ -117,10 +117,20 @@ func ICEServers(client *rendezvous.Client) []webrtc.ICEServer {
 	return out
 }
 
-// withICEServers gives cfg the server's ICE servers unless it has its own.
-func withICEServers(cfg peer.Config, client *rendezvous.Client) peer.Config {
+// remoteConfig gives cfg the server's ICE servers unless it has its own, and
+// offers a trickle session: a pipe outlives the handshake, so candidates
+// trickle through the server and ICE restarts when the path breaks.
+func remoteConfig(cfg peer.Config, client *rendezvous.Client) peer.Config {
 	if cfg.ICEServers == nil {
 		cfg.ICEServers = ICEServers(client)
 	}
+	cfg.Trickle = true
 	return cfg
+}
+
+// release closes p unless c keeps it as its trickle session's stream.
+func release(p *Pipe, c *peer.Conn) {
+	if c == nil || !c.Trickles() {
+		_ = p.Close()
+	}
 }

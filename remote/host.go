@@ -58,7 +58,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 	r := &hostRun{
 		h:      h,
 		client: client,
-		cfg:    withICEServers(h.Config, client),
+		cfg:    remoteConfig(h.Config, client),
 		own:    pairing.Identity{DeviceID: h.Config.Identity.DeviceID, Fingerprint: h.Config.Identity.Fingerprint},
 		rooms:  map[string]*hostRoom{},
 		peers:  map[string]*hostPeer{},
@@ -207,8 +207,10 @@ func (r *hostRun) session(ctx context.Context, wg *sync.WaitGroup, pending chan 
 }
 
 // connect runs the PAKE (unless the peer paired before) and the handshake.
-func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pairing.Peer, name, room string) (*peer.Conn, error) {
-	defer p.Close() // its job ends once the data channel is open
+func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pairing.Peer, name, room string) (c *peer.Conn, err error) {
+	// Its job ends once the data channel is open, unless it carries on
+	// as the trickle session's signaling.
+	defer func() { release(p, c) }()
 	if auth == nil {
 		a, err := r.pairIn(ctx, p, room)
 		if err != nil {
@@ -222,7 +224,7 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 		r.mu.Unlock()
 		auth = &a
 	}
-	c, err := peer.AnswerConn(ctx, p, r.cfg, authCheck(*auth, r.h.Check))
+	c, err = peer.AnswerConn(ctx, p, r.cfg, authCheck(*auth, r.h.Check))
 	if err != nil {
 		return nil, fmt.Errorf("connection with %s: %w", name, handshakeErr(err))
 	}
@@ -236,8 +238,8 @@ var ErrNotPaired = errors.New("this device is not paired with the other one: pai
 // connectKnown runs the handshake, without a PAKE, with a device that found
 // us by our id: only a device pinned with the fingerprint it presents (the
 // SDP and DTLS then hold it to that certificate) gets through.
-func (r *hostRun) connectKnown(ctx context.Context, p *Pipe, name string) (*peer.Conn, error) {
-	defer p.Close()
+func (r *hostRun) connectKnown(ctx context.Context, p *Pipe, name string) (c *peer.Conn, err error) {
+	defer func() { release(p, c) }()
 	check := func(h signaling.Hello) error {
 		if !r.h.Known(h.DeviceID, h.Fingerprint) {
 			return fmt.Errorf("%w (device %s, id %s)", ErrNotPaired, h.Name, h.DeviceID)
@@ -247,7 +249,7 @@ func (r *hostRun) connectKnown(ctx context.Context, p *Pipe, name string) (*peer
 		}
 		return nil
 	}
-	c, err := peer.AnswerConn(ctx, p, r.cfg, check)
+	c, err = peer.AnswerConn(ctx, p, r.cfg, check)
 	if err != nil {
 		return nil, fmt.Errorf("connection with %s: %w", name, err)
 	}

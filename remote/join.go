@@ -45,7 +45,7 @@ func NewDialer(client *rendezvous.Client, code string, cfg peer.Config, check fu
 	if err != nil {
 		return nil, err
 	}
-	d := &Dialer{client: client, room: room, full: full, cfg: withICEServers(cfg, client), check: check}
+	d := &Dialer{client: client, room: room, full: full, cfg: remoteConfig(cfg, client), check: check}
 	d.m = newMux(client, false, nil) // a refused signal breaks the pipes, which say so
 	return d, nil
 }
@@ -60,7 +60,7 @@ var ErrNotOnline = errors.New("the device is not connected to the server")
 // (check, when set, applies after). No code, no PAKE. The Dialer takes
 // over client.Events until Close.
 func NewKnownDialer(client *rendezvous.Client, dev pairing.Peer, cfg peer.Config, check func(signaling.Hello) error) *Dialer {
-	d := &Dialer{client: client, cfg: withICEServers(cfg, client), check: check, find: dev.DeviceID, auth: &dev}
+	d := &Dialer{client: client, cfg: remoteConfig(cfg, client), check: check, find: dev.DeviceID, auth: &dev}
 	d.m = newMux(client, false, nil)
 	return d
 }
@@ -125,8 +125,8 @@ func (d *Dialer) Dial(ctx context.Context) (*peer.Conn, error) {
 	if err != nil {
 		return nil, &permanent{fmt.Errorf("reach the other device again: %w", err)}
 	}
-	defer p.Close()
 	c, err := peer.DialConn(ctx, p, d.cfg, authCheck(*d.auth, d.check))
+	release(p, c)
 	return c, handshakeErr(err)
 }
 
@@ -156,7 +156,8 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer p.Close()
+	var c *peer.Conn
+	defer func() { release(p, c) }()
 	own := pairing.Identity{DeviceID: d.cfg.Identity.DeviceID, Fingerprint: d.cfg.Identity.Fingerprint}
 	auth, err := pairing.Authenticate(ctx, p, d.full, pairing.Initiator, own)
 	if errors.Is(err, io.EOF) || errors.Is(err, ErrPeerLeft) {
@@ -166,7 +167,7 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 		return nil, err
 	}
 	d.host, d.auth = host.ClientID, &auth
-	c, err := peer.DialConn(ctx, p, d.cfg, authCheck(auth, d.check))
+	c, err = peer.DialConn(ctx, p, d.cfg, authCheck(auth, d.check))
 	if err != nil {
 		err = handshakeErr(err)
 		// A swapped certificate is the end; a handshake that merely failed
@@ -180,7 +181,8 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 }
 
 // Close stops reading the client's events and leaves the code's room.
-// Connections already open are not affected.
+// Connections already open keep working, but lose their signaling: a path
+// that breaks from then on is not mended by an ICE restart.
 func (d *Dialer) Close() error {
 	d.m.close()
 	d.mu.Lock()

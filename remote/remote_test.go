@@ -54,6 +54,8 @@ func TestHostJoin(t *testing.T) {
 	assert.Equal(t, hostCfg.Identity.DeviceID, jc.Remote.DeviceID)
 	assert.Equal(t, joinCfg.Identity.Fingerprint, hc.Remote.Fingerprint)
 	assert.Equal(t, "Sender", hc.Remote.Name)
+	assert.True(t, jc.Trickles(), "candidates trickle through the server")
+	assert.True(t, hc.Trickles(), "candidates trickle through the server")
 	exchange(t, jc, hc)
 	local, remote := jc.Route()
 	t.Logf("route: %s -> %s", local, remote)
