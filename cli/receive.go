@@ -34,7 +34,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	hidden := fs.Bool("hidden", false, "do not advertise on the local network: senders need HOST:PORT")
 	once := fs.Bool("once", false, "exit after one offer or message")
 	port := fs.Int("port", signaling.DefaultPort, "TCP port for the LAN handshake (0: any free port)")
-	server := fs.String("server", "", "rendezvous server URL (peerdrop serve): show a pairing code for a device on another network, instead of listening on the LAN")
+	server := fs.String("server", "", "rendezvous server URL (peerdrop serve): also show a pairing code for a device on another network, and be reachable there by paired devices")
 	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the sender never learns your addresses)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
@@ -160,6 +160,20 @@ func (e *env) receive(ctx context.Context, args []string) error {
 		}
 	}
 	if wsURL != "" {
+		// The LAN first: devices nearby reach us directly, as without
+		// --server (on any free port unless --port says otherwise); the
+		// server is for the others. Not being able to listen on the LAN
+		// is no reason to stop.
+		lanPort := *port
+		if !flagGiven(fs, "port") {
+			lanPort = 0
+		}
+		var lan sync.WaitGroup
+		lan.Go(func() {
+			if err := e.receiveLAN(ctx, lanPort, *hidden, absDir, handle); err != nil && ctx.Err() == nil {
+				e.reportError(fmt.Errorf("not receiving on the local network, only through the server: %w", err))
+			}
+		})
 		err = e.receiveRemote(ctx, wsURL, *relayOnly, absDir, handle, func(err error) {
 			if *once && (errors.Is(err, pairing.ErrMismatch) || errors.Is(err, pairing.ErrProtocol)) {
 				// With --once, a failed pairing ends the run, at once:
@@ -168,6 +182,8 @@ func (e *env) receive(ctx context.Context, args []string) error {
 				cancel()
 			}
 		})
+		cancel()
+		lan.Wait()
 	} else {
 		err = e.receiveLAN(ctx, *port, *hidden, absDir, handle)
 	}
@@ -233,22 +249,12 @@ func (e *env) isPinned(id, fingerprint string) bool {
 }
 
 // receiveRemote shows a pairing code from the rendezvous server at wsURL
-// and takes the devices that join with it, until ctx ends. Nothing listens
-// on the LAN and nothing is advertised. pairingFailed hears about failed
-// pairings (a wrong code), after they are reported.
+// and takes the devices that join with it, or that find us by our device id,
+// until ctx ends. When the server connection drops it connects again, with
+// backoff, and shows a new code; only a first connection that fails is an
+// error. pairingFailed hears about failed pairings (a wrong code), after
+// they are reported.
 func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, absDir string, handle func(context.Context, *peer.Conn), pairingFailed func(error)) error {
-	client, err := e.dialServer(ctx, wsURL)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	// Paired devices may find us by our device id (send --server --to).
-	actx, acancel := context.WithTimeout(ctx, serverDialTimeout)
-	err = client.Announce(actx, e.cfg.Identity.Signer())
-	acancel()
-	if err != nil {
-		return fmt.Errorf("announce this device on the server %s: %w", wsURL, err)
-	}
 	cfg := e.cfg
 	cfg.RelayOnly = relayOnly
 	first := true
@@ -271,11 +277,64 @@ func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, a
 			pairingFailed(err)
 		},
 	}
-	err = h.Serve(ctx, client, handle)
-	if err != nil && ctx.Err() != nil {
-		return nil // stopping: the connection ended with us
+	backoff := time.Second
+	for attempt := 0; ; attempt++ {
+		served, err := e.serveRemote(ctx, wsURL, h, handle)
+		if ctx.Err() != nil {
+			return nil // stopping: the connection ended with us
+		}
+		if attempt == 0 && !served {
+			return err
+		}
+		if served {
+			backoff = time.Second
+		}
+		if e.out.json {
+			e.out.jsonEvent("server-reconnecting", map[string]any{"server": wsURL, "error": errString(err), "in_ms": backoff.Milliseconds()})
+		} else {
+			e.out.say("Lost the server %s (%v); connecting again in %s.", wsURL, oneLine(err), backoff)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, maxServerBackoff)
 	}
-	return err
+}
+
+// maxServerBackoff caps the wait between attempts to reach the server again.
+const maxServerBackoff = 30 * time.Second
+
+// serveRemote connects to the server once, announces this device and serves
+// h until the connection ends. served says whether it got that far.
+func (e *env) serveRemote(ctx context.Context, wsURL string, h *remote.Host, handle func(context.Context, *peer.Conn)) (served bool, err error) {
+	client, err := e.dialServer(ctx, wsURL)
+	if err != nil {
+		return false, err
+	}
+	defer client.Close()
+	// Paired devices may find us by our device id (send --server --to).
+	actx, acancel := context.WithTimeout(ctx, serverDialTimeout)
+	err = client.Announce(actx, e.cfg.Identity.Signer())
+	acancel()
+	if err != nil {
+		return false, fmt.Errorf("announce this device on the server %s: %w", wsURL, err)
+	}
+	err = h.Serve(ctx, client, handle)
+	if err == nil {
+		err = errors.New("the server closed the connection")
+	}
+	return true, err
+}
+
+// flagGiven reports whether the command line set flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // reportError tells the user about a problem that does not stop receiving.

@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
+	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 func (e *env) send(ctx context.Context, args []string) error {
@@ -57,18 +59,22 @@ func (e *env) send(ctx context.Context, args []string) error {
 		err      error
 	)
 	if *server != "" && *to != "" {
-		// A paired device, reached through the server by its id. (The LAN
-		// is not tried first.)
+		// A paired device: on the LAN when it is there, else through the
+		// server, by its id.
 		wsURL, err := serverURL(*server)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
 		d, err := e.pinned(*to)
 		if err != nil {
+			var amb *discovery.AmbiguousError
+			if errors.As(err, &amb) {
+				return err
+			}
 			return fmt.Errorf("no paired device called %s: pair with a code first", *to)
 		}
 		var closeDial func()
-		dial, closeDial, err = e.knownDialer(ctx, wsURL, d.ID, d.Name, d.Fingerprint, *relayOnly)
+		dial, closeDial, err = e.pairedDialer(ctx, wsURL, d, *relayOnly, *wait)
 		if err != nil {
 			return err
 		}
@@ -208,10 +214,37 @@ func (e *env) serverDialer(ctx context.Context, wsURL, code string, relayOnly bo
 
 // serverDial wraps a remote.Dialer for transfer.Sender: it reports the first
 // connection, maps errors with mapErr (if set), and closes the dialer and
-// the server connection together.
+// the server connection together. When the server connection has dropped
+// (our network changed, the server restarted), a dial connects to the server
+// again and reaches the device already authenticated by its id.
 func (e *env) serverDial(d *remote.Dialer, client *rendezvous.Client, wsURL string, mapErr func(error) error) (transfer.Dialer, func()) {
-	var connectOnce sync.Once
+	var (
+		connectOnce sync.Once
+		mu          sync.Mutex
+	)
+	cfg := d.Config()
+	cfg.ICEServers = nil // the new connection hands out fresh TURN credentials
 	dial := func(ctx context.Context) (transfer.Link, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case <-client.Done():
+			dev := d.Peer()
+			if dev.DeviceID == "" {
+				break // not paired yet: the code's room is gone with the connection
+			}
+			if !e.out.json {
+				e.out.say("Lost the server %s; connecting again.", wsURL)
+			}
+			nc, err := e.dialServer(ctx, wsURL)
+			if err != nil {
+				return nil, err
+			}
+			_ = d.Close()
+			_ = client.Close()
+			client, d = nc, remote.NewKnownDialer(nc, dev, cfg, e.checkPeer)
+		default:
+		}
 		c, err := d.Dial(ctx)
 		if err != nil {
 			if mapErr != nil {
@@ -223,6 +256,8 @@ func (e *env) serverDial(d *remote.Dialer, client *rendezvous.Client, wsURL stri
 		return c, nil
 	}
 	return dial, func() {
+		mu.Lock()
+		defer mu.Unlock()
 		_ = d.Close()
 		_ = client.Close()
 	}
@@ -247,6 +282,62 @@ func (e *env) knownDialer(ctx context.Context, wsURL, id, name, fingerprint stri
 		return err
 	})
 	return dial, closeAll, nil
+}
+
+// lanFirstWait bounds the look for a paired device on the LAN before the
+// server is used: a device nearby answers within a second.
+const lanFirstWait = 1500 * time.Millisecond
+
+// pairedDialer returns how to reach the paired device d: over the LAN when
+// it is discovered nearby (unless relayOnly, which never reveals our
+// addresses), else, and whenever the LAN fails, through the server at wsURL
+// by its id. The server connection opens only when it is needed.
+func (e *env) pairedDialer(ctx context.Context, wsURL string, d trust.Device, relayOnly bool, wait time.Duration) (transfer.Dialer, func(), error) {
+	var lan transfer.Dialer
+	if !relayOnly {
+		if l, _, err := e.lanDialer(ctx, d.ID, min(wait, lanFirstWait)); err == nil {
+			lan = l
+		}
+	}
+	if lan == nil {
+		return e.knownDialer(ctx, wsURL, d.ID, d.Name, d.Fingerprint, relayOnly)
+	}
+	var (
+		mu       sync.Mutex
+		srv      transfer.Dialer
+		closeSrv = func() {}
+	)
+	dial := func(ctx context.Context) (transfer.Link, error) {
+		mu.Lock()
+		viaServer := srv != nil
+		mu.Unlock()
+		if !viaServer {
+			link, err := lan(ctx)
+			if err == nil {
+				return link, nil
+			}
+			var pe interface{ Permanent() bool }
+			if errors.As(err, &pe) && pe.Permanent() {
+				return nil, err // refused (a changed identity): no other way around
+			}
+			e.reportError(fmt.Errorf("%s is not reachable on the local network (%v); trying the server", d.Name, oneLine(err)))
+			mu.Lock()
+			defer mu.Unlock()
+			if srv == nil {
+				s, c, err := e.knownDialer(ctx, wsURL, d.ID, d.Name, d.Fingerprint, relayOnly)
+				if err != nil {
+					return nil, err
+				}
+				srv, closeSrv = s, c
+			}
+		}
+		return srv(ctx)
+	}
+	return dial, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		closeSrv()
+	}, nil
 }
 
 // permanentError tells a reconnecting transfer.Sender to stop at once.

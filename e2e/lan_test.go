@@ -387,3 +387,52 @@ func TestLANIPv6Only(t *testing.T) {
 	require.Equal(t, 0, bp.wait(), "stderr: %s", bp.stderr.String())
 	assert.Equal(t, files(snapshot(t, src)), files(snapshot(t, dl)))
 }
+
+// With a server, the LAN stays first: a paired device that is nearby is
+// reached directly, the server only when the LAN does not answer.
+func TestLANFirstWithServer(t *testing.T) {
+	l := newLAN(t, "a", "b", "c")
+	ctx := lanContext(t)
+	server := l.hosts["c"]
+	url := "ws://" + server.ip + ":8080/ws"
+	serve := server.peerdrop(ctx, "serve", "--config-dir", t.TempDir(), "--json", "serve",
+		"--listen", server.ip+":8080", "--turn-listen", server.ip+":3478", "--public-ip", server.ip)
+	serve.await("serving", nil)
+	alpha := l.hosts["a"].device("Alpha")
+	bravo := l.hosts["b"].device("Bravo")
+	dl := t.TempDir()
+	bp := bravo.run(ctx, "bravo-receive", "receive", "--server", url, "--dir", dl, "--yes")
+	code := bp.await("pairing-code", nil).str("code")
+	lan := bp.awaitAny("listening", nil)
+	require.True(t, lan.flag("discoverable"), "with --server the receiver is on the LAN too: %s", lan)
+
+	// Pairing goes through the server: a code is a server thing.
+	src := t.TempDir()
+	one := writeFile(t, src, "one.txt", "paired through the server\n")
+	s := alpha.run(ctx, "alpha-pair", "send", "--server", url, "--code", code, one)
+	require.Equal(t, 0, s.wait(), "stderr: %s", s.stderr.String())
+	assert.Equal(t, "server", s.await("connected", nil).str("via"))
+
+	// Later, by name: Bravo is nearby, so the LAN.
+	two := writeFile(t, src, "two.txt", "straight across the LAN\n")
+	s = alpha.run(ctx, "alpha-send-lan", "send", "--server", url, "--to", "Bravo", two)
+	require.Equal(t, 0, s.wait(), "stderr: %s", s.stderr.String())
+	assert.Equal(t, "lan", s.await("connected", nil).str("via"))
+
+	// Bravo's LAN port stops answering (a firewall): the server instead.
+	port := fmt.Sprint(lan.num("port"))
+	for _, tables := range []string{"iptables", "ip6tables"} {
+		l.in(l.hosts["b"].ns, tables, "-A", "INPUT", "-p", "tcp", "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset")
+	}
+	three := writeFile(t, src, "three.txt", "around the firewall\n")
+	s = alpha.run(ctx, "alpha-send-fallback", "send", "--server", url, "--to", "Bravo", three)
+	require.Equal(t, 0, s.wait(), "stderr: %s", s.stderr.String())
+	assert.Equal(t, "server", s.await("connected", nil).str("via"))
+	assert.Contains(t, s.awaitAny("error", nil).str("message"), "not reachable on the local network")
+
+	for _, f := range []string{one, two, three} {
+		assert.Equal(t, sha256File(t, f), sha256File(t, filepath.Join(dl, filepath.Base(f))))
+	}
+	bp.signal(syscall.SIGINT)
+	bp.wait()
+}

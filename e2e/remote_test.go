@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,8 +14,8 @@ import (
 )
 
 // Off the LAN, on loopback: `peerdrop serve`, a receiver that shows a
-// pairing code through it (no LAN listener) and a sender that types the
-// code. The PAKE runs through the server, then the handshake, then WebRTC.
+// pairing code through it (and listens on the LAN too, hidden here) and a
+// sender that types the code. The PAKE runs through the server, then the handshake, then WebRTC.
 
 // startLoopbackServe runs `peerdrop serve` on loopback and returns its WebSocket URL.
 func startLoopbackServe(t *testing.T, ctx context.Context) string {
@@ -28,7 +30,7 @@ func startLoopbackServe(t *testing.T, ctx context.Context) string {
 func startRemoteReceiver(t *testing.T, ctx context.Context, url, dir string, extra ...string) (*proc, string) {
 	t.Helper()
 	args := append([]string{"--config-dir", t.TempDir(), "--name", receiverName, "--json",
-		"receive", "--server", url, "--yes", "--once", "--dir", dir}, extra...)
+		"receive", "--server", url, "--hidden", "--yes", "--once", "--dir", dir}, extra...)
 	r := start(t, ctx, "receiver", false, args...)
 	ev := r.await("pairing-code", nil)
 	code := ev.str("code")
@@ -37,7 +39,10 @@ func startRemoteReceiver(t *testing.T, ctx context.Context, url, dir string, ext
 	expires, err := time.Parse(time.RFC3339, ev.str("expires"))
 	require.NoError(t, err, "pairing-code expires: %s", ev)
 	assert.WithinDuration(t, time.Now().Add(10*time.Minute), expires, time.Minute)
-	assert.Empty(t, r.all("listening"), "nothing listens on the LAN with --server")
+	lan := r.awaitAny("listening", nil)
+	assert.False(t, lan.flag("discoverable"), "--hidden: the LAN listener is not advertised")
+	assert.Positive(t, lan.num("port"))
+	assert.NotEqual(t, int64(53318), lan.num("port"), "on a free port unless --port says so")
 	return r, code
 }
 
@@ -139,4 +144,37 @@ func TestRemoteWrongCode(t *testing.T) {
 			assert.Equal(t, 2, s.wait(), "%v: %s", args, s.stderr.String())
 		}
 	})
+}
+
+// The receiver's connection to the server drops (the server restarts): it
+// connects again by itself and shows a new code, with which a sender pairs.
+func TestRemoteReceiverReconnectsToServer(t *testing.T) {
+	ctx := testContext(t)
+	port := freePort(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", port)
+	serveCtx, stopServe := context.WithCancel(ctx)
+	first := start(t, serveCtx, "serve-1", false, "--config-dir", t.TempDir(), "--json",
+		"serve", "--listen", listen, "--turn-listen", "127.0.0.1:0")
+	url := first.await("serving", nil).str("url")
+
+	dl := t.TempDir()
+	r, code := startRemoteReceiver(t, ctx, url, dl)
+	first.signal(syscall.SIGTERM)
+	first.wait()
+	stopServe()
+	lost := r.await("server-reconnecting", nil)
+	t.Logf("receiver: %s", lost)
+	assert.NotEmpty(t, lost.str("error"))
+
+	second := start(t, ctx, "serve-2", false, "--config-dir", t.TempDir(), "--json",
+		"serve", "--listen", listen, "--turn-listen", "127.0.0.1:0")
+	require.Equal(t, url, second.await("serving", nil).str("url"))
+	again := r.await("pairing-code", nil)
+	require.NotEqual(t, code, again.str("code"), "a new code on the new connection")
+
+	note := writeFile(t, t.TempDir(), "note.txt", "after the server came back")
+	s := startSender(t, ctx, "--server", url, "--code", again.str("code"), note)
+	require.Equal(t, 0, s.wait(), "sender stderr: %s", s.stderr.String())
+	require.Equal(t, 0, r.wait(), "receiver stderr: %s", r.stderr.String())
+	assert.Equal(t, sha256File(t, note), sha256File(t, filepath.Join(dl, "note.txt")))
 }

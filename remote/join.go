@@ -80,6 +80,10 @@ func Join(ctx context.Context, client *rendezvous.Client, code string, cfg peer.
 	return c, nil
 }
 
+// Config is the configuration the dialer connects with (the caller's, with
+// the server's ICE servers).
+func (d *Dialer) Config() peer.Config { return d.cfg }
+
 // Peer is the device the code authenticated (zero before the first
 // successful Dial).
 func (d *Dialer) Peer() pairing.Peer {
