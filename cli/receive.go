@@ -18,6 +18,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/remote"
+	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
@@ -320,7 +321,14 @@ func (e *env) serveRemote(ctx context.Context, wsURL string, h *remote.Host, han
 	actx, acancel := context.WithTimeout(ctx, serverDialTimeout)
 	err = client.Announce(actx, e.cfg.Identity.Signer())
 	acancel()
-	if err != nil {
+	var re *rendezvous.Error
+	switch {
+	case errors.As(err, &re) && re.Code == rendezvous.CodeKeyMismatch:
+		// Someone announced this id with another key first (or this device
+		// had another certificate then): the server keeps the id for that
+		// key, so nobody can take over a paired device's name. Codes work.
+		e.reportError(fmt.Errorf("the server %s has this device's id bound to another certificate, so paired devices cannot reach it there by name; pairing with a code still works", wsURL))
+	case err != nil:
 		return false, fmt.Errorf("announce this device on the server %s: %w", wsURL, err)
 	}
 	err = h.Serve(ctx, client, handle)
