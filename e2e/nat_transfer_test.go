@@ -158,6 +158,40 @@ func TestNATLinkDownResumes(t *testing.T) {
 	}
 }
 
+// Alice's router gets a new public address mid-transfer (an ISP renumbers
+// it, a phone hops to another mast): every NAT mapping is gone, the old
+// candidate pair and Alice's server connection with it. The sender notices,
+// connects to the server again, finds Bob by his id (no code: they paired)
+// and resumes from what arrived; the file is intact.
+func TestNATAddressChangeResumes(t *testing.T) {
+	l := newNAT(t, natPortPreserving)
+	ctx := natContext(t)
+	startServe(t, ctx, l)
+	src := t.TempDir()
+	big := filepath.Join(src, "big.bin")
+	want := writeRandomFile(t, big, 96*MiB, 37)
+	dl := t.TempDir()
+	bp := l.hosts["b"].device("Bob").run(ctx, "bob-receive", "receive", "--server", natServeURL, "--dir", dl, "--yes", "--once")
+	code := bp.await("pairing-code", nil).str("code")
+	s := l.hosts["a"].device("Alice").run(ctx, "alice-send", "send", "--server", natServeURL, "--code", code, big)
+
+	s.await("progress", func(ev event) bool { return ev.num("bytes") > 4*MiB })
+	ra := l.hosts["ra"]
+	// Removing the primary address would take secondaries with it: swap.
+	l.in(ra.ns, "ip", "addr", "del", ra.ip+"/24", "dev", "wan")
+	l.in(ra.ns, "ip", "addr", "add", "203.0.113.21/24", "dev", "wan")
+	require.False(t, s.exited(), "the change came mid-transfer")
+
+	require.Equal(t, 0, s.wait(), "sender stderr: %s", s.stderr.String())
+	require.Equal(t, 0, bp.wait(), "receiver stderr: %s", bp.stderr.String())
+	t.Logf("reconnects: %d, paths lost: %d, restored: %d", len(s.all("reconnecting")), len(s.all("path-lost")), len(s.all("path-restored")))
+	assert.True(t, len(s.all("reconnecting")) > 0 || len(s.all("path-restored")) > 0, "the sender found a new path")
+	done := bp.await("file-done", nil)
+	assert.Positive(t, done.num("resumed_from")+int64(len(s.all("path-restored"))), "nothing was sent twice from the start")
+	assert.Equal(t, want, sha256File(t, filepath.Join(dl, "big.bin")), "the file is intact")
+	requireNoLeftovers(t, dl)
+}
+
 // Guessing codes from one address is cut off by the server's rate limit,
 // while devices behind other addresses still pair. (The guesser sits on the
 // public network, at its own address.)
