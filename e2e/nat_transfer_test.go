@@ -113,6 +113,23 @@ func TestNATUnknownCode(t *testing.T) {
 	assert.Contains(t, s.stderr.String(), "pairing code")
 }
 
+// bigNATTransfer starts the server, Bob receiving with a code and Alice
+// sending him a 96 MiB file (random, from seed), and returns once 4 MiB
+// have gone: the sender, the receiver, the file's SHA-256 and Bob's folder.
+func bigNATTransfer(t *testing.T, l *lan, seed uint64) (s, bp *proc, want, dl string) {
+	t.Helper()
+	ctx := natContext(t)
+	startServe(t, ctx, l)
+	big := filepath.Join(t.TempDir(), "big.bin")
+	want = writeRandomFile(t, big, 96*MiB, seed)
+	dl = t.TempDir()
+	bp = l.hosts["b"].device("Bob").run(ctx, "bob-receive", "receive", "--server", natServeURL, "--dir", dl, "--yes", "--once")
+	code := bp.await("pairing-code", nil).str("code")
+	s = l.hosts["a"].device("Alice").run(ctx, "alice-send", "send", "--server", natServeURL, "--code", code, big)
+	s.await("progress", func(ev event) bool { return ev.num("bytes") > 4*MiB })
+	return s, bp, want, dl
+}
+
 // The path breaks mid-transfer (Alice's router loses its WAN link): the
 // transfer resumes and finishes intact. A 5 s outage is bridged on the same
 // path (SCTP retransmits); a 12 s one outlasts ICE's failure timeout (7 s),
@@ -126,17 +143,7 @@ func TestNATLinkDownResumes(t *testing.T) {
 	}{{5 * time.Second, false}, {12 * time.Second, true}} {
 		t.Run(tc.outage.String(), func(t *testing.T) {
 			l := newNAT(t, natPortPreserving)
-			ctx := natContext(t)
-			startServe(t, ctx, l)
-			src := t.TempDir()
-			big := filepath.Join(src, "big.bin")
-			want := writeRandomFile(t, big, 96*MiB, 31)
-			dl := t.TempDir()
-			bp := l.hosts["b"].device("Bob").run(ctx, "bob-receive", "receive", "--server", natServeURL, "--dir", dl, "--yes", "--once")
-			code := bp.await("pairing-code", nil).str("code")
-			s := l.hosts["a"].device("Alice").run(ctx, "alice-send", "send", "--server", natServeURL, "--code", code, big)
-
-			s.await("progress", func(ev event) bool { return ev.num("bytes") > 4*MiB })
+			s, bp, want, dl := bigNATTransfer(t, l, 31)
 			l.hosts["ra"].linkNamed("wan", false)
 			time.Sleep(tc.outage) // the outage itself, not a timing assertion
 			require.False(t, s.exited(), "the outage came mid-transfer")
@@ -165,17 +172,7 @@ func TestNATLinkDownResumes(t *testing.T) {
 // and resumes from what arrived; the file is intact.
 func TestNATAddressChangeResumes(t *testing.T) {
 	l := newNAT(t, natPortPreserving)
-	ctx := natContext(t)
-	startServe(t, ctx, l)
-	src := t.TempDir()
-	big := filepath.Join(src, "big.bin")
-	want := writeRandomFile(t, big, 96*MiB, 37)
-	dl := t.TempDir()
-	bp := l.hosts["b"].device("Bob").run(ctx, "bob-receive", "receive", "--server", natServeURL, "--dir", dl, "--yes", "--once")
-	code := bp.await("pairing-code", nil).str("code")
-	s := l.hosts["a"].device("Alice").run(ctx, "alice-send", "send", "--server", natServeURL, "--code", code, big)
-
-	s.await("progress", func(ev event) bool { return ev.num("bytes") > 4*MiB })
+	s, bp, want, dl := bigNATTransfer(t, l, 37)
 	ra := l.hosts["ra"]
 	// Removing the primary address would take secondaries with it: swap.
 	l.in(ra.ns, "ip", "addr", "del", ra.ip+"/24", "dev", "wan")
