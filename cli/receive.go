@@ -243,7 +243,7 @@ func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, a
 	}
 	defer client.Close()
 	// Paired devices may find us by our device id (send --server --to).
-	actx, acancel := context.WithTimeout(ctx, serverDialTimeout)
+	actx, acancel := context.WithTimeout(ctx, remote.DialTimeout)
 	err = client.Announce(actx, e.cfg.Identity.Signer())
 	acancel()
 	if err != nil {
