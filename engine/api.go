@@ -25,6 +25,11 @@ type Config struct {
 	NoBrowse bool
 	// AutoAcceptTrusted: accept offers from trusted devices without asking.
 	AutoAcceptTrusted bool
+	// Server is the rendezvous server for devices on other networks
+	// (pairing codes, paired devices away from the LAN): a ws(s):// URL,
+	// or what remote.ServerURL reads. "" = this network only. SetServer
+	// changes it while the engine runs.
+	Server string
 	// OnEvent gets every Event, in order, from the engine's goroutines. It
 	// must not block for long (the app hands events to the UI thread).
 	OnEvent func(Event)
@@ -92,6 +97,10 @@ type Device struct {
 	Known   bool   // its fingerprint is pinned
 	Trusted bool
 	Changed bool // it advertises another fingerprint than the pinned one
+	// Away: a paired device that is not on this network but is connected
+	// to the rendezvous server; it has no addresses, and sends to it go
+	// through the server.
+	Away bool
 }
 
 // Offer is an incoming offer waiting for the user.
