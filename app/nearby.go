@@ -17,6 +17,10 @@ import (
 	"github.com/thepeerdrop/peerdrop/engine"
 )
 
+// awayMark is the caption of a paired device that is not on this network
+// but can be reached through the server.
+const awayMark = "Away"
+
 // emptyNearby is what the Nearby view says while it sees no device.
 const emptyNearby = "Open ThePeerDrop on another device on this network"
 
@@ -43,6 +47,7 @@ type nearbyView struct {
 	sendSel   *widget.Button
 	selfLabel *widget.RichText
 	hint      *widget.RichText
+	pairBtn   *widget.Button
 	content   fyne.CanvasObject
 }
 
@@ -79,7 +84,11 @@ func newNearbyView(u *UI) *nearbyView {
 	v.selBar = container.NewHBox(v.selLabel, v.sendSel, textSel, clearSel)
 	v.selBar.Hide()
 
-	header := container.New(layout.NewCustomPaddedLayout(4, 0, 8, 8), tighten(title, v.selfLabel))
+	pair := widget.NewButtonWithIcon("Pair a device…", theme.ContentAddIcon(), u.openPairDialog)
+	pair.Importance = widget.LowImportance
+	v.pairBtn = pair
+	header := container.New(layout.NewCustomPaddedLayout(4, 0, 8, 8),
+		container.NewBorder(nil, nil, nil, container.NewCenter(pair), tighten(title, v.selfLabel)))
 
 	// The footer says what one can do, or, with devices selected, offers
 	// what one can do with them.
@@ -369,6 +378,10 @@ func (t *deviceTile) update() {
 	} else if d.Changed {
 		t.caption.Text = "Identity changed"
 		t.caption.Color = th.Color(theme.ColorNameError, v)
+	} else if d.Away && d.Trusted {
+		t.caption.Text = awayMark + " · Trusted"
+	} else if d.Away {
+		t.caption.Text = awayMark + " · " + typeLabel(d.Type)
 	} else if d.Trusted {
 		t.caption.Text = typeLabel(d.Type) + " · Trusted"
 	} else {

@@ -173,6 +173,10 @@ func (e *Engine) clearAwayLocked() {
 // runServer keeps a connection to the server that is set, if any, until
 // ctx ends; a new URL (SetServer) replaces the connection.
 func (e *Engine) runServer(ctx context.Context) {
+	select {
+	case <-e.srv.wake: // a SetServer before Run: the loop reads the URL anyway
+	default:
+	}
 	for {
 		e.mu.Lock()
 		u := e.srv.url
