@@ -1,8 +1,10 @@
 // Package engine is the one engine behind both faces: it ties identity,
 // trust, discovery, the LAN listener and transfers into a device list, a
 // transfer queue and a few verbs (send, answer, pause, resume, cancel,
-// retry), and reports every change as a typed Event. The desktop app (app/)
-// drives it through a small interface of its own; it imports no UI package.
+// retry), and reports every change as a typed Event. With a rendezvous
+// server set it also pairs with codes and reaches paired devices on other
+// networks (remote.go). The desktop app (app/) drives it through a small
+// interface of its own; it imports no UI package.
 package engine
 
 import (
