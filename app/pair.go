@@ -24,7 +24,7 @@ import (
 const (
 	codeTimeout = 20 * time.Second
 	joinTimeout = 60 * time.Second
-	qrPixels    = 180
+	qrPixels    = 160
 )
 
 // pairDialog is "Pair a device": the code of this device (text and QR) for
@@ -58,12 +58,12 @@ func (u *UI) openPairDialog() {
 	p.qr = canvas.NewImageFromResource(nil)
 	p.qr.FillMode = canvas.ImageFillContain
 	p.qr.ScaleMode = canvas.ImageScalePixels
+	// Room for the QR from the start: the dialog does not grow when it comes.
 	p.qr.SetMinSize(fyne.NewSquareSize(qrPixels))
-	p.qr.Hide()
 	p.expires = newMuted("Getting a code from the server…", theme.SizeNameCaptionText, fyne.TextAlignCenter)
 
 	p.entry = widget.NewEntry()
-	p.entry.SetPlaceHolder("7KQ2M-XW4PD-R8T3Z")
+	p.entry.SetPlaceHolder("XXXXX-XXXXX-XXXXX")
 	p.entry.OnSubmitted = func(string) { p.submit() }
 	p.join = widget.NewButtonWithIcon("Pair", theme.ConfirmIcon(), p.submit)
 	p.join.Importance = widget.HighImportance

@@ -106,8 +106,8 @@ func newSettingsView(u *UI) *settingsView {
 	listItem := widget.NewFormItem("", s.trusted)
 	signalItem := widget.NewFormItem("Signaling server", container.NewVBox(
 		container.NewBorder(nil, nil, nil, s.apply, s.signal), s.status))
-	signalItem.HintText = "To pair with and send to devices on other networks (Nearby › Pair a device). " +
-		"Nearby devices are always reached on this network. Empty: this network only."
+	// Short: a form's hint does not wrap, and a long one widens the form.
+	signalItem.HintText = "For devices on other networks (Pair a device). Empty: this network only."
 	selfItem := widget.NewFormItem("This device", s.self)
 	form := widget.NewForm(nameItem, dirItem, autoItem, listItem, signalItem, selfItem)
 
