@@ -3,11 +3,13 @@ package engine
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,4 +237,49 @@ func TestRouteLANFirst(t *testing.T) {
 	assert.Empty(t, e.route(target), "away only: through the server")
 	e.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: bob})
 	assert.Equal(t, []string{"192.168.1.7:53318"}, e.route(target), "nearby: on the LAN")
+}
+
+// serveRendezvousAt runs a rendezvous server on addr ("127.0.0.1:0" for
+// any port) until the returned stop is called (or the test ends).
+func serveRendezvousAt(t *testing.T, addr string) (url string, stop func()) {
+	t.Helper()
+	lots := rendezvous.Limit{Every: time.Millisecond, Burst: 1000}
+	srv, err := rendezvous.New(rendezvous.Config{ConnectRate: lots, PairRate: lots, PresenceRate: lots})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			assert.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
+	return "ws://" + ln.Addr().String() + "/ws", stop
+}
+
+// When the server goes away the engine says so and connects again, with
+// backoff, once it is back; pairing works on the new connection.
+func TestServerReconnects(t *testing.T) {
+	url, stop := serveRendezvousAt(t, "127.0.0.1:0")
+	a := startRemote(t, "alice", url)
+	from := a.rec.mark()
+	stop()
+	a.rec.wait(t, from, "connection lost", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && !s.Connected && s.Err != nil && strings.Contains(s.Err.Error(), "trying again")
+	})
+	from = a.rec.mark()
+	serveRendezvousAt(t, strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws"))
+	a.rec.wait(t, from, "connected again", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && s.Connected
+	})
+	code, err := a.StartPairing(pairingContext(t))
+	require.NoError(t, err)
+	assert.NotEmpty(t, code.Code)
 }
