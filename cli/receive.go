@@ -222,16 +222,6 @@ func (e *env) receiveLAN(ctx context.Context, port int, hidden bool, absDir stri
 	return ln.Serve(ctx, handle)
 }
 
-// isPinned reports whether device id is pinned with fingerprint.
-func (e *env) isPinned(id, fingerprint string) bool {
-	for _, d := range e.trust.List() {
-		if d.ID == id {
-			return d.Fingerprint == fingerprint
-		}
-	}
-	return false
-}
-
 // receiveRemote shows a pairing code from the rendezvous server at wsURL
 // and takes the devices that join with it, until ctx ends. Nothing listens
 // on the LAN and nothing is advertised. pairingFailed hears about failed
@@ -255,7 +245,7 @@ func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, a
 	h := &remote.Host{
 		Config: cfg,
 		Check:  e.checkPeer,
-		Known:  e.isPinned,
+		Known:  e.trust.IsPinned,
 		OnCode: func(c remote.Code) {
 			if !first && !e.out.json {
 				e.out.say("The previous code expired, or a pairing with it failed; here is a new one.")

@@ -280,7 +280,7 @@ func (e *Engine) serverSession(ctx context.Context, u string) error {
 	h := &remote.Host{
 		Config:   e.peerCfg,
 		Check:    e.pairCheck,
-		Known:    e.isPinned,
+		Known:    e.trust.IsPinned,
 		OnCode:   func(c remote.Code) { e.onCode(u, c) },
 		OnError:  e.onRemoteError,
 		OnPaired: e.onPaired,
@@ -300,20 +300,10 @@ func (e *Engine) serverSession(ctx context.Context, u string) error {
 	return err
 }
 
-// isPinned reports whether device id is pinned with fingerprint.
-func (e *Engine) isPinned(id, fingerprint string) bool {
-	fp, ok := e.pinned(id)
-	return ok && fp == fingerprint
-}
-
 // pinned is the fingerprint pinned for device id.
 func (e *Engine) pinned(id string) (string, bool) {
-	for _, d := range e.trust.List() {
-		if d.ID == id {
-			return d.Fingerprint, true
-		}
-	}
-	return "", false
+	d, ok := e.trust.Pinned(id)
+	return d.Fingerprint, ok
 }
 
 // pairCheck is the handshake check for a device whose certificate a
