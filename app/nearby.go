@@ -66,7 +66,8 @@ func newNearbyView(u *UI) *nearbyView {
 	emptyTitle := widget.NewLabelWithStyle(emptyNearby, fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	emptySub := newMuted("Devices on the same Wi-Fi or wired network appear here by themselves.",
 		theme.SizeNameText, fyne.TextAlignCenter)
-	v.empty = container.NewCenter(container.NewVBox(emptyIcon, emptyTitle, emptySub))
+	emptyAway := newMuted("For a device on another network, use Pair a device.", theme.SizeNameText, fyne.TextAlignCenter)
+	v.empty = container.NewCenter(container.NewVBox(emptyIcon, emptyTitle, tighten(emptySub, emptyAway)))
 
 	title := widget.NewLabelWithStyle("Nearby", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText

@@ -50,6 +50,8 @@ var (
 	ErrNoServer = errors.New("no server is set: set one in Settings to pair with devices on other networks")
 	// ErrServerUnreachable: the server is set but not connected.
 	ErrServerUnreachable = errors.New("the server cannot be reached")
+	// ErrOwnCode: JoinPairing with the code this device shows.
+	ErrOwnCode = errors.New("that is this device's own code: type it on the other device")
 )
 
 // PairingCode is a code to show to the person at the other device.
@@ -424,7 +426,7 @@ func (e *Engine) CancelPairing() {
 // lists the other (as away while it is not nearby).
 func (e *Engine) JoinPairing(ctx context.Context, code string) (Peer, error) {
 	e.mu.Lock()
-	u, stopped := e.srv.url, e.stopped
+	u, stopped, own := e.srv.url, e.stopped, e.srv.code.Code
 	e.mu.Unlock()
 	switch {
 	case u == "":
@@ -432,8 +434,12 @@ func (e *Engine) JoinPairing(ctx context.Context, code string) (Peer, error) {
 	case stopped:
 		return Peer{}, fmt.Errorf("pairing: %w", ErrStopped)
 	}
-	if _, _, err := remote.SplitCode(code); err != nil {
+	_, full, err := remote.SplitCode(code)
+	if err != nil {
 		return Peer{}, plainf(err, "That is not a pairing code: %v.", err)
+	}
+	if _, ownFull, _ := remote.SplitCode(own); own != "" && ownFull == full {
+		return Peer{}, ErrOwnCode
 	}
 	client, err := remote.DialServer(ctx, u, e.peerCfg, e.cfg.Type)
 	if err != nil {

@@ -179,6 +179,12 @@ func TestPairWrongCode(t *testing.T) {
 	_, err = a.JoinPairing(ctx, "hello")
 	require.ErrorIs(t, err, remote.ErrCodeFormat)
 
+	own, err := a.StartPairing(ctx)
+	require.NoError(t, err)
+	_, err = a.JoinPairing(ctx, own.Code)
+	require.ErrorIs(t, err, ErrOwnCode)
+	a.CancelPairing()
+
 	// Cancelling retires the code shown: it admits nobody.
 	code, err = b.StartPairing(ctx)
 	require.NoError(t, err)
