@@ -96,6 +96,7 @@ type serverState struct {
 	code      PairingCode
 	codeWait  chan struct{}              // closed when the next code arrives
 	away      map[string]rendezvous.Peer // paired devices present on the server, by device id
+	findNext  int                        // where the next round of finds starts
 }
 
 func newServerState(url string) serverState {
@@ -517,13 +518,20 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 	func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
+		var missing []trust.Device
 		for _, d := range e.trust.List() {
 			_, near := e.nearby[d.ID]
 			_, away := e.srv.away[d.ID]
-			if !near && !away && len(look) < maxFindsPerRound {
-				look = append(look, d)
+			if !near && !away {
+				missing = append(missing, d)
 			}
 		}
+		// A round looks for a few; the next ones take their turn in the
+		// next round.
+		for i := 0; i < len(missing) && i < maxFindsPerRound; i++ {
+			look = append(look, missing[(e.srv.findNext+i)%len(missing)])
+		}
+		e.srv.findNext += len(look)
 	}()
 	for _, d := range look {
 		fctx, cancel := context.WithTimeout(ctx, findTimeout)

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
@@ -288,4 +290,38 @@ func TestServerReconnects(t *testing.T) {
 	code, err := a.StartPairing(pairingContext(t))
 	require.NoError(t, err)
 	assert.NotEmpty(t, code.Code)
+}
+
+// With more paired devices than one round looks for, the next round
+// takes the others: the last one, the only one on the server, is found in
+// the second round.
+func TestFindRoundsRotate(t *testing.T) {
+	url := newRendezvous(t)
+	ctx := pairingContext(t)
+	e, err := New(testConfig(t, "alice"))
+	require.NoError(t, err)
+	var last *identity.Identity
+	for i := range maxFindsPerRound + 3 {
+		id, err := identity.Load(t.TempDir())
+		require.NoError(t, err)
+		require.NoError(t, e.trust.Check(id.DeviceID, fmt.Sprintf("dev%02d", i), id.Fingerprint))
+		last = id
+	}
+	dial := func(id *identity.Identity, name string) *rendezvous.Client {
+		c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{DeviceID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	require.NoError(t, dial(last, "dev10").Announce(ctx, last.Signer()))
+	finder := dial(e.id, "alice")
+
+	e.findPaired(ctx, finder)
+	assert.Empty(t, e.srv.away, "the first round looks for the first few")
+	e.findPaired(ctx, finder)
+	require.Contains(t, e.srv.away, last.DeviceID, "the second round looks for the rest")
+	devs := e.Devices()
+	require.Len(t, devs, 1)
+	assert.True(t, devs[0].Away)
+	assert.Equal(t, "dev10", devs[0].Name)
 }
