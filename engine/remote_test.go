@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
+	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
 
@@ -149,6 +151,12 @@ func TestPairThroughServer(t *testing.T) {
 		dc, ok := ev.(DevicesChanged)
 		return ok && len(dc.Devices) == 0
 	})
+
+	// Bob is paired but gone: a send says so, at once.
+	it, err = a.Send(Target{ID: b.Self().ID, Name: "bob"}, []string{src})
+	require.NoError(t, err)
+	failed := a.rec.waitState(t, 0, it.ID, StateFailed)
+	assert.Equal(t, "bob is not connected to the server (it is off, or has no server set)", failed.Error)
 }
 
 // A wrong code fails in plain words, and the device that showed the code
@@ -324,4 +332,15 @@ func TestFindRoundsRotate(t *testing.T) {
 	require.Len(t, devs, 1)
 	assert.True(t, devs[0].Away)
 	assert.Equal(t, "dev10", devs[0].Name)
+}
+
+// Sends through the server fail in words that say what to do.
+func TestDescribeRemoteSendError(t *testing.T) {
+	assert.Equal(t, "Bob is not connected to the server (it is off, or has no server set)",
+		describeSendError("Bob", fmt.Errorf("dial: %w", remote.ErrNotOnline), false))
+	assert.Equal(t, "could not reach the server to connect to Bob",
+		describeSendError("Bob", &serverError{errors.New("connection refused")}, false))
+	assert.Contains(t, describeSendError("Bob", &permanentError{errNoRoute}, false), "not on this network")
+	assert.Equal(t, "Bob does not know this device any more: pair again with a code",
+		describeSendError("Bob", &signaling.RemoteError{ErrorMessage: signaling.ErrorMessage{Code: signaling.CodeRefused, Message: "refused: " + remote.ErrNotPaired.Error()}}, false))
 }
