@@ -53,6 +53,11 @@ func main() {
 		slog.Error("engine", slog.Any("err", err))
 		ui.ShowError(fmt.Errorf("ThePeerDrop could not start: %w", err))
 	} else {
+		// Set here, not in Config: a stored server that is not valid (any
+		// text an older version kept) is shown, and the app runs LAN only.
+		if err := eng.SetServer(settings.SignalingURL); err != nil {
+			ui.ShowError(fmt.Errorf("the server in Settings is not used: %w", err))
+		}
 		ui.SetEngine(eng)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

@@ -1,10 +1,16 @@
 package app
 
-import "github.com/thepeerdrop/peerdrop/engine"
+import (
+	"context"
+
+	"github.com/thepeerdrop/peerdrop/engine"
+)
 
 // Engine is what the UI calls on the engine; *engine.Engine is one. Every
 // method may be called from any goroutine; the UI calls them from the Fyne
-// thread and none of them blocks for long.
+// thread and none of them blocks for long, except StartPairing and
+// JoinPairing, which wait for the server and the other device: the UI
+// calls those two off the Fyne thread (UI.background).
 type Engine interface {
 	Self() engine.Peer
 	Devices() []engine.Device
@@ -22,6 +28,10 @@ type Engine interface {
 	Trusted() []engine.Peer
 	SetAutoAcceptTrusted(on bool)
 	SetDownloadDir(dir string) error
+	SetServer(url string) error
+	StartPairing(ctx context.Context) (engine.PairingCode, error)
+	JoinPairing(ctx context.Context, code string) (engine.Peer, error)
+	CancelPairing()
 }
 
 var _ Engine = (*engine.Engine)(nil)

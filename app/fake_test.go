@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -27,6 +28,10 @@ type fakeEngine struct {
 	trusted  []engine.Peer
 	messages map[string][]engine.Message
 	sendErr  error
+	pairCode engine.PairingCode
+	pairErr  error // StartPairing
+	joinPeer engine.Peer
+	joinErr  error // JoinPairing
 	calls    []string
 	next     int
 }
@@ -97,6 +102,23 @@ func (f *fakeEngine) SetDownloadDir(dir string) error {
 	return nil
 }
 
+func (f *fakeEngine) SetServer(url string) error {
+	f.record("SetServer %s", url)
+	return nil
+}
+
+func (f *fakeEngine) StartPairing(context.Context) (engine.PairingCode, error) {
+	f.record("StartPairing")
+	return f.pairCode, f.pairErr
+}
+
+func (f *fakeEngine) JoinPairing(_ context.Context, code string) (engine.Peer, error) {
+	f.record("JoinPairing %s", code)
+	return f.joinPeer, f.joinErr
+}
+
+func (f *fakeEngine) CancelPairing() { f.record("CancelPairing") }
+
 // dev is a nearby device for tests.
 func dev(id, name, kind string) engine.Device {
 	return engine.Device{Device: discovery.Device{
@@ -113,6 +135,7 @@ func newTestUI(t *testing.T) (*UI, *fakeEngine) {
 	a := test.NewTempApp(t)
 	f := newFake()
 	u := New(a, f, Options{ProgressInterval: time.Hour})
+	u.runNow = true
 	u.win.Resize(fyne.NewSize(780, 560))
 	t.Cleanup(u.win.Close)
 	return u, f

@@ -17,6 +17,10 @@ import (
 	"github.com/thepeerdrop/peerdrop/engine"
 )
 
+// awayMark is the caption of a paired device that is not on this network
+// but can be reached through the server.
+const awayMark = "Away"
+
 // emptyNearby is what the Nearby view says while it sees no device.
 const emptyNearby = "Open ThePeerDrop on another device on this network"
 
@@ -43,6 +47,7 @@ type nearbyView struct {
 	sendSel   *widget.Button
 	selfLabel *widget.RichText
 	hint      *widget.RichText
+	pairBtn   *widget.Button
 	content   fyne.CanvasObject
 }
 
@@ -61,7 +66,8 @@ func newNearbyView(u *UI) *nearbyView {
 	emptyTitle := widget.NewLabelWithStyle(emptyNearby, fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	emptySub := newMuted("Devices on the same Wi-Fi or wired network appear here by themselves.",
 		theme.SizeNameText, fyne.TextAlignCenter)
-	v.empty = container.NewCenter(container.NewVBox(emptyIcon, emptyTitle, emptySub))
+	emptyAway := newMuted("For a device on another network, use Pair a device.", theme.SizeNameText, fyne.TextAlignCenter)
+	v.empty = container.NewCenter(container.NewVBox(emptyIcon, emptyTitle, tighten(emptySub, emptyAway)))
 
 	title := widget.NewLabelWithStyle("Nearby", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
@@ -79,7 +85,11 @@ func newNearbyView(u *UI) *nearbyView {
 	v.selBar = container.NewHBox(v.selLabel, v.sendSel, textSel, clearSel)
 	v.selBar.Hide()
 
-	header := container.New(layout.NewCustomPaddedLayout(4, 0, 8, 8), tighten(title, v.selfLabel))
+	pair := widget.NewButtonWithIcon("Pair a device…", theme.ContentAddIcon(), u.openPairDialog)
+	pair.Importance = widget.LowImportance
+	v.pairBtn = pair
+	header := container.New(layout.NewCustomPaddedLayout(4, 0, 8, 8),
+		container.NewBorder(nil, nil, nil, container.NewCenter(pair), tighten(title, v.selfLabel)))
 
 	// The footer says what one can do, or, with devices selected, offers
 	// what one can do with them.
@@ -369,6 +379,10 @@ func (t *deviceTile) update() {
 	} else if d.Changed {
 		t.caption.Text = "Identity changed"
 		t.caption.Color = th.Color(theme.ColorNameError, v)
+	} else if d.Away && d.Trusted {
+		t.caption.Text = awayMark + " · Trusted"
+	} else if d.Away {
+		t.caption.Text = awayMark + " · " + typeLabel(d.Type)
 	} else if d.Trusted {
 		t.caption.Text = typeLabel(d.Type) + " · Trusted"
 	} else {

@@ -41,6 +41,9 @@ func sampleEngine() *fakeEngine {
 		dev("fe01dc23ba45f678", "Living Room PC", "desktop"),
 		dev("0badc0de0badc0de", "nas", "server"),
 	}
+	away := engine.Device{Away: true, Known: true}
+	away.ID, away.Name, away.Type = "5e6f7a8b9c0d1e2f", "Grandpa's laptop", "laptop"
+	f.devices = append(f.devices, away)
 	f.trusted = []engine.Peer{{ID: bob.ID, Name: bob.Name}}
 	now := time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC)
 	peer := func(d engine.Device) engine.Peer { return engine.Peer{ID: d.ID, Name: d.Name} }
@@ -107,4 +110,11 @@ func TestScreenshots(t *testing.T) {
 
 	u.tabs.Select(u.settingsTab)
 	capture(t, u.win, "settings")
+
+	u.tabs.Select(u.nearbyTab)
+	u.runNow = true
+	f.pairCode = engine.PairingCode{Code: "7KQ2M-XW4PD-R8T3Z", Link: "https://serve.example.org/#7KQ2M-XW4PD-R8T3Z",
+		Expires: time.Now().Add(10 * time.Minute)}
+	u.openPairDialog()
+	capture(t, u.win, "pair")
 }

@@ -27,7 +27,7 @@ type Settings struct {
 	Name              string // "" = the engine's default (the host name)
 	DownloadDir       string // "" = the engine's default (~/Downloads)
 	AutoAcceptTrusted bool
-	SignalingURL      string // stored only, for a later version
+	SignalingURL      string // the rendezvous server ("" = this network only)
 }
 
 // LoadSettings reads the settings from p.
@@ -51,6 +51,8 @@ type settingsView struct {
 	auto    *widget.Check
 	trusted *fyne.Container
 	signal  *widget.Entry
+	apply   *widget.Button
+	status  *widget.RichText // the server connection
 	self    *widget.RichText
 	content fyne.CanvasObject
 }
@@ -86,7 +88,13 @@ func newSettingsView(u *UI) *settingsView {
 	s.signal = widget.NewEntry()
 	s.signal.SetPlaceHolder("wss://signal.example.org (empty: this network only)")
 	s.signal.SetText(cur.SignalingURL)
-	s.signal.OnChanged = func(v string) { s.prefs.SetString(prefSignalingURL, strings.TrimSpace(v)) }
+	s.apply = widget.NewButton("Apply", s.applyServer)
+	s.apply.Disable()
+	s.signal.OnChanged = func(string) { s.apply.Enable() }
+	s.signal.OnSubmitted = func(string) { s.applyServer() }
+	s.status = newMuted("", theme.SizeNameCaptionText, fyne.TextAlignLeading)
+	s.status.Wrapping = fyne.TextWrapWord
+	s.status.Hide()
 
 	s.self = newMuted("", theme.SizeNameText, fyne.TextAlignLeading)
 
@@ -96,8 +104,10 @@ func newSettingsView(u *UI) *settingsView {
 	dirItem.HintText = "Received files are saved here."
 	autoItem := widget.NewFormItem("Trusted devices", s.auto)
 	listItem := widget.NewFormItem("", s.trusted)
-	signalItem := widget.NewFormItem("Signaling server", s.signal)
-	signalItem.HintText = "To send beyond this network. Stored now, used in a later version."
+	signalItem := widget.NewFormItem("Signaling server", container.NewVBox(
+		container.NewBorder(nil, nil, nil, s.apply, s.signal), s.status))
+	// Short: a form's hint does not wrap, and a long one widens the form.
+	signalItem.HintText = "For devices on other networks (Pair a device). Empty: this network only."
 	selfItem := widget.NewFormItem("This device", s.self)
 	form := widget.NewForm(nameItem, dirItem, autoItem, listItem, signalItem, selfItem)
 
@@ -123,6 +133,43 @@ func (s *settingsView) saveName() {
 	s.save.Disable()
 	s.saved.SetText("Saved. The new name applies after a restart.")
 	s.saved.Show()
+}
+
+// applyServer hands the server to the engine (which connects at once)
+// and remembers it once the engine took it.
+func (s *settingsView) applyServer() {
+	eng, ok := s.u.engine()
+	if !ok {
+		return
+	}
+	v := strings.TrimSpace(s.signal.Text)
+	if err := eng.SetServer(v); err != nil {
+		s.u.ShowError(wrapf(err, "could not use %s as the server", v))
+		return
+	}
+	s.prefs.SetString(prefSignalingURL, v)
+	s.apply.Disable()
+	if v == "" {
+		setStyled(s.status, "No server: only devices on this network.", theme.ColorNamePlaceHolder)
+	} else {
+		setStyled(s.status, "Connecting…", theme.ColorNamePlaceHolder)
+	}
+	s.status.Show()
+}
+
+// showServerStatus shows the engine's connection to the server.
+func (s *settingsView) showServerStatus(st engine.ServerStatus) {
+	switch {
+	case st.URL == "":
+		setStyled(s.status, "No server: only devices on this network.", theme.ColorNamePlaceHolder)
+	case st.Connected:
+		setStyled(s.status, "Connected.", theme.ColorNameSuccess)
+	case st.Err != nil:
+		setStyled(s.status, errorSentence(st.Err), theme.ColorNameError)
+	default:
+		setStyled(s.status, "Connecting…", theme.ColorNamePlaceHolder)
+	}
+	s.status.Show()
 }
 
 func (s *settingsView) showDir(dir string) {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -44,7 +45,21 @@ func TestSettingsLoadAndSave(t *testing.T) {
 	assert.Equal(t, "/home/alice/Inbox", LoadSettings(a.Preferences()).DownloadDir)
 
 	test.Type(u.settings.signal, "wss://example.org")
+	assert.Empty(t, LoadSettings(a.Preferences()).SignalingURL, "not before Apply")
+	assert.False(t, u.settings.apply.Disabled())
+	test.Tap(u.settings.apply)
+	assert.Equal(t, "SetServer wss://example.org", f.Calls()[len(f.Calls())-1], "applied at once")
 	assert.Equal(t, "wss://example.org", LoadSettings(a.Preferences()).SignalingURL)
+	assert.True(t, u.settings.apply.Disabled())
+
+	u.tabs.Select(u.settingsTab)
+	u.HandleEvent(engine.ServerStatus{URL: "wss://example.org/ws", Connected: true})
+	assert.True(t, shows(u.win, "Connected."))
+	u.HandleEvent(engine.ServerStatus{URL: "wss://example.org/ws", Err: errors.New("cannot reach the server example.org")})
+	assert.True(t, shows(u.win, "Cannot reach the server example.org."))
+	for _, s := range texts(u.win) {
+		assert.NotContains(t, s, "later version")
+	}
 }
 
 func TestSettingsTrustedRemove(t *testing.T) {

@@ -108,11 +108,14 @@ func (h *testHook) record(ev engine.Event) {
 func eventSummary(ev engine.Event) map[string]any {
 	switch ev := ev.(type) {
 	case engine.DevicesChanged:
-		names, ids := []string{}, []string{}
+		names, ids, away := []string{}, []string{}, []string{}
 		for _, d := range ev.Devices {
 			names, ids = append(names, d.Name), append(ids, d.ID)
+			if d.Away {
+				away = append(away, d.ID)
+			}
 		}
-		return map[string]any{"event": "devices", "names": names, "ids": ids}
+		return map[string]any{"event": "devices", "names": names, "ids": ids, "away": away}
 	case engine.ItemChanged:
 		it := ev.Item
 		return map[string]any{"event": "item", "id": it.ID, "direction": string(it.Direction), "state": string(it.State),
@@ -136,6 +139,16 @@ func eventSummary(ev engine.Event) map[string]any {
 			msg = ev.Err.Error()
 		}
 		return map[string]any{"event": "problem", "error": msg}
+	case engine.ServerStatus:
+		msg := ""
+		if ev.Err != nil {
+			msg = ev.Err.Error()
+		}
+		return map[string]any{"event": "server", "url": ev.URL, "connected": ev.Connected, "error": msg}
+	case engine.PairingCodeShown:
+		return map[string]any{"event": "pairing-code", "code": ev.Code.Code, "expires": ev.Code.Expires.UTC().Format(time.RFC3339)}
+	case engine.Paired:
+		return map[string]any{"event": "paired", "peer": ev.Peer.Name, "peer_id": ev.Peer.ID}
 	}
 	return nil
 }

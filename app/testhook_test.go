@@ -84,3 +84,15 @@ func TestTestHookBadEnv(t *testing.T) {
 	assert.Nil(t, u.hook.Load(), "off without variables")
 	stop()
 }
+
+// The hook reports the server's state, pairing codes, pairings and which
+// devices are away, for end-to-end tests of pairing from the app.
+func TestEventSummaryServer(t *testing.T) {
+	away := engine.Device{Away: true}
+	away.ID, away.Name = "b", "Bob"
+	assert.Equal(t, []string{"b"}, eventSummary(engine.DevicesChanged{Devices: []engine.Device{away, dev("c", "Carol", "phone")}})["away"])
+	assert.Equal(t, map[string]any{"event": "server", "url": "wss://s/ws", "connected": true, "error": ""},
+		eventSummary(engine.ServerStatus{URL: "wss://s/ws", Connected: true}))
+	assert.Equal(t, "7KQ2M-XW4PD-R8T3Z", eventSummary(engine.PairingCodeShown{Code: engine.PairingCode{Code: "7KQ2M-XW4PD-R8T3Z"}})["code"])
+	assert.Equal(t, map[string]any{"event": "paired", "peer": "Bob", "peer_id": "b"}, eventSummary(engine.Paired{Peer: engine.Peer{ID: "b", Name: "Bob"}}))
+}

@@ -51,6 +51,8 @@ type UI struct {
 	hook       atomic.Pointer[testHook]
 	toldInTray bool
 	lastSheet  *sendSheet // the send sheet shown last (tests fill it)
+	pair       *pairDialog
+	runNow     bool // tests: background work runs at once, on the caller
 }
 
 // New builds the main window (not shown yet). eng may be nil and be set
@@ -176,6 +178,21 @@ func (u *UI) HandleEvent(ev engine.Event) {
 		fyne.Do(func() { u.messageReceived(ev.Message) })
 	case engine.Problem:
 		fyne.Do(func() { u.ShowError(ev.Err) })
+	case engine.PairingCodeShown:
+		fyne.Do(func() {
+			if u.pair != nil {
+				u.pair.showCode(ev.Code)
+			}
+		})
+	case engine.Paired:
+		fyne.Do(func() {
+			if u.pair != nil {
+				u.pair.paired(ev.Peer)
+			}
+			u.nearby.setHint(fmt.Sprintf("Paired with %s.", peerName(ev.Peer)))
+		})
+	case engine.ServerStatus:
+		fyne.Do(func() { u.settings.showServerStatus(ev) })
 	}
 }
 

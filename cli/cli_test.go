@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
 
@@ -112,9 +113,9 @@ func TestUsageErrors(t *testing.T) {
 // The QR code holds the server's web address with the code in the fragment
 // (never sent to the server), drawn as a square of half blocks.
 func TestPairingQR(t *testing.T) {
-	assert.Equal(t, "https://serve.example.org/#7KQ2M-XW4PD-R8T3Z", pairingLink("wss://serve.example.org/ws", "7KQ2M-XW4PD-R8T3Z"))
-	assert.Equal(t, "http://203.0.113.10:8080/#ABCDE-FGHJK-MNPQR", pairingLink("ws://203.0.113.10:8080/ws", "ABCDE-FGHJK-MNPQR"))
-	art := qrText(pairingLink("wss://serve.example.org/ws", "7KQ2M-XW4PD-R8T3Z"))
+	assert.Equal(t, "https://serve.example.org/#7KQ2M-XW4PD-R8T3Z", remote.PairingLink("wss://serve.example.org/ws", "7KQ2M-XW4PD-R8T3Z"))
+	assert.Equal(t, "http://203.0.113.10:8080/#ABCDE-FGHJK-MNPQR", remote.PairingLink("ws://203.0.113.10:8080/ws", "ABCDE-FGHJK-MNPQR"))
+	art := qrText(remote.PairingLink("wss://serve.example.org/ws", "7KQ2M-XW4PD-R8T3Z"))
 	lines := strings.Split(strings.TrimRight(art, "\n"), "\n")
 	require.Greater(t, len(lines), 10)
 	for _, l := range lines {

@@ -1,26 +1,10 @@
 package cli
 
 import (
-	"net/url"
 	"strings"
 
 	qrcode "github.com/skip2/go-qrcode"
 )
-
-// pairingLink is what the QR code holds: the server's web address with the
-// pairing code in the fragment, which browsers never send to the server
-// (the web client of a later version reads it from there).
-func pairingLink(server, code string) string {
-	u, err := url.Parse(server)
-	if err != nil || u.Host == "" {
-		return code
-	}
-	scheme := "https"
-	if u.Scheme == "ws" || u.Scheme == "http" {
-		scheme = "http"
-	}
-	return scheme + "://" + u.Host + "/#" + url.PathEscape(code)
-}
 
 // qrText draws text as a QR code with half blocks, two modules per
 // character row, dark on light, for a terminal; "" if it cannot.

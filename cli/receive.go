@@ -239,16 +239,6 @@ func (e *env) receiveLAN(ctx context.Context, port int, hidden bool, absDir stri
 	return ln.Serve(ctx, handle)
 }
 
-// isPinned reports whether device id is pinned with fingerprint.
-func (e *env) isPinned(id, fingerprint string) bool {
-	for _, d := range e.trust.List() {
-		if d.ID == id {
-			return d.Fingerprint == fingerprint
-		}
-	}
-	return false
-}
-
 // receiveRemote shows a pairing code from the rendezvous server at wsURL
 // and takes the devices that join with it, or that find us by our device id,
 // until ctx ends. When the server connection drops it connects again, with
@@ -262,7 +252,7 @@ func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, a
 	h := &remote.Host{
 		Config: cfg,
 		Check:  e.checkPeer,
-		Known:  e.isPinned,
+		Known:  e.trust.IsPinned,
 		OnCode: func(c remote.Code) {
 			if !first && !e.out.json {
 				e.out.say("The previous code expired, or a pairing with it failed; here is a new one.")
@@ -318,7 +308,7 @@ func (e *env) serveRemote(ctx context.Context, wsURL string, h *remote.Host, han
 	}
 	defer client.Close()
 	// Paired devices may find us by our device id (send --server --to).
-	actx, acancel := context.WithTimeout(ctx, serverDialTimeout)
+	actx, acancel := context.WithTimeout(ctx, remote.DialTimeout)
 	err = client.Announce(actx, e.cfg.Identity.Signer())
 	acancel()
 	var re *rendezvous.Error

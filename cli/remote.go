@@ -2,67 +2,27 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
 
-// serverDialTimeout bounds connecting to the rendezvous server.
-const serverDialTimeout = 10 * time.Second
-
-// serverURL turns a --server value into the WebSocket URL of a rendezvous
-// server: ws:// and wss:// as given, http(s):// read as ws(s)://, a bare
-// host as wss://; the path defaults to /ws.
+// serverURL reads a --server value (see remote.ServerURL).
 func serverURL(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", errors.New("--server: empty URL")
-	}
-	if !strings.Contains(s, "://") {
-		s = "wss://" + s
-	}
-	u, err := url.Parse(s)
+	u, err := remote.ServerURL(s)
 	if err != nil {
-		return "", fmt.Errorf("--server %q: %w", s, err)
+		return "", fmt.Errorf("--server: %w", err)
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("--server %q: want a ws://, wss://, http:// or https:// URL", s)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("--server %q: no host", s)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/ws"
-	}
-	return u.String(), nil
+	return u, nil
 }
 
 // dialServer connects this device to the rendezvous server at url.
 func (e *env) dialServer(ctx context.Context, url string) (*rendezvous.Client, error) {
-	ctx, cancel := context.WithTimeout(ctx, serverDialTimeout)
-	defer cancel()
-	c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{
-		DeviceID:    e.cfg.Identity.DeviceID,
-		Name:        e.cfg.Name,
-		Type:        e.deviceType,
-		Fingerprint: e.cfg.Identity.Fingerprint,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to the server %s: %w", url, err)
-	}
-	return c, nil
+	return remote.DialServer(ctx, url, e.cfg, e.deviceType)
 }
 
 // connected reports a connection the sender opened: via is "lan" (address
@@ -115,13 +75,13 @@ func (e *env) pathChanged(ev peer.PathEvent) {
 func (e *env) showCode(code string, expires time.Time, server string) {
 	if e.out.json {
 		e.out.jsonEvent("pairing-code", map[string]any{"code": code, "expires": expires.UTC().Format(time.RFC3339), "url": server,
-			"link": pairingLink(server, code)})
+			"link": remote.PairingLink(server, code)})
 		return
 	}
 	minutes := max(int(time.Until(expires).Round(time.Minute)/time.Minute), 1)
 	if e.out.tty {
 		// Light modules are full blocks: scanners read it on dark terminals.
-		e.out.say("%s", qrText(pairingLink(server, code)))
+		e.out.say("%s", qrText(remote.PairingLink(server, code)))
 	}
 	e.out.say("Pairing code: %s (valid %d minutes)", code, minutes)
 	e.out.say("On the other device: peerdrop send --server %s --code %s PATH...", server, code)

@@ -1,8 +1,10 @@
 // Package engine is the one engine behind both faces: it ties identity,
 // trust, discovery, the LAN listener and transfers into a device list, a
 // transfer queue and a few verbs (send, answer, pause, resume, cancel,
-// retry), and reports every change as a typed Event. The desktop app (app/)
-// drives it through a small interface of its own; it imports no UI package.
+// retry), and reports every change as a typed Event. With a rendezvous
+// server set it also pairs with codes and reaches paired devices on other
+// networks (remote.go). The desktop app (app/) drives it through a small
+// interface of its own; it imports no UI package.
 package engine
 
 import (
@@ -25,6 +27,11 @@ type Config struct {
 	NoBrowse bool
 	// AutoAcceptTrusted: accept offers from trusted devices without asking.
 	AutoAcceptTrusted bool
+	// Server is the rendezvous server for devices on other networks
+	// (pairing codes, paired devices away from the LAN): a ws(s):// URL,
+	// or what remote.ServerURL reads. "" = this network only. SetServer
+	// changes it while the engine runs.
+	Server string
 	// OnEvent gets every Event, in order, from the engine's goroutines. It
 	// must not block for long (the app hands events to the UI thread).
 	OnEvent func(Event)
@@ -92,6 +99,10 @@ type Device struct {
 	Known   bool   // its fingerprint is pinned
 	Trusted bool
 	Changed bool // it advertises another fingerprint than the pinned one
+	// Away: a paired device that is not on this network but is connected
+	// to the rendezvous server; it has no addresses, and sends to it go
+	// through the server.
+	Away bool
 }
 
 // Offer is an incoming offer waiting for the user.

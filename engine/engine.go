@@ -72,6 +72,7 @@ type Engine struct {
 	offers     map[string]*pendingOffer      // offers waiting for Answer, by item id
 	messages   map[string][]Message          // conversations by peer id
 	receivers  map[string]*transfer.Receiver // by download dir
+	srv        serverState                   // the rendezvous server (remote.go)
 }
 
 // pendingOffer is a question waiting for Answer.
@@ -117,6 +118,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.DownloadDir == "" {
 		cfg.DownloadDir = DefaultDownloadDir()
 	}
+	server, err := canonicalServer(cfg.Server)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	dir, err := prepareDir(cfg.DownloadDir)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -147,6 +152,7 @@ func New(cfg Config) (*Engine, error) {
 		offers:     map[string]*pendingOffer{},
 		messages:   map[string][]Message{},
 		receivers:  map[string]*transfer.Receiver{},
+		srv:        newServerState(server),
 	}
 	for _, it := range loadHistory(e.histPath) {
 		e.items = append(e.items, it)
@@ -253,6 +259,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(func() { e.runServer(ctx) })
 	if !e.cfg.NoBrowse {
 		b := &discovery.Browser{Self: e.id.DeviceID, OnEvent: e.onDiscovery}
 		wg.Go(func() {
@@ -293,10 +300,12 @@ func (e *Engine) shutdown() {
 	e.mu.Lock()
 	e.stopped = true
 	e.addr = ""
-	if len(e.nearby) > 0 {
+	if len(e.nearby) > 0 || len(e.srv.away) > 0 {
 		clear(e.nearby)
+		clear(e.srv.away)
 		e.emit(DevicesChanged{Devices: []Device{}})
 	}
+	e.srv.connected, e.srv.pairing = false, false
 	e.mu.Unlock()
 	e.events.flush()
 	e.work.Wait()
@@ -355,6 +364,7 @@ func (e *Engine) devicesLocked() []Device {
 			Changed: known && p.Fingerprint != d.Fingerprint,
 		})
 	}
+	out = append(out, e.awayDevicesLocked(pins)...)
 	slices.SortFunc(out, func(a, b Device) int {
 		return cmp.Or(strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), strings.Compare(a.ID, b.ID))
 	})
@@ -374,7 +384,8 @@ func (e *Engine) Addr() string {
 	return e.addr
 }
 
-// Devices is the nearby list, sorted by name.
+// Devices is the nearby list, sorted by name: the devices discovered on
+// the LAN and the paired ones away (on the server, not nearby).
 func (e *Engine) Devices() []Device {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -496,7 +507,7 @@ func (e *Engine) SetTrusted(deviceID string, trusted bool) error {
 		return fmt.Errorf("trust %s: %w", deviceID, err)
 	}
 	defer e.lock()()
-	if len(e.nearby) > 0 {
+	if len(e.nearby) > 0 || len(e.srv.away) > 0 {
 		e.emit(DevicesChanged{Devices: e.devicesLocked()})
 	}
 	return nil

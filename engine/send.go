@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 	"github.com/thepeerdrop/peerdrop/trust"
@@ -75,8 +77,8 @@ func (e *Engine) send(to Target, paths []string) (Item, error) {
 	if len(paths) == 0 {
 		return Item{}, errors.New("send: nothing to send")
 	}
-	if len(to.Addrs) == 0 {
-		return Item{}, fmt.Errorf("send to %s: no address known", cmp.Or(to.Name, to.ID, "the device"))
+	if err := e.reachable(to); err != nil {
+		return Item{}, fmt.Errorf("send to %w", err)
 	}
 	abs := make([]string, 0, len(paths))
 	for _, p := range paths {
@@ -121,8 +123,9 @@ func (e *Engine) startSendLocked(it *item, offer *transfer.Offer) {
 	// Only the sender's goroutine dials: want needs no lock. Once a device
 	// known only by address has answered, reconnects must reach the same one.
 	want := target.ID
+	rd := &remoteDial{e: e, id: target.ID}
 	dial := func(ctx context.Context) (transfer.Link, error) {
-		c, addr, err := DialFirst(ctx, target.Addrs, e.peerCfg, e.sendCheck(want))
+		c, addr, err := e.dialTarget(ctx, target, want, rd)
 		if err != nil {
 			return nil, err
 		}
@@ -139,6 +142,7 @@ func (e *Engine) startSendLocked(it *item, offer *transfer.Offer) {
 	it.sender = s
 	e.work.Go(func() {
 		defer cancel()
+		defer rd.close()
 		res, err := s.Run(ctx)
 		e.finishSend(id, gen, res, err)
 	})
@@ -271,12 +275,24 @@ func describeSendError(name string, err error, connected bool) string {
 		re *signaling.RemoteError
 		pe *transfer.ProtocolError
 	)
+	var se *serverError
 	switch {
+	case errors.Is(err, remote.ErrNotOnline):
+		return name + " is not connected to the server (it is off, or has no server set)"
+	case errors.Is(err, errNoRoute):
+		return "no way to reach " + name + ": it is not on this network (pair it and set a server to reach it elsewhere)"
+	case errors.As(err, &se):
+		return "could not reach the server to connect to " + name
+	case errors.Is(err, pairing.ErrFingerprintSwapped):
+		return "refused: the server (or someone between) swapped " + name + "'s certificate"
 	case errors.Is(err, trust.ErrIdentityChanged):
 		return name + "'s identity changed: compare the verification code and re-pair"
 	case errors.As(err, &wd):
 		return fmt.Sprintf("another device (%s) answered at %s's address", wd.got.Name, name)
 	case errors.As(err, &re) && re.RemoteRefused():
+		if strings.Contains(re.Message, remote.ErrNotPaired.Error()) {
+			return name + " does not know this device any more: pair again with a code"
+		}
 		if strings.Contains(re.Message, "identity changed") {
 			return name + " knows this device by another identity: compare the verification code and re-pair"
 		}
@@ -295,8 +311,8 @@ func (e *Engine) sendText(to Target, text string) (Message, error) {
 	if text == "" || len(text) > transfer.MaxTextBytes {
 		return Message{}, fmt.Errorf("send text: a message must be 1 to %d bytes", transfer.MaxTextBytes)
 	}
-	if len(to.Addrs) == 0 {
-		return Message{}, fmt.Errorf("send text to %s: no address known", cmp.Or(to.Name, to.ID, "the device"))
+	if err := e.reachable(to); err != nil {
+		return Message{}, fmt.Errorf("send text to %w", err)
 	}
 	m := Message{ID: transfer.NewID(), Peer: Peer{ID: to.ID, Name: to.Name}, Text: text, Time: time.Now(), Outgoing: true}
 	e.mu.Lock()
@@ -305,12 +321,14 @@ func (e *Engine) sendText(to Target, text string) (Message, error) {
 		return Message{}, fmt.Errorf("send text: %w", ErrStopped)
 	}
 	e.addMessageLocked(m)
-	addrs := slices.Clone(to.Addrs)
+	to.Addrs = slices.Clone(to.Addrs)
 	e.work.Go(func() {
 		ctx, cancel := context.WithTimeout(e.root, textTimeout)
 		defer cancel()
+		rd := &remoteDial{e: e, id: to.ID}
+		defer rd.close()
 		var remote signaling.Hello
-		c, _, err := DialFirst(ctx, addrs, e.peerCfg, e.sendCheck(to.ID))
+		c, _, err := e.dialTarget(ctx, to, to.ID, rd)
 		if err == nil {
 			remote = c.Remote
 			_, err = transfer.SendText(ctx, c, text)

@@ -39,6 +39,14 @@ type Host struct {
 	// OnError hears about pairings and handshakes that failed. A wrong code
 	// is pairing.ErrMismatch.
 	OnError func(error)
+	// OnPaired, when set, hears about each device that paired with a code
+	// shown here, once its handshake has succeeded (Check has accepted it),
+	// before its connection goes to the handler.
+	OnPaired func(signaling.Hello)
+	// Renew, when set, retires the code shown now and shows a new one
+	// (OnCode) each time it receives: a person opened the pairing dialog
+	// and needs a fresh code, or closed it and the one seen must die.
+	Renew <-chan struct{}
 }
 
 // Serve creates a pairing code on client (reported to OnCode) and serves
@@ -84,6 +92,14 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 		case <-r.m.done:
 			return fmt.Errorf("lost the rendezvous server: %w", r.m.err)
 		case room := <-r.failed:
+			if err := r.retire(ctx, room); err != nil {
+				return err
+			}
+			expiry.Reset(r.untilExpiry())
+		case <-h.Renew:
+			r.mu.Lock()
+			room := r.current
+			r.mu.Unlock()
 			if err := r.retire(ctx, room); err != nil {
 				return err
 			}
@@ -211,6 +227,7 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 	// Its job ends once the data channel is open, unless it carries on
 	// as the trickle session's signaling.
 	defer func() { release(p, c) }()
+	paired := auth == nil
 	if auth == nil {
 		a, err := r.pairIn(ctx, p, room)
 		if err != nil {
@@ -227,6 +244,9 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 	c, err = peer.AnswerConn(ctx, p, r.cfg, authCheck(*auth, r.h.Check))
 	if err != nil {
 		return nil, fmt.Errorf("connection with %s: %w", name, handshakeErr(err))
+	}
+	if paired && r.h.OnPaired != nil {
+		r.h.OnPaired(c.Remote)
 	}
 	return c, nil
 }

@@ -195,6 +195,25 @@ func (s *Store) Forget(id string) error {
 	return s.save()
 }
 
+// Pinned returns what is pinned for device id.
+func (s *Store) Pinned(id string) (Device, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sync()
+	d := s.devices[id]
+	if d == nil {
+		return Device{}, false
+	}
+	return *d, true
+}
+
+// IsPinned reports whether id is pinned with fingerprint: a paired device
+// that reaches us by its id (remote.Host.Known) must be.
+func (s *Store) IsPinned(id, fingerprint string) bool {
+	d, ok := s.Pinned(id)
+	return ok && d.Fingerprint == fingerprint
+}
+
 // List returns the devices sorted by name, then id.
 func (s *Store) List() []Device {
 	s.mu.Lock()

@@ -45,6 +45,13 @@ func TestTrustOnFirstUse(t *testing.T) {
 	assert.Contains(t, err.Error(), "Laptop renamed")
 	assert.Contains(t, err.Error(), "identity changed")
 
+	assert.True(t, s.IsPinned("laptop1", a))
+	assert.False(t, s.IsPinned("laptop1", other))
+	assert.False(t, s.IsPinned("nobody", a))
+	d, ok := s.Pinned("laptop1")
+	require.True(t, ok)
+	assert.Equal(t, "Laptop renamed", d.Name)
+
 	require.NoError(t, s.Repair("laptop1", other))
 	assert.NoError(t, s.Check("laptop1", "Laptop", other), "re-paired")
 	assert.ErrorIs(t, s.Check("laptop1", "Laptop", a), ErrIdentityChanged, "the old certificate is now the stranger")

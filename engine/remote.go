@@ -1,0 +1,734 @@
+package engine
+
+// Off the LAN: with a rendezvous server set (Config.Server, SetServer) the
+// engine keeps a connection to it while Run runs, reconnecting with
+// backoff. On that connection it announces this device and serves a
+// remote.Host, whose connections go to the same receiver as LAN ones; a
+// second connection finds paired devices that are not on the LAN and lists
+// them as away. Sends to an away device go through remote.NewKnownDialer on
+// a connection of their own; a device on the LAN is always reached there.
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/pairing"
+	"github.com/thepeerdrop/peerdrop/peer"
+	"github.com/thepeerdrop/peerdrop/remote"
+	"github.com/thepeerdrop/peerdrop/rendezvous"
+	"github.com/thepeerdrop/peerdrop/signaling"
+	"github.com/thepeerdrop/peerdrop/trust"
+)
+
+const (
+	// presenceEvery is how often paired devices that are neither nearby
+	// nor known to be on the server are looked for there.
+	presenceEvery = 30 * time.Second
+	// maxFindsPerRound keeps the finds of one round well under the
+	// server's presence limit (30 a minute per address).
+	maxFindsPerRound = 8
+	// findTimeout bounds one find.
+	findTimeout = 5 * time.Second
+	// Reconnecting to the server waits backoffMin, doubling up to
+	// backoffMax; a connection that lasted stableAfter starts over.
+	backoffMin  = time.Second
+	backoffMax  = time.Minute
+	stableAfter = 30 * time.Second
+)
+
+// Sentinel errors of the pairing verbs.
+var (
+	// ErrNoServer: no rendezvous server is set (LAN only).
+	ErrNoServer = errors.New("no server is set: set one in Settings to pair with devices on other networks")
+	// ErrServerUnreachable: the server is set but not connected.
+	ErrServerUnreachable = errors.New("the server cannot be reached")
+	// ErrOwnCode: JoinPairing with the code this device shows.
+	ErrOwnCode = errors.New("that is this device's own code: type it on the other device")
+)
+
+// PairingCode is a code to show to the person at the other device.
+type PairingCode struct {
+	Code    string    // "7KQ2M-XW4PD-R8T3Z"
+	Link    string    // what a QR code holds (the code in the URL fragment)
+	Expires time.Time // the server stops admitting joins with it
+}
+
+// PairingCodeShown: while pairing (StartPairing), the code to show
+// changed: it expired, or a pairing with it failed.
+type PairingCodeShown struct{ Code PairingCode }
+
+// Paired: a device paired with a code (shown here, or typed here); it is
+// pinned and, while it is on the server and not nearby, listed as away.
+type Paired struct{ Peer Peer }
+
+// ServerStatus: the connection to the rendezvous server changed. URL is
+// "" when none is set; Err says in plain words why it is down.
+type ServerStatus struct {
+	URL       string
+	Connected bool
+	Err       error
+}
+
+func (PairingCodeShown) isEvent() {}
+func (Paired) isEvent()           {}
+func (ServerStatus) isEvent()     {}
+
+// serverState is the engine's side of the rendezvous server; its fields
+// are guarded by Engine.mu, except the channels, which never change.
+type serverState struct {
+	wake    chan struct{} // the URL changed (buffered 1)
+	renew   chan struct{} // Host.Renew (buffered 1)
+	refresh chan struct{} // look for paired devices now (buffered 1)
+	every   time.Duration // presenceEvery; tests shorten it
+
+	url       string // canonical WebSocket URL, "" = LAN only
+	connected bool
+	err       error // why it is not connected (plain words); nil while connecting
+	pairing   bool  // a pairing dialog shows the code
+	code      PairingCode
+	codeWait  chan struct{}              // closed when the next code arrives
+	away      map[string]rendezvous.Peer // paired devices present on the server, by device id
+	findNext  int                        // where the next round of finds starts
+}
+
+func newServerState(url string) serverState {
+	return serverState{
+		wake: make(chan struct{}, 1), renew: make(chan struct{}, 1), refresh: make(chan struct{}, 1),
+		every: presenceEvery, url: url, codeWait: make(chan struct{}), away: map[string]rendezvous.Peer{},
+	}
+}
+
+// poke sends on a buffered-1 channel without waiting: one pending signal
+// is as good as several.
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// canonicalServer reads a server URL as typed ("" stays "": LAN only).
+func canonicalServer(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", nil
+	}
+	u, err := remote.ServerURL(s)
+	if err != nil {
+		return "", plainf(err, "The server address %q is not valid: %v.", strings.TrimSpace(s), err)
+	}
+	return u, nil
+}
+
+// serverHost is the host of a server URL, for messages.
+func serverHost(u string) string {
+	if p, err := url.Parse(u); err == nil && p.Host != "" {
+		return p.Host
+	}
+	return u
+}
+
+// SetServer sets the rendezvous server ("" = LAN only) and applies it at
+// once: the connection to the old one ends (a pairing in progress with it),
+// and, while Run runs, one to the new one starts.
+func (e *Engine) SetServer(server string) error {
+	u, err := canonicalServer(server)
+	if err != nil {
+		return err
+	}
+	defer e.lock()()
+	if u == e.srv.url {
+		return nil
+	}
+	e.srv.url = u
+	e.srv.pairing = false
+	e.srv.code = PairingCode{}
+	e.srv.connected, e.srv.err = false, nil
+	e.clearAwayLocked()
+	e.emit(ServerStatus{URL: u})
+	poke(e.srv.wake)
+	return nil
+}
+
+// Server is the rendezvous server's URL ("" = LAN only).
+func (e *Engine) Server() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.srv.url
+}
+
+// clearAwayLocked forgets the away devices; the caller holds e.mu.
+func (e *Engine) clearAwayLocked() {
+	if len(e.srv.away) == 0 {
+		return
+	}
+	clear(e.srv.away)
+	e.emit(DevicesChanged{Devices: e.devicesLocked()})
+}
+
+// runServer keeps a connection to the server that is set, if any, until
+// ctx ends; a new URL (SetServer) replaces the connection.
+func (e *Engine) runServer(ctx context.Context) {
+	select {
+	case <-e.srv.wake: // a SetServer before Run: the loop reads the URL anyway
+	default:
+	}
+	for {
+		e.mu.Lock()
+		u := e.srv.url
+		e.mu.Unlock()
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if u != "" {
+				e.serveServer(sctx, u)
+			}
+		}()
+		select {
+		case <-ctx.Done():
+		case <-e.srv.wake:
+		}
+		cancel()
+		<-done
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// serveServer connects to the server at u and reconnects, with backoff,
+// whenever the connection drops, until ctx ends.
+func (e *Engine) serveServer(ctx context.Context, u string) {
+	wait := backoffMin
+	for {
+		start := time.Now()
+		err := e.serverSession(ctx, u)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > stableAfter {
+			wait = backoffMin
+		}
+		slog.Warn("engine: rendezvous server connection ended", slog.String("server", u), slog.Any("err", err), slog.Duration("retry_in", wait))
+		e.setServerStatus(u, false, plainf(err, "Cannot reach the server %s; trying again in %s.", serverHost(u), wait.Round(time.Second)))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, backoffMax)
+	}
+}
+
+// setServerStatus records and reports the connection state, if u is still
+// the server set.
+func (e *Engine) setServerStatus(u string, connected bool, err error) {
+	defer e.lock()()
+	if e.srv.url != u {
+		return
+	}
+	e.srv.connected, e.srv.err = connected, err
+	if !connected {
+		e.srv.code = PairingCode{}
+		e.clearAwayLocked()
+	}
+	e.emit(ServerStatus{URL: u, Connected: connected, Err: err})
+}
+
+// serverSession is one connection to the server: it announces this device,
+// serves paired and pairing devices (remote.Host) and looks for paired
+// devices, until ctx ends or the server goes away.
+func (e *Engine) serverSession(ctx context.Context, u string) error {
+	host, err := remote.DialServer(ctx, u, e.peerCfg, e.cfg.Type)
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	actx, cancel := context.WithTimeout(ctx, remote.DialTimeout)
+	err = host.Announce(actx, e.id.Signer())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("announce this device: %w", err)
+	}
+	// Host.Serve owns host's events: finds need a connection of their own.
+	finder, err := remote.DialServer(ctx, u, e.peerCfg, e.cfg.Type)
+	if err != nil {
+		return err
+	}
+	defer finder.Close()
+	slog.Info("engine: connected to the rendezvous server", slog.String("server", u))
+	e.setServerStatus(u, true, nil)
+
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer stop()
+		e.presenceLoop(sctx, finder)
+	})
+	select {
+	case <-e.srv.renew: // asked of an earlier session: this one starts with a fresh code
+	default:
+	}
+	h := &remote.Host{
+		Config:   e.peerCfg,
+		Check:    e.pairCheck,
+		Known:    e.trust.IsPinned,
+		OnCode:   func(c remote.Code) { e.onCode(u, c) },
+		OnError:  e.onRemoteError,
+		OnPaired: e.onPaired,
+		Renew:    e.srv.renew,
+	}
+	err = h.Serve(sctx, host, e.serveConn)
+	stop()
+	wg.Wait()
+	if err == nil {
+		select {
+		case <-finder.Done():
+			err = fmt.Errorf("lost the rendezvous server: %w", finder.Err())
+		default:
+			err = errors.New("lost the rendezvous server")
+		}
+	}
+	return err
+}
+
+// pinned is the fingerprint pinned for device id.
+func (e *Engine) pinned(id string) (string, bool) {
+	d, ok := e.trust.Pinned(id)
+	return d.Fingerprint, ok
+}
+
+// pairCheck is the handshake check for a device whose certificate a
+// pairing code authenticated (or, for a known device, the pin already
+// matched): it is pinned, replacing an older pin, since the person paired
+// it again on purpose.
+func (e *Engine) pairCheck(h signaling.Hello) error {
+	err := e.checkPeer(h)
+	var ic *trust.IdentityChangedError
+	if errors.As(err, &ic) {
+		if err := e.trust.Repair(h.DeviceID, h.Fingerprint); err != nil {
+			return fmt.Errorf("pin %s again: %w", h.Name, err)
+		}
+		err = e.checkPeer(h)
+	}
+	return err
+}
+
+// onCode hears a new code from the Host.
+func (e *Engine) onCode(u string, c remote.Code) {
+	defer e.lock()()
+	if e.srv.url != u {
+		return
+	}
+	e.srv.code = PairingCode{Code: c.Code, Link: remote.PairingLink(u, c.Code), Expires: c.Expires}
+	close(e.srv.codeWait)
+	e.srv.codeWait = make(chan struct{})
+	if e.srv.pairing {
+		e.emit(PairingCodeShown{Code: e.srv.code})
+	}
+}
+
+// onRemoteError hears about connections through the server that failed.
+func (e *Engine) onRemoteError(err error) {
+	if errors.Is(err, pairing.ErrMismatch) || errors.Is(err, pairing.ErrProtocol) {
+		e.mu.Lock()
+		showing := e.srv.pairing
+		e.mu.Unlock()
+		if showing {
+			e.problem(plainf(err, "A device tried to pair with a wrong code. This device shows a new code now."))
+			return
+		}
+	}
+	slog.Info("engine: connection through the server failed", slog.Any("err", err))
+}
+
+// onPaired hears that a device paired with the code shown here.
+func (e *Engine) onPaired(h signaling.Hello) {
+	func() {
+		defer e.lock()()
+		e.srv.pairing = false
+		e.emit(Paired{Peer: Peer{ID: h.DeviceID, Name: h.Name}})
+	}()
+	poke(e.srv.renew) // the code was seen: it dies
+	poke(e.srv.refresh)
+}
+
+// StartPairing returns a fresh code to show to the person at the other
+// device and, until it pairs or CancelPairing, reports each later code
+// (PairingCodeShown: the code expired, or a pairing with it failed). It
+// waits, within ctx, for the server to give the code.
+func (e *Engine) StartPairing(ctx context.Context) (PairingCode, error) {
+	e.mu.Lock()
+	u, connected, lastErr, wait := e.srv.url, e.srv.connected, e.srv.err, e.srv.codeWait
+	stopped, haveCode := e.stopped, e.srv.code.Code != ""
+	if u != "" && !stopped {
+		e.srv.pairing = true
+	}
+	e.mu.Unlock()
+	switch {
+	case u == "":
+		return PairingCode{}, ErrNoServer
+	case stopped:
+		return PairingCode{}, fmt.Errorf("pairing: %w", ErrStopped)
+	case !connected && lastErr != nil:
+		return PairingCode{}, unreachable(u, lastErr)
+	case connected && haveCode:
+		// The code of now may have been seen (an earlier dialog): show
+		// one nobody has seen. Without one, the first to come is fresh.
+		poke(e.srv.renew)
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		e.mu.Lock()
+		lastErr = e.srv.err
+		e.mu.Unlock()
+		return PairingCode{}, unreachable(u, cmp.Or(lastErr, ctx.Err()))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.srv.url != u || e.srv.code.Code == "" {
+		return PairingCode{}, unreachable(u, errors.New("the connection to the server ended"))
+	}
+	return e.srv.code, nil
+}
+
+// unreachable says that the server u cannot be reached, and why.
+func unreachable(u string, err error) error {
+	return plainf(fmt.Errorf("%w: %w", ErrServerUnreachable, err),
+		"Cannot reach the server %s: check its address in Settings and the network connection.", serverHost(u))
+}
+
+// CancelPairing stops showing the pairing code: the code shown is retired,
+// so nobody can pair with it any more.
+func (e *Engine) CancelPairing() {
+	e.mu.Lock()
+	was := e.srv.pairing
+	e.srv.pairing = false
+	e.mu.Unlock()
+	if was {
+		poke(e.srv.renew)
+	}
+}
+
+// JoinPairing pairs with the device that shows code (as typed): the code
+// authenticates both certificates, both devices pin each other, and each
+// lists the other (as away while it is not nearby).
+func (e *Engine) JoinPairing(ctx context.Context, code string) (Peer, error) {
+	e.mu.Lock()
+	u, stopped, own := e.srv.url, e.stopped, e.srv.code.Code
+	e.mu.Unlock()
+	switch {
+	case u == "":
+		return Peer{}, ErrNoServer
+	case stopped:
+		return Peer{}, fmt.Errorf("pairing: %w", ErrStopped)
+	}
+	_, full, err := remote.SplitCode(code)
+	if err != nil {
+		return Peer{}, plainf(err, "That is not a pairing code: %v.", err)
+	}
+	if _, ownFull, _ := remote.SplitCode(own); own != "" && ownFull == full {
+		return Peer{}, ErrOwnCode
+	}
+	client, err := remote.DialServer(ctx, u, e.peerCfg, e.cfg.Type)
+	if err != nil {
+		return Peer{}, unreachable(u, err)
+	}
+	defer client.Close()
+	c, err := remote.Join(ctx, client, code, e.peerCfg, e.pairCheck)
+	if err != nil {
+		slog.Info("engine: pairing failed", slog.Any("err", err))
+		return Peer{}, describePairError(err)
+	}
+	p := Peer{ID: c.Remote.DeviceID, Name: c.Remote.Name}
+	_ = c.Close() // pairing only: files go on connections of their own
+	func() {
+		defer e.lock()()
+		e.emit(Paired{Peer: p})
+	}()
+	poke(e.srv.refresh)
+	return p, nil
+}
+
+// describePairError says in plain words why joining with a code failed.
+func describePairError(err error) error {
+	switch {
+	case errors.Is(err, remote.ErrNoSuchCode):
+		return plainf(err, "No device shows this code: check it, or ask for a new one (a code lasts 10 minutes).")
+	case errors.Is(err, pairing.ErrMismatch):
+		return plainf(err, "The code is wrong. The other device shows a new code now: type that one.")
+	case errors.Is(err, remote.ErrPairingRefused):
+		return plainf(err, "The other device ended the pairing: ask it for a new code.")
+	case errors.Is(err, pairing.ErrFingerprintSwapped):
+		return plainf(err, "Pairing refused: someone between the devices (the server?) swapped a certificate.")
+	case errors.Is(err, rendezvous.ErrRateLimited):
+		return plainf(err, "Too many pairing attempts from this network: wait a minute and try again.")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return plainf(err, "Pairing took too long: the other device did not answer.")
+	}
+	return plainf(err, "Pairing failed: %v.", err)
+}
+
+// presenceLoop looks for paired devices on the server through finder
+// until ctx ends or finder's connection does: at once, every
+// srv.every, and when asked (srv.refresh). A device found stays away until
+// the server says its connection left.
+func (e *Engine) presenceLoop(ctx context.Context, finder *rendezvous.Client) {
+	e.mu.Lock()
+	every := e.srv.every
+	e.mu.Unlock()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	e.findPaired(ctx, finder)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-finder.Events():
+			if !ok {
+				return
+			}
+			if left, isLeft := ev.(rendezvous.PeerLeft); isLeft && left.Code == "" {
+				e.dropAway(left.ClientID)
+			}
+		case <-tick.C:
+			e.findPaired(ctx, finder)
+		case <-e.srv.refresh:
+			e.findPaired(ctx, finder)
+		}
+	}
+}
+
+// findPaired looks for the pinned devices that are neither nearby nor
+// known to be on the server.
+func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
+	var look []trust.Device
+	func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		var missing []trust.Device
+		for _, d := range e.trust.List() {
+			_, near := e.nearby[d.ID]
+			_, away := e.srv.away[d.ID]
+			if !near && !away {
+				missing = append(missing, d)
+			}
+		}
+		// A round looks for a few; the next ones take their turn in the
+		// next round.
+		for i := 0; i < len(missing) && i < maxFindsPerRound; i++ {
+			look = append(look, missing[(e.srv.findNext+i)%len(missing)])
+		}
+		e.srv.findNext += len(look)
+	}()
+	for _, d := range look {
+		fctx, cancel := context.WithTimeout(ctx, findTimeout)
+		p, err := finder.Find(fctx, d.ID)
+		cancel()
+		switch {
+		case errors.Is(err, rendezvous.ErrNotFound):
+			continue
+		case err != nil:
+			if ctx.Err() == nil {
+				slog.Info("engine: looking for paired devices on the server", slog.Any("err", err))
+			}
+			return // rate limited, or the connection is going: next round
+		case !strings.EqualFold(p.Hello.Fingerprint, d.Fingerprint):
+			// Another certificate under that id: not the device we paired
+			// with (the handshake would refuse it anyway).
+			continue
+		}
+		func() {
+			defer e.lock()()
+			e.srv.away[d.ID] = p
+			if _, near := e.nearby[d.ID]; !near {
+				e.emit(DevicesChanged{Devices: e.devicesLocked()})
+			}
+		}()
+	}
+}
+
+// dropAway forgets the away device whose server connection left.
+func (e *Engine) dropAway(clientID string) {
+	defer e.lock()()
+	for id, p := range e.srv.away {
+		if p.ClientID == clientID {
+			delete(e.srv.away, id)
+			if _, near := e.nearby[id]; !near {
+				e.emit(DevicesChanged{Devices: e.devicesLocked()})
+			}
+		}
+	}
+}
+
+// awayDevicesLocked lists the away devices that are not nearby, given the
+// pins; the caller holds e.mu.
+func (e *Engine) awayDevicesLocked(pins map[string]trust.Device) []Device {
+	var out []Device
+	for id, p := range e.srv.away {
+		if _, near := e.nearby[id]; near {
+			continue
+		}
+		pin, known := pins[id]
+		if !known || !strings.EqualFold(pin.Fingerprint, p.Hello.Fingerprint) {
+			continue
+		}
+		typ := p.Hello.Type
+		if !discovery.ValidType(typ) {
+			typ = discovery.TypeDesktop
+		}
+		out = append(out, Device{
+			Device: discovery.Device{Info: discovery.Info{
+				ID: id, Name: cmp.Or(p.Hello.Name, pin.Name), Type: typ,
+				Version: int(signaling.Version), Fingerprint: pin.Fingerprint,
+			}},
+			Code:    trust.Code(e.id.Fingerprint, pin.Fingerprint),
+			Known:   true,
+			Trusted: pin.Trusted,
+			Away:    true,
+		})
+	}
+	return out
+}
+
+// remoteDial reaches a paired device through the server for one send: it
+// holds its own server connection (a remote.Dialer owns a connection's
+// events) from the first dial until close. Only the send's goroutine uses it.
+type remoteDial struct {
+	e      *Engine
+	id     string
+	client *rendezvous.Client
+	d      *remote.Dialer
+}
+
+// dial connects to the device through the server.
+func (r *remoteDial) dial(ctx context.Context) (*peer.Conn, error) {
+	if r.client != nil {
+		select {
+		case <-r.client.Done():
+			r.close() // the server dropped us: connect again
+		default:
+		}
+	}
+	if r.client == nil {
+		r.e.mu.Lock()
+		u := r.e.srv.url
+		r.e.mu.Unlock()
+		fp, ok := r.e.pinned(r.id)
+		if u == "" || !ok {
+			return nil, &permanentError{errNoRoute}
+		}
+		client, err := remote.DialServer(ctx, u, r.e.peerCfg, r.e.cfg.Type)
+		if err != nil {
+			return nil, &serverError{err}
+		}
+		r.client = client
+		r.d = remote.NewKnownDialer(client, pairing.Peer{DeviceID: r.id, Fingerprint: fp}, r.e.peerCfg, r.e.checkPeer)
+	}
+	return r.d.Dial(ctx)
+}
+
+func (r *remoteDial) close() {
+	if r.d != nil {
+		_ = r.d.Close()
+	}
+	if r.client != nil {
+		_ = r.client.Close()
+	}
+	r.client, r.d = nil, nil
+}
+
+// errNoRoute: a device that is neither nearby, nor with an address, nor
+// paired and reachable through a server.
+var errNoRoute = errors.New("no way to reach the device: it is not on this network and no server is set (or it is not paired)")
+
+// serverError: the rendezvous server could not be reached.
+type serverError struct{ err error }
+
+func (e *serverError) Error() string { return e.err.Error() }
+func (e *serverError) Unwrap() error { return e.err }
+
+// permanentError tells a reconnecting transfer.Sender to stop at once.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string   { return e.err.Error() }
+func (e *permanentError) Unwrap() error   { return e.err }
+func (e *permanentError) Permanent() bool { return true }
+
+// route says how to reach a target now: the LAN addresses to try (the
+// device's current ones first when it is nearby), or none, meaning through
+// the server. The LAN comes first: the server is used only for a device
+// that is not discovered nearby and is on the server, or has no address.
+func (e *Engine) route(t Target) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if d, ok := e.nearby[t.ID]; ok && t.ID != "" {
+		addrs := d.Addresses()
+		for _, a := range t.Addrs {
+			if !containsString(addrs, a) {
+				addrs = append(addrs, a)
+			}
+		}
+		return addrs
+	}
+	if _, away := e.srv.away[t.ID]; away && t.ID != "" {
+		return nil
+	}
+	return t.Addrs
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// reachable checks, before queueing, that a target can be tried at all.
+func (e *Engine) reachable(t Target) error {
+	if len(t.Addrs) > 0 {
+		return nil
+	}
+	e.mu.Lock()
+	_, near := e.nearby[t.ID]
+	u := e.srv.url
+	e.mu.Unlock()
+	if near && t.ID != "" {
+		return nil
+	}
+	if _, ok := e.pinned(t.ID); t.ID != "" && ok && u != "" {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", cmp.Or(t.Name, t.ID, "the device"), errNoRoute)
+}
+
+// dialTarget connects to t for one attempt: on the LAN when route gives
+// addresses, else through the server with rd. want is the device id the LAN
+// peer must answer with ("" when only an address is known).
+func (e *Engine) dialTarget(ctx context.Context, t Target, want string, rd *remoteDial) (*peer.Conn, string, error) {
+	if addrs := e.route(t); len(addrs) > 0 {
+		return DialFirst(ctx, addrs, e.peerCfg, e.sendCheck(want))
+	}
+	if t.ID == "" {
+		return nil, "", &permanentError{errNoRoute}
+	}
+	c, err := rd.dial(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, "server", nil
+}

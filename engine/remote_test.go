@@ -1,0 +1,346 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/pairing"
+	"github.com/thepeerdrop/peerdrop/remote"
+	"github.com/thepeerdrop/peerdrop/rendezvous"
+	"github.com/thepeerdrop/peerdrop/signaling"
+	"github.com/thepeerdrop/peerdrop/trust"
+)
+
+// newRendezvous runs a rendezvous server on loopback until the test ends
+// and returns its WebSocket URL. Every engine of a test shares one address,
+// so the per-address limits are lifted.
+func newRendezvous(t *testing.T) string {
+	t.Helper()
+	lots := rendezvous.Limit{Every: time.Millisecond, Burst: 1000}
+	srv, err := rendezvous.New(rendezvous.Config{ConnectRate: lots, PairRate: lots, PresenceRate: lots})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		assert.NoError(t, srv.Shutdown(ctx))
+		ts.Close()
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+}
+
+// startRemote runs an engine on loopback, hidden and not browsing, with the
+// server at url, and waits until it is connected there.
+func startRemote(t *testing.T, name, url string) *testEngine {
+	t.Helper()
+	cfg := testConfig(t, name)
+	cfg.Server = url
+	te := runEngine(t, cfg)
+	te.rec.wait(t, 0, "connection to the server", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && s.Connected
+	})
+	return te
+}
+
+// waitAway waits until te lists the device id as away and returns it.
+func (te *testEngine) waitAway(t *testing.T, from int, id string) Device {
+	t.Helper()
+	ev := te.rec.wait(t, from, "away device "+id, func(ev Event) bool {
+		dc, ok := ev.(DevicesChanged)
+		if !ok {
+			return false
+		}
+		for _, d := range dc.Devices {
+			if d.ID == id && d.Away {
+				return true
+			}
+		}
+		return false
+	})
+	for _, d := range ev.(DevicesChanged).Devices {
+		if d.ID == id {
+			return d
+		}
+	}
+	panic("unreachable")
+}
+
+func pairingContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Two engines on no common LAN (hidden, not browsing) pair with a code
+// through the server; then each lists the other as away, and a file sent
+// to the away device arrives intact, through the server's signaling. When
+// one stops, the other no longer lists it.
+func TestPairThroughServer(t *testing.T) {
+	url := newRendezvous(t)
+	a, b := startRemote(t, "alice", url), startRemote(t, "bob", url)
+	ctx := pairingContext(t)
+
+	markA, markB := a.rec.mark(), b.rec.mark()
+	code, err := b.StartPairing(ctx)
+	require.NoError(t, err)
+	assert.Regexp(t, `^[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}$`, code.Code)
+	assert.Equal(t, remote.PairingLink(url, code.Code), code.Link)
+	assert.WithinDuration(t, time.Now().Add(10*time.Minute), code.Expires, time.Minute)
+
+	p, err := a.JoinPairing(ctx, strings.ToLower(code.Code))
+	require.NoError(t, err)
+	assert.Equal(t, b.Self(), p)
+	a.rec.wait(t, markA, "Paired on the joiner", func(ev Event) bool { pe, ok := ev.(Paired); return ok && pe.Peer == b.Self() })
+	b.rec.wait(t, markB, "Paired on the code's device", func(ev Event) bool { pe, ok := ev.(Paired); return ok && pe.Peer == a.Self() })
+
+	bAtA := a.waitAway(t, markA, b.Self().ID)
+	assert.Equal(t, "bob", bAtA.Name)
+	assert.True(t, bAtA.Known)
+	assert.Empty(t, bAtA.Addresses())
+	assert.Equal(t, b.Fingerprint(), bAtA.Fingerprint)
+	assert.Equal(t, trust.Code(a.Fingerprint(), b.Fingerprint()), bAtA.Code)
+	b.waitAway(t, markB, a.Self().ID)
+
+	src := filepath.Join(t.TempDir(), "far.bin")
+	data := randomBytes(t, 3<<20)
+	writeFile(t, src, data)
+	from := b.rec.mark()
+	it, err := a.Send(TargetOf(bAtA), []string{src})
+	require.NoError(t, err)
+	o := accept(t, b, from)
+	assert.Equal(t, a.Self(), o.From)
+	a.rec.waitState(t, 0, it.ID, StateDone)
+	got, err := os.ReadFile(filepath.Join(b.cfg.DownloadDir, "far.bin"))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(data, got), "the file arrived changed")
+
+	// A text message takes the same way.
+	from = b.rec.mark()
+	m, err := a.SendText(TargetOf(bAtA), "hello from afar")
+	require.NoError(t, err)
+	b.rec.wait(t, from, "text", func(ev Event) bool {
+		mr, ok := ev.(MessageReceived)
+		return ok && mr.Message.Text == "hello from afar" && !mr.Message.Outgoing
+	})
+	a.rec.wait(t, 0, "delivery", func(ev Event) bool {
+		mr, ok := ev.(MessageReceived)
+		return ok && mr.Message.ID == m.ID && mr.Message.Err == ""
+	})
+
+	from = a.rec.mark()
+	b.stop()
+	a.rec.wait(t, from, "bob gone", func(ev Event) bool {
+		dc, ok := ev.(DevicesChanged)
+		return ok && len(dc.Devices) == 0
+	})
+
+	// Bob is paired but gone: a send says so, at once.
+	it, err = a.Send(Target{ID: b.Self().ID, Name: "bob"}, []string{src})
+	require.NoError(t, err)
+	failed := a.rec.waitState(t, 0, it.ID, StateFailed)
+	assert.Equal(t, "bob is not connected to the server (it is off, or has no server set)", failed.Error)
+}
+
+// A wrong code fails in plain words, and the device that showed the code
+// shows a new one (a wrong try may have been a guess). A code nobody shows
+// and text that is no code fail too, each saying so.
+func TestPairWrongCode(t *testing.T) {
+	url := newRendezvous(t)
+	a, b := startRemote(t, "alice", url), startRemote(t, "bob", url)
+	ctx := pairingContext(t)
+	code, err := b.StartPairing(ctx)
+	require.NoError(t, err)
+
+	// Same server part, another secret.
+	last := code.Code[len(code.Code)-1]
+	wrong := code.Code[:len(code.Code)-1] + map[bool]string{true: "0", false: "1"}[last != '0']
+	from := b.rec.mark()
+	_, err = a.JoinPairing(ctx, wrong)
+	require.ErrorIs(t, err, pairing.ErrMismatch)
+	assert.Contains(t, err.Error(), "The code is wrong")
+	ev := b.rec.wait(t, from, "a new code", func(ev Event) bool { _, ok := ev.(PairingCodeShown); return ok })
+	assert.NotEqual(t, code.Code, ev.(PairingCodeShown).Code.Code)
+	assert.Empty(t, a.Devices())
+	_, pinned := a.pinned(b.Self().ID)
+	assert.False(t, pinned, "a wrong code pinned the device")
+
+	_, err = a.JoinPairing(ctx, "ABCDE-FGHJK-MNPQR")
+	require.ErrorIs(t, err, remote.ErrNoSuchCode)
+	assert.Contains(t, err.Error(), "No device shows this code")
+
+	_, err = a.JoinPairing(ctx, "hello")
+	require.ErrorIs(t, err, remote.ErrCodeFormat)
+
+	own, err := a.StartPairing(ctx)
+	require.NoError(t, err)
+	_, err = a.JoinPairing(ctx, own.Code)
+	require.ErrorIs(t, err, ErrOwnCode)
+	a.CancelPairing()
+
+	// Cancelling retires the code shown: it admits nobody.
+	code, err = b.StartPairing(ctx)
+	require.NoError(t, err)
+	b.CancelPairing()
+	require.Eventually(t, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.srv.code.Code != code.Code
+	}, 10*time.Second, 10*time.Millisecond, "the code shown was not retired")
+	_, err = a.JoinPairing(ctx, code.Code)
+	require.ErrorIs(t, err, remote.ErrNoSuchCode)
+}
+
+// Without a server the pairing verbs say to set one; with one that does
+// not answer, they say it cannot be reached.
+func TestPairNoServer(t *testing.T) {
+	a := startEngine(t, "alice")
+	ctx := pairingContext(t)
+	_, err := a.StartPairing(ctx)
+	require.ErrorIs(t, err, ErrNoServer)
+	assert.Contains(t, err.Error(), "Settings")
+	_, err = a.JoinPairing(ctx, "7KQ2M-XW4PD-R8T3Z")
+	require.ErrorIs(t, err, ErrNoServer)
+
+	from := a.rec.mark()
+	require.NoError(t, a.SetServer("ws://127.0.0.1:1/ws"))
+	assert.Equal(t, "ws://127.0.0.1:1/ws", a.Server())
+	a.rec.wait(t, from, "server unreachable", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && !s.Connected && s.Err != nil
+	})
+	_, err = a.StartPairing(ctx)
+	require.ErrorIs(t, err, ErrServerUnreachable)
+	assert.Contains(t, err.Error(), "Cannot reach the server 127.0.0.1:1")
+	_, err = a.JoinPairing(ctx, "7KQ2M-XW4PD-R8T3Z")
+	require.ErrorIs(t, err, ErrServerUnreachable)
+
+	require.Error(t, a.SetServer("ftp://example.org"))
+	require.NoError(t, a.SetServer(""))
+	_, err = a.StartPairing(ctx)
+	require.ErrorIs(t, err, ErrNoServer)
+}
+
+// The LAN comes first: a device that is both nearby and on the server is
+// reached at its LAN addresses; one only on the server through it.
+func TestRouteLANFirst(t *testing.T) {
+	cfg := testConfig(t, "alice")
+	e, err := New(cfg)
+	require.NoError(t, err)
+	bob := discovery.Device{
+		Info: discovery.Info{ID: "bbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop, Version: 1},
+		Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.7")},
+	}
+	e.srv.away[bob.ID] = rendezvous.Peer{ClientID: "c1"}
+	target := Target{ID: bob.ID, Name: "bob"}
+	assert.Empty(t, e.route(target), "away only: through the server")
+	e.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: bob})
+	assert.Equal(t, []string{"192.168.1.7:53318"}, e.route(target), "nearby: on the LAN")
+}
+
+// serveRendezvousAt runs a rendezvous server on addr ("127.0.0.1:0" for
+// any port) until the returned stop is called (or the test ends).
+func serveRendezvousAt(t *testing.T, addr string) (url string, stop func()) {
+	t.Helper()
+	lots := rendezvous.Limit{Every: time.Millisecond, Burst: 1000}
+	srv, err := rendezvous.New(rendezvous.Config{ConnectRate: lots, PairRate: lots, PresenceRate: lots})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			assert.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
+	return "ws://" + ln.Addr().String() + "/ws", stop
+}
+
+// When the server goes away the engine says so and connects again, with
+// backoff, once it is back; pairing works on the new connection.
+func TestServerReconnects(t *testing.T) {
+	url, stop := serveRendezvousAt(t, "127.0.0.1:0")
+	a := startRemote(t, "alice", url)
+	from := a.rec.mark()
+	stop()
+	a.rec.wait(t, from, "connection lost", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && !s.Connected && s.Err != nil && strings.Contains(s.Err.Error(), "trying again")
+	})
+	from = a.rec.mark()
+	serveRendezvousAt(t, strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws"))
+	a.rec.wait(t, from, "connected again", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && s.Connected
+	})
+	code, err := a.StartPairing(pairingContext(t))
+	require.NoError(t, err)
+	assert.NotEmpty(t, code.Code)
+}
+
+// With more paired devices than one round looks for, the next round
+// takes the others: the last one, the only one on the server, is found in
+// the second round.
+func TestFindRoundsRotate(t *testing.T) {
+	url := newRendezvous(t)
+	ctx := pairingContext(t)
+	e, err := New(testConfig(t, "alice"))
+	require.NoError(t, err)
+	var last *identity.Identity
+	for i := range maxFindsPerRound + 3 {
+		id, err := identity.Load(t.TempDir())
+		require.NoError(t, err)
+		require.NoError(t, e.trust.Check(id.DeviceID, fmt.Sprintf("dev%02d", i), id.Fingerprint))
+		last = id
+	}
+	dial := func(id *identity.Identity, name string) *rendezvous.Client {
+		c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{DeviceID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	require.NoError(t, dial(last, "dev10").Announce(ctx, last.Signer()))
+	finder := dial(e.id, "alice")
+
+	e.findPaired(ctx, finder)
+	assert.Empty(t, e.srv.away, "the first round looks for the first few")
+	e.findPaired(ctx, finder)
+	require.Contains(t, e.srv.away, last.DeviceID, "the second round looks for the rest")
+	devs := e.Devices()
+	require.Len(t, devs, 1)
+	assert.True(t, devs[0].Away)
+	assert.Equal(t, "dev10", devs[0].Name)
+}
+
+// Sends through the server fail in words that say what to do.
+func TestDescribeRemoteSendError(t *testing.T) {
+	assert.Equal(t, "Bob is not connected to the server (it is off, or has no server set)",
+		describeSendError("Bob", fmt.Errorf("dial: %w", remote.ErrNotOnline), false))
+	assert.Equal(t, "could not reach the server to connect to Bob",
+		describeSendError("Bob", &serverError{errors.New("connection refused")}, false))
+	assert.Contains(t, describeSendError("Bob", &permanentError{errNoRoute}, false), "not on this network")
+	assert.Equal(t, "Bob does not know this device any more: pair again with a code",
+		describeSendError("Bob", &signaling.RemoteError{ErrorMessage: signaling.ErrorMessage{Code: signaling.CodeRefused, Message: "refused: " + remote.ErrNotPaired.Error()}}, false))
+}
