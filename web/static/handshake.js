@@ -228,12 +228,11 @@ export async function loadIdentity() {
     self = { cert, deviceId: randomHex(8), name: defaultName() };
     try { await idbPut('self', self); } catch { /* kept for this visit only */ }
   }
-  const fp = self.cert.getFingerprints().find((f) => f.algorithm === 'sha-256');
   return {
     cert: self.cert,
     deviceId: self.deviceId,
     name: self.name,
-    fingerprint: `sha-256 ${fp.value.toUpperCase()}`,
+    fingerprint: await certFingerprint(self.cert),
     async rename(name) {
       if (!validName(name)) throw new Error('a name is 1 to 64 bytes of printable text');
       self.name = name;
@@ -241,6 +240,24 @@ export async function loadIdentity() {
       await idbPut('self', self);
     },
   };
+}
+
+// certFingerprint is "sha-256 AA:BB:...", from getFingerprints() or, where a
+// browser lacks it, from the a=fingerprint of an offer made with the cert.
+async function certFingerprint(cert) {
+  const fp = typeof cert.getFingerprints === 'function' &&
+    cert.getFingerprints().find((f) => f.algorithm === 'sha-256');
+  if (fp) return `sha-256 ${fp.value.toUpperCase()}`;
+  const pc = new RTCPeerConnection({ certificates: [cert] });
+  try {
+    pc.createDataChannel('probe');
+    const offer = await pc.createOffer();
+    const line = sdpFingerprints(offer.sdp).find((f) => f.toLowerCase().startsWith('sha-256 '));
+    if (!line) throw new Error('the browser gives no SHA-256 certificate fingerprint');
+    return `sha-256 ${line.slice(8).trim().toUpperCase()}`;
+  } finally {
+    pc.close();
+  }
 }
 
 export function helloOf(id) {
