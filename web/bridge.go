@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -72,6 +74,9 @@ func DecodeFrameMessage(p []byte) (signaling.Frame, error) {
 type pageLink struct {
 	ws    *websocket.Conn
 	hello signaling.Hello
+	// closing: we are closing ws for a bad message; what fails after is
+	// not worth reporting.
+	closing atomic.Bool
 
 	mu  sync.Mutex
 	cur *bridged
@@ -146,9 +151,21 @@ func (s *Server) listen(ctx context.Context, ws *websocket.Conn, devType string)
 		s.acceptLoop(ctx, ln, l)
 	})
 	err = l.readPage(ctx)
+	if err != nil && ctx.Err() == nil {
+		// Say why before the handshake in progress is torn down: a
+		// write cancelled by ctx would drop the WebSocket without a reason.
+		l.closing.Store(true)
+		closeWith(ws, err)
+	}
 	cancelAll()
 	_ = ln.Close()
-	return err
+	return nil
+}
+
+// closeWith closes ws with a policy violation that gives err as reason.
+func closeWith(ws *websocket.Conn, err error) {
+	slog.Info("web page stopped receiving", slog.Any("err", err))
+	_ = ws.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
 }
 
 // readPage routes the page's messages to the handshake in progress until
@@ -210,7 +227,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, l *pageLink) {
 			return // closed: ctx ended or the page left
 		}
 		err = l.bridge(ctx, n, tcp)
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !l.closing.Load() {
 			s.report(fmt.Errorf("handshake from %s for %s: %w", tcp.RemoteAddr(), l.hello.Name, err))
 		}
 		if ctx.Err() != nil {

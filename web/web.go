@@ -141,13 +141,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	shutDown := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(shutDown)
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	})
-	defer stop()
 	err := srv.Serve(ln)
+	if !stop() {
+		<-shutDown // Serve returns as Shutdown starts; let it finish
+	}
 	s.wg.Wait() // hijacked WebSocket connections are not Shutdown's
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -176,12 +180,14 @@ func (s *Server) serveConnect(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 	defer func() { <-s.connects }()
+	// Counted before the upgrade: Shutdown waits for the handler until it
+	// hijacks the connection, Serve's Wait after that.
+	s.wg.Add(1)
+	defer s.wg.Done()
 	ws, err := accept(w, r)
 	if err != nil {
 		return // Accept has answered
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	conn := websocket.NetConn(hctx, ws, websocket.MessageBinary)
@@ -209,12 +215,12 @@ func (s *Server) serveListen(ctx context.Context, w http.ResponseWriter, r *http
 		s.pages--
 		s.mu.Unlock()
 	}()
+	s.wg.Add(1)
+	defer s.wg.Done()
 	ws, err := accept(w, r)
 	if err != nil {
 		return
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
 	defer ws.CloseNow()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -225,8 +231,7 @@ func (s *Server) serveListen(ctx context.Context, w http.ResponseWriter, r *http
 		devType = "phone"
 	}
 	if err := s.listen(ctx, ws, devType); err != nil && ctx.Err() == nil {
-		slog.Info("web page stopped receiving", slog.Any("err", err))
-		_ = ws.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
+		closeWith(ws, err)
 	}
 }
 
