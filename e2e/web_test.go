@@ -157,7 +157,8 @@ func waitDownload(t *testing.T, ctx context.Context, path string, size int64) {
 
 // TestWebClient runs the web client against `peerdrop receive --web`: the
 // page receives a 50 MiB file from `peerdrop send`, sends a folder to the
-// receiver, exchanges messages both ways and declines an offer.
+// receiver, exchanges messages both ways, declines an offer and cancels a
+// transfer in each direction.
 func TestWebClient(t *testing.T) {
 	chromiumPath(t)
 	ctx, cancel := context.WithTimeout(t.Context(), webTimeout)
@@ -254,6 +255,39 @@ func TestWebClient(t *testing.T) {
 		assert.True(t, st.Offers[len(st.Offers)-1].Declined)
 		_, err := os.Stat(filepath.Join(downloads, "unwanted.txt"))
 		assert.True(t, os.IsNotExist(err), "nothing was saved")
+	})
+
+	t.Run("cancel in the page while receiving", func(t *testing.T) {
+		src := t.TempDir()
+		path := filepath.Join(src, "huge.bin")
+		writeRandomFile(t, path, 256*MiB, 11)
+		s := startSender(t, ctx, "--to", pageAddr, path)
+		p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.accept")))
+		p.poll(`document.querySelector("#transfer-list progress").value > 0`, 60*time.Second)
+		p.do(chromedp.Click(chromedp.CSS("#transfer-list .transfer button.cancel")))
+		assert.NotEqual(t, 0, s.wait(), "a cancelled send fails")
+		s.await("transfer-done", func(e event) bool { return e.flag("cancelled") })
+		p.poll(`window.peerdrop.state.cancelled.length >= 1`, 10*time.Second)
+		_, err := os.Stat(filepath.Join(downloads, "huge.bin"))
+		assert.True(t, os.IsNotExist(err), "nothing was saved")
+	})
+
+	t.Run("cancel in the page while sending", func(t *testing.T) {
+		src := t.TempDir()
+		path := filepath.Join(src, "huge-up.bin")
+		writeRandomFile(t, path, 256*MiB, 12)
+		sent := len(p.state().Sent)
+		p.do(chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{path}))
+		r.await("accepted", nil)
+		p.poll(`document.querySelector("#transfer-list progress").value > 0`, 60*time.Second)
+		p.do(chromedp.Click(chromedp.CSS("#transfer-list .transfer button.cancel")))
+		done := r.await("transfer-done", nil)
+		assert.True(t, done.flag("cancelled"), "the receiver hears the cancel: %s", done)
+		p.poll(`window.peerdrop.state.sent.length > `+strconv.Itoa(sent), 20*time.Second)
+		assert.Equal(t, "cancelled", p.state().Sent[sent].Error)
+		_, err := os.Stat(filepath.Join(dl, "huge-up.bin"))
+		assert.True(t, os.IsNotExist(err), "no partial file under the final name")
+		requireNoLeftovers(t, dl)
 	})
 
 	if t.Failed() {

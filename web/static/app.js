@@ -4,7 +4,7 @@
 // for the end-to-end tests.
 
 import { loadIdentity, dial, register, verificationCode, validName } from './handshake.js';
-import { Channel, sendFiles, sendText, receive, Declined } from './transfer.js';
+import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
 import { canPickFolder, folderSink, downloadSink } from './save.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -22,6 +22,8 @@ const state = {
   texts: [], // {from, text}
   textsSent: [], // {text, error}
   offers: [], // {id, from, files, declined}
+  done: [], // received offers that ended: {id, failed}
+  cancelled: [], // received offers that stopped: {id, why}
   errors: [],
 };
 window.peerdrop = { state };
@@ -52,9 +54,15 @@ function human(n) {
 function transferRow(title) {
   const bar = el('progress', { max: 1, value: 0 });
   const info = el('span', { className: 'info', textContent: 'connecting…' });
-  const li = el('li', { className: 'transfer' }, el('div', { className: 'title', textContent: title }), bar, info);
+  const stop = el('button', { className: 'cancel', type: 'button', textContent: 'Cancel' });
+  const li = el('li', { className: 'transfer' }, el('div', { className: 'title', textContent: title }), bar,
+    el('div', { className: 'row' }, info, stop));
   $('#transfer-list').prepend(li);
+  let cancelled = false;
+  stop.onclick = () => { cancelled = true; stop.disabled = true; info.textContent = 'cancelling…'; };
   return {
+    get cancelled() { return cancelled; },
+    finished() { stop.remove(); },
     progress(done, total) {
       bar.max = total || 1;
       bar.value = done;
@@ -70,7 +78,12 @@ function transferRow(title) {
 
 // --- sending to the host ---
 
-async function sendItems(items) {
+async function sendItems(picked) {
+  // The receiver refuses the whole offer for one name it does not allow
+  // (PROTOCOL.md §4.2): leave those out and say so.
+  const bad = picked.filter((it) => !validatePath(it.path));
+  if (bad.length) problem(`Not sent (name not allowed on other systems): ${bad.map((it) => it.path).join(', ')}`);
+  const items = picked.filter((it) => validatePath(it.path));
   if (!items.length) return;
   const files = items.length;
   const row = transferRow(`To ${host.name}: ${files === 1 ? items[0].path : `${files} files`}`);
@@ -82,14 +95,16 @@ async function sendItems(items) {
     const r = await sendFiles(ch, items, '', {
       onAccepted: () => row.say('accepted'),
       onProgress: (done, total) => row.progress(done, total),
+      cancelled: () => row.cancelled,
     });
     result.failed = r.failed;
     row.done();
     row.say(r.failed.length ? `done; failed: ${r.failed.join(', ')}` : `sent ${files} files`, r.failed.length ? 'bad' : 'ok');
   } catch (e) {
     result.error = e.message;
-    row.say(e instanceof Declined ? 'declined' : `failed: ${e.message}`, 'bad');
+    row.say(e instanceof Declined ? 'declined' : e instanceof Cancelled ? 'cancelled' : `failed: ${e.message}`, 'bad');
   } finally {
+    row.finished();
     if (ch) ch.close();
     state.sent.push(result);
   }
@@ -202,10 +217,20 @@ function serveConnection(conn) {
     onDone: (id, failed) => {
       const row = rows.get(id);
       row?.done();
+      row?.finished();
       row?.say(failed.length ? `done; failed: ${failed.join(', ')}` : 'received', failed.length ? 'bad' : 'ok');
+      state.done.push({ id, failed });
     },
-    onCancelled: (id, why) => rows.get(id)?.say(`stopped: ${why}`, 'bad'),
-  }).catch((e) => problem(`Transfer from ${conn.remote.name} stopped: ${e.message}`));
+    onCancelled: (id, why) => {
+      rows.get(id)?.finished();
+      rows.get(id)?.say(`stopped: ${why}`, 'bad');
+      state.cancelled.push({ id, why });
+    },
+    cancelRequested: (id) => rows.get(id)?.cancelled,
+  }).catch((e) => {
+    for (const row of rows.values()) row.finished();
+    problem(`Transfer from ${conn.remote.name} stopped: ${e.message}`);
+  });
 }
 
 // keepRegistered stays registered to receive, and comes back after a

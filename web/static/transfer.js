@@ -231,9 +231,14 @@ function batches(entries) {
   return out;
 }
 
+export class Cancelled extends Error {
+  constructor(message = 'cancelled') { super(message); }
+}
+
 // sendFiles offers items ({file, path}) and an optional text over ch and
 // streams what the receiver accepts. events: onAccepted(), onProgress(sent,
-// total), onFile(path, ok, message). Resolves to {files, failed}.
+// total), onFile(path, ok, message), cancelled() (true: stop the transfer).
+// Resolves to {files, failed}; rejects with Declined or Cancelled.
 export async function sendFiles(ch, items, text, events = {}) {
   const list = manifest(items);
   const entries = list.map((x) => x.entry);
@@ -285,9 +290,19 @@ export async function sendFiles(ch, items, text, events = {}) {
     }
   };
 
+  // cancel sends a whole-transfer cancel (also while the receiver still
+  // decides) and stops; what was sent is given time to leave first.
+  const cancel = async () => {
+    ch.send({ type: 'cancel', index: -1 });
+    await ch.flush(5000);
+    throw new Cancelled();
+  };
+
   // Wait for the decision.
   for (;;) {
-    const m = await ch.next();
+    const m = await ch.next(500);
+    if (events.cancelled?.()) await cancel();
+    if (m === undefined) continue;
     if (m && m.type === 'decline' && m.id === id) throw new Declined(m.message);
     if (m && m.type === 'accept' && m.id === id) {
       for (const i of m.done || []) if (i >= 0 && i < entries.length) ok.add(i);
@@ -300,7 +315,8 @@ export async function sendFiles(ch, items, text, events = {}) {
 
   const poll = async () => {
     for (;;) {
-      const m = await ch.next(paused ? 1000 : 0);
+      if (events.cancelled?.()) await cancel();
+      const m = await ch.next(paused ? 500 : 0);
       if (m === undefined) { if (!paused) return; continue; }
       if (handle(m) === 'done') throw new ProtocolError('protocol', 'done before end');
     }
@@ -351,7 +367,9 @@ export async function sendFiles(ch, items, text, events = {}) {
     }
     ch.send({ type: 'end', retries });
     for (;;) {
-      const m = await ch.next();
+      const m = await ch.next(500);
+      if (events.cancelled?.()) await cancel();
+      if (m === undefined) continue;
       const r = handle(m);
       if (r === 'done') {
         const result = { files: entries.filter((e) => !e.dir).length, failed: [...failed.keys()].map((i) => entries[i].path) };
@@ -388,6 +406,7 @@ export async function sendText(ch, text) {
 //   onText(text, from), onProgress(id, bytes, total), onFile(id, entry, ok, sha256, message)
 //   onDone(id, failedPaths), onCancelled(id)
 // A sink factory: {open(entry) -> Promise<{write(u8), close(), abort()}>, finish()}.
+// ui.cancelRequested(id) returning true cancels the running offer.
 export async function receive(ch, ui) {
   let off = null; // {id, text, count, size, entries, phase, sinks, ...}
   let cur = null; // {index, entry, h, written, w}
@@ -396,7 +415,18 @@ export async function receive(ch, ui) {
   };
   try {
     for (;;) {
-      const m = await ch.next();
+      if (off && off.phase === 'active' && ui.cancelRequested?.(off.id)) {
+        // Our cancel: what the sender already sent of this offer is
+        // dropped without complaint until its next offer (§7).
+        ch.send({ type: 'cancel', index: -1 });
+        await drop();
+        ui.onCancelled?.(off.id, 'you cancelled');
+        off = { ...off, phase: 'idle', draining: true };
+      }
+      // Data keeps arriving while a transfer runs, so the wait is short
+      // only when a cancel could be pending.
+      const m = await ch.next(off && off.phase === 'active' ? 500 : undefined);
+      if (m === undefined) continue;
       if (m === null) { await drop(); if (off && off.phase === 'active') ui.onCancelled?.(off.id, 'the connection was lost'); return; }
       if (m instanceof Uint8Array) {
         if (!off || off.phase !== 'active' || !cur) {
