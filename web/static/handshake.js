@@ -298,6 +298,16 @@ function gathered(pc) {
   });
 }
 
+// keepEarly buffers the channel's messages from the moment it exists: a
+// message event with no handler is lost, and the first message can come
+// right after the channel opens (Channel takes the buffer over).
+function keepEarly(dc) {
+  dc.binaryType = 'arraybuffer';
+  dc.early = [];
+  dc.onmessage = (ev) => dc.early.push(ev.data);
+  return dc;
+}
+
 function channelOpen(pc, dc) {
   return new Promise((resolve, reject) => {
     if (dc.readyState === 'open') return resolve();
@@ -342,7 +352,7 @@ export async function dial(id) {
       throw s.fail('refused', 'that is this device itself');
     }
     pc = newPeerConnection(id);
-    const dc = pc.createDataChannel(LABEL, { ordered: true });
+    const dc = keepEarly(pc.createDataChannel(LABEL, { ordered: true }));
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     s.send(OFFER, { sdp: pc.localDescription.sdp });
@@ -380,7 +390,7 @@ export async function answer(id, s, check) {
   const pc = newPeerConnection(id);
   try {
     const dcReady = new Promise((resolve) => {
-      pc.ondatachannel = (ev) => { if (ev.channel.label === LABEL) resolve(ev.channel); };
+      pc.ondatachannel = (ev) => { if (ev.channel.label === LABEL) resolve(keepEarly(ev.channel)); };
     });
     try {
       await pc.setRemoteDescription({ type: 'offer', sdp: offer });

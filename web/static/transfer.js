@@ -125,7 +125,8 @@ export class Channel {
     this.remote = conn.remote;
     this.dc.binaryType = 'arraybuffer';
     this.dc.bufferedAmountLowThreshold = LOW_WATER;
-    this.msgs = [];
+    this.msgs = this.dc.early || []; // what arrived before us (keepEarly)
+    this.dc.early = null;
     this.waiter = null;
     this.closed = false;
     this.dc.onmessage = (ev) => { this.msgs.push(ev.data); this.wake(); };
