@@ -18,12 +18,13 @@ BIN := bin
 
 # Debian packages the desktop app needs to build (and Xvfb to run headless);
 # iproute2 (the ip command) and iptables build the network namespaces and
-# NAT routers of multi-host tests.
-SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables
+# NAT routers of multi-host tests; chromium runs the web client's tests
+# (headless, driven by chromedp).
+SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium
 
 # Packages tested with the race detector. A directory that does not exist
 # (yet) or holds no Go file is skipped.
-CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing relay rendezvous remote cli
+CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing relay rendezvous remote web cli
 CORE_PKGS ?= $(shell for d in $(CORE_DIRS); do [ -d $$d ] && find $$d -name '*.go' | grep -q . && echo ./$$d/...; done)
 
 # Multi-process end-to-end tests: they build the binaries themselves, so no
@@ -35,7 +36,8 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signaling:FuzzDecodeCandidate ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
 	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode \
-	./rendezvous:FuzzDecodeEnvelope ./remote:FuzzDecodeChunk
+	./rendezvous:FuzzDecodeEnvelope ./remote:FuzzDecodeChunk \
+	./web:FuzzDecodeFrameMessage ./web:FuzzDecodeControl
 
 # The fyne command-line tool, run with `go run` (nothing to install).
 FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4

@@ -37,6 +37,8 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	port := fs.Int("port", signaling.DefaultPort, "TCP port for the LAN handshake (0: any free port)")
 	server := fs.String("server", "", "rendezvous server URL (peerdrop serve): also show a pairing code for a device on another network, and be reachable there by paired devices")
 	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the sender never learns your addresses)")
+	webOn := fs.Bool("web", false, "also serve the web client for phones and tablets on this network (its address is shown as a QR code)")
+	webListen := fs.String("web-listen", ":53319", "with --web: the web client's HTTP address")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -51,6 +53,18 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	}
 	if *relayOnly && *server == "" {
 		return &exitError{code: 2, err: errors.New("--relay-only needs --server")}
+	}
+	if *webOn && *server != "" {
+		return &exitError{code: 2, err: errors.New("--web serves the LAN; it does not go with --server")}
+	}
+	webSet := false
+	fs.Visit(func(f *flag.Flag) { webSet = webSet || f.Name == "web-listen" })
+	if webSet && !*webOn {
+		return &exitError{code: 2, err: errors.New("--web-listen needs --web")}
+	}
+	webAddr := ""
+	if *webOn {
+		webAddr = *webListen
 	}
 	var wsURL string
 	if *server != "" {
@@ -186,7 +200,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 		cancel()
 		lan.Wait()
 	} else {
-		err = e.receiveLAN(ctx, *port, *hidden, absDir, handle)
+		err = e.receiveLAN(ctx, *port, *hidden, webAddr, absDir, handle)
 	}
 	if err != nil {
 		return err
@@ -200,8 +214,8 @@ func (e *env) receive(ctx context.Context, args []string) error {
 }
 
 // receiveLAN listens for the LAN handshake (and advertises, unless hidden)
-// until ctx ends.
-func (e *env) receiveLAN(ctx context.Context, port int, hidden bool, absDir string, handle func(context.Context, *peer.Conn)) error {
+// until ctx ends; with webAddr, it also serves the web client there.
+func (e *env) receiveLAN(ctx context.Context, port int, hidden bool, webAddr, absDir string, handle func(context.Context, *peer.Conn)) error {
 	ln, err := peer.Listen(fmt.Sprintf(":%d", port), e.cfg)
 	if err != nil {
 		return err
@@ -236,7 +250,20 @@ func (e *env) receiveLAN(ctx context.Context, port int, hidden bool, absDir stri
 		}
 		e.out.say("%s is ready to receive on port %d (%s); files go to %s", e.cfg.Name, addr.Port, visible, absDir)
 	}
-	return ln.Serve(ctx, handle)
+	if webAddr == "" {
+		return ln.Serve(ctx, handle)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	webErr := make(chan error, 1)
+	go func() {
+		err := e.serveWeb(ctx, webAddr, hidden, handle)
+		cancel() // without its web server, --web stops altogether
+		webErr <- err
+	}()
+	err = ln.Serve(ctx, handle)
+	cancel()
+	return errors.Join(err, <-webErr)
 }
 
 // receiveRemote shows a pairing code from the rendezvous server at wsURL

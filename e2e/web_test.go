@@ -1,0 +1,296 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The web client (web/static) in a real headless Chromium, against the
+// real binary: `peerdrop receive --web` serves the page on loopback, the
+// page registers to receive, and WebRTC runs between Chromium and pion.
+
+// webTimeout bounds the whole web test (browser start, 50 MiB both ways).
+const webTimeout = 4 * time.Minute
+
+// chromiumPath finds Debian's chromium (make deps installs it).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium on PATH: the web client tests need it (make deps installs Debian's chromium)")
+	return ""
+}
+
+// page is one browser tab on the web client.
+type page struct {
+	t   *testing.T
+	ctx context.Context // the chromedp tab context
+}
+
+// openBrowser starts a headless Chromium with a fresh profile that saves
+// downloads to downloads, and opens pageURL in it.
+func openBrowser(t *testing.T, ctx context.Context, pageURL, downloads string) *page {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Plain host candidates: on loopback, .local names would need
+		// mDNS on the test machine (a phone hides its addresses behind
+		// them, and pion resolves them).
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelTab)
+	_, err := chromedp.CallBrowser(tab, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
+	})
+	require.NoError(t, err, "start chromium")
+	p := &page{t: t, ctx: tab}
+	p.do(chromedp.Navigate(pageURL))
+	return p
+}
+
+func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	require.NoError(p.t, chromedp.Do(p.ctx, steps...))
+}
+
+// poll waits until the JavaScript expression is truthy.
+func (p *page) poll(expr string, timeout time.Duration) {
+	p.t.Helper()
+	_, err := chromedp.Run(p.ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		require.FailNowf(p.t, "page", "waiting for %s: %v; page state: %s", expr, err, p.stateJSON())
+	}
+}
+
+// stateJSON is window.peerdrop.state, for failure messages.
+func (p *page) stateJSON() string {
+	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`JSON.stringify(window.peerdrop && window.peerdrop.state)`))
+	if err != nil {
+		return err.Error()
+	}
+	return s
+}
+
+// state decodes window.peerdrop.state.
+func (p *page) state() webState {
+	p.t.Helper()
+	var s webState
+	require.NoError(p.t, json.Unmarshal([]byte(p.stateJSON()), &s), "page state")
+	return s
+}
+
+type webState struct {
+	Ready bool
+	Port  int
+	Sent  []struct {
+		Files  int
+		Failed []string
+		Error  string
+	}
+	Received []struct {
+		Path   string
+		Size   int64
+		SHA256 string
+	}
+	Texts     []struct{ From, Text string }
+	TextsSent []struct{ Text, Error string }
+	Offers    []struct {
+		ID       string
+		From     string
+		Files    int
+		Declined bool
+	}
+	Errors []string
+}
+
+// waitDownload waits until dir/name holds size bytes (Chromium writes a
+// .crdownload file and renames it when done).
+func waitDownload(t *testing.T, ctx context.Context, path string, size int64) {
+	t.Helper()
+	for {
+		if info, err := os.Stat(path); err == nil && info.Size() == size {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			entries, _ := os.ReadDir(filepath.Dir(path))
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			require.FailNowf(t, "no download", "%s did not arrive with %d bytes; the folder has %v", path, size, names)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestWebClient runs the web client against `peerdrop receive --web`: the
+// page receives a 50 MiB file from `peerdrop send`, sends a folder to the
+// receiver, exchanges messages both ways, declines an offer and cancels a
+// transfer in each direction.
+func TestWebClient(t *testing.T) {
+	chromiumPath(t)
+	ctx, cancel := context.WithTimeout(t.Context(), webTimeout)
+	defer cancel()
+
+	dl := t.TempDir()
+	args := []string{"--config-dir", t.TempDir(), "--name", receiverName, "--json",
+		"receive", "--hidden", "--yes", "--dir", dl, "--port", "0", "--web", "--web-listen", "127.0.0.1:0"}
+	r := start(t, ctx, "receiver", false, args...)
+	r.await("listening", nil)
+	w := r.awaitAny("web", nil)
+	pageURL := w.str("url")
+	u, err := url.Parse(pageURL)
+	require.NoError(t, err, "web event url %q", pageURL)
+	require.Equal(t, "127.0.0.1", u.Hostname(), "the URL names the address the page server listens on")
+
+	downloads := t.TempDir()
+	// save=download: the page hands files to the browser's downloads, as
+	// on a phone (no folder picker in a headless browser).
+	p := openBrowser(t, ctx, pageURL+"?save=download", downloads)
+	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+	reg := r.awaitAny("web-page", nil)
+	port := int(reg.num("port"))
+	require.Positive(t, port, "web-page event: %s", reg)
+	require.Equal(t, port, p.state().Port, "the page and the receiver agree on the page's port")
+	pageAddr := "127.0.0.1:" + strconv.Itoa(port)
+	require.Contains(t, reg.str("fingerprint"), "sha-256 ", "the page's hello carries its certificate")
+
+	t.Run("page receives 50 MiB from the CLI", func(t *testing.T) {
+		src := t.TempDir()
+		const size = 50*MiB + 777
+		sum := writeRandomFile(t, filepath.Join(src, "big.bin"), size, 7)
+		s := startSender(t, ctx, "--to", pageAddr, filepath.Join(src, "big.bin"))
+		p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.accept")))
+		require.Equal(t, 0, s.wait(), "sender exit status; stderr: %s", s.stderr.String())
+		s.await("transfer-done", func(e event) bool { return len(e.list("failed")) == 0 })
+
+		p.poll(`window.peerdrop.state.received.some(f => f.path === "big.bin")`, 30*time.Second)
+		st := p.state()
+		require.Len(t, st.Received, 1)
+		assert.Equal(t, sum, st.Received[0].SHA256, "the SHA-256 the page computed")
+		assert.EqualValues(t, size, st.Received[0].Size)
+		waitDownload(t, ctx, filepath.Join(downloads, "big.bin"), size)
+		assert.Equal(t, sum, sha256File(t, filepath.Join(downloads, "big.bin")), "the downloaded file, byte for byte")
+	})
+
+	t.Run("page sends a folder to the CLI", func(t *testing.T) {
+		src := t.TempDir()
+		writeFile(t, src, "Trip/notes.txt", "hello world")
+		writeFile(t, src, "Trip/photos/empty.txt", "")
+		writeRandomFile(t, filepath.Join(src, "Trip", "photos", "map.bin"), 3*MiB+5, 9)
+		want := snapshot(t, filepath.Join(src, "Trip"))
+
+		p.do(chromedp.SetUploadFiles(chromedp.CSS("#folder"), []string{filepath.Join(src, "Trip")}))
+		done := r.await("transfer-done", nil)
+		assert.Empty(t, done.list("failed"), "transfer-done: %s", done)
+		p.poll(`window.peerdrop.state.sent.length >= 1`, 30*time.Second)
+		st := p.state()
+		require.Len(t, st.Sent, 1)
+		assert.Empty(t, st.Sent[0].Error, "the page's send")
+		assert.Empty(t, st.Sent[0].Failed)
+
+		got := snapshot(t, filepath.Join(dl, "Trip"))
+		assert.Equal(t, files(want), files(got), "files received from the page (path -> SHA-256)")
+		requireNoLeftovers(t, dl)
+	})
+
+	t.Run("messages both ways", func(t *testing.T) {
+		const toCLI = "from the page: héllo 👋"
+		p.do(chromedp.SendKeys(chromedp.CSS("#text"), toCLI), chromedp.Click(chromedp.CSS("#send-text")))
+		ev := r.await("text", func(e event) bool { return e.str("text") == toCLI })
+		assert.NotEmpty(t, ev.str("from"))
+		p.poll(`window.peerdrop.state.textsSent.length >= 1`, 20*time.Second)
+		assert.Empty(t, p.state().TextsSent[0].Error)
+
+		const toPage = "from the CLI: ça va ?"
+		s := startSender(t, ctx, "--to", pageAddr, "--text", toPage)
+		require.Equal(t, 0, s.wait(), "sender exit status; stderr: %s", s.stderr.String())
+		s.await("text-delivered", nil)
+		p.poll(`window.peerdrop.state.texts.some(m => m.text === `+strconv.Quote(toPage)+` && m.from === "`+senderName+`")`, 10*time.Second)
+	})
+
+	t.Run("decline in the page", func(t *testing.T) {
+		src := t.TempDir()
+		path := writeFile(t, src, "unwanted.txt", "no thanks")
+		s := startSender(t, ctx, "--to", pageAddr, path)
+		p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.decline")))
+		code := s.wait()
+		assert.NotEqual(t, 0, code, "a declined send fails")
+		s.await("declined", nil)
+		assert.Contains(t, strings.ToLower(s.stderr.String()), "declined", "the sender says why")
+		st := p.state()
+		require.NotEmpty(t, st.Offers)
+		assert.True(t, st.Offers[len(st.Offers)-1].Declined)
+		_, err := os.Stat(filepath.Join(downloads, "unwanted.txt"))
+		assert.True(t, os.IsNotExist(err), "nothing was saved")
+	})
+
+	t.Run("cancel in the page while receiving", func(t *testing.T) {
+		src := t.TempDir()
+		path := filepath.Join(src, "huge.bin")
+		writeRandomFile(t, path, 256*MiB, 11)
+		s := startSender(t, ctx, "--to", pageAddr, path)
+		p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.accept")))
+		p.poll(`document.querySelector("#transfer-list progress").value > 0`, 60*time.Second)
+		p.do(chromedp.Click(chromedp.CSS("#transfer-list .transfer button.cancel")))
+		assert.NotEqual(t, 0, s.wait(), "a cancelled send fails")
+		s.await("transfer-done", func(e event) bool { return e.flag("cancelled") })
+		p.poll(`window.peerdrop.state.cancelled.length >= 1`, 10*time.Second)
+		_, err := os.Stat(filepath.Join(downloads, "huge.bin"))
+		assert.True(t, os.IsNotExist(err), "nothing was saved")
+	})
+
+	t.Run("cancel in the page while sending", func(t *testing.T) {
+		src := t.TempDir()
+		path := filepath.Join(src, "huge-up.bin")
+		writeRandomFile(t, path, 256*MiB, 12)
+		sent := len(p.state().Sent)
+		p.do(chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{path}))
+		r.await("accepted", nil)
+		p.poll(`document.querySelector("#transfer-list progress").value > 0`, 60*time.Second)
+		p.do(chromedp.Click(chromedp.CSS("#transfer-list .transfer button.cancel")))
+		done := r.await("transfer-done", nil)
+		assert.True(t, done.flag("cancelled"), "the receiver hears the cancel: %s", done)
+		p.poll(`window.peerdrop.state.sent.length > `+strconv.Itoa(sent), 20*time.Second)
+		assert.Equal(t, "cancelled", p.state().Sent[sent].Error)
+		_, err := os.Stat(filepath.Join(dl, "huge-up.bin"))
+		assert.True(t, os.IsNotExist(err), "no partial file under the final name")
+		requireNoLeftovers(t, dl)
+	})
+
+	if t.Failed() {
+		t.Log(fmt.Sprintf("page state: %s", p.stateJSON()))
+	}
+}

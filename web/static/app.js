@@ -1,0 +1,322 @@
+// The page: shows the device that served it, sends it files, folders and
+// messages, and receives offers from nearby devices through it.
+// window.peerdrop.state mirrors what happened, for people debugging and
+// for the end-to-end tests.
+
+import { loadIdentity, dial, register, verificationCode, validName } from './handshake.js';
+import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
+import { canPickFolder, folderSink, downloadSink } from './save.js';
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, props = {}, ...kids) => {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...kids);
+  return e;
+};
+
+const state = {
+  ready: false,
+  port: 0,
+  sent: [], // {files, failed, error}
+  received: [], // {path, size, sha256}
+  texts: [], // {from, text}
+  textsSent: [], // {text, error}
+  offers: [], // {id, from, files, declined}
+  done: [], // received offers that ended: {id, failed}
+  cancelled: [], // received offers that stopped: {id, why}
+  errors: [],
+};
+window.peerdrop = { state };
+
+let me = null;
+let host = null;
+
+function status(msg, bad = false) {
+  const s = $('#status');
+  s.textContent = msg;
+  s.classList.toggle('bad', bad);
+}
+
+function problem(msg) {
+  state.errors.push(msg);
+  status(msg, true);
+}
+
+function human(n) {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${i ? n.toFixed(1) : n} ${u[i]}`;
+}
+
+// --- transfers list ---
+
+function transferRow(title) {
+  const bar = el('progress', { max: 1, value: 0 });
+  const info = el('span', { className: 'info', textContent: 'connecting…' });
+  const stop = el('button', { className: 'cancel', type: 'button', textContent: 'Cancel' });
+  const li = el('li', { className: 'transfer' }, el('div', { className: 'title', textContent: title }), bar,
+    el('div', { className: 'row' }, info, stop));
+  $('#transfer-list').prepend(li);
+  let cancelled = false;
+  stop.onclick = () => { cancelled = true; stop.disabled = true; info.textContent = 'cancelling…'; };
+  return {
+    get cancelled() { return cancelled; },
+    finished() { stop.remove(); },
+    progress(done, total) {
+      bar.max = total || 1;
+      bar.value = done;
+      info.textContent = `${human(done)} of ${human(total)}`;
+    },
+    say(text, cls) {
+      info.textContent = text;
+      if (cls) li.classList.add(cls);
+    },
+    done() { bar.value = bar.max; },
+  };
+}
+
+// --- sending to the host ---
+
+async function sendItems(picked) {
+  // The receiver refuses the whole offer for one name it does not allow
+  // (PROTOCOL.md §4.2): leave those out and say so.
+  const bad = picked.filter((it) => !validatePath(it.path));
+  if (bad.length) problem(`Not sent (name not allowed on other systems): ${bad.map((it) => it.path).join(', ')}`);
+  const items = picked.filter((it) => validatePath(it.path));
+  if (!items.length) return;
+  const files = items.length;
+  const row = transferRow(`To ${host.name}: ${files === 1 ? items[0].path : `${files} files`}`);
+  const result = { files, failed: [], error: '' };
+  let ch = null;
+  try {
+    ch = new Channel(await dial(me));
+    row.say('waiting for them to accept…');
+    const r = await sendFiles(ch, items, '', {
+      onAccepted: () => row.say('accepted'),
+      onProgress: (done, total) => row.progress(done, total),
+      cancelled: () => row.cancelled,
+    });
+    result.failed = r.failed;
+    row.done();
+    row.say(r.failed.length ? `done; failed: ${r.failed.join(', ')}` : `sent ${files} files`, r.failed.length ? 'bad' : 'ok');
+  } catch (e) {
+    result.error = e.message;
+    row.say(e instanceof Declined ? 'declined' : e instanceof Cancelled ? 'cancelled' : `failed: ${e.message}`, 'bad');
+  } finally {
+    row.finished();
+    if (ch) ch.close();
+    state.sent.push(result);
+  }
+}
+
+function fromInput(input) {
+  return Array.from(input.files, (f) => ({ file: f, path: f.webkitRelativePath || f.name }));
+}
+
+// fromDrop walks dropped files and folders (webkitGetAsEntry works in
+// every current browser).
+async function fromDrop(dt) {
+  const out = [];
+  const walk = async (entry, prefix) => {
+    if (entry.isFile) {
+      const file = await new Promise((res, rej) => entry.file(res, rej));
+      out.push({ file, path: prefix + entry.name });
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e, `${prefix}${entry.name}/`);
+      }
+    }
+  };
+  const entries = Array.from(dt.items || [], (it) => it.webkitGetAsEntry && it.webkitGetAsEntry()).filter(Boolean);
+  if (entries.length) {
+    for (const e of entries) await walk(e, '');
+  } else {
+    for (const f of dt.files) out.push({ file: f, path: f.name });
+  }
+  return out;
+}
+
+async function sendMessage(text) {
+  const rec = { text, error: '' };
+  let ch = null;
+  try {
+    ch = new Channel(await dial(me));
+    await sendText(ch, text);
+    await ch.flush(1000);
+    addMessage(`You → ${host.name}`, text);
+  } catch (e) {
+    rec.error = e.message;
+    problem(`The message did not go out: ${e.message}`);
+  } finally {
+    if (ch) ch.close();
+    state.textsSent.push(rec);
+  }
+}
+
+function addMessage(who, text) {
+  $('#messages').prepend(el('li', {}, el('b', { textContent: `${who}: ` }), el('span', { className: 'text', textContent: text })));
+}
+
+// --- receiving ---
+
+function decide(offer) {
+  const files = offer.entries.filter((e) => !e.dir);
+  const rec = { id: offer.id, from: offer.from.name, files: files.length, declined: false };
+  state.offers.push(rec);
+  return new Promise((resolve) => {
+    const names = files.slice(0, 3).map((e) => e.path).join(', ') + (files.length > 3 ? ', …' : '');
+    const what = files.length ? `${files.length} file${files.length === 1 ? '' : 's'} (${human(offer.size)}): ${names}` : 'a message';
+    const code = verificationCode(me.fingerprint, offer.from.fingerprint);
+    const accept = el('button', { className: 'accept', textContent: 'Accept' });
+    const decline = el('button', { className: 'decline', textContent: 'Decline' });
+    const card = el('li', { className: 'offer' },
+      el('div', { className: 'title', textContent: `${offer.from.name} wants to send you ${what}` }),
+      offer.text ? el('blockquote', { textContent: offer.text }) : '',
+      el('div', { className: 'code', textContent: `Verification code ${code}` }),
+      el('div', { className: 'buttons' }, decline, accept));
+    $('#offer-list').prepend(card);
+    const answered = (sink) => { card.remove(); resolve(sink); };
+    decline.onclick = () => { rec.declined = true; answered(null); };
+    accept.onclick = async () => {
+      if (canPickFolder()) {
+        try {
+          answered(await folderSink());
+          return;
+        } catch (e) {
+          if (e.name === 'AbortError') return; // picker closed: still undecided
+          problem(`Cannot use that folder (${e.message}); saving as downloads.`);
+        }
+      }
+      answered(downloadSink());
+    };
+  });
+}
+
+function serveConnection(conn) {
+  const ch = new Channel(conn);
+  const rows = new Map();
+  receive(ch, {
+    decide: async (offer) => {
+      const sink = await decide(offer);
+      if (sink) rows.set(offer.id, transferRow(`From ${offer.from.name}: ${offer.entries.filter((e) => !e.dir).length} files`));
+      return sink;
+    },
+    onText: (text, from) => {
+      state.texts.push({ from: from.name, text });
+      addMessage(from.name, text);
+    },
+    onProgress: (id, done, total) => rows.get(id)?.progress(done, total),
+    onFile: (id, entry, ok, sum, message) => {
+      if (ok) state.received.push({ path: entry.path, size: entry.size, sha256: sum });
+      else problem(`${entry.path}: ${message}`);
+    },
+    onDone: (id, failed) => {
+      const row = rows.get(id);
+      row?.done();
+      row?.finished();
+      row?.say(failed.length ? `done; failed: ${failed.join(', ')}` : 'received', failed.length ? 'bad' : 'ok');
+      state.done.push({ id, failed });
+    },
+    onCancelled: (id, why) => {
+      rows.get(id)?.finished();
+      rows.get(id)?.say(`stopped: ${why}`, 'bad');
+      state.cancelled.push({ id, why });
+    },
+    cancelRequested: (id) => rows.get(id)?.cancelled,
+  }).catch((e) => {
+    for (const row of rows.values()) row.finished();
+    problem(`Transfer from ${conn.remote.name} stopped: ${e.message}`);
+  });
+}
+
+// keepRegistered stays registered to receive, and comes back after a
+// dropped WebSocket (a phone that slept).
+async function keepRegistered() {
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 30000)) {
+    const closed = new Promise((resolve) => {
+      register(me, {
+        onListening: (port) => {
+          delay = 1000;
+          state.port = port;
+          state.ready = true;
+          status(`Nearby devices see this page as “${me.name}”.`);
+        },
+        onConn: serveConnection,
+        onError: (e) => problem(`A connection failed: ${e.message}`),
+        onClosed: resolve,
+      }).catch(resolve);
+    });
+    await closed;
+    state.ready = false;
+    status('Lost the connection to the device; trying again…', true);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+// --- page setup ---
+
+function showHost() {
+  const code = verificationCode(me.fingerprint, host.fingerprint);
+  $('#host-name').textContent = host.name;
+  $('#host-type').textContent = host.type;
+  $('#host-code').textContent = code;
+}
+
+function wire() {
+  const files = $('#files');
+  files.onchange = () => { sendItems(fromInput(files)); files.value = ''; };
+  const folder = $('#folder');
+  folder.onchange = () => { sendItems(fromInput(folder)); folder.value = ''; };
+  const zone = $('#drop');
+  zone.ondragover = (ev) => { ev.preventDefault(); zone.classList.add('over'); };
+  zone.ondragleave = () => zone.classList.remove('over');
+  zone.ondrop = async (ev) => {
+    ev.preventDefault();
+    zone.classList.remove('over');
+    sendItems(await fromDrop(ev.dataTransfer));
+  };
+  $('#text-form').onsubmit = (ev) => {
+    ev.preventDefault();
+    const t = $('#text');
+    const text = t.value;
+    if (!text) return;
+    t.value = '';
+    sendMessage(text);
+  };
+  $('#rename').onclick = async () => {
+    const name = prompt('Name shown to other devices', me.name);
+    if (name === null) return;
+    if (!validName(name)) { problem('A name is 1 to 64 bytes of printable text.'); return; }
+    await me.rename(name);
+    $('#my-name').textContent = me.name;
+    status('Renamed; reload the page for nearby devices to see the new name.');
+  };
+  $('#save-note').textContent = canPickFolder()
+    ? 'Received files are written into a folder you pick when you accept.'
+    : 'Received files are saved as downloads once their SHA-256 is verified.';
+}
+
+async function main() {
+  if (typeof RTCPeerConnection !== 'function') {
+    problem('This browser has no WebRTC; ThePeerDrop cannot run here.');
+    return;
+  }
+  try {
+    me = await loadIdentity();
+    $('#my-name').textContent = me.name;
+    const r = await fetch('api/info', { cache: 'no-store' });
+    if (!r.ok) throw new Error(`api/info: ${r.status}`);
+    host = await r.json();
+    showHost();
+    wire();
+    keepRegistered();
+  } catch (e) {
+    problem(`Cannot start: ${e.message}`);
+  }
+}
+
+main();

@@ -1,0 +1,244 @@
+// Package web serves the browser client (web/static, embedded) and bridges
+// its handshakes: a page cannot open TCP, so it carries the LAN handshake
+// frames of docs/PROTOCOL.md §2 over a WebSocket to the process that served
+// it, one frame per binary WebSocket message. The bridge is a dumb, checked
+// frame pipe: it never dials anywhere, it only answers the page itself
+// (/ws/connect) and listens on TCP on a page's behalf (/ws/listen). The
+// transfer protocol then runs on the page's own RTCDataChannel. See "Web
+// client" in docs/PROTOCOL.md.
+package web
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/thepeerdrop/peerdrop/signaling"
+)
+
+//go:embed static
+var static embed.FS
+
+// Static serves the web client's files (index.html, scripts, style).
+func Static() http.Handler {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree always has it
+	}
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The page and the binary must match: never run a cached old script.
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// Limits of the bridge.
+const (
+	// MaxPages bounds the pages registered to receive at once.
+	MaxPages = 16
+	// MaxConnects bounds the page handshakes in progress at once, as
+	// peer.MaxPendingHandshakes does for TCP.
+	MaxConnects = 16
+	// handshakeTimeout bounds one bridged handshake, from the TCP accept
+	// to both ends letting go: the frames (10 s per read) plus the data
+	// channel opening (15 s).
+	handshakeTimeout = 30 * time.Second
+	// writeTimeout bounds one write to the page or to a TCP peer.
+	writeTimeout = 10 * time.Second
+	// maxMessage is the largest WebSocket message: one frame.
+	maxMessage = 6 + signaling.MaxPayload
+)
+
+// Info is the device that serves the page, as /api/info shows it.
+type Info struct {
+	DeviceID    string `json:"device_id"`
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+	Type        string `json:"type"`
+}
+
+// Page is a browser registered to receive: its hello and the TCP port the
+// bridge listens on for it.
+type Page struct {
+	Hello signaling.Hello
+	// Type is what the page says it is (phone, tablet, desktop, laptop);
+	// unchecked, default "phone".
+	Type string
+	Port int
+}
+
+// Server is the web client's HTTP side for one device.
+type Server struct {
+	// Host is the device serving the page; the page sends to it.
+	Host Info
+	// Connect runs the answering side of a handshake from a page that
+	// sends to Host (peer.AnswerConn, then the transfer). conn carries the
+	// frames and ends by itself after the handshake's time limit; Connect
+	// should close it as soon as the handshake is over. ctx is the
+	// server's, for the transfer that follows.
+	Connect func(ctx context.Context, conn net.Conn)
+	// ListenHost is the address page listeners bind to ("" all interfaces,
+	// "127.0.0.1" loopback only); each gets a free port.
+	ListenHost string
+	// OnPage, when set, runs while a page is registered to receive (in a
+	// goroutine of its own); ctx ends when the page goes. The CLI reports
+	// the page and advertises it over mDNS there.
+	OnPage func(ctx context.Context, p Page)
+	// OnError, when set, hears about bridged handshakes that failed.
+	OnError func(error)
+
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	pages    int
+	connects chan struct{}
+	once     sync.Once
+}
+
+func (s *Server) init() {
+	s.once.Do(func() { s.connects = make(chan struct{}, MaxConnects) })
+}
+
+func (s *Server) report(err error) {
+	slog.Info("web bridge", slog.Any("err", err))
+	if s.OnError != nil {
+		s.OnError(err)
+	}
+}
+
+// Handler routes the page (/), the host's details (/api/info) and the two
+// WebSocket endpoints. Handlers end when ctx does.
+func (s *Server) Handler(ctx context.Context) http.Handler {
+	s.init()
+	mux := http.NewServeMux()
+	mux.Handle("GET /", Static())
+	mux.HandleFunc("GET /api/info", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(s.Host)
+	})
+	mux.HandleFunc("GET /ws/connect", func(w http.ResponseWriter, r *http.Request) { s.serveConnect(ctx, w, r) })
+	mux.HandleFunc("GET /ws/listen", func(w http.ResponseWriter, r *http.Request) { s.serveListen(ctx, w, r) })
+	return mux
+}
+
+// Serve serves Handler on ln until ctx ends, and returns once every
+// handler (WebSocket ones included) has returned.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(ctx),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	shutDown := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(shutDown)
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	err := srv.Serve(ln)
+	if !stop() {
+		<-shutDown // Serve returns as Shutdown starts; let it finish
+	}
+	s.wg.Wait() // hijacked WebSocket connections are not Shutdown's
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("web server: %w", err)
+}
+
+func accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	// The default origin check stays: only a page from this server (same
+	// host) may drive the bridge, not any site the person visits.
+	ws, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(maxMessage)
+	return ws, nil
+}
+
+// serveConnect answers a page that sends to Host: the WebSocket is the
+// handshake connection, as an accepted TCP socket would be.
+func (s *Server) serveConnect(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.connects <- struct{}{}:
+	default:
+		http.Error(w, "too many handshakes at once", http.StatusServiceUnavailable)
+		return
+	}
+	defer func() { <-s.connects }()
+	// Counted before the upgrade: Shutdown waits for the handler until it
+	// hijacks the connection, Serve's Wait after that.
+	s.wg.Add(1)
+	defer s.wg.Done()
+	ws, err := accept(w, r)
+	if err != nil {
+		return // Accept has answered
+	}
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	conn := websocket.NetConn(hctx, ws, websocket.MessageBinary)
+	defer conn.Close()
+	if s.Connect != nil {
+		s.Connect(ctx, conn)
+	}
+}
+
+// serveListen registers a page to receive: TCP handshakes to its port are
+// piped to it frame by frame, one at a time.
+func (s *Server) serveListen(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	full := s.pages >= MaxPages
+	if !full {
+		s.pages++
+	}
+	s.mu.Unlock()
+	if full {
+		http.Error(w, "too many pages", http.StatusServiceUnavailable)
+		return
+	}
+	defer func() {
+		s.mu.Lock()
+		s.pages--
+		s.mu.Unlock()
+	}()
+	s.wg.Add(1)
+	defer s.wg.Done()
+	ws, err := accept(w, r)
+	if err != nil {
+		return
+	}
+	defer ws.CloseNow()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	devType := r.URL.Query().Get("type")
+	switch devType {
+	case "phone", "tablet", "desktop", "laptop":
+	default:
+		devType = "phone"
+	}
+	if err := s.listen(ctx, ws, devType); err != nil && ctx.Err() == nil {
+		closeWith(ws, err)
+	}
+}
+
+// truncate cuts s to n bytes (a close reason must stay under 125).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

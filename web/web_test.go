@@ -1,0 +1,329 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/thepeerdrop/peerdrop/signaling"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const testFP = "sha-256 0B:30:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:86"
+
+func pageHello() signaling.Hello {
+	return signaling.Hello{DeviceID: "page1", Name: "Phone (web)", Version: 1, Fingerprint: testFP}
+}
+
+func frameBytes(t testing.TB, typ signaling.FrameType, v any) []byte {
+	t.Helper()
+	p, err := json.Marshal(v)
+	require.NoError(t, err)
+	var b bytes.Buffer
+	require.NoError(t, signaling.WriteFrame(&b, signaling.Frame{Type: typ, Payload: p}))
+	return b.Bytes()
+}
+
+func TestDecodeFrameMessage(t *testing.T) {
+	hello := frameBytes(t, signaling.TypeHello, pageHello())
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		ok   bool
+	}{
+		{"hello", hello, true},
+		{"empty answer payload", []byte{1, 3, 0, 0, 0, 0}, true},
+		{"trailing byte", append(append([]byte{}, hello...), 0), false},
+		{"two frames", append(append([]byte{}, hello...), hello...), false},
+		{"short payload", hello[:len(hello)-1], false},
+		{"short header", []byte{1, 1, 0}, false},
+		{"empty", nil, false},
+		{"version 2", []byte{2, 1, 0, 0, 0, 0}, false},
+		{"type 5", []byte{1, 5, 0, 0, 0, 0}, false},
+		{"too large", []byte{1, 2, 0, 1, 0, 1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := DecodeFrameMessage(tc.in)
+			if !tc.ok {
+				require.ErrorIs(t, err, ErrBadMessage)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.in[6:], f.Payload)
+		})
+	}
+}
+
+func TestDecodeControl(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{`{"type":"close","n":1}`, true},
+		{`{"type":"close","n":0}`, false},
+		{`{"type":"close"}`, false},
+		{`{"type":"open","n":1}`, false},
+		{`{"type":"listening","port":1}`, false},
+		{`[]`, false},
+		{`{`, false},
+		{`{"type":"close","n":1,"pad":"` + strings.Repeat("x", 1100) + `"}`, false},
+	} {
+		c, err := DecodeControl([]byte(tc.in))
+		if !tc.ok {
+			assert.ErrorIs(t, err, ErrBadMessage, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, Control{Type: CtlClose, N: 1}, c)
+	}
+}
+
+func FuzzDecodeFrameMessage(f *testing.F) {
+	f.Add(frameBytes(f, signaling.TypeHello, pageHello()))
+	f.Add(frameBytes(f, signaling.TypeOffer, signaling.SDP{SDP: "v=0\r\n"}))
+	f.Add([]byte{1, 3, 0, 0, 0, 0})
+	f.Add([]byte{1, 4, 0, 0, 0, 2, '{', '}', 0})
+	f.Add([]byte{1, 2, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := DecodeFrameMessage(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("error without ErrBadMessage: %v", err)
+			}
+			return
+		}
+		// A frame accepted is the whole message, and encodes back to it.
+		var b bytes.Buffer
+		if err := signaling.WriteFrame(&b, fr); err != nil {
+			t.Fatalf("accepted frame does not encode: %v", err)
+		}
+		if !bytes.Equal(b.Bytes(), data) {
+			t.Fatalf("re-encoded frame differs: %x vs %x", b.Bytes(), data)
+		}
+	})
+}
+
+func FuzzDecodeControl(f *testing.F) {
+	f.Add([]byte(`{"type":"close","n":1}`))
+	f.Add([]byte(`{"type":"open","n":3}`))
+	f.Add([]byte(`{"type":"close","n":-1}`))
+	f.Add([]byte(`{"TYPE":"close","N":2e0}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := DecodeControl(data)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("error without ErrBadMessage: %v", err)
+			}
+			return
+		}
+		if c.Type != CtlClose || c.N < 1 {
+			t.Fatalf("accepted %+v", c)
+		}
+	})
+}
+
+// testServer runs s on loopback until the test ends, and waits for it.
+func testServer(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestStaticAndInfo(t *testing.T) {
+	addr := testServer(t, &Server{Host: Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP, Type: "laptop"}, ListenHost: "127.0.0.1"})
+	get := func(path string) (*http.Response, string) {
+		resp, err := http.Get("http://" + addr + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, string(b)
+	}
+	resp, body := get("/")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, `<script type="module" src="app.js">`)
+	for _, js := range []string{"app.js", "handshake.js", "transfer.js", "sha256.js", "save.js"} {
+		resp, _ := get("/" + js)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, js)
+		assert.Contains(t, resp.Header.Get("Content-Type"), "javascript", js)
+	}
+	resp, body = get("/api/info")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var info Info
+	require.NoError(t, json.Unmarshal([]byte(body), &info))
+	assert.Equal(t, Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP, Type: "laptop"}, info)
+}
+
+// TestConnect: a page's /ws/connect is a frame stream to Connect.
+func TestConnect(t *testing.T) {
+	got := make(chan signaling.Frame, 1)
+	addr := testServer(t, &Server{ListenHost: "127.0.0.1", Connect: func(ctx context.Context, conn net.Conn) {
+		defer conn.Close()
+		f, err := signaling.ReadFrame(conn)
+		if err != nil {
+			return
+		}
+		got <- f
+		p, _ := json.Marshal(signaling.Hello{DeviceID: "host1", Name: "bob", Version: 1, Fingerprint: testFP})
+		_ = signaling.WriteFrame(conn, signaling.Frame{Type: signaling.TypeHello, Payload: p})
+	}})
+	ctx := testCtx(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/connect", nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+	f := <-got
+	assert.Equal(t, signaling.TypeHello, f.Type)
+	typ, p, err := ws.Read(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, websocket.MessageBinary, typ)
+	back, err := DecodeFrameMessage(p)
+	require.NoError(t, err, "one frame per message")
+	assert.Equal(t, signaling.TypeHello, back.Type)
+}
+
+// TestConnectOrigin: another site cannot drive the bridge from a visitor's browser.
+func TestConnectOrigin(t *testing.T) {
+	addr := testServer(t, &Server{ListenHost: "127.0.0.1", Connect: func(context.Context, net.Conn) {}})
+	ctx := testCtx(t)
+	_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/connect", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Origin": []string{"http://evil.example"}},
+	})
+	require.Error(t, err)
+	if resp != nil {
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	}
+}
+
+func readControl(t *testing.T, ctx context.Context, ws *websocket.Conn) Control {
+	t.Helper()
+	typ, p, err := ws.Read(ctx)
+	require.NoError(t, err)
+	require.Equal(t, websocket.MessageText, typ, "want a control message, got %x", p)
+	var c Control
+	require.NoError(t, json.Unmarshal(p, &c))
+	return c
+}
+
+// TestListen: a registered page gets a TCP port; a handshake to it is
+// piped frame by frame both ways, and ends with "close" from either side.
+func TestListen(t *testing.T) {
+	pages := make(chan Page, 1)
+	addr := testServer(t, &Server{ListenHost: "127.0.0.1", OnPage: func(ctx context.Context, p Page) {
+		pages <- p
+		<-ctx.Done()
+	}})
+	ctx := testCtx(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen?type=tablet", nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+	c := readControl(t, ctx, ws)
+	require.Equal(t, CtlListening, c.Type)
+	require.Positive(t, c.Port)
+	p := <-pages
+	assert.Equal(t, Page{Hello: pageHello(), Type: "tablet", Port: c.Port}, p)
+
+	for n := 1; n <= 2; n++ {
+		tcp, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.Port))
+		require.NoError(t, err)
+		sender := signaling.Hello{DeviceID: "alice", Name: "alice", Version: 1, Fingerprint: testFP}
+		_, err = tcp.Write(frameBytes(t, signaling.TypeHello, sender))
+		require.NoError(t, err)
+		assert.Equal(t, Control{Type: CtlOpen, N: n}, readControl(t, ctx, ws))
+		typ, msg, err := ws.Read(ctx)
+		require.NoError(t, err)
+		require.Equal(t, websocket.MessageBinary, typ)
+		assert.Equal(t, frameBytes(t, signaling.TypeHello, sender), msg, "the sender's frame, as one message")
+
+		// The page answers with its hello; the sender reads it on TCP.
+		require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+		require.NoError(t, tcp.SetReadDeadline(time.Now().Add(5*time.Second)))
+		f, err := signaling.ReadFrame(tcp)
+		require.NoError(t, err)
+		h, err := signaling.DecodeHello(f.Payload)
+		require.NoError(t, err)
+		assert.Equal(t, pageHello(), h)
+
+		if n == 1 {
+			// The page ends the handshake: the sender sees the socket close.
+			require.NoError(t, ws.Write(ctx, websocket.MessageText, []byte(`{"type":"close","n":1}`)))
+			_, err = signaling.ReadFrame(tcp)
+			require.ErrorIs(t, err, io.EOF)
+			assert.Equal(t, Control{Type: CtlClose, N: 1}, readControl(t, ctx, ws))
+			_ = tcp.Close()
+		} else {
+			// The sender ends it: the page hears "close".
+			_ = tcp.Close()
+			assert.Equal(t, Control{Type: CtlClose, N: 2}, readControl(t, ctx, ws))
+			require.NoError(t, ws.Write(ctx, websocket.MessageText, []byte(`{"type":"close","n":2}`)))
+		}
+	}
+
+	// A page answering as someone else is cut off.
+	tcp, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.Port))
+	require.NoError(t, err)
+	defer tcp.Close()
+	_, err = tcp.Write(frameBytes(t, signaling.TypeHello, pageHello()))
+	require.NoError(t, err)
+	assert.Equal(t, Control{Type: CtlOpen, N: 3}, readControl(t, ctx, ws))
+	_, _, err = ws.Read(ctx)
+	require.NoError(t, err)
+	other := pageHello()
+	other.DeviceID = "someone-else"
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, other)))
+	for {
+		_, _, err = ws.Read(ctx)
+		if err != nil {
+			break
+		}
+	}
+	assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "closed for the wrong identity: %v", err)
+}
+
+// TestListenNeedsHello: the first message must be a valid hello frame.
+func TestListenNeedsHello(t *testing.T) {
+	addr := testServer(t, &Server{ListenHost: "127.0.0.1"})
+	ctx := testCtx(t)
+	for _, first := range [][]byte{
+		frameBytes(t, signaling.TypeOffer, signaling.SDP{SDP: "v=0"}),
+		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: "bad id!", Name: "x", Version: 1, Fingerprint: testFP}),
+		{1, 1, 0, 0},
+	} {
+		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen", nil)
+		require.NoError(t, err)
+		require.NoError(t, ws.Write(ctx, websocket.MessageBinary, first))
+		_, _, err = ws.Read(ctx)
+		assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%x: %v", first, err)
+		ws.CloseNow()
+	}
+}
