@@ -54,12 +54,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	if *relayOnly && *server == "" {
 		return &exitError{code: 2, err: errors.New("--relay-only needs --server")}
 	}
-	if *webOn && *server != "" {
-		return &exitError{code: 2, err: errors.New("--web serves the LAN; it does not go with --server")}
-	}
-	webSet := false
-	fs.Visit(func(f *flag.Flag) { webSet = webSet || f.Name == "web-listen" })
-	if webSet && !*webOn {
+	if flagGiven(fs, "web-listen") && !*webOn {
 		return &exitError{code: 2, err: errors.New("--web-listen needs --web")}
 	}
 	webAddr := ""
@@ -185,7 +180,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 		}
 		var lan sync.WaitGroup
 		lan.Go(func() {
-			if err := e.receiveLAN(ctx, lanPort, *hidden, absDir, handle); err != nil && ctx.Err() == nil {
+			if err := e.receiveLAN(ctx, lanPort, *hidden, webAddr, absDir, handle); err != nil && ctx.Err() == nil {
 				e.reportError(fmt.Errorf("not receiving on the local network, only through the server: %w", err))
 			}
 		})

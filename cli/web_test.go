@@ -29,7 +29,6 @@ func TestWebFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"receive", "--web", "--server", "ws://127.0.0.1:1/ws"}, "does not go with --server"},
 		{[]string{"receive", "--web-listen", ":0"}, "--web-listen needs --web"},
 	} {
 		var stdout, stderr bytes.Buffer
