@@ -53,7 +53,7 @@ func TestDecodeFrameMessage(t *testing.T) {
 		{"short header", []byte{1, 1, 0}, false},
 		{"empty", nil, false},
 		{"version 2", []byte{2, 1, 0, 0, 0, 0}, false},
-		{"type 5", []byte{1, 5, 0, 0, 0, 0}, false},
+		{"type 6", []byte{1, 6, 0, 0, 0, 0}, false},
 		{"too large", []byte{1, 2, 0, 1, 0, 1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
