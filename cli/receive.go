@@ -270,19 +270,23 @@ func (e *env) receiveLAN(ctx context.Context, port int, hidden bool, webAddr, ab
 func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, absDir string, handle func(context.Context, *peer.Conn), pairingFailed func(error)) error {
 	cfg := e.cfg
 	cfg.RelayOnly = relayOnly
-	first := true
+	first, again := true, false // again: the first code after connecting again
 	h := &remote.Host{
 		Config: cfg,
 		Check:  e.checkPeer,
 		Known:  e.trust.IsPinned,
 		OnCode: func(c remote.Code) {
-			if !first && !e.out.json {
-				e.out.say("The previous code expired, or a pairing with it failed; here is a new one.")
+			if !e.out.json {
+				switch {
+				case first:
+					e.out.say("%s is ready to receive through %s; files go to %s", e.cfg.Name, wsURL, absDir)
+				case again:
+					e.out.say("Connected to the server again; the old code is gone, here is a new one.")
+				default:
+					e.out.say("The previous code expired, or a pairing with it failed; here is a new one.")
+				}
 			}
-			if first && !e.out.json {
-				e.out.say("%s is ready to receive through %s; files go to %s", e.cfg.Name, wsURL, absDir)
-			}
-			first = false
+			first, again = false, false
 			e.showCode(c.Code, c.Expires, wsURL)
 		},
 		OnError: func(err error) {
@@ -290,8 +294,10 @@ func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, a
 			pairingFailed(err)
 		},
 	}
+	defer h.Wait() // connections that outlived a lost server
 	backoff := time.Second
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		served, err := e.serveRemote(ctx, wsURL, h, handle)
 		if ctx.Err() != nil {
 			return nil // stopping: the connection ended with us
@@ -299,9 +305,10 @@ func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, a
 		if attempt == 0 && !served {
 			return err
 		}
-		if served {
-			backoff = time.Second
+		if served && time.Since(start) > stableServer {
+			backoff = time.Second // it worked for a while: a new outage
 		}
+		again = true
 		if e.out.json {
 			e.out.jsonEvent("server-reconnecting", map[string]any{"server": wsURL, "error": errString(err), "in_ms": backoff.Milliseconds()})
 		} else {
@@ -317,6 +324,10 @@ func (e *env) receiveRemote(ctx context.Context, wsURL string, relayOnly bool, a
 		backoff = min(backoff*2, maxServerBackoff)
 	}
 }
+
+// stableServer is how long a server connection must have served for the
+// next outage to start the backoff afresh.
+const stableServer = 10 * time.Second
 
 // maxServerBackoff caps the wait between attempts to reach the server again.
 const maxServerBackoff = 30 * time.Second

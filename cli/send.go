@@ -276,7 +276,8 @@ func (e *env) knownDialer(ctx context.Context, wsURL, id, name, fingerprint stri
 	cfg.RelayOnly = relayOnly
 	d := remote.NewKnownDialer(client, pairing.Peer{DeviceID: id, Fingerprint: fingerprint}, cfg, e.checkPeer)
 	dial, closeAll := e.serverDial(d, client, wsURL, func(err error) error {
-		if errors.Is(err, remote.ErrNotOnline) {
+		var pe interface{ Permanent() bool }
+		if errors.Is(err, remote.ErrNotOnline) && errors.As(err, &pe) && pe.Permanent() {
 			return permanentError{fmt.Errorf("%s is not connected to the server", name)}
 		}
 		return err

@@ -205,12 +205,24 @@ func (e *Engine) runServer(ctx context.Context) {
 }
 
 // serveServer connects to the server at u and reconnects, with backoff,
-// whenever the connection drops, until ctx ends.
+// whenever the connection drops, until ctx ends. Connections that came
+// through a connection that dropped carry on peer to peer; serveServer
+// returns after them.
 func (e *Engine) serveServer(ctx context.Context, u string) {
+	h := &remote.Host{
+		Config:   e.peerCfg,
+		Check:    e.pairCheck,
+		Known:    e.trust.IsPinned,
+		OnCode:   func(c remote.Code) { e.onCode(u, c) },
+		OnError:  e.onRemoteError,
+		OnPaired: e.onPaired,
+		Renew:    e.srv.renew,
+	}
+	defer h.Wait()
 	wait := backoffMin
 	for {
 		start := time.Now()
-		err := e.serverSession(ctx, u)
+		err := e.serverSession(ctx, u, h)
 		if ctx.Err() != nil {
 			return
 		}
@@ -218,7 +230,7 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 			wait = backoffMin
 		}
 		slog.Warn("engine: rendezvous server connection ended", slog.String("server", u), slog.Any("err", err), slog.Duration("retry_in", wait))
-		e.setServerStatus(u, false, plainf(err, "Cannot reach the server %s; trying again in %s.", serverHost(u), wait.Round(time.Second)))
+		e.setServerStatus(u, false, serverProblem(u, err, wait))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -229,6 +241,26 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 		wait = min(wait*2, backoffMax)
 	}
 }
+
+// serverProblem puts a failed server connection in plain words.
+func serverProblem(u string, err error, retry time.Duration) error {
+	var re *rendezvous.Error
+	if errors.As(err, &re) {
+		switch re.Code {
+		case rendezvous.CodeRateLimited:
+			return plainf(err, "The server %s asks this device to slow down; trying again in %s.", serverHost(u), retry.Round(time.Second))
+		case rendezvous.CodeServerFull:
+			return plainf(err, "The server %s is full; trying again in %s.", serverHost(u), retry.Round(time.Second))
+		}
+	}
+	if errors.Is(err, errLostServer) {
+		return plainf(err, "Lost the connection to the server %s; connecting again in %s.", serverHost(u), retry.Round(time.Second))
+	}
+	return plainf(err, "Cannot reach the server %s; trying again in %s.", serverHost(u), retry.Round(time.Second))
+}
+
+// errLostServer: a connection to the server that worked ended.
+var errLostServer = errors.New("lost the rendezvous server")
 
 // setServerStatus records and reports the connection state, if u is still
 // the server set.
@@ -246,9 +278,9 @@ func (e *Engine) setServerStatus(u string, connected bool, err error) {
 }
 
 // serverSession is one connection to the server: it announces this device,
-// serves paired and pairing devices (remote.Host) and looks for paired
-// devices, until ctx ends or the server goes away.
-func (e *Engine) serverSession(ctx context.Context, u string) error {
+// serves paired and pairing devices (h) and looks for paired devices, until
+// ctx ends or the server goes away.
+func (e *Engine) serverSession(ctx context.Context, u string, h *remote.Host) error {
 	host, err := remote.DialServer(ctx, u, e.peerCfg, e.cfg.Type)
 	if err != nil {
 		return err
@@ -257,7 +289,14 @@ func (e *Engine) serverSession(ctx context.Context, u string) error {
 	actx, cancel := context.WithTimeout(ctx, remote.DialTimeout)
 	err = host.Announce(actx, e.id.Signer())
 	cancel()
-	if err != nil {
+	var re *rendezvous.Error
+	switch {
+	case errors.As(err, &re) && re.Code == rendezvous.CodeKeyMismatch:
+		// The server keeps this id for the key that announced it first, so
+		// nobody takes over a paired device's name: paired devices cannot
+		// find this one there, but codes work. Say so and go on.
+		e.problem(plainf(err, "The server %s has this device's id bound to another certificate, so paired devices cannot reach it there by name; pairing with a code still works.", serverHost(u)))
+	case err != nil:
 		return fmt.Errorf("announce this device: %w", err)
 	}
 	// Host.Serve owns host's events: finds need a connection of their own.
@@ -273,32 +312,27 @@ func (e *Engine) serverSession(ctx context.Context, u string) error {
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		defer stop()
+		// The finder gone, the session goes (and reconnects): closing the
+		// host connection ends Serve without touching connections in
+		// progress, which run under ctx.
+		defer host.Close()
 		e.presenceLoop(sctx, finder)
 	})
 	select {
 	case <-e.srv.renew: // asked of an earlier session: this one starts with a fresh code
 	default:
 	}
-	h := &remote.Host{
-		Config:   e.peerCfg,
-		Check:    e.pairCheck,
-		Known:    e.trust.IsPinned,
-		OnCode:   func(c remote.Code) { e.onCode(u, c) },
-		OnError:  e.onRemoteError,
-		OnPaired: e.onPaired,
-		Renew:    e.srv.renew,
-	}
-	err = h.Serve(sctx, host, e.serveConn)
+	err = h.Serve(ctx, host, e.serveConn)
 	stop()
 	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err == nil {
-		select {
-		case <-finder.Done():
-			err = fmt.Errorf("lost the rendezvous server: %w", finder.Err())
-		default:
-			err = errors.New("lost the rendezvous server")
-		}
+		err = errLostServer
+	}
+	if !errors.Is(err, errLostServer) {
+		err = fmt.Errorf("%w: %w", errLostServer, err)
 	}
 	return err
 }
@@ -368,7 +402,7 @@ func (e *Engine) onPaired(h signaling.Hello) {
 // device and, until it pairs or CancelPairing, reports each later code
 // (PairingCodeShown: the code expired, or a pairing with it failed). It
 // waits, within ctx, for the server to give the code.
-func (e *Engine) StartPairing(ctx context.Context) (PairingCode, error) {
+func (e *Engine) StartPairing(ctx context.Context) (code PairingCode, err error) {
 	e.mu.Lock()
 	u, connected, lastErr, wait := e.srv.url, e.srv.connected, e.srv.err, e.srv.codeWait
 	stopped, haveCode := e.stopped, e.srv.code.Code != ""
@@ -376,6 +410,14 @@ func (e *Engine) StartPairing(ctx context.Context) (PairingCode, error) {
 		e.srv.pairing = true
 	}
 	e.mu.Unlock()
+	defer func() {
+		if err != nil {
+			// Not pairing after all: no code events, no wrong-code problems.
+			e.mu.Lock()
+			e.srv.pairing = false
+			e.mu.Unlock()
+		}
+	}()
 	switch {
 	case u == "":
 		return PairingCode{}, ErrNoServer
@@ -399,7 +441,7 @@ func (e *Engine) StartPairing(ctx context.Context) (PairingCode, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.srv.url != u || e.srv.code.Code == "" {
-		return PairingCode{}, unreachable(u, errors.New("the connection to the server ended"))
+		return PairingCode{}, unreachable(u, cmp.Or(e.srv.err, errors.New("the connection to the server ended")))
 	}
 	return e.srv.code, nil
 }

@@ -213,8 +213,15 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 func (c *Conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		err = c.pc.GracefulClose()
+		// Done first: a message handler waiting for room in the inbox
+		// gives up, so pion's read loop can end. The stream next: a
+		// candidate callback blocked writing to it returns, so pion's
+		// gatherer can end.
 		c.markDone()
+		if c.sess != nil {
+			_ = c.sess.conn.Close()
+		}
+		err = c.pc.GracefulClose()
 		if c.sess != nil {
 			c.sess.stop()
 		}

@@ -25,14 +25,19 @@ import (
 // fresh ICE credentials, the answerer answers, ICE finds a new path and the
 // data channel carries on where it stopped, DTLS and SCTP untouched.
 
-// RestartEvery is how often the offerer sends another ICE restart while the
-// path stays broken (the previous one may have gathered during the outage).
+// RestartEvery is how soon the offerer sends another ICE restart when ICE
+// fails again (the previous one may have gathered during the outage); a
+// restart that is still checking gets twice as long.
 const RestartEvery = 5 * time.Second
 
 // RestartWindow is how long a broken path may take to come back through ICE
 // restarts before the connection is given up (Done closes), so a transfer
 // reconnects from scratch.
 const RestartWindow = 30 * time.Second
+
+// MaxRemoteCandidates bounds the candidates a peer may trickle per ICE
+// generation: each one costs connectivity checks to an address it names.
+const MaxRemoteCandidates = 64
 
 // ErrPathLost means ICE restarts did not bring a broken path back in time.
 var ErrPathLost = errors.New("the network path broke and ICE restarts did not restore it")
@@ -57,19 +62,20 @@ type session struct {
 	offerer bool
 	wantFP  string // the peer's fingerprint: every SDP must name it
 
-	mu       sync.Mutex
-	ready    bool              // the handshake is over: frames go out at once
-	pending  []signaling.Frame // frames held until then
-	sawRelay bool              // a relay candidate was gathered (relay-only check)
-	restarts int               // ICE restarts sent or taken
-	broken   time.Time         // when the path broke; zero while it works
-	offered  bool              // a restart offer awaits its answer
-	writeMu  sync.Mutex        // one frame at a time on conn
-	kick     chan struct{}     // the ICE state changed
-	gathered chan struct{}     // closed when the first gathering ended
-	gathOnce sync.Once
-	ended    chan struct{} // the reader stopped: no more signaling
-	wg       sync.WaitGroup
+	mu          sync.Mutex
+	ready       bool              // the handshake is over: frames go out at once
+	pending     []signaling.Frame // frames held until then
+	sawRelay    bool              // a relay candidate was gathered (relay-only check)
+	restarts    int               // ICE restarts sent or taken
+	remoteCands int               // candidates the peer sent in this ICE generation
+	broken      time.Time         // when the path broke; zero while it works
+	offered     bool              // a restart offer awaits its answer
+	writeMu     sync.Mutex        // one frame at a time on conn
+	kick        chan struct{}     // the ICE state changed
+	gathered    chan struct{}     // closed when the first gathering ended
+	gathOnce    sync.Once
+	ended       chan struct{} // the reader stopped: no more signaling
+	wg          sync.WaitGroup
 }
 
 func newSession(conn net.Conn, pc *webrtc.PeerConnection, c *Conn, cfg Config, offerer bool) *session {
@@ -106,14 +112,15 @@ func (s *session) candidate(cand *webrtc.ICECandidate) {
 	}
 }
 
-// send writes a frame now, or holds it until the handshake is over.
+// send writes a frame now, or holds it while an SDP is being made (the
+// handshake, an ICE restart): candidates of a new ICE generation must not
+// reach the peer before the SDP that carries their credentials.
 func (s *session) send(t signaling.FrameType, v any) {
-	p, err := json.Marshal(v)
+	f, err := encodeFrame(t, v)
 	if err != nil {
 		slog.Warn("encode signaling frame", slog.Any("err", err))
 		return
 	}
-	f := signaling.Frame{Type: t, Payload: p}
 	s.mu.Lock()
 	if !s.ready {
 		s.pending = append(s.pending, f)
@@ -121,12 +128,55 @@ func (s *session) send(t signaling.FrameType, v any) {
 		return
 	}
 	s.mu.Unlock()
-	s.write(f)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.writeLocked(f)
 }
 
+func encodeFrame(t signaling.FrameType, v any) (signaling.Frame, error) {
+	p, err := json.Marshal(v)
+	return signaling.Frame{Type: t, Payload: p}, err
+}
+
+// hold makes send hold frames until the next flush.
+func (s *session) hold() {
+	s.mu.Lock()
+	s.ready = false
+	s.mu.Unlock()
+}
+
+// flush writes first (an SDP), if any, then every held frame in order, and
+// lets send write at once again.
+func (s *session) flush(first *signaling.Frame) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if first != nil {
+		s.writeLocked(*first)
+	}
+	for {
+		s.mu.Lock()
+		held := s.pending
+		s.pending = nil
+		if len(held) == 0 {
+			s.ready = true
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		for _, f := range held {
+			s.writeLocked(f)
+		}
+	}
+}
+
+// write writes one frame now (an error frame on the way out).
 func (s *session) write(f signaling.Frame) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	s.writeLocked(f)
+}
+
+func (s *session) writeLocked(f signaling.Frame) {
 	if err := signaling.WriteFrame(s.conn, f); err != nil {
 		slog.Debug("signaling write failed", slog.String("frame", f.Type.String()), slog.Any("err", err))
 	}
@@ -135,18 +185,11 @@ func (s *session) write(f signaling.Frame) {
 // start sends what was held and runs the reader, which ends when the Conn
 // closes (it closes the stream).
 func (s *session) start() {
-	s.mu.Lock()
-	held := s.pending
-	s.pending = nil
-	s.ready = true
-	s.mu.Unlock()
 	_ = s.conn.SetDeadline(time.Time{})
 	// Read first: on a stream without buffers (net.Pipe) both ends writing
 	// their held candidates at once would wait for each other for ever.
 	s.wg.Go(s.read)
-	for _, f := range held {
-		s.write(f)
-	}
+	s.flush(nil)
 }
 
 // opened starts the watch over the path, once the data channel is open.
@@ -202,6 +245,9 @@ func (s *session) read() {
 				s.write(errorFrame(signaling.CodeRefused, err))
 				s.c.fail(err)
 			}
+			// Nothing more is read: say so by closing, so the peer stops
+			// counting on restarts too.
+			_ = s.conn.Close()
 			return
 		}
 	}
@@ -221,6 +267,13 @@ func (s *session) handle(f signaling.Frame) error {
 		}
 		if cand.Candidate == "" {
 			return nil // end of candidates: nothing for pion to do
+		}
+		s.mu.Lock()
+		s.remoteCands++
+		n := s.remoteCands
+		s.mu.Unlock()
+		if n > MaxRemoteCandidates {
+			return fmt.Errorf("%w: more than %d candidates", signaling.ErrMalformed, MaxRemoteCandidates)
 		}
 		mid := cand.Mid
 		if err := s.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: &mid}); err != nil {
@@ -262,7 +315,8 @@ func (s *session) handle(f signaling.Frame) error {
 	return fmt.Errorf("%w: %s after the handshake", signaling.ErrUnexpected, f.Type)
 }
 
-// answerRestart applies the peer's ICE restart offer and answers it.
+// answerRestart applies the peer's ICE restart offer and answers it. The
+// candidates it gathers wait for the answer.
 func (s *session) answerRestart(payload []byte) error {
 	sdp, err := signaling.DecodeSDP(payload)
 	if err != nil {
@@ -271,6 +325,8 @@ func (s *session) answerRestart(payload []byte) error {
 	if err := checkFingerprint(sdp, s.wantFP); err != nil {
 		return err
 	}
+	s.hold()
+	defer s.flushIfHeld()
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fmt.Errorf("apply the restart offer: %w", err)
 	}
@@ -283,17 +339,41 @@ func (s *session) answerRestart(payload []byte) error {
 	}
 	s.mu.Lock()
 	s.restarts++
+	s.remoteCands = 0
 	s.mu.Unlock()
 	slog.Info("ICE restart answered")
-	s.send(signaling.TypeAnswer, signaling.SDP{SDP: s.pc.LocalDescription().SDP})
+	f, err := encodeFrame(signaling.TypeAnswer, signaling.SDP{SDP: s.pc.LocalDescription().SDP})
+	if err != nil {
+		return err
+	}
+	s.flush(&f)
 	return nil
 }
 
-// restart sends an ICE restart offer (offerer only).
-func (s *session) restart() {
-	if s.pc.SignalingState() != webrtc.SignalingStateStable {
-		return // the last restart still waits for its answer
+// flushIfHeld ends a hold that no SDP ended (an error on the way).
+func (s *session) flushIfHeld() {
+	s.mu.Lock()
+	held := !s.ready
+	s.mu.Unlock()
+	if held {
+		s.flush(nil)
 	}
+}
+
+// restart sends an ICE restart offer (offerer only). An offer whose answer
+// never came (lost, or refused) is rolled back first.
+func (s *session) restart() {
+	if s.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		if err := s.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+			slog.Warn("roll back the unanswered ICE restart", slog.Any("err", err))
+			return
+		}
+		s.mu.Lock()
+		s.offered = false
+		s.mu.Unlock()
+	}
+	s.hold()
+	defer s.flushIfHeld()
 	offer, err := s.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
 	if err != nil {
 		slog.Warn("ICE restart offer", slog.Any("err", err))
@@ -306,10 +386,15 @@ func (s *session) restart() {
 	s.mu.Lock()
 	s.restarts++
 	s.offered = true
+	s.remoteCands = 0
 	n := s.restarts
 	s.mu.Unlock()
 	slog.Info("ICE restart", slog.Int("restart", n))
-	s.send(signaling.TypeOffer, signaling.SDP{SDP: s.pc.LocalDescription().SDP})
+	f, err := encodeFrame(signaling.TypeOffer, signaling.SDP{SDP: s.pc.LocalDescription().SDP})
+	if err != nil {
+		return
+	}
+	s.flush(&f)
 }
 
 func (s *session) nudge() {
@@ -381,7 +466,11 @@ func (s *session) watch() {
 			s.c.fail(ErrPathLost)
 			return
 		}
-		if s.offerer && now.Sub(lastRestart) >= RestartEvery {
+		// Again when ICE failed again, or made no progress for a while: a
+		// restart throws away the checks in progress, and those of the last
+		// one may still be about to succeed (a TURN allocation takes time).
+		if since := now.Sub(lastRestart); s.offerer &&
+			(state == webrtc.ICEConnectionStateFailed && since >= RestartEvery || since >= 2*RestartEvery) {
 			lastRestart = now
 			s.restart()
 		}

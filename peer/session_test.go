@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,4 +247,56 @@ func TestTrickleRestartWithSwappedFingerprintRefused(t *testing.T) {
 	require.NoError(t, err)
 	err = a.c.sess.handle(signaling.Frame{Type: signaling.TypeOffer, Payload: payload})
 	require.ErrorIs(t, err, ErrFingerprint)
+}
+
+// The candidates of an ICE restart never reach the peer before the offer
+// that carries their credentials (pion drops such candidates, and the
+// restart would fail): every candidate's ufrag is that of an SDP already
+// sent. Restarts on a working path leave it working.
+func TestTrickleRestartCandidatesFollowTheirOffer(t *testing.T) {
+	verifyNoLeaks(t)
+	sender, receiver := newConfig(t, "Sender"), newConfig(t, "Receiver")
+	sender.Trickle, receiver.Trickle = true, true
+	d, a, tap := trickleHandshake(t, sender, receiver)
+	require.NoError(t, d.err)
+	require.NoError(t, a.err)
+	for range 4 {
+		d.c.sess.restart()
+		require.Eventually(t, func() bool { return d.c.pc.SignalingState() == webrtc.SignalingStateStable },
+			10*time.Second, 10*time.Millisecond, "the restart was answered")
+		time.Sleep(200 * time.Millisecond) // let the new candidates come
+	}
+	roundTrip(t, d.c, a.c, "after restarts")
+
+	ufragRe := regexp.MustCompile(`a=ice-ufrag:(\S+)`)
+	sent := map[string]bool{}
+	offers, candidates := 0, 0
+	for _, f := range tap.frames() {
+		switch f.Type {
+		case signaling.TypeOffer:
+			sdp, err := signaling.DecodeSDP(f.Payload)
+			require.NoError(t, err)
+			for _, m := range ufragRe.FindAllStringSubmatch(sdp, -1) {
+				sent[m[1]] = true
+			}
+			offers++
+		case signaling.TypeCandidate:
+			c, err := signaling.DecodeCandidate(f.Payload)
+			require.NoError(t, err)
+			if c.Candidate == "" {
+				continue
+			}
+			fields := strings.Fields(c.Candidate)
+			idx := slices.Index(fields, "ufrag")
+			require.Positive(t, idx, "pion names the ufrag: %s", c.Candidate)
+			assert.True(t, sent[fields[idx+1]], "candidate %q came before its offer", c.Candidate)
+			candidates++
+		}
+	}
+	assert.Equal(t, 5, offers, "the handshake's offer and four restarts")
+	assert.Positive(t, candidates)
+	a.c.sess.mu.Lock()
+	taken := a.c.sess.restarts
+	a.c.sess.mu.Unlock()
+	assert.Equal(t, 4, taken, "the receiver answered every restart")
 }

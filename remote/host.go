@@ -47,15 +47,25 @@ type Host struct {
 	// (OnCode) each time it receives: a person opened the pairing dialog
 	// and needs a fresh code, or closed it and the one seen must die.
 	Renew <-chan struct{}
+
+	handlers sync.WaitGroup // handlers of every Serve, see Wait
 }
+
+// Wait waits for the handlers that a Serve which lost its server left
+// running. Call it once no Serve runs any more (before exiting).
+func (h *Host) Wait() { h.handlers.Wait() }
 
 // Serve creates a pairing code on client (reported to OnCode) and serves
 // until ctx ends or the rendezvous connection does: each device that joins
 // runs the PAKE with the whole code, then the LAN handshake over the same
 // pipe, and handle gets the open connection in a goroutine of its own
 // (handle owns it and must close it). A device that paired may connect
-// again without the PAKE (a transfer resuming). Serve returns after every
-// handler has returned.
+// again without the PAKE (a transfer resuming).
+//
+// When ctx ends, Serve returns after every handler has returned. When the
+// server connection is lost, it returns at once, so the caller can connect
+// again, and the handlers carry on peer to peer, under ctx: Wait waits for
+// them.
 //
 // Serve takes over client.Events for as long as it runs; afterwards nobody
 // reads them, so close the client.
@@ -74,10 +84,18 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 	}
 	r.m = newMux(client, true, func(err error) { slog.Debug("remote: the rendezvous server refused a signal", slog.Any("err", err)) })
 	defer r.m.close()
+	lost := false
+	defer func() {
+		if !lost {
+			h.handlers.Wait()
+		}
+	}()
+	parent := ctx // the handlers' context: they outlive a lost server
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Pairings and handshakes need the server: they end with Serve.
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer cancel()
 	if err := r.newCode(ctx); err != nil {
 		return err
 	}
@@ -90,6 +108,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 		case <-ctx.Done():
 			return nil
 		case <-r.m.done:
+			lost = true
 			return fmt.Errorf("lost the rendezvous server: %w", r.m.err)
 		case room := <-r.failed:
 			if err := r.retire(ctx, room); err != nil {
@@ -114,7 +133,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 			}
 			expiry.Reset(r.untilExpiry())
 		case p := <-r.m.accept:
-			r.session(ctx, &wg, pending, p, handle)
+			r.session(ctx, parent, &wg, pending, p, handle)
 		}
 	}
 }
@@ -161,7 +180,7 @@ func (r *hostRun) report(err error) {
 }
 
 // session starts serving a pipe that a peer opened.
-func (r *hostRun) session(ctx context.Context, wg *sync.WaitGroup, pending chan struct{}, p *Pipe, handle func(context.Context, *peer.Conn)) {
+func (r *hostRun) session(ctx, parent context.Context, wg *sync.WaitGroup, pending chan struct{}, p *Pipe, handle func(context.Context, *peer.Conn)) {
 	hello, rooms, ok := r.m.member(p.peer)
 	r.mu.Lock()
 	hp := r.peers[p.peer]
@@ -218,7 +237,7 @@ func (r *hostRun) session(ctx context.Context, wg *sync.WaitGroup, pending chan 
 			}
 			return
 		}
-		handle(ctx, c)
+		r.h.handlers.Go(func() { handle(parent, c) })
 	})
 }
 

@@ -34,6 +34,7 @@ type Dialer struct {
 	host   string        // the code creator's client id
 	auth   *pairing.Peer // what the PAKE authenticated
 	failed error         // a failure no new Dial can mend
+	dialed bool          // a Dial succeeded: the device is ours to reach again
 }
 
 // NewDialer prepares to connect with code (as typed) through client. cfg's
@@ -118,6 +119,12 @@ func (d *Dialer) Dial(ctx context.Context) (*peer.Conn, error) {
 		cancel()
 		if err != nil {
 			if errors.Is(err, rendezvous.ErrNotFound) {
+				if d.dialed {
+					// It was there: it may be connecting to the server
+					// again (a new network). The caller's reconnect window
+					// decides how long to keep looking.
+					return nil, fmt.Errorf("%w (yet)", ErrNotOnline)
+				}
 				return nil, &permanent{ErrNotOnline}
 			}
 			return nil, rendezvousErr(err)
@@ -131,6 +138,9 @@ func (d *Dialer) Dial(ctx context.Context) (*peer.Conn, error) {
 	}
 	c, err := peer.DialConn(ctx, p, d.cfg, authCheck(*d.auth, d.check))
 	release(p, c)
+	if err == nil {
+		d.dialed = true
+	}
 	return c, handshakeErr(err)
 }
 
@@ -170,7 +180,9 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.host, d.auth = host.ClientID, &auth
+	// Later Dials find the device by its id when its connection to the
+	// server is not the one it paired on any more.
+	d.host, d.auth, d.find = host.ClientID, &auth, auth.DeviceID
 	c, err = peer.DialConn(ctx, p, d.cfg, authCheck(auth, d.check))
 	if err != nil {
 		err = handshakeErr(err)
@@ -181,6 +193,7 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 		}
 		return nil, err
 	}
+	d.dialed = true
 	return c, nil
 }
 

@@ -350,3 +350,43 @@ func TestCodeRenewedOnExpiry(t *testing.T) {
 	defer jc.Close()
 	exchange(t, jc, hs.conn(t))
 }
+
+// The host loses the server while a connection it served is open: Serve
+// returns at once (so the caller can connect again and show a new code),
+// and the connection carries on peer to peer under its handler; Wait waits
+// for that handler.
+func TestServeReturnsWhenTheServerIsLost(t *testing.T) {
+	verifyNoLeaks(t)
+	w := newWorld(t)
+	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostClient := dialRendezvous(t, w.url, hostCfg)
+	codes := make(chan Code, 4)
+	h := &Host{Config: hostCfg, OnCode: func(c Code) { codes <- c }}
+	ctx := testContext(t)
+	conns := make(chan *peer.Conn, 1)
+	release := make(chan struct{})
+	served := make(chan error, 1)
+	go func() {
+		served <- h.Serve(ctx, hostClient, func(_ context.Context, c *peer.Conn) {
+			defer c.Close()
+			conns <- c
+			<-release
+		})
+	}()
+	code := <-codes
+	jc, err := Join(ctx, dialRendezvous(t, w.url, joinCfg), code.Code, joinCfg, nil)
+	require.NoError(t, err)
+	defer jc.Close()
+	hc := <-conns
+
+	require.NoError(t, hostClient.Close())
+	select {
+	case err := <-served:
+		assert.ErrorContains(t, err, "lost the rendezvous server")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve waited for the open connection's handler")
+	}
+	exchange(t, jc, hc) // still connected, peer to peer
+	close(release)
+	h.Wait()
+}
