@@ -731,6 +731,20 @@ func (e *Engine) route(t Target) []string {
 	return t.Addrs
 }
 
+// serverFallback says whether a LAN dial to t that failed with err may be
+// tried through the server: t is pinned, a server is set, and the LAN did
+// not refuse on purpose (a changed identity stays refused).
+func (e *Engine) serverFallback(t Target, err error) bool {
+	if t.ID == "" || IsPermanent(err) {
+		return false
+	}
+	e.mu.Lock()
+	u := e.srv.url
+	e.mu.Unlock()
+	_, pinned := e.pinned(t.ID)
+	return u != "" && pinned
+}
+
 func containsString(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -763,7 +777,14 @@ func (e *Engine) reachable(t Target) error {
 // peer must answer with ("" when only an address is known).
 func (e *Engine) dialTarget(ctx context.Context, t Target, want string, rd *remoteDial) (*peer.Conn, string, error) {
 	if addrs := e.route(t); len(addrs) > 0 {
-		return DialFirst(ctx, addrs, e.peerCfg, e.sendCheck(want))
+		c, addr, err := DialFirst(ctx, addrs, e.peerCfg, e.sendCheck(want))
+		if err == nil || !e.serverFallback(t, err) {
+			return c, addr, err
+		}
+		// Listed nearby but not answering (a stale record, a laptop that
+		// just left, a network that isolates its clients): a paired device
+		// may still be reached through the server.
+		slog.Info("engine: not reachable on the LAN, trying the server", slog.String("device", t.ID), slog.Any("err", err))
 	}
 	if t.ID == "" {
 		return nil, "", &permanentError{errNoRoute}

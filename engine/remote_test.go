@@ -344,3 +344,22 @@ func TestDescribeRemoteSendError(t *testing.T) {
 	assert.Equal(t, "Bob does not know this device any more: pair again with a code",
 		describeSendError("Bob", &signaling.RemoteError{ErrorMessage: signaling.ErrorMessage{Code: signaling.CodeRefused, Message: "refused: " + remote.ErrNotPaired.Error()}}, false))
 }
+
+// A paired device listed nearby that does not answer on the LAN is tried
+// through the server; a refusal on purpose (a changed identity) is not, nor
+// is a device that is not pinned, nor anything without a server.
+func TestServerFallbackAfterLAN(t *testing.T) {
+	e, err := New(testConfig(t, "alice"))
+	require.NoError(t, err)
+	fp := "sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":")
+	require.NoError(t, e.trust.Check("bbbbbbbbbbbbbbbb", "bob", fp))
+	paired, stranger := Target{ID: "bbbbbbbbbbbbbbbb", Name: "bob"}, Target{ID: "cccccccccccccccc", Name: "carol"}
+	timeout := fmt.Errorf("dial 192.168.1.7:53318: %w", context.DeadlineExceeded)
+	refused := &permanentError{errors.New("identity changed")}
+
+	assert.False(t, e.serverFallback(paired, timeout), "no server set")
+	e.srv.url = "ws://127.0.0.1:1/ws"
+	assert.True(t, e.serverFallback(paired, timeout))
+	assert.False(t, e.serverFallback(paired, refused), "a refusal stands")
+	assert.False(t, e.serverFallback(stranger, timeout), "not paired: no way through the server")
+}
