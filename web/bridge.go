@@ -126,6 +126,17 @@ func (s *Server) listen(ctx context.Context, ws *websocket.Conn, devType string)
 	if err != nil {
 		return fmt.Errorf("the page's hello: %w", err)
 	}
+	// One device id, one advertisement: a page may not pose as the device
+	// that serves it, nor as another page (other devices key their lists
+	// by id, and sends to the real one would go astray).
+	if hello.DeviceID == s.Host.DeviceID {
+		return fmt.Errorf("%w: the page uses this device's own id", ErrBadMessage)
+	}
+	release, ok := s.claimID(hello.DeviceID)
+	if !ok {
+		return fmt.Errorf("%w: another page is registered with device id %s", ErrBadMessage, hello.DeviceID)
+	}
+	defer release()
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.ListenHost, "0"))
 	if err != nil {
 		return fmt.Errorf("listen for the page: %w", err)
@@ -287,4 +298,22 @@ func (l *pageLink) bridge(ctx context.Context, n int, tcp net.Conn) error {
 	case <-ctx.Done():
 	}
 	return result
+}
+
+// claimID registers a page's device id; release frees it.
+func (s *Server) claimID(id string) (release func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids == nil {
+		s.ids = map[string]bool{}
+	}
+	if s.ids[id] {
+		return nil, false
+	}
+	s.ids[id] = true
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.ids, id)
+	}, true
 }

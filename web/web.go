@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,6 +104,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	pages    int
+	ids      map[string]bool // device ids of registered pages
 	connects chan struct{}
 	once     sync.Once
 }
@@ -130,7 +133,34 @@ func (s *Server) Handler(ctx context.Context) http.Handler {
 	})
 	mux.HandleFunc("GET /ws/connect", func(w http.ResponseWriter, r *http.Request) { s.serveConnect(ctx, w, r) })
 	mux.HandleFunc("GET /ws/listen", func(w http.ResponseWriter, r *http.Request) { s.serveListen(ctx, w, r) })
-	return mux
+	return guardHost(mux)
+}
+
+// guardHost refuses requests whose Host is a DNS name other than localhost
+// or a .local one. The page is reached by the address in the QR code; a
+// name that resolves to this machine is what DNS rebinding looks like: a
+// web site that re-points its own name here, so that the browser's origin
+// check (Origin = Host) passes and the site could drive the bridge.
+func guardHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowedHost(r.Host) {
+			http.Error(w, "open this page by the address the device shows (http://ADDRESS:PORT/)", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func allowedHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".local")
 }
 
 // Serve serves Handler on ln until ctx ends, and returns once every

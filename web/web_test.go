@@ -327,3 +327,60 @@ func TestListenNeedsHello(t *testing.T) {
 		ws.CloseNow()
 	}
 }
+
+// TestDNSRebindingRefused: a request whose Host is some DNS name (a web site
+// that re-pointed its name at this machine) is refused, the page's own
+// addresses are not.
+func TestDNSRebindingRefused(t *testing.T) {
+	addr := testServer(t, &Server{Host: Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP, Type: "laptop"}, ListenHost: "127.0.0.1"})
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	for host, want := range map[string]int{
+		"evil.example:" + port:      http.StatusForbidden,
+		"evil.example":              http.StatusForbidden,
+		"127.0.0.1:" + port:         http.StatusOK,
+		"[::1]:" + port:             http.StatusOK,
+		"localhost:" + port:         http.StatusOK,
+		"pd-3f2a9c0d.local:" + port: http.StatusOK,
+	} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/api/info", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, host)
+	}
+	ctx := testCtx(t)
+	_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen", &websocket.DialOptions{Host: "evil.example:" + port,
+		HTTPHeader: http.Header{"Origin": []string{"http://evil.example:" + port}}})
+	require.Error(t, err, "the origin matches the host, but the host is a stranger's name")
+	if resp != nil {
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	}
+}
+
+// TestListenRefusesTakenIDs: a page may not register with the serving
+// device's id, nor with the id of a page already registered.
+func TestListenRefusesTakenIDs(t *testing.T) {
+	addr := testServer(t, &Server{Host: Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP}, ListenHost: "127.0.0.1"})
+	ctx := testCtx(t)
+	register := func(h signaling.Hello) *websocket.Conn {
+		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen", nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { ws.CloseNow() })
+		require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, h)))
+		return ws
+	}
+	first := register(pageHello())
+	assert.Equal(t, CtlListening, readControl(t, ctx, first).Type)
+
+	for name, h := range map[string]signaling.Hello{
+		"the host's id":   {DeviceID: "host1", Name: "fake bob", Version: 1, Fingerprint: testFP},
+		"a page's id too": pageHello(),
+	} {
+		ws := register(h)
+		_, _, err := ws.Read(ctx)
+		assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%s: %v", name, err)
+	}
+}
