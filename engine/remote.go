@@ -40,7 +40,7 @@ const (
 	// Reconnecting to the server waits backoffMin, doubling up to
 	// backoffMax; a connection that lasted stableAfter starts over.
 	backoffMin  = time.Second
-	backoffMax  = time.Minute
+	backoffMax  = 30 * time.Second
 	stableAfter = 30 * time.Second
 )
 
