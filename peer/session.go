@@ -42,6 +42,12 @@ const MaxRemoteCandidates = 64
 // ErrPathLost means ICE restarts did not bring a broken path back in time.
 var ErrPathLost = errors.New("the network path broke and ICE restarts did not restore it")
 
+// refusal is an end that a new connection would not mend.
+type refusal struct{ error }
+
+func (r *refusal) Unwrap() error   { return r.error }
+func (r *refusal) Permanent() bool { return true }
+
 // PathEvent reports what happened to a trickle session's network path.
 type PathEvent struct {
 	// Restored is false when the path broke and an ICE restart begins (or
@@ -243,7 +249,7 @@ func (s *session) read() {
 			slog.Warn("signaling after the handshake failed", slog.Any("err", err))
 			if errors.Is(err, ErrFingerprint) {
 				s.write(errorFrame(signaling.CodeRefused, err))
-				s.c.fail(err)
+				s.c.fail(&refusal{fmt.Errorf("an ICE restart named another certificate (someone in the middle?): %w", err)})
 			}
 			// Nothing more is read: say so by closing, so the peer stops
 			// counting on restarts too.

@@ -538,3 +538,59 @@ func TestCancelFromReceiverDropsDataInFlight(t *testing.T) {
 	}
 	assert.Empty(t, snapshot(t, h.dir))
 }
+
+// refusedLink is a connection that says it ended for a reason no new
+// connection mends (as peer.Conn does after a certificate swap in an ICE
+// restart).
+type refusedLink struct {
+	*peer.Conn
+	refused atomic.Bool
+}
+
+type refusalErr struct{ error }
+
+func (refusalErr) Permanent() bool { return true }
+
+func (l *refusedLink) Err() error {
+	if l.refused.Load() {
+		return refusalErr{errors.New("an ICE restart named another certificate")}
+	}
+	return nil
+}
+
+// A link that ended with a refusal ends the transfer: no reconnect.
+func TestRefusedLinkIsNotRedialled(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "big.bin"), randomBytes(24<<20))
+	h := startReceiver(t, acceptAll)
+	var link atomic.Pointer[refusedLink]
+	var dropped atomic.Bool
+	h.rcv.OnEvent = func(e Event) {
+		h.events.add(e)
+		if p, ok := e.(Progress); ok && p.Bytes >= 4<<20 && dropped.CompareAndSwap(false, true) {
+			link.Load().refused.Store(true)
+			c := <-h.conns
+			go c.Close()
+		}
+	}
+	cfg := newConfig(t, "Sender")
+	dials := atomic.Int32{}
+	dial := func(ctx context.Context) (Link, error) {
+		dials.Add(1)
+		c, err := peer.Dial(ctx, h.addr, cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		l := &refusedLink{Conn: c}
+		link.Store(l)
+		return l, nil
+	}
+	o, err := NewOffer([]string{filepath.Join(src, "big.bin")}, "")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = NewSender(SendOptions{Offer: o, Dial: dial, ReconnectWindow: 20 * time.Second}).Run(ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "another certificate")
+	assert.Equal(t, int32(1), dials.Load(), "no reconnect after a refusal")
+}

@@ -32,6 +32,14 @@ const progressEvery = 100 * time.Millisecond
 // ErrIncomplete means some files did not arrive; the Result says which.
 var ErrIncomplete = errors.New("some files did not arrive")
 
+// linkErr is why link ended, when it knows (peer.Conn.Err).
+func linkErr(link Link) error {
+	if e, ok := link.(interface{ Err() error }); ok {
+		return e.Err()
+	}
+	return nil
+}
+
 // errLinkLost means the connection dropped and a reconnect may help.
 var errLinkLost = errors.New("connection lost")
 
@@ -161,6 +169,16 @@ func (s *Sender) Run(ctx context.Context) (Result, error) {
 				err = fmt.Errorf("%w: %d of %d files failed", ErrIncomplete, len(res.Failed), res.Files)
 			}
 			return res, err
+		}
+		if cause := linkErr(link); cause != nil {
+			// The connection knows why it ended: a refusal (a certificate
+			// swapped in an ICE restart) ends the transfer; anything else
+			// is said in the reconnect.
+			var pe interface{ Permanent() bool }
+			if errors.As(cause, &pe) && pe.Permanent() {
+				return s.result(), fmt.Errorf("the connection was ended: %w", cause)
+			}
+			err = fmt.Errorf("%w: %w", err, cause)
 		}
 		slog.Info("connection lost, reconnecting", slog.Any("err", err))
 		if s.lostSince.IsZero() {
