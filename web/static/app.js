@@ -1,9 +1,12 @@
 // The page: shows the device that served it, sends it files, folders and
-// messages, and receives offers from nearby devices through it.
+// messages, and receives offers from nearby devices through it. Served by
+// `peerdrop serve` it runs off the LAN instead (offlan.js): it pairs with a
+// code another device shows and sends to it, or shows a code and receives.
 // window.peerdrop.state mirrors what happened, for people debugging and
 // for the end-to-end tests.
 
 import { loadIdentity, dial, register, verificationCode, validName } from './handshake.js';
+import { connectServer, RemoteDialer, RemoteHost, splitCode } from './offlan.js';
 import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
 import { canPickFolder, folderSink, downloadSink } from './save.js';
 
@@ -25,11 +28,15 @@ const state = {
   done: [], // received offers that ended: {id, failed}
   cancelled: [], // received offers that stopped: {id, why}
   errors: [],
+  mode: '', // 'lan' or 'server' (off the LAN)
+  code: '', // off the LAN: the code this page shows
+  paired: [], // off the LAN: devices a code authenticated {name, device_id, fingerprint}
 };
 window.peerdrop = { state };
 
 let me = null;
-let host = null;
+// target is where the device card sends: {name, type, fingerprint, dial()}.
+let target = null;
 
 function status(msg, bad = false) {
   const s = $('#status');
@@ -86,11 +93,11 @@ async function sendItems(picked) {
   const items = picked.filter((it) => validatePath(it.path));
   if (!items.length) return;
   const files = items.length;
-  const row = transferRow(`To ${host.name}: ${files === 1 ? items[0].path : `${files} files`}`);
+  const row = transferRow(`To ${target.name}: ${files === 1 ? items[0].path : `${files} files`}`);
   const result = { files, failed: [], error: '' };
   let ch = null;
   try {
-    ch = new Channel(await dial(me));
+    ch = new Channel(await target.dial());
     row.say('waiting for them to accept…');
     const r = await sendFiles(ch, items, '', {
       onAccepted: () => row.say('accepted'),
@@ -144,10 +151,10 @@ async function sendMessage(text) {
   const rec = { text, error: '' };
   let ch = null;
   try {
-    ch = new Channel(await dial(me));
+    ch = new Channel(await target.dial());
     await sendText(ch, text);
     await ch.flush(1000);
-    addMessage(`You → ${host.name}`, text);
+    addMessage(`You → ${target.name}`, text);
   } catch (e) {
     rec.error = e.message;
     problem(`The message did not go out: ${e.message}`);
@@ -257,13 +264,109 @@ async function keepRegistered() {
   }
 }
 
+// --- off the LAN (served by peerdrop serve) ---
+
+let server = null;
+
+// rendezvous connects to the server once, and again after a drop.
+async function rendezvous(info) {
+  if (server && !server.closed) return server;
+  server = await connectServer(me, info.ws || 'ws');
+  server.onClose = () => {}; // the Mux of a dialer or host takes it over
+  return server;
+}
+
+// joinCode pairs with the code another device shows (peerdrop receive
+// --server, or a page that made a code): the device card then sends to it.
+async function joinCode(info, typed) {
+  try {
+    splitCode(typed);
+  } catch (e) {
+    problem(e.message);
+    return;
+  }
+  $('#join').disabled = true;
+  status('Pairing…');
+  try {
+    const d = new RemoteDialer(await rendezvous(info), me, typed);
+    let first = await d.dial();
+    const peer = first.remote;
+    state.paired.push({ name: peer.name, device_id: peer.device_id, fingerprint: peer.fingerprint });
+    target = {
+      name: peer.name, type: 'through the server', fingerprint: peer.fingerprint,
+      // The connection the pairing opened serves the first send; later
+      // sends connect again through the server, without the code.
+      dial: async () => {
+        const c = first;
+        first = null;
+        if (c && c.dc.readyState === 'open') return c;
+        if (c) c.pc.close();
+        return d.dial();
+      },
+    };
+    showHost();
+    status(`Paired with “${peer.name}”: drop files on its card. Check that both screens show the verification code.`);
+  } catch (e) {
+    problem(`Pairing failed: ${e.message}`);
+  } finally {
+    $('#join').disabled = false;
+  }
+}
+
+// showCode makes a code for another device to join with (peerdrop send
+// --server URL --code CODE); what it sends arrives here.
+async function showCode(info) {
+  $('#create').disabled = true;
+  try {
+    const h = new RemoteHost(await rendezvous(info), me, {
+      onCode: ({ code }) => {
+        state.code = code;
+        $('#my-code').textContent = code;
+        const link = `${location.origin}${location.pathname}#${code}`;
+        $('#my-link').textContent = link;
+        $('#my-link').href = link;
+        $('#show-code').hidden = false;
+        status('Type this code on the other device; it is good for one pairing, for 10 minutes.');
+      },
+      onConn: (conn) => {
+        const peer = conn.remote;
+        if (!state.paired.some((p) => p.device_id === peer.device_id)) {
+          state.paired.push({ name: peer.name, device_id: peer.device_id, fingerprint: peer.fingerprint });
+        }
+        status(`Connected to “${peer.name}” through the server.`);
+        serveConnection(conn);
+      },
+      onError: (e) => problem(`A pairing failed: ${e.message}`),
+    });
+    await h.newCode();
+  } catch (e) {
+    problem(`Cannot make a code: ${e.message}`);
+    $('#create').disabled = false;
+  }
+}
+
+async function offLAN(info) {
+  $('#host').hidden = true;
+  $('#remote').hidden = false;
+  const fromLink = decodeURIComponent(location.hash.slice(1));
+  if (fromLink) $('#code').value = fromLink;
+  $('#join-form').onsubmit = (ev) => {
+    ev.preventDefault();
+    joinCode(info, $('#code').value);
+  };
+  $('#create').onclick = () => showCode(info);
+  status('Type the code another device shows, or show a code here.');
+  state.ready = true;
+}
+
 // --- page setup ---
 
 function showHost() {
-  const code = verificationCode(me.fingerprint, host.fingerprint);
-  $('#host-name').textContent = host.name;
-  $('#host-type').textContent = host.type;
+  const code = verificationCode(me.fingerprint, target.fingerprint);
+  $('#host-name').textContent = target.name;
+  $('#host-type').textContent = target.type;
   $('#host-code').textContent = code;
+  $('#host').hidden = false;
 }
 
 function wire() {
@@ -310,9 +413,15 @@ async function main() {
     $('#my-name').textContent = me.name;
     const r = await fetch('api/info', { cache: 'no-store' });
     if (!r.ok) throw new Error(`api/info: ${r.status}`);
-    host = await r.json();
-    showHost();
+    const info = await r.json();
+    state.mode = info.mode || 'lan';
     wire();
+    if (state.mode === 'server') {
+      await offLAN(info);
+      return;
+    }
+    target = { ...info, dial: () => dial(me) };
+    showHost();
     keepRegistered();
   } catch (e) {
     problem(`Cannot start: ${e.message}`);

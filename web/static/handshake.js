@@ -276,9 +276,10 @@ export function verificationCode(fpA, fpB) {
 
 // --- WebRTC (PROTOCOL.md §3) ---
 
-function newPeerConnection(id) {
-  // Host candidates only: no STUN or TURN on the LAN.
-  return new RTCPeerConnection({ certificates: [id.cert], iceServers: [] });
+// newPeerConnection: on the LAN host candidates only (no STUN or TURN);
+// off the LAN the rendezvous server's STUN/TURN entries (§13.4).
+function newPeerConnection(id, iceServers = []) {
+  return new RTCPeerConnection({ certificates: [id.cert], iceServers });
 }
 
 // gathered waits for ICE gathering to finish: ICE is non-trickle, the SDP
@@ -343,7 +344,17 @@ export async function dial(id) {
   const q = new FrameQueue();
   ws.onmessage = (ev) => { if (ev.data instanceof ArrayBuffer) q.push(ev.data); };
   ws.onclose = () => q.close();
-  const s = new Session((b) => ws.send(b), q);
+  try {
+    return await dialSession(id, new Session((b) => ws.send(b), q));
+  } finally {
+    ws.close();
+  }
+}
+
+// dialSession runs the dialing side of a handshake over session s. check,
+// when set, may refuse the peer's hello (a reason string); iceServers are
+// for the RTCPeerConnection.
+export async function dialSession(id, s, { check = null, iceServers = [] } = {}) {
   let pc = null;
   try {
     s.send(HELLO, helloOf(id));
@@ -351,7 +362,11 @@ export async function dial(id) {
     if (remote.device_id === id.deviceId && remote.fingerprint === id.fingerprint) {
       throw s.fail('refused', 'that is this device itself');
     }
-    pc = newPeerConnection(id);
+    if (check) {
+      const why = check(remote);
+      if (why) throw s.fail('refused', why);
+    }
+    pc = newPeerConnection(id, iceServers);
     const dc = keepEarly(pc.createDataChannel(LABEL, { ordered: true }));
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
@@ -366,14 +381,13 @@ export async function dial(id) {
   } catch (e) {
     if (pc) pc.close();
     throw e;
-  } finally {
-    ws.close();
   }
 }
 
 // answer runs the receiving side of one handshake (the page is the
-// listener and SDP answerer) over session s; check may refuse the sender.
-export async function answer(id, s, check) {
+// listener and SDP answerer) over session s; check may refuse the sender;
+// iceServers are for the RTCPeerConnection.
+export async function answer(id, s, check, iceServers = []) {
   const remote = await s.readHello();
   if (remote.device_id === id.deviceId && remote.fingerprint === id.fingerprint) {
     throw s.fail('refused', 'refusing a connection from this device itself');
@@ -387,7 +401,7 @@ export async function answer(id, s, check) {
   if (!fingerprintMatches(offer, remote.fingerprint)) {
     throw s.fail('internal', "the peer's certificate does not match its introduction");
   }
-  const pc = newPeerConnection(id);
+  const pc = newPeerConnection(id, iceServers);
   try {
     const dcReady = new Promise((resolve) => {
       pc.ondatachannel = (ev) => { if (ev.channel.label === LABEL) resolve(keepEarly(ev.channel)); };
