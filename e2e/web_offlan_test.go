@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,10 +15,13 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/remote"
+	"github.com/thepeerdrop/peerdrop/rendezvous"
+	"github.com/thepeerdrop/peerdrop/web"
 )
 
 // The web client off the LAN: `peerdrop serve` serves the page, which
@@ -219,4 +225,113 @@ func TestWebPAKEVectors(t *testing.T) {
 		assert.Equal(t, true, v[k], k)
 	}
 	assert.False(t, strings.Contains(got, "NaN"))
+}
+
+// startSwappingServer serves the page, and its signaling WebSocket as a
+// proxy to the real server at upstream that swaps every certificate
+// fingerprint in the handshake frames it relays to the page (hello and
+// SDP; the PAKE messages pass untouched): a server in the middle (P.7).
+func startSwappingServer(t *testing.T, ctx context.Context, upstream string) string {
+	t.Helper()
+	fpRe := regexp.MustCompile(`([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}`)
+	fake := strings.TrimSuffix(strings.Repeat("66:", 32), ":")
+	swap := func(msg []byte) []byte {
+		var env map[string]any
+		if json.Unmarshal(msg, &env) != nil || env["type"] != "signal" {
+			return msg
+		}
+		payload, _ := env["payload"].(map[string]any)
+		data, _ := payload["data"].(string)
+		b, err := base64.StdEncoding.DecodeString(data)
+		if err != nil || len(b) == 0 || b[0] != 0x01 {
+			return msg // a PAKE message, or no data
+		}
+		payload["data"] = base64.StdEncoding.EncodeToString(fpRe.ReplaceAll(b, []byte(fake)))
+		out, err := json.Marshal(env)
+		if err != nil {
+			return msg
+		}
+		return out
+	}
+	pump := func(ctx context.Context, from, to *websocket.Conn, rewrite func([]byte) []byte) {
+		for {
+			typ, msg, err := from.Read(ctx)
+			if err != nil {
+				return
+			}
+			if err := to.Write(ctx, typ, rewrite(msg)); err != nil {
+				return
+			}
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", web.ServerSite())
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		page, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{rendezvous.Subprotocol}})
+		if err != nil {
+			return
+		}
+		defer page.CloseNow()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		up, _, err := websocket.Dial(ctx, upstream, &websocket.DialOptions{Subprotocols: []string{rendezvous.Subprotocol}})
+		if err != nil {
+			return
+		}
+		defer up.CloseNow()
+		page.SetReadLimit(1 << 20)
+		up.SetReadLimit(1 << 20)
+		go func() {
+			defer cancel()
+			pump(ctx, page, up, func(b []byte) []byte { return b })
+		}()
+		pump(ctx, up, page, swap)
+	})
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts.URL + "/"
+}
+
+// A server that swaps the certificate fingerprints in the handshake is
+// caught by the page, whichever side it is on, and nothing arrives.
+func TestWebOffLANRefusesSwappedCertificate(t *testing.T) {
+	ctx := webContext(t)
+	wsURL, _ := startServeWithPage(t, ctx)
+	pageURL := startSwappingServer(t, ctx, wsURL)
+	const why = "not the device the pairing code authenticated"
+
+	t.Run("the page joins", func(t *testing.T) {
+		dl := t.TempDir()
+		r, code := startRemoteReceiver(t, ctx, wsURL, dl)
+		p := openBrowser(t, ctx, pageURL+"#"+code, t.TempDir())
+		p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+		p.do(chromedp.Click(chromedp.CSS("#join")))
+		p.poll(`window.peerdrop.state.errors.length > 0`, 40*time.Second)
+		st := p.offLAN()
+		assert.Contains(t, st.Errors[0], why)
+		assert.Empty(t, st.Paired, "no device to send to")
+		ev := r.await("error", nil)
+		assert.Contains(t, ev.str("message"), "refused", "the receiver hears the page refuse: %s", ev)
+		assert.Empty(t, snapshot(t, dl), "nothing arrived")
+	})
+
+	t.Run("the page shows the code", func(t *testing.T) {
+		downloads := t.TempDir()
+		p := openBrowser(t, ctx, pageURL+"?save=download", downloads)
+		p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+		p.do(chromedp.Click(chromedp.CSS("#create")))
+		p.poll(`window.peerdrop.state.code !== ''`, 20*time.Second)
+		file := writeFile(t, t.TempDir(), "a.txt", "must not arrive\n")
+		s := startSender(t, ctx, "--server", wsURL, "--code", p.offLAN().Code, file)
+		assert.NotEqual(t, 0, s.wait())
+		assert.Empty(t, s.all("connected"))
+		assert.Contains(t, s.stderr.String(), "refused", "the sender says why")
+		p.poll(`window.peerdrop.state.errors.length > 0`, 20*time.Second)
+		st := p.offLAN()
+		assert.Contains(t, st.Errors[0], why)
+		assert.Empty(t, st.Offers)
+		entries, err := os.ReadDir(downloads)
+		require.NoError(t, err)
+		assert.Empty(t, entries)
+	})
 }

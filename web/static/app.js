@@ -7,6 +7,7 @@
 
 import { loadIdentity, dial, register, verificationCode, validName } from './handshake.js';
 import { connectServer, RemoteDialer, RemoteHost, splitCode } from './offlan.js';
+import { PairingError } from './pake.js';
 import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
 import { canPickFolder, folderSink, downloadSink } from './save.js';
 
@@ -266,15 +267,10 @@ async function keepRegistered() {
 
 // --- off the LAN (served by peerdrop serve) ---
 
-let server = null;
-
-// rendezvous connects to the server once, and again after a drop.
-async function rendezvous(info) {
-  if (server && !server.closed) return server;
-  server = await connectServer(me, info.ws || 'ws');
-  server.onClose = () => {}; // the Mux of a dialer or host takes it over
-  return server;
-}
+// Each role gets a server connection of its own (a Mux takes over its
+// client's events): the dialer of the code typed last, the code shown.
+let dialer = null;
+let host = null;
 
 // joinCode pairs with the code another device shows (peerdrop receive
 // --server, or a page that made a code): the device card then sends to it.
@@ -288,7 +284,9 @@ async function joinCode(info, typed) {
   $('#join').disabled = true;
   status('Pairing…');
   try {
-    const d = new RemoteDialer(await rendezvous(info), me, typed);
+    if (dialer) dialer.close();
+    const d = new RemoteDialer(await connectServer(me, info.ws), me, typed);
+    dialer = d;
     let first = await d.dial();
     const peer = first.remote;
     state.paired.push({ name: peer.name, device_id: peer.device_id, fingerprint: peer.fingerprint });
@@ -318,7 +316,7 @@ async function joinCode(info, typed) {
 async function showCode(info) {
   $('#create').disabled = true;
   try {
-    const h = new RemoteHost(await rendezvous(info), me, {
+    host = new RemoteHost(await connectServer(me, info.ws), me, {
       onCode: ({ code }) => {
         state.code = code;
         $('#my-code').textContent = code;
@@ -336,9 +334,16 @@ async function showCode(info) {
         status(`Connected to “${peer.name}” through the server.`);
         serveConnection(conn);
       },
-      onError: (e) => problem(`A pairing failed: ${e.message}`),
+      onError: (e) => problem(`${e instanceof PairingError ? 'A pairing' : 'A connection'} failed: ${e.message}`),
+      onGone: (e) => {
+        host = null;
+        state.code = '';
+        $('#show-code').hidden = true;
+        $('#create').disabled = false;
+        problem(`Lost the server (${e.message}); the code is gone. Show a new one.`);
+      },
     });
-    await h.newCode();
+    await host.newCode();
   } catch (e) {
     problem(`Cannot make a code: ${e.message}`);
     $('#create').disabled = false;

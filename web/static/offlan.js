@@ -96,10 +96,9 @@ export class RemoteDialer {
     }
   }
 
-  async close() {
-    if (this.joined) {
-      try { await this.c.leave(this.room); } catch { /* gone already */ }
-    }
+  // close leaves the server; connections already open keep going.
+  close() {
+    this.c.close();
   }
 }
 
@@ -114,13 +113,18 @@ function newSecret() {
 // failed pairing, P.8), onConn(conn) for each open connection, onError(e)
 // for pairings and handshakes that failed.
 export class RemoteHost {
-  constructor(client, id, { onCode, onConn, onError }) {
+  constructor(client, id, { onCode, onConn, onError, onGone }) {
     this.c = client;
     this.id = id;
     this.onCode = onCode;
     this.onConn = onConn;
     this.onError = onError;
     this.mux = new Mux(client, true, (p) => this.accept(p));
+    this.mux.onGone = (err) => {
+      clearTimeout(this.expiry);
+      if (onGone) onGone(err);
+    };
+    this.expiry = 0;
     this.paired = new Map(); // client id -> the identity its PAKE authenticated
     this.tried = new Set(); // client ids that had their one PAKE run
     this.turn = Promise.resolve(); // one PAKE at a time
@@ -134,6 +138,16 @@ export class RemoteHost {
     const code = `${r.code}-${newSecret()}`;
     this.full = normalizeCode(code);
     this.onCode({ code, expires: r.expires });
+    // The server admits no joins with it after that: show a fresh one.
+    const room = this.room;
+    clearTimeout(this.expiry);
+    this.expiry = setTimeout(() => this.retire(room).catch((e) => this.onError(e)),
+      Math.max(1000, Date.parse(r.expires) - Date.now()));
+  }
+
+  close() {
+    clearTimeout(this.expiry);
+    this.c.close();
   }
 
   // retire kills the code a failed run used and shows a new one.

@@ -144,10 +144,12 @@ export class Client {
 
 // Mux routes a client's signals to pipes and keeps the members of its
 // rooms. accepting: this side created the code and accepts new pipes
-// (onPipe gets each).
+// (onPipe gets each). It takes over the client's handlers: one Mux per
+// Client. onGone, when set, hears that the server connection ended.
 export class Mux {
   constructor(client, accepting, onPipe) {
     this.c = client;
+    this.onGone = null;
     this.accepting = accepting;
     this.onPipe = onPipe;
     this.pipes = new Map(); // `${peer}/${id}` -> Pipe
@@ -181,6 +183,7 @@ export class Mux {
     client.onClose = (err) => {
       for (const p of this.pipes.values()) p.end(err);
       this.changed();
+      if (this.onGone) this.onGone(err);
     };
   }
 
