@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
+	qrcode "github.com/skip2/go-qrcode"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -54,6 +56,7 @@ type offLANState struct {
 	webState
 	Mode   string
 	Code   string
+	Link   string
 	Paired []struct{ Name, DeviceID, Fingerprint string }
 }
 
@@ -113,8 +116,13 @@ func TestWebOffLANReceivesFromSender(t *testing.T) {
 	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
 	p.do(chromedp.Click(chromedp.CSS("#create")))
 	p.poll(`window.peerdrop.state.code !== ''`, 20*time.Second)
-	code := p.offLAN().Code
+	st := p.offLAN()
+	code := st.Code
 	require.Regexp(t, regexp.MustCompile(`^[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}$`), code)
+	assert.Equal(t, pageURL+"#"+code, st.Link, "the page's pairing link")
+	drawn, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.querySelector("#my-qr svg path").getAttribute("d").length > 100`))
+	require.NoError(t, err)
+	assert.True(t, drawn, "the link is drawn as a QR code")
 
 	src := t.TempDir()
 	const size = 3*MiB + 71
@@ -127,7 +135,7 @@ func TestWebOffLANReceivesFromSender(t *testing.T) {
 	require.Equal(t, 0, s.wait(), "sender exit status; stderr: %s", s.stderr.String())
 
 	p.poll(`window.peerdrop.state.received.some(f => f.path === "to-the-page.bin")`, 30*time.Second)
-	st := p.offLAN()
+	st = p.offLAN()
 	require.Len(t, st.Received, 1)
 	assert.Equal(t, sum, st.Received[0].SHA256, "the SHA-256 the page computed")
 	require.Len(t, st.Paired, 1)
@@ -334,4 +342,48 @@ func TestWebOffLANRefusesSwappedCertificate(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, entries)
 	})
+}
+
+// The page's QR encoder draws what the CLI's (skip2/go-qrcode, level M)
+// draws, module for module, for one of the eight masks, from version 1 to
+// past 7 (version information) and with several blocks.
+func TestWebQRCode(t *testing.T) {
+	ctx := webContext(t)
+	_, pageURL := startServeWithPage(t, ctx)
+	p := openBrowser(t, ctx, pageURL, t.TempDir())
+	var texts []string
+	for _, n := range []int{5, 14, 20, 40, 60, 80, 100, 120, 150, 180, 210, 300} {
+		texts = append(texts, strings.Repeat("peerdrop/#", 40)[:n])
+	}
+	arg, err := json.Marshal(texts)
+	require.NoError(t, err)
+	got, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`import("./qr.js").then(m => JSON.stringify(`+string(arg)+
+		`.map(t => [0, 1, 2, 3, 4, 5, 6, 7].map(k => m.encode(t, k).modules.map(r => r.map(d => d ? "1" : "0").join("")).join("\n")))))`,
+		chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	var js [][]string
+	require.NoError(t, json.Unmarshal([]byte(got), &js))
+	require.Len(t, js, len(texts))
+	for i, text := range texts {
+		q, err := qrcode.New(text, qrcode.Medium)
+		require.NoError(t, err)
+		q.DisableBorder = true
+		var b strings.Builder
+		for y, row := range q.Bitmap() {
+			if y > 0 {
+				b.WriteByte('\n')
+			}
+			for _, dark := range row {
+				b.WriteByte("01"[btoi(dark)])
+			}
+		}
+		assert.True(t, slices.Contains(js[i], b.String()), "%d bytes (version %d): no mask gives the reference's symbol", len(text), q.VersionNumber)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

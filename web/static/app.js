@@ -8,6 +8,7 @@
 import { loadIdentity, dial, register, verificationCode, validName } from './handshake.js';
 import { connectServer, RemoteDialer, RemoteHost, splitCode } from './offlan.js';
 import { PairingError } from './pake.js';
+import { svg as qrSVG } from './qr.js';
 import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
 import { canPickFolder, folderSink, downloadSink } from './save.js';
 
@@ -31,6 +32,7 @@ const state = {
   errors: [],
   mode: '', // 'lan' or 'server' (off the LAN)
   code: '', // off the LAN: the code this page shows
+  link: '', // and its pairing link (https://SERVER/#CODE), drawn as a QR code
   paired: [], // off the LAN: devices a code authenticated {name, device_id, fingerprint}
 };
 window.peerdrop = { state };
@@ -321,8 +323,10 @@ async function showCode(info) {
         state.code = code;
         $('#my-code').textContent = code;
         const link = `${location.origin}${location.pathname}#${code}`;
+        state.link = link;
         $('#my-link').textContent = link;
         $('#my-link').href = link;
+        $('#my-qr').replaceChildren(qrSVG(link));
         $('#show-code').hidden = false;
         status('Type this code on the other device; it is good for one pairing, for 10 minutes.');
       },
