@@ -54,10 +54,14 @@ func webContext(t *testing.T) context.Context {
 // offLANState is what the off-LAN tests read of window.peerdrop.state.
 type offLANState struct {
 	webState
-	Mode   string
-	Code   string
-	Link   string
-	Paired []struct{ Name, DeviceID, Fingerprint string }
+	Mode        string
+	Code        string
+	Link        string
+	Paired      []struct{ Name, DeviceID, Fingerprint string }
+	Connections []struct {
+		Peer       string
+		Candidates []string
+	}
 }
 
 func (p *page) offLAN() offLANState {
@@ -90,6 +94,8 @@ func TestWebOffLANSendsToReceiver(t *testing.T) {
 	require.Empty(t, st.Errors)
 	require.Len(t, st.Paired, 1)
 	assert.Equal(t, receiverName, st.Paired[0].Name)
+	require.Len(t, st.Connections, 1)
+	assert.Contains(t, st.Connections[0].Candidates, "relay", "the page got a relayed candidate from the server's TURN (welcome's ice_servers)")
 
 	src := t.TempDir()
 	const size = 2*MiB + 333
@@ -140,6 +146,8 @@ func TestWebOffLANReceivesFromSender(t *testing.T) {
 	assert.Equal(t, sum, st.Received[0].SHA256, "the SHA-256 the page computed")
 	require.Len(t, st.Paired, 1)
 	assert.Equal(t, senderName, st.Paired[0].Name)
+	require.Len(t, st.Connections, 1)
+	assert.Contains(t, st.Connections[0].Candidates, "relay", "the page got a relayed candidate from the server's TURN (welcome's ice_servers)")
 	waitDownload(t, ctx, filepath.Join(downloads, "to-the-page.bin"), size)
 	assert.Equal(t, sum, sha256File(t, filepath.Join(downloads, "to-the-page.bin")), "the downloaded file, byte for byte")
 }
@@ -170,6 +178,18 @@ func TestWebOffLANWrongCode(t *testing.T) {
 		assert.NotEqual(t, 0, r.wait(), "receive --once ends with the failed pairing")
 		assert.Contains(t, r.stderr.String(), "the pairing code did not match")
 		assert.Empty(t, snapshot(t, dl), "nothing arrived")
+	})
+
+	t.Run("the page types an unknown or malformed code", func(t *testing.T) {
+		p := openBrowser(t, ctx, pageURL+"#7KQ2M-XW4PD-R8T3Z", t.TempDir())
+		p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+		p.do(chromedp.Click(chromedp.CSS("#join")))
+		p.poll(`window.peerdrop.state.errors.length > 0`, 20*time.Second)
+		assert.Contains(t, p.offLAN().Errors[0], "no such pairing code (expired or already used?)")
+		p.do(chromedp.SetValue(chromedp.CSS("#code"), "7KQ2M-XW4PD"), chromedp.Click(chromedp.CSS("#join")))
+		p.poll(`window.peerdrop.state.errors.length > 1`, 20*time.Second)
+		assert.Contains(t, p.offLAN().Errors[1], "a pairing code is 15 letters and digits")
+		assert.Empty(t, p.offLAN().Paired)
 	})
 
 	t.Run("the CLI types a wrong code", func(t *testing.T) {
@@ -386,4 +406,27 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// send --relay-only to the page: the bytes go through the server's TURN,
+// which the page reaches with the credentials of its welcome.
+func TestWebOffLANRelayOnly(t *testing.T) {
+	ctx := webContext(t)
+	wsURL, pageURL := startServeWithPage(t, ctx)
+	downloads := t.TempDir()
+	p := openBrowser(t, ctx, pageURL+"?save=download", downloads)
+	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+	p.do(chromedp.Click(chromedp.CSS("#create")))
+	p.poll(`window.peerdrop.state.code !== ''`, 20*time.Second)
+
+	file := writeFile(t, t.TempDir(), "relayed.txt", "through the relay, to a browser\n")
+	s := startSender(t, ctx, "--server", wsURL, "--code", p.offLAN().Code, "--relay-only", file)
+	conn := s.await("connected", nil)
+	assert.Equal(t, "relay", conn.str("route_local"), "connected: %s", conn)
+	p.poll(`document.querySelector("#offer-list .offer button.accept") !== null`, 30*time.Second)
+	p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.accept")))
+	require.Equal(t, 0, s.wait(), "sender exit status; stderr: %s", s.stderr.String())
+	p.poll(`window.peerdrop.state.received.some(f => f.path === "relayed.txt")`, 30*time.Second)
+	waitDownload(t, ctx, filepath.Join(downloads, "relayed.txt"), int64(len("through the relay, to a browser\n")))
+	assert.Equal(t, sha256File(t, file), sha256File(t, filepath.Join(downloads, "relayed.txt")))
 }

@@ -34,6 +34,7 @@ const state = {
   code: '', // off the LAN: the code this page shows
   link: '', // and its pairing link (https://SERVER/#CODE), drawn as a QR code
   paired: [], // off the LAN: devices a code authenticated {name, device_id, fingerprint}
+  connections: [], // every connection's local candidate types {peer, candidates}
 };
 window.peerdrop = { state };
 
@@ -291,6 +292,7 @@ async function joinCode(info, typed) {
     dialer = d;
     let first = await d.dial();
     const peer = first.remote;
+    state.connections.push({ peer: peer.name, candidates: first.candidates });
     state.paired.push({ name: peer.name, device_id: peer.device_id, fingerprint: peer.fingerprint });
     target = {
       name: peer.name, type: 'through the server', fingerprint: peer.fingerprint,
@@ -332,6 +334,7 @@ async function showCode(info) {
       },
       onConn: (conn) => {
         const peer = conn.remote;
+        state.connections.push({ peer: peer.name, candidates: conn.candidates });
         if (!state.paired.some((p) => p.device_id === peer.device_id)) {
           state.paired.push({ name: peer.name, device_id: peer.device_id, fingerprint: peer.fingerprint });
         }

@@ -79,6 +79,14 @@ export function sdpFingerprints(sdp) {
   return out;
 }
 
+// candidateTypes lists the types (host, srflx, prflx, relay) of the
+// candidates in an SDP, each once.
+export function candidateTypes(sdp) {
+  const out = new Set();
+  for (const m of sdp.matchAll(/^a=candidate:.* typ (\w+)/gm)) out.add(m[1]);
+  return [...out];
+}
+
 export function fingerprintMatches(sdp, want) {
   const fps = sdpFingerprints(sdp);
   return fps.length > 0 && fps.every((fp) => fp.toLowerCase() === want.toLowerCase());
@@ -377,7 +385,7 @@ export async function dialSession(id, s, { check = null, iceServers = [] } = {})
     }
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     await channelOpen(pc, dc);
-    return { pc, dc, remote };
+    return { pc, dc, remote, candidates: candidateTypes(pc.localDescription.sdp) };
   } catch (e) {
     if (pc) pc.close();
     throw e;
@@ -419,7 +427,7 @@ export async function answer(id, s, check, iceServers = []) {
       new Promise((_, reject) => setTimeout(() => reject(new Error('no data channel within 15 s')), OPEN_TIMEOUT)),
     ]);
     await channelOpen(pc, dc);
-    return { pc, dc, remote };
+    return { pc, dc, remote, candidates: candidateTypes(pc.localDescription.sdp) };
   } catch (e) {
     pc.close();
     throw e;
