@@ -329,6 +329,11 @@ async function showCode(info) {
         $('#my-link').textContent = link;
         $('#my-link').href = link;
         $('#my-qr').replaceChildren(qrSVG(link));
+        const ws = new URL(info.ws || 'ws', location.href);
+        ws.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+        ws.hash = '';
+        ws.search = '';
+        $('#my-command').textContent = `peerdrop send --server ${ws} --code ${code} FILE`;
         $('#show-code').hidden = false;
         status('Type this code on the other device; it is good for one pairing, for 10 minutes.');
       },
