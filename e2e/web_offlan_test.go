@@ -309,11 +309,15 @@ func startSwappingServer(t *testing.T, ctx context.Context, upstream string) str
 		defer up.CloseNow()
 		page.SetReadLimit(1 << 20)
 		up.SetReadLimit(1 << 20)
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
 			defer cancel()
 			pump(ctx, page, up, func(b []byte) []byte { return b })
 		}()
 		pump(ctx, up, page, swap)
+		cancel() // ends the other direction's Read
+		<-done
 	})
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
