@@ -29,7 +29,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func (e *env) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	listen := fs.String("listen", ":8080", "address for WebSocket signaling, /healthz and /metrics")
+	listen := fs.String("listen", ":8080", "address for WebSocket signaling, /healthz, /metrics and the web client at /")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve wss:// and https://")
 	tlsKey := fs.String("tls-key", "", "TLS key file (PEM)")
 	turnListen := fs.String("turn-listen", ":3478", `UDP address of the embedded STUN/TURN server ("off": none)`)
