@@ -53,7 +53,7 @@ Commands:
   serve [--listen :8080] [--tls-cert F --tls-key F] [--turn-listen :3478] [--public-ip IP]
         [--realm NAME] [--turn-secret-file F] [--external-turn URL...]
                             run the rendezvous server for devices on different networks:
-                            WebSocket signaling and STUN/TURN
+                            WebSocket signaling, STUN/TURN, and the web client at /
 
 TYPE is desktop, laptop, phone, tablet or server (default: guessed).
 `

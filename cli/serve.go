@@ -15,6 +15,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
+	"github.com/thepeerdrop/peerdrop/web"
 )
 
 // listFlag collects a repeatable flag.
@@ -28,7 +29,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func (e *env) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	listen := fs.String("listen", ":8080", "address for WebSocket signaling, /healthz and /metrics")
+	listen := fs.String("listen", ":8080", "address for WebSocket signaling, /healthz, /metrics and the web client at /")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve wss:// and https://")
 	tlsKey := fs.String("tls-key", "", "TLS key file (PEM)")
 	turnListen := fs.String("turn-listen", ":3478", `UDP address of the embedded STUN/TURN server ("off": none)`)
@@ -83,6 +84,8 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	}
 
 	srv, err := rendezvous.New(rendezvous.Config{
+		// The web client at /: a phone anywhere pairs with a code there.
+		Site: web.ServerSite(),
 		ICEServers: func(clientID string) []rendezvous.ICEServer {
 			if iceFor == nil {
 				return nil
@@ -119,9 +122,11 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	}
 	addr := ln.Addr().String()
 	if e.out.json {
-		e.out.jsonEvent("serving", map[string]any{"address": addr, "url": scheme + "://" + addr + "/ws", "turn": turnDesc})
+		e.out.jsonEvent("serving", map[string]any{"address": addr, "url": scheme + "://" + addr + "/ws",
+			"web": webScheme(scheme) + "://" + addr + "/", "turn": turnDesc})
 	} else {
 		e.out.say("Serving signaling on %s://%s/ws (health: /healthz, metrics: /metrics); STUN/TURN: %s", scheme, addr, turnDesc)
+		e.out.say("The web client for phones anywhere: %s://%s/", webScheme(scheme), addr)
 	}
 	err = srv.Serve(ctx, ln)
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -131,6 +136,14 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		e.out.say("Stopped.")
 	}
 	return nil
+}
+
+// webScheme is the page's scheme for a WebSocket scheme.
+func webScheme(ws string) string {
+	if ws == "wss" {
+		return "https"
+	}
+	return "http"
 }
 
 // turnSecret reads the shared TURN secret, or makes one for this run.

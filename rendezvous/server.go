@@ -37,6 +37,9 @@ type Config struct {
 	// always accepted; by default a browser must come from the server's
 	// own origin.
 	OriginPatterns []string
+	// Site, when set, serves every request the protocol's paths (/ws,
+	// /healthz, /metrics) do not: peerdrop serve puts the web client there.
+	Site http.Handler
 
 	CodeTTL         time.Duration // pairing code lifetime [10m]
 	MaxRoomMembers  int           // members of one code room, creator included [8]
@@ -209,6 +212,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /ws", s.handleWS)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
+	if cfg.Site != nil {
+		s.mux.Handle("/", cfg.Site)
+	}
 	return s, nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -564,4 +566,28 @@ func TestConfigValidation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 10*time.Minute, s.cfg.CodeTTL)
 	assert.Equal(t, PerMinute(10), s.cfg.PairRate)
+}
+
+// Config.Site gets every path the protocol does not use; /ws, /healthz and
+// /metrics stay the server's.
+func TestSite(t *testing.T) {
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "site "+r.URL.Path)
+	})
+	h := newHarness(t, func(c *Config) { c.Site = site })
+	code, body := httpGet(t, h, "/")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "site /", body)
+	code, body = httpGet(t, h, "/app.js")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "site /app.js", body)
+	code, body = httpGet(t, h, "/healthz")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ok\n", body)
+	code, body = httpGet(t, h, "/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "peerdrop_rendezvous_connections ")
+	c := h.dial("10.0.0.1", testHello("alice"))
+	_, err := c.Create(ctxT(t))
+	assert.NoError(t, err, "signaling at /ws is untouched")
 }

@@ -46,6 +46,38 @@ func Static() http.Handler {
 	})
 }
 
+// Modes of the page, the "mode" of /api/info.
+const (
+	// ModeLAN: served by receive --web, which the page sends to and which
+	// bridges its handshakes (the zero value: /api/info describes the host).
+	ModeLAN = "lan"
+	// ModeServer: served by peerdrop serve; the page pairs with a code
+	// over the rendezvous WebSocket (docs/PROTOCOL.md §14, off the LAN).
+	ModeServer = "server"
+)
+
+// ServerInfo is /api/info on a rendezvous server: the page is off the LAN
+// and reaches other devices through the signaling WebSocket at WS (a path
+// relative to the page).
+type ServerInfo struct {
+	Mode string `json:"mode"`
+	WS   string `json:"ws"`
+}
+
+// ServerSite serves the page for peerdrop serve: the same files as Static
+// and /api/info saying that the page runs off the LAN. The WebSocket of
+// signaling is the rendezvous server's own /ws.
+func ServerSite() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /", Static())
+	mux.HandleFunc("GET /api/info", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(ServerInfo{Mode: ModeServer, WS: "ws"})
+	})
+	return mux
+}
+
 // Limits of the bridge.
 const (
 	// MaxPages bounds the pages registered to receive at once.
@@ -69,6 +101,8 @@ type Info struct {
 	Name        string `json:"name"`
 	Fingerprint string `json:"fingerprint"`
 	Type        string `json:"type"`
+	// Mode is ModeLAN (Handler sets it when empty).
+	Mode string `json:"mode,omitempty"`
 }
 
 // Page is a browser registered to receive: its hello and the TCP port the
@@ -126,10 +160,14 @@ func (s *Server) Handler(ctx context.Context) http.Handler {
 	s.init()
 	mux := http.NewServeMux()
 	mux.Handle("GET /", Static())
+	info := s.Host
+	if info.Mode == "" {
+		info.Mode = ModeLAN
+	}
 	mux.HandleFunc("GET /api/info", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		_ = json.NewEncoder(w).Encode(s.Host)
+		_ = json.NewEncoder(w).Encode(info)
 	})
 	mux.HandleFunc("GET /ws/connect", func(w http.ResponseWriter, r *http.Request) { s.serveConnect(ctx, w, r) })
 	mux.HandleFunc("GET /ws/listen", func(w http.ResponseWriter, r *http.Request) { s.serveListen(ctx, w, r) })

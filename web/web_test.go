@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,7 +181,39 @@ func TestStaticAndInfo(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var info Info
 	require.NoError(t, json.Unmarshal([]byte(body), &info))
-	assert.Equal(t, Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP, Type: "laptop"}, info)
+	assert.Equal(t, Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP, Type: "laptop", Mode: ModeLAN}, info)
+}
+
+// peerdrop serve's site: the same page, the off-LAN scripts, and an
+// /api/info that sends the page off the LAN.
+func TestServerSite(t *testing.T) {
+	ts := httptest.NewServer(ServerSite())
+	t.Cleanup(ts.Close)
+	get := func(path string) (*http.Response, string) {
+		resp, err := ts.Client().Get(ts.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, string(b)
+	}
+	resp, body := get("/")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, `<script type="module" src="app.js">`)
+	assert.Contains(t, body, `id="join-form"`)
+	for _, js := range []string{"app.js", "offlan.js", "rendezvous.js", "pake.js", "p256.js"} {
+		resp, _ := get("/" + js)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, js)
+		assert.Contains(t, resp.Header.Get("Content-Type"), "javascript", js)
+	}
+	resp, body = get("/api/info")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	var info ServerInfo
+	require.NoError(t, json.Unmarshal([]byte(body), &info))
+	assert.Equal(t, ServerInfo{Mode: ModeServer, WS: "ws"}, info)
+	resp, _ = get("/ws/connect")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no LAN bridge on a rendezvous server")
 }
 
 // TestConnect: a page's /ws/connect is a frame stream to Connect.

@@ -1,9 +1,14 @@
 // The page: shows the device that served it, sends it files, folders and
-// messages, and receives offers from nearby devices through it.
+// messages, and receives offers from nearby devices through it. Served by
+// `peerdrop serve` it runs off the LAN instead (offlan.js): it pairs with a
+// code another device shows and sends to it, or shows a code and receives.
 // window.peerdrop.state mirrors what happened, for people debugging and
 // for the end-to-end tests.
 
 import { loadIdentity, dial, register, verificationCode, validName } from './handshake.js';
+import { connectServer, RemoteDialer, RemoteHost, splitCode } from './offlan.js';
+import { PairingError } from './pake.js';
+import { svg as qrSVG } from './qr.js';
 import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
 import { canPickFolder, folderSink, downloadSink } from './save.js';
 
@@ -25,11 +30,17 @@ const state = {
   done: [], // received offers that ended: {id, failed}
   cancelled: [], // received offers that stopped: {id, why}
   errors: [],
+  mode: '', // 'lan' or 'server' (off the LAN)
+  code: '', // off the LAN: the code this page shows
+  link: '', // and its pairing link (https://SERVER/#CODE), drawn as a QR code
+  paired: [], // off the LAN: devices a code authenticated {name, device_id, fingerprint}
+  connections: [], // every connection's local candidate types {peer, candidates}
 };
 window.peerdrop = { state };
 
 let me = null;
-let host = null;
+// target is where the device card sends: {name, type, fingerprint, dial()}.
+let target = null;
 
 function status(msg, bad = false) {
   const s = $('#status');
@@ -86,11 +97,11 @@ async function sendItems(picked) {
   const items = picked.filter((it) => validatePath(it.path));
   if (!items.length) return;
   const files = items.length;
-  const row = transferRow(`To ${host.name}: ${files === 1 ? items[0].path : `${files} files`}`);
+  const row = transferRow(`To ${target.name}: ${files === 1 ? items[0].path : `${files} files`}`);
   const result = { files, failed: [], error: '' };
   let ch = null;
   try {
-    ch = new Channel(await dial(me));
+    ch = new Channel(await target.dial());
     row.say('waiting for them to accept…');
     const r = await sendFiles(ch, items, '', {
       onAccepted: () => row.say('accepted'),
@@ -144,10 +155,10 @@ async function sendMessage(text) {
   const rec = { text, error: '' };
   let ch = null;
   try {
-    ch = new Channel(await dial(me));
+    ch = new Channel(await target.dial());
     await sendText(ch, text);
     await ch.flush(1000);
-    addMessage(`You → ${host.name}`, text);
+    addMessage(`You → ${target.name}`, text);
   } catch (e) {
     rec.error = e.message;
     problem(`The message did not go out: ${e.message}`);
@@ -257,13 +268,122 @@ async function keepRegistered() {
   }
 }
 
+// --- off the LAN (served by peerdrop serve) ---
+
+// Each role gets a server connection of its own (a Mux takes over its
+// client's events): the dialer of the code typed last, the code shown.
+let dialer = null;
+let host = null;
+
+// joinCode pairs with the code another device shows (peerdrop receive
+// --server, or a page that made a code): the device card then sends to it.
+async function joinCode(info, typed) {
+  try {
+    splitCode(typed);
+  } catch (e) {
+    problem(e.message);
+    return;
+  }
+  $('#join').disabled = true;
+  status('Pairing…');
+  try {
+    if (dialer) dialer.close();
+    const d = new RemoteDialer(await connectServer(me, info.ws), me, typed);
+    dialer = d;
+    let first = await d.dial();
+    const peer = first.remote;
+    state.connections.push({ peer: peer.name, candidates: first.candidates });
+    state.paired.push({ name: peer.name, device_id: peer.device_id, fingerprint: peer.fingerprint });
+    target = {
+      name: peer.name, type: 'through the server', fingerprint: peer.fingerprint,
+      // The connection the pairing opened serves the first send; later
+      // sends connect again through the server, without the code.
+      dial: async () => {
+        const c = first;
+        first = null;
+        if (c && c.dc.readyState === 'open') return c;
+        if (c) c.pc.close();
+        return d.dial();
+      },
+    };
+    showHost();
+    status(`Paired with “${peer.name}”: drop files on its card. Check that both screens show the verification code.`);
+  } catch (e) {
+    problem(`Pairing failed: ${e.message}`);
+  } finally {
+    $('#join').disabled = false;
+  }
+}
+
+// showCode makes a code for another device to join with (peerdrop send
+// --server URL --code CODE); what it sends arrives here.
+async function showCode(info) {
+  $('#create').disabled = true;
+  try {
+    host = new RemoteHost(await connectServer(me, info.ws), me, {
+      onCode: ({ code }) => {
+        state.code = code;
+        $('#my-code').textContent = code;
+        const link = `${location.origin}${location.pathname}#${code}`;
+        state.link = link;
+        $('#my-link').textContent = link;
+        $('#my-link').href = link;
+        $('#my-qr').replaceChildren(qrSVG(link));
+        const ws = new URL(info.ws || 'ws', location.href);
+        ws.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+        ws.hash = '';
+        ws.search = '';
+        $('#my-command').textContent = `peerdrop send --server ${ws} --code ${code} FILE`;
+        $('#show-code').hidden = false;
+        status('Type this code on the other device; it is good for one pairing, for 10 minutes.');
+      },
+      onConn: (conn) => {
+        const peer = conn.remote;
+        state.connections.push({ peer: peer.name, candidates: conn.candidates });
+        if (!state.paired.some((p) => p.device_id === peer.device_id)) {
+          state.paired.push({ name: peer.name, device_id: peer.device_id, fingerprint: peer.fingerprint });
+        }
+        status(`Connected to “${peer.name}” through the server.`);
+        serveConnection(conn);
+      },
+      onError: (e) => problem(`${e instanceof PairingError ? 'A pairing' : 'A connection'} failed: ${e.message}`),
+      onGone: (e) => {
+        host = null;
+        state.code = '';
+        $('#show-code').hidden = true;
+        $('#create').disabled = false;
+        problem(`Lost the server (${e.message}); the code is gone. Show a new one.`);
+      },
+    });
+    await host.newCode();
+  } catch (e) {
+    problem(`Cannot make a code: ${e.message}`);
+    $('#create').disabled = false;
+  }
+}
+
+async function offLAN(info) {
+  $('#host').hidden = true;
+  $('#remote').hidden = false;
+  const fromLink = decodeURIComponent(location.hash.slice(1));
+  if (fromLink) $('#code').value = fromLink;
+  $('#join-form').onsubmit = (ev) => {
+    ev.preventDefault();
+    joinCode(info, $('#code').value);
+  };
+  $('#create').onclick = () => showCode(info);
+  status('Type the code another device shows, or show a code here.');
+  state.ready = true;
+}
+
 // --- page setup ---
 
 function showHost() {
-  const code = verificationCode(me.fingerprint, host.fingerprint);
-  $('#host-name').textContent = host.name;
-  $('#host-type').textContent = host.type;
+  const code = verificationCode(me.fingerprint, target.fingerprint);
+  $('#host-name').textContent = target.name;
+  $('#host-type').textContent = target.type;
   $('#host-code').textContent = code;
+  $('#host').hidden = false;
 }
 
 function wire() {
@@ -310,9 +430,15 @@ async function main() {
     $('#my-name').textContent = me.name;
     const r = await fetch('api/info', { cache: 'no-store' });
     if (!r.ok) throw new Error(`api/info: ${r.status}`);
-    host = await r.json();
-    showHost();
+    const info = await r.json();
+    state.mode = info.mode || 'lan';
     wire();
+    if (state.mode === 'server') {
+      await offLAN(info);
+      return;
+    }
+    target = { ...info, dial: () => dial(me) };
+    showHost();
     keepRegistered();
   } catch (e) {
     problem(`Cannot start: ${e.message}`);

@@ -79,6 +79,14 @@ export function sdpFingerprints(sdp) {
   return out;
 }
 
+// candidateTypes lists the types (host, srflx, prflx, relay) of the
+// candidates in an SDP, each once.
+export function candidateTypes(sdp) {
+  const out = new Set();
+  for (const m of sdp.matchAll(/^a=candidate:.* typ (\w+)/gm)) out.add(m[1]);
+  return [...out];
+}
+
 export function fingerprintMatches(sdp, want) {
   const fps = sdpFingerprints(sdp);
   return fps.length > 0 && fps.every((fp) => fp.toLowerCase() === want.toLowerCase());
@@ -276,9 +284,10 @@ export function verificationCode(fpA, fpB) {
 
 // --- WebRTC (PROTOCOL.md §3) ---
 
-function newPeerConnection(id) {
-  // Host candidates only: no STUN or TURN on the LAN.
-  return new RTCPeerConnection({ certificates: [id.cert], iceServers: [] });
+// newPeerConnection: on the LAN host candidates only (no STUN or TURN);
+// off the LAN the rendezvous server's STUN/TURN entries (§13.4).
+function newPeerConnection(id, iceServers = []) {
+  return new RTCPeerConnection({ certificates: [id.cert], iceServers });
 }
 
 // gathered waits for ICE gathering to finish: ICE is non-trickle, the SDP
@@ -343,7 +352,17 @@ export async function dial(id) {
   const q = new FrameQueue();
   ws.onmessage = (ev) => { if (ev.data instanceof ArrayBuffer) q.push(ev.data); };
   ws.onclose = () => q.close();
-  const s = new Session((b) => ws.send(b), q);
+  try {
+    return await dialSession(id, new Session((b) => ws.send(b), q));
+  } finally {
+    ws.close();
+  }
+}
+
+// dialSession runs the dialing side of a handshake over session s. check,
+// when set, may refuse the peer's hello (a reason string); iceServers are
+// for the RTCPeerConnection.
+export async function dialSession(id, s, { check = null, iceServers = [] } = {}) {
   let pc = null;
   try {
     s.send(HELLO, helloOf(id));
@@ -351,7 +370,11 @@ export async function dial(id) {
     if (remote.device_id === id.deviceId && remote.fingerprint === id.fingerprint) {
       throw s.fail('refused', 'that is this device itself');
     }
-    pc = newPeerConnection(id);
+    if (check) {
+      const why = check(remote);
+      if (why) throw s.fail('refused', why);
+    }
+    pc = newPeerConnection(id, iceServers);
     const dc = keepEarly(pc.createDataChannel(LABEL, { ordered: true }));
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
@@ -362,18 +385,17 @@ export async function dial(id) {
     }
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     await channelOpen(pc, dc);
-    return { pc, dc, remote };
+    return { pc, dc, remote, candidates: candidateTypes(pc.localDescription.sdp) };
   } catch (e) {
     if (pc) pc.close();
     throw e;
-  } finally {
-    ws.close();
   }
 }
 
 // answer runs the receiving side of one handshake (the page is the
-// listener and SDP answerer) over session s; check may refuse the sender.
-export async function answer(id, s, check) {
+// listener and SDP answerer) over session s; check may refuse the sender;
+// iceServers are for the RTCPeerConnection.
+export async function answer(id, s, check, iceServers = []) {
   const remote = await s.readHello();
   if (remote.device_id === id.deviceId && remote.fingerprint === id.fingerprint) {
     throw s.fail('refused', 'refusing a connection from this device itself');
@@ -387,7 +409,7 @@ export async function answer(id, s, check) {
   if (!fingerprintMatches(offer, remote.fingerprint)) {
     throw s.fail('internal', "the peer's certificate does not match its introduction");
   }
-  const pc = newPeerConnection(id);
+  const pc = newPeerConnection(id, iceServers);
   try {
     const dcReady = new Promise((resolve) => {
       pc.ondatachannel = (ev) => { if (ev.channel.label === LABEL) resolve(keepEarly(ev.channel)); };
@@ -405,7 +427,7 @@ export async function answer(id, s, check) {
       new Promise((_, reject) => setTimeout(() => reject(new Error('no data channel within 15 s')), OPEN_TIMEOUT)),
     ]);
     await channelOpen(pc, dc);
-    return { pc, dc, remote };
+    return { pc, dc, remote, candidates: candidateTypes(pc.localDescription.sdp) };
   } catch (e) {
     pc.close();
     throw e;
