@@ -439,9 +439,14 @@ export async function answer(id, s, check, iceServers = []) {
 // each handshake here. onConn gets every connection that opens.
 export async function register(id, { onListening, onConn, onError, onClosed }) {
   const ws = await openSocket(`ws/listen?type=${deviceType()}`);
-  let cur = null; // {n, queue}
-  const closeHandshake = (n) => {
-    try { ws.send(JSON.stringify({ type: 'close', n })); } catch { /* gone */ }
+  let cur = null; // {n, queue, closed}
+  // The page is done with handshake h: nothing more of it goes out, and the
+  // bridge hears so at once, so no late frame of it can reach the next sender.
+  const closeHandshake = (h) => {
+    if (h.closed) return;
+    h.closed = true;
+    if (cur === h) cur = null;
+    try { ws.send(JSON.stringify({ type: 'close', n: h.n })); } catch { /* gone */ }
   };
   ws.onmessage = (ev) => {
     if (typeof ev.data === 'string') {
@@ -455,12 +460,13 @@ export async function register(id, { onListening, onConn, onError, onClosed }) {
         answer(id, s)
           .then((conn) => onConn(conn))
           .catch((e) => onError(e))
-          .finally(() => {
-            if (cur === h) cur = null;
-            closeHandshake(h.n);
-          });
+          .finally(() => closeHandshake(h));
       } else if (c.type === 'close' && cur && cur.n === c.n) {
-        cur.queue.close(new Error('the sender closed the connection'));
+        // The TCP side ended (normally once the data channel is open): the
+        // answer in progress reads nothing more, and sends nothing more.
+        const h = cur;
+        h.queue.close(new Error('the sender closed the connection'));
+        closeHandshake(h);
       }
       return;
     }
