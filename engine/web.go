@@ -22,6 +22,9 @@ import (
 // mDNS and listed among the devices, reached on the port the bridge listens
 // on for it in this process.
 
+// DefaultWebListen is where the desktop app serves the web client.
+const DefaultWebListen = web.DefaultListen
+
 // WebStatus: the web client started or stopped being served. URL is what
 // a phone opens ("" when it is not served); Err, in plain words, says why
 // it could not be served.
