@@ -57,7 +57,7 @@ type UI struct {
 	pair       *pairDialog
 	phone      *phoneDialog
 	webStatus  engine.WebStatus // the latest
-	runNow     bool // tests: background work runs at once, on the caller
+	runNow     bool             // tests: background work runs at once, on the caller
 }
 
 // New builds the main window (not shown yet). eng may be nil and be set
