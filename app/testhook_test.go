@@ -96,3 +96,13 @@ func TestEventSummaryServer(t *testing.T) {
 	assert.Equal(t, "7KQ2M-XW4PD-R8T3Z", eventSummary(engine.PairingCodeShown{Code: engine.PairingCode{Code: "7KQ2M-XW4PD-R8T3Z"}})["code"])
 	assert.Equal(t, map[string]any{"event": "paired", "peer": "Bob", "peer_id": "b"}, eventSummary(engine.Paired{Peer: engine.Peer{ID: "b", Name: "Bob"}}))
 }
+
+// The hook reports where the web client is served and which devices are
+// pages on it, for end-to-end tests of the web client from the app.
+func TestEventSummaryWeb(t *testing.T) {
+	page := dev("p", "Browser (web)", "desktop")
+	page.Web = true
+	assert.Equal(t, []string{"p"}, eventSummary(engine.DevicesChanged{Devices: []engine.Device{page, dev("c", "Carol", "phone")}})["web"])
+	assert.Equal(t, map[string]any{"event": "web", "url": "http://10.0.0.2:53319/", "error": ""},
+		eventSummary(engine.WebStatus{URL: "http://10.0.0.2:53319/"}))
+}
