@@ -4,8 +4,9 @@
 // retry), and reports every change as a typed Event. With a rendezvous
 // server set it also pairs with codes and reaches paired devices on other
 // networks (remote.go); with Config.WebListen set it serves the web client
-// for phones and tablets, whose pages are devices too (web.go). The desktop app (app/) drives it through a small
-// interface of its own; it imports no UI package.
+// for phones and tablets, whose pages are devices too (web.go). The desktop
+// app (app/) drives it through a small interface of its own; it imports no
+// UI package.
 package engine
 
 import (
