@@ -70,6 +70,13 @@ func (u *UI) StartTestHooks(getenv func(string) string) (stop func(), err error)
 		ready["id"], ready["name"] = u.self.ID, u.self.Name
 	}
 	h.write(ready)
+	if u.eng != nil {
+		// The engine may have served the web client before the hook was
+		// on: say where (a later WebStatus is recorded as it comes).
+		if url := u.eng.WebURL(); url != "" {
+			h.record(engine.WebStatus{URL: url})
+		}
+	}
 	u.hookDevices(h)
 	return func() {
 		u.hook.Store(nil)

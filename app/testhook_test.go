@@ -106,3 +106,19 @@ func TestEventSummaryWeb(t *testing.T) {
 	assert.Equal(t, map[string]any{"event": "web", "url": "http://10.0.0.2:53319/", "error": ""},
 		eventSummary(engine.WebStatus{URL: "http://10.0.0.2:53319/"}))
 }
+
+// The engine serves the web client before the hook starts (main starts the
+// engine first): the hook says where right after "ready".
+func TestTestHookWebServedBefore(t *testing.T) {
+	u, f := newTestUI(t)
+	f.webURL = "http://10.0.0.2:53319/"
+	path := filepath.Join(t.TempDir(), "hook.jsonl")
+	stop, err := u.StartTestHooks(func(k string) string { return map[string]string{EnvTestHook: path}[k] })
+	require.NoError(t, err)
+	stop()
+	lines := hookLines(t, path)
+	require.Len(t, lines, 2)
+	assert.Equal(t, "ready", lines[0]["event"])
+	assert.Equal(t, "web", lines[1]["event"])
+	assert.Equal(t, "http://10.0.0.2:53319/", lines[1]["url"])
+}
