@@ -32,6 +32,7 @@ func main() {
 	downloadDir := flag.String("download-dir", "", "where received files go (default: the one chosen in Settings, else ~/Downloads)")
 	name := flag.String("name", "", "this device's name (default: the one saved in Settings, else the host name)")
 	port := flag.Int("port", 0, "TCP port for the LAN handshake (0: 53318, -1: any free port)")
+	webListen := flag.String("web-listen", engine.DefaultWebListen, "where the web client for phones and tablets is served, unless turned off in Settings")
 	flag.Parse()
 
 	a := fyneapp.NewWithID("org.thepeerdrop.app")
@@ -40,13 +41,18 @@ func main() {
 
 	// The engine needs the UI's callback and the UI needs the engine: the UI
 	// starts without one and gets it once it exists.
-	ui := app.New(a, nil, app.Options{})
+	ui := app.New(a, nil, app.Options{WebListen: *webListen})
+	webAddr := *webListen
+	if settings.WebOff {
+		webAddr = ""
+	}
 
 	eng, err := newEngine(*configDir, engine.Config{
 		Name:              cmp.Or(*name, settings.Name),
 		Port:              *port,
 		DownloadDir:       cmp.Or(*downloadDir, settings.DownloadDir),
 		AutoAcceptTrusted: settings.AutoAcceptTrusted,
+		WebListen:         webAddr,
 		OnEvent:           ui.HandleEvent,
 	})
 	if err != nil {

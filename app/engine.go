@@ -32,6 +32,8 @@ type Engine interface {
 	StartPairing(ctx context.Context) (engine.PairingCode, error)
 	JoinPairing(ctx context.Context, code string) (engine.Peer, error)
 	CancelPairing()
+	WebURL() string
+	SetWebListen(addr string) error
 }
 
 var _ Engine = (*engine.Engine)(nil)

@@ -31,7 +31,8 @@ type fakeEngine struct {
 	pairCode engine.PairingCode
 	pairErr  error // StartPairing
 	joinPeer engine.Peer
-	joinErr  error // JoinPairing
+	joinErr  error  // JoinPairing
+	webURL   string // WebURL
 	calls    []string
 	next     int
 }
@@ -191,4 +192,15 @@ func shows(w fyne.Window, s string) bool {
 func center(o fyne.CanvasObject) fyne.Position {
 	p := fyne.CurrentApp().Driver().AbsolutePositionForObject(o)
 	return p.Add(fyne.NewPos(o.Size().Width/2, o.Size().Height/2))
+}
+
+func (f *fakeEngine) WebURL() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.webURL
+}
+
+func (f *fakeEngine) SetWebListen(addr string) error {
+	f.record("SetWebListen %s", addr)
+	return nil
 }

@@ -21,6 +21,9 @@ import (
 // but can be reached through the server.
 const awayMark = "Away"
 
+// webMark is the caption of a phone or tablet on this device's web page.
+const webMark = "Web page"
+
 // emptyNearby is what the Nearby view says while it sees no device.
 const emptyNearby = "Open ThePeerDrop on another device on this network"
 
@@ -48,6 +51,7 @@ type nearbyView struct {
 	selfLabel *widget.RichText
 	hint      *widget.RichText
 	pairBtn   *widget.Button
+	phoneBtn  *widget.Button
 	content   fyne.CanvasObject
 }
 
@@ -88,8 +92,11 @@ func newNearbyView(u *UI) *nearbyView {
 	pair := widget.NewButtonWithIcon("Pair a device…", theme.ContentAddIcon(), u.openPairDialog)
 	pair.Importance = widget.LowImportance
 	v.pairBtn = pair
+	phone := widget.NewButtonWithIcon("Phone or tablet…", iconPhone, u.openPhoneDialog)
+	phone.Importance = widget.LowImportance
+	v.phoneBtn = phone
 	header := container.New(layout.NewCustomPaddedLayout(4, 0, 8, 8),
-		container.NewBorder(nil, nil, nil, container.NewCenter(pair), tighten(title, v.selfLabel)))
+		container.NewBorder(nil, nil, nil, container.NewCenter(container.NewHBox(phone, pair)), tighten(title, v.selfLabel)))
 
 	// The footer says what one can do, or, with devices selected, offers
 	// what one can do with them.
@@ -383,6 +390,8 @@ func (t *deviceTile) update() {
 		t.caption.Text = awayMark + " · Trusted"
 	} else if d.Away {
 		t.caption.Text = awayMark + " · " + typeLabel(d.Type)
+	} else if d.Web {
+		t.caption.Text = typeLabel(d.Type) + " · " + webMark
 	} else if d.Trusted {
 		t.caption.Text = typeLabel(d.Type) + " · Trusted"
 	} else {

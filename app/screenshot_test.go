@@ -117,4 +117,9 @@ func TestScreenshots(t *testing.T) {
 		Expires: time.Now().Add(10 * time.Minute)}
 	u.openPairDialog()
 	capture(t, u.win, "pair")
+	u.pair.dlg.Hide()
+
+	f.webURL = "http://192.168.1.20:53319/"
+	u.openPhoneDialog()
+	capture(t, u.win, "phone")
 }

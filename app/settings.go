@@ -19,6 +19,7 @@ const (
 	prefDownloadDir  = "download.dir"
 	prefAutoAccept   = "trusted.autoAccept"
 	prefSignalingURL = "signaling.url"
+	prefWebOff       = "web.off" // the web client is on unless turned off
 )
 
 // Settings are what the app keeps in its preferences; main hands them to
@@ -28,6 +29,7 @@ type Settings struct {
 	DownloadDir       string // "" = the engine's default (~/Downloads)
 	AutoAcceptTrusted bool
 	SignalingURL      string // the rendezvous server ("" = this network only)
+	WebOff            bool   // do not serve the web client for phones and tablets
 }
 
 // LoadSettings reads the settings from p.
@@ -37,6 +39,7 @@ func LoadSettings(p fyne.Preferences) Settings {
 		DownloadDir:       p.String(prefDownloadDir),
 		AutoAcceptTrusted: p.Bool(prefAutoAccept),
 		SignalingURL:      p.String(prefSignalingURL),
+		WebOff:            p.Bool(prefWebOff),
 	}
 }
 
@@ -49,6 +52,7 @@ type settingsView struct {
 	saved   *widget.Label
 	dir     *widget.Label
 	auto    *widget.Check
+	web     *widget.Check
 	trusted *fyne.Container
 	signal  *widget.Entry
 	apply   *widget.Button
@@ -83,6 +87,9 @@ func newSettingsView(u *UI) *settingsView {
 	s.auto = widget.NewCheck("Accept files from trusted devices without asking", s.setAutoAccept)
 	s.auto.SetChecked(cur.AutoAcceptTrusted)
 
+	s.web = widget.NewCheck("Serve a page for phones and tablets on this network", s.setWeb)
+	s.web.SetChecked(!cur.WebOff)
+
 	s.trusted = container.NewVBox()
 
 	s.signal = widget.NewEntry()
@@ -108,8 +115,10 @@ func newSettingsView(u *UI) *settingsView {
 		container.NewBorder(nil, nil, nil, s.apply, s.signal), s.status))
 	// Short: a form's hint does not wrap, and a long one widens the form.
 	signalItem.HintText = "For devices on other networks (Pair a device). Empty: this network only."
+	webItem := widget.NewFormItem("Phones and tablets", s.web)
+	webItem.HintText = "They open it in a browser (Phone or tablet in Nearby): nothing to install."
 	selfItem := widget.NewFormItem("This device", s.self)
-	form := widget.NewForm(nameItem, dirItem, autoItem, listItem, signalItem, selfItem)
+	form := widget.NewForm(nameItem, dirItem, autoItem, listItem, webItem, signalItem, selfItem)
 
 	title := widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
@@ -216,6 +225,22 @@ func (s *settingsView) setAutoAccept(on bool) {
 	if s.u.eng != nil {
 		s.u.eng.SetAutoAcceptTrusted(on)
 	}
+}
+
+// setWeb turns the web client on or off, in the engine at once and for
+// the next start.
+func (s *settingsView) setWeb(on bool) {
+	if s.u.eng != nil {
+		addr := ""
+		if on {
+			addr = s.u.opts.WebListen
+		}
+		if err := s.u.eng.SetWebListen(addr); err != nil {
+			s.u.ShowError(wrapf(err, "could not change the page for phones and tablets"))
+			return
+		}
+	}
+	s.prefs.SetBool(prefWebOff, !on)
 }
 
 // refreshTrusted lists the trusted devices, each with a Remove button.

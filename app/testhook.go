@@ -70,6 +70,13 @@ func (u *UI) StartTestHooks(getenv func(string) string) (stop func(), err error)
 		ready["id"], ready["name"] = u.self.ID, u.self.Name
 	}
 	h.write(ready)
+	if u.eng != nil {
+		// The engine may have served the web client before the hook was
+		// on: say where (a later WebStatus is recorded as it comes).
+		if url := u.eng.WebURL(); url != "" {
+			h.record(engine.WebStatus{URL: url})
+		}
+	}
 	u.hookDevices(h)
 	return func() {
 		u.hook.Store(nil)
@@ -108,14 +115,17 @@ func (h *testHook) record(ev engine.Event) {
 func eventSummary(ev engine.Event) map[string]any {
 	switch ev := ev.(type) {
 	case engine.DevicesChanged:
-		names, ids, away := []string{}, []string{}, []string{}
+		names, ids, away, web := []string{}, []string{}, []string{}, []string{}
 		for _, d := range ev.Devices {
 			names, ids = append(names, d.Name), append(ids, d.ID)
 			if d.Away {
 				away = append(away, d.ID)
 			}
+			if d.Web {
+				web = append(web, d.ID)
+			}
 		}
-		return map[string]any{"event": "devices", "names": names, "ids": ids, "away": away}
+		return map[string]any{"event": "devices", "names": names, "ids": ids, "away": away, "web": web}
 	case engine.ItemChanged:
 		it := ev.Item
 		return map[string]any{"event": "item", "id": it.ID, "direction": string(it.Direction), "state": string(it.State),
@@ -145,6 +155,12 @@ func eventSummary(ev engine.Event) map[string]any {
 			msg = ev.Err.Error()
 		}
 		return map[string]any{"event": "server", "url": ev.URL, "connected": ev.Connected, "error": msg}
+	case engine.WebStatus:
+		msg := ""
+		if ev.Err != nil {
+			msg = ev.Err.Error()
+		}
+		return map[string]any{"event": "web", "url": ev.URL, "error": msg}
 	case engine.PairingCodeShown:
 		return map[string]any{"event": "pairing-code", "code": ev.Code.Code, "expires": ev.Code.Expires.UTC().Format(time.RFC3339)}
 	case engine.Paired:

@@ -96,3 +96,29 @@ func TestEventSummaryServer(t *testing.T) {
 	assert.Equal(t, "7KQ2M-XW4PD-R8T3Z", eventSummary(engine.PairingCodeShown{Code: engine.PairingCode{Code: "7KQ2M-XW4PD-R8T3Z"}})["code"])
 	assert.Equal(t, map[string]any{"event": "paired", "peer": "Bob", "peer_id": "b"}, eventSummary(engine.Paired{Peer: engine.Peer{ID: "b", Name: "Bob"}}))
 }
+
+// The hook reports where the web client is served and which devices are
+// pages on it, for end-to-end tests of the web client from the app.
+func TestEventSummaryWeb(t *testing.T) {
+	page := dev("p", "Browser (web)", "desktop")
+	page.Web = true
+	assert.Equal(t, []string{"p"}, eventSummary(engine.DevicesChanged{Devices: []engine.Device{page, dev("c", "Carol", "phone")}})["web"])
+	assert.Equal(t, map[string]any{"event": "web", "url": "http://10.0.0.2:53319/", "error": ""},
+		eventSummary(engine.WebStatus{URL: "http://10.0.0.2:53319/"}))
+}
+
+// The engine serves the web client before the hook starts (main starts the
+// engine first): the hook says where right after "ready".
+func TestTestHookWebServedBefore(t *testing.T) {
+	u, f := newTestUI(t)
+	f.webURL = "http://10.0.0.2:53319/"
+	path := filepath.Join(t.TempDir(), "hook.jsonl")
+	stop, err := u.StartTestHooks(func(k string) string { return map[string]string{EnvTestHook: path}[k] })
+	require.NoError(t, err)
+	stop()
+	lines := hookLines(t, path)
+	require.Len(t, lines, 2)
+	assert.Equal(t, "ready", lines[0]["event"])
+	assert.Equal(t, "web", lines[1]["event"])
+	assert.Equal(t, "http://10.0.0.2:53319/", lines[1]["url"])
+}

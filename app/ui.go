@@ -24,6 +24,9 @@ type Options struct {
 	// ProgressInterval is how often progress of running items reaches the
 	// widgets (0 = 250 ms). New items and state changes show at once.
 	ProgressInterval time.Duration
+	// WebListen is where the engine serves the web client for phones
+	// when Settings turn it on ("" = engine.DefaultWebListen).
+	WebListen string
 }
 
 // UI is the main window and everything in it. Except for HandleEvent, its
@@ -52,7 +55,9 @@ type UI struct {
 	toldInTray bool
 	lastSheet  *sendSheet // the send sheet shown last (tests fill it)
 	pair       *pairDialog
-	runNow     bool // tests: background work runs at once, on the caller
+	phone      *phoneDialog
+	webStatus  engine.WebStatus // the latest
+	runNow     bool             // tests: background work runs at once, on the caller
 }
 
 // New builds the main window (not shown yet). eng may be nil and be set
@@ -60,6 +65,9 @@ type UI struct {
 func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 250 * time.Millisecond
+	}
+	if opts.WebListen == "" {
+		opts.WebListen = engine.DefaultWebListen
 	}
 	u := &UI{app: fyneApp, opts: opts, offers: map[string]*offerPrompt{}, showing: map[string]bool{}}
 	u.win = fyneApp.NewWindow("ThePeerDrop")
@@ -193,6 +201,13 @@ func (u *UI) HandleEvent(ev engine.Event) {
 		})
 	case engine.ServerStatus:
 		fyne.Do(func() { u.settings.showServerStatus(ev) })
+	case engine.WebStatus:
+		fyne.Do(func() {
+			u.webStatus = ev
+			if u.phone != nil {
+				u.phone.show(ev)
+			}
+		})
 	}
 }
 

@@ -67,16 +67,21 @@ type guiApp struct {
 	done chan struct{}
 }
 
-// startGUI runs the desktop app on host h, under its own Xvfb (xvfb-run),
-// with the test hook on. env adds PEERDROP_TEST_* settings.
+// startGUI runs the desktop app on host h (nil: in this process's network
+// namespace), under its own Xvfb (xvfb-run), with the test hook on. env adds PEERDROP_TEST_* settings.
 func startGUI(t *testing.T, ctx context.Context, h *host, name string, env ...string) *guiApp {
 	t.Helper()
 	bin := buildGUI(t)
 	home := t.TempDir() // Fyne keeps its preferences under $HOME
 	g := &guiApp{t: t, hook: filepath.Join(t.TempDir(), "hook.jsonl"), done: make(chan struct{})}
-	args := []string{"netns", "exec", h.ns, "xvfb-run", "-a", "-s", "-screen 0 1280x800x24",
+	args := []string{"xvfb-run", "-a", "-s", "-screen 0 1280x800x24",
 		bin, "--config-dir", t.TempDir(), "--name", name, "--download-dir", t.TempDir()}
-	g.cmd = exec.CommandContext(ctx, "ip", args...)
+	where := "this host"
+	if h != nil {
+		args = append([]string{"ip", "netns", "exec", h.ns}, args...)
+		where = h.name
+	}
+	g.cmd = exec.CommandContext(ctx, args[0], args[1:]...)
 	g.cmd.Env = append(os.Environ(), append([]string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		envTestHook + "=" + g.hook}, env...)...)
 	g.cmd.Stdout, g.cmd.Stderr = &g.out, &g.out
@@ -95,7 +100,7 @@ func startGUI(t *testing.T, ctx context.Context, h *host, name string, env ...st
 		}
 		if t.Failed() {
 			hook, _ := os.ReadFile(g.hook)
-			t.Logf("--- desktop app on %s: output:\n%s\n--- hook:\n%s", h.name, g.out.String(), hook)
+			t.Logf("--- desktop app on %s: output:\n%s\n--- hook:\n%s", where, g.out.String(), hook)
 		}
 	})
 	return g

@@ -3,8 +3,10 @@
 // transfer queue and a few verbs (send, answer, pause, resume, cancel,
 // retry), and reports every change as a typed Event. With a rendezvous
 // server set it also pairs with codes and reaches paired devices on other
-// networks (remote.go). The desktop app (app/) drives it through a small
-// interface of its own; it imports no UI package.
+// networks (remote.go); with Config.WebListen set it serves the web client
+// for phones and tablets, whose pages are devices too (web.go). The desktop
+// app (app/) drives it through a small interface of its own; it imports no
+// UI package.
 package engine
 
 import (
@@ -32,6 +34,10 @@ type Config struct {
 	// or what remote.ServerURL reads. "" = this network only. SetServer
 	// changes it while the engine runs.
 	Server string
+	// WebListen is where the web client for phones and tablets is served
+	// (PROTOCOL.md §14), e.g. web.DefaultListen; "" = not served.
+	// SetWebListen changes it while the engine runs.
+	WebListen string
 	// OnEvent gets every Event, in order, from the engine's goroutines. It
 	// must not block for long (the app hands events to the UI thread).
 	OnEvent func(Event)
@@ -103,6 +109,9 @@ type Device struct {
 	// to the rendezvous server; it has no addresses, and sends to it go
 	// through the server.
 	Away bool
+	// Web: a browser page registered with this device's web client; sends
+	// to it go through the bridge in this process (PROTOCOL.md §14).
+	Web bool
 }
 
 // Offer is an incoming offer waiting for the user.

@@ -73,6 +73,7 @@ type Engine struct {
 	messages   map[string][]Message          // conversations by peer id
 	receivers  map[string]*transfer.Receiver // by download dir
 	srv        serverState                   // the rendezvous server (remote.go)
+	web        webState                      // the web client for phones (web.go)
 }
 
 // pendingOffer is a question waiting for Answer.
@@ -118,6 +119,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.DownloadDir == "" {
 		cfg.DownloadDir = DefaultDownloadDir()
 	}
+	if err := checkWebListen(cfg.WebListen); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	server, err := canonicalServer(cfg.Server)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -153,6 +157,7 @@ func New(cfg Config) (*Engine, error) {
 		messages:   map[string][]Message{},
 		receivers:  map[string]*transfer.Receiver{},
 		srv:        newServerState(server),
+		web:        newWebState(cfg.WebListen),
 	}
 	for _, it := range loadHistory(e.histPath) {
 		e.items = append(e.items, it)
@@ -260,6 +265,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { e.runServer(ctx) })
+	wg.Go(func() { e.runWeb(ctx) })
 	if !e.cfg.NoBrowse {
 		b := &discovery.Browser{Self: e.id.DeviceID, OnEvent: e.onDiscovery}
 		wg.Go(func() {
@@ -300,9 +306,10 @@ func (e *Engine) shutdown() {
 	e.mu.Lock()
 	e.stopped = true
 	e.addr = ""
-	if len(e.nearby) > 0 || len(e.srv.away) > 0 {
+	if len(e.nearby) > 0 || len(e.srv.away) > 0 || len(e.web.pages) > 0 {
 		clear(e.nearby)
 		clear(e.srv.away)
+		clear(e.web.pages)
 		e.emit(DevicesChanged{Devices: []Device{}})
 	}
 	e.srv.connected, e.srv.pairing = false, false
@@ -318,7 +325,9 @@ func (e *Engine) checkPeer(h signaling.Hello) error {
 		return err
 	}
 	defer e.lock()()
-	if _, ok := e.nearby[h.DeviceID]; ok {
+	_, near := e.nearby[h.DeviceID]
+	_, page := e.web.pages[h.DeviceID]
+	if near || page {
 		e.emit(DevicesChanged{Devices: e.devicesLocked()}) // it may be known now
 	}
 	return nil
@@ -326,13 +335,17 @@ func (e *Engine) checkPeer(h signaling.Hello) error {
 
 // onHandshakeError hears about incoming connections that failed before a
 // transfer could start.
-func (e *Engine) onHandshakeError(from net.Addr, err error) {
+func (e *Engine) onHandshakeError(from net.Addr, err error) { e.handshakeFailed(from.String(), err) }
+
+// handshakeFailed reports an incoming connection from that failed: to the
+// user when a known device came with another identity, else to the log.
+func (e *Engine) handshakeFailed(from string, err error) {
 	var ic *trust.IdentityChangedError
 	if errors.As(err, &ic) {
 		e.problem(plainf(err, "%s's identity changed, so its connection was refused: compare the verification code and re-pair.", ic.Name))
 		return
 	}
-	slog.Info("engine: incoming connection failed", slog.String("from", from.String()), slog.Any("err", err))
+	slog.Info("engine: incoming connection failed", slog.String("from", from), slog.Any("err", err))
 }
 
 // onDiscovery applies a change to the nearby list.
@@ -353,16 +366,27 @@ func (e *Engine) devicesLocked() []Device {
 	for _, p := range e.trust.List() {
 		pins[p.ID] = p
 	}
-	out := make([]Device, 0, len(e.nearby))
-	for _, d := range e.nearby {
+	out := make([]Device, 0, len(e.nearby)+len(e.web.pages))
+	describe := func(d discovery.Device) Device {
 		p, known := pins[d.ID]
-		out = append(out, Device{
+		return Device{
 			Device:  d,
 			Code:    trust.Code(e.id.Fingerprint, d.Fingerprint),
 			Known:   known,
 			Trusted: known && p.Trusted && p.Fingerprint == d.Fingerprint,
 			Changed: known && p.Fingerprint != d.Fingerprint,
-		})
+		}
+	}
+	for _, d := range e.nearby {
+		if _, page := e.web.pages[d.ID]; page {
+			continue // our own page's advertisement: listed below, reached here
+		}
+		out = append(out, describe(d))
+	}
+	for _, d := range e.web.pages {
+		dev := describe(d)
+		dev.Web = true
+		out = append(out, dev)
 	}
 	out = append(out, e.awayDevicesLocked(pins)...)
 	slices.SortFunc(out, func(a, b Device) int {

@@ -716,7 +716,11 @@ func (e *permanentError) Permanent() bool { return true }
 func (e *Engine) route(t Target) []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if d, ok := e.nearby[t.ID]; ok && t.ID != "" {
+	d, ok := e.web.pages[t.ID]
+	if !ok {
+		d, ok = e.nearby[t.ID]
+	}
+	if ok && t.ID != "" {
 		addrs := d.Addresses()
 		for _, a := range t.Addrs {
 			if !containsString(addrs, a) {
@@ -761,6 +765,8 @@ func (e *Engine) reachable(t Target) error {
 	}
 	e.mu.Lock()
 	_, near := e.nearby[t.ID]
+	_, page := e.web.pages[t.ID]
+	near = near || page
 	u := e.srv.url
 	e.mu.Unlock()
 	if near && t.ID != "" {

@@ -1,0 +1,89 @@
+package app
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"fyne.io/fyne/v2/test"
+	qrcode "github.com/skip2/go-qrcode"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/engine"
+)
+
+// "Phone or tablet" shows the web client's address as a QR code and as
+// text, and follows the engine while it is open.
+func TestPhoneDialogShowsQROfURL(t *testing.T) {
+	u, f := newTestUI(t)
+	f.webURL = "http://192.168.1.5:53319/"
+	test.Tap(u.nearby.phoneBtn)
+	require.NotNil(t, u.phone, "the dialog is open")
+	assert.True(t, shows(u.win, "Open this on a phone or tablet on the same Wi-Fi"))
+	assert.True(t, shows(u.win, "http://192.168.1.5:53319/"), "the address as text")
+	require.True(t, u.phone.qr.Visible(), "the QR shows")
+	want, err := qrcode.New("http://192.168.1.5:53319/", qrcode.Medium)
+	require.NoError(t, err)
+	assert.Equal(t, want.Image(phoneQRPixels), u.phone.qr.Image, "the QR holds the address")
+	assert.False(t, u.phone.settings.Visible())
+
+	// The engine serves it elsewhere now (another port): the dialog follows.
+	u.HandleEvent(engine.WebStatus{URL: "http://192.168.1.5:40001/"})
+	assert.True(t, shows(u.win, "http://192.168.1.5:40001/"))
+	want, err = qrcode.New("http://192.168.1.5:40001/", qrcode.Medium)
+	require.NoError(t, err)
+	assert.Equal(t, want.Image(phoneQRPixels), u.phone.qr.Image)
+
+	test.Tap(u.phone.copyBtn)
+	assert.Equal(t, "http://192.168.1.5:40001/", u.app.Clipboard().Content())
+
+	u.phone.dlg.Hide()
+	assert.Nil(t, u.phone)
+	assert.False(t, shows(u.win, "http://192.168.1.5:40001/"))
+}
+
+// Turned off, the dialog says so and leads to Settings; a failure to serve
+// is said in its words.
+func TestPhoneDialogOffAndFailed(t *testing.T) {
+	u, _ := newTestUI(t)
+	u.openPhoneDialog()
+	require.NotNil(t, u.phone)
+	assert.False(t, u.phone.qr.Visible(), "no QR without an address")
+	assert.Contains(t, u.phone.status.String(), "turned off in Settings")
+	assert.True(t, u.phone.status.Visible())
+	require.True(t, u.phone.settings.Visible())
+	test.Tap(u.phone.settings)
+	assert.Nil(t, u.phone, "closed")
+	assert.Equal(t, u.settingsTab, u.tabs.Selected())
+
+	u.HandleEvent(engine.WebStatus{Err: errors.New("The page for phones and tablets cannot be served on :53319.")})
+	u.openPhoneDialog()
+	assert.Equal(t, "The page for phones and tablets cannot be served on :53319.", u.phone.status.String())
+	assert.False(t, u.phone.settings.Visible())
+}
+
+// The setting turns the web client off and on in the engine, and is kept.
+func TestSettingsWebToggle(t *testing.T) {
+	u, f := newTestUI(t)
+	require.True(t, u.settings.web.Checked, "on by default")
+	assert.False(t, LoadSettings(u.app.Preferences()).WebOff)
+	test.Tap(u.settings.web)
+	assert.Equal(t, []string{"SetWebListen "}, f.Calls())
+	assert.True(t, LoadSettings(u.app.Preferences()).WebOff, "remembered")
+	test.Tap(u.settings.web)
+	assert.Equal(t, []string{"SetWebListen ", "SetWebListen " + engine.DefaultWebListen}, f.Calls())
+	assert.False(t, LoadSettings(u.app.Preferences()).WebOff)
+}
+
+// A page registered with this device shows in the grid like any device.
+func TestWebPageInGrid(t *testing.T) {
+	u, _ := newTestUI(t)
+	d := dev("page1", "Pixel (web)", "phone")
+	d.Web = true
+	d.Addrs = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{d}})
+	require.Contains(t, u.nearby.tiles, "page1")
+	assert.True(t, shows(u.win, "Pixel (web)"))
+	assert.True(t, shows(u.win, "Phone · Web page"))
+}

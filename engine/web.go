@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/web"
+)
+
+// The web client for phones and tablets (PROTOCOL.md §14): while
+// Config.WebListen (or SetWebListen) names an address, Run serves the page
+// there with web.LAN, the wiring `peerdrop receive --web` uses too. A page
+// that sends comes in through serveConn like a LAN connection (the user
+// accepts or declines); a page registered to receive is advertised over
+// mDNS and listed among the devices, reached on the port the bridge listens
+// on for it in this process.
+
+// DefaultWebListen is where the desktop app serves the web client.
+const DefaultWebListen = web.DefaultListen
+
+// WebStatus: the web client started or stopped being served. URL is what
+// a phone opens ("" when it is not served); Err, in plain words, says why
+// it could not be served.
+type WebStatus struct {
+	URL string
+	Err error
+}
+
+func (WebStatus) isEvent() {}
+
+// webState is the web client's part of the engine; e.mu guards it.
+type webState struct {
+	listen  string        // "" = off
+	changed chan struct{} // closed (and replaced) when listen changes
+	url     string        // while served
+	err     error         // why it is not served, if it failed
+	pages   map[string]discovery.Device
+}
+
+func newWebState(listen string) webState {
+	return webState{listen: listen, changed: make(chan struct{}), pages: map[string]discovery.Device{}}
+}
+
+// checkWebListen validates an address for the web client ("" = off).
+func checkWebListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("web client address %q: %w", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("web client address %q: bad port", addr)
+	}
+	return nil
+}
+
+// SetWebListen serves the web client on addr from now on ("" = not at
+// all), ending the previous server and the connections through it.
+func (e *Engine) SetWebListen(addr string) error {
+	if err := checkWebListen(addr); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.web.listen == addr {
+		return nil
+	}
+	e.web.listen = addr
+	close(e.web.changed)
+	e.web.changed = make(chan struct{})
+	return nil
+}
+
+// WebURL is the address phones and tablets open for the web client, or ""
+// while it is not served.
+func (e *Engine) WebURL() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.web.url
+}
+
+// runWeb serves the web client on the current address, and again on a new
+// one when it changes, until ctx ends.
+func (e *Engine) runWeb(ctx context.Context) {
+	for {
+		e.mu.Lock()
+		listen, changed := e.web.listen, e.web.changed
+		e.mu.Unlock()
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if listen != "" {
+				e.serveWeb(wctx, listen)
+			}
+		}()
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		}
+		cancel()
+		<-done
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// serveWeb serves the web client on listen until ctx ends. When the port is
+// taken (another peerdrop serves one), it takes any free port: the URL
+// shown says which.
+func (e *Engine) serveWeb(ctx context.Context, listen string) {
+	ln, err := web.Listen(listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		slog.Warn("engine: web client port taken, using another one", slog.Any("err", err))
+		host, _, _ := net.SplitHostPort(listen)
+		ln, err = web.Listen(net.JoinHostPort(host, "0"))
+	}
+	if err != nil {
+		e.setWebStatus("", plainf(err, "The page for phones and tablets cannot be served on %s.", listen))
+		<-ctx.Done()
+		return
+	}
+	// Sends to a page dial the port its bridge listens on, in this process.
+	pageAddr := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			pageAddr = ip.Unmap()
+		}
+	}
+	lan := &web.LAN{
+		Peer:    e.peerCfg,
+		Type:    e.cfg.Type,
+		Check:   e.checkPeer,
+		Handle:  e.serveConn,
+		Hidden:  e.cfg.Hidden,
+		OnPage:  func(p web.Page) func() { return e.addPage(p, pageAddr) },
+		OnError: e.onWebError,
+	}
+	url := web.URL(ln.Addr())
+	slog.Info("engine: serving the web client", slog.String("url", url))
+	e.setWebStatus(url, nil)
+	err = lan.Serve(ctx, ln)
+	if err != nil && ctx.Err() == nil {
+		e.setWebStatus("", plainf(err, "The page for phones and tablets stopped being served."))
+		return
+	}
+	e.setWebStatus("", nil)
+}
+
+func (e *Engine) setWebStatus(url string, err error) {
+	if err != nil {
+		slog.Warn("engine: web client", slog.Any("err", err))
+	}
+	defer e.lock()()
+	e.web.url, e.web.err = url, err
+	e.emit(WebStatus{URL: url, Err: err})
+}
+
+// addPage lists a page registered to receive as a device, until the
+// function it returns is called (the page went).
+func (e *Engine) addPage(p web.Page, addr netip.Addr) func() {
+	d := discovery.Device{Info: web.PageInfo(p), Instance: p.Hello.Name, Port: p.Port, Addrs: []netip.Addr{addr}}
+	func() {
+		defer e.lock()()
+		e.web.pages[d.ID] = d
+		e.emit(DevicesChanged{Devices: e.devicesLocked()})
+	}()
+	return func() {
+		defer e.lock()()
+		// A page that registered again (a phone that slept) is another
+		// registration: only its own end removes it.
+		if cur, ok := e.web.pages[d.ID]; ok && cur.Port == d.Port {
+			delete(e.web.pages, d.ID)
+			e.emit(DevicesChanged{Devices: e.devicesLocked()})
+		}
+	}
+}
+
+// onWebError hears about pages' failed handshakes and advertisements.
+func (e *Engine) onWebError(err error) { e.handshakeFailed("a web page", err) }

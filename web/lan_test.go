@@ -1,0 +1,27 @@
+package web
+
+import (
+	"net"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The URL shown for the web client names the address listened on, or this
+// machine's LAN address when the server listens on every interface.
+func TestURL(t *testing.T) {
+	assert.Equal(t, "http://127.0.0.1:53319/", URL(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53319}))
+	assert.Equal(t, "http://192.168.1.9:8080/", URL(&net.TCPAddr{IP: net.ParseIP("192.168.1.9"), Port: 8080}))
+	assert.Equal(t, "http://[::1]:80/", URL(&net.TCPAddr{IP: net.IPv6loopback, Port: 80}))
+	for _, ip := range []net.IP{nil, net.IPv4zero, net.IPv6unspecified} {
+		u, err := url.Parse(URL(&net.TCPAddr{IP: ip, Port: 53319}))
+		require.NoError(t, err)
+		assert.Equal(t, "53319", u.Port())
+		got := net.ParseIP(u.Hostname())
+		if assert.NotNil(t, got, "%v gives %q", ip, u.Host) {
+			assert.False(t, got.IsUnspecified(), "%v gives %q", ip, u.Host)
+		}
+	}
+}
