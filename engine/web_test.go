@@ -69,7 +69,7 @@ func TestWebPageSends(t *testing.T) {
 	require.NoError(t, err)
 	var info web.Info
 	require.NoError(t, json.Unmarshal(resp, &info))
-	assert.Equal(t, web.Info{DeviceID: b.Self().ID, Name: "bob", Fingerprint: b.Fingerprint(), Type: "laptop"}, info)
+	assert.Equal(t, web.Info{DeviceID: b.Self().ID, Name: "bob", Fingerprint: b.Fingerprint(), Type: "laptop", Mode: web.ModeLAN}, info)
 
 	src := filepath.Join(t.TempDir(), "from-phone.jpg")
 	data := randomBytes(t, 200<<10)
