@@ -161,6 +161,13 @@ func (s *Server) listen(ctx context.Context, ws *websocket.Conn, devType string)
 		defer cancelAll()
 		s.acceptLoop(ctx, ln, l)
 	})
+	wg.Go(func() {
+		// A phone that went to sleep, or off the Wi-Fi, answers no ping:
+		// its listener and advertisement go instead of lingering until
+		// TCP gives up.
+		defer cancelAll()
+		keepAlive(ctx, ws)
+	})
 	err = l.readPage(ctx)
 	if err != nil && ctx.Err() == nil {
 		// Say why before the handshake in progress is torn down: a
@@ -316,4 +323,32 @@ func (s *Server) claimID(id string) (release func(), ok bool) {
 		defer s.mu.Unlock()
 		delete(s.ids, id)
 	}, true
+}
+
+// Ping timing for registered pages.
+const (
+	pingEvery   = 15 * time.Second
+	pingTimeout = 10 * time.Second
+)
+
+// keepAlive pings the page until ctx ends or a ping goes unanswered.
+func keepAlive(ctx context.Context, ws *websocket.Conn) {
+	t := time.NewTicker(pingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+		err := ws.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Info("web page stopped answering pings", slog.Any("err", err))
+			}
+			return
+		}
+	}
 }

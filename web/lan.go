@@ -78,18 +78,18 @@ func (l *LAN) report(err error) {
 
 // connect answers a page that sends to this device: the WebSocket carries
 // the handshake, then only the data channel is left.
-func (l *LAN) connect(ctx context.Context, conn net.Conn) {
+func (l *LAN) connect(ctx context.Context, conn net.Conn) func() {
 	c, err := peer.AnswerConn(ctx, conn, l.Peer, l.Check)
 	_ = conn.Close() // its job ends with the handshake
 	if err != nil {
 		l.report(fmt.Errorf("connection from a web page failed: %w", err))
-		return
+		return nil
 	}
 	if l.Handle == nil {
 		_ = c.Close()
-		return
+		return nil
 	}
-	l.Handle(ctx, c)
+	return func() { l.Handle(ctx, c) }
 }
 
 // page runs while a page is registered: OnPage, and its advertisement.

@@ -120,11 +120,12 @@ type Server struct {
 	// Host is the device serving the page; the page sends to it.
 	Host Info
 	// Connect runs the answering side of a handshake from a page that
-	// sends to Host (peer.AnswerConn, then the transfer). conn carries the
-	// frames and ends by itself after the handshake's time limit; Connect
-	// should close it as soon as the handshake is over. ctx is the
-	// server's, for the transfer that follows.
-	Connect func(ctx context.Context, conn net.Conn)
+	// sends to Host (peer.AnswerConn). conn carries the frames and ends by
+	// itself after the handshake's time limit. It returns what is to run
+	// once the handshake is over (the transfer), or nil: the server runs it
+	// in a goroutine of its own, under ctx (the server's), after freeing
+	// the handshake's slot, so waiting offers never lock pages out.
+	Connect func(ctx context.Context, conn net.Conn) (then func())
 	// ListenHost is the address page listeners bind to ("" all interfaces,
 	// "127.0.0.1" loopback only); each gets a free port.
 	ListenHost string
@@ -247,7 +248,14 @@ func (s *Server) serveConnect(ctx context.Context, w http.ResponseWriter, r *htt
 		http.Error(w, "too many handshakes at once", http.StatusServiceUnavailable)
 		return
 	}
-	defer func() { <-s.connects }()
+	freed := false
+	free := func() {
+		if !freed {
+			freed = true
+			<-s.connects
+		}
+	}
+	defer free()
 	// Counted before the upgrade: Shutdown waits for the handler until it
 	// hijacks the connection, Serve's Wait after that.
 	s.wg.Add(1)
@@ -260,9 +268,16 @@ func (s *Server) serveConnect(ctx context.Context, w http.ResponseWriter, r *htt
 	defer cancel()
 	conn := websocket.NetConn(hctx, ws, websocket.MessageBinary)
 	defer conn.Close()
-	if s.Connect != nil {
-		s.Connect(ctx, conn)
+	if s.Connect == nil {
+		return
 	}
+	then := s.Connect(ctx, conn)
+	free()
+	if then != nil {
+		s.wg.Go(then) // this handler still counts: Serve's Wait sees it
+	}
+	// The deferred Close says goodbye to the page (a close handshake, a
+	// few seconds at most for a page that does not answer it).
 }
 
 // serveListen registers a page to receive: TCP handshakes to its port are

@@ -219,15 +219,16 @@ func TestServerSite(t *testing.T) {
 // TestConnect: a page's /ws/connect is a frame stream to Connect.
 func TestConnect(t *testing.T) {
 	got := make(chan signaling.Frame, 1)
-	addr := testServer(t, &Server{ListenHost: "127.0.0.1", Connect: func(ctx context.Context, conn net.Conn) {
+	addr := testServer(t, &Server{ListenHost: "127.0.0.1", Connect: func(ctx context.Context, conn net.Conn) func() {
 		defer conn.Close()
 		f, err := signaling.ReadFrame(conn)
 		if err != nil {
-			return
+			return nil
 		}
 		got <- f
 		p, _ := json.Marshal(signaling.Hello{DeviceID: "host1", Name: "bob", Version: 1, Fingerprint: testFP})
 		_ = signaling.WriteFrame(conn, signaling.Frame{Type: signaling.TypeHello, Payload: p})
+		return nil
 	}})
 	ctx := testCtx(t)
 	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/connect", nil)
@@ -246,7 +247,7 @@ func TestConnect(t *testing.T) {
 
 // TestConnectOrigin: another site cannot drive the bridge from a visitor's browser.
 func TestConnectOrigin(t *testing.T) {
-	addr := testServer(t, &Server{ListenHost: "127.0.0.1", Connect: func(context.Context, net.Conn) {}})
+	addr := testServer(t, &Server{ListenHost: "127.0.0.1", Connect: func(context.Context, net.Conn) func() { return nil }})
 	ctx := testCtx(t)
 	_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/connect", &websocket.DialOptions{
 		HTTPHeader: http.Header{"Origin": []string{"http://evil.example"}},
@@ -415,5 +416,38 @@ func TestListenRefusesTakenIDs(t *testing.T) {
 		ws := register(h)
 		_, _, err := ws.Read(ctx)
 		assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%s: %v", name, err)
+	}
+}
+
+// TestConnectFreesSlotForTransfer: what follows a page's handshake (the
+// transfer, an offer waiting for the user) does not hold a handshake slot,
+// so more pages than MaxConnects can have transfers open at once.
+func TestConnectFreesSlotForTransfer(t *testing.T) {
+	release := make(chan struct{})
+	running := make(chan struct{}, MaxConnects+2)
+	addr := testServer(t, &Server{ListenHost: "127.0.0.1", Connect: func(ctx context.Context, conn net.Conn) func() {
+		if _, err := signaling.ReadFrame(conn); err != nil {
+			return nil
+		}
+		return func() {
+			running <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+	}})
+	ctx := testCtx(t)
+	defer close(release)
+	for i := range MaxConnects + 2 {
+		ws, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/connect", nil)
+		require.NoError(t, err, "page %d: %v", i, resp)
+		require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+		select {
+		case <-running:
+		case <-ctx.Done():
+			t.Fatalf("page %d: the transfer never started", i)
+		}
+		ws.CloseNow()
 	}
 }
