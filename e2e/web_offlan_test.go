@@ -117,11 +117,7 @@ func TestWebOffLANSendsToReceiver(t *testing.T) {
 func TestWebOffLANReceivesFromSender(t *testing.T) {
 	ctx := webContext(t)
 	wsURL, pageURL := startServeWithPage(t, ctx)
-	downloads := t.TempDir()
-	p := openBrowser(t, ctx, pageURL+"?save=download", downloads)
-	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
-	p.do(chromedp.Click(chromedp.CSS("#create")))
-	p.poll(`window.peerdrop.state.code !== ''`, 20*time.Second)
+	p, downloads := openShowingCode(t, ctx, pageURL)
 	st := p.offLAN()
 	code := st.Code
 	require.Regexp(t, regexp.MustCompile(`^[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}$`), code)
@@ -193,11 +189,7 @@ func TestWebOffLANWrongCode(t *testing.T) {
 	})
 
 	t.Run("the CLI types a wrong code", func(t *testing.T) {
-		downloads := t.TempDir()
-		p := openBrowser(t, ctx, pageURL+"?save=download", downloads)
-		p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
-		p.do(chromedp.Click(chromedp.CSS("#create")))
-		p.poll(`window.peerdrop.state.code !== ''`, 20*time.Second)
+		p, downloads := openShowingCode(t, ctx, pageURL)
 		code := p.offLAN().Code
 		wrong := code[:12] + "00000"
 		if wrong == code {
@@ -215,13 +207,31 @@ func TestWebOffLANWrongCode(t *testing.T) {
 		s = startSender(t, ctx, "--server", wsURL, "--code", code, file)
 		assert.Equal(t, 1, s.wait())
 		assert.Contains(t, s.stderr.String(), "no such pairing code")
-		st := p.offLAN()
-		assert.Empty(t, st.Received)
-		assert.Empty(t, st.Offers, "no offer reached the page")
-		entries, err := os.ReadDir(downloads)
-		require.NoError(t, err)
-		assert.Empty(t, entries)
+		assert.Empty(t, p.offLAN().Received)
+		assertPageGotNothing(t, p, downloads)
 	})
+}
+
+// openShowingCode opens the page off the LAN, saving to a fresh downloads
+// folder, and has it show a pairing code.
+func openShowingCode(t *testing.T, ctx context.Context, pageURL string) (p *page, downloads string) {
+	t.Helper()
+	downloads = t.TempDir()
+	p = openBrowser(t, ctx, pageURL+"?save=download", downloads)
+	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+	p.do(chromedp.Click(chromedp.CSS("#create")))
+	p.poll(`window.peerdrop.state.code !== ''`, 20*time.Second)
+	return p, downloads
+}
+
+// assertPageGotNothing checks that no offer reached the page and nothing
+// was saved.
+func assertPageGotNothing(t *testing.T, p *page, downloads string) {
+	t.Helper()
+	assert.Empty(t, p.offLAN().Offers, "no offer reached the page")
+	entries, err := os.ReadDir(downloads)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing was saved")
 }
 
 // The PAKE in the page computes the test vectors of
@@ -348,11 +358,7 @@ func TestWebOffLANRefusesSwappedCertificate(t *testing.T) {
 	})
 
 	t.Run("the page shows the code", func(t *testing.T) {
-		downloads := t.TempDir()
-		p := openBrowser(t, ctx, pageURL+"?save=download", downloads)
-		p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
-		p.do(chromedp.Click(chromedp.CSS("#create")))
-		p.poll(`window.peerdrop.state.code !== ''`, 20*time.Second)
+		p, downloads := openShowingCode(t, ctx, pageURL)
 		file := writeFile(t, t.TempDir(), "a.txt", "must not arrive\n")
 		s := startSender(t, ctx, "--server", wsURL, "--code", p.offLAN().Code, file)
 		assert.NotEqual(t, 0, s.wait())
@@ -361,10 +367,7 @@ func TestWebOffLANRefusesSwappedCertificate(t *testing.T) {
 		p.poll(`window.peerdrop.state.errors.length > 0`, 20*time.Second)
 		st := p.offLAN()
 		assert.Contains(t, st.Errors[0], why)
-		assert.Empty(t, st.Offers)
-		entries, err := os.ReadDir(downloads)
-		require.NoError(t, err)
-		assert.Empty(t, entries)
+		assertPageGotNothing(t, p, downloads)
 	})
 }
 
@@ -417,11 +420,7 @@ func btoi(b bool) int {
 func TestWebOffLANRelayOnly(t *testing.T) {
 	ctx := webContext(t)
 	wsURL, pageURL := startServeWithPage(t, ctx)
-	downloads := t.TempDir()
-	p := openBrowser(t, ctx, pageURL+"?save=download", downloads)
-	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
-	p.do(chromedp.Click(chromedp.CSS("#create")))
-	p.poll(`window.peerdrop.state.code !== ''`, 20*time.Second)
+	p, downloads := openShowingCode(t, ctx, pageURL)
 
 	file := writeFile(t, t.TempDir(), "relayed.txt", "through the relay, to a browser\n")
 	s := startSender(t, ctx, "--server", wsURL, "--code", p.offLAN().Code, "--relay-only", file)

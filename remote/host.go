@@ -116,26 +116,31 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 			}
 			expiry.Reset(r.untilExpiry())
 		case <-h.Renew:
-			r.mu.Lock()
-			room := r.current
-			r.mu.Unlock()
-			if err := r.retire(ctx, room); err != nil {
+			if err := r.retireCurrent(ctx, expiry); err != nil {
 				return err
 			}
-			expiry.Reset(r.untilExpiry())
 		case <-expiry.C:
 			// The server no longer admits joins with it: show a fresh one.
-			r.mu.Lock()
-			room := r.current
-			r.mu.Unlock()
-			if err := r.retire(ctx, room); err != nil {
+			if err := r.retireCurrent(ctx, expiry); err != nil {
 				return err
 			}
-			expiry.Reset(r.untilExpiry())
 		case p := <-r.m.accept:
 			r.session(ctx, parent, &wg, pending, p, handle)
 		}
 	}
+}
+
+// retireCurrent retires the code shown now (a new one is shown) and sets
+// expiry for the new one.
+func (r *hostRun) retireCurrent(ctx context.Context, expiry *time.Timer) error {
+	r.mu.Lock()
+	room := r.current
+	r.mu.Unlock()
+	if err := r.retire(ctx, room); err != nil {
+		return err
+	}
+	expiry.Reset(r.untilExpiry())
+	return nil
 }
 
 // hostRun is one Serve.
