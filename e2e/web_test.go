@@ -126,10 +126,11 @@ type webState struct {
 	Texts     []struct{ From, Text string }
 	TextsSent []struct{ Text, Error string }
 	Offers    []struct {
-		ID       string
-		From     string
-		Files    int
-		Declined bool
+		ID        string
+		From      string
+		Files     int
+		Declined  bool
+		Withdrawn bool
 	}
 	Errors []string
 }
@@ -254,6 +255,21 @@ func TestWebClient(t *testing.T) {
 		require.NotEmpty(t, st.Offers)
 		assert.True(t, st.Offers[len(st.Offers)-1].Declined)
 		_, err := os.Stat(filepath.Join(downloads, "unwanted.txt"))
+		assert.True(t, os.IsNotExist(err), "nothing was saved")
+	})
+
+	t.Run("the sender gives up while the page decides", func(t *testing.T) {
+		path := writeFile(t, t.TempDir(), "never.txt", "changed my mind")
+		s := startSender(t, ctx, "--to", pageAddr, path)
+		before := len(p.state().Offers)
+		p.poll(fmt.Sprintf(`window.peerdrop.state.offers.length > %d`, before), 20*time.Second)
+		s.signal(os.Interrupt)
+		assert.NotEqual(t, 0, s.wait())
+		p.poll(`window.peerdrop.state.offers.at(-1).withdrawn === true`, 20*time.Second)
+		cards, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#offer-list .offer').length`))
+		require.NoError(t, err)
+		assert.Zero(t, cards, "the prompt went away with the offer")
+		_, err = os.Stat(filepath.Join(downloads, "never.txt"))
 		assert.True(t, os.IsNotExist(err), "nothing was saved")
 	})
 

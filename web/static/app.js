@@ -191,6 +191,11 @@ function decide(offer) {
       el('div', { className: 'buttons' }, decline, accept));
     $('#offer-list').prepend(card);
     const answered = (sink) => { card.remove(); resolve(sink); };
+    // The sender gave up while we were deciding: the offer is gone.
+    offer.signal?.addEventListener('abort', () => {
+      rec.withdrawn = true;
+      answered(null);
+    });
     decline.onclick = () => { rec.declined = true; answered(null); };
     accept.onclick = async () => {
       if (canPickFolder()) {

@@ -116,6 +116,18 @@ function validateManifest(entries, size) {
   if (total > MAX_FILE || total !== size) throw new ProtocolError('bad-manifest', 'file sizes do not add up to the offer size');
 }
 
+// isCancelAll says whether a raw message is the sender's cancel of the
+// whole offer.
+function isCancelAll(d) {
+  if (typeof d !== 'string' || !d.includes('cancel')) return false;
+  try {
+    const m = JSON.parse(d);
+    return m.type === 'cancel' && (m.index === -1);
+  } catch {
+    return false;
+  }
+}
+
 // Channel wraps the data channel: an ordered inbox (messages that arrived
 // before a close still count) and sends with backpressure.
 export class Channel {
@@ -576,7 +588,29 @@ export async function receive(ch, ui) {
   async function decide() {
     validateManifest(off.entries, off.size);
     off.phase = 'deciding';
-    const sink = await ui.decide({ id: off.id, text: off.text, entries: off.entries, size: off.size, from: ch.remote });
+    // While the person decides, nothing is read; but a sender that gives
+    // up (cancels, or goes) withdraws the offer: the prompt goes away.
+    const gone = new AbortController();
+    let deciding = true;
+    const watch = (async () => {
+      while (deciding) {
+        if (ch.closed || ch.msgs.some(isCancelAll)) { gone.abort(); return; }
+        await ch.sleep(250);
+      }
+    })();
+    let sink;
+    try {
+      sink = await ui.decide({ id: off.id, text: off.text, entries: off.entries, size: off.size, from: ch.remote, signal: gone.signal });
+    } finally {
+      deciding = false;
+      ch.wake();
+      await watch;
+    }
+    if (gone.signal.aborted) {
+      // The cancel (or the close) that withdrew it is read next.
+      if (sink) try { await sink.abort?.(); } catch { /* nothing saved yet */ }
+      return;
+    }
     if (!sink) {
       ch.send({ type: 'decline', id: off.id });
       off = null;
