@@ -175,6 +175,7 @@ func (s *settingsView) showServerStatus(st engine.ServerStatus) {
 		setStyled(s.status, "Connected.", theme.ColorNameSuccess)
 	case st.Err != nil:
 		setStyled(s.status, errorSentence(st.Err), theme.ColorNameError)
+		s.apply.Enable() // Apply again tries again at once
 	default:
 		setStyled(s.status, "Connecting…", theme.ColorNamePlaceHolder)
 	}

@@ -57,6 +57,9 @@ func TestSettingsLoadAndSave(t *testing.T) {
 	assert.True(t, shows(u.win, "Connected."))
 	u.HandleEvent(engine.ServerStatus{URL: "wss://example.org/ws", Err: errors.New("cannot reach the server example.org")})
 	assert.True(t, shows(u.win, "Cannot reach the server example.org."))
+	assert.False(t, u.settings.apply.Disabled(), "Apply tries again")
+	test.Tap(u.settings.apply)
+	assert.Equal(t, "SetServer wss://example.org", f.Calls()[len(f.Calls())-1], "the same server, again")
 	for _, s := range texts(u.win) {
 		assert.NotContains(t, s, "later version")
 	}

@@ -145,6 +145,13 @@ func (e *Engine) SetServer(server string) error {
 	}
 	defer e.lock()()
 	if u == e.srv.url {
+		if u != "" && !e.srv.connected && e.srv.err != nil {
+			// Apply on a server that could not be reached: try again
+			// now, not after the backoff.
+			e.srv.err = nil
+			e.emit(ServerStatus{URL: u})
+			poke(e.srv.wake)
+		}
 		return nil
 	}
 	e.srv.url = u

@@ -363,3 +363,33 @@ func TestServerFallbackAfterLAN(t *testing.T) {
 	assert.False(t, e.serverFallback(paired, refused), "a refusal stands")
 	assert.False(t, e.serverFallback(stranger, timeout), "not paired: no way through the server")
 }
+
+// Apply on the server that could not be reached tries again at once: the
+// error clears (a "connecting" status) and the connection comes.
+func TestSetSameServerRetries(t *testing.T) {
+	url, stop := serveRendezvousAt(t, "127.0.0.1:0")
+	a := startRemote(t, "alice", url)
+	from := a.rec.mark()
+	stop()
+	a.rec.wait(t, from, "connection lost", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && !s.Connected && s.Err != nil
+	})
+	serveRendezvousAt(t, strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws"))
+	from = a.rec.mark()
+	require.NoError(t, a.SetServer(url))
+	a.rec.wait(t, from, "trying again", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && s.URL == url && !s.Connected && s.Err == nil
+	})
+	a.rec.wait(t, from, "connected again", func(ev Event) bool {
+		s, ok := ev.(ServerStatus)
+		return ok && s.Connected
+	})
+	// While connected, the same URL changes nothing.
+	require.NoError(t, a.SetServer(url))
+	a.mu.Lock()
+	connected := a.srv.connected
+	a.mu.Unlock()
+	assert.True(t, connected, "still connected")
+}
