@@ -2,13 +2,11 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
-	"syscall"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/web"
@@ -120,13 +118,17 @@ func (e *Engine) runWeb(ctx context.Context) {
 // shown says which.
 func (e *Engine) serveWeb(ctx context.Context, listen string) {
 	ln, err := web.Listen(listen)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		slog.Warn("engine: web client port taken, using another one", slog.Any("err", err))
-		host, _, _ := net.SplitHostPort(listen)
-		ln, err = web.Listen(net.JoinHostPort(host, "0"))
+	if host, port, serr := net.SplitHostPort(listen); err != nil && serr == nil && port != "0" {
+		// Taken, most likely (another peerdrop serves one); the error for
+		// that differs between systems (WSAEADDRINUSE on Windows), so any
+		// failure on a fixed port gets a free one. The URL says which.
+		slog.Warn("engine: web client port unavailable, using another one", slog.Any("err", err))
+		if ln2, err2 := web.Listen(net.JoinHostPort(host, "0")); err2 == nil {
+			ln, err = ln2, nil
+		}
 	}
 	if err != nil {
-		e.setWebStatus("", plainf(err, "The page for phones and tablets cannot be served on %s.", listen))
+		e.setWebStatus("", plainf(err, "The page for phones and tablets cannot be offered: no network port could be opened for it."))
 		<-ctx.Done()
 		return
 	}

@@ -309,3 +309,24 @@ func httpGet(ctx context.Context, u string) ([]byte, error) {
 	}
 	return io.ReadAll(resp.Body)
 }
+
+// The page's port is taken (another peerdrop serves its page): the engine
+// serves on a free port instead, and the URL says which.
+func TestWebPortTaken(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer held.Close()
+	cfg := testConfig(t, "bob")
+	cfg.WebListen = held.Addr().String()
+	te := runEngine(t, cfg)
+	ev := te.rec.wait(t, 0, "web client served", func(ev Event) bool { s, ok := ev.(WebStatus); return ok && (s.URL != "" || s.Err != nil) })
+	st := ev.(WebStatus)
+	require.NoError(t, st.Err)
+	u, err := url.Parse(st.URL)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1", u.Hostname())
+	assert.NotEqual(t, itoa(held.Addr().(*net.TCPAddr).Port), u.Port(), "another port")
+	body, err := httpGet(t.Context(), st.URL+"api/info")
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"name":"bob"`)
+}
