@@ -142,9 +142,15 @@ func PageHost(ip net.IP) string {
 	return "127.0.0.1"
 }
 
-// lanIP is the first private (else global) unicast IPv4 address of an
-// interface that is up, or nil.
+// lanIP is the IPv4 address this machine reaches the rest of the network
+// from (the default route's), if it is one of its LAN addresses; else the
+// first private (else global) unicast IPv4 address of an interface that is
+// up; or nil. The default route's comes first: a container or VM bridge
+// (docker0, virbr0) also has a private address, and no phone behind it.
 func lanIP() net.IP {
+	if ip := routeIP(); ip != nil {
+		return ip
+	}
 	ifaces, err := net.Interfaces()
 	if err != nil {
 		return nil
@@ -172,4 +178,20 @@ func lanIP() net.IP {
 		}
 	}
 	return global
+}
+
+// routeIP is the source address of the default route: connecting a UDP
+// socket picks it without sending anything (192.0.2.1 is a documentation
+// address; no packet leaves).
+func routeIP() net.IP {
+	c, err := net.Dial("udp4", "192.0.2.1:9")
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	a, ok := c.LocalAddr().(*net.UDPAddr)
+	if !ok || a.IP.IsLoopback() || !a.IP.IsGlobalUnicast() {
+		return nil
+	}
+	return a.IP
 }

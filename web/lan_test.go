@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/internal/netnstest"
 )
 
 // The URL shown for the web client names the address listened on, or this
@@ -24,4 +26,27 @@ func TestURL(t *testing.T) {
 			assert.False(t, got.IsUnspecified(), "%v gives %q", ip, u.Host)
 		}
 	}
+}
+
+// A machine with a container bridge (listed first, private address, no
+// phone behind it) and its real LAN: the URL names the LAN address, the
+// one the default route leaves from.
+func TestLANIPPrefersTheDefaultRoute(t *testing.T) {
+	if netnstest.Inside() {
+		ip := lanIP()
+		require.NotNil(t, ip)
+		assert.Equal(t, "10.79.0.5", ip.String())
+		return
+	}
+	netnstest.Require(t)
+	ns := netnstest.New(t, "pdweb")
+	netnstest.IP(t, "-n", ns, "link", "add", "docker0", "type", "bridge")
+	netnstest.IP(t, "-n", ns, "addr", "add", "172.17.0.1/16", "dev", "docker0")
+	netnstest.IP(t, "-n", ns, "link", "set", "docker0", "up")
+	netnstest.IP(t, "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+	netnstest.IP(t, "-n", ns, "addr", "add", "10.79.0.5/24", "dev", "eth0")
+	netnstest.IP(t, "-n", ns, "link", "set", "eth0", "up")
+	netnstest.IP(t, "-n", ns, "link", "set", "eth1", "up")
+	netnstest.IP(t, "-n", ns, "route", "add", "default", "via", "10.79.0.1")
+	netnstest.Reexec(t, ns)
 }
