@@ -103,12 +103,17 @@ func (p *phoneDialog) show(st engine.WebStatus) {
 	p.url.SetText("")
 	p.url.Hide()
 	p.copyBtn.Hide()
-	if st.Err != nil {
+	switch {
+	case st.Err != nil:
 		setStyled(p.status, errorSentence(st.Err), theme.ColorNameError)
 		p.settings.Hide()
-	} else {
+	case LoadSettings(p.u.app.Preferences()).WebOff:
 		setStyled(p.status, "The page for phones and tablets is turned off in Settings.", theme.ColorNamePlaceHolder)
 		p.settings.Show()
+	default:
+		// On, but not served yet (starting, or moving to another port).
+		setStyled(p.status, "Starting the page for phones and tablets…", theme.ColorNamePlaceHolder)
+		p.settings.Hide()
 	}
 	p.status.Show()
 }

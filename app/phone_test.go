@@ -47,6 +47,14 @@ func TestPhoneDialogShowsQROfURL(t *testing.T) {
 // is said in its words.
 func TestPhoneDialogOffAndFailed(t *testing.T) {
 	u, _ := newTestUI(t)
+	// On, but no address yet: starting, not "turned off".
+	u.openPhoneDialog()
+	require.NotNil(t, u.phone)
+	assert.Contains(t, u.phone.status.String(), "Starting")
+	assert.False(t, u.phone.settings.Visible())
+	u.phone.dlg.Hide()
+
+	u.app.Preferences().SetBool(prefWebOff, true)
 	u.openPhoneDialog()
 	require.NotNil(t, u.phone)
 	assert.False(t, u.phone.qr.Visible(), "no QR without an address")
