@@ -179,6 +179,12 @@ func TestWebOffLANWrongCode(t *testing.T) {
 	t.Run("the page types an unknown or malformed code", func(t *testing.T) {
 		p := openBrowser(t, ctx, pageURL+"#7KQ2M-XW4PD-R8T3Z", t.TempDir())
 		p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+		where, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`location.href`))
+		require.NoError(t, err)
+		assert.Equal(t, pageURL, where, "the code is gone from the address bar (replaced in the history)")
+		filled, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector("#code").value`))
+		require.NoError(t, err)
+		assert.Equal(t, "7KQ2M-XW4PD-R8T3Z", filled)
 		p.do(chromedp.Click(chromedp.CSS("#join")))
 		p.poll(`window.peerdrop.state.errors.length > 0`, 20*time.Second)
 		assert.Contains(t, p.offLAN().Errors[0], "no such pairing code (expired or already used?)")
@@ -186,6 +192,16 @@ func TestWebOffLANWrongCode(t *testing.T) {
 		p.poll(`window.peerdrop.state.errors.length > 1`, 20*time.Second)
 		assert.Contains(t, p.offLAN().Errors[1], "a pairing code is 15 letters and digits")
 		assert.Empty(t, p.offLAN().Paired)
+	})
+
+	t.Run("a link with a malformed code", func(t *testing.T) {
+		p := openBrowser(t, ctx, pageURL+"#7KQ2M%", t.TempDir())
+		p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+		require.NotEmpty(t, p.offLAN().Errors, "the page says what is wrong")
+		assert.Contains(t, p.offLAN().Errors[0], "a pairing code is 15 letters and digits")
+		got, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector("#code").value + " " + location.hash`))
+		require.NoError(t, err)
+		assert.Equal(t, "7KQ2M% ", got, "the fragment as it was, in the field; not in the address")
 	})
 
 	t.Run("the CLI types a wrong code", func(t *testing.T) {
@@ -204,6 +220,10 @@ func TestWebOffLANWrongCode(t *testing.T) {
 		assert.Contains(t, p.offLAN().Errors[0], "the pairing code did not match")
 		// The code a failed run used is retired: the page shows a new one.
 		p.poll(`window.peerdrop.state.code !== `+strconv.Quote(code), 20*time.Second)
+		shown, err := chromedp.Run(p.ctx, chromedp.TextContent(chromedp.CSS(`#status`)))
+		require.NoError(t, err)
+		assert.Contains(t, shown, "The last pairing failed (the pairing code did not match", "the reason stays on screen with the new code")
+		assert.Contains(t, shown, "here is a new code")
 		s = startSender(t, ctx, "--server", wsURL, "--code", code, file)
 		assert.Equal(t, 1, s.wait())
 		assert.Contains(t, s.stderr.String(), "no such pairing code")
@@ -432,4 +452,43 @@ func TestWebOffLANRelayOnly(t *testing.T) {
 	p.poll(`window.peerdrop.state.received.some(f => f.path === "relayed.txt")`, 30*time.Second)
 	waitDownload(t, ctx, filepath.Join(downloads, "relayed.txt"), int64(len("through the relay, to a browser\n")))
 	assert.Equal(t, sha256File(t, file), sha256File(t, filepath.Join(downloads, "relayed.txt")))
+}
+
+// A second "Pair" that fails leaves the device paired before as it was:
+// the page still sends to it, connecting again through the server.
+func TestWebOffLANFailedPairKeepsPaired(t *testing.T) {
+	ctx := webContext(t)
+	wsURL, pageURL := startServeWithPage(t, ctx)
+	dl := t.TempDir()
+	r := start(t, ctx, "receiver", false, "--config-dir", t.TempDir(), "--name", receiverName, "--json",
+		"receive", "--server", wsURL, "--hidden", "--yes", "--dir", dl)
+	code := r.await("pairing-code", nil).str("code")
+	p := openBrowser(t, ctx, pageURL+"#"+code, t.TempDir())
+	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+	p.do(chromedp.Click(chromedp.CSS("#join")))
+	p.poll(`window.peerdrop.state.paired.length > 0 || window.peerdrop.state.errors.length > 0`, 40*time.Second)
+	require.Empty(t, p.offLAN().Errors)
+
+	src := t.TempDir()
+	sent := 0
+	send := func(name string) {
+		t.Helper()
+		path := writeFile(t, src, name, "to "+name+"\n")
+		p.do(chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{path}))
+		sent++
+		p.poll(`window.peerdrop.state.sent.length >= `+strconv.Itoa(sent), 30*time.Second)
+		require.Empty(t, p.offLAN().Sent[sent-1].Error, "%s", p.stateJSON())
+		done := r.await("transfer-done", nil)
+		assert.Empty(t, done.list("failed"), "transfer-done: %s", done)
+		got, err := os.ReadFile(filepath.Join(dl, name))
+		require.NoError(t, err)
+		assert.Equal(t, "to "+name+"\n", string(got))
+	}
+	send("first.txt")
+
+	p.do(chromedp.SetValue(chromedp.CSS("#code"), "7KQ2M-XW4PD-R8T3Z"), chromedp.Click(chromedp.CSS("#join")))
+	p.poll(`window.peerdrop.state.errors.length > 0`, 20*time.Second)
+	assert.Contains(t, p.offLAN().Errors[0], "no such pairing code")
+
+	send("second.txt")
 }

@@ -42,6 +42,11 @@ func Static() http.Handler {
 		// The page and the binary must match: never run a cached old script.
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// Only this origin's scripts, styles and sockets (the rendezvous
+		// WebSocket); the QR code is inline SVG, files save as blob: URLs.
+		// The address may carry a pairing code: never send it as a referrer.
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; style-src 'self'")
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		files.ServeHTTP(w, r)
 	})
 }

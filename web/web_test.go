@@ -172,6 +172,8 @@ func TestStaticAndInfo(t *testing.T) {
 	resp, body := get("/")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, body, `<script type="module" src="app.js">`)
+	assert.Equal(t, "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; style-src 'self'", resp.Header.Get("Content-Security-Policy"))
+	assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"), "the address may hold a pairing code")
 	for _, js := range []string{"app.js", "handshake.js", "transfer.js", "sha256.js", "save.js"} {
 		resp, _ := get("/" + js)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, js)

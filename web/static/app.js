@@ -291,11 +291,15 @@ async function joinCode(info, typed) {
   }
   $('#join').disabled = true;
   status('Pairing…');
+  let trying = null; // the new dialer until its pairing succeeded
   try {
-    if (dialer) dialer.close();
     const d = new RemoteDialer(await connectServer(me, info.ws), me, typed);
-    dialer = d;
+    trying = d;
     let first = await d.dial();
+    // Only now does the device paired before give way to this one.
+    trying = null;
+    if (dialer) dialer.close();
+    dialer = d;
     const peer = first.remote;
     state.connections.push({ peer: peer.name, candidates: first.candidates });
     state.paired.push({ name: peer.name, device_id: peer.device_id, fingerprint: peer.fingerprint });
@@ -314,6 +318,7 @@ async function joinCode(info, typed) {
     showHost();
     status(`Paired with “${peer.name}”: drop files on its card. Check that both screens show the verification code.`);
   } catch (e) {
+    if (trying) trying.close();
     problem(`Pairing failed: ${e.message}`);
   } finally {
     $('#join').disabled = false;
@@ -324,6 +329,7 @@ async function joinCode(info, typed) {
 // --server URL --code CODE); what it sends arrives here.
 async function showCode(info) {
   $('#create').disabled = true;
+  let failed = ''; // why the last pairing with the code shown failed
   try {
     host = new RemoteHost(await connectServer(me, info.ws), me, {
       onCode: ({ code }) => {
@@ -340,7 +346,12 @@ async function showCode(info) {
         ws.search = '';
         $('#my-command').textContent = `peerdrop send --server ${ws} --code ${code} FILE`;
         $('#show-code').hidden = false;
-        status('Type this code on the other device; it is good for one pairing, for 10 minutes.');
+        if (failed) {
+          status(`The last pairing failed (${failed}); here is a new code: type it on the other device.`, true);
+          failed = '';
+        } else {
+          status('Type this code on the other device; it is good for one pairing, for 10 minutes.');
+        }
       },
       onConn: (conn) => {
         const peer = conn.remote;
@@ -351,7 +362,10 @@ async function showCode(info) {
         status(`Connected to “${peer.name}” through the server.`);
         serveConnection(conn);
       },
-      onError: (e) => problem(`${e instanceof PairingError ? 'A pairing' : 'A connection'} failed: ${e.message}`),
+      onError: (e) => {
+        if (e instanceof PairingError) failed = e.message;
+        problem(`${e instanceof PairingError ? 'A pairing' : 'A connection'} failed: ${e.message}`);
+      },
       onGone: (e) => {
         host = null;
         state.code = '';
@@ -370,14 +384,28 @@ async function showCode(info) {
 async function offLAN(info) {
   $('#host').hidden = true;
   $('#remote').hidden = false;
-  const fromLink = decodeURIComponent(location.hash.slice(1));
-  if (fromLink) $('#code').value = fromLink;
+  let fromLink = location.hash.slice(1);
+  try {
+    fromLink = decodeURIComponent(fromLink);
+  } catch { /* not percent-encoded: take it as it is */ }
+  if (fromLink) {
+    $('#code').value = fromLink;
+    // The code is a secret: keep it out of the history and the address bar.
+    history.replaceState(null, '', location.pathname + location.search);
+  }
   $('#join-form').onsubmit = (ev) => {
     ev.preventDefault();
     joinCode(info, $('#code').value);
   };
   $('#create').onclick = () => showCode(info);
   status('Type the code another device shows, or show a code here.');
+  if (fromLink) {
+    try {
+      splitCode(fromLink);
+    } catch (e) {
+      problem(`The link's code is not usable: ${e.message}`);
+    }
+  }
   state.ready = true;
 }
 

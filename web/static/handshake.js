@@ -98,6 +98,7 @@ export class FrameQueue {
     this.frames = [];
     this.waiter = null;
     this.closed = null; // an Error once the transport ended
+    this.onTake = null; // hears each frame read (the pipe counts what it holds)
   }
   push(frame) {
     this.frames.push(frame);
@@ -115,7 +116,11 @@ export class FrameQueue {
   async read(timeout = READ_TIMEOUT) {
     const deadline = Date.now() + timeout;
     for (;;) {
-      if (this.frames.length) return this.frames.shift();
+      if (this.frames.length) {
+        const f = this.frames.shift();
+        if (this.onTake) this.onTake(f);
+        return f;
+      }
       if (this.closed) throw this.closed;
       const left = deadline - Date.now();
       if (left <= 0) throw new HandshakeError('timeout', `the other device sent nothing for ${timeout / 1000} s`);

@@ -6,7 +6,7 @@
 // handshake listener: it receives).
 
 import { Client, Mux, canonicalRoom } from './rendezvous.js';
-import { authenticate, normalizeCode } from './pake.js';
+import { authenticate, normalizeCode, PairingError, MISMATCH } from './pake.js';
 import { Session, dialSession, answer, deviceType } from './handshake.js';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford's base32
@@ -102,6 +102,17 @@ export class RemoteDialer {
   }
 }
 
+// refreshDelay is how long after the server's create reply (at now, ms)
+// the page retires the code shown: until the reply's expires, read with
+// this device's clock, but never less than a minute nor more than ten
+// (a missing or bad date counts as ten), so a wrong clock cannot make the
+// page spin through codes.
+export function refreshDelay(expires, now = Date.now()) {
+  const t = typeof expires === 'string' ? Date.parse(expires) : NaN;
+  const d = Number.isFinite(t) ? t - now : 10 * 60000;
+  return Math.min(10 * 60000, Math.max(60000, d));
+}
+
 function newSecret() {
   const b = new Uint8Array(5);
   crypto.getRandomValues(b);
@@ -128,6 +139,7 @@ export class RemoteHost {
     this.paired = new Map(); // client id -> the identity its PAKE authenticated
     this.tried = new Set(); // client ids that had their one PAKE run
     this.turn = Promise.resolve(); // one PAKE at a time
+    this.retiring = null; // the retirement under way, once
     this.room = '';
     this.full = '';
   }
@@ -141,8 +153,7 @@ export class RemoteHost {
     // The server admits no joins with it after that: show a fresh one.
     const room = this.room;
     clearTimeout(this.expiry);
-    this.expiry = setTimeout(() => this.retire(room).catch((e) => this.onError(e)),
-      Math.max(1000, Date.parse(r.expires) - Date.now()));
+    this.expiry = setTimeout(() => this.retire(room).catch((e) => this.onError(e)), refreshDelay(r.expires));
   }
 
   close() {
@@ -150,9 +161,15 @@ export class RemoteHost {
     this.c.close();
   }
 
-  // retire kills the code a failed run used and shows a new one.
-  async retire(room) {
-    if (room !== this.room) return; // retired already
+  // retire kills the code a failed run used and shows a new one. Two at
+  // once (the expiry timer, a failed run) share one retirement.
+  retire(room) {
+    if (room !== this.room) return Promise.resolve(); // retired already
+    if (!this.retiring) this.retiring = this.retireNow(room).finally(() => { this.retiring = null; });
+    return this.retiring;
+  }
+
+  async retireNow(room) {
     try { await this.c.closeCode(room); } catch { /* dead already */ }
     if (![...this.paired.keys()].some((cid) => this.mux.members.get(cid)?.codes.has(room))) {
       try { await this.c.leave(room); } catch { /* gone */ }
@@ -188,15 +205,25 @@ export class RemoteHost {
       return;
     }
     this.paired.set(p.peer, auth);
-    this.handshake(p, auth); // the next pairing need not wait for this WebRTC
+    this.handshake(p, auth, room); // the next pairing need not wait for this WebRTC
   }
 
-  async handshake(p, auth) {
+  // handshake answers on p; room is the code of the PAKE run just before
+  // on the same pipe (none for a reconnect).
+  async handshake(p, auth, room = '') {
     const { queue, send } = p.frames();
     try {
       const conn = await answer(this.id, new Session(send, queue), authenticated(auth), this.c.iceServers);
       this.onConn(conn);
     } catch (e) {
+      if (room && p.aborted) {
+        // The joiner rejected M4: a failed run like any other (P.8).
+        this.paired.delete(p.peer);
+        p.close();
+        this.onError(new PairingError(MISMATCH, 'the other device could not verify us'));
+        await this.retire(room).catch((err) => this.onError(err));
+        return;
+      }
       this.onError(e);
     } finally {
       p.close();

@@ -156,9 +156,11 @@ export function decodeMessage(data) {
   try { m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw)); } catch { throw bad('not JSON'); }
   if (!m || typeof m !== 'object' || Array.isArray(m)) throw bad('not an object');
   if (m.v !== VERSION) throw bad(`pairing version ${m.v}`);
+  if (typeof m.type !== 'string' || (m.role !== undefined && typeof m.role !== 'string')) throw bad('type or role not a string');
   const shape = SHAPES[m.type === 'abort' ? 'abort' : `${m.type}/${m.role}`];
   if (!shape) throw bad(`unexpected ${m.type} message`);
   for (const f of FIELDS) {
+    if (m[f] !== undefined && m[f] !== null && typeof m[f] !== 'string') throw bad(`${f} is not a string`);
     const has = m[f] !== undefined && m[f] !== null && m[f] !== '';
     if (has !== shape.includes(f)) throw bad(`${m.type} message ${has ? 'with' : 'without'} ${f}`);
   }
@@ -175,7 +177,8 @@ export function decodeMessage(data) {
     if (!ID_RE.test(m.device_id) || !FP_RE.test(m.fingerprint)) throw bad('bad device id or fingerprint');
     out.peer = { device_id: m.device_id, fingerprint: m.fingerprint };
   }
-  if (typeof m.reason === 'string' && m.reason.length > 64) throw bad('abort reason too long');
+  // Only the two reasons of P.4: the peer's own words are never shown.
+  if (m.type === 'abort' && m.reason !== MISMATCH && m.reason !== MALFORMED) throw bad('unknown abort reason');
   return out;
 }
 
@@ -204,7 +207,7 @@ export async function authenticate(tr, typedCode, role, own) {
     if (m.type === 'abort') {
       peerAborted = true;
       if (m.reason === MISMATCH) throw new PairingError(MISMATCH, 'the other device could not verify us');
-      throw new PairingError(MALFORMED, `the other device gave up: ${m.reason}`);
+      throw new PairingError(MALFORMED, 'the other device gave up (it found a pairing message malformed)');
     }
     if (m.type !== want) throw new PairingError(MALFORMED, `expected a ${want} message, got ${m.type}`);
     return m;

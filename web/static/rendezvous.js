@@ -8,7 +8,14 @@ import { FrameQueue, HandshakeError } from './handshake.js';
 export const SUBPROTOCOL = 'peerdrop-rendezvous.v1';
 const REQUEST_TIMEOUT = 10000;
 const MAX_CHUNK = 32 * 1024;
-const MAX_BUFFERED = 1 << 20;
+// What a pipe may hold unread: the PAKE's messages are small (1 MiB, as
+// remote/pipe.go), the handshake's frames are at most 64 KiB each and
+// read one at a time (256 KiB).
+export const MAX_BUFFERED = 1 << 20;
+export const MAX_BUFFERED_FRAMES = 256 << 10;
+// How many pipes a code's creator keeps open or waiting at once, as
+// peer.MaxPendingHandshakes; one per peer at a time (remote/host.go busy).
+export const MAX_PIPES = 16;
 const PIPE_RE = /^[0-9a-f]{16}$/;
 
 // RendezvousError is an error reply of the server: code is section 6's.
@@ -233,7 +240,8 @@ export class Mux {
     let p = this.pipes.get(key);
     if (!p) {
       if (payload.seq !== 0 || payload.close || !this.members.has(from)) return;
-      if (!this.accepting) {
+      if (!this.accepting || this.pipes.size >= MAX_PIPES ||
+        [...this.pipes.values()].some((q) => q.peer === from)) {
         try { this.c.signal(from, { pipe: payload.pipe, seq: 0, close: true }); } catch { /* gone */ }
         return;
       }
@@ -263,6 +271,7 @@ export class Pipe {
     this.waiter = null;
     this.queue = null; // FrameQueue once frames() was called
     this.buf = new Uint8Array(0);
+    this.aborted = false; // a pairing message came where a frame should start
   }
 
   wake() {
@@ -279,7 +288,9 @@ export class Pipe {
     }
     this.seqIn++;
     if (data && data.length) {
-      if (this.held + data.length > MAX_BUFFERED) {
+      // held counts every byte until the reader takes it: chunks, the
+      // partial frame and the frames queued.
+      if (this.held + data.length > (this.queue ? MAX_BUFFERED_FRAMES : MAX_BUFFERED)) {
         this.end(new Error('the other device sent more than the handshake needs'));
         return;
       }
@@ -340,6 +351,7 @@ export class Pipe {
   // this pipe, and a function that writes one frame.
   frames() {
     this.queue = new FrameQueue();
+    this.queue.onTake = (f) => { this.held -= f.byteLength; };
     this.pump();
     return { queue: this.queue, send: (b) => this.send(b) };
   }
@@ -351,7 +363,6 @@ export class Pipe {
     if (!this.queue) return;
     while (this.chunks.length) {
       const c = this.chunks.shift();
-      this.held -= c.length;
       const b = new Uint8Array(this.buf.length + c.length);
       b.set(this.buf);
       b.set(c, this.buf.length);
@@ -359,6 +370,7 @@ export class Pipe {
     }
     while (this.buf.length > 0) {
       if (this.buf[0] === 0x7b) {
+        this.aborted = true;
         this.queue.close(new HandshakeError('refused', 'the other device rejected the pairing (the code did not match)'));
         this.buf = new Uint8Array(0);
         return;
