@@ -21,6 +21,9 @@ BIN := bin
 # NAT routers of multi-host tests; chromium runs the web client's tests
 # (headless, driven by chromedp).
 SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium
+# `make run` needs only what builds the app (a target-specific value, which
+# its prerequisites see too).
+RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc
 
 # Packages tested with the race detector. A directory that does not exist
 # (yet) or holds no Go file is skipped.
@@ -79,6 +82,7 @@ build-cli: ## Build the headless CLI bin/peerdrop (pure Go, no cgo).
 build-gui: deps ## Build the Fyne desktop app bin/thepeerdrop (needs cgo and the GL/X headers).
 	CGO_ENABLED=1 $(GO) build -trimpath -o $(BIN)/thepeerdrop .
 
+run: SYS_PKGS := $(RUN_PKGS)
 run: deps build-gui ## Build and start the desktop app.
 	./$(BIN)/thepeerdrop
 
