@@ -70,11 +70,17 @@ function transferRow(title) {
     el('div', { className: 'row' }, info, stop));
   $('#transfer-list').prepend(li);
   let cancelled = false;
+  let shown = 0; // when progress was last drawn
   stop.onclick = () => { cancelled = true; stop.disabled = true; info.textContent = 'cancelling…'; };
   return {
     get cancelled() { return cancelled; },
     finished() { stop.remove(); },
     progress(done, total) {
+      // At most ten times a second: a DOM update per 64 KiB message costs
+      // more than the message.
+      const now = performance.now();
+      if (done < total && now - shown < 100) return;
+      shown = now;
       bar.max = total || 1;
       bar.value = done;
       info.textContent = `${human(done)} of ${human(total)}`;

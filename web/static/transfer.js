@@ -6,6 +6,8 @@ import { SHA256, toHex } from './sha256.js';
 import { randomHex } from './handshake.js';
 
 export const CHUNK = 64 * 1024;
+// READ_BLOCK is how much of a file the sender reads at once.
+const READ_BLOCK = 1024 * 1024;
 const HIGH_WATER = 4 * 1024 * 1024;
 const LOW_WATER = 1024 * 1024;
 const MAX_CONTROL = 64 * 1024;
@@ -354,9 +356,11 @@ export async function sendFiles(ch, items, text, events = {}) {
         await poll();
         if (stopCurrent) { aborted = true; break; }
         await ch.room();
-        let chunk;
+        // Read a block at a time (each read is a trip through the
+        // browser's file machinery), send it in CHUNK-sized messages.
+        let block;
         try {
-          chunk = new Uint8Array(await file.slice(off, Math.min(off + CHUNK, e.size)).arrayBuffer());
+          block = new Uint8Array(await file.slice(off, Math.min(off + READ_BLOCK, e.size)).arrayBuffer());
         } catch (err) {
           ch.send({ type: 'abort', index: i });
           ch.send({ type: 'file-error', index: i, code: 'io', message: 'the sender could not read it' });
@@ -364,10 +368,13 @@ export async function sendFiles(ch, items, text, events = {}) {
           aborted = true;
           break;
         }
-        h.update(chunk);
-        ch.sendData(chunk);
-        off += chunk.length;
-        sent += chunk.length;
+        h.update(block);
+        for (let at = 0; at < block.length; at += CHUNK) {
+          if (at > 0) await ch.room();
+          ch.sendData(block.subarray(at, Math.min(at + CHUNK, block.length)));
+        }
+        off += block.length;
+        sent += block.length;
         events.onProgress?.(sent, total);
       }
       if (aborted) {
