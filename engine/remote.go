@@ -580,12 +580,19 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 		for i := 0; i < len(missing) && i < maxFindsPerRound; i++ {
 			look = append(look, missing[(e.srv.findNext+i)%len(missing)])
 		}
-		e.srv.findNext += len(look)
 	}()
 	for _, d := range look {
 		fctx, cancel := context.WithTimeout(ctx, findTimeout)
 		p, err := finder.Find(fctx, d.ID)
 		cancel()
+		if err == nil || errors.Is(err, rendezvous.ErrNotFound) {
+			// Looked for: the next round starts after it. A round cut
+			// short (below) starts the next one where it stopped.
+			func() {
+				defer e.lock()()
+				e.srv.findNext++
+			}()
+		}
 		switch {
 		case errors.Is(err, rendezvous.ErrNotFound):
 			continue
