@@ -430,9 +430,42 @@ func TestLANFirstWithServer(t *testing.T) {
 	assert.Equal(t, "server", s.await("connected", nil).str("via"))
 	assert.Contains(t, s.awaitAny("error", nil).str("message"), "not reachable on the local network")
 
-	for _, f := range []string{one, two, three} {
+	// An impostor on the LAN answers under Bravo's id with another
+	// certificate (Bravo's config without his key): nothing goes to it,
+	// and the server, which also insists on the pinned certificate,
+	// reaches the real Bravo.
+	impostor := l.hosts["c"].device("Bravo")
+	entries, err := os.ReadDir(bravo.config)
+	require.NoError(t, err)
+	for _, en := range entries {
+		if en.IsDir() || en.Name() == "identity.pem" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(bravo.config, en.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(impostor.config, en.Name()), b, 0o600))
+	}
+	// Only the impostor answers on the LAN: Bravo's mDNS stops at his host.
+	for _, tables := range []string{"iptables", "ip6tables"} {
+		l.in(l.hosts["b"].ns, tables, "-A", "OUTPUT", "-p", "udp", "--dport", "5353", "-j", "DROP")
+	}
+	idl := t.TempDir()
+	ip := impostor.run(ctx, "impostor-receive", "receive", "--dir", idl, "--yes")
+	require.Equal(t, lan.str("device_id"), ip.await("listening", nil).str("device_id"), "the impostor uses Bravo's id")
+	four := writeFile(t, src, "four.txt", "for the real Bravo only\n")
+	s = alpha.run(ctx, "alpha-send-impostor", "send", "--server", url, "--to", "Bravo", four)
+	require.Equal(t, 0, s.wait(), "stderr: %s", s.stderr.String())
+	assert.Equal(t, "server", s.await("connected", nil).str("via"))
+	assert.Contains(t, s.awaitAny("error", func(ev event) bool {
+		return strings.Contains(ev.str("message"), "presents another certificate than the one paired")
+	}).str("message"), "not sending to it", "the sender says why it went around the LAN")
+	assertEmptyDir(t, idl)
+
+	for _, f := range []string{one, two, three, four} {
 		assert.Equal(t, sha256File(t, f), sha256File(t, filepath.Join(dl, filepath.Base(f))))
 	}
+	ip.signal(syscall.SIGINT)
+	ip.wait()
 	bp.signal(syscall.SIGINT)
 	bp.wait()
 }
