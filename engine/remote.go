@@ -753,7 +753,11 @@ func (e *Engine) route(t Target) []string {
 // tried through the server: t is pinned, a server is set, and the LAN did
 // not refuse on purpose (a changed identity stays refused).
 func (e *Engine) serverFallback(t Target, err error) bool {
-	if t.ID == "" || IsPermanent(err) {
+	// A device answering under that id with another certificate is not
+	// the one paired: the server route, which insists on the pinned
+	// certificate too, may still reach the real one.
+	var ic *trust.IdentityChangedError
+	if t.ID == "" || (IsPermanent(err) && !errors.As(err, &ic)) {
 		return false
 	}
 	e.mu.Lock()

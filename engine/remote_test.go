@@ -361,6 +361,8 @@ func TestServerFallbackAfterLAN(t *testing.T) {
 	e.srv.url = "ws://127.0.0.1:1/ws"
 	assert.True(t, e.serverFallback(paired, timeout))
 	assert.False(t, e.serverFallback(paired, refused), "a refusal stands")
+	impostor := &permanentError{fmt.Errorf("handshake: %w", &trust.IdentityChangedError{ID: paired.ID, Name: "bob"})}
+	assert.True(t, e.serverFallback(paired, impostor), "not the paired device on the LAN: the server may reach it")
 	assert.False(t, e.serverFallback(stranger, timeout), "not paired: no way through the server")
 }
 
