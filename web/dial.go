@@ -120,6 +120,7 @@ func dialDevice(ctx context.Context, dev discovery.Device) (net.Conn, error) {
 func pipeDial(ctx context.Context, ws *websocket.Conn, dev discovery.Device) error {
 	tcp, err := dialDevice(ctx, dev)
 	if err != nil {
+		_ = ws.Close(websocket.StatusTryAgainLater, truncate(fmt.Sprintf("cannot reach %s", dev.Name), 120))
 		return err
 	}
 	defer tcp.Close()

@@ -158,3 +158,22 @@ func TestDialBadMessage(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err))
 }
+
+// TestDialUnreachable: a discovered device that does not answer closes the
+// page's WebSocket with a reason.
+func TestDialUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close()) // nothing listens there any more
+	addr := dialServer(t, discovery.Device{
+		Info: discovery.Info{ID: "gone1", Name: "Gone"}, Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+	})
+	ctx := testCtx(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=gone1", nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	_, _, err = ws.Read(ctx)
+	require.Error(t, err)
+	assert.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(err))
+}

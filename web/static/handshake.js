@@ -340,12 +340,12 @@ function wsURL(path) {
   return u.toString();
 }
 
-function openSocket(path) {
+function openSocket(path, why = 'cannot reach the device that served this page') {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsURL(path));
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => resolve(ws);
-    ws.onerror = () => reject(new Error('cannot reach the device that served this page'));
+    ws.onerror = () => reject(new Error(why));
   });
 }
 
@@ -355,7 +355,9 @@ function openSocket(path) {
 // the WebSocket its handshake connection. It returns the open connection
 // {pc, dc, remote}.
 export async function dial(id, to = null) {
-  const ws = await openSocket(to ? `ws/dial?id=${encodeURIComponent(to.device_id)}` : 'ws/connect');
+  const ws = to
+    ? await openSocket(`ws/dial?id=${encodeURIComponent(to.device_id)}`, 'the device that served this page no longer sees that device, or cannot reach it')
+    : await openSocket('ws/connect');
   const q = new FrameQueue();
   ws.onmessage = (ev) => { if (ev.data instanceof ArrayBuffer) q.push(ev.data); };
   ws.onclose = () => q.close();
