@@ -36,7 +36,8 @@ Commands:
                             prompt, or accept all (--yes) or those from trusted devices (--trusted)
   receive --web [--web-listen :53319] [other receive flags]
                             also serve the web client: phones and tablets open the address
-                            shown (QR code), send here and receive from nearby devices
+                            shown (QR code), send here or to nearby devices (unless --hidden)
+                            through this process, and receive from them
   receive --server URL [--relay-only] [--dir DIR] [--yes | --trusted] [--once]
                             show a pairing code for a device on another network
                             (through peerdrop serve; nothing listens on the LAN)

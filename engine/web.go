@@ -146,6 +146,7 @@ func (e *Engine) serveWeb(ctx context.Context, listen string) {
 		Handle:  e.serveConn,
 		Hidden:  e.cfg.Hidden,
 		OnPage:  func(p web.Page) func() { return e.addPage(p, pageAddr) },
+		Devices: e.lanDevices,
 		OnError: e.onWebError,
 	}
 	url := web.URL(ln.Addr())
@@ -190,3 +191,15 @@ func (e *Engine) addPage(p web.Page, addr netip.Addr) func() {
 
 // onWebError hears about pages' failed handshakes and advertisements.
 func (e *Engine) onWebError(err error) { e.handshakeFailed("a web page", err) }
+
+// lanDevices is what pages may send to through the bridge: the devices
+// discovered on the LAN (not the paired ones away, which the bridge cannot
+// dial).
+func (e *Engine) lanDevices() []discovery.Device {
+	defer e.lock()()
+	out := make([]discovery.Device, 0, len(e.nearby))
+	for _, d := range e.nearby {
+		out = append(out, d)
+	}
+	return out
+}

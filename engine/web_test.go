@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -329,4 +331,46 @@ func TestWebPortTaken(t *testing.T) {
 	body, err := httpGet(t.Context(), st.URL+"api/info")
 	require.NoError(t, err)
 	assert.Contains(t, string(body), `"name":"bob"`)
+}
+
+// A page sends to a device the engine sees nearby: /api/devices lists it
+// and /ws/dial connects the page's handshake to it, by id only.
+func TestWebPageDialsNearby(t *testing.T) {
+	b, u := startWebEngine(t, "bob")
+	a := startEngine(t, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	var port int
+	require.Eventually(t, func() bool {
+		_, p, err := net.SplitHostPort(a.Addr())
+		port, _ = strconv.Atoi(p)
+		return err == nil && port > 0
+	}, waitFor, 10*time.Millisecond)
+	// As the browser would report it: alice on loopback.
+	b.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
+		Info: discovery.Info{ID: a.Self().ID, Name: "alice", Type: "desktop", Version: 1, Fingerprint: a.Fingerprint()},
+		Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+	}})
+
+	resp, err := httpGet(ctx, "http://"+u.Host+"/api/devices")
+	require.NoError(t, err)
+	var list []web.Nearby
+	require.NoError(t, json.Unmarshal(resp, &list))
+	assert.Equal(t, []web.Nearby{{DeviceID: a.Self().ID, Name: "alice", Type: "desktop", Fingerprint: a.Fingerprint()}}, list)
+
+	pc := pageConfig(t, "Phone (web)")
+	ws, _, err := websocket.Dial(ctx, wsURL(u, "/ws/dial?id="+url.QueryEscape(a.Self().ID)), nil)
+	require.NoError(t, err)
+	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
+	c, err := peer.DialConn(ctx, conn, pc, nil)
+	_ = conn.Close()
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, a.Self().ID, c.Remote.DeviceID, "through bob's bridge to alice")
+	assert.Equal(t, a.Fingerprint(), c.Remote.Fingerprint)
+
+	_, resp2, err := websocket.Dial(ctx, wsURL(u, "/ws/dial?id=someone-else"), nil)
+	require.Error(t, err)
+	require.NotNil(t, resp2)
+	assert.Equal(t, http.StatusNotFound, resp2.StatusCode)
 }

@@ -27,6 +27,9 @@ type LAN struct {
 	// Handle serves a connection from a page that sends to this device,
 	// after the handshake; it returns when the connection is done.
 	Handle func(context.Context, *peer.Conn)
+	// Devices, when set, lists the devices discovered on the LAN: pages
+	// may send to them through this bridge (Server.Devices).
+	Devices func() []discovery.Device
 	// Hidden: do not advertise registered pages over mDNS.
 	Hidden bool
 	// OnPage, when set, hears of a page registered to receive; the
@@ -65,6 +68,7 @@ func (l *LAN) Serve(ctx context.Context, ln net.Listener) error {
 		ListenHost: listenHost,
 		Connect:    l.connect,
 		OnPage:     l.page,
+		Devices:    l.Devices,
 		OnError:    l.report,
 	}
 	return srv.Serve(ctx, ln)

@@ -2,8 +2,9 @@
 // its handshakes: a page cannot open TCP, so it carries the LAN handshake
 // frames of docs/PROTOCOL.md §2 over a WebSocket to the process that served
 // it, one frame per binary WebSocket message. The bridge is a dumb, checked
-// frame pipe: it never dials anywhere, it only answers the page itself
-// (/ws/connect) and listens on TCP on a page's behalf (/ws/listen). The
+// frame pipe: it answers the page itself (/ws/connect), listens on TCP on a
+// page's behalf (/ws/listen), and dials only devices it discovered itself,
+// by id (/ws/dial): it is no proxy to addresses a page names. The
 // transfer protocol then runs on the page's own RTCDataChannel. See "Web
 // client" in docs/PROTOCOL.md.
 package web
@@ -25,6 +26,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -138,6 +140,11 @@ type Server struct {
 	// goroutine of its own); ctx ends when the page goes. The CLI reports
 	// the page and advertises it over mDNS there.
 	OnPage func(ctx context.Context, p Page)
+	// Devices, when set, lists the devices the serving process discovered
+	// on the LAN: /api/devices shows them and /ws/dial connects a page to
+	// one of them by id (at its advertised addresses, never at one the
+	// page names).
+	Devices func() []discovery.Device
 	// OnError, when set, hears about bridged handshakes that failed.
 	OnError func(error)
 
@@ -160,8 +167,8 @@ func (s *Server) report(err error) {
 	}
 }
 
-// Handler routes the page (/), the host's details (/api/info) and the two
-// WebSocket endpoints. Handlers end when ctx does.
+// Handler routes the page (/), the host's details (/api/info), the nearby
+// devices (/api/devices) and the WebSocket endpoints. Handlers end when ctx does.
 func (s *Server) Handler(ctx context.Context) http.Handler {
 	s.init()
 	mux := http.NewServeMux()
@@ -176,6 +183,8 @@ func (s *Server) Handler(ctx context.Context) http.Handler {
 		_ = json.NewEncoder(w).Encode(info)
 	})
 	mux.HandleFunc("GET /ws/connect", func(w http.ResponseWriter, r *http.Request) { s.serveConnect(ctx, w, r) })
+	mux.HandleFunc("GET /api/devices", s.serveDevices)
+	mux.HandleFunc("GET /ws/dial", func(w http.ResponseWriter, r *http.Request) { s.serveDial(ctx, w, r) })
 	mux.HandleFunc("GET /ws/listen", func(w http.ResponseWriter, r *http.Request) { s.serveListen(ctx, w, r) })
 	return guardHost(mux)
 }

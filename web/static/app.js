@@ -35,6 +35,8 @@ const state = {
   link: '', // and its pairing link (https://SERVER/#CODE), drawn as a QR code
   paired: [], // off the LAN: devices a code authenticated {name, device_id, fingerprint}
   connections: [], // every connection's local candidate types {peer, candidates}
+  devices: [], // on the LAN: where the page can send {device_id, name, type, fingerprint}, the serving device first
+  target: '', // the device_id of where the device card sends
 };
 window.peerdrop = { state };
 
@@ -415,6 +417,57 @@ async function offLAN(info) {
   state.ready = true;
 }
 
+// --- nearby devices (LAN) ---
+
+let serving = null; // the device that served the page (/api/info)
+let nearby = []; // what /api/devices listed last, without this page
+
+// choose makes the device card send to the device with this id: the one
+// that served the page (/ws/connect) or one it discovered (/ws/dial).
+function choose(id) {
+  if (id === serving.device_id) {
+    target = { ...serving, dial: () => dial(me) };
+  } else {
+    const d = nearby.find((n) => n.device_id === id);
+    if (!d) return;
+    target = { ...d, dial: () => dial(me, d) };
+  }
+  state.target = id;
+  showHost();
+  drawDevices();
+}
+
+function drawDevices() {
+  const all = [serving, ...nearby];
+  state.devices = all.map(({ device_id, name, type, fingerprint }) => ({ device_id, name, type, fingerprint }));
+  const others = all.filter((d) => d.device_id !== state.target);
+  $('#nearby').hidden = others.length === 0;
+  $('#nearby-list').replaceChildren(...others.map((d) => {
+    const pick = el('button', { type: 'button', className: 'choose', textContent: 'Send here' });
+    pick.dataset.id = d.device_id;
+    pick.onclick = () => choose(d.device_id);
+    const code = d.fingerprint ? el('span', { className: 'code', textContent: ` code ${verificationCode(me.fingerprint, d.fingerprint)}` }) : '';
+    return el('li', { className: 'device nearby' },
+      el('b', { textContent: d.name }), ' ', el('span', { className: 'type', textContent: d.type || '' }), code, ' ', pick);
+  }));
+}
+
+// watchDevices keeps the list of nearby devices the serving process sees.
+async function watchDevices() {
+  for (;;) {
+    try {
+      const r = await fetch('api/devices', { cache: 'no-store' });
+      if (r.ok) {
+        const list = await r.json();
+        nearby = (Array.isArray(list) ? list : []).filter((d) => d && typeof d.device_id === 'string' &&
+          d.device_id !== me.deviceId && d.device_id !== serving.device_id && validName(d.name));
+        drawDevices();
+      }
+    } catch { /* the device is away for a moment: keep the last list */ }
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
 // --- page setup ---
 
 function showHost() {
@@ -476,9 +529,10 @@ async function main() {
       await offLAN(info);
       return;
     }
-    target = { ...info, dial: () => dial(me) };
-    showHost();
+    serving = info;
+    choose(info.device_id);
     keepRegistered();
+    watchDevices();
   } catch (e) {
     problem(`Cannot start: ${e.message}`);
   }

@@ -340,25 +340,36 @@ function wsURL(path) {
   return u.toString();
 }
 
-function openSocket(path) {
+function openSocket(path, why = 'cannot reach the device that served this page') {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(wsURL(path));
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => resolve(ws);
-    ws.onerror = () => reject(new Error('cannot reach the device that served this page'));
+    ws.onerror = () => reject(new Error(why));
   });
 }
 
-// dial sends to the device that served the page: the page is the dialer
-// and SDP offerer, the WebSocket its handshake connection. It returns the
-// open connection {pc, dc, remote}.
-export async function dial(id) {
-  const ws = await openSocket('ws/connect');
+// dial sends to the device that served the page, or with to = {device_id,
+// fingerprint} to a device it discovered nearby (/ws/dial: the bridge dials
+// it by id and pipes the frames): the page is the dialer and SDP offerer,
+// the WebSocket its handshake connection. It returns the open connection
+// {pc, dc, remote}.
+export async function dial(id, to = null) {
+  const ws = to
+    ? await openSocket(`ws/dial?id=${encodeURIComponent(to.device_id)}`, 'the device that served this page no longer sees that device, or cannot reach it')
+    : await openSocket('ws/connect');
   const q = new FrameQueue();
   ws.onmessage = (ev) => { if (ev.data instanceof ArrayBuffer) q.push(ev.data); };
   ws.onclose = () => q.close();
+  // The bridge checks the device id; the page also holds it to the
+  // fingerprint the device advertised, which its card's code is made of.
+  const check = to ? (remote) => {
+    if (remote.device_id !== to.device_id) return 'that is not the device chosen';
+    if (to.fingerprint && remote.fingerprint !== to.fingerprint) return 'that device is not using the certificate it announced';
+    return '';
+  } : null;
   try {
-    return await dialSession(id, new Session((b) => ws.send(b), q));
+    return await dialSession(id, new Session((b) => ws.send(b), q), { check });
   } finally {
     ws.close();
   }

@@ -1,0 +1,219 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/signaling"
+)
+
+// dialTimeout bounds the TCP connect to one of a device's addresses, as
+// peer.DialTimeout does.
+const dialTimeout = 5 * time.Second
+
+// Nearby is a device the serving process discovered, as /api/devices
+// lists it: the page may send to it through /ws/dial.
+type Nearby struct {
+	DeviceID    string `json:"device_id"`
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// nearby is what Devices lists, without this device itself.
+func (s *Server) nearby() []discovery.Device {
+	if s.Devices == nil {
+		return nil
+	}
+	var out []discovery.Device
+	for _, d := range s.Devices() {
+		if d.ID == "" || d.ID == s.Host.DeviceID || len(d.Addrs) == 0 || d.Port == 0 {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// lookup is the discovered device with exactly this id.
+func (s *Server) lookup(id string) (discovery.Device, bool) {
+	for _, d := range s.nearby() {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return discovery.Device{}, false
+}
+
+func (s *Server) serveDevices(w http.ResponseWriter, _ *http.Request) {
+	list := []Nearby{}
+	for _, d := range s.nearby() {
+		list = append(list, Nearby{DeviceID: d.ID, Name: d.Name, Type: d.Type, Fingerprint: d.Fingerprint})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+// serveDial connects a page that sends to a discovered device: the bridge
+// dials that device's advertised handshake address (never one the page
+// names) and pipes the frames both ways, one WebSocket message per frame.
+func (s *Server) serveDial(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	dev, ok := s.lookup(r.URL.Query().Get("id"))
+	if !ok {
+		http.Error(w, "no such device nearby", http.StatusNotFound)
+		return
+	}
+	select {
+	case s.connects <- struct{}{}:
+	default:
+		http.Error(w, "too many handshakes at once", http.StatusServiceUnavailable)
+		return
+	}
+	defer func() { <-s.connects }()
+	s.wg.Add(1)
+	defer s.wg.Done()
+	ws, err := accept(w, r)
+	if err != nil {
+		return
+	}
+	defer ws.CloseNow()
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	if err := pipeDial(hctx, ws, dev); err != nil && ctx.Err() == nil {
+		s.report(fmt.Errorf("handshake to %s for a web page: %w", dev.Name, err))
+	}
+}
+
+// errPageLeft: the page closed its WebSocket (its data channel is open, or
+// it gave up); the handshake is over, not failed.
+var errPageLeft = errors.New("the page closed the handshake")
+
+// dialDevice connects to dev's addresses, best first.
+func dialDevice(ctx context.Context, dev discovery.Device) (net.Conn, error) {
+	var errs []error
+	for _, addr := range dev.Addresses() {
+		d := net.Dialer{Timeout: dialTimeout}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("cannot reach %s: %w", dev.Name, errors.Join(errs...))
+}
+
+// pipeDial runs one handshake from the page to dev until either side ends
+// or ctx does. The device's hello must carry dev's id.
+func pipeDial(ctx context.Context, ws *websocket.Conn, dev discovery.Device) error {
+	tcp, err := dialDevice(ctx, dev)
+	if err != nil {
+		_ = ws.Close(websocket.StatusTryAgainLater, truncate(fmt.Sprintf("cannot reach %s", dev.Name), 120))
+		return err
+	}
+	defer tcp.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = tcp.SetDeadline(dl)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = tcp.Close() })
+	defer stop()
+
+	fromDevice := make(chan error, 1)
+	go func() {
+		err := deviceToPage(ctx, tcp, ws, dev.ID)
+		switch {
+		case errors.Is(err, errDeviceLeft):
+			// The device is done (the data channel is open, or it gave
+			// up): a normal close, which ends the page's reads too.
+			_ = ws.Close(websocket.StatusNormalClosure, "")
+		case errors.Is(err, errPageLeft):
+		default:
+			closeWith(ws, err)
+		}
+		cancel()
+		fromDevice <- err
+	}()
+	err = pageToDevice(ctx, ws, tcp)
+	if err != nil && !errors.Is(err, errPageLeft) && !errors.Is(err, errDeviceLeft) {
+		closeWith(ws, err)
+	}
+	cancel()
+	derr := <-fromDevice
+	if derr != nil && !errors.Is(derr, errDeviceLeft) && !errors.Is(derr, errPageLeft) {
+		return derr
+	}
+	if err != nil && !errors.Is(err, errPageLeft) && !errors.Is(err, errDeviceLeft) {
+		return err
+	}
+	return nil
+}
+
+var errDeviceLeft = errors.New("the device closed the handshake")
+
+// pageToDevice writes each frame of the page to tcp.
+func pageToDevice(ctx context.Context, ws *websocket.Conn, tcp net.Conn) error {
+	for {
+		typ, p, err := ws.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil || websocket.CloseStatus(err) != -1 {
+				return errPageLeft
+			}
+			return fmt.Errorf("read from the page: %w", err)
+		}
+		if typ != websocket.MessageBinary {
+			return fmt.Errorf("%w: a text message on /ws/dial", ErrBadMessage)
+		}
+		f, err := DecodeFrameMessage(p)
+		if err != nil {
+			return err
+		}
+		if err := signaling.WriteFrame(tcp, f); err != nil {
+			return errDeviceLeft
+		}
+	}
+}
+
+// deviceToPage passes each frame of the device to the page; the first one
+// must be an error frame or the hello of the device the page asked for.
+func deviceToPage(ctx context.Context, tcp net.Conn, ws *websocket.Conn, id string) error {
+	for first := true; ; first = false {
+		f, err := signaling.ReadFrame(tcp)
+		if err != nil {
+			return errDeviceLeft
+		}
+		if first && f.Type != signaling.TypeError {
+			if f.Type != signaling.TypeHello {
+				return fmt.Errorf("the device sent a %s frame before its hello", f.Type)
+			}
+			h, err := signaling.DecodeHello(f.Payload)
+			if err != nil {
+				return fmt.Errorf("the device's hello: %w", err)
+			}
+			if h.DeviceID != id {
+				return fmt.Errorf("the device answered as %s, not as %s", h.DeviceID, id)
+			}
+		}
+		var buf bytes.Buffer
+		_ = signaling.WriteFrame(&buf, f)
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err = ws.Write(wctx, websocket.MessageBinary, buf.Bytes())
+		cancel()
+		if err != nil {
+			return errPageLeft
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package web
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/signaling"
+)
+
+// fakeDevice is a LAN receiver on loopback: it reads the page's hello,
+// answers with helloAs, then echoes one frame back. got receives the
+// frames it read.
+func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.Frame) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	got := make(chan signaling.Frame, 4)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		f, err := signaling.ReadFrame(c)
+		if err != nil {
+			return
+		}
+		got <- f
+		p, _ := json.Marshal(signaling.Hello{DeviceID: helloAs, Name: "Bob", Version: 1, Fingerprint: testFP})
+		if signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}) != nil {
+			return
+		}
+		f, err = signaling.ReadFrame(c)
+		if err != nil {
+			return
+		}
+		got <- f
+		_ = signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeAnswer, Payload: []byte(`{"sdp":"v=0"}`)})
+		_, _ = signaling.ReadFrame(c) // until the bridge closes
+	})
+	port := ln.Addr().(*net.TCPAddr).Port
+	dev := discovery.Device{
+		Info: discovery.Info{ID: "bob1", Name: "Bob", Type: "laptop", Version: 1, Fingerprint: testFP},
+		Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+	}
+	return dev, got
+}
+
+func dialServer(t *testing.T, devs ...discovery.Device) string {
+	return testServer(t, &Server{
+		Host:       Info{DeviceID: "host1", Name: "alice", Fingerprint: testFP, Type: "laptop"},
+		ListenHost: "127.0.0.1",
+		Devices: func() []discovery.Device {
+			// The serving device itself may be in its own list: never shown.
+			return append([]discovery.Device{{Info: discovery.Info{ID: "host1", Name: "alice"}, Port: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}, devs...)
+		},
+	})
+}
+
+// TestDevices: /api/devices lists what the process discovered, not itself.
+func TestDevices(t *testing.T) {
+	dev, _ := fakeDevice(t, "bob1")
+	addr := dialServer(t, dev)
+	resp, err := http.Get("http://" + addr + "/api/devices")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	var list []Nearby
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
+	assert.Equal(t, []Nearby{{DeviceID: "bob1", Name: "Bob", Type: "laptop", Fingerprint: testFP}}, list)
+}
+
+// TestDialUnknown: the bridge dials only devices it discovered, by id.
+func TestDialUnknown(t *testing.T) {
+	dev, _ := fakeDevice(t, "bob1")
+	addr := dialServer(t, dev)
+	ctx := testCtx(t)
+	for _, q := range []string{"?id=nobody", "?id=host1", "?id=" + dev.Addresses()[0], "?id=", ""} {
+		_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial"+q, nil)
+		require.Error(t, err, q)
+		require.NotNil(t, resp, q)
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, q)
+	}
+	// Another site cannot use it either.
+	_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=bob1", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Origin": []string{"http://evil.example"}},
+	})
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+}
+
+// TestDial: a known id is dialled and frames go both ways, one per message.
+func TestDial(t *testing.T) {
+	dev, got := fakeDevice(t, "bob1")
+	addr := dialServer(t, dev)
+	ctx := testCtx(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=bob1", nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+	assert.Equal(t, signaling.TypeHello, (<-got).Type)
+	read := func() signaling.Frame {
+		typ, p, err := ws.Read(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, websocket.MessageBinary, typ)
+		f, err := DecodeFrameMessage(p)
+		require.NoError(t, err, "one frame per message")
+		return f
+	}
+	hello := read()
+	require.Equal(t, signaling.TypeHello, hello.Type)
+	h, err := signaling.DecodeHello(hello.Payload)
+	require.NoError(t, err)
+	assert.Equal(t, "bob1", h.DeviceID)
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeOffer, map[string]string{"sdp": "v=0"})))
+	assert.Equal(t, signaling.TypeOffer, (<-got).Type)
+	assert.Equal(t, signaling.TypeAnswer, read().Type)
+	require.NoError(t, ws.Close(websocket.StatusNormalClosure, ""))
+}
+
+// TestDialWrongDevice: a device that answers as another one is cut off.
+func TestDialWrongDevice(t *testing.T) {
+	dev, got := fakeDevice(t, "mallory")
+	addr := dialServer(t, dev)
+	ctx := testCtx(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=bob1", nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+	<-got
+	_, _, err = ws.Read(ctx)
+	require.Error(t, err, "the other hello never reaches the page")
+	assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err))
+}
+
+// TestDialBadMessage: the page's messages are checked as on /ws/connect.
+func TestDialBadMessage(t *testing.T) {
+	dev, _ := fakeDevice(t, "bob1")
+	addr := dialServer(t, dev)
+	ctx := testCtx(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=bob1", nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, []byte{1, 1, 0}))
+	_, _, err = ws.Read(ctx)
+	require.Error(t, err)
+	assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err))
+}
+
+// TestDialUnreachable: a discovered device that does not answer closes the
+// page's WebSocket with a reason.
+func TestDialUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close()) // nothing listens there any more
+	addr := dialServer(t, discovery.Device{
+		Info: discovery.Info{ID: "gone1", Name: "Gone"}, Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+	})
+	ctx := testCtx(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=gone1", nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	_, _, err = ws.Read(ctx)
+	require.Error(t, err)
+	assert.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(err))
+}
