@@ -58,6 +58,14 @@ func DecodeControl(p []byte) (Control, error) {
 
 // DecodeFrameMessage parses one WebSocket binary message, which must hold
 // exactly one handshake frame (PROTOCOL.md §2.1), nothing before or after.
+// frameMessage is f as one WebSocket message, DecodeFrameMessage's inverse.
+// f came from signaling.ReadFrame, so it is within the size limit.
+func frameMessage(f signaling.Frame) []byte {
+	buf := bytes.NewBuffer(make([]byte, 0, 6+len(f.Payload)))
+	_ = signaling.WriteFrame(buf, f)
+	return buf.Bytes()
+}
+
 func DecodeFrameMessage(p []byte) (signaling.Frame, error) {
 	r := bytes.NewReader(p)
 	f, err := signaling.ReadFrame(r)
@@ -289,10 +297,7 @@ func (l *pageLink) bridge(ctx context.Context, n int, tcp net.Conn) error {
 			}
 			break
 		}
-		p := make([]byte, 0, 6+len(f.Payload))
-		buf := bytes.NewBuffer(p)
-		_ = signaling.WriteFrame(buf, f)
-		if err := l.send(ctx, websocket.MessageBinary, buf.Bytes()); err != nil {
+		if err := l.send(ctx, websocket.MessageBinary, frameMessage(f)); err != nil {
 			return fmt.Errorf("pass a %s frame to the page: %w", f.Type, err)
 		}
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -148,18 +147,22 @@ func pipeDial(ctx context.Context, ws *websocket.Conn, dev discovery.Device) err
 		fromDevice <- err
 	}()
 	err = pageToDevice(ctx, ws, tcp)
-	if err != nil && !errors.Is(err, errPageLeft) && !errors.Is(err, errDeviceLeft) {
+	if failed(err) {
 		closeWith(ws, err)
 	}
 	cancel()
-	derr := <-fromDevice
-	if derr != nil && !errors.Is(derr, errDeviceLeft) && !errors.Is(derr, errPageLeft) {
+	if derr := <-fromDevice; failed(derr) {
 		return derr
 	}
-	if err != nil && !errors.Is(err, errPageLeft) && !errors.Is(err, errDeviceLeft) {
+	if failed(err) {
 		return err
 	}
 	return nil
+}
+
+// failed says whether err is a failure, not one side ending the pipe.
+func failed(err error) bool {
+	return err != nil && !errors.Is(err, errPageLeft) && !errors.Is(err, errDeviceLeft)
 }
 
 var errDeviceLeft = errors.New("the device closed the handshake")
@@ -207,10 +210,8 @@ func deviceToPage(ctx context.Context, tcp net.Conn, ws *websocket.Conn, id stri
 				return fmt.Errorf("the device answered as %s, not as %s", h.DeviceID, id)
 			}
 		}
-		var buf bytes.Buffer
-		_ = signaling.WriteFrame(&buf, f)
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err = ws.Write(wctx, websocket.MessageBinary, buf.Bytes())
+		err = ws.Write(wctx, websocket.MessageBinary, frameMessage(f))
 		cancel()
 		if err != nil {
 			return errPageLeft
