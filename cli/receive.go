@@ -18,7 +18,6 @@ import (
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/remote"
-	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
@@ -341,15 +340,9 @@ func (e *env) serveRemote(ctx context.Context, wsURL string, h *remote.Host, han
 	}
 	defer client.Close()
 	// Paired devices may find us by our device id (send --server --to).
-	actx, acancel := context.WithTimeout(ctx, remote.DialTimeout)
-	err = client.Announce(actx, e.cfg.Identity.Signer())
-	acancel()
-	var re *rendezvous.Error
+	err = remote.Announce(ctx, client, e.cfg.Identity.Signer())
 	switch {
-	case errors.As(err, &re) && re.Code == rendezvous.CodeKeyMismatch:
-		// Someone announced this id with another key first (or this device
-		// had another certificate then): the server keeps the id for that
-		// key, so nobody can take over a paired device's name. Codes work.
+	case errors.Is(err, remote.ErrIDBound):
 		e.reportError(fmt.Errorf("the server %s has this device's id bound to another certificate, so paired devices cannot reach it there by name; pairing with a code still works", wsURL))
 	case err != nil:
 		return false, fmt.Errorf("announce this device on the server %s: %w", wsURL, err)

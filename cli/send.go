@@ -317,17 +317,12 @@ func (e *env) pairedDialer(ctx context.Context, wsURL string, d trust.Device, re
 			if err == nil {
 				return link, nil
 			}
-			var pe interface{ Permanent() bool }
 			var ic *trust.IdentityChangedError
 			switch {
-			case errors.As(err, &ic):
-				// Whoever answers under that id on the LAN is not the device
-				// we paired with (the pinned certificate says so): nothing
-				// goes to it, but the server route, which insists on the
-				// pinned certificate too, may reach the real one.
-				e.reportError(fmt.Errorf("warning: the device answering as %s on the local network presents another certificate than the one paired; not sending to it, trying the server", d.Name))
-			case errors.As(err, &pe) && pe.Permanent():
+			case !engine.ServerMayHelp(err):
 				return nil, err // refused on purpose: no other way around
+			case errors.As(err, &ic):
+				e.reportError(fmt.Errorf("warning: the device answering as %s on the local network presents another certificate than the one paired; not sending to it, trying the server", d.Name))
 			default:
 				e.reportError(fmt.Errorf("%s is not reachable on the local network (%v); trying the server", d.Name, oneLine(err)))
 			}

@@ -293,15 +293,9 @@ func (e *Engine) serverSession(ctx context.Context, u string, h *remote.Host) er
 		return err
 	}
 	defer host.Close()
-	actx, cancel := context.WithTimeout(ctx, remote.DialTimeout)
-	err = host.Announce(actx, e.id.Signer())
-	cancel()
-	var re *rendezvous.Error
+	err = remote.Announce(ctx, host, e.id.Signer())
 	switch {
-	case errors.As(err, &re) && re.Code == rendezvous.CodeKeyMismatch:
-		// The server keeps this id for the key that announced it first, so
-		// nobody takes over a paired device's name: paired devices cannot
-		// find this one there, but codes work. Say so and go on.
+	case errors.Is(err, remote.ErrIDBound):
 		e.problem(plainf(err, "The server %s has this device's id bound to another certificate, so paired devices cannot reach it there by name; pairing with a code still works.", serverHost(u)))
 	case err != nil:
 		return fmt.Errorf("announce this device: %w", err)
@@ -753,11 +747,7 @@ func (e *Engine) route(t Target) []string {
 // tried through the server: t is pinned, a server is set, and the LAN did
 // not refuse on purpose (a changed identity stays refused).
 func (e *Engine) serverFallback(t Target, err error) bool {
-	// A device answering under that id with another certificate is not
-	// the one paired: the server route, which insists on the pinned
-	// certificate too, may still reach the real one.
-	var ic *trust.IdentityChangedError
-	if t.ID == "" || (IsPermanent(err) && !errors.As(err, &ic)) {
+	if t.ID == "" || !ServerMayHelp(err) {
 		return false
 	}
 	e.mu.Lock()
@@ -765,6 +755,16 @@ func (e *Engine) serverFallback(t Target, err error) bool {
 	e.mu.Unlock()
 	_, pinned := e.pinned(t.ID)
 	return u != "" && pinned
+}
+
+// ServerMayHelp says whether a paired device that a LAN dial failed to
+// reach with err may still be reached through the server: yes unless the
+// peer, or our check, refused on purpose. A device answering under its id
+// with another certificate (an impostor, or a stale record) is no reason
+// to stop: the server route insists on the pinned certificate too.
+func ServerMayHelp(err error) bool {
+	var ic *trust.IdentityChangedError
+	return !IsPermanent(err) || errors.As(err, &ic)
 }
 
 func containsString(list []string, s string) bool {

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"net/url"
@@ -79,4 +80,24 @@ func DialServer(ctx context.Context, wsURL string, cfg peer.Config, deviceType s
 		return nil, fmt.Errorf("connect to the server %s: %w", wsURL, err)
 	}
 	return c, nil
+}
+
+// ErrIDBound means the server keeps this device's id for another key (the
+// one that announced it first: another device, or this one before it got a
+// new certificate), so that nobody takes over a paired device's name.
+// Paired devices cannot find this one there; pairing with a code works.
+var ErrIDBound = errors.New("the server has this device's id bound to another certificate")
+
+// Announce announces the device on client, signed with its device key, so
+// that paired devices find it by its id (within DialTimeout). A refusal
+// because the id is bound to another key is ErrIDBound.
+func Announce(ctx context.Context, client *rendezvous.Client, key crypto.Signer) error {
+	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	defer cancel()
+	err := client.Announce(ctx, key)
+	var re *rendezvous.Error
+	if errors.As(err, &re) && re.Code == rendezvous.CodeKeyMismatch {
+		return fmt.Errorf("%w: %w", ErrIDBound, err)
+	}
+	return err
 }
