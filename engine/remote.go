@@ -489,20 +489,51 @@ func (e *Engine) JoinPairing(ctx context.Context, code string) (Peer, error) {
 	if err != nil {
 		return Peer{}, unreachable(u, err)
 	}
-	defer client.Close()
 	c, err := remote.Join(ctx, client, code, e.peerCfg, e.pairCheck)
 	if err != nil {
+		_ = client.Close()
 		slog.Info("engine: pairing failed", slog.Any("err", err))
 		return Peer{}, describePairError(err)
 	}
 	p := Peer{ID: c.Remote.DeviceID, Name: c.Remote.Name}
-	_ = c.Close() // pairing only: files go on connections of their own
-	func() {
-		defer e.lock()()
-		e.emit(Paired{Peer: p})
-	}()
+	// Pairing only: files go on connections of their own. The other
+	// device counts the pairing done when its end of the data channel
+	// opens, a moment after ours did: closing at once could beat that.
+	// It closes the connection, or we do after a while.
+	e.mu.Lock()
+	stopped = e.stopped
+	if !stopped {
+		e.work.Go(func() {
+			lingerClose(e.root, c, pairingLinger)
+			_ = client.Close()
+		})
+	}
+	e.emit(Paired{Peer: p})
+	e.mu.Unlock()
+	e.events.flush()
+	if stopped {
+		_ = c.Close()
+		_ = client.Close()
+	}
 	poke(e.srv.refresh)
 	return p, nil
+}
+
+// pairingLinger is how long a connection made only to pair stays open for
+// the other device to take note.
+const pairingLinger = 5 * time.Second
+
+// lingerClose closes c once the other end has closed it, d has passed or
+// ctx has ended, whichever comes first.
+func lingerClose(ctx context.Context, c *peer.Conn, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.Done():
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	_ = c.Close()
 }
 
 // describePairError says in plain words why joining with a code failed.

@@ -265,6 +265,14 @@ func (c *Conn) waitOpen(ctx context.Context, opened <-chan struct{}) error {
 		if err := c.Err(); err != nil {
 			return err
 		}
+		select {
+		case <-opened:
+			// It opened, then closed at once (the peer only paired, say):
+			// pion reports both on goroutines of their own, in any order.
+			// The owner finds it closed.
+			return nil
+		default:
+		}
 		return errors.New("peer connection failed before the data channel opened")
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
