@@ -81,6 +81,25 @@ const limitsJS = `(async () => {
     out.errAt9 = p.err ? p.err.message : '';
   });
 
+  // A refused signal ends the pipes to its recipient only; an error that
+  // names nobody (an older server) ends them all.
+  await part('refusedSignal', async () => {
+    const c = fake();
+    const got = [];
+    new rz.Mux(c, true, (p) => got.push(p));
+    c.onPeerJoined({ client_id: 'a' }, '7KQ2M-XW4PD');
+    c.onPeerJoined({ client_id: 'b' }, '7KQ2M-XW4PD');
+    c.onSignal('a', { pipe: pipeId(1), seq: 0, data: chunk(10) });
+    c.onSignal('b', { pipe: pipeId(2), seq: 0, data: chunk(10) });
+    // The server's errors, as the page's client reads them off the wire.
+    const wire = new rz.Client(null);
+    wire.onError = c.onError;
+    wire.handle({ type: 'error', code: 'peer-busy', to: 'a' });
+    out.refusedNamed = got.map((p) => !!p.err);
+    wire.handle({ type: 'error', code: 'rate-limited' });
+    out.refusedAnon = got.map((p) => !!p.err);
+  });
+
   // The code refresh: a bad date counts as 10 minutes; always 1 to 10 minutes.
   await part('refresh', async () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
@@ -158,7 +177,8 @@ const limitsJS = `(async () => {
 // The off-LAN page's limits and checks, run in the page on its own
 // modules: a code's creator keeps at most MAX_PIPES pipes, one per peer;
 // a pipe's unread bytes count until the reader takes them; the code
-// refresh never spins; pairing messages are typed strictly; two
+// refresh never spins; pairing messages are typed strictly; a refused
+// signal ends only its recipient's pipes; two
 // retirements make one code; a rejected M4 retires the code.
 func TestWebOffLANLimits(t *testing.T) {
 	ctx := webContext(t)
@@ -175,6 +195,7 @@ func TestWebOffLANLimits(t *testing.T) {
 		Decode                                          map[string]string
 		CreatesAfterTwoRetires, CreatesAfterM4Abort     int
 		M4Errors                                        []string
+		RefusedNamed, RefusedAnon                       []bool
 		Thrown                                          []string
 	}
 	require.NoError(t, json.Unmarshal([]byte(got), &v), "%s", got)
@@ -196,4 +217,6 @@ func TestWebOffLANLimits(t *testing.T) {
 	assert.Equal(t, 2, v.CreatesAfterM4Abort, "the code is retired after a rejected M4")
 	require.NotEmpty(t, v.M4Errors)
 	assert.Contains(t, v.M4Errors[0], "the pairing code did not match")
+	assert.Equal(t, []bool{true, false}, v.RefusedNamed, "a refused signal to a ends a's pipe only")
+	assert.Equal(t, []bool{true, true}, v.RefusedAnon, "an error naming nobody ends every pipe")
 }

@@ -155,10 +155,11 @@ func (m *mux) handle(ev rendezvous.Event) {
 	}
 }
 
-// refused handles a signal the server did not deliver. The error does not
-// say which one, so every pipe that may have lost a message breaks: a byte
-// stream with a hole is no use. (unknown-peer needs nothing: that peer has
-// left, and its PeerLeft breaks its pipes.)
+// refused handles a signal the server did not deliver. Every pipe to its
+// recipient may have lost a message, so each of them breaks: a byte stream
+// with a hole is no use. An error that names no recipient (a server older
+// than the field) breaks every pipe. (unknown-peer needs nothing: that peer
+// has left, and its PeerLeft breaks its pipes.)
 func (m *mux) refused(e *rendezvous.Error) {
 	if m.onError != nil {
 		m.onError(e)
@@ -168,8 +169,10 @@ func (m *mux) refused(e *rendezvous.Error) {
 	}
 	m.mu.Lock()
 	pipes := make([]*Pipe, 0, len(m.pipes))
-	for _, p := range m.pipes {
-		pipes = append(pipes, p)
+	for k, p := range m.pipes {
+		if e.To == "" || k.peer == e.To {
+			pipes = append(pipes, p)
+		}
 	}
 	m.mu.Unlock()
 	for _, p := range pipes {

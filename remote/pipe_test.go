@@ -25,6 +25,7 @@ type pipePair struct {
 	ca, cb       *rendezvous.Client
 	creatorCode  string
 	creatorMuxed bool
+	url          string // the rendezvous server's
 }
 
 func newPipePair(t *testing.T) *pipePair {
@@ -61,7 +62,7 @@ func newPipePair(t *testing.T) *pipePair {
 	_, err = io.ReadFull(b, one)
 	require.NoError(t, err)
 	require.Equal(t, "x", string(one))
-	return &pipePair{a: a, b: b, ma: ma, mb: mb, ca: joiner, cb: creator, creatorCode: room.Code}
+	return &pipePair{a: a, b: b, ma: ma, mb: mb, ca: joiner, cb: creator, creatorCode: room.Code, url: w.url}
 }
 
 // Bytes arrive whole and in order both ways, long writes split into chunks.
@@ -238,4 +239,55 @@ func TestPipeClientClosed(t *testing.T) {
 	require.NoError(t, pp.a.SetReadDeadline(time.Now().Add(5*time.Second)))
 	_, err = pp.a.Read(make([]byte, 1))
 	assert.True(t, errors.Is(err, ErrPeerLeft) || errors.Is(err, io.EOF), "joiner: %v", err)
+}
+
+// A signal the server did not deliver breaks the pipes to its recipient,
+// and only those: the server's error names it. An error that names nobody
+// (from a server older than that field) breaks every pipe.
+func TestPipeRefusedSignal(t *testing.T) {
+	verifyNoLeaks(t)
+	pp := newPipePair(t)
+	ctx := testContext(t)
+	other := dialRendezvous(t, pp.url, newConfig(t, "Other"))
+	mo := newMux(other, false, nil)
+	t.Cleanup(mo.close)
+	_, err := other.Join(ctx, pp.creatorCode)
+	require.NoError(t, err)
+	host, err := mo.first(ctx, pp.creatorCode)
+	require.NoError(t, err)
+	o, err := mo.open(host.ClientID)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = o.Close() })
+	_, err = o.Write([]byte("y"))
+	require.NoError(t, err)
+	var ob *Pipe
+	select {
+	case ob = <-pp.mb.accept:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the creator was not offered the second pipe")
+	}
+	t.Cleanup(func() { _ = ob.Close() })
+	read := func(p *Pipe, n int) (string, error) {
+		t.Helper()
+		require.NoError(t, p.SetReadDeadline(time.Now().Add(5*time.Second)))
+		buf := make([]byte, n)
+		_, err := io.ReadFull(p, buf)
+		return string(buf), err
+	}
+	got, err := read(ob, 1)
+	require.NoError(t, err)
+	require.Equal(t, "y", got)
+
+	pp.mb.refused(&rendezvous.Error{Code: rendezvous.CodePeerBusy, To: pp.ca.ClientID()})
+	_, err = read(pp.b, 1)
+	assert.ErrorIs(t, err, ErrLost, "the pipe to the recipient has a hole")
+	_, err = o.Write([]byte("unharmed"))
+	require.NoError(t, err)
+	got, err = read(ob, 8)
+	require.NoError(t, err)
+	assert.Equal(t, "unharmed", got, "the pipe to another client carries on")
+
+	pp.mb.refused(&rendezvous.Error{Code: rendezvous.CodeRateLimited})
+	_, err = read(ob, 1)
+	assert.ErrorIs(t, err, ErrLost, "an error naming nobody breaks every pipe")
 }

@@ -433,7 +433,7 @@ func eventOf(e *Envelope) Event {
 	case TypeSignal:
 		return Signal{From: e.From, Payload: e.Payload}
 	case TypeError:
-		return &Error{Code: e.Code, Message: e.Message, Req: e.Req}
+		return &Error{Code: e.Code, Message: e.Message, Req: e.Req, To: e.To}
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ type Error struct {
 	// Req is the request it answers (0: none, e.g. a dropped signal
 	// without req).
 	Req uint32
+	// To is the recipient of the signal it answers ("" when it answers
+	// no signal, or the server is older than this field).
+	To string
 }
 
 func newError(code, msg string) *Error { return &Error{Code: code, Message: msg} }

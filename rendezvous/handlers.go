@@ -43,7 +43,7 @@ func (c *conn) handle(data []byte) bool {
 	s.mu.Unlock()
 	if !ok {
 		s.m.limited[limitMessage].Add(1)
-		return c.refuse(env.Req, newError(CodeRateLimited, "too many messages"))
+		return c.refuse(&env, newError(CodeRateLimited, "too many messages"))
 	}
 	if derr != nil {
 		var e *Error
@@ -51,17 +51,17 @@ func (c *conn) handle(data []byte) bool {
 		switch e.Code {
 		case CodeBadHello:
 			// Nothing works without a hello; say why and close.
-			c.replyError(env.Req, e)
+			c.replyError(&env, e)
 			c.kill(websocket.StatusPolicyViolation, "bad hello")
 			return false
 		case CodeBadCode:
 			// The handler answers it, after counting the attempt.
 		default:
-			return c.refuse(env.Req, e)
+			return c.refuse(&env, e)
 		}
 	}
 	if env.Type != TypeHello && !c.helloed.Load() {
-		return c.refuse(env.Req, newError(CodeProtocol, "hello first"))
+		return c.refuse(&env, newError(CodeProtocol, "hello first"))
 	}
 	switch env.Type {
 	case TypeHello:
@@ -81,12 +81,12 @@ func (c *conn) handle(data []byte) bool {
 	case TypeSignal:
 		return c.handleSignal(&env)
 	}
-	return c.refuse(env.Req, newError(CodeBadMessage, "unknown message type"))
+	return c.refuse(&env, newError(CodeBadMessage, "unknown message type"))
 }
 
 // refuse answers a message that breaks a rule and counts a strike.
-func (c *conn) refuse(req uint32, e *Error) bool {
-	c.replyError(req, e)
+func (c *conn) refuse(env *Envelope, e *Error) bool {
+	c.replyError(env, e)
 	c.strikes++
 	if c.strikes >= c.s.cfg.MaxStrikes {
 		c.s.m.abusive.Add(1)
@@ -96,9 +96,15 @@ func (c *conn) refuse(req uint32, e *Error) bool {
 	return true
 }
 
-func (c *conn) replyError(req uint32, e *Error) {
+// replyError answers env with e. An error that answers a signal names its
+// recipient, so that the sender knows which stream lost a message.
+func (c *conn) replyError(env *Envelope, e *Error) {
 	c.s.m.countError(e.Code)
-	c.send(&Envelope{Type: TypeError, Req: req, Code: e.Code, Message: e.Message})
+	r := &Envelope{Type: TypeError, Req: env.Req, Code: e.Code, Message: e.Message}
+	if env.Type == TypeSignal && clientIDRe.MatchString(env.To) {
+		r.To = env.To
+	}
+	c.send(r)
 }
 
 func (c *conn) reply(req uint32, e *Envelope) {
@@ -111,7 +117,7 @@ func (c *conn) peer() *Peer { return &Peer{ClientID: c.id, Hello: *c.hello} }
 
 func (c *conn) handleHello(env *Envelope) bool {
 	if c.helloed.Load() {
-		return c.refuse(env.Req, newError(CodeProtocol, "hello twice"))
+		return c.refuse(env, newError(CodeProtocol, "hello twice"))
 	}
 	h := *env.Device
 	c.s.mu.Lock()
@@ -129,22 +135,22 @@ func (c *conn) handleCreate(env *Envelope) bool {
 	defer s.mu.Unlock()
 	if !c.ipst.pair.allow(now, s.cfg.PairRate) {
 		s.m.limited[limitPair].Add(1)
-		return c.refuse(env.Req, newError(CodeRateLimited, "too many pairing attempts; wait a minute"))
+		return c.refuse(env, newError(CodeRateLimited, "too many pairing attempts; wait a minute"))
 	}
 	if len(c.rooms) >= s.cfg.MaxRoomsPerConn {
-		c.replyError(env.Req, newError(CodeTooManyRooms, ""))
+		c.replyError(env, newError(CodeTooManyRooms, ""))
 		return true
 	}
 	s.maybeSweep(now)
 	if len(s.codes) >= s.cfg.MaxCodes {
-		c.replyError(env.Req, newError(CodeServerFull, "too many pairing codes in use"))
+		c.replyError(env, newError(CodeServerFull, "too many pairing codes in use"))
 		return true
 	}
 	var k string
 	for i := 0; ; i++ {
 		var err error
 		if k, err = s.newCode(); err != nil || i == 16 {
-			c.replyError(env.Req, newError(CodeInternal, "cannot draw a code"))
+			c.replyError(env, newError(CodeInternal, "cannot draw a code"))
 			return true
 		}
 		// Live codes and tombstones alike: a code is issued once in its lifetime.
@@ -169,7 +175,7 @@ func (c *conn) handleJoin(env *Envelope) bool {
 	// Every attempt counts, good code or not, before anything is looked up.
 	if !c.ipst.pair.allow(now, s.cfg.PairRate) {
 		s.m.limited[limitPair].Add(1)
-		return c.refuse(env.Req, newError(CodeRateLimited, "too many pairing attempts; wait a minute"))
+		return c.refuse(env, newError(CodeRateLimited, "too many pairing attempts; wait a minute"))
 	}
 	k, err := NormalizeCode(env.Code)
 	var e *code
@@ -181,20 +187,20 @@ func (c *conn) handleJoin(env *Envelope) bool {
 	}
 	// Unknown, malformed, expired and closed look the same from outside.
 	if e == nil || e.room == nil || !e.room.open {
-		c.replyError(env.Req, newError(CodeBadCode, ""))
+		c.replyError(env, newError(CodeBadCode, ""))
 		return true
 	}
 	r := e.room
 	if slices.Contains(r.members, c) {
-		c.replyError(env.Req, newError(CodeProtocol, "already in this room"))
+		c.replyError(env, newError(CodeProtocol, "already in this room"))
 		return true
 	}
 	if len(r.members) >= s.cfg.MaxRoomMembers {
-		c.replyError(env.Req, newError(CodeRoomFull, ""))
+		c.replyError(env, newError(CodeRoomFull, ""))
 		return true
 	}
 	if len(c.rooms) >= s.cfg.MaxRoomsPerConn {
-		c.replyError(env.Req, newError(CodeTooManyRooms, ""))
+		c.replyError(env, newError(CodeTooManyRooms, ""))
 		return true
 	}
 	shown := FormatCode(k)
@@ -229,7 +235,7 @@ func (c *conn) handleLeave(env *Envelope) bool {
 	defer s.mu.Unlock()
 	r := c.roomByCode(env.Code)
 	if r == nil {
-		c.replyError(env.Req, newError(CodeBadCode, ""))
+		c.replyError(env, newError(CodeBadCode, ""))
 		return true
 	}
 	s.leaveLocked(c, r)
@@ -252,7 +258,7 @@ func (c *conn) handleClose(env *Envelope) bool {
 	}
 	r := c.roomByCode(env.Code)
 	if r == nil || r.creator != c {
-		c.replyError(env.Req, newError(CodeBadCode, ""))
+		c.replyError(env, newError(CodeBadCode, ""))
 		return true
 	}
 	s.killCodeLocked(r)
@@ -303,7 +309,7 @@ func (s *Server) leaveLocked(c *conn, r *room) {
 func (c *conn) handleAnnounce(env *Envelope) bool {
 	s := c.s
 	if env.DeviceID != c.hello.DeviceID {
-		return c.refuse(env.Req, newError(CodeBadMessage, "announce: device id differs from the hello's"))
+		return c.refuse(env, newError(CodeBadMessage, "announce: device id differs from the hello's"))
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -311,26 +317,26 @@ func (c *conn) handleAnnounce(env *Envelope) bool {
 	s.mu.Unlock()
 	if !ok {
 		s.m.limited[limitPresence].Add(1)
-		return c.refuse(env.Req, newError(CodeRateLimited, "too many announces"))
+		return c.refuse(env, newError(CodeRateLimited, "too many announces"))
 	}
 	der, err := base64.StdEncoding.DecodeString(env.PublicKey)
 	if err != nil {
-		return c.refuse(env.Req, newError(CodeBadSignature, "public_key is not base64"))
+		return c.refuse(env, newError(CodeBadSignature, "public_key is not base64"))
 	}
 	key, err := x509.ParsePKIXPublicKey(der)
 	pub, isEC := key.(*ecdsa.PublicKey)
 	if err != nil || !isEC || pub.Curve != elliptic.P256() {
-		return c.refuse(env.Req, newError(CodeBadSignature, "public_key is not an ECDSA P-256 key"))
+		return c.refuse(env, newError(CodeBadSignature, "public_key is not an ECDSA P-256 key"))
 	}
 	sig, err := base64.StdEncoding.DecodeString(env.Sig)
 	if err != nil || !ecdsa.VerifyASN1(pub, AnnounceDigest(c.nonce, env.DeviceID), sig) {
-		return c.refuse(env.Req, newError(CodeBadSignature, "signature does not verify"))
+		return c.refuse(env, newError(CodeBadSignature, "signature does not verify"))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pins[env.DeviceID]
 	if p != nil && p.key != string(der) {
-		c.replyError(env.Req, newError(CodeKeyMismatch, "this device id is bound to another key"))
+		c.replyError(env, newError(CodeKeyMismatch, "this device id is bound to another key"))
 		return true
 	}
 	if p == nil {
@@ -338,7 +344,7 @@ func (c *conn) handleAnnounce(env *Envelope) bool {
 			s.sweep(now)
 		}
 		if len(s.pins) >= s.cfg.MaxPins {
-			c.replyError(env.Req, newError(CodeServerFull, "too many devices"))
+			c.replyError(env, newError(CodeServerFull, "too many devices"))
 			return true
 		}
 		p = &pin{key: string(der)}
@@ -361,11 +367,11 @@ func (c *conn) handleFind(env *Envelope) bool {
 	defer s.mu.Unlock()
 	if !c.ipst.presence.allow(now, s.cfg.PresenceRate) {
 		s.m.limited[limitPresence].Add(1)
-		return c.refuse(env.Req, newError(CodeRateLimited, "too many finds"))
+		return c.refuse(env, newError(CodeRateLimited, "too many finds"))
 	}
 	t := s.presence[env.DeviceID]
 	if t == nil || t == c {
-		c.replyError(env.Req, newError(CodeNotFound, ""))
+		c.replyError(env, newError(CodeNotFound, ""))
 		return true
 	}
 	for _, r := range c.rooms {
@@ -375,7 +381,7 @@ func (c *conn) handleFind(env *Envelope) bool {
 		}
 	}
 	if len(c.rooms) >= s.cfg.MaxRoomsPerConn || len(t.rooms) >= s.cfg.MaxRoomsPerConn {
-		c.replyError(env.Req, newError(CodeTooManyRooms, ""))
+		c.replyError(env, newError(CodeTooManyRooms, ""))
 		return true
 	}
 	r := &room{members: []*conn{c, t}}
@@ -391,7 +397,7 @@ func (c *conn) handleSignal(env *Envelope) bool {
 	s := c.s
 	b, err := jsonMarshal(&Envelope{Type: TypeSignal, From: c.id, Payload: env.Payload})
 	if err != nil { // the payload came from json.Unmarshal; cannot happen
-		c.replyError(env.Req, newError(CodeBadMessage, "payload"))
+		c.replyError(env, newError(CodeBadMessage, "payload"))
 		return true
 	}
 	s.mu.Lock()
@@ -399,11 +405,11 @@ func (c *conn) handleSignal(env *Envelope) bool {
 	t := s.conns[env.To]
 	if t == nil || t == c || !c.sharesRoom(t) {
 		// Whether the id exists elsewhere is none of the sender's business.
-		c.replyError(env.Req, newError(CodeUnknownPeer, ""))
+		c.replyError(env, newError(CodeUnknownPeer, ""))
 		return true
 	}
 	if !t.enqueue(b) {
-		c.replyError(env.Req, newError(CodePeerBusy, "the recipient is not keeping up; try again"))
+		c.replyError(env, newError(CodePeerBusy, "the recipient is not keeping up; try again"))
 		return true
 	}
 	s.m.relayed.Add(1)

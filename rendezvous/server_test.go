@@ -407,6 +407,16 @@ func TestMessageRateLimit(t *testing.T) {
 	}
 	_, err := a.Create(ctxT(t))
 	assert.ErrorIs(t, err, ErrRateLimited)
+	var refused *Error
+	require.ErrorAs(t, err, &refused)
+	assert.Empty(t, refused.To, "it answers no signal")
+	// A dropped signal's error names the recipient: the sender's other
+	// streams lost nothing.
+	const to = "0123456789abcdef"
+	require.NoError(t, a.Signal(to, "x"))
+	refused = expectType[*Error](t, a)
+	assert.ErrorIs(t, refused, ErrRateLimited)
+	assert.Equal(t, to, refused.To)
 	b := h.dial("192.0.2.2", testHello("b"))
 	_, err = b.Create(ctxT(t))
 	require.NoError(t, err, "another address has its own budget")
@@ -454,6 +464,7 @@ func TestSlowReceiver(t *testing.T) {
 		select {
 		case ev := <-a.Events():
 			require.ErrorIs(t, ev.(*Error), &Error{Code: CodePeerBusy})
+			assert.Equal(t, slow.welcome.ClientID, ev.(*Error).To, "the error names the recipient")
 			return
 		default:
 		}

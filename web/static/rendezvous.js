@@ -20,9 +20,10 @@ const PIPE_RE = /^[0-9a-f]{16}$/;
 
 // RendezvousError is an error reply of the server: code is section 6's.
 export class RendezvousError extends Error {
-  constructor(code, message) {
+  constructor(code, message, to = '') {
     super(RendezvousError.words(code, message));
     this.code = code;
+    this.to = to; // the recipient of the signal it answers, if any
   }
   static words(code, message) {
     switch (code) {
@@ -137,7 +138,7 @@ export class Client {
       case 'peer-joined': if (m.peer) this.onPeerJoined(m.peer, m.code || ''); break;
       case 'peer-left': if (m.peer) this.onPeerLeft(m.peer.client_id, m.code || ''); break;
       case 'signal': this.onSignal(m.from, m.payload); break;
-      case 'error': this.onError(new RendezvousError(m.code, m.message)); break;
+      case 'error': this.onError(new RendezvousError(m.code, m.message, typeof m.to === 'string' ? m.to : '')); break;
       default:
     }
   }
@@ -183,9 +184,12 @@ export class Mux {
     };
     client.onSignal = (from, payload) => this.route(from, payload);
     client.onError = (err) => {
-      // A refused signal may belong to any pipe: end them all (§13.2).
+      // A refused signal broke the pipes to its recipient; one that
+      // names none may belong to any pipe: end them all (§13.2).
       if (err.code === 'unknown-peer') return;
-      for (const p of this.pipes.values()) p.end(new Error(`a message between the devices was lost on the server: ${err.message}`));
+      for (const p of this.pipes.values()) {
+        if (!err.to || p.peer === err.to) p.end(new Error(`a message between the devices was lost on the server: ${err.message}`));
+      }
     };
     client.onClose = (err) => {
       for (const p of this.pipes.values()) p.end(err);
