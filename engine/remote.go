@@ -224,6 +224,13 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 		OnError:  e.onRemoteError,
 		OnPaired: e.onPaired,
 		Renew:    e.srv.renew,
+		// A code only while the pairing dialog is open: no room held on
+		// the server otherwise (the server limits them per client).
+		Showing: func() bool {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return e.srv.pairing && e.srv.url == u && !e.stopped
+		},
 	}
 	defer h.Wait()
 	wait := backoffMin
@@ -366,6 +373,10 @@ func (e *Engine) onCode(u string, c remote.Code) {
 	if e.srv.url != u {
 		return
 	}
+	if c.Code == "" { // retired, none wanted now
+		e.srv.code = PairingCode{}
+		return
+	}
 	e.srv.code = PairingCode{Code: c.Code, Link: remote.PairingLink(u, c.Code), Expires: c.Expires}
 	close(e.srv.codeWait)
 	e.srv.codeWait = make(chan struct{})
@@ -406,17 +417,19 @@ func (e *Engine) onPaired(h signaling.Hello) {
 func (e *Engine) StartPairing(ctx context.Context) (code PairingCode, err error) {
 	e.mu.Lock()
 	u, connected, lastErr, wait := e.srv.url, e.srv.connected, e.srv.err, e.srv.codeWait
-	stopped, haveCode := e.stopped, e.srv.code.Code != ""
+	stopped := e.stopped
 	if u != "" && !stopped {
 		e.srv.pairing = true
 	}
 	e.mu.Unlock()
 	defer func() {
 		if err != nil {
-			// Not pairing after all: no code events, no wrong-code problems.
+			// Not pairing after all: no code events, no wrong-code
+			// problems, and a code that came late is retired.
 			e.mu.Lock()
 			e.srv.pairing = false
 			e.mu.Unlock()
+			poke(e.srv.renew)
 		}
 	}()
 	switch {
@@ -426,9 +439,9 @@ func (e *Engine) StartPairing(ctx context.Context) (code PairingCode, err error)
 		return PairingCode{}, fmt.Errorf("pairing: %w", ErrStopped)
 	case !connected && lastErr != nil:
 		return PairingCode{}, unreachable(u, lastErr)
-	case connected && haveCode:
-		// The code of now may have been seen (an earlier dialog): show
-		// one nobody has seen. Without one, the first to come is fresh.
+	case connected:
+		// A code now: a fresh one, nobody has seen it. (Not connected:
+		// the session that connects starts with one, as pairing is set.)
 		poke(e.srv.renew)
 	}
 	select {

@@ -32,6 +32,13 @@ import (
 // so the per-address limits are lifted.
 func newRendezvous(t *testing.T) string {
 	t.Helper()
+	_, url := newRendezvousServer(t)
+	return url
+}
+
+// newRendezvousServer is newRendezvous, with the server for its Stats.
+func newRendezvousServer(t *testing.T) (*rendezvous.Server, string) {
+	t.Helper()
 	lots := rendezvous.Limit{Every: time.Millisecond, Burst: 1000}
 	srv, err := rendezvous.New(rendezvous.Config{ConnectRate: lots, PairRate: lots, PresenceRate: lots})
 	require.NoError(t, err)
@@ -42,7 +49,7 @@ func newRendezvous(t *testing.T) string {
 		assert.NoError(t, srv.Shutdown(ctx))
 		ts.Close()
 	})
-	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+	return srv, "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
 }
 
 // startRemote runs an engine on loopback, hidden and not browsing, with the
@@ -206,6 +213,40 @@ func TestPairWrongCode(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "the code shown was not retired")
 	_, err = a.JoinPairing(ctx, code.Code)
 	require.ErrorIs(t, err, remote.ErrNoSuchCode)
+}
+
+// An engine holds a pairing code on the server only while its pairing
+// dialog is open: none once connected, one after StartPairing, none after
+// CancelPairing, and none after a device paired with it.
+func TestPairingCodeOnlyWhileShown(t *testing.T) {
+	srv, url := newRendezvousServer(t)
+	a, b := startRemote(t, "alice", url), startRemote(t, "bob", url)
+	codes := func() int { return srv.Stats().OpenCodes }
+	assert.Never(t, func() bool { return codes() > 0 }, 500*time.Millisecond, 20*time.Millisecond, "a code held while nobody pairs")
+	ctx := pairingContext(t)
+
+	first, err := b.StartPairing(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, codes())
+	b.CancelPairing()
+	require.Eventually(t, func() bool { return codes() == 0 }, 10*time.Second, 10*time.Millisecond, "the code outlived the dialog")
+	_, err = a.JoinPairing(ctx, first.Code)
+	require.ErrorIs(t, err, remote.ErrNoSuchCode)
+
+	second, err := b.StartPairing(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, codes())
+	from := b.rec.mark()
+	_, err = a.JoinPairing(ctx, second.Code)
+	require.NoError(t, err)
+	b.rec.wait(t, from, "Paired", func(ev Event) bool { _, ok := ev.(Paired); return ok })
+	require.Eventually(t, func() bool { return codes() == 0 }, 10*time.Second, 10*time.Millisecond, "the code used was replaced")
+	assert.Never(t, func() bool { return codes() > 0 }, 300*time.Millisecond, 20*time.Millisecond, "a new code after pairing")
+	for _, ev := range b.rec.all() {
+		if pc, ok := ev.(PairingCodeShown); ok {
+			assert.Contains(t, []string{first.Code, second.Code}, pc.Code.Code, "a code shown that StartPairing did not ask for")
+		}
+	}
 }
 
 // Without a server the pairing verbs say to set one; with one that does

@@ -47,6 +47,12 @@ type Host struct {
 	// (OnCode) each time it receives: a person opened the pairing dialog
 	// and needs a fresh code, or closed it and the one seen must die.
 	Renew <-chan struct{}
+	// Showing, when set, says whether a code is wanted now (a pairing
+	// dialog is open). Serve then holds a code only while it says so: none
+	// at the start unless it does, and Renew and the expiry of the code
+	// shown retire it without a new one when it does not (OnCode hears a
+	// zero Code). Without Showing a code is always shown.
+	Showing func() bool
 
 	handlers sync.WaitGroup // handlers of every Serve, see Wait
 }
@@ -96,8 +102,10 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if err := r.newCode(ctx); err != nil {
-		return err
+	if r.showing() {
+		if err := r.newCode(ctx); err != nil {
+			return err
+		}
 	}
 	defer r.retireAll()
 	pending := make(chan struct{}, peer.MaxPendingHandshakes)
@@ -130,18 +138,27 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 	}
 }
 
-// retireCurrent retires the code shown now (a new one is shown) and sets
-// expiry for the new one.
+// retireCurrent retires the code shown now, if any, shows a new one if a
+// code is wanted, and sets expiry for it.
 func (r *hostRun) retireCurrent(ctx context.Context, expiry *time.Timer) error {
 	r.mu.Lock()
 	room := r.current
 	r.mu.Unlock()
-	if err := r.retire(ctx, room); err != nil {
+	var err error
+	if room != "" {
+		err = r.retire(ctx, room)
+	} else if r.showing() {
+		err = r.newCode(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	expiry.Reset(r.untilExpiry())
 	return nil
 }
+
+// showing says whether a code is wanted now.
+func (r *hostRun) showing() bool { return r.h.Showing == nil || r.h.Showing() }
 
 // hostRun is one Serve.
 type hostRun struct {
@@ -383,17 +400,21 @@ func (r *hostRun) newCode(ctx context.Context) error {
 	return nil
 }
 
-// untilExpiry is the time left to the current code.
+// untilExpiry is the time left to the current code (a day when none is
+// shown: Renew starts one).
 func (r *hostRun) untilExpiry() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.current == "" {
+		return 24 * time.Hour
+	}
 	return max(time.Until(r.expires), time.Second)
 }
 
 // retire stops the code of room (after a failed pairing, or as it expires)
-// and, if it is the one shown, shows a new one. The room itself stays while
-// a paired device is in it: the server relays only between members, and a
-// resuming transfer needs that.
+// and, if it is the one shown, shows a new one if a code is wanted. The
+// room itself stays while a paired device is in it: the server relays only
+// between members, and a resuming transfer needs that.
 func (r *hostRun) retire(ctx context.Context, room string) error {
 	r.mu.Lock()
 	delete(r.rooms, room)
@@ -413,7 +434,18 @@ func (r *hostRun) retire(ctx context.Context, room string) error {
 	if err != nil {
 		slog.Warn("remote: could not retire a pairing code", slog.Any("err", err))
 	}
-	return r.newCode(ctx)
+	if r.showing() {
+		return r.newCode(ctx)
+	}
+	r.mu.Lock()
+	if r.current == room {
+		r.current, r.expires = "", time.Time{}
+	}
+	r.mu.Unlock()
+	if r.h.OnCode != nil {
+		r.h.OnCode(Code{})
+	}
+	return nil
 }
 
 // pairedIn says whether a paired device is in room.
