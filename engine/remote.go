@@ -52,6 +52,9 @@ var (
 	ErrServerUnreachable = errors.New("the server cannot be reached")
 	// ErrOwnCode: JoinPairing with the code this device shows.
 	ErrOwnCode = errors.New("that is this device's own code: type it on the other device")
+	// ErrPairingCancelled: CancelPairing (or a newer StartPairing) ended
+	// the wait of StartPairing for its code.
+	ErrPairingCancelled = errors.New("pairing cancelled")
 )
 
 // PairingCode is a code to show to the person at the other device.
@@ -91,8 +94,9 @@ type serverState struct {
 
 	url       string // canonical WebSocket URL, "" = LAN only
 	connected bool
-	err       error // why it is not connected (plain words); nil while connecting
-	pairing   bool  // a pairing dialog shows the code
+	err       error  // why it is not connected (plain words); nil while connecting
+	pairing   bool   // a pairing dialog shows the code
+	pairGen   uint64 // counts StartPairing, CancelPairing and pairings: a late failure of an older dialog leaves a newer one alone
 	code      PairingCode
 	codeWait  chan struct{}              // closed when the next code arrives
 	away      map[string]rendezvous.Peer // paired devices present on the server, by device id
@@ -404,6 +408,7 @@ func (e *Engine) onPaired(h signaling.Hello) {
 	func() {
 		defer e.lock()()
 		e.srv.pairing = false
+		e.srv.pairGen++
 		e.emit(Paired{Peer: Peer{ID: h.DeviceID, Name: h.Name}})
 	}()
 	poke(e.srv.renew) // the code was seen: it dies
@@ -418,17 +423,26 @@ func (e *Engine) StartPairing(ctx context.Context) (code PairingCode, err error)
 	e.mu.Lock()
 	u, connected, lastErr, wait := e.srv.url, e.srv.connected, e.srv.err, e.srv.codeWait
 	stopped := e.stopped
+	e.srv.pairGen++
+	gen := e.srv.pairGen
 	if u != "" && !stopped {
 		e.srv.pairing = true
 	}
 	e.mu.Unlock()
 	defer func() {
-		if err != nil {
-			// Not pairing after all: no code events, no wrong-code
-			// problems, and a code that came late is retired.
-			e.mu.Lock()
+		if err == nil {
+			return
+		}
+		// Not pairing after all: no code events, no wrong-code problems,
+		// and a code that came late is retired. Unless a newer dialog
+		// (or CancelPairing) took over: it decides.
+		e.mu.Lock()
+		mine := e.srv.pairGen == gen
+		if mine {
 			e.srv.pairing = false
-			e.mu.Unlock()
+		}
+		e.mu.Unlock()
+		if mine {
 			poke(e.srv.renew)
 		}
 	}()
@@ -454,6 +468,9 @@ func (e *Engine) StartPairing(ctx context.Context) (code PairingCode, err error)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.srv.pairGen != gen {
+		return PairingCode{}, ErrPairingCancelled
+	}
 	if e.srv.url != u || e.srv.code.Code == "" {
 		return PairingCode{}, unreachable(u, cmp.Or(e.srv.err, errors.New("the connection to the server ended")))
 	}
@@ -472,6 +489,10 @@ func (e *Engine) CancelPairing() {
 	e.mu.Lock()
 	was := e.srv.pairing
 	e.srv.pairing = false
+	e.srv.pairGen++
+	// A StartPairing still waiting for its code returns.
+	close(e.srv.codeWait)
+	e.srv.codeWait = make(chan struct{})
 	e.mu.Unlock()
 	if was {
 		poke(e.srv.renew)
@@ -512,7 +533,9 @@ func (e *Engine) JoinPairing(ctx context.Context, code string) (Peer, error) {
 	// Pairing only: files go on connections of their own. The other
 	// device counts the pairing done when its end of the data channel
 	// opens, a moment after ours did: closing at once could beat that.
-	// It closes the connection, or we do after a while.
+	// So the connection stays a while (an engine on the other end waits
+	// for offers on it, so it is usually the full while; a CLI may close
+	// it sooner).
 	e.mu.Lock()
 	stopped = e.stopped
 	if !stopped {

@@ -230,6 +230,13 @@ func TestPairingCodeOnlyWhileShown(t *testing.T) {
 	assert.Equal(t, 1, codes())
 	b.CancelPairing()
 	require.Eventually(t, func() bool { return codes() == 0 }, 10*time.Second, 10*time.Millisecond, "the code outlived the dialog")
+	require.Eventually(t, func() bool {
+		// The Host has decided not to show another (the server saw the
+		// retirement a moment before).
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.srv.code.Code == ""
+	}, 10*time.Second, 10*time.Millisecond)
 	_, err = a.JoinPairing(ctx, first.Code)
 	require.ErrorIs(t, err, remote.ErrNoSuchCode)
 
@@ -247,6 +254,69 @@ func TestPairingCodeOnlyWhileShown(t *testing.T) {
 			assert.Contains(t, []string{first.Code, second.Code}, pc.Code.Code, "a code shown that StartPairing did not ask for")
 		}
 	}
+}
+
+// While the server is still being reached, StartPairing waits for its
+// code. One that gives up (its dialog closed) leaves a newer dialog's
+// pairing alone; CancelPairing ends the wait of the newer one at once.
+func TestStartPairingWhileConnecting(t *testing.T) {
+	// A server that takes connections and never answers: connecting.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var held sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); held.Wait() })
+	held.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	})
+	cfg := testConfig(t, "alice")
+	cfg.Server = "ws://" + ln.Addr().String() + "/ws"
+	te := runEngine(t, cfg)
+	state := func() (gen uint64, pairing bool) {
+		te.mu.Lock()
+		defer te.mu.Unlock()
+		return te.srv.pairGen, te.srv.pairing
+	}
+
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	older := make(chan error, 1)
+	go func() { _, err := te.StartPairing(short); older <- err }()
+	require.Eventually(t, func() bool { g, _ := state(); return g == 1 }, 5*time.Second, time.Millisecond)
+	newer := make(chan error, 1)
+	go func() { _, err := te.StartPairing(pairingContext(t)); newer <- err }()
+	require.Eventually(t, func() bool { g, _ := state(); return g == 2 }, 5*time.Second, time.Millisecond)
+
+	err = <-older
+	require.ErrorIs(t, err, ErrServerUnreachable, "the older one gave up")
+	_, pairing := state()
+	assert.True(t, pairing, "the older dialog's failure turned off the newer one's pairing")
+	select {
+	case err := <-newer:
+		t.Fatalf("the newer StartPairing returned: %v", err)
+	default:
+	}
+
+	te.CancelPairing()
+	select {
+	case err := <-newer:
+		require.ErrorIs(t, err, ErrPairingCancelled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("CancelPairing did not end the wait")
+	}
+	_, pairing = state()
+	assert.False(t, pairing)
 }
 
 // Without a server the pairing verbs say to set one; with one that does

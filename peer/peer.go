@@ -245,6 +245,10 @@ func (c *Conn) Route() (local, remote string) {
 	return pair.Local.Typ.String(), pair.Remote.Typ.String()
 }
 
+// openGrace is how long a connection that ended before its data channel
+// opened waits for pion's word that the channel did open.
+const openGrace = 100 * time.Millisecond
+
 // waitOpen waits until the data channel is open or the connection fails.
 func (c *Conn) waitOpen(ctx context.Context, opened <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
@@ -265,13 +269,15 @@ func (c *Conn) waitOpen(ctx context.Context, opened <-chan struct{}) error {
 		if err := c.Err(); err != nil {
 			return err
 		}
+		// It may have opened, then closed at once (the peer only
+		// paired, say): pion reports both on goroutines of their own, in
+		// any order. The owner finds it closed.
+		t := time.NewTimer(openGrace)
+		defer t.Stop()
 		select {
 		case <-opened:
-			// It opened, then closed at once (the peer only paired, say):
-			// pion reports both on goroutines of their own, in any order.
-			// The owner finds it closed.
 			return nil
-		default:
+		case <-t.C:
 		}
 		return errors.New("peer connection failed before the data channel opened")
 	case <-ctx.Done():

@@ -34,7 +34,8 @@ type Host struct {
 	// OnCode hears the code to show: the first one, a new one each time a
 	// pairing fails (a failed run may have been a guess, so the old code is
 	// retired: docs/PROTOCOL-pairing.md, P.8), and a new one when the
-	// shown one expires.
+	// shown one expires; a zero Code when the code shown was retired and
+	// none replaces it (Showing says no code is wanted).
 	OnCode func(Code)
 	// OnError hears about pairings and handshakes that failed. A wrong code
 	// is pairing.ErrMismatch.
@@ -46,6 +47,8 @@ type Host struct {
 	// Renew, when set, retires the code shown now and shows a new one
 	// (OnCode) each time it receives: a person opened the pairing dialog
 	// and needs a fresh code, or closed it and the one seen must die.
+	// With Showing, the new one comes only if Showing says so (and one
+	// comes even if none was shown).
 	Renew <-chan struct{}
 	// Showing, when set, says whether a code is wanted now (a pairing
 	// dialog is open). Serve then holds a code only while it says so: none
@@ -61,7 +64,8 @@ type Host struct {
 // running. Call it once no Serve runs any more (before exiting).
 func (h *Host) Wait() { h.handlers.Wait() }
 
-// Serve creates a pairing code on client (reported to OnCode) and serves
+// Serve creates a pairing code on client (reported to OnCode; with
+// Showing, only once a code is wanted) and serves
 // until ctx ends or the rendezvous connection does: each device that joins
 // runs the PAKE with the whole code, then the LAN handshake over the same
 // pipe, and handle gets the open connection in a goroutine of its own
