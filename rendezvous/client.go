@@ -71,7 +71,8 @@ func WithHTTPClient(hc *http.Client) DialOption { return func(o *dialOptions) { 
 
 // WithKeepAlive sets how long the client waits without hearing from the
 // server before it pings; an unanswered ping within the same time ends the
-// connection. Default 30 s.
+// connection. Default 15 s, so a server (or path) that vanished silently
+// is noticed within about 40 s.
 func WithKeepAlive(d time.Duration) DialOption { return func(o *dialOptions) { o.keepAlive = d } }
 
 const (
@@ -114,7 +115,7 @@ func Dial(ctx context.Context, url string, hello Hello, opts ...DialOption) (*Cl
 	if err := hello.Validate(); err != nil {
 		return nil, fmt.Errorf("rendezvous hello: %w", err)
 	}
-	o := dialOptions{keepAlive: 30 * time.Second}
+	o := dialOptions{keepAlive: 15 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -442,7 +443,7 @@ func eventOf(e *Envelope) Event {
 // vanished server (or path) is noticed even when nothing is sent.
 func (c *Client) keepAliveLoop() {
 	defer c.wg.Done()
-	t := time.NewTicker(c.keepAlive)
+	t := time.NewTicker(max(c.keepAlive/2, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
