@@ -160,10 +160,20 @@ func startEngine(t *testing.T, name string) *testEngine {
 // runEngine runs an engine with cfg (its OnEvent replaced by a recorder).
 func runEngine(t *testing.T, cfg Config) *testEngine {
 	t.Helper()
+	return runEngineWith(t, cfg, nil)
+}
+
+// runEngineWith is runEngine; prep, when set, adjusts the engine before it
+// runs.
+func runEngineWith(t *testing.T, cfg Config, prep func(*Engine)) *testEngine {
+	t.Helper()
 	rec := newRecorder()
 	cfg.OnEvent = rec.add
 	e, err := New(cfg)
 	require.NoError(t, err)
+	if prep != nil {
+		prep(e)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()

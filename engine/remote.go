@@ -37,6 +37,10 @@ const (
 	maxFindsPerRound = 8
 	// findTimeout bounds one find.
 	findTimeout = 5 * time.Second
+	// maxFindPause caps the pause before a device that was not found is
+	// looked for again (presenceEvery, doubling). One that comes online
+	// finds us, and then is looked for at once (Host.OnFound).
+	maxFindPause = 8 * time.Minute
 	// Reconnecting to the server waits backoffMin, doubling up to
 	// backoffMax; a connection that lasted stableAfter starts over.
 	backoffMin  = time.Second
@@ -101,12 +105,22 @@ type serverState struct {
 	codeWait  chan struct{}              // closed when the next code arrives
 	away      map[string]rendezvous.Peer // paired devices present on the server, by device id
 	findNext  int                        // where the next round of finds starts
+	misses    map[string]findMiss        // paired devices not found, by device id
+	wanted    map[string]bool            // paired devices that found us: looked for first
+}
+
+// findMiss counts the finds of a device that found nothing in a row, and
+// says when to look again.
+type findMiss struct {
+	n    int
+	next time.Time
 }
 
 func newServerState(url string) serverState {
 	return serverState{
 		wake: make(chan struct{}, 1), renew: make(chan struct{}, 1), refresh: make(chan struct{}, 1),
 		every: presenceEvery, url: url, codeWait: make(chan struct{}), away: map[string]rendezvous.Peer{},
+		misses: map[string]findMiss{}, wanted: map[string]bool{},
 	}
 }
 
@@ -227,6 +241,7 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 		OnCode:   func(c remote.Code) { e.onCode(u, c) },
 		OnError:  e.onRemoteError,
 		OnPaired: e.onPaired,
+		OnFound:  e.onFound,
 		Renew:    e.srv.renew,
 		// A code only while the pairing dialog is open: no room held on
 		// the server otherwise (the server limits them per client).
@@ -598,6 +613,7 @@ func describePairError(err error) error {
 func (e *Engine) presenceLoop(ctx context.Context, finder *rendezvous.Client) {
 	e.mu.Lock()
 	every := e.srv.every
+	clear(e.srv.misses) // a new connection looks for everyone once more
 	e.mu.Unlock()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -621,26 +637,53 @@ func (e *Engine) presenceLoop(ctx context.Context, finder *rendezvous.Client) {
 	}
 }
 
+// onFound hears that a client claiming device id found us on the server:
+// if that is a device paired here and not listed, it is looked for at once
+// (the find checks the claim: only the device itself announces its id).
+func (e *Engine) onFound(id string) {
+	e.mu.Lock()
+	_, pinned := e.trust.Pinned(id)
+	_, near := e.nearby[id]
+	_, away := e.srv.away[id]
+	look := pinned && !near && !away
+	if look {
+		e.srv.wanted[id] = true
+	}
+	e.mu.Unlock()
+	if look {
+		poke(e.srv.refresh)
+	}
+}
+
 // findPaired looks for the pinned devices that are neither nearby nor
-// known to be on the server.
+// known to be on the server: first those that found us, then, in turns,
+// those not found lately (each one found nothing waits longer, up to
+// maxFindPause).
 func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 	var look []trust.Device
 	func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
+		now := time.Now()
 		var missing []trust.Device
 		for _, d := range e.trust.List() {
 			_, near := e.nearby[d.ID]
 			_, away := e.srv.away[d.ID]
-			if !near && !away {
+			switch m, missed := e.srv.misses[d.ID]; {
+			case near || away:
+				delete(e.srv.wanted, d.ID)
+			case e.srv.wanted[d.ID]:
+				look = append(look, d)
+			case !missed || !now.Before(m.next):
 				missing = append(missing, d)
 			}
 		}
 		// A round looks for a few; the next ones take their turn in the
 		// next round.
-		for i := 0; i < len(missing) && i < maxFindsPerRound; i++ {
+		for i := 0; i < len(missing) && len(look) < maxFindsPerRound; i++ {
 			look = append(look, missing[(e.srv.findNext+i)%len(missing)])
 		}
+		look = look[:min(len(look), maxFindsPerRound)]
 	}()
 	for _, d := range look {
 		fctx, cancel := context.WithTimeout(ctx, findTimeout)
@@ -652,6 +695,15 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 			func() {
 				defer e.lock()()
 				e.srv.findNext++
+				delete(e.srv.wanted, d.ID)
+				if err == nil {
+					delete(e.srv.misses, d.ID)
+					return
+				}
+				m := e.srv.misses[d.ID]
+				m.next = time.Now().Add(min(e.srv.every<<min(m.n, 10), max(maxFindPause, e.srv.every)))
+				m.n++
+				e.srv.misses[d.ID] = m
 			}()
 		}
 		switch {

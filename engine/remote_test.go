@@ -58,7 +58,14 @@ func startRemote(t *testing.T, name, url string) *testEngine {
 	t.Helper()
 	cfg := testConfig(t, name)
 	cfg.Server = url
-	te := runEngine(t, cfg)
+	return startRemoteCfg(t, cfg, nil)
+}
+
+// startRemoteCfg is startRemote with a config of the test's (its Server
+// set), and prep as runEngineWith's.
+func startRemoteCfg(t *testing.T, cfg Config, prep func(*Engine)) *testEngine {
+	t.Helper()
+	te := runEngineWith(t, cfg, prep)
 	te.rec.wait(t, 0, "connection to the server", func(ev Event) bool {
 		s, ok := ev.(ServerStatus)
 		return ok && s.Connected
@@ -254,6 +261,55 @@ func TestPairingCodeOnlyWhileShown(t *testing.T) {
 			assert.Contains(t, []string{first.Code, second.Code}, pc.Code.Code, "a code shown that StartPairing did not ask for")
 		}
 	}
+}
+
+// A paired device that comes online is listed at once by the device it
+// paired with, whose own rounds of finds are far apart: the newcomer's find
+// tells it (Host.OnFound), and it looks the newcomer up. One that is not
+// found is looked for less and less often.
+func TestAwayListedWhenItComesOnline(t *testing.T) {
+	url := newRendezvous(t)
+	acfg, bcfg := testConfig(t, "alice"), testConfig(t, "bob")
+	acfg.Server, bcfg.Server = url, url
+	a := startRemoteCfg(t, acfg, func(e *Engine) { e.srv.every = time.Hour })
+	b := startRemoteCfg(t, bcfg, nil)
+	ctx := pairingContext(t)
+	code, err := b.StartPairing(ctx)
+	require.NoError(t, err)
+	_, err = a.JoinPairing(ctx, code.Code)
+	require.NoError(t, err)
+	bID := b.Self().ID
+	a.waitAway(t, 0, bID)
+
+	listed := func() bool {
+		for _, d := range a.Devices() {
+			if d.ID == bID {
+				return true
+			}
+		}
+		return false
+	}
+	b.stop()
+	require.Eventually(t, func() bool { return !listed() }, 10*time.Second, 10*time.Millisecond, "bob left, still listed")
+	// A round (asked for now) finds nothing: bob waits for a later one.
+	poke(a.srv.refresh)
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.srv.misses[bID].n == 1
+	}, 10*time.Second, 10*time.Millisecond, "the miss is not counted")
+	a.mu.Lock()
+	pause := time.Until(a.srv.misses[bID].next)
+	a.mu.Unlock()
+	assert.Greater(t, pause, 30*time.Minute, "the next look waits a round (an hour here)")
+
+	from := a.rec.mark()
+	startRemoteCfg(t, bcfg, nil) // bob again: same identity, same pins
+	a.waitAway(t, from, bID)
+	a.mu.Lock()
+	_, missed := a.srv.misses[bID]
+	a.mu.Unlock()
+	assert.False(t, missed, "found: no longer counted as missing")
 }
 
 // While the server is still being reached, StartPairing waits for its

@@ -40,6 +40,11 @@ type Host struct {
 	// OnError hears about pairings and handshakes that failed. A wrong code
 	// is pairing.ErrMismatch.
 	OnError func(error)
+	// OnFound, when set, hears the device id that a client claims when it
+	// finds us by our device id (rendezvous find): typically a paired
+	// device that has just come online. A claim only: look the device up
+	// (find) before listing it. It runs on the event loop: no blocking.
+	OnFound func(deviceID string)
 	// OnPaired, when set, hears about each device that paired with a code
 	// shown here, once its handshake has succeeded (Check has accepted it),
 	// before its connection goes to the handler.
@@ -92,7 +97,14 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 		peers:  map[string]*hostPeer{},
 		failed: make(chan string, 16),
 	}
-	r.m = newMux(client, true, func(err error) { slog.Debug("remote: the rendezvous server refused a signal", slog.Any("err", err)) })
+	r.m = newMux(client, true, muxHooks{
+		onError: func(err error) { slog.Debug("remote: the rendezvous server refused a signal", slog.Any("err", err)) },
+		onJoined: func(ev rendezvous.PeerJoined) {
+			if ev.Code == "" && h.OnFound != nil {
+				h.OnFound(ev.Peer.Hello.DeviceID)
+			}
+		},
+	})
 	defer r.m.close()
 	lost := false
 	defer func() {

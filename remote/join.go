@@ -47,7 +47,7 @@ func NewDialer(client *rendezvous.Client, code string, cfg peer.Config, check fu
 		return nil, err
 	}
 	d := &Dialer{client: client, room: room, full: full, cfg: remoteConfig(cfg, client), check: check}
-	d.m = newMux(client, false, nil) // a refused signal breaks the pipes, which say so
+	d.m = newMux(client, false, muxHooks{}) // a refused signal breaks the pipes, which say so
 	return d, nil
 }
 
@@ -62,7 +62,7 @@ var ErrNotOnline = errors.New("the device is not connected to the server")
 // over client.Events until Close.
 func NewKnownDialer(client *rendezvous.Client, dev pairing.Peer, cfg peer.Config, check func(signaling.Hello) error) *Dialer {
 	d := &Dialer{client: client, cfg: remoteConfig(cfg, client), check: check, find: dev.DeviceID, auth: &dev}
-	d.m = newMux(client, false, nil)
+	d.m = newMux(client, false, muxHooks{})
 	return d
 }
 

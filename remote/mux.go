@@ -36,8 +36,7 @@ type member struct {
 type mux struct {
 	client *rendezvous.Client
 	accept chan *Pipe
-	// onError hears about signals the server refused to deliver.
-	onError func(error)
+	hooks  muxHooks
 
 	mu      sync.Mutex
 	pipes   map[pipeKey]*Pipe
@@ -51,12 +50,22 @@ type mux struct {
 	err      error // why routing ended; set before done closes
 }
 
+// muxHooks are a mux's optional callbacks. They run on its goroutine and
+// must not block.
+type muxHooks struct {
+	// onError hears about signals the server refused to deliver.
+	onError func(error)
+	// onJoined hears about each client that entered one of our rooms, or
+	// found us (Code "").
+	onJoined func(rendezvous.PeerJoined)
+}
+
 // newMux starts routing client's events. With accepting, peers may open
 // pipes to us (Accept); without, such pipes are refused.
-func newMux(client *rendezvous.Client, accepting bool, onError func(error)) *mux {
+func newMux(client *rendezvous.Client, accepting bool, hooks muxHooks) *mux {
 	m := &mux{
 		client:  client,
-		onError: onError,
+		hooks:   hooks,
 		pipes:   map[pipeKey]*Pipe{},
 		members: map[string]*member{},
 		changed: make(chan struct{}),
@@ -131,6 +140,9 @@ func (m *mux) handle(ev rendezvous.Event) {
 		}
 		m.changedLocked()
 		m.mu.Unlock()
+		if m.hooks.onJoined != nil {
+			m.hooks.onJoined(ev)
+		}
 	case rendezvous.PeerLeft:
 		m.mu.Lock()
 		var broken []*Pipe
@@ -161,8 +173,8 @@ func (m *mux) handle(ev rendezvous.Event) {
 // than the field) breaks every pipe. (unknown-peer needs nothing: that peer
 // has left, and its PeerLeft breaks its pipes.)
 func (m *mux) refused(e *rendezvous.Error) {
-	if m.onError != nil {
-		m.onError(e)
+	if m.hooks.onError != nil {
+		m.hooks.onError(e)
 	}
 	if e.Code == rendezvous.CodeUnknownPeer {
 		return
