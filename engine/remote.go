@@ -38,9 +38,10 @@ const (
 	// findTimeout bounds one find.
 	findTimeout = 5 * time.Second
 	// maxFindPause caps the pause before a device that was not found is
-	// looked for again (presenceEvery, doubling). One that comes online
-	// finds us, and then is looked for at once (Host.OnFound).
-	maxFindPause = 8 * time.Minute
+	// looked for again (presenceEvery, doubling). An app that comes online
+	// finds us, and then is looked for at once (Host.OnFound); a CLI
+	// receiver does not, so the cap is what it may wait to be listed.
+	maxFindPause = 2 * time.Minute
 	// Reconnecting to the server waits backoffMin, doubling up to
 	// backoffMax; a connection that lasted stableAfter starts over.
 	backoffMin  = time.Second
