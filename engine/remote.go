@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,9 @@ const (
 	// finds us, and then is looked for at once (Host.OnFound); a CLI
 	// receiver does not, so the cap is what it may wait to be listed.
 	maxFindPause = 2 * time.Minute
+	// maxFoundPerMinute bounds the finds of us that make us look the
+	// finder up out of turn (a fifth of the server's presence limit).
+	maxFoundPerMinute = 6
 	// Reconnecting to the server waits backoffMin, doubling up to
 	// backoffMax; a connection that lasted stableAfter starts over.
 	backoffMin  = time.Second
@@ -97,17 +101,18 @@ type serverState struct {
 	refresh chan struct{} // look for paired devices now (buffered 1)
 	every   time.Duration // presenceEvery; tests shorten it
 
-	url       string // canonical WebSocket URL, "" = LAN only
-	connected bool
-	err       error  // why it is not connected (plain words); nil while connecting
-	pairing   bool   // a pairing dialog shows the code
-	pairGen   uint64 // counts StartPairing, CancelPairing and pairings: a late failure of an older dialog leaves a newer one alone
-	code      PairingCode
-	codeWait  chan struct{}              // closed when the next code arrives
-	away      map[string]rendezvous.Peer // paired devices present on the server, by device id
-	findNext  int                        // where the next round of finds starts
-	misses    map[string]findMiss        // paired devices not found, by device id
-	wanted    map[string]bool            // paired devices that found us: looked for first
+	url         string // canonical WebSocket URL, "" = LAN only
+	connected   bool
+	err         error  // why it is not connected (plain words); nil while connecting
+	pairing     bool   // a pairing dialog shows the code
+	pairGen     uint64 // counts StartPairing, CancelPairing and pairings: a late failure of an older dialog leaves a newer one alone
+	code        PairingCode
+	codeWait    chan struct{}              // closed when the next code arrives
+	away        map[string]rendezvous.Peer // paired devices present on the server, by device id
+	findNext    int                        // where the next round of finds starts
+	misses      map[string]findMiss        // paired devices not found, by device id
+	wanted      map[string]bool            // paired devices that found us: looked for first
+	foundRecent []time.Time                // when finds of us made devices wanted, the last minute's
 }
 
 // findMiss counts the finds of a device that found nothing in a row, and
@@ -614,7 +619,9 @@ func describePairError(err error) error {
 func (e *Engine) presenceLoop(ctx context.Context, finder *rendezvous.Client) {
 	e.mu.Lock()
 	every := e.srv.every
-	clear(e.srv.misses) // a new connection looks for everyone once more
+	// A new connection looks for everyone once more.
+	clear(e.srv.misses)
+	clear(e.srv.wanted)
 	e.mu.Unlock()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -641,14 +648,19 @@ func (e *Engine) presenceLoop(ctx context.Context, finder *rendezvous.Client) {
 // onFound hears that a client claiming device id found us on the server:
 // if that is a device paired here and not listed, it is looked for at once
 // (the find checks the claim: only the device itself announces its id).
+// At most maxFoundPerMinute such lookups a minute: a claim costs one of
+// our finds, which the server limits per address, and anyone can claim.
 func (e *Engine) onFound(id string) {
 	e.mu.Lock()
 	_, pinned := e.trust.Pinned(id)
 	_, near := e.nearby[id]
 	_, away := e.srv.away[id]
-	look := pinned && !near && !away
+	now := time.Now()
+	e.srv.foundRecent = slices.DeleteFunc(e.srv.foundRecent, func(t time.Time) bool { return now.Sub(t) >= time.Minute })
+	look := pinned && !near && !away && !e.srv.wanted[id] && len(e.srv.foundRecent) < maxFoundPerMinute
 	if look {
 		e.srv.wanted[id] = true
+		e.srv.foundRecent = append(e.srv.foundRecent, now)
 	}
 	e.mu.Unlock()
 	if look {
@@ -665,9 +677,13 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 	func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		now := time.Now()
+		// Half a round of slack: a pause of one round is measured from
+		// the end of the find, a little after the round that is due.
+		soon := time.Now().Add(e.srv.every / 2)
 		var missing []trust.Device
+		pinned := map[string]bool{}
 		for _, d := range e.trust.List() {
+			pinned[d.ID] = true
 			_, near := e.nearby[d.ID]
 			_, away := e.srv.away[d.ID]
 			switch m, missed := e.srv.misses[d.ID]; {
@@ -675,8 +691,13 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 				delete(e.srv.wanted, d.ID)
 			case e.srv.wanted[d.ID]:
 				look = append(look, d)
-			case !missed || !now.Before(m.next):
+			case !missed || !soon.Before(m.next):
 				missing = append(missing, d)
+			}
+		}
+		for id := range e.srv.wanted {
+			if !pinned[id] { // forgotten meanwhile
+				delete(e.srv.wanted, id)
 			}
 		}
 		// A round looks for a few; the next ones take their turn in the
@@ -690,6 +711,9 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 		fctx, cancel := context.WithTimeout(ctx, findTimeout)
 		p, err := finder.Find(fctx, d.ID)
 		cancel()
+		// Another certificate under that id is not the device we paired
+		// with (the handshake would refuse it anyway): a miss too.
+		impostor := err == nil && !strings.EqualFold(p.Hello.Fingerprint, d.Fingerprint)
 		if err == nil || errors.Is(err, rendezvous.ErrNotFound) {
 			// Looked for: the next round starts after it. A round cut
 			// short (below) starts the next one where it stopped.
@@ -697,7 +721,7 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 				defer e.lock()()
 				e.srv.findNext++
 				delete(e.srv.wanted, d.ID)
-				if err == nil {
+				if err == nil && !impostor {
 					delete(e.srv.misses, d.ID)
 					return
 				}
@@ -715,9 +739,7 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 				slog.Info("engine: looking for paired devices on the server", slog.Any("err", err))
 			}
 			return // rate limited, or the connection is going: next round
-		case !strings.EqualFold(p.Hello.Fingerprint, d.Fingerprint):
-			// Another certificate under that id: not the device we paired
-			// with (the handshake would refuse it anyway).
+		case impostor:
 			continue
 		}
 		func() {

@@ -47,7 +47,7 @@ func TestClientNoticesSilentServer(t *testing.T) {
 		return freezeConn{c, &frozen}, nil
 	}}
 	t.Cleanup(tr.CloseIdleConnections)
-	c, err := h.tryDial("192.0.2.1", testHello("a"), WithHTTPClient(&http.Client{Transport: tr}), WithKeepAlive(200*time.Millisecond))
+	c, err := h.tryDial("192.0.2.1", testHello("a"), WithHTTPClient(&http.Client{Transport: tr}), WithKeepAlive(500*time.Millisecond))
 	require.NoError(t, err)
 	_, err = c.Create(ctxT(t))
 	require.NoError(t, err, "alive before")
