@@ -249,12 +249,13 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 		OnPaired: e.onPaired,
 		OnFound:  e.onFound,
 		Renew:    e.srv.renew,
-		// A code only while the pairing dialog is open: no room held on
-		// the server otherwise (the server limits them per client).
-		Showing: func() bool {
+		// A code only while the pairing dialog is open (no room held on
+		// the server otherwise: the server limits them per client), a
+		// fresh one for each StartPairing.
+		Wanted: func() (bool, uint64) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
-			return e.srv.pairing && e.srv.url == u && !e.stopped
+			return e.srv.pairing && e.srv.url == u && !e.stopped, e.srv.pairGen
 		},
 	}
 	defer h.Wait()
@@ -475,8 +476,8 @@ func (e *Engine) StartPairing(ctx context.Context) (code PairingCode, err error)
 	case !connected && lastErr != nil:
 		return PairingCode{}, unreachable(u, lastErr)
 	case connected:
-		// A code now: a fresh one, nobody has seen it. (Not connected:
-		// the session that connects starts with one, as pairing is set.)
+		// A code made for this request (Host.Wanted): nobody has seen
+		// it. (Not connected: the session that connects starts with one.)
 		poke(e.srv.renew)
 	}
 	select {

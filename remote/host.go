@@ -35,7 +35,7 @@ type Host struct {
 	// pairing fails (a failed run may have been a guess, so the old code is
 	// retired: docs/PROTOCOL-pairing.md, P.8), and a new one when the
 	// shown one expires; a zero Code when the code shown was retired and
-	// none replaces it (Showing says no code is wanted).
+	// none replaces it (Wanted says none is wanted).
 	OnCode func(Code)
 	// OnError hears about pairings and handshakes that failed. A wrong code
 	// is pairing.ErrMismatch.
@@ -52,15 +52,18 @@ type Host struct {
 	// Renew, when set, retires the code shown now and shows a new one
 	// (OnCode) each time it receives: a person opened the pairing dialog
 	// and needs a fresh code, or closed it and the one seen must die.
-	// With Showing, the new one comes only if Showing says so (and one
-	// comes even if none was shown).
+	// With Wanted, it says that Wanted changed (see there).
 	Renew <-chan struct{}
-	// Showing, when set, says whether a code is wanted now (a pairing
-	// dialog is open). Serve then holds a code only while it says so: none
-	// at the start unless it does, and Renew and the expiry of the code
-	// shown retire it without a new one when it does not (OnCode hears a
-	// zero Code). Without Showing a code is always shown.
-	Showing func() bool
+	// Wanted, when set, says whether a code is wanted now (a pairing
+	// dialog is open) and for which request (a number that changes with
+	// each new request). Serve then holds a code only while one is
+	// wanted: none at the start unless one is; on Renew it creates one if
+	// none is shown, replaces one made for another request, and retires
+	// the one shown without a replacement (OnCode hears a zero Code) once
+	// none is wanted. Renews may merge: only what Wanted says counts. An
+	// expired code, or one a failed pairing used, is replaced only while
+	// one is wanted. Without Wanted a code is always shown.
+	Wanted func() (want bool, request uint64)
 
 	handlers sync.WaitGroup // handlers of every Serve, see Wait
 }
@@ -70,7 +73,7 @@ type Host struct {
 func (h *Host) Wait() { h.handlers.Wait() }
 
 // Serve creates a pairing code on client (reported to OnCode; with
-// Showing, only once a code is wanted) and serves
+// Wanted, only once a code is wanted) and serves
 // until ctx ends or the rendezvous connection does: each device that joins
 // runs the PAKE with the whole code, then the LAN handshake over the same
 // pipe, and handle gets the open connection in a goroutine of its own
@@ -118,7 +121,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if r.showing() {
+	if want, _ := r.want(); want {
 		if err := r.newCode(ctx); err != nil {
 			return err
 		}
@@ -140,7 +143,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 			}
 			expiry.Reset(r.untilExpiry())
 		case <-h.Renew:
-			if err := r.retireCurrent(ctx, expiry); err != nil {
+			if err := r.renew(ctx, expiry); err != nil {
 				return err
 			}
 		case <-expiry.C:
@@ -163,7 +166,7 @@ func (r *hostRun) retireCurrent(ctx context.Context, expiry *time.Timer) error {
 	var err error
 	if room != "" {
 		err = r.retire(ctx, room)
-	} else if r.showing() {
+	} else if want, _ := r.want(); want {
 		err = r.newCode(ctx)
 	}
 	if err != nil {
@@ -173,8 +176,37 @@ func (r *hostRun) retireCurrent(ctx context.Context, expiry *time.Timer) error {
 	return nil
 }
 
-// showing says whether a code is wanted now.
-func (r *hostRun) showing() bool { return r.h.Showing == nil || r.h.Showing() }
+// renew acts on Renew: without Wanted, a new code replaces the one shown;
+// with it, the code shown comes to match what Wanted says.
+func (r *hostRun) renew(ctx context.Context, expiry *time.Timer) error {
+	if r.h.Wanted == nil {
+		return r.retireCurrent(ctx, expiry)
+	}
+	r.mu.Lock()
+	room, madeFor := r.current, r.currentFor
+	r.mu.Unlock()
+	want, request := r.h.Wanted()
+	var err error
+	switch {
+	case room == "" && want:
+		err = r.newCode(ctx)
+	case room != "" && (!want || madeFor != request):
+		err = r.retire(ctx, room) // and a new one, if wanted
+	}
+	if err != nil {
+		return err
+	}
+	expiry.Reset(r.untilExpiry())
+	return nil
+}
+
+// want says whether a code is wanted now, and for which request.
+func (r *hostRun) want() (bool, uint64) {
+	if r.h.Wanted == nil {
+		return true, 0
+	}
+	return r.h.Wanted()
+}
 
 // hostRun is one Serve.
 type hostRun struct {
@@ -185,11 +217,12 @@ type hostRun struct {
 	m      *mux
 	failed chan string // rooms whose code a failed pairing used
 
-	mu      sync.Mutex
-	rooms   map[string]*hostRoom // by canonical room code; gone once retired
-	current string               // the room whose code is shown now
-	expires time.Time            // when the server stops admitting joins with it
-	peers   map[string]*hostPeer
+	mu         sync.Mutex
+	rooms      map[string]*hostRoom // by canonical room code; gone once retired
+	current    string               // the room whose code is shown now
+	currentFor uint64               // the request (Wanted) it was made for
+	expires    time.Time            // when the server stops admitting joins with it
+	peers      map[string]*hostPeer
 }
 
 // hostRoom is a code that still admits pairings.
@@ -399,6 +432,7 @@ func (r *hostRun) newCode(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	_, request := r.want()
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	room, err := r.client.Create(cctx)
@@ -408,7 +442,7 @@ func (r *hostRun) newCode(ctx context.Context) error {
 	key := canonicalRoom(room.Code)
 	r.mu.Lock()
 	r.rooms[key] = &hostRoom{secret: secret, turn: make(chan struct{}, 1)}
-	r.current, r.expires = key, room.Expires
+	r.current, r.currentFor, r.expires = key, request, room.Expires
 	r.mu.Unlock()
 	if r.h.OnCode != nil {
 		r.h.OnCode(Code{Code: showCode(key, secret), Expires: room.Expires})
@@ -450,7 +484,7 @@ func (r *hostRun) retire(ctx context.Context, room string) error {
 	if err != nil {
 		slog.Warn("remote: could not retire a pairing code", slog.Any("err", err))
 	}
-	if r.showing() {
+	if want, _ := r.want(); want {
 		return r.newCode(ctx)
 	}
 	r.mu.Lock()
