@@ -108,6 +108,9 @@ func (u *UI) openPairDialog() {
 			if u.pair != p {
 				return // closed meanwhile
 			}
+			if errors.Is(err, engine.ErrPairingCancelled) {
+				return // a pairing, or the dialog's end, has the last word
+			}
 			if err != nil {
 				p.codeFailed(err)
 				return

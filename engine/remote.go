@@ -61,8 +61,8 @@ var (
 	ErrServerUnreachable = errors.New("the server cannot be reached")
 	// ErrOwnCode: JoinPairing with the code this device shows.
 	ErrOwnCode = errors.New("that is this device's own code: type it on the other device")
-	// ErrPairingCancelled: CancelPairing (or a newer StartPairing) ended
-	// the wait of StartPairing for its code.
+	// ErrPairingCancelled: CancelPairing, a newer StartPairing or a
+	// pairing ended the wait of StartPairing for its code.
 	ErrPairingCancelled = errors.New("pairing cancelled")
 )
 
@@ -180,6 +180,8 @@ func (e *Engine) SetServer(server string) error {
 	}
 	e.srv.url = u
 	e.srv.pairing = false
+	e.srv.pairGen++
+	e.wakeCodeWaitLocked() // a StartPairing still waiting returns
 	e.srv.code = PairingCode{}
 	e.srv.connected, e.srv.err = false, nil
 	e.clearAwayLocked()
@@ -404,11 +406,22 @@ func (e *Engine) onCode(u string, c remote.Code) {
 		return
 	}
 	e.srv.code = PairingCode{Code: c.Code, Link: remote.PairingLink(u, c.Code), Expires: c.Expires}
-	close(e.srv.codeWait)
-	e.srv.codeWait = make(chan struct{})
+	if e.srv.pairing && c.Request != e.srv.pairGen {
+		// Made for an earlier dialog while this one opened: the Renew
+		// that this one asked for replaces it. Neither shown nor given.
+		return
+	}
+	e.wakeCodeWaitLocked()
 	if e.srv.pairing {
 		e.emit(PairingCodeShown{Code: e.srv.code})
 	}
+}
+
+// wakeCodeWaitLocked wakes every StartPairing waiting for a code; each
+// then sees whether the code is for it. The caller holds e.mu.
+func (e *Engine) wakeCodeWaitLocked() {
+	close(e.srv.codeWait)
+	e.srv.codeWait = make(chan struct{})
 }
 
 // onRemoteError hears about connections through the server that failed.
@@ -431,6 +444,7 @@ func (e *Engine) onPaired(h signaling.Hello) {
 		defer e.lock()()
 		e.srv.pairing = false
 		e.srv.pairGen++
+		e.wakeCodeWaitLocked() // a StartPairing still waiting returns
 		e.emit(Paired{Peer: Peer{ID: h.DeviceID, Name: h.Name}})
 	}()
 	poke(e.srv.renew) // the code was seen: it dies
@@ -490,7 +504,7 @@ func (e *Engine) StartPairing(ctx context.Context) (code PairingCode, err error)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.srv.pairGen != gen {
+	if e.srv.pairGen != gen && e.srv.url == u {
 		return PairingCode{}, ErrPairingCancelled
 	}
 	if e.srv.url != u || e.srv.code.Code == "" {
@@ -512,9 +526,7 @@ func (e *Engine) CancelPairing() {
 	was := e.srv.pairing
 	e.srv.pairing = false
 	e.srv.pairGen++
-	// A StartPairing still waiting for its code returns.
-	close(e.srv.codeWait)
-	e.srv.codeWait = make(chan struct{})
+	e.wakeCodeWaitLocked() // a StartPairing still waiting returns
 	e.mu.Unlock()
 	if was {
 		poke(e.srv.renew)

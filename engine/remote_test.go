@@ -312,11 +312,10 @@ func TestAwayListedWhenItComesOnline(t *testing.T) {
 	assert.False(t, missed, "found: no longer counted as missing")
 }
 
-// While the server is still being reached, StartPairing waits for its
-// code. One that gives up (its dialog closed) leaves a newer dialog's
-// pairing alone; CancelPairing ends the wait of the newer one at once.
-func TestStartPairingWhileConnecting(t *testing.T) {
-	// A server that takes connections and never answers: connecting.
+// silentServer is the URL of a server that takes connections and never
+// answers: an engine with it stays connecting.
+func silentServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var held sync.WaitGroup
@@ -336,9 +335,64 @@ func TestStartPairingWhileConnecting(t *testing.T) {
 			conns = append(conns, c)
 		}
 	})
+	return "ws://" + ln.Addr().String() + "/ws"
+}
+
+// A code that the Host made for an earlier request (a dialog closed and
+// opened again while the server made it) is neither given to the waiting
+// StartPairing nor shown: the Renew of the newer request replaces it, and
+// that code is.
+func TestStaleCodeNotShown(t *testing.T) {
 	cfg := testConfig(t, "alice")
-	cfg.Server = "ws://" + ln.Addr().String() + "/ws"
+	cfg.Server = silentServer(t)
+	te := runEngine(t, cfg) // connecting: no Host makes codes here
+	u := te.Server()
+	got := make(chan PairingCode, 1)
+	go func() {
+		c, err := te.StartPairing(pairingContext(t))
+		assert.NoError(t, err)
+		got <- c
+	}()
+	var gen uint64
+	require.Eventually(t, func() bool {
+		te.mu.Lock()
+		defer te.mu.Unlock()
+		gen = te.srv.pairGen
+		return te.srv.pairing
+	}, 5*time.Second, time.Millisecond)
+	from := te.rec.mark()
+	expires := time.Now().Add(10 * time.Minute)
+	te.onCode(u, remote.Code{Code: "AAAAA-AAAAA-AAAAA", Expires: expires, Request: gen - 1})
+	select {
+	case c := <-got:
+		t.Fatalf("StartPairing returned a code made for an earlier request: %s", c.Code)
+	case <-time.After(200 * time.Millisecond):
+	}
+	te.onCode(u, remote.Code{Code: "BBBBB-BBBBB-BBBBB", Expires: expires, Request: gen})
+	select {
+	case c := <-got:
+		assert.Equal(t, "BBBBB-BBBBB-BBBBB", c.Code)
+	case <-time.After(10 * time.Second):
+		t.Fatal("StartPairing did not return the code made for it")
+	}
+	te.rec.wait(t, from, "the fresh code shown", func(ev Event) bool {
+		pc, ok := ev.(PairingCodeShown)
+		return ok && pc.Code.Code == "BBBBB-BBBBB-BBBBB"
+	})
+	assert.Zero(t, te.rec.count(func(ev Event) bool {
+		pc, ok := ev.(PairingCodeShown)
+		return ok && pc.Code.Code == "AAAAA-AAAAA-AAAAA"
+	}), "the stale code was shown")
+}
+
+// While the server is still being reached, StartPairing waits for its
+// code. One that gives up (its dialog closed) leaves a newer dialog's
+// pairing alone; CancelPairing ends the wait of the newer one at once.
+func TestStartPairingWhileConnecting(t *testing.T) {
+	cfg := testConfig(t, "alice")
+	cfg.Server = silentServer(t)
 	te := runEngine(t, cfg)
+	var err error
 	state := func() (gen uint64, pairing bool) {
 		te.mu.Lock()
 		defer te.mu.Unlock()
@@ -373,6 +427,17 @@ func TestStartPairingWhileConnecting(t *testing.T) {
 	}
 	_, pairing = state()
 	assert.False(t, pairing)
+
+	// A pairing (with a code shown earlier) ends the wait too.
+	go func() { _, err := te.StartPairing(pairingContext(t)); newer <- err }()
+	require.Eventually(t, func() bool { _, p := state(); return p }, 5*time.Second, time.Millisecond)
+	te.onPaired(signaling.Hello{DeviceID: "b0b0b0b0b0b0b0b0", Name: "bob"})
+	select {
+	case err := <-newer:
+		require.ErrorIs(t, err, ErrPairingCancelled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a pairing did not end the wait")
+	}
 }
 
 // Without a server the pairing verbs say to set one; with one that does

@@ -29,6 +29,9 @@ var ErrCodeFormat = errors.New("a pairing code is 15 letters and digits, like 7K
 type Code struct {
 	Code    string // "XXXXX-XXXXX-YYYYY"
 	Expires time.Time
+	// Request is what Host.Wanted said the code was for when it was made
+	// (0 without Wanted).
+	Request uint64
 }
 
 // newSecret draws the secret group: 25 random bits.

@@ -445,7 +445,7 @@ func (r *hostRun) newCode(ctx context.Context) error {
 	r.current, r.currentFor, r.expires = key, request, room.Expires
 	r.mu.Unlock()
 	if r.h.OnCode != nil {
-		r.h.OnCode(Code{Code: showCode(key, secret), Expires: room.Expires})
+		r.h.OnCode(Code{Code: showCode(key, secret), Expires: room.Expires, Request: request})
 	}
 	return nil
 }
