@@ -439,12 +439,17 @@ func (e *Engine) onRemoteError(err error) {
 }
 
 // onPaired hears that a device paired with the code shown here.
-func (e *Engine) onPaired(h signaling.Hello) {
+// The pairing dialog's work is done if the code was made for it; a code
+// of an earlier dialog (a pairing that was under way as it closed) leaves
+// the dialog open now alone.
+func (e *Engine) onPaired(h signaling.Hello, request uint64) {
 	func() {
 		defer e.lock()()
-		e.srv.pairing = false
-		e.srv.pairGen++
-		e.wakeCodeWaitLocked() // a StartPairing still waiting returns
+		if e.srv.pairing && request == e.srv.pairGen {
+			e.srv.pairing = false
+			e.srv.pairGen++
+			e.wakeCodeWaitLocked() // a StartPairing still waiting returns
+		}
 		e.emit(Paired{Peer: Peer{ID: h.DeviceID, Name: h.Name}})
 	}()
 	poke(e.srv.renew) // the code was seen: it dies

@@ -48,7 +48,8 @@ type Host struct {
 	// OnPaired, when set, hears about each device that paired with a code
 	// shown here, once its handshake has succeeded (Check has accepted it),
 	// before its connection goes to the handler.
-	OnPaired func(signaling.Hello)
+	// request is what Wanted said the code was made for (0 without it).
+	OnPaired func(h signaling.Hello, request uint64)
 	// Renew, when set, retires the code shown now and shows a new one
 	// (OnCode) each time it receives: a person opened the pairing dialog
 	// and needs a fresh code, or closed it and the one seen must die.
@@ -233,6 +234,8 @@ type hostRoom struct {
 	// that each code shown allows one wrong guess, not one per pipe that
 	// a server can open at once.
 	turn chan struct{}
+	// request is what Wanted said the code was made for.
+	request uint64
 }
 
 // hostPeer is a client that opened a pipe to us.
@@ -318,8 +321,10 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 	// as the trickle session's signaling.
 	defer func() { release(p, c) }()
 	paired := auth == nil
+	var request uint64 // what the code was made for
 	if auth == nil {
-		a, err := r.pairIn(ctx, p, room)
+		a, req, err := r.pairIn(ctx, p, room)
+		request = req
 		if err != nil {
 			r.mu.Lock()
 			hp.failed = true
@@ -336,7 +341,7 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 		return nil, fmt.Errorf("connection with %s: %w", name, handshakeErr(err))
 	}
 	if paired && r.h.OnPaired != nil {
-		r.h.OnPaired(c.Remote)
+		r.h.OnPaired(c.Remote, request)
 	}
 	return c, nil
 }
@@ -371,24 +376,24 @@ var errRetired = errors.New("the pairing code was retired (a pairing with it fai
 
 // pairIn runs the PAKE with the code of room, when its turn comes. A
 // failure retires the code at once: no other run starts with it.
-func (r *hostRun) pairIn(ctx context.Context, p *Pipe, room string) (pairing.Peer, error) {
+func (r *hostRun) pairIn(ctx context.Context, p *Pipe, room string) (_ pairing.Peer, request uint64, _ error) {
 	r.mu.Lock()
 	hr := r.rooms[room]
 	r.mu.Unlock()
 	if hr == nil {
-		return pairing.Peer{}, errRetired
+		return pairing.Peer{}, 0, errRetired
 	}
 	select {
 	case hr.turn <- struct{}{}:
 	case <-ctx.Done():
-		return pairing.Peer{}, ctx.Err()
+		return pairing.Peer{}, 0, ctx.Err()
 	}
 	defer func() { <-hr.turn }()
 	r.mu.Lock()
 	live := r.rooms[room] == hr
 	r.mu.Unlock()
 	if !live {
-		return pairing.Peer{}, errRetired
+		return pairing.Peer{}, 0, errRetired
 	}
 	a, err := r.pair(ctx, p, room+hr.secret)
 	if err != nil && ctx.Err() == nil {
@@ -400,7 +405,7 @@ func (r *hostRun) pairIn(ctx context.Context, p *Pipe, room string) (pairing.Pee
 		default: // a retirement is queued already
 		}
 	}
-	return a, err
+	return a, hr.request, err
 }
 
 // pair runs the PAKE as the responder.
@@ -441,7 +446,7 @@ func (r *hostRun) newCode(ctx context.Context) error {
 	}
 	key := canonicalRoom(room.Code)
 	r.mu.Lock()
-	r.rooms[key] = &hostRoom{secret: secret, turn: make(chan struct{}, 1)}
+	r.rooms[key] = &hostRoom{secret: secret, turn: make(chan struct{}, 1), request: request}
 	r.current, r.currentFor, r.expires = key, request, room.Expires
 	r.mu.Unlock()
 	if r.h.OnCode != nil {

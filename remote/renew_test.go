@@ -17,7 +17,7 @@ func TestHostRenewAndOnPaired(t *testing.T) {
 	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
 	renew := make(chan struct{})
 	paired := make(chan signaling.Hello, 1)
-	hs := serveHost(t, &Host{Config: hostCfg, Renew: renew, OnPaired: func(h signaling.Hello) { paired <- h }},
+	hs := serveHost(t, &Host{Config: hostCfg, Renew: renew, OnPaired: func(h signaling.Hello, _ uint64) { paired <- h }},
 		dialRendezvous(t, w.url, hostCfg))
 	old := hs.code(t)
 	renew <- struct{}{}
