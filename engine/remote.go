@@ -213,21 +213,29 @@ func (e *Engine) runServer(ctx context.Context) {
 	case <-e.srv.wake: // a SetServer before Run: the loop reads the URL anyway
 	default:
 	}
+	e.serveLatest(ctx, func() (string, <-chan struct{}) { return e.srv.url, e.srv.wake }, e.serveServer)
+}
+
+// serveLatest runs serve with the setting that read returns (under e.mu),
+// and again with the new one each time the channel read returned with it
+// fires, until ctx ends; an empty setting serves nothing. The serve of an
+// old setting has returned before the next one starts.
+func (e *Engine) serveLatest(ctx context.Context, read func() (string, <-chan struct{}), serve func(context.Context, string)) {
 	for {
 		e.mu.Lock()
-		u := e.srv.url
+		v, changed := read()
 		e.mu.Unlock()
 		sctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			if u != "" {
-				e.serveServer(sctx, u)
+			if v != "" {
+				serve(sctx, v)
 			}
 		}()
 		select {
 		case <-ctx.Done():
-		case <-e.srv.wake:
+		case <-changed:
 		}
 		cancel()
 		<-done

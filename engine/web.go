@@ -89,28 +89,7 @@ func (e *Engine) WebURL() string {
 // runWeb serves the web client on the current address, and again on a new
 // one when it changes, until ctx ends.
 func (e *Engine) runWeb(ctx context.Context) {
-	for {
-		e.mu.Lock()
-		listen, changed := e.web.listen, e.web.changed
-		e.mu.Unlock()
-		wctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if listen != "" {
-				e.serveWeb(wctx, listen)
-			}
-		}()
-		select {
-		case <-ctx.Done():
-		case <-changed:
-		}
-		cancel()
-		<-done
-		if ctx.Err() != nil {
-			return
-		}
-	}
+	e.serveLatest(ctx, func() (string, <-chan struct{}) { return e.web.listen, e.web.changed }, e.serveWeb)
 }
 
 // serveWeb serves the web client on listen until ctx ends. When the port is
