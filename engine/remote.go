@@ -899,7 +899,7 @@ func (e *Engine) route(t Target) []string {
 	if ok && t.ID != "" {
 		addrs := d.Addresses()
 		for _, a := range t.Addrs {
-			if !containsString(addrs, a) {
+			if !slices.Contains(addrs, a) {
 				addrs = append(addrs, a)
 			}
 		}
@@ -933,15 +933,6 @@ func (e *Engine) serverFallback(t Target, err error) bool {
 func ServerMayHelp(err error) bool {
 	var ic *trust.IdentityChangedError
 	return !IsPermanent(err) || errors.As(err, &ic)
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // reachable checks, before queueing, that a target can be tried at all.
