@@ -1,7 +1,8 @@
-// Package identity owns a device's long-lived identity: a random device id and
-// the DTLS certificate whose SHA-256 fingerprint peers use to recognise it.
-// Both are generated once and kept in the config dir, so the fingerprint is
-// stable across restarts.
+// Package identity owns a device's long-lived identity: the DTLS certificate
+// whose SHA-256 fingerprint peers use to recognise it, and the device id
+// derived from that fingerprint (DeviceIDFor), so that an id cannot be
+// claimed without the certificate it names. The certificate is generated
+// once and kept in the config dir, so both are stable across restarts.
 package identity
 
 import (
@@ -11,7 +12,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -34,8 +34,8 @@ const (
 
 // Identity is this device as its peers see it.
 type Identity struct {
-	// DeviceID is random, generated once; it names the device independently of
-	// its certificate so that a changed certificate can be noticed.
+	// DeviceID is DeviceIDFor(Fingerprint): self-certifying, so a peer
+	// that introduces itself with an id must hold the certificate it names.
 	DeviceID string
 	// Certificate is the DTLS certificate used for every peer connection.
 	Certificate webrtc.Certificate
@@ -43,7 +43,13 @@ type Identity struct {
 	Fingerprint string
 
 	key *ecdsa.PrivateKey // Certificate's private key
+	der []byte            // Certificate in DER
 }
+
+// CertificateDER returns the certificate in DER, whose SHA-256 is the
+// fingerprint (a rendezvous announce carries it). It is nil for an
+// Identity that Load did not make.
+func (id *Identity) CertificateDER() []byte { return id.der }
 
 // Signer returns the device key: the ECDSA P-256 private key of the
 // certificate (it signs presence announcements on the rendezvous server).
@@ -68,48 +74,57 @@ func Load(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := loadOrCreateID(filepath.Join(dir, deviceFile))
-	if err != nil {
-		return nil, err
-	}
 	fp, err := Fingerprint(cert)
 	if err != nil {
 		return nil, err
 	}
-	key, err := privateKey(cert)
+	id := DeviceIDFor(fp)
+	if err := saveID(filepath.Join(dir, deviceFile), id); err != nil {
+		return nil, err
+	}
+	key, der, err := keyAndDER(cert)
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{DeviceID: id, Certificate: *cert, Fingerprint: fp, key: key}, nil
+	return &Identity{DeviceID: id, Certificate: *cert, Fingerprint: fp, key: key, der: der}, nil
 }
 
-// privateKey parses the ECDSA key out of the certificate's PEM (its PKCS#8
-// "PRIVATE KEY" block).
-func privateKey(cert *webrtc.Certificate) (*ecdsa.PrivateKey, error) {
+// keyAndDER parses the ECDSA key (its PKCS#8 "PRIVATE KEY" block) and the
+// certificate's DER (its "CERTIFICATE" block) out of the certificate's PEM.
+func keyAndDER(cert *webrtc.Certificate) (*ecdsa.PrivateKey, []byte, error) {
 	text, err := cert.PEM()
 	if err != nil {
-		return nil, fmt.Errorf("encode certificate: %w", err)
+		return nil, nil, fmt.Errorf("encode certificate: %w", err)
 	}
+	var (
+		key *ecdsa.PrivateKey
+		der []byte
+	)
 	rest := []byte(text)
-	for {
+	for key == nil || der == nil {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
-			return nil, errors.New("certificate has no private key")
+			return nil, nil, errors.New("certificate PEM lacks the key or the certificate")
 		}
-		if b.Type != "PRIVATE KEY" {
-			continue
+		switch b.Type {
+		case "CERTIFICATE":
+			if der == nil {
+				der = b.Bytes
+			}
+		case "PRIVATE KEY":
+			k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+			if err != nil {
+				return nil, nil, fmt.Errorf("certificate private key: %w", err)
+			}
+			ek, ok := k.(*ecdsa.PrivateKey)
+			if !ok {
+				return nil, nil, errors.New("certificate private key is not ECDSA")
+			}
+			key = ek
 		}
-		k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate private key: %w", err)
-		}
-		ek, ok := k.(*ecdsa.PrivateKey)
-		if !ok {
-			return nil, errors.New("certificate private key is not ECDSA")
-		}
-		return ek, nil
 	}
+	return key, der, nil
 }
 
 // Fingerprint returns the certificate's SHA-256 fingerprint in SDP form.
@@ -167,26 +182,20 @@ func loadOrCreateCert(path string) (*webrtc.Certificate, error) {
 	return cert, nil
 }
 
-func loadOrCreateID(path string) (string, error) {
+// saveID keeps device.json naming id: for people and tools that read the
+// config dir. A config dir from before ids were derived holds a random id
+// there; it is replaced, so an upgraded device has a new id (peers that
+// paired it pair it again).
+func saveID(path, id string) error {
 	data, err := os.ReadFile(path)
 	if err == nil {
 		var rec deviceRecord
-		if err := json.Unmarshal(data, &rec); err != nil || rec.ID == "" {
-			return "", fmt.Errorf("read device id %s: malformed file", path)
+		if json.Unmarshal(data, &rec) == nil && rec.ID == id {
+			return nil
 		}
-		return rec.ID, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read device id %s: %w", path, err)
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read device id %s: %w", path, err)
-	}
-	buf := make([]byte, 8)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("generate device id: %w", err)
-	}
-	id := hex.EncodeToString(buf)
 	data, _ = json.Marshal(deviceRecord{ID: id})
-	if err := atomicfile.Write(path, data, 0o600); err != nil {
-		return "", err
-	}
-	return id, nil
+	return atomicfile.Write(path, data, 0o600)
 }

@@ -34,7 +34,8 @@ func TestLoadCreatesFiles(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, certFile+".tmp"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "temporary file left behind")
 
-	assert.Regexp(t, `^[0-9a-f]{16}$`, id.DeviceID)
+	assert.Regexp(t, `^[0-9a-f]{32}$`, id.DeviceID)
+	assert.Equal(t, DeviceIDFor(id.Fingerprint), id.DeviceID, "the id is derived from the certificate")
 	assert.Regexp(t, fingerprintForm, id.Fingerprint)
 	// 32 bytes: "sha-256 " + 32 hex pairs joined by colons.
 	hexPart := strings.TrimPrefix(id.Fingerprint, "sha-256 ")
@@ -86,11 +87,6 @@ func TestLoadMalformedFiles(t *testing.T) {
 		file    string
 		content string
 	}{
-		{"device not json", deviceFile, "not json at all"},
-		{"device empty object", deviceFile, "{}"},
-		{"device empty id", deviceFile, `{"id":""}`},
-		{"device wrong type", deviceFile, `{"id":42}`},
-		{"device empty file", deviceFile, ""},
 		{"pem garbage", certFile, "garbage"},
 		{"pem empty", certFile, ""},
 		{"pem wrong block", certFile, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 // Version is the handshake protocol version, the first byte of every frame.
@@ -162,7 +164,9 @@ var (
 	fingerprintRe = regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
 )
 
-// Validate reports whether h is well formed.
+// Validate reports whether h is well formed, its id included: it must be
+// identity.DeviceIDFor(h.Fingerprint) (an error that wraps both
+// ErrMalformed and identity.ErrIDMismatch otherwise).
 func (h Hello) Validate() error {
 	if !deviceIDRe.MatchString(h.DeviceID) {
 		return fmt.Errorf("%w: hello: bad device id", ErrMalformed)
@@ -175,6 +179,11 @@ func (h Hello) Validate() error {
 	}
 	if !fingerprintRe.MatchString(h.Fingerprint) {
 		return fmt.Errorf("%w: hello: bad fingerprint", ErrMalformed)
+	}
+	// Self-certifying ids: a hello names the certificate it claims, so an
+	// id cannot be claimed without it (DTLS later proves the certificate).
+	if err := identity.CheckID(h.DeviceID, h.Fingerprint); err != nil {
+		return fmt.Errorf("%w: hello: %w", ErrMalformed, err)
 	}
 	return nil
 }

@@ -2,21 +2,38 @@ package signaling
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 const testFingerprint = "sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
 
+// testID is identity.DeviceIDFor(testFingerprint).
+const testID = "abcdef0123456789abcdef0123456789"
+
+// fingerprintOf makes a well-formed fingerprint out of seed (its SHA-256).
+func fingerprintOf(seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return "sha-256 " + strings.Join(parts, ":")
+}
+
 func validHello() Hello {
-	return Hello{DeviceID: "0123456789abcdef", Name: "Alice's laptop", Version: int(Version), Fingerprint: testFingerprint}
+	return Hello{DeviceID: testID, Name: "Alice's laptop", Version: int(Version), Fingerprint: testFingerprint}
 }
 
 // header builds a raw frame header.
@@ -154,8 +171,12 @@ func TestHelloValidate(t *testing.T) {
 		wantErr error // nil: valid
 	}{
 		{"valid", validHello(), nil},
-		{"id with dash and underscore", mod(func(h *Hello) { h.DeviceID = "a-b_C" }), nil},
-		{"id 64 chars", mod(func(h *Hello) { h.DeviceID = strings.Repeat("a", 64) }), nil},
+		{"id of another certificate", mod(func(h *Hello) { h.DeviceID = identity.DeviceIDFor(fingerprintOf("other")) }), identity.ErrIDMismatch},
+		{"id one digit off", mod(func(h *Hello) { h.DeviceID = testID[:31] + "0" }), identity.ErrIDMismatch},
+		{"id upper case", mod(func(h *Hello) { h.DeviceID = strings.ToUpper(testID) }), identity.ErrIDMismatch},
+		{"id with dash and underscore", mod(func(h *Hello) { h.DeviceID = "a-b_C" }), ErrMalformed},
+		{"id 64 chars", mod(func(h *Hello) { h.DeviceID = strings.Repeat("a", 64) }), ErrMalformed},
+		{"old random id", mod(func(h *Hello) { h.DeviceID = "0123456789abcdef" }), identity.ErrIDMismatch},
 		{"name 64 bytes", mod(func(h *Hello) { h.Name = strings.Repeat("n", 64) }), nil},
 		{"unicode name", mod(func(h *Hello) { h.Name = "Zoë's 电脑 📱" }), nil},
 
@@ -210,16 +231,16 @@ func TestDecodeHello(t *testing.T) {
 	assert.Equal(t, validHello(), h)
 
 	// The wire names are part of the protocol.
-	raw := `{"device_id":"dev1","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`
+	raw := `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`
 	h, err = DecodeHello([]byte(raw))
 	require.NoError(t, err)
-	assert.Equal(t, Hello{DeviceID: "dev1", Name: "Bob", Version: 1, Fingerprint: testFingerprint}, h)
+	assert.Equal(t, Hello{DeviceID: testID, Name: "Bob", Version: 1, Fingerprint: testFingerprint}, h)
 
-	for _, bad := range []string{"", "null", "{}", "[]", `{"device_id":1}`, "{", `{"device_id":"dev1","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`} {
+	for _, bad := range []string{"", "null", "{}", "[]", `{"device_id":1}`, "{", `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`} {
 		_, err := DecodeHello([]byte(bad))
 		assert.Error(t, err, "%q", bad)
 	}
-	_, err = DecodeHello([]byte(`{"device_id":"dev1","name":"Bob","version":7,"fingerprint":"` + testFingerprint + `"}`))
+	_, err = DecodeHello([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":7,"fingerprint":"` + testFingerprint + `"}`))
 	assert.ErrorIs(t, err, ErrVersion)
 	_, err = DecodeHello([]byte("not json"))
 	assert.ErrorIs(t, err, ErrMalformed)
@@ -365,9 +386,9 @@ func FuzzDecodeHello(f *testing.F) {
 	good, err := json.Marshal(validHello())
 	require.NoError(f, err)
 	f.Add(good)
-	f.Add([]byte(`{"device_id":"dev1","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`))
-	f.Add([]byte(`{"device_id":"dev1","name":"Bo\u0000b","version":1,"fingerprint":"` + testFingerprint + `"}`))
-	f.Add([]byte(`{"device_id":"dev1","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bo\u0000b","version":1,"fingerprint":"` + testFingerprint + `"}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`))
 	f.Add([]byte(`{"DEVICE_ID":"x","Name":"\ud800","version":1.0}`))
 	f.Add([]byte("null"))
 	f.Add([]byte("{"))

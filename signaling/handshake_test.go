@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 // tcpPair returns both ends of a real TCP connection on 127.0.0.1.
@@ -40,8 +42,11 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	return client, server
 }
 
-func helloFor(id, name string) Hello {
-	return Hello{DeviceID: id, Name: name, Version: int(Version), Fingerprint: testFingerprint}
+// helloFor is a valid hello of a device named by seed: a fingerprint made
+// from seed and the id it derives.
+func helloFor(seed, name string) Hello {
+	fp := fingerprintOf(seed)
+	return Hello{DeviceID: identity.DeviceIDFor(fp), Name: name, Version: int(Version), Fingerprint: fp}
 }
 
 type answerResult struct {
@@ -226,7 +231,7 @@ func TestAnswererRejects(t *testing.T) {
 	require.NoError(t, err)
 	badHello, err := json.Marshal(Hello{DeviceID: "bad id!", Name: "O", Version: 1, Fingerprint: testFingerprint})
 	require.NoError(t, err)
-	v2Hello, err := json.Marshal(Hello{DeviceID: "o", Name: "O", Version: 2, Fingerprint: testFingerprint})
+	v2Hello, err := json.Marshal(Hello{DeviceID: testID, Name: "O", Version: 2, Fingerprint: testFingerprint})
 	require.NoError(t, err)
 	frame := func(v byte, ft FrameType, p []byte) []byte {
 		return append(header(v, ft, uint32(len(p))), p...)
@@ -356,7 +361,7 @@ func TestOffererRejectsBadAnswerer(t *testing.T) {
 		{
 			name: "answerer hello invalid",
 			reply: func(t *testing.T, server net.Conn) {
-				writeJSONFrame(t, server, TypeHello, Hello{DeviceID: "x", Name: "", Version: 1, Fingerprint: testFingerprint})
+				writeJSONFrame(t, server, TypeHello, Hello{DeviceID: testID, Name: "", Version: 1, Fingerprint: testFingerprint})
 			},
 			wantCode: CodeBadHello,
 			wantErr:  ErrMalformed,
