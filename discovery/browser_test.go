@@ -8,9 +8,12 @@ import (
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
-const selfID = "5e1f5e1f5e1f5e1f"
+// selfID is identity.DeviceIDFor(fingerprint(0x5E)).
+const selfID = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
 
 var aliceSrc = netip.MustParseAddr("10.0.0.2")
 
@@ -111,26 +114,47 @@ func TestBrowserUpdatedName(t *testing.T) {
 	assert.Equal(t, "Alice's Desk", b.Devices()[0].Name)
 }
 
-func TestBrowserUpdatedPortAndFingerprint(t *testing.T) {
+func TestBrowserUpdatedPort(t *testing.T) {
 	b := newTestBrowser(t)
 	b.feed(aliceAnnouncement(t), aliceSrc)
 	b.one(Appeared)
 
-	info := testInfo()
-	info.Fingerprint = fingerprint(0xCD)
 	b.feed(pack(t, []dns.RR{
 		srvRR(aliceInst, testHost, testPort+1, 120),
-		txtRR(aliceInst, EncodeTXT(info), 120),
+		txtRR(aliceInst, EncodeTXT(testInfo()), 120),
 	}), aliceSrc)
 	d := b.one(Updated)
 	assert.Equal(t, testPort+1, d.Port)
-	assert.Equal(t, fingerprint(0xCD), d.Fingerprint)
+	assert.Equal(t, fingerprint(0xAB), d.Fingerprint)
+}
+
+// A TXT record whose id is not the one its fingerprint derives is not
+// listed: not as a new device, and not as another certificate for a
+// device already listed (someone claiming its id).
+func TestBrowserIgnoresMismatchedID(t *testing.T) {
+	b := newTestBrowser(t)
+	mallory := testInfo()
+	mallory.Fingerprint = fingerprint(0xEE)
+	mallory.ID = identity.DeviceIDFor(fingerprint(0x77))
+	b.feed(announcement(t, `Mallory`, mallory, "pd-mallory.local.", 120, "10.0.0.66"), netip.MustParseAddr("10.0.0.66"))
+	assert.Empty(t, b.take())
+	assert.Empty(t, b.Devices())
+
+	b.feed(aliceAnnouncement(t), aliceSrc)
+	b.one(Appeared)
+	forged := testInfo() // alice's id, another certificate
+	forged.Fingerprint = fingerprint(0xCD)
+	b.feed(pack(t, []dns.RR{txtRR(aliceInst, EncodeTXT(forged), 120)}), aliceSrc)
+	b.feed(announcement(t, `Alice\ Again`, forged, "pd-mallory.local.", 120, "10.0.0.66"), netip.MustParseAddr("10.0.0.66"))
+	assert.Empty(t, b.take(), "no update, no second device")
+	require.Len(t, b.Devices(), 1)
+	assert.Equal(t, fingerprint(0xAB), b.Devices()[0].Fingerprint)
 }
 
 func TestBrowserNeverListsSelf(t *testing.T) {
 	b := newTestBrowser(t)
 	self := testInfo()
-	self.ID = selfID
+	self.ID, self.Fingerprint = selfID, fingerprint(0x5E)
 	b.feed(announcement(t, `Me`, self, "pd-5e1f5e1f5e1f5e1f.local.", 120, "10.0.0.9"), aliceSrc)
 	assert.Empty(t, b.take())
 	assert.Empty(t, b.Devices())
@@ -234,8 +258,8 @@ func TestBrowserTTLExpiry(t *testing.T) {
 func TestBrowserSameNameTwoDevices(t *testing.T) {
 	b := newTestBrowser(t)
 	bob := testInfo()
-	bob.ID = "fedcba9876543210"
 	bob.Fingerprint = fingerprint(0xBB)
+	bob.ID = identity.DeviceIDFor(bob.Fingerprint)
 	b.feed(aliceAnnouncement(t), aliceSrc)
 	b.feed(announcement(t, aliceInst, bob, "pd-fedcba9876543210.local.", 120, "10.0.0.3"), netip.MustParseAddr("10.0.0.3"))
 
@@ -265,7 +289,7 @@ func TestBrowserNoAddressesUntilARecord(t *testing.T) {
 	b.feed(pack(t, nil, addrRR("other.local.", "10.0.0.7", 120, true)), aliceSrc)
 	assert.Empty(t, b.take())
 
-	b.feed(pack(t, nil, addrRR("PD-0123456789ABCDEF.local.", "10.0.0.2", 120, true)), aliceSrc)
+	b.feed(pack(t, nil, addrRR("PD-ABABABABABABABABABABABABABABABAB.local.", "10.0.0.2", 120, true)), aliceSrc)
 	d := b.one(Appeared)
 	assert.Equal(t, addrs("10.0.0.2"), d.Addrs)
 	assert.Equal(t, testPort, d.Port)
@@ -308,7 +332,8 @@ func TestBrowserDevicesSortedByName(t *testing.T) {
 	b := newTestBrowser(t)
 	for i, name := range []string{"charlie", "Bravo", "alpha", "Delta"} {
 		info := testInfo()
-		info.ID = "000000000000000" + string(rune('a'+i))
+		info.Fingerprint = fingerprint(byte(0x10 + i))
+		info.ID = identity.DeviceIDFor(info.Fingerprint)
 		info.Name = name
 		host := "pd-" + info.ID + ".local."
 		src := netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + i)})

@@ -2,13 +2,14 @@ package discovery
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/grandcat/zeroconf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/internal/netnstest"
@@ -36,9 +37,10 @@ func liveNetns(t *testing.T) bool {
 // zeroconf's announcement goroutine cannot be stopped (see Advertiser.Run).
 var ignoreZeroconfProbe = goleak.IgnoreAnyFunction("github.com/grandcat/zeroconf.(*Server).probe")
 
-func liveInfo(id, name string) Info {
-	return Info{ID: id, Name: name, Type: TypeLaptop, Version: 1,
-		Fingerprint: "sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":")}
+// liveInfo is a valid Info whose fingerprint is 32 bytes b.
+func liveInfo(b byte, name string) Info {
+	fp := fingerprint(b)
+	return Info{ID: identity.DeviceIDFor(fp), Name: name, Type: TypeLaptop, Version: 1, Fingerprint: fp}
 }
 
 // An advertised device appears in a Browser with everything it said, and a
@@ -54,7 +56,7 @@ func TestLiveAdvertiseAndBrowse(t *testing.T) {
 	defer cancel()
 
 	events := make(chan Event, 16)
-	b := &Browser{Self: "selfselfselfself", OnEvent: func(ev Event) { events <- ev }}
+	b := &Browser{Self: identity.DeviceIDFor(fingerprint(0x5E)), OnEvent: func(ev Event) { events <- ev }}
 	bctx, stopBrowse := context.WithCancel(ctx)
 	browsed := make(chan error, 1)
 	go func() { browsed <- b.Run(bctx) }()
@@ -63,12 +65,12 @@ func TestLiveAdvertiseAndBrowse(t *testing.T) {
 	// A name with the characters DNS makes special: dots, a backslash,
 	// spaces, non-ASCII.
 	const name = `Zoë's Laptop v1.2 \ "home"`
-	adv := &Advertiser{Info: liveInfo("0123456789abcdef", name), Port: 53318}
+	adv := &Advertiser{Info: liveInfo(0x01, name), Port: 53318}
 	actx, stopAdv := context.WithCancel(ctx)
 	advertised := make(chan error, 1)
 	go func() { advertised <- adv.Run(actx) }()
 	// We advertise too, under Self: we must never see ourselves.
-	self := &Advertiser{Info: liveInfo("selfselfselfself", "Me"), Port: 53319}
+	self := &Advertiser{Info: liveInfo(0x5E, "Me"), Port: 53319}
 	sctx, stopSelf := context.WithCancel(ctx)
 	selfDone := make(chan error, 1)
 	go func() { selfDone <- self.Run(sctx) }()
@@ -94,7 +96,7 @@ func TestLiveAdvertiseAndBrowse(t *testing.T) {
 	ev := waitFor(Appeared, adv.Info.ID, 5*time.Second)
 	assert.Equal(t, adv.Info, ev.Device.Info, "name, id, type, version and fingerprint arrive intact")
 	assert.Equal(t, 53318, ev.Device.Port)
-	assert.Equal(t, "pd-0123456789abcdef.local.", ev.Device.Host)
+	assert.Equal(t, "pd-"+adv.Info.ID+".local.", ev.Device.Host)
 	assert.NotEmpty(t, ev.Device.Addrs)
 	assert.Contains(t, ev.Device.Addresses(), "10.78.0.1:53318")
 	assert.Contains(t, ev.Device.Addresses(), "10.78.1.1:53318", "addresses of every interface")
@@ -117,7 +119,7 @@ func TestLiveAdvertiseAndBrowse(t *testing.T) {
 	label, ok := unescapeLabel(found.Instance) // it leaves escapes in (see Browser)
 	require.True(t, ok, "instance %q", found.Instance)
 	assert.Equal(t, name, label, "the instance name is the display name")
-	assert.Equal(t, "pd-0123456789abcdef.local.", found.HostName)
+	assert.Equal(t, "pd-"+adv.Info.ID+".local.", found.HostName)
 	assert.NotEmpty(t, found.AddrIPv4)
 	info, err := DecodeTXT(wireTXT(found.Text), label)
 	require.NoError(t, err, "TXT %q", found.Text)
@@ -142,7 +144,7 @@ func TestLiveDuplicateNamesGetDistinctInstances(t *testing.T) {
 	defer goleak.VerifyNone(t, ignoreZeroconfProbe)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b := &Browser{Self: "selfselfselfself"}
+	b := &Browser{Self: identity.DeviceIDFor(fingerprint(0x5E))}
 	var runs []chan error
 	run := func(f func(context.Context) error) {
 		done := make(chan error, 1)
@@ -150,8 +152,8 @@ func TestLiveDuplicateNamesGetDistinctInstances(t *testing.T) {
 		go func() { done <- f(ctx) }()
 	}
 	run(b.Run)
-	first := &Advertiser{Info: liveInfo("aaaaaaaaaaaaaaaa", "Laptop"), Port: 53318}
-	second := &Advertiser{Info: liveInfo("bbbbbbbbbbbbbbbb", "Laptop"), Port: 53319}
+	first := &Advertiser{Info: liveInfo(0xAA, "Laptop"), Port: 53318}
+	second := &Advertiser{Info: liveInfo(0xBB, "Laptop"), Port: 53319}
 	run(first.Run)
 	run(second.Run)
 	defer func() {
@@ -167,6 +169,6 @@ func TestLiveDuplicateNamesGetDistinctInstances(t *testing.T) {
 			instances[d.ID] = d.Instance
 			assert.Equal(t, "Laptop", d.Name, "the display name stays")
 		}
-		return instances["aaaaaaaaaaaaaaaa"] == "Laptop" && instances["bbbbbbbbbbbbbbbb"] == "Laptop (2)"
+		return instances[first.Info.ID] == "Laptop" && instances[second.Info.ID] == "Laptop (2)"
 	}, 15*time.Second, 100*time.Millisecond, "devices: %+v", b.Devices())
 }

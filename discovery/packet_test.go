@@ -16,8 +16,9 @@ import (
 // --- helpers shared by the package's tests ---
 
 const (
-	testID   = "0123456789abcdef"
-	testHost = "pd-0123456789abcdef.local."
+	// testID is identity.DeviceIDFor(fingerprint(0xAB)).
+	testID   = "abababababababababababababababab"
+	testHost = "pd-" + testID + ".local."
 	testPort = 53318
 	// aliceInst is the instance label "Alice Laptop" in miekg/dns
 	// presentation format (a space is escaped).
@@ -111,7 +112,7 @@ func TestParseResponseAnnouncement(t *testing.T) {
 	info := testInfo()
 	data := pack(t, []dns.RR{
 		ptrRR(aliceInst, 4500),
-		srvRR(aliceInst, "PD-0123456789ABCDEF.Local.", testPort, 120),
+		srvRR(aliceInst, "PD-ABABABABABABABABABABABABABABABAB.Local.", testPort, 120),
 		txtRR(aliceInst, EncodeTXT(info), 4500),
 	},
 		addrRR(testHost, "10.0.0.2", 120, true),
