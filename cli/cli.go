@@ -80,10 +80,16 @@ type env struct {
 	deviceType string
 }
 
-// checkPeer pins a peer's certificate on first contact and refuses a known
-// device that comes with another one.
+// checkPeer is the check at hello time: it refuses a known device that
+// comes with another certificate and stores nothing (a hello is a claim).
 func (e *env) checkPeer(h signaling.Hello) error {
-	return e.trust.Check(h.DeviceID, h.Name, h.Fingerprint)
+	return e.trust.Verify(h.DeviceID, h.Fingerprint)
+}
+
+// provenPeer pins a peer's certificate on first contact, once DTLS has
+// proven it (peer.Config.OnProven), as the engine does.
+func (e *env) provenPeer(h signaling.Hello) error {
+	return e.trust.Pin(h.DeviceID, h.Name, h.Fingerprint)
 }
 
 // Run executes the command line args (without the program name) and returns
@@ -179,6 +185,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cfg: peer.Config{Identity: id, Name: *name},
 	}
 	e.cfg.OnPath = e.pathChanged
+	e.cfg.OnProven = e.provenPeer
+	defer func() {
+		if err := pins.Close(); err != nil {
+			slog.Warn("save trusted devices", slog.Any("err", err))
+		}
+	}()
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "receive":

@@ -340,7 +340,7 @@ func (e *env) serveRemote(ctx context.Context, wsURL string, h *remote.Host, han
 	}
 	defer client.Close()
 	// Paired devices may find us by our device id (send --server --to).
-	err = remote.Announce(ctx, client, e.cfg.Identity.Signer())
+	err = remote.Announce(ctx, client, e.cfg.Identity.Signer(), e.cfg.Identity.CertificateDER())
 	switch {
 	case errors.Is(err, remote.ErrIDBound):
 		e.reportError(fmt.Errorf("the server %s has this device's id bound to another certificate, so paired devices cannot reach it there by name; pairing with a code still works", wsURL))

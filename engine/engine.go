@@ -159,6 +159,7 @@ func New(cfg Config) (*Engine, error) {
 		srv:        newServerState(server),
 		web:        newWebState(cfg.WebListen),
 	}
+	e.peerCfg.OnProven = e.provenPeer
 	for _, it := range loadHistory(e.histPath) {
 		e.items = append(e.items, it)
 		e.byID[it.ID] = it
@@ -316,12 +317,22 @@ func (e *Engine) shutdown() {
 	e.mu.Unlock()
 	e.events.flush()
 	e.work.Wait()
+	if err := e.trust.Close(); err != nil {
+		slog.Warn("engine: save trusted devices", slog.Any("err", err))
+	}
 }
 
-// checkPeer pins a peer's certificate on first contact and refuses a known
-// device that comes with another one.
+// checkPeer is the check at hello time: it refuses a known device that
+// comes with another certificate and stores nothing (a hello is a claim).
 func (e *Engine) checkPeer(h signaling.Hello) error {
-	if err := e.trust.Check(h.DeviceID, h.Name, h.Fingerprint); err != nil {
+	return e.trust.Verify(h.DeviceID, h.Fingerprint)
+}
+
+// provenPeer pins a peer's certificate on first contact, once DTLS has
+// proven it (peer.Config.OnProven), and refuses a known device that comes
+// with another one.
+func (e *Engine) provenPeer(h signaling.Hello) error {
+	if err := e.trust.Pin(h.DeviceID, h.Name, h.Fingerprint); err != nil {
 		return err
 	}
 	defer e.lock()()

@@ -669,13 +669,13 @@ func TestDevices(t *testing.T) {
 			Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.7")},
 		}
 	}
-	require.NoError(t, e.trust.Check("bbbbbbbbbbbbbbbb", "Bob", fp(0xBB)))
-	require.NoError(t, e.trust.Check("cccccccccccccccc", "carol", fp(0xCC)))
-	require.NoError(t, e.SetTrusted("bbbbbbbbbbbbbbbb", true))
+	require.NoError(t, e.trust.Pin("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "Bob", fp(0xBB)))
+	require.NoError(t, e.trust.Pin("cccccccccccccccccccccccccccccccc", "carol", fp(0xCC)))
+	require.NoError(t, e.SetTrusted("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", true))
 
-	e.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: dev("cccccccccccccccc", "carol", fp(0xC0))})
-	e.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: dev("bbbbbbbbbbbbbbbb", "Bob", fp(0xBB))})
-	e.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: dev("aaaaaaaaaaaaaaaa", "anna", fp(0xAA))})
+	e.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: dev("cccccccccccccccccccccccccccccccc", "carol", fp(0xC0))})
+	e.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: dev("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "Bob", fp(0xBB))})
+	e.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: dev("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "anna", fp(0xAA))})
 	list := e.Devices()
 	require.Len(t, list, 3)
 	assert.Equal(t, []string{"anna", "Bob", "carol"}, []string{list[0].Name, list[1].Name, list[2].Name})
@@ -683,9 +683,9 @@ func TestDevices(t *testing.T) {
 	assert.True(t, list[1].Known && list[1].Trusted && !list[1].Changed)
 	assert.True(t, list[2].Known && !list[2].Trusted && list[2].Changed)
 	assert.Equal(t, trust.Code(e.Fingerprint(), fp(0xBB)), list[1].Code)
-	assert.Equal(t, Target{ID: "bbbbbbbbbbbbbbbb", Name: "Bob", Addrs: []string{"192.168.1.7:53318"}}, TargetOf(list[1]))
+	assert.Equal(t, Target{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "Bob", Addrs: []string{"192.168.1.7:53318"}}, TargetOf(list[1]))
 
-	e.onDiscovery(discovery.Event{Kind: discovery.Gone, Device: dev("aaaaaaaaaaaaaaaa", "anna", fp(0xAA))})
+	e.onDiscovery(discovery.Event{Kind: discovery.Gone, Device: dev("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "anna", fp(0xAA))})
 	assert.Len(t, e.Devices(), 2)
 	last := rec.all()[len(rec.all())-1].(DevicesChanged)
 	assert.Len(t, last.Devices, 2)

@@ -336,7 +336,7 @@ func (e *Engine) serverSession(ctx context.Context, u string, h *remote.Host) er
 		return err
 	}
 	defer host.Close()
-	err = remote.Announce(ctx, host, e.id.Signer())
+	err = remote.Announce(ctx, host, e.id.Signer(), e.id.CertificateDER())
 	switch {
 	case errors.Is(err, remote.ErrIDBound):
 		e.problem(plainf(err, "The server %s has this device's id bound to another certificate, so paired devices cannot reach it there by name; pairing with a code still works.", serverHost(u)))

@@ -495,7 +495,7 @@ func TestRouteLANFirst(t *testing.T) {
 	e, err := New(cfg)
 	require.NoError(t, err)
 	bob := discovery.Device{
-		Info: discovery.Info{ID: "bbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop, Version: 1},
+		Info: discovery.Info{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop, Version: 1},
 		Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.7")},
 	}
 	e.srv.away[bob.ID] = rendezvous.Peer{ClientID: "c1"}
@@ -562,7 +562,7 @@ func TestFindRoundsRotate(t *testing.T) {
 	for i := range maxFindsPerRound + 3 {
 		id, err := identity.Load(t.TempDir())
 		require.NoError(t, err)
-		require.NoError(t, e.trust.Check(id.DeviceID, fmt.Sprintf("dev%02d", i), id.Fingerprint))
+		require.NoError(t, e.trust.Pin(id.DeviceID, fmt.Sprintf("dev%02d", i), id.Fingerprint))
 		last = id
 	}
 	dial := func(id *identity.Identity, name string) *rendezvous.Client {
@@ -571,7 +571,7 @@ func TestFindRoundsRotate(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
-	require.NoError(t, dial(last, "dev10").Announce(ctx, last.Signer()))
+	require.NoError(t, dial(last, "dev10").Announce(ctx, last.Signer(), last.CertificateDER()))
 	finder := dial(e.id, "alice")
 
 	e.findPaired(ctx, finder)
@@ -601,9 +601,9 @@ func TestDescribeRemoteSendError(t *testing.T) {
 func TestServerFallbackAfterLAN(t *testing.T) {
 	e, err := New(testConfig(t, "alice"))
 	require.NoError(t, err)
-	fp := "sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":")
-	require.NoError(t, e.trust.Check("bbbbbbbbbbbbbbbb", "bob", fp))
-	paired, stranger := Target{ID: "bbbbbbbbbbbbbbbb", Name: "bob"}, Target{ID: "cccccccccccccccc", Name: "carol"}
+	fp := "sha-256 " + strings.TrimSuffix(strings.Repeat("BB:", 32), ":")
+	require.NoError(t, e.trust.Pin("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "bob", fp))
+	paired, stranger := Target{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "bob"}, Target{ID: "cccccccccccccccccccccccccccccccc", Name: "carol"}
 	timeout := fmt.Errorf("dial 192.168.1.7:53318: %w", context.DeadlineExceeded)
 	refused := &permanentError{errors.New("identity changed")}
 

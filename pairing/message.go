@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 // Version is the pairing protocol version, the "v" of every message.
@@ -149,6 +151,11 @@ func (m message) validate() error {
 		if fp, ok := canonicalFingerprint(m.Fingerprint); !ok || fp != m.Fingerprint {
 			return errors.New("malformed fingerprint")
 		}
+	}
+	if m.DeviceID != "" && identity.CheckID(m.DeviceID, m.Fingerprint) != nil {
+		// The shapes above pair a device id with its fingerprint: the id
+		// must be the one the certificate derives.
+		return identity.ErrIDMismatch
 	}
 	if m.MAC != nil && len(m.MAC) != macLen {
 		return fmt.Errorf("mac of %d bytes", len(m.MAC))

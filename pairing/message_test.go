@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 // FuzzDecode: decode never panics, and what it accepts encodes back to a
@@ -73,4 +75,21 @@ func TestDecodeRefuses(t *testing.T) {
 		_, err := decode([]byte(s))
 		assert.Error(t, err, s)
 	}
+}
+
+// A device id comes with the fingerprint it derives from, or the message
+// is refused before the MAC is even checked.
+func TestDecodeRefusesIDOfAnotherCertificate(t *testing.T) {
+	mac := make([]byte, macLen)
+	m := message{V: 1, Type: typeConfirm, Role: "initiator", DeviceID: eve.DeviceID, Fingerprint: alice.Fingerprint, MAC: mac}
+	data, err := encode(m)
+	if err == nil {
+		_, err = decode(data)
+	}
+	assert.ErrorIs(t, err, identity.ErrIDMismatch)
+	m.DeviceID = alice.DeviceID
+	data, err = encode(m)
+	require.NoError(t, err)
+	_, err = decode(data)
+	assert.NoError(t, err)
 }

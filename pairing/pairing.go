@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 // ErrMismatch means the confirmation of the other side did not verify: the
@@ -141,7 +143,7 @@ func Authenticate(ctx context.Context, tr Transport, code string, role Role, own
 		return Peer{}, err
 	}
 	fp, ok := canonicalFingerprint(own.Fingerprint)
-	if !ok || !validDeviceID(own.DeviceID) {
+	if !ok || !validDeviceID(own.DeviceID) || identity.CheckID(own.DeviceID, fp) != nil {
 		return Peer{}, errors.New("pairing: malformed own device id or fingerprint")
 	}
 	if _, ok := ctx.Deadline(); !ok {

@@ -46,7 +46,7 @@ func TestWrongCodeFailsOnBothSides(t *testing.T) {
 }
 
 // rewrite returns a hook that applies change to the n-th message from from.
-func rewrite(from side, n int, change func(m map[string]any)) hook {
+func rewrite(from side, n int, changes ...func(m map[string]any)) hook {
 	return func(s side, i int, msg []byte) [][]byte {
 		if s != from || i != n {
 			return [][]byte{msg}
@@ -55,7 +55,9 @@ func rewrite(from side, n int, change func(m map[string]any)) hook {
 		if err := json.Unmarshal(msg, &m); err != nil {
 			panic(err)
 		}
-		change(m)
+		for _, change := range changes {
+			change(m)
+		}
 		out, err := json.Marshal(m)
 		if err != nil {
 			panic(err)
@@ -105,10 +107,8 @@ func TestTamperingIsDetected(t *testing.T) {
 		hook  hook
 		onlyA bool // the responder has finished before the change (the ok)
 	}{
-		{name: "responder fingerprint swapped", hook: rewrite(sideB, 0, set("fingerprint", eve.Fingerprint))},
-		{name: "responder device id swapped", hook: rewrite(sideB, 0, set("device_id", eve.DeviceID))},
-		{name: "initiator fingerprint swapped", hook: rewrite(sideA, 1, set("fingerprint", eve.Fingerprint))},
-		{name: "initiator device id swapped", hook: rewrite(sideA, 1, set("device_id", eve.DeviceID))},
+		{name: "responder identity swapped", hook: rewrite(sideB, 0, set("fingerprint", eve.Fingerprint), set("device_id", eve.DeviceID))},
+		{name: "initiator identity swapped", hook: rewrite(sideA, 1, set("fingerprint", eve.Fingerprint), set("device_id", eve.DeviceID))},
 		{name: "initiator point replaced", hook: rewrite(sideA, 0, otherPoint(Initiator))},
 		{name: "responder point replaced", hook: rewrite(sideB, 0, otherPoint(Responder))},
 		{name: "responder confirmation mac changed", hook: rewrite(sideB, 0, flipMAC)},

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -112,9 +114,9 @@ func pair(t *testing.T, r *relay, codeA, codeB string) (result, result) {
 }
 
 var (
-	alice = Identity{DeviceID: "a11ce0000000000a", Fingerprint: fp(0xA1)}
-	bob   = Identity{DeviceID: "b0b0000000000b0b", Fingerprint: fp(0xB0)}
-	eve   = Identity{DeviceID: "eee0000000000eee", Fingerprint: fp(0xEE)}
+	alice = Identity{DeviceID: identity.DeviceIDFor(fp(0xA1)), Fingerprint: fp(0xA1)}
+	bob   = Identity{DeviceID: identity.DeviceIDFor(fp(0xB0)), Fingerprint: fp(0xB0)}
+	eve   = Identity{DeviceID: identity.DeviceIDFor(fp(0xEE)), Fingerprint: fp(0xEE)}
 )
 
 // fp is a well-formed fingerprint whose 32 bytes are all b.

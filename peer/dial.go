@@ -102,6 +102,9 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 	if err := c.waitOpen(ctx, opened); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", desc, err)
 	}
+	if err := cfg.proven(remote); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", desc, err)
+	}
 	slog.Debug("connected", slog.String("peer", remote.Name), slog.String("addr", desc))
 	ok = true
 	return c, nil

@@ -159,5 +159,9 @@ func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signa
 		_ = c.Close()
 		return nil, err
 	}
+	if err := cfg.proven(remote); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	return c, nil
 }

@@ -57,6 +57,13 @@ type Config struct {
 	// OnPath, when set, hears when a trickle session's path breaks and when
 	// an ICE restart restored it.
 	OnPath func(PathEvent)
+	// OnProven, when set, runs once a connection is open, before it is
+	// handed over: DTLS has then proven that the peer holds the
+	// certificate its hello named (the SDP's fingerprint, which must equal
+	// the hello's). A hello is only a claim, checked by the handshake's
+	// check function; what is learnt from it is recorded here (trust
+	// pins the device). An error closes the connection.
+	OnProven func(remote signaling.Hello) error
 	// Tune, when set, adjusts the SettingEngine after our defaults (tests, benchmarks).
 	Tune func(*webrtc.SettingEngine)
 }
@@ -339,6 +346,14 @@ func hasRelayCandidate(sdp string) bool {
 		}
 	}
 	return false
+}
+
+// proven runs cfg.OnProven for an open connection.
+func (c Config) proven(remote signaling.Hello) error {
+	if c.OnProven == nil {
+		return nil
+	}
+	return c.OnProven(remote)
 }
 
 // checkFingerprint verifies that every DTLS fingerprint in raw is want.

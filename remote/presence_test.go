@@ -19,7 +19,7 @@ func TestKnownDialer(t *testing.T) {
 	ctx := testContext(t)
 	hostCfg, friendCfg, strangerCfg := newConfig(t, "Receiver"), newConfig(t, "Friend"), newConfig(t, "Stranger")
 	hostClient := dialRendezvous(t, w.url, hostCfg)
-	require.NoError(t, hostClient.Announce(ctx, hostCfg.Identity.Signer()))
+	require.NoError(t, hostClient.Announce(ctx, hostCfg.Identity.Signer(), hostCfg.Identity.CertificateDER()))
 	known := func(id, fp string) bool {
 		return id == friendCfg.Identity.DeviceID && fp == friendCfg.Identity.Fingerprint
 	}

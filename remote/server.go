@@ -88,13 +88,14 @@ func DialServer(ctx context.Context, wsURL string, cfg peer.Config, deviceType s
 // Paired devices cannot find this one there; pairing with a code works.
 var ErrIDBound = errors.New("the server has this device's id bound to another certificate")
 
-// Announce announces the device on client, signed with its device key, so
-// that paired devices find it by its id (within DialTimeout). A refusal
-// because the id is bound to another key is ErrIDBound.
-func Announce(ctx context.Context, client *rendezvous.Client, key crypto.Signer) error {
+// Announce announces the device on client with its certificate (DER),
+// signed with the certificate's key, so that paired devices find it by its
+// id (within DialTimeout). A refusal because the id is bound to another key
+// is ErrIDBound.
+func Announce(ctx context.Context, client *rendezvous.Client, key crypto.Signer, cert []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
-	err := client.Announce(ctx, key)
+	err := client.Announce(ctx, key, cert)
 	var re *rendezvous.Error
 	if errors.As(err, &re) && re.Code == rendezvous.CodeKeyMismatch {
 		return fmt.Errorf("%w: %w", ErrIDBound, err)

@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -245,17 +244,17 @@ func (c *Client) CloseRoom(ctx context.Context, code string) error {
 	return err
 }
 
-// Announce makes this device findable by its device id, proving with key
-// (the device's ECDSA P-256 key) that it holds the key the server has seen
-// for this id before, if any.
-func (c *Client) Announce(ctx context.Context, key crypto.Signer) error {
+// Announce makes this device findable by its device id: it sends cert,
+// the device certificate in DER (whose fingerprint the hello named and the
+// id derives from), and proves with key, the certificate's ECDSA P-256
+// key, that it holds it.
+func (c *Client) Announce(ctx context.Context, key crypto.Signer, cert []byte) error {
 	pub, ok := key.Public().(*ecdsa.PublicKey)
 	if !ok || pub.Curve != elliptic.P256() {
 		return errors.New("announce: the device key must be ECDSA P-256")
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return fmt.Errorf("announce: %w", err)
+	if fingerprintOf(cert) != c.hello.Fingerprint {
+		return errors.New("announce: the certificate is not the hello's")
 	}
 	// An ECDSA crypto.Signer returns an ASN.1 signature.
 	sig, err := key.Sign(rand.Reader, AnnounceDigest(c.nonce, c.hello.DeviceID), crypto.SHA256)
@@ -263,10 +262,10 @@ func (c *Client) Announce(ctx context.Context, key crypto.Signer) error {
 		return fmt.Errorf("announce: sign: %w", err)
 	}
 	_, err = c.request(ctx, &Envelope{
-		Type:      TypeAnnounce,
-		DeviceID:  c.hello.DeviceID,
-		PublicKey: base64.StdEncoding.EncodeToString(der),
-		Sig:       base64.StdEncoding.EncodeToString(sig),
+		Type:        TypeAnnounce,
+		DeviceID:    c.hello.DeviceID,
+		Certificate: base64.StdEncoding.EncodeToString(cert),
+		Sig:         base64.StdEncoding.EncodeToString(sig),
 	})
 	return err
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 
 	"github.com/coder/websocket"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 // readLoop reads and handles messages until the connection ends or breaks
@@ -319,15 +321,25 @@ func (c *conn) handleAnnounce(env *Envelope) bool {
 		s.m.limited[limitPresence].Add(1)
 		return c.refuse(env, newError(CodeRateLimited, "too many announces"))
 	}
-	der, err := base64.StdEncoding.DecodeString(env.PublicKey)
+	// The certificate must be the one the hello's fingerprint names (and
+	// so the one the device id derives from): an id is announced only by
+	// the holder of its certificate's key.
+	cert, err := base64.StdEncoding.DecodeString(env.Certificate)
 	if err != nil {
-		return c.refuse(env, newError(CodeBadSignature, "public_key is not base64"))
+		return c.refuse(env, newError(CodeBadSignature, "certificate is not base64"))
 	}
-	key, err := x509.ParsePKIXPublicKey(der)
-	pub, isEC := key.(*ecdsa.PublicKey)
-	if err != nil || !isEC || pub.Curve != elliptic.P256() {
-		return c.refuse(env, newError(CodeBadSignature, "public_key is not an ECDSA P-256 key"))
+	if fingerprintOf(cert) != c.hello.Fingerprint || identity.CheckID(env.DeviceID, fingerprintOf(cert)) != nil {
+		return c.refuse(env, newError(CodeBadSignature, "the certificate is not the one the device id and the hello's fingerprint name"))
 	}
+	parsed, err := x509.ParseCertificate(cert)
+	if err != nil {
+		return c.refuse(env, newError(CodeBadSignature, "certificate does not parse"))
+	}
+	pub, isEC := parsed.PublicKey.(*ecdsa.PublicKey)
+	if !isEC || pub.Curve != elliptic.P256() {
+		return c.refuse(env, newError(CodeBadSignature, "the certificate's key is not ECDSA P-256"))
+	}
+	der := parsed.RawSubjectPublicKeyInfo
 	sig, err := base64.StdEncoding.DecodeString(env.Sig)
 	if err != nil || !ecdsa.VerifyASN1(pub, AnnounceDigest(c.nonce, env.DeviceID), sig) {
 		return c.refuse(env, newError(CodeBadSignature, "signature does not verify"))

@@ -18,6 +18,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 func TestMain(m *testing.M) {
@@ -88,11 +90,12 @@ func testHello(name string) Hello {
 	for i, b := range sum {
 		pairs[i] = fmt.Sprintf("%02X", b)
 	}
+	fp := "sha-256 " + strings.Join(pairs, ":")
 	return Hello{
-		DeviceID:    fmt.Sprintf("dev%012d", n),
+		DeviceID:    identity.DeviceIDFor(fp),
 		Name:        name,
 		Type:        "laptop",
-		Fingerprint: "sha-256 " + strings.Join(pairs, ":"),
+		Fingerprint: fp,
 	}
 }
 

@@ -6,11 +6,14 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"math/big"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
@@ -19,30 +22,59 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-// announceEnv builds an announce signed by key over nonce.
-func announceEnv(t testing.TB, key *ecdsa.PrivateKey, nonce, deviceID string) *Envelope {
-	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+// newCert returns a self-signed certificate (DER) for key, as a device
+// makes its DTLS certificate.
+func newCert(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	require.NoError(t, err)
+	return der
+}
+
+// device is a device with a real key and certificate: its hello's
+// fingerprint names the certificate and its id derives from it.
+type device struct {
+	hello Hello
+	key   *ecdsa.PrivateKey
+	cert  []byte
+}
+
+func newDevice(t testing.TB, name string) device {
+	key := newKey(t)
+	cert := newCert(t, key)
+	fp := fingerprintOf(cert)
+	return device{
+		hello: Hello{DeviceID: identity.DeviceIDFor(fp), Name: name, Type: "laptop", Fingerprint: fp},
+		key:   key, cert: cert,
+	}
+}
+
+// announceEnv builds an announce of cert signed by key over nonce.
+func announceEnv(t testing.TB, key *ecdsa.PrivateKey, cert []byte, nonce, deviceID string) *Envelope {
 	sig, err := ecdsa.SignASN1(rand.Reader, key, AnnounceDigest(nonce, deviceID))
 	require.NoError(t, err)
 	return &Envelope{
 		Type: TypeAnnounce, Req: 9, DeviceID: deviceID,
-		PublicKey: base64.StdEncoding.EncodeToString(der),
-		Sig:       base64.StdEncoding.EncodeToString(sig),
+		Certificate: base64.StdEncoding.EncodeToString(cert),
+		Sig:         base64.StdEncoding.EncodeToString(sig),
 	}
 }
 
 func TestPresence(t *testing.T) {
 	h := newHarness(t, nil)
-	laptopHello := testHello("laptop")
-	laptopKey := newKey(t)
+	laptopDev := newDevice(t, "laptop")
+	laptopHello := laptopDev.hello
 	laptop := h.dial("192.0.2.1", laptopHello)
 	phone := h.dial("198.51.100.2", testHello("phone"))
 
 	_, err := phone.Find(ctxT(t), laptopHello.DeviceID)
 	assert.ErrorIs(t, err, ErrNotFound, "not announced yet")
 
-	require.NoError(t, laptop.Announce(ctxT(t), laptopKey))
+	require.NoError(t, laptop.Announce(ctxT(t), laptopDev.key, laptopDev.cert))
 	peer, err := phone.Find(ctxT(t), laptopHello.DeviceID)
 	require.NoError(t, err)
 	assert.Equal(t, Peer{ClientID: laptop.ClientID(), Hello: laptopHello}, peer)
@@ -73,68 +105,78 @@ func TestPresence(t *testing.T) {
 	// The device comes back on a new connection with the same key: fine.
 	require.NoError(t, laptop.Close())
 	laptop2 := h.dial("192.0.2.9", laptopHello)
-	require.NoError(t, laptop2.Announce(ctxT(t), laptopKey))
+	require.NoError(t, laptop2.Announce(ctxT(t), laptopDev.key, laptopDev.cert))
 	tablet := h.dial("198.51.100.3", testHello("tablet"))
 	peer, err = tablet.Find(ctxT(t), laptopHello.DeviceID)
 	require.NoError(t, err)
 	assert.Equal(t, laptop2.ClientID(), peer.ClientID)
 }
 
+// Presence squatting (issue 11, item 7): nobody announces a device id but
+// the holder of the certificate it derives from, whoever comes first.
 func TestPresenceRefusesForgeries(t *testing.T) {
 	h := newHarness(t, nil)
-	victimHello := testHello("victim")
-	victimKey := newKey(t)
-	victim := h.dial("192.0.2.1", victimHello)
-	require.NoError(t, victim.Announce(ctxT(t), victimKey))
+	victim := newDevice(t, "victim")
+	mallory := newDevice(t, "mallory")
+
+	// First come: a hello claiming the victim's id with mallory's own
+	// certificate is refused before anything is stored.
+	squat := mallory.hello
+	squat.DeviceID = victim.hello.DeviceID
+	squatter := h.raw("203.0.113.4", nil)
+	squatter.send(&Envelope{Type: TypeHello, Req: 1, Device: &squat})
+	assert.Equal(t, CodeBadHello, squatter.read().Code)
 
 	// Another device id's hello cannot announce the victim.
-	other := h.raw("203.0.113.5", new(testHello("mallory")))
-	other.send(announceEnv(t, newKey(t), other.welcome.Nonce, victimHello.DeviceID))
+	other := h.raw("203.0.113.5", &mallory.hello)
+	other.send(announceEnv(t, mallory.key, mallory.cert, other.welcome.Nonce, victim.hello.DeviceID))
 	assert.Equal(t, CodeBadMessage, other.read().Code)
 
-	// A connection claiming the victim's device id...
-	mallory := h.raw("203.0.113.6", &victimHello)
-	// ...with a signature by another key than the one it presents,
-	forged := announceEnv(t, victimKey, mallory.welcome.Nonce, victimHello.DeviceID)
-	forged.Sig = announceEnv(t, newKey(t), mallory.welcome.Nonce, victimHello.DeviceID).Sig
-	mallory.send(forged)
-	assert.Equal(t, CodeBadSignature, mallory.read().Code)
-	// ...with a signature replayed from another connection (another nonce),
-	mallory.send(announceEnv(t, victimKey, victim.nonce, victimHello.DeviceID))
-	assert.Equal(t, CodeBadSignature, mallory.read().Code)
-	// ...with garbage,
-	garbage := announceEnv(t, victimKey, mallory.welcome.Nonce, victimHello.DeviceID)
-	garbage.PublicKey = base64.StdEncoding.EncodeToString([]byte("not a key"))
-	mallory.send(garbage)
-	assert.Equal(t, CodeBadSignature, mallory.read().Code)
-	// ...or validly signed with its own key: the id is pinned to the first key.
-	mallory.send(announceEnv(t, newKey(t), mallory.welcome.Nonce, victimHello.DeviceID))
-	got := mallory.read()
-	assert.Equal(t, CodeKeyMismatch, got.Code)
+	// A connection claiming the victim's hello (its id and fingerprint are
+	// public)...
+	claim := h.raw("203.0.113.6", &victim.hello)
+	// ...announcing with its own certificate and key,
+	claim.send(announceEnv(t, mallory.key, mallory.cert, claim.welcome.Nonce, victim.hello.DeviceID))
+	assert.Equal(t, CodeBadSignature, claim.read().Code)
+	// ...with the victim's certificate but a signature by another key,
+	claim.send(announceEnv(t, mallory.key, victim.cert, claim.welcome.Nonce, victim.hello.DeviceID))
+	assert.Equal(t, CodeBadSignature, claim.read().Code)
+	// ...or with garbage,
+	garbage := announceEnv(t, mallory.key, victim.cert, claim.welcome.Nonce, victim.hello.DeviceID)
+	garbage.Certificate = base64.StdEncoding.EncodeToString([]byte("not a certificate"))
+	claim.send(garbage)
+	assert.Equal(t, CodeBadSignature, claim.read().Code)
+	assert.Equal(t, 0, h.srv.Stats().Announced, "nothing announced")
 
-	// Still the victim is the one found.
+	// The real device announces fine, though the squatters came first.
+	real := h.dial("192.0.2.1", victim.hello)
+	require.NoError(t, real.Announce(ctxT(t), victim.key, victim.cert))
+	// A signature replayed from its connection (another nonce) is refused.
+	claim.send(announceEnv(t, victim.key, victim.cert, real.nonce, victim.hello.DeviceID))
+	assert.Equal(t, CodeBadSignature, claim.read().Code)
+
 	finder := h.dial("198.51.100.1", testHello("finder"))
-	peer, err := finder.Find(ctxT(t), victimHello.DeviceID)
+	peer, err := finder.Find(ctxT(t), victim.hello.DeviceID)
 	require.NoError(t, err)
-	assert.Equal(t, victim.ClientID(), peer.ClientID)
+	assert.Equal(t, real.ClientID(), peer.ClientID)
 
-	// The pin outlives the victim's connection (within PinTTL).
-	require.NoError(t, victim.Close())
-	mallory2 := h.dial("203.0.113.7", victimHello)
-	assert.ErrorIs(t, mallory2.Announce(ctxT(t), newKey(t)), ErrKeyMismatch)
-	h.clock.Advance(31 * 24 * time.Hour)
-	require.NoError(t, mallory2.Close())
-	require.Eventually(t, func() bool { return h.srv.Stats().Announced == 0 }, waitFor, 10*time.Millisecond)
-	// After PinTTL without an announce, the id is free again (the next sweep).
-	h.dial("203.0.113.8", testHello("sweeper")) // a connection triggers the sweep
-	mallory3 := h.dial("203.0.113.9", victimHello)
-	assert.NoError(t, mallory3.Announce(ctxT(t), newKey(t)))
+	// And it comes back on a new connection with the same certificate.
+	require.NoError(t, real.Close())
+	again := h.dial("192.0.2.9", victim.hello)
+	require.NoError(t, again.Announce(ctxT(t), victim.key, victim.cert))
 }
 
 func TestAnnounceNeedsP256(t *testing.T) {
 	h := newHarness(t, nil)
-	c := h.dial("192.0.2.1", testHello("a"))
 	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	require.NoError(t, err)
-	assert.Error(t, c.Announce(ctxT(t), k))
+	cert := newCert(t, k)
+	fp := fingerprintOf(cert)
+	c := h.dial("192.0.2.1", Hello{DeviceID: identity.DeviceIDFor(fp), Name: "a", Type: "laptop", Fingerprint: fp})
+	assert.Error(t, c.Announce(ctxT(t), k, cert))
+
+	// Nor does the server take one.
+	r := h.raw("192.0.2.2", &Hello{DeviceID: identity.DeviceIDFor(fp), Name: "b", Type: "laptop", Fingerprint: fp})
+	r.send(announceEnv(t, k, cert, r.welcome.Nonce, identity.DeviceIDFor(fp)))
+	assert.Equal(t, CodeBadSignature, r.read().Code)
 }

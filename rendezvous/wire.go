@@ -49,6 +49,9 @@ const (
 	DefaultMaxPayload = 64 * 1024
 	// maxField bounds the short string fields (codes, keys, signatures).
 	maxField = 256
+	// maxCertificate bounds an announce's base64 certificate: a device's
+	// self-signed P-256 certificate is about 550 characters.
+	maxCertificate = 2048
 	// messageOverhead is what an envelope may add around its payload.
 	messageOverhead = 16 * 1024
 )
@@ -78,9 +81,9 @@ type Envelope struct {
 	Expires time.Time `json:"expires,omitzero"`
 
 	// announce, find
-	DeviceID  string `json:"device_id,omitempty"`
-	PublicKey string `json:"public_key,omitempty"` // base64 of PKIX DER
-	Sig       string `json:"sig,omitempty"`        // base64 of an ASN.1 ECDSA signature
+	DeviceID    string `json:"device_id,omitempty"`
+	Certificate string `json:"certificate,omitempty"` // base64 of the device certificate's DER
+	Sig         string `json:"sig,omitempty"`         // base64 of an ASN.1 ECDSA signature
 
 	// signal
 	To      string          `json:"to,omitempty"`
@@ -175,8 +178,8 @@ func (e *Envelope) check(maxPayload int) error {
 		if !deviceIDRe.MatchString(e.DeviceID) {
 			return newError(CodeBadMessage, "announce: bad device id")
 		}
-		if e.PublicKey == "" || len(e.PublicKey) > maxField || e.Sig == "" || len(e.Sig) > maxField {
-			return newError(CodeBadMessage, "announce: public_key and sig are required")
+		if e.Certificate == "" || len(e.Certificate) > maxCertificate || e.Sig == "" || len(e.Sig) > maxField {
+			return newError(CodeBadMessage, "announce: certificate and sig are required")
 		}
 	case TypeFind:
 		if !deviceIDRe.MatchString(e.DeviceID) {
@@ -201,6 +204,22 @@ func (e *Envelope) check(maxPayload int) error {
 // announceContext separates announce signatures from every other use of the
 // device key.
 const announceContext = "peerdrop rendezvous announce v1\n"
+
+// fingerprintOf is the SHA-256 fingerprint of a certificate's DER, in the
+// form of SDP and the hello ("sha-256 AB:CD:...").
+func fingerprintOf(der []byte) string {
+	sum := sha256.Sum256(der)
+	const digits = "0123456789ABCDEF"
+	b := make([]byte, 0, len("sha-256 ")+3*len(sum)-1)
+	b = append(b, "sha-256 "...)
+	for i, c := range sum {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, digits[c>>4], digits[c&15])
+	}
+	return string(b)
+}
 
 // AnnounceDigest is the SHA-256 that an announce signature covers: the
 // context string, the nonce from welcome, a newline and the device id.

@@ -1,7 +1,12 @@
 // Package trust owns what this device knows about others: the certificate
-// fingerprint pinned for each device id on first contact (trust on first
-// use), which devices the user trusts, and the verification code two people
-// compare to rule out anyone in the middle.
+// fingerprint pinned for each device id once a connection proved it (trust
+// on first use), which devices the user trusts, and the verification code
+// two people compare to rule out anyone in the middle.
+//
+// A hello is only a claim: Verify, at hello time, refuses a known device
+// that comes with another certificate and stores nothing. Pin records a
+// device once DTLS has proven that the peer holds the certificate (the data
+// channel opened), so a made-up hello never reaches the file.
 package trust
 
 import (
@@ -18,13 +23,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
 )
 
 const fileName = "peers.json"
 
-// maxDevices bounds the store; the least recently seen untrusted device goes first.
+// maxDevices bounds the store. When it is full, a new pin takes the place
+// of the least recently seen device that is neither trusted nor seen within
+// keepRecent; when every device is one of those, the new device is not
+// pinned (its connection goes on: its id already binds its certificate, it
+// is only not remembered).
 const maxDevices = 10_000
+
+// keepRecent is how long a proven device is safe from eviction.
+const keepRecent = 24 * time.Hour
+
+// flushDelay bounds how long a pin or a last-seen time waits in memory
+// before the file is written: pins of a burst of connections share one
+// write. Close writes what is left. The user's own changes (trust, forget,
+// re-pair) are written at once.
+const flushDelay = 500 * time.Millisecond
 
 // ErrIdentityChanged means a known device id came with another certificate.
 var ErrIdentityChanged = errors.New("this device's identity changed")
@@ -55,23 +74,34 @@ type Device struct {
 	Trusted     bool      `json:"trusted,omitempty"`
 }
 
-var (
-	idRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	fpRe = regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
-)
+var fpRe = regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
+
+// valid says whether id and fingerprint are well formed and id derives
+// from fingerprint (identity.DeviceIDFor).
+func valid(id, fingerprint string) bool {
+	return fpRe.MatchString(fingerprint) && identity.CheckID(id, fingerprint) == nil
+}
 
 // Store is the pinned and trusted devices, kept in the config dir. It is
-// safe for concurrent use.
+// safe for concurrent use. Close writes what is still in memory.
 type Store struct {
 	path    string
 	mu      sync.Mutex
 	devices map[string]*Device
 	seen    os.FileInfo // the file as last read or written; nil: none
+	// pending are the pins and last-seen times not written yet, by id:
+	// they are applied again over a file another process changed.
+	pending map[string]Device
+	flush   *time.Timer // a write scheduled for pending; nil: none
+	closed  bool
 }
 
 // Open reads the store in configDir; a missing file is an empty store.
+// Entries whose id does not derive from their fingerprint (pinned before
+// ids were derived from certificates) are dropped: those devices now have
+// another id, and pair again.
 func Open(configDir string) (*Store, error) {
-	s := &Store{path: filepath.Join(configDir, fileName), devices: map[string]*Device{}}
+	s := &Store{path: filepath.Join(configDir, fileName), devices: map[string]*Device{}, pending: map[string]Device{}}
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -99,7 +129,7 @@ func (s *Store) load() error {
 	devices := make(map[string]*Device, len(list))
 	for i := range list {
 		d := list[i]
-		if idRe.MatchString(d.ID) && fpRe.MatchString(d.Fingerprint) {
+		if valid(d.ID, d.Fingerprint) {
 			devices[d.ID] = &d
 		}
 	}
@@ -109,8 +139,9 @@ func (s *Store) load() error {
 
 // sync reloads the file when another process changed it (`peerdrop trust
 // add` while `peerdrop receive` runs), so a long-running process neither
-// misses the change nor overwrites it; the caller holds mu. A file that
-// cannot be read keeps what is in memory.
+// misses the change nor overwrites it; the caller holds mu. Pins not
+// written yet are applied over what it read. A file that cannot be read
+// keeps what is in memory.
 func (s *Store) sync() {
 	info, err := os.Stat(s.path)
 	switch {
@@ -121,14 +152,49 @@ func (s *Store) sync() {
 	}
 	if err := s.load(); err != nil {
 		slog.Warn("trusted devices: keeping the list in memory", slog.Any("err", err))
+		return
+	}
+	for id, p := range s.pending {
+		d := s.devices[id]
+		switch {
+		case d == nil:
+			s.makeRoom()
+			if len(s.devices) < maxDevices {
+				p.Trusted = false // trust is the file's to give
+				s.devices[id] = &p
+			}
+		case d.Fingerprint == p.Fingerprint:
+			d.Name = p.Name
+			if p.LastSeen.After(d.LastSeen) {
+				d.LastSeen = p.LastSeen
+			}
+		}
 	}
 }
 
-// Check applies trust on first use to a device that introduced itself: an
-// unknown id is pinned to fingerprint; a known one must present the pinned
-// fingerprint, or the result is an *IdentityChangedError.
-func (s *Store) Check(id, name, fingerprint string) error {
-	if !idRe.MatchString(id) || !fpRe.MatchString(fingerprint) {
+// Verify is the check at hello time, before anything is proven: a known id
+// must come with its pinned fingerprint, or the result is an
+// *IdentityChangedError. It stores nothing: a hello is only a claim.
+func (s *Store) Verify(id, fingerprint string) error {
+	if !valid(id, fingerprint) {
+		return errors.New("malformed device id or fingerprint")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sync()
+	if d := s.devices[id]; d != nil && d.Fingerprint != fingerprint {
+		return &IdentityChangedError{ID: id, Name: d.Name, Pinned: d.Fingerprint, Got: fingerprint}
+	}
+	return nil
+}
+
+// Pin applies trust on first use to a device whose certificate a
+// connection has proven (DTLS completed with the certificate its hello
+// named): an unknown id is pinned to fingerprint, a known one must have it
+// pinned (else an *IdentityChangedError) and has its name and last-seen
+// time updated. The file is written within flushDelay, not at once.
+func (s *Store) Pin(id, name, fingerprint string) error {
+	if !valid(id, fingerprint) {
 		return errors.New("malformed device id or fingerprint")
 	}
 	s.mu.Lock()
@@ -137,21 +203,84 @@ func (s *Store) Check(id, name, fingerprint string) error {
 	now := time.Now().UTC()
 	d := s.devices[id]
 	if d == nil {
-		s.evict()
-		s.devices[id] = &Device{ID: id, Name: name, Fingerprint: fingerprint, FirstSeen: now, LastSeen: now}
-		return s.save()
+		s.makeRoom()
+		if len(s.devices) >= maxDevices {
+			slog.Warn("trusted devices: the list is full of trusted and recently seen devices; not remembering this one",
+				slog.String("id", id), slog.String("name", name))
+			return nil
+		}
+		d = &Device{ID: id, Name: name, Fingerprint: fingerprint, FirstSeen: now}
+		s.devices[id] = d
 	}
 	if d.Fingerprint != fingerprint {
 		return &IdentityChangedError{ID: id, Name: d.Name, Pinned: d.Fingerprint, Got: fingerprint}
 	}
 	d.Name, d.LastSeen = name, now
+	s.pending[id] = *d
+	s.scheduleLocked()
+	return nil
+}
+
+// scheduleLocked writes pending within flushDelay (at once after Close);
+// the caller holds mu.
+func (s *Store) scheduleLocked() {
+	if s.closed {
+		s.saveLogged()
+		return
+	}
+	if s.flush == nil {
+		s.flush = time.AfterFunc(flushDelay, s.flushPending)
+	}
+}
+
+// flushPending is the scheduled write.
+func (s *Store) flushPending() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flush = nil
+	if len(s.pending) > 0 {
+		s.sync()
+		s.saveLogged()
+	}
+}
+
+// saveLogged saves, logging a failure (nobody waits for a scheduled
+// write); the caller holds mu.
+func (s *Store) saveLogged() {
+	if err := s.save(); err != nil {
+		slog.Warn("trusted devices: write failed", slog.Any("err", err))
+	}
+}
+
+// Flush writes what waits in memory now.
+func (s *Store) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flush != nil {
+		s.flush.Stop()
+		s.flush = nil
+	}
+	if len(s.pending) == 0 {
+		return nil
+	}
+	s.sync()
 	return s.save()
+}
+
+// Close writes what waits in memory; later pins are written at once. It
+// is safe to call more than once.
+func (s *Store) Close() error {
+	err := s.Flush()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return err
 }
 
 // Repair replaces the pinned fingerprint of id: the user paired it again.
 func (s *Store) Repair(id, fingerprint string) error {
-	if !fpRe.MatchString(fingerprint) {
-		return errors.New("malformed fingerprint")
+	if !valid(id, fingerprint) {
+		return errors.New("malformed device id or fingerprint")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -192,6 +321,7 @@ func (s *Store) Forget(id string) error {
 	defer s.mu.Unlock()
 	s.sync()
 	delete(s.devices, id)
+	delete(s.pending, id)
 	return s.save()
 }
 
@@ -232,23 +362,27 @@ func (s *Store) List() []Device {
 	return out
 }
 
-// evict makes room for one more device; the caller holds mu.
-func (s *Store) evict() {
+// makeRoom makes room for one more device when the store is full: the
+// least recently seen device goes, unless it is trusted or was seen within
+// keepRecent; then nothing goes. The caller holds mu.
+func (s *Store) makeRoom() {
 	if len(s.devices) < maxDevices {
 		return
 	}
+	cutoff := time.Now().Add(-keepRecent)
 	var oldest *Device
 	for _, d := range s.devices {
-		if !d.Trusted && (oldest == nil || d.LastSeen.Before(oldest.LastSeen)) {
+		if !d.Trusted && d.LastSeen.Before(cutoff) && (oldest == nil || d.LastSeen.Before(oldest.LastSeen)) {
 			oldest = d
 		}
 	}
 	if oldest != nil {
 		delete(s.devices, oldest.ID)
+		delete(s.pending, oldest.ID)
 	}
 }
 
-// save writes the store atomically; the caller holds mu.
+// save writes the store atomically and clears pending; the caller holds mu.
 func (s *Store) save() error {
 	list := make([]Device, 0, len(s.devices))
 	for _, d := range s.devices {
@@ -263,6 +397,7 @@ func (s *Store) save() error {
 	if err := atomicfile.Write(s.path, data, 0o600); err != nil {
 		return err
 	}
+	clear(s.pending)
 	if info, err := os.Stat(s.path); err == nil {
 		s.seen = info
 	}

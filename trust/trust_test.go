@@ -9,9 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 func fp(t testing.TB) string {
@@ -25,13 +28,22 @@ func fp(t testing.TB) string {
 	return "sha-256 " + strings.Join(parts, ":")
 }
 
+// device returns a fresh id and the fingerprint it derives from.
+func device(t testing.TB) (id, fingerprint string) {
+	f := fp(t)
+	return identity.DeviceIDFor(f), f
+}
+
 func TestTrustOnFirstUse(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	require.NoError(t, err)
-	a, other := fp(t), fp(t)
-	require.NoError(t, s.Check("laptop1", "Laptop", a), "first contact pins")
-	require.NoError(t, s.Check("laptop1", "Laptop renamed", a), "same certificate: fine")
+	id, a := device(t)
+	require.NoError(t, s.Verify(id, a), "unknown: fine")
+	assert.Empty(t, s.List(), "a hello pins nothing")
+	require.NoError(t, s.Pin(id, "Laptop", a), "first proven contact pins")
+	require.NoError(t, s.Pin(id, "Laptop renamed", a), "same certificate: fine")
+	require.NoError(t, s.Close())
 
 	info, err := os.Stat(filepath.Join(dir, fileName))
 	require.NoError(t, err)
@@ -40,49 +52,68 @@ func TestTrustOnFirstUse(t *testing.T) {
 	// The pin survives a restart.
 	s, err = Open(dir)
 	require.NoError(t, err)
-	err = s.Check("laptop1", "Laptop", other)
-	require.ErrorIs(t, err, ErrIdentityChanged)
-	assert.Contains(t, err.Error(), "Laptop renamed")
-	assert.Contains(t, err.Error(), "identity changed")
-
-	assert.True(t, s.IsPinned("laptop1", a))
-	assert.False(t, s.IsPinned("laptop1", other))
+	assert.True(t, s.IsPinned(id, a))
 	assert.False(t, s.IsPinned("nobody", a))
-	d, ok := s.Pinned("laptop1")
+	d, ok := s.Pinned(id)
 	require.True(t, ok)
 	assert.Equal(t, "Laptop renamed", d.Name)
 
-	require.NoError(t, s.Repair("laptop1", other))
-	assert.NoError(t, s.Check("laptop1", "Laptop", other), "re-paired")
-	assert.ErrorIs(t, s.Check("laptop1", "Laptop", a), ErrIdentityChanged, "the old certificate is now the stranger")
+	require.NoError(t, s.Forget(id))
+	assert.Empty(t, s.List())
+	assert.NoError(t, s.Pin(id, "Laptop", a), "forgotten: first contact again")
+	require.NoError(t, s.Close())
+}
 
-	require.NoError(t, s.Forget("laptop1"))
-	assert.NoError(t, s.Check("laptop1", "Laptop", a), "forgotten: first contact again")
+// Another certificate under a pinned id takes a 128-bit second preimage
+// of SHA-256 now that ids derive from certificates; the check stays.
+func TestIdentityChanged(t *testing.T) {
+	s, err := Open(t.TempDir())
+	require.NoError(t, err)
+	id, a := device(t)
+	s.devices[id] = &Device{ID: id, Name: "Laptop", Fingerprint: fp(t)}
+	err = s.Verify(id, a)
+	require.ErrorIs(t, err, ErrIdentityChanged)
+	assert.Contains(t, err.Error(), "Laptop")
+	assert.Contains(t, err.Error(), "identity changed")
+	assert.ErrorIs(t, s.Pin(id, "Laptop", a), ErrIdentityChanged)
+	assert.False(t, s.IsPinned(id, a))
+	require.NoError(t, s.Repair(id, a))
+	assert.NoError(t, s.Verify(id, a), "re-paired")
 }
 
 func TestTrusted(t *testing.T) {
 	s, err := Open(t.TempDir())
 	require.NoError(t, err)
-	a := fp(t)
-	assert.False(t, s.IsTrusted("phone", a), "unknown")
-	require.NoError(t, s.Check("phone", "Phone", a))
-	assert.False(t, s.IsTrusted("phone", a), "pinned is not trusted")
-	require.NoError(t, s.SetTrusted("phone", true))
-	assert.True(t, s.IsTrusted("phone", a))
-	assert.False(t, s.IsTrusted("phone", fp(t)), "trusted id with another certificate")
+	id, a := device(t)
+	assert.False(t, s.IsTrusted(id, a), "unknown")
+	require.NoError(t, s.Pin(id, "Phone", a))
+	assert.False(t, s.IsTrusted(id, a), "pinned is not trusted")
+	require.NoError(t, s.SetTrusted(id, true))
+	assert.True(t, s.IsTrusted(id, a))
+	assert.False(t, s.IsTrusted(id, fp(t)), "trusted id with another certificate")
 	assert.Error(t, s.SetTrusted("nobody", true))
 	list := s.List()
 	require.Len(t, list, 1)
 	assert.True(t, list[0].Trusted)
+	require.NoError(t, s.Close())
 }
 
 func TestMalformedInput(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	require.NoError(t, err)
-	assert.Error(t, s.Check("bad id", "x", fp(t)))
-	assert.Error(t, s.Check("ok", "x", "sha-256 zz"))
+	id, a := device(t)
+	other, _ := device(t)
+	for _, tc := range []struct{ id, fp string }{
+		{"bad id", a}, {id, "sha-256 zz"}, {other, a}, {"0123456789abcdef", a},
+	} {
+		assert.Error(t, s.Verify(tc.id, tc.fp), tc.id)
+		assert.Error(t, s.Pin(tc.id, "x", tc.fp), tc.id)
+	}
+	require.NoError(t, s.Close())
 	assert.Empty(t, s.List(), "nothing malformed is stored")
+	_, err = os.Stat(filepath.Join(dir, fileName))
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing written")
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, fileName), []byte("{not json"), 0o600))
 	_, err = Open(dir)
@@ -90,18 +121,110 @@ func TestMalformedInput(t *testing.T) {
 	assert.Contains(t, err.Error(), fileName)
 }
 
-func TestConcurrentChecks(t *testing.T) {
+// Pins from before ids were derived from certificates name ids nobody
+// uses any more: they are dropped.
+func TestOpenDropsUnderivedIDs(t *testing.T) {
+	dir := t.TempDir()
+	id, a := device(t)
+	old := fmt.Sprintf(`[{"id":"0123456789abcdef","name":"Old","fingerprint":%q,"trusted":true},
+		{"id":%q,"name":"New","fingerprint":%q}]`, fp(t), id, a)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, fileName), []byte(old), 0o600))
+	s, err := Open(dir)
+	require.NoError(t, err)
+	list := s.List()
+	require.Len(t, list, 1)
+	assert.Equal(t, id, list[0].ID)
+}
+
+func TestConcurrentPins(t *testing.T) {
 	s, err := Open(t.TempDir())
 	require.NoError(t, err)
-	a := fp(t)
+	var ids, fps [4]string
+	for i := range ids {
+		ids[i], fps[i] = device(t)
+	}
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
-			assert.NoError(t, s.Check(fmt.Sprintf("dev%d", i%4), "Dev", a))
+			assert.NoError(t, s.Verify(ids[i%4], fps[i%4]))
+			assert.NoError(t, s.Pin(ids[i%4], "Dev", fps[i%4]))
 		})
 	}
 	wg.Wait()
 	assert.Len(t, s.List(), 4)
+	require.NoError(t, s.Close())
+}
+
+// Pins are written in batches, within flushDelay, and by Close: a burst of
+// connections does not rewrite the file once each.
+func TestPinsAreWrittenLater(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	require.NoError(t, err)
+	for range 1000 {
+		id, f := device(t)
+		require.NoError(t, s.Pin(id, "Dev", f))
+	}
+	require.Eventually(t, func() bool {
+		again, err := Open(dir)
+		return err == nil && len(again.List()) == 1000
+	}, 5*time.Second, 20*time.Millisecond, "written within flushDelay")
+
+	id, f := device(t)
+	require.NoError(t, s.Pin(id, "Last", f))
+	require.NoError(t, s.Close())
+	again, err := Open(dir)
+	require.NoError(t, err)
+	assert.True(t, again.IsPinned(id, f), "Close writes what waits")
+	require.NoError(t, s.Close(), "twice is fine")
+	id2, f2 := device(t)
+	require.NoError(t, s.Pin(id2, "After", f2))
+	again, err = Open(dir)
+	require.NoError(t, err)
+	assert.True(t, again.IsPinned(id2, f2), "after Close, pins are written at once")
+}
+
+// A full store never drops a trusted device, nor one seen within
+// keepRecent, to make room for a new one; the least recently seen of the
+// others goes first.
+func TestFullStoreKeepsTrustedAndRecent(t *testing.T) {
+	s, err := Open(t.TempDir())
+	require.NoError(t, err)
+	now := time.Now()
+	var trusted, oldest, old string
+	for i := range maxDevices {
+		id, f := device(t)
+		d := &Device{ID: id, Name: "Dev", Fingerprint: f, LastSeen: now.Add(-time.Minute)}
+		switch i {
+		case 0:
+			d.Trusted, d.LastSeen, trusted = true, now.Add(-365*24*time.Hour), id
+		case 1:
+			d.LastSeen, oldest = now.Add(-72*time.Hour), id
+		case 2:
+			d.LastSeen, old = now.Add(-48*time.Hour), id
+		}
+		s.devices[id] = d
+	}
+	id, f := device(t)
+	require.NoError(t, s.Pin(id, "New", f))
+	assert.True(t, s.IsPinned(id, f))
+	_, ok := s.Pinned(oldest)
+	assert.False(t, ok, "the least recently seen untrusted device made room")
+	_, ok = s.Pinned(trusted)
+	assert.True(t, ok, "a trusted device stays, however old")
+
+	id2, f2 := device(t)
+	require.NoError(t, s.Pin(id2, "Newer", f2))
+	_, ok = s.Pinned(old)
+	assert.False(t, ok)
+
+	id3, f3 := device(t)
+	require.NoError(t, s.Pin(id3, "Newest", f3), "not remembered is not an error")
+	assert.False(t, s.IsPinned(id3, f3), "every other device was seen recently: nothing goes")
+	assert.Len(t, s.List(), maxDevices)
+	_, ok = s.Pinned(trusted)
+	assert.True(t, ok)
+	require.NoError(t, s.Close())
 }
 
 func TestCode(t *testing.T) {
@@ -127,22 +250,39 @@ func TestChangesFromAnotherProcess(t *testing.T) {
 	dir := t.TempDir()
 	receiver, err := Open(dir)
 	require.NoError(t, err)
-	a, b := fp(t), fp(t)
-	require.NoError(t, receiver.Check("alice", "Alice", a))
+	alice, a := device(t)
+	bob, b := device(t)
+	require.NoError(t, receiver.Pin(alice, "Alice", a))
+	require.NoError(t, receiver.Flush())
 
 	cmd, err := Open(dir)
 	require.NoError(t, err)
-	require.NoError(t, cmd.SetTrusted("alice", true))
+	require.NoError(t, cmd.SetTrusted(alice, true))
 
-	assert.True(t, receiver.IsTrusted("alice", a), "the receiver sees the new trust")
-	require.NoError(t, receiver.Check("bob", "Bob", b))
+	assert.True(t, receiver.IsTrusted(alice, a), "the receiver sees the new trust")
+	require.NoError(t, receiver.Pin(bob, "Bob", b))
+	require.NoError(t, receiver.Pin(alice, "Alice", a))
+	require.NoError(t, receiver.Flush())
 	again, err := Open(dir)
 	require.NoError(t, err)
-	assert.True(t, again.IsTrusted("alice", a), "the receiver's own save kept it")
+	assert.True(t, again.IsTrusted(alice, a), "the receiver's own save kept it")
 	assert.Len(t, again.List(), 2)
 
-	require.NoError(t, cmd.Forget("alice"))
-	assert.NoError(t, receiver.Check("alice", "Alice", b), "forgotten elsewhere: a new first contact")
+	// A pin waiting in memory survives a change another process made
+	// meanwhile, and does not undo it.
+	carol, c := device(t)
+	require.NoError(t, receiver.Pin(carol, "Carol", c))
+	require.NoError(t, cmd.SetTrusted(bob, true))
+	require.NoError(t, receiver.Close())
+	again, err = Open(dir)
+	require.NoError(t, err)
+	assert.True(t, again.IsPinned(carol, c))
+	assert.True(t, again.IsTrusted(bob, b))
+
+	require.NoError(t, cmd.Forget(alice))
+	assert.NoError(t, receiver.Verify(alice, a), "forgotten elsewhere: a new first contact")
+	_, ok := receiver.Pinned(alice)
+	assert.False(t, ok)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "no temporary files left behind")
