@@ -37,7 +37,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 			return
 		}
 		got <- f
-		p, _ := json.Marshal(signaling.Hello{DeviceID: helloAs, Name: "Bob", Version: 1, Fingerprint: testFP})
+		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor(helloAs), Name: "Bob", Version: 1, Fingerprint: fpFor(helloAs)})
 		if signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}) != nil {
 			return
 		}
@@ -51,7 +51,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 	})
 	port := ln.Addr().(*net.TCPAddr).Port
 	dev := discovery.Device{
-		Info: discovery.Info{ID: "bob1", Name: "Bob", Type: "laptop", Version: 1, Fingerprint: testFP},
+		Info: discovery.Info{ID: idFor("bob1"), Name: "Bob", Type: "laptop", Version: 1, Fingerprint: fpFor("bob1")},
 		Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	}
 	return dev, got
@@ -59,11 +59,11 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 
 func dialServer(t *testing.T, devs ...discovery.Device) string {
 	return testServer(t, &Server{
-		Host:       Info{DeviceID: "host1", Name: "alice", Fingerprint: testFP, Type: "laptop"},
+		Host:       Info{DeviceID: idFor("host1"), Name: "alice", Fingerprint: fpFor("host1"), Type: "laptop"},
 		ListenHost: "127.0.0.1",
 		Devices: func() []discovery.Device {
 			// The serving device itself may be in its own list: never shown.
-			return append([]discovery.Device{{Info: discovery.Info{ID: "host1", Name: "alice"}, Port: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}, devs...)
+			return append([]discovery.Device{{Info: discovery.Info{ID: idFor("host1"), Name: "alice"}, Port: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}, devs...)
 		},
 	})
 }
@@ -78,7 +78,7 @@ func TestDevices(t *testing.T) {
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 	var list []Nearby
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
-	assert.Equal(t, []Nearby{{DeviceID: "bob1", Name: "Bob", Type: "laptop", Fingerprint: testFP}}, list)
+	assert.Equal(t, []Nearby{{DeviceID: idFor("bob1"), Name: "Bob", Type: "laptop", Fingerprint: fpFor("bob1")}}, list)
 }
 
 // TestDialUnknown: the bridge dials only devices it discovered, by id.
@@ -86,14 +86,14 @@ func TestDialUnknown(t *testing.T) {
 	dev, _ := fakeDevice(t, "bob1")
 	addr := dialServer(t, dev)
 	ctx := testCtx(t)
-	for _, q := range []string{"?id=nobody", "?id=host1", "?id=" + dev.Addresses()[0], "?id=", ""} {
+	for _, q := range []string{"?id=nobody", "?id=" + idFor("host1"), "?id=" + dev.Addresses()[0], "?id=", ""} {
 		_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial"+q, nil)
 		require.Error(t, err, q)
 		require.NotNil(t, resp, q)
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, q)
 	}
 	// Another site cannot use it either.
-	_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=bob1", &websocket.DialOptions{
+	_, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id="+idFor("bob1"), &websocket.DialOptions{
 		HTTPHeader: http.Header{"Origin": []string{"http://evil.example"}},
 	})
 	require.Error(t, err)
@@ -106,7 +106,7 @@ func TestDial(t *testing.T) {
 	dev, got := fakeDevice(t, "bob1")
 	addr := dialServer(t, dev)
 	ctx := testCtx(t)
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=bob1", nil)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id="+idFor("bob1"), nil)
 	require.NoError(t, err)
 	defer ws.CloseNow()
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
@@ -123,7 +123,7 @@ func TestDial(t *testing.T) {
 	require.Equal(t, signaling.TypeHello, hello.Type)
 	h, err := signaling.DecodeHello(hello.Payload)
 	require.NoError(t, err)
-	assert.Equal(t, "bob1", h.DeviceID)
+	assert.Equal(t, idFor("bob1"), h.DeviceID)
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeOffer, map[string]string{"sdp": "v=0"})))
 	assert.Equal(t, signaling.TypeOffer, (<-got).Type)
 	assert.Equal(t, signaling.TypeAnswer, read().Type)
@@ -135,7 +135,7 @@ func TestDialWrongDevice(t *testing.T) {
 	dev, got := fakeDevice(t, "mallory")
 	addr := dialServer(t, dev)
 	ctx := testCtx(t)
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=bob1", nil)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id="+idFor("bob1"), nil)
 	require.NoError(t, err)
 	defer ws.CloseNow()
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
@@ -150,7 +150,7 @@ func TestDialBadMessage(t *testing.T) {
 	dev, _ := fakeDevice(t, "bob1")
 	addr := dialServer(t, dev)
 	ctx := testCtx(t)
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id=bob1", nil)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id="+idFor("bob1"), nil)
 	require.NoError(t, err)
 	defer ws.CloseNow()
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, []byte{1, 1, 0}))

@@ -3,8 +3,10 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -26,8 +29,21 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testFP = "sha-256 0B:30:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:86"
 
+// fpFor is a well-formed fingerprint made of seed (its SHA-256), idFor the
+// device id it derives.
+func fpFor(seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return "sha-256 " + strings.Join(parts, ":")
+}
+
+func idFor(seed string) string { return identity.DeviceIDFor(fpFor(seed)) }
+
 func pageHello() signaling.Hello {
-	return signaling.Hello{DeviceID: "page1", Name: "Phone (web)", Version: 1, Fingerprint: testFP}
+	return signaling.Hello{DeviceID: idFor("page1"), Name: "Phone (web)", Version: 1, Fingerprint: fpFor("page1")}
 }
 
 func frameBytes(t testing.TB, typ signaling.FrameType, v any) []byte {
@@ -160,7 +176,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 func TestStaticAndInfo(t *testing.T) {
-	addr := testServer(t, &Server{Host: Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP, Type: "laptop"}, ListenHost: "127.0.0.1"})
+	addr := testServer(t, &Server{Host: Info{DeviceID: idFor("host1"), Name: "bob", Fingerprint: fpFor("host1"), Type: "laptop"}, ListenHost: "127.0.0.1"})
 	get := func(path string) (*http.Response, string) {
 		resp, err := http.Get("http://" + addr + path)
 		require.NoError(t, err)
@@ -183,7 +199,7 @@ func TestStaticAndInfo(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var info Info
 	require.NoError(t, json.Unmarshal([]byte(body), &info))
-	assert.Equal(t, Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP, Type: "laptop", Mode: ModeLAN}, info)
+	assert.Equal(t, Info{DeviceID: idFor("host1"), Name: "bob", Fingerprint: fpFor("host1"), Type: "laptop", Mode: ModeLAN}, info)
 }
 
 // peerdrop serve's site: the same page, the off-LAN scripts, and an
@@ -228,7 +244,7 @@ func TestConnect(t *testing.T) {
 			return nil
 		}
 		got <- f
-		p, _ := json.Marshal(signaling.Hello{DeviceID: "host1", Name: "bob", Version: 1, Fingerprint: testFP})
+		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor("host1"), Name: "bob", Version: 1, Fingerprint: fpFor("host1")})
 		_ = signaling.WriteFrame(conn, signaling.Frame{Type: signaling.TypeHello, Payload: p})
 		return nil
 	}})
@@ -292,7 +308,7 @@ func TestListen(t *testing.T) {
 	for n := 1; n <= 2; n++ {
 		tcp, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.Port))
 		require.NoError(t, err)
-		sender := signaling.Hello{DeviceID: "alice", Name: "alice", Version: 1, Fingerprint: testFP}
+		sender := signaling.Hello{DeviceID: idFor("alice"), Name: "alice", Version: 1, Fingerprint: fpFor("alice")}
 		_, err = tcp.Write(frameBytes(t, signaling.TypeHello, sender))
 		require.NoError(t, err)
 		assert.Equal(t, Control{Type: CtlOpen, N: n}, readControl(t, ctx, ws))
@@ -335,7 +351,7 @@ func TestListen(t *testing.T) {
 	_, _, err = ws.Read(ctx)
 	require.NoError(t, err)
 	other := pageHello()
-	other.DeviceID = "someone-else"
+	other.DeviceID, other.Fingerprint = idFor("someone-else"), fpFor("someone-else")
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, other)))
 	for {
 		_, _, err = ws.Read(ctx)
@@ -368,7 +384,7 @@ func TestListenNeedsHello(t *testing.T) {
 // that re-pointed its name at this machine) is refused, the page's own
 // addresses are not.
 func TestDNSRebindingRefused(t *testing.T) {
-	addr := testServer(t, &Server{Host: Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP, Type: "laptop"}, ListenHost: "127.0.0.1"})
+	addr := testServer(t, &Server{Host: Info{DeviceID: idFor("host1"), Name: "bob", Fingerprint: fpFor("host1"), Type: "laptop"}, ListenHost: "127.0.0.1"})
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	for host, want := range map[string]int{
@@ -399,7 +415,7 @@ func TestDNSRebindingRefused(t *testing.T) {
 // TestListenRefusesTakenIDs: a page may not register with the serving
 // device's id, nor with the id of a page already registered.
 func TestListenRefusesTakenIDs(t *testing.T) {
-	addr := testServer(t, &Server{Host: Info{DeviceID: "host1", Name: "bob", Fingerprint: testFP}, ListenHost: "127.0.0.1"})
+	addr := testServer(t, &Server{Host: Info{DeviceID: idFor("host1"), Name: "bob", Fingerprint: fpFor("host1")}, ListenHost: "127.0.0.1"})
 	ctx := testCtx(t)
 	register := func(h signaling.Hello) *websocket.Conn {
 		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen", nil)
@@ -412,7 +428,7 @@ func TestListenRefusesTakenIDs(t *testing.T) {
 	assert.Equal(t, CtlListening, readControl(t, ctx, first).Type)
 
 	for name, h := range map[string]signaling.Hello{
-		"the host's id":   {DeviceID: "host1", Name: "fake bob", Version: 1, Fingerprint: testFP},
+		"the host's id":   {DeviceID: idFor("host1"), Name: "fake bob", Version: 1, Fingerprint: fpFor("host1")},
 		"a page's id too": pageHello(),
 	} {
 		ws := register(h)
