@@ -61,12 +61,21 @@ export function validName(name) {
   return n >= 1 && n <= 64 && /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]+$/u.test(name);
 }
 
+// deviceIdFor derives a device id from a fingerprint (PROTOCOL.md §2.1):
+// the first 16 bytes of the SHA-256 fingerprint, 32 lower-case hex digits;
+// '' when fp is not a SHA-256 fingerprint. Go: identity.DeviceIDFor.
+export function deviceIdFor(fp) {
+  if (typeof fp !== 'string' || !/^sha-256 ([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/.test(fp)) return '';
+  return fp.slice(8).replaceAll(':', '').slice(0, 32).toLowerCase();
+}
+
 export function validateHello(h) {
   if (!h || typeof h !== 'object') throw new HandshakeError('bad-hello', 'hello is not an object');
   if (h.version !== VERSION) throw new HandshakeError('unsupported-version', `hello version ${h.version}`);
   if (!ID_RE.test(h.device_id || '')) throw new HandshakeError('bad-hello', 'bad device id');
   if (!validName(h.name)) throw new HandshakeError('bad-hello', 'bad name');
   if (!FP_RE.test(h.fingerprint || '')) throw new HandshakeError('bad-hello', 'bad fingerprint');
+  if (h.device_id !== deviceIdFor(h.fingerprint)) throw new HandshakeError('bad-hello', 'device id does not match its certificate');
   return h;
 }
 
@@ -228,7 +237,8 @@ export function deviceType() {
 
 // loadIdentity returns this browser's device: an ECDSA P-256 certificate
 // (made once, kept in IndexedDB; a private browsing window makes a new one
-// each time), its fingerprint, a random device id and the display name.
+// each time), its fingerprint, the device id derived from it (deviceIdFor)
+// and the display name.
 export async function loadIdentity() {
   let self = null;
   try {
@@ -238,14 +248,15 @@ export async function loadIdentity() {
     const cert = await RTCPeerConnection.generateCertificate({
       name: 'ECDSA', namedCurve: 'P-256', expires: 365 * 86400000,
     });
-    self = { cert, deviceId: randomHex(8), name: defaultName() };
+    self = { cert, name: defaultName() };
     try { await idbPut('self', self); } catch { /* kept for this visit only */ }
   }
+  const fingerprint = await certFingerprint(self.cert);
   return {
     cert: self.cert,
-    deviceId: self.deviceId,
+    deviceId: deviceIdFor(fingerprint),
     name: self.name,
-    fingerprint: await certFingerprint(self.cert),
+    fingerprint,
     async rename(name) {
       if (!validName(name)) throw new Error('a name is 1 to 64 bytes of printable text');
       self.name = name;

@@ -7,6 +7,7 @@
 
 import { sha256, toHex } from './sha256.js';
 import * as ec from './p256.js';
+import { deviceIdFor } from './handshake.js';
 
 const enc = new TextEncoder();
 const VERSION = 1;
@@ -175,6 +176,7 @@ export function decodeMessage(data) {
   }
   if (shape.includes('device_id')) {
     if (!ID_RE.test(m.device_id) || !FP_RE.test(m.fingerprint)) throw bad('bad device id or fingerprint');
+    if (m.device_id !== deviceIdFor(m.fingerprint)) throw bad('device id does not match its certificate');
     out.peer = { device_id: m.device_id, fingerprint: m.fingerprint };
   }
   // Only the two reasons of P.4: the peer's own words are never shown.
