@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -10,17 +14,105 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 )
 
-func rendezvousHello(id, name string) rendezvous.Hello {
-	return rendezvous.Hello{DeviceID: id, Name: name, Type: "laptop",
-		Fingerprint: "sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":")}
+// rendezvousHello is a valid hello of a device with a made-up certificate.
+func rendezvousHello(t testing.TB, name string) rendezvous.Hello {
+	fp := randomFingerprint(t)
+	return rendezvous.Hello{DeviceID: identity.DeviceIDFor(fp), Name: name, Type: "laptop", Fingerprint: fp}
+}
+
+// deviceHello is the rendezvous hello of a device with a real identity.
+func deviceHello(id *identity.Identity, name string) rendezvous.Hello {
+	return rendezvous.Hello{DeviceID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint}
+}
+
+// Issue 11, item 7, presence squatting: anyone could announce another
+// device's id under their own key first, and the real device was then told
+// its id was bound to another certificate. Now the server takes an
+// announce only from the holder of the certificate the id derives from,
+// whoever comes first; the real device announces fine and is found.
+func TestPresenceSquattingIsRefused(t *testing.T) {
+	ctx := testContext(t)
+	p := start(t, ctx, "serve", false, "--config-dir", t.TempDir(), "--json",
+		"serve", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0")
+	url := p.await("serving", nil).str("url")
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	victim, err := identity.Load(t.TempDir())
+	require.NoError(t, err)
+	squatter, err := identity.Load(t.TempDir())
+	require.NoError(t, err)
+
+	// The squatter writes its messages itself: the Go client refuses to
+	// send them.
+	raw := func(h rendezvous.Hello) (send func(rendezvous.Envelope), read func() rendezvous.Envelope, nonce string) {
+		ws, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{Subprotocols: []string{rendezvous.Subprotocol}})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = ws.CloseNow() })
+		read = func() rendezvous.Envelope {
+			var e rendezvous.Envelope
+			_, data, err := ws.Read(dctx)
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(data, &e))
+			return e
+		}
+		send = func(e rendezvous.Envelope) {
+			data, err := json.Marshal(e)
+			require.NoError(t, err)
+			require.NoError(t, ws.Write(dctx, websocket.MessageText, data))
+		}
+		welcome := read()
+		require.Equal(t, rendezvous.TypeWelcome, welcome.Type)
+		send(rendezvous.Envelope{Type: rendezvous.TypeHello, Req: 1, Device: &h})
+		return send, read, welcome.Nonce
+	}
+	announce := func(key *identity.Identity, cert []byte, nonce string) rendezvous.Envelope {
+		sig, err := key.Signer().Sign(rand.Reader, rendezvous.AnnounceDigest(nonce, victim.DeviceID), crypto.SHA256)
+		require.NoError(t, err)
+		return rendezvous.Envelope{Type: rendezvous.TypeAnnounce, Req: 2, DeviceID: victim.DeviceID,
+			Certificate: base64.StdEncoding.EncodeToString(cert), Sig: base64.StdEncoding.EncodeToString(sig)}
+	}
+
+	// The victim's id under the squatter's own certificate: the hello is
+	// refused before the server stores anything.
+	claim := deviceHello(squatter, "Bob")
+	claim.DeviceID = victim.DeviceID
+	_, read, _ := raw(claim)
+	reply := read()
+	assert.Equal(t, rendezvous.CodeBadHello, reply.Code, "refused: %s", reply.Message)
+
+	// The victim's whole hello (its id and fingerprint are public), then an
+	// announce of the squatter's own certificate and key, or of the
+	// victim's certificate signed with the squatter's key: refused.
+	send, read, nonce := raw(deviceHello(victim, "Bob"))
+	require.Equal(t, rendezvous.TypeOK, read().Type)
+	send(announce(squatter, squatter.CertificateDER(), nonce))
+	reply = read()
+	assert.Equal(t, rendezvous.CodeBadSignature, reply.Code, "refused: %s", reply.Message)
+	send(announce(squatter, victim.CertificateDER(), nonce))
+	reply = read()
+	assert.Equal(t, rendezvous.CodeBadSignature, reply.Code, "refused: %s", reply.Message)
+
+	// The real device comes second and announces fine, and is the one found.
+	bob, err := rendezvous.Dial(dctx, url, deviceHello(victim, "Bob"))
+	require.NoError(t, err)
+	defer bob.Close()
+	require.NoError(t, bob.Announce(dctx, victim.Signer(), victim.CertificateDER()))
+	finder, err := rendezvous.Dial(dctx, url, rendezvousHello(t, "Alice"))
+	require.NoError(t, err)
+	defer finder.Close()
+	found, err := finder.Find(dctx, victim.DeviceID)
+	require.NoError(t, err)
+	assert.Equal(t, bob.ClientID(), found.ClientID)
 }
 
 // `peerdrop serve` on loopback: healthy, hands every client STUN/TURN entries
@@ -50,7 +142,7 @@ func TestServe(t *testing.T) {
 
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	alice, err := rendezvous.Dial(dctx, url, rendezvousHello("aaaaaaaaaaaaaaaa", "Alice"))
+	alice, err := rendezvous.Dial(dctx, url, rendezvousHello(t, "Alice"))
 	require.NoError(t, err)
 	defer alice.Close()
 
@@ -78,7 +170,7 @@ func TestServe(t *testing.T) {
 	room, err := alice.Create(dctx)
 	require.NoError(t, err)
 	require.Regexp(t, regexp.MustCompile(`^[0-9A-Z]{5}-[0-9A-Z]{5}$`), room.Code)
-	bob, err := rendezvous.Dial(dctx, url, rendezvousHello("bbbbbbbbbbbbbbbb", "Bob"))
+	bob, err := rendezvous.Dial(dctx, url, rendezvousHello(t, "Bob"))
 	require.NoError(t, err)
 	defer bob.Close()
 	_, err = bob.Join(dctx, strings.ToLower(room.Code))
