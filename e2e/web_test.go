@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/identity"
 )
 
 // The web client (web/static) in a real headless Chromium, against the
@@ -187,6 +189,15 @@ func TestWebClient(t *testing.T) {
 	require.Equal(t, port, p.state().Port, "the page and the receiver agree on the page's port")
 	pageAddr := "127.0.0.1:" + strconv.Itoa(port)
 	require.Contains(t, reg.str("fingerprint"), "sha-256 ", "the page's hello carries its certificate")
+	// The page derives its device id from its certificate as Go does
+	// (identity.DeviceIDFor): the receiver took its hello, and the same
+	// known answer comes out of the page's code.
+	assert.Equal(t, identity.DeviceIDFor(reg.str("fingerprint")), reg.str("device_id"), "the page's id is its certificate's")
+	const katFP = "sha-256 0F:1E:2D:3C:4B:5A:69:78:87:96:A5:B4:C3:D2:E1:F0:01:23:45:67:89:AB:CD:EF:FE:DC:BA:98:76:54:32:10"
+	jsID, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`import("./handshake.js").then(m => m.deviceIdFor("`+katFP+`"))`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	assert.Equal(t, identity.DeviceIDFor(katFP), jsID, "known answer, JS and Go")
+	assert.Equal(t, "0f1e2d3c4b5a69788796a5b4c3d2e1f0", jsID)
 
 	t.Run("page receives 50 MiB from the CLI", func(t *testing.T) {
 		src := t.TempDir()
