@@ -131,7 +131,7 @@ const limitsJS = `(async () => {
 
   // Two retirements at once make one new code.
   const hostOf = (c, onError) => new ol.RemoteHost(c,
-    { deviceId: 'h000000000000001', fingerprint: 'sha-256 ' + Array(32).fill('AB').join(':'), name: 'host' },
+    { deviceId: 'ab'.repeat(16), fingerprint: 'sha-256 ' + Array(32).fill('AB').join(':'), name: 'host' },
     { onCode: () => {}, onConn: () => {}, onError });
   await part('retire', async () => {
     const c = fake();
@@ -164,7 +164,7 @@ const limitsJS = `(async () => {
         return inbox.shift();
       },
     };
-    await pk.authenticate(tr, code, 'initiator', { device_id: 'j000000000000001', fingerprint: 'sha-256 ' + Array(32).fill('CD').join(':') });
+    await pk.authenticate(tr, code, 'initiator', { device_id: 'cd'.repeat(16), fingerprint: 'sha-256 ' + Array(32).fill('CD').join(':') });
     tr.send(new TextEncoder().encode('{"v":1,"type":"abort","reason":"mismatch"}'));
     for (let i = 0; i < 50 && c.creates < 2; i++) await sleep(100);
     out.createsAfterM4Abort = c.creates;

@@ -293,6 +293,10 @@ func startSwappingServer(t *testing.T, ctx context.Context, upstream string) str
 	t.Helper()
 	fpRe := regexp.MustCompile(`([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}`)
 	fake := strings.TrimSuffix(strings.Repeat("66:", 32), ":")
+	// The device id goes with the fingerprint (it derives from it): a
+	// careful server swaps both, so that the hello stays well formed.
+	idRe := regexp.MustCompile(`"device_id":"[0-9a-f]{32}"`)
+	fakeID := `"device_id":"` + strings.Repeat("66", 16) + `"`
 	swap := func(msg []byte) []byte {
 		var env map[string]any
 		if json.Unmarshal(msg, &env) != nil || env["type"] != "signal" {
@@ -304,7 +308,8 @@ func startSwappingServer(t *testing.T, ctx context.Context, upstream string) str
 		if err != nil || len(b) == 0 || b[0] != 0x01 {
 			return msg // a PAKE message, or no data
 		}
-		payload["data"] = base64.StdEncoding.EncodeToString(fpRe.ReplaceAll(b, []byte(fake)))
+		b = idRe.ReplaceAll(fpRe.ReplaceAll(b, []byte(fake)), []byte(fakeID))
+		payload["data"] = base64.StdEncoding.EncodeToString(b)
 		out, err := json.Marshal(env)
 		if err != nil {
 			return msg
