@@ -39,10 +39,13 @@ const maxDevices = 10_000
 // keepRecent is how long a proven device is safe from eviction.
 const keepRecent = 24 * time.Hour
 
-// flushDelay bounds how long a pin or a last-seen time waits in memory
-// before the file is written: pins of a burst of connections share one
-// write. Close writes what is left. The user's own changes (trust, forget,
-// re-pair) are written at once.
+// flushDelay bounds how long an update of a known device (its name and
+// last-seen time, on each connection) waits in memory before the file is
+// written: the updates of a burst of connections share one write. Close
+// writes what is left. A first pin is written at once, so that another
+// process (`peerdrop trust add`) sees it; it needs a connection that DTLS
+// proved, which paces it. The user's own changes (trust, forget, re-pair)
+// are written at once.
 const flushDelay = 500 * time.Millisecond
 
 // ErrIdentityChanged means a known device id came with another certificate.
@@ -89,7 +92,7 @@ type Store struct {
 	mu      sync.Mutex
 	devices map[string]*Device
 	seen    os.FileInfo // the file as last read or written; nil: none
-	// pending are the pins and last-seen times not written yet, by id:
+	// pending are the updates of known devices not written yet, by id:
 	// they are applied again over a file another process changed.
 	pending map[string]Device
 	flush   *time.Timer // a write scheduled for pending; nil: none
@@ -139,9 +142,10 @@ func (s *Store) load() error {
 
 // sync reloads the file when another process changed it (`peerdrop trust
 // add` while `peerdrop receive` runs), so a long-running process neither
-// misses the change nor overwrites it; the caller holds mu. Pins not
-// written yet are applied over what it read. A file that cannot be read
-// keeps what is in memory.
+// misses the change nor overwrites it; the caller holds mu. Updates not
+// written yet are applied over what it read, except to devices it no
+// longer has (forgotten there). A file that cannot be read keeps what is in
+// memory.
 func (s *Store) sync() {
 	info, err := os.Stat(s.path)
 	switch {
@@ -155,19 +159,13 @@ func (s *Store) sync() {
 		return
 	}
 	for id, p := range s.pending {
-		d := s.devices[id]
-		switch {
-		case d == nil:
-			s.makeRoom()
-			if len(s.devices) < maxDevices {
-				p.Trusted = false // trust is the file's to give
-				s.devices[id] = &p
-			}
-		case d.Fingerprint == p.Fingerprint:
+		if d := s.devices[id]; d != nil && d.Fingerprint == p.Fingerprint {
 			d.Name = p.Name
 			if p.LastSeen.After(d.LastSeen) {
 				d.LastSeen = p.LastSeen
 			}
+		} else {
+			delete(s.pending, id)
 		}
 	}
 }
@@ -190,9 +188,9 @@ func (s *Store) Verify(id, fingerprint string) error {
 
 // Pin applies trust on first use to a device whose certificate a
 // connection has proven (DTLS completed with the certificate its hello
-// named): an unknown id is pinned to fingerprint, a known one must have it
-// pinned (else an *IdentityChangedError) and has its name and last-seen
-// time updated. The file is written within flushDelay, not at once.
+// named): an unknown id is pinned to fingerprint (written at once), a known
+// one must have it pinned (else an *IdentityChangedError) and has its name
+// and last-seen time updated (written within flushDelay).
 func (s *Store) Pin(id, name, fingerprint string) error {
 	if !valid(id, fingerprint) {
 		return errors.New("malformed device id or fingerprint")
@@ -209,8 +207,12 @@ func (s *Store) Pin(id, name, fingerprint string) error {
 				slog.String("id", id), slog.String("name", name))
 			return nil
 		}
-		d = &Device{ID: id, Name: name, Fingerprint: fingerprint, FirstSeen: now}
-		s.devices[id] = d
+		s.devices[id] = &Device{ID: id, Name: name, Fingerprint: fingerprint, FirstSeen: now, LastSeen: now}
+		if err := s.save(); err != nil {
+			delete(s.devices, id)
+			return err
+		}
+		return nil
 	}
 	if d.Fingerprint != fingerprint {
 		return &IdentityChangedError{ID: id, Name: d.Name, Pinned: d.Fingerprint, Got: fingerprint}

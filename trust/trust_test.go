@@ -155,33 +155,41 @@ func TestConcurrentPins(t *testing.T) {
 	require.NoError(t, s.Close())
 }
 
-// Pins are written in batches, within flushDelay, and by Close: a burst of
-// connections does not rewrite the file once each.
-func TestPinsAreWrittenLater(t *testing.T) {
+// A first pin is written at once (another process sees it); the updates
+// of known devices that every connection brings are written in batches,
+// within flushDelay, and by Close: a burst of connections does not rewrite
+// the file once each.
+func TestUpdatesAreWrittenLater(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	require.NoError(t, err)
-	for range 1000 {
-		id, f := device(t)
-		require.NoError(t, s.Pin(id, "Dev", f))
+	id, f := device(t)
+	require.NoError(t, s.Pin(id, "Dev", f))
+	other, err := Open(dir)
+	require.NoError(t, err)
+	assert.True(t, other.IsPinned(id, f), "a first pin is on disk at once")
+	info, err := os.Stat(filepath.Join(dir, fileName))
+	require.NoError(t, err)
+
+	for i := range 1000 {
+		require.NoError(t, s.Pin(id, fmt.Sprintf("Dev %d", i), f))
 	}
 	require.Eventually(t, func() bool {
-		again, err := Open(dir)
-		return err == nil && len(again.List()) == 1000
+		d, _ := other.Pinned(id)
+		return d.Name == "Dev 999"
 	}, 5*time.Second, 20*time.Millisecond, "written within flushDelay")
+	again, err := os.Stat(filepath.Join(dir, fileName))
+	require.NoError(t, err)
+	assert.False(t, os.SameFile(info, again), "rewritten (atomically: a new file)")
 
-	id, f := device(t)
 	require.NoError(t, s.Pin(id, "Last", f))
 	require.NoError(t, s.Close())
-	again, err := Open(dir)
-	require.NoError(t, err)
-	assert.True(t, again.IsPinned(id, f), "Close writes what waits")
+	d, _ := other.Pinned(id)
+	assert.Equal(t, "Last", d.Name, "Close writes what waits")
 	require.NoError(t, s.Close(), "twice is fine")
-	id2, f2 := device(t)
-	require.NoError(t, s.Pin(id2, "After", f2))
-	again, err = Open(dir)
-	require.NoError(t, err)
-	assert.True(t, again.IsPinned(id2, f2), "after Close, pins are written at once")
+	require.NoError(t, s.Pin(id, "After", f))
+	d, _ = other.Pinned(id)
+	assert.Equal(t, "After", d.Name, "after Close, updates are written at once")
 }
 
 // A full store never drops a trusted device, nor one seen within
@@ -268,20 +276,27 @@ func TestChangesFromAnotherProcess(t *testing.T) {
 	assert.True(t, again.IsTrusted(alice, a), "the receiver's own save kept it")
 	assert.Len(t, again.List(), 2)
 
-	// A pin waiting in memory survives a change another process made
-	// meanwhile, and does not undo it.
+	// An update waiting in memory survives a change another process made
+	// meanwhile, and does not undo it; nor does it bring back a device
+	// forgotten there.
 	carol, c := device(t)
 	require.NoError(t, receiver.Pin(carol, "Carol", c))
+	require.NoError(t, receiver.Pin(carol, "Carol renamed", c))
+	require.NoError(t, receiver.Pin(bob, "Bob renamed", b))
 	require.NoError(t, cmd.SetTrusted(bob, true))
+	require.NoError(t, cmd.Forget(carol))
 	require.NoError(t, receiver.Close())
 	again, err = Open(dir)
 	require.NoError(t, err)
-	assert.True(t, again.IsPinned(carol, c))
 	assert.True(t, again.IsTrusted(bob, b))
+	d, _ := again.Pinned(bob)
+	assert.Equal(t, "Bob renamed", d.Name)
+	_, ok := again.Pinned(carol)
+	assert.False(t, ok, "forgotten elsewhere stays forgotten")
 
 	require.NoError(t, cmd.Forget(alice))
 	assert.NoError(t, receiver.Verify(alice, a), "forgotten elsewhere: a new first contact")
-	_, ok := receiver.Pinned(alice)
+	_, ok = receiver.Pinned(alice)
 	assert.False(t, ok)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
