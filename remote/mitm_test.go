@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -113,7 +114,9 @@ func (e *evilServer) rewrite(msg []byte) []byte {
 		if json.Unmarshal(f.Payload, &h) != nil {
 			return msg
 		}
-		h.Fingerprint = e.fp
+		// The id goes with the fingerprint it derives from: a careful
+		// man in the middle swaps both, so that the hello stays well formed.
+		h.Fingerprint, h.DeviceID = e.fp, identity.DeviceIDFor(e.fp)
 		f.Payload, _ = json.Marshal(h)
 	case signaling.TypeOffer, signaling.TypeAnswer:
 		var s signaling.SDP
