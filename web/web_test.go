@@ -369,6 +369,8 @@ func TestListenNeedsHello(t *testing.T) {
 	for _, first := range [][]byte{
 		frameBytes(t, signaling.TypeOffer, signaling.SDP{SDP: "v=0"}),
 		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: "bad id!", Name: "x", Version: 1, Fingerprint: testFP}),
+		// A page claiming another certificate's id is not registered.
+		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: idFor("host1"), Name: "x", Version: 1, Fingerprint: fpFor("page")}),
 		{1, 1, 0, 0},
 	} {
 		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen", nil)
