@@ -280,6 +280,9 @@ func (c *Client) Find(ctx context.Context, deviceID string) (Peer, error) {
 	if r.Peer == nil {
 		return Peer{}, errors.New("rendezvous server: found without a peer")
 	}
+	if r.Peer.DeviceID != deviceID || r.Peer.Hello.Validate() != nil {
+		return Peer{}, errors.New("rendezvous server: found another device, or one whose id is not its certificate's")
+	}
 	return *r.Peer, nil
 }
 
@@ -423,7 +426,9 @@ func (c *Client) deliver(e *Envelope) bool {
 func eventOf(e *Envelope) Event {
 	switch e.Type {
 	case TypePeerJoined:
-		if e.Peer != nil {
+		// A peer whose hello breaks the rules (an id that is not its
+		// fingerprint's) comes from a server that lies: ignored.
+		if e.Peer != nil && e.Peer.Hello.Validate() == nil {
 			return PeerJoined{Peer: *e.Peer, Code: e.Code}
 		}
 	case TypePeerLeft:

@@ -180,3 +180,14 @@ func TestAnnounceNeedsP256(t *testing.T) {
 	r.send(announceEnv(t, k, cert, r.welcome.Nonce, identity.DeviceIDFor(fp)))
 	assert.Equal(t, CodeBadSignature, r.read().Code)
 }
+
+// A client ignores a peer whose id is not its certificate's: only a lying
+// server sends one.
+func TestClientIgnoresMismatchedPeer(t *testing.T) {
+	good := testHello("good")
+	bad := good
+	bad.DeviceID = testHello("other").DeviceID
+	assert.Equal(t, PeerJoined{Peer: Peer{ClientID: "0123456789abcdef", Hello: good}},
+		eventOf(&Envelope{Type: TypePeerJoined, Peer: &Peer{ClientID: "0123456789abcdef", Hello: good}}))
+	assert.Nil(t, eventOf(&Envelope{Type: TypePeerJoined, Peer: &Peer{ClientID: "0123456789abcdef", Hello: bad}}))
+}
