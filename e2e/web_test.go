@@ -198,6 +198,16 @@ func TestWebClient(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, identity.DeviceIDFor(katFP), jsID, "known answer, JS and Go")
 	assert.Equal(t, "0f1e2d3c4b5a69788796a5b4c3d2e1f0", jsID)
+	// And it refuses a hello whose id is another certificate's.
+	verdict, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`import("./handshake.js").then(m => {
+		const h = { device_id: "0f1e2d3c4b5a69788796a5b4c3d2e1f1", name: "x", version: m.VERSION, fingerprint: "`+katFP+`" };
+		try { m.validateHello(h); } catch (e) { return e.message; }
+		h.device_id = m.deviceIdFor(h.fingerprint);
+		m.validateHello(h);
+		return "accepted another's id";
+	})`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	assert.Equal(t, "device id does not match its certificate", verdict)
 
 	t.Run("page receives 50 MiB from the CLI", func(t *testing.T) {
 		src := t.TempDir()
