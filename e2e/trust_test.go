@@ -138,7 +138,7 @@ func TestHelloFloodPinsNothing(t *testing.T) {
 	require.NoError(t, err)
 
 	const total, workers = 10_000, 8
-	var next, refused, unproven atomic.Int64
+	var next, refused, unproven, dropped, answeredForged atomic.Int64
 	var wg sync.WaitGroup
 	began := time.Now()
 	for w := range workers {
@@ -152,16 +152,18 @@ func TestHelloFloodPinsNothing(t *testing.T) {
 				}
 				fp := randomFingerprint(t)
 				id := identity.DeviceIDFor(fp)
-				if i%2 == 0 {
+				forged := i%2 == 0
+				if forged {
 					id = identity.DeviceIDFor(randomFingerprint(t)) // another certificate's id
 				}
 				f, err := sendHello(ctx, from, r.addr(), signaling.Hello{DeviceID: id, Name: fmt.Sprintf("fake %d", i), Version: int(signaling.Version), Fingerprint: fp})
 				switch {
 				case err != nil:
-					assert.NoError(t, err, "hello %d", i)
-					return
+					dropped.Add(1) // closed unanswered: the listener's admission
 				case f.Type == signaling.TypeError:
 					refused.Add(1)
+				case forged:
+					answeredForged.Add(1)
 				default:
 					unproven.Add(1) // it answered, and waits for an offer that never comes
 				}
@@ -170,10 +172,10 @@ func TestHelloFloodPinsNothing(t *testing.T) {
 	}
 	wg.Wait()
 	took := time.Since(began)
-	t.Logf("%d fake hellos from %d addresses took %s (%.0f/s): %d refused at the hello, %d never proven",
-		total, workers, took.Round(time.Millisecond), total/took.Seconds(), refused.Load(), unproven.Load())
-	assert.Equal(t, int64(total), refused.Load()+unproven.Load())
-	assert.Equal(t, int64(total/2), refused.Load(), "every id of another certificate is refused")
+	t.Logf("%d fake hellos from %d addresses took %s (%.0f/s): %d refused at the hello, %d never proven, %d dropped unanswered",
+		total, workers, took.Round(time.Millisecond), total/took.Seconds(), refused.Load(), unproven.Load(), dropped.Load())
+	assert.Zero(t, answeredForged.Load(), "a hello with another certificate's id is never answered")
+	assert.GreaterOrEqual(t, refused.Load(), int64(total/2)*9/10, "ids of other certificates are refused")
 
 	time.Sleep(time.Second) // longer than the store's write delay
 	after, err := os.ReadFile(filepath.Join(receiverDir, "peers.json"))
