@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -17,17 +20,89 @@ import (
 // DialTimeout bounds the TCP connect to a peer's handshake port.
 const DialTimeout = 5 * time.Second
 
+// Retries of a handshake that the listener turned away: a listener at its
+// admission limits closes a new connection before any byte (docs/PROTOCOL.md
+// section 2.2). The waits start at dialRetryFirst and double; dialRetries of
+// them add up to 3.1 s.
+const (
+	dialRetryFirst = 100 * time.Millisecond
+	dialRetries    = 5
+)
+
+// ErrTurnedAway means the peer closed (or reset) the connection before it
+// sent anything: a busy listener does that, and Dial tries again.
+var ErrTurnedAway = errors.New("the peer closed the connection before it said anything (busy?)")
+
 // Dial connects to the receiver listening at addr (HOST:PORT) and returns an
-// open connection. check, when set, may refuse the peer after its hello.
+// open connection. check, when set, may refuse the peer after its hello. A
+// handshake the peer turned away (ErrTurnedAway) is tried again after a
+// short wait, a few times; a refusal ("refused" error frame, or check) is
+// not.
 func Dial(ctx context.Context, addr string, cfg Config, check func(signaling.Hello) error) (*Conn, error) {
+	wait := dialRetryFirst
+	for attempt := 1; ; attempt++ {
+		c, err := dialOnce(ctx, addr, cfg, check)
+		if err == nil || !errors.Is(err, ErrTurnedAway) {
+			return c, err
+		}
+		if attempt > dialRetries {
+			return nil, fmt.Errorf("%w (%d attempts)", err, attempt)
+		}
+		slog.Debug("handshake turned away, trying again", slog.String("addr", addr), slog.Duration("in", wait))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (stopped trying again: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// dialOnce is one attempt of Dial.
+func dialOnce(ctx context.Context, addr string, cfg Config, check func(signaling.Hello) error) (*Conn, error) {
 	d := net.Dialer{Timeout: DialTimeout}
 	tcp, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if errors.Is(err, syscall.ECONNRESET) {
+			// Accepted, then reset before the connect returned.
+			return nil, fmt.Errorf("dial %s: %w: %w", addr, err, ErrTurnedAway)
+		}
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	defer tcp.Close() // the socket's job ends once the data channel is open
 	cfg.Trickle = false
-	return dialConn(ctx, tcp, addr, cfg, check)
+	rc := &readCounter{Conn: tcp}
+	c, err := dialConn(ctx, rc, addr, cfg, check)
+	if err != nil && rc.n.Load() == 0 && ctx.Err() == nil && closedEarly(err) {
+		// Not one byte came back: whatever order the frames go in, the
+		// listener did not start the handshake (admission, a restart).
+		return nil, fmt.Errorf("%w: %w", err, ErrTurnedAway)
+	}
+	return c, err
+}
+
+// closedEarly says whether err is the connection closing or resetting (not
+// a timeout, not a refusal, which needs a frame).
+func closedEarly(err error) bool {
+	if errors.Is(err, io.EOF) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && !op.Timeout()
+}
+
+// readCounter counts the bytes read from a connection.
+type readCounter struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // DialConn runs the sending side of the handshake (docs/PROTOCOL.md section

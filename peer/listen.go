@@ -1,30 +1,38 @@
 package peer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
-// MaxPendingHandshakes bounds handshakes in progress at once; each may hold
-// a peer connection for up to ConnectTimeout, so a flood must not pile up.
-const MaxPendingHandshakes = 16
-
-// Listener accepts LAN handshakes and turns each into a Conn.
+// Listener accepts LAN handshakes and turns each into a Conn. It admits a
+// few handshakes at once per source address and more in all (admission.go),
+// and reports failures at a bounded rate (failurelog.go).
 type Listener struct {
 	cfg Config
 	ln  net.Listener
 	// Check, when set, may refuse a peer after its hello (pinning, blocking).
 	Check func(signaling.Hello) error
-	// OnError, when set, hears about handshakes that failed.
+	// OnError, when set, hears about handshakes that failed after the peer
+	// said something, a few per interval; the rest are summed up in the log.
 	OnError func(remote net.Addr, err error)
+
+	// Limits, the package's constants unless a test says otherwise.
+	maxTotal, maxPerSource int
+	firstFrame             time.Duration
+	log                    *slog.Logger // nil: slog.Default()
+	failures               *failureLog
 }
 
 // Listen opens the handshake port at addr (":53318", "127.0.0.1:0").
@@ -34,7 +42,11 @@ func Listen(addr string, cfg Config) (*Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	cfg.Trickle = false // a TCP socket's job ends with the handshake
-	return &Listener{cfg: cfg, ln: ln}, nil
+	return &Listener{
+		cfg: cfg, ln: ln,
+		maxTotal: MaxHandshakes, maxPerSource: MaxHandshakesPerSource,
+		firstFrame: FirstFrameTimeout, failures: newFailureLog(reportInterval),
+	}, nil
 }
 
 // Addr is the address the listener is bound to.
@@ -43,10 +55,20 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 // Serve accepts handshakes until ctx is cancelled and calls handle, in a
 // goroutine of its own, for each connection that opens. It returns after
 // every handler has returned. handle owns the Conn and must close it.
+//
+// A connection over the admission limits is closed at once, before any
+// byte: its dialer tries again a little later (Dial).
 func (l *Listener) Serve(ctx context.Context, handle func(context.Context, *Conn)) error {
+	adm := newAdmission(l.maxTotal, l.maxPerSource)
+	failures := l.failures
+	failures.log, failures.onError = cmp.Or(l.log, slog.Default()), l.OnError
+	logCtx, stopLog := context.WithCancel(context.Background())
+	var logDone sync.WaitGroup
+	logDone.Go(func() { failures.run(logCtx) })
+	defer logDone.Wait() // the last summary is out when Serve returns
+	defer stopLog()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	pending := make(chan struct{}, MaxPendingHandshakes)
 	stop := context.AfterFunc(ctx, func() { _ = l.ln.Close() })
 	defer stop()
 	for {
@@ -60,21 +82,17 @@ func (l *Listener) Serve(ctx context.Context, handle func(context.Context, *Conn
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		select {
-		case pending <- struct{}{}:
-		default:
-			slog.Warn("too many handshakes at once, dropping one", slog.String("from", tcp.RemoteAddr().String()))
-			_ = tcp.Close()
+		src := sourceOf(tcp.RemoteAddr())
+		if !adm.admit(src) {
+			failures.turnedAway(src)
+			turnAway(tcp)
 			continue
 		}
 		wg.Go(func() {
-			c, err := l.accept(ctx, tcp)
-			<-pending
+			c, introduced, err := l.accept(ctx, tcp)
+			adm.release(src)
 			if err != nil {
-				slog.Info("handshake failed", slog.String("from", tcp.RemoteAddr().String()), slog.Any("err", err))
-				if l.OnError != nil {
-					l.OnError(tcp.RemoteAddr(), err)
-				}
+				failures.failed(tcp.RemoteAddr(), err, introduced)
 				return
 			}
 			handle(ctx, c)
@@ -82,12 +100,62 @@ func (l *Listener) Serve(ctx context.Context, handle func(context.Context, *Conn
 	}
 }
 
+// turnAway closes a connection over the limits as cheaply as it can: a
+// reset, so that no state lingers on our side.
+func turnAway(c net.Conn) {
+	if tcp, ok := c.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = c.Close()
+}
+
 // Close stops accepting. Serve returns once its handlers are done.
 func (l *Listener) Close() error { return l.ln.Close() }
 
-func (l *Listener) accept(ctx context.Context, tcp net.Conn) (*Conn, error) {
+// errFirstFrame means a dialer sent no hello within the first frame's time.
+var errFirstFrame = errors.New("no hello in time")
+
+// accept runs the handshake on tcp; introduced says whether the peer's
+// hello arrived.
+func (l *Listener) accept(ctx context.Context, tcp net.Conn) (c *Conn, introduced bool, err error) {
 	defer tcp.Close() // the socket's job ends once the data channel is open
-	return AnswerConn(ctx, tcp, l.cfg, l.Check)
+	ff := &firstFrameConn{Conn: tcp, by: time.Now().Add(l.firstFrame)}
+	c, err = AnswerConn(ctx, ff, l.cfg, func(h signaling.Hello) error {
+		ff.arrived.Store(true)
+		if l.Check != nil {
+			return l.Check(h)
+		}
+		return nil
+	})
+	introduced = ff.arrived.Load()
+	if err != nil && !introduced && ctx.Err() == nil && !time.Now().Before(ff.by) {
+		err = fmt.Errorf("%w (%s)", errFirstFrame, l.firstFrame)
+	}
+	return c, introduced, err
+}
+
+// firstFrameConn holds every read deadline to by until the peer's first
+// frame has arrived, whoever sets it: the handshake sets its usual one per
+// frame, and a dialer that says nothing must not hold an admission slot
+// for that long.
+type firstFrameConn struct {
+	net.Conn
+	by      time.Time
+	arrived atomic.Bool
+}
+
+func (c *firstFrameConn) SetReadDeadline(t time.Time) error {
+	if !c.arrived.Load() && (t.IsZero() || t.After(c.by)) {
+		t = c.by
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *firstFrameConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
 }
 
 // AnswerConn runs the receiving side of the handshake (docs/PROTOCOL.md
