@@ -7,9 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -29,7 +32,8 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func (e *env) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	listen := fs.String("listen", ":8080", "address for WebSocket signaling, /healthz, /metrics and the web client at /")
+	listen := fs.String("listen", ":8080", "address for WebSocket signaling, /healthz and the web client at /")
+	metricsListen := fs.String("metrics-listen", defaultMetricsListen, `address for Prometheus /metrics ("": none); keep it off the public network`)
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve wss:// and https://")
 	tlsKey := fs.String("tls-key", "", "TLS key file (PEM)")
 	turnListen := fs.String("turn-listen", ":3478", `UDP address of the embedded STUN/TURN server ("off": none)`)
@@ -110,6 +114,17 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
+	var metricsAddr string
+	if *metricsListen != "" {
+		mln, err := net.Listen("tcp", *metricsListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listen for /metrics on %s (choose another with --metrics-listen, or \"\" for none): %w", *metricsListen, err)
+		}
+		metricsAddr = mln.Addr().String()
+		stop := serveMetrics(mln, srv.Metrics())
+		defer stop()
+	}
 	scheme := "ws"
 	if *tlsCert != "" {
 		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
@@ -122,10 +137,17 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	}
 	addr := ln.Addr().String()
 	if e.out.json {
-		e.out.jsonEvent("serving", map[string]any{"address": addr, "url": scheme + "://" + addr + "/ws",
-			"web": webScheme(scheme) + "://" + addr + "/", "turn": turnDesc})
+		ev := map[string]any{"address": addr, "url": scheme + "://" + addr + "/ws",
+			"web": webScheme(scheme) + "://" + addr + "/", "turn": turnDesc}
+		if metricsAddr != "" {
+			ev["metrics"] = "http://" + metricsAddr + "/metrics"
+		}
+		e.out.jsonEvent("serving", ev)
 	} else {
-		e.out.say("Serving signaling on %s://%s/ws (health: /healthz, metrics: /metrics); STUN/TURN: %s", scheme, addr, turnDesc)
+		e.out.say("Serving signaling on %s://%s/ws (health: /healthz); STUN/TURN: %s", scheme, addr, turnDesc)
+		if metricsAddr != "" {
+			e.out.say("Metrics: http://%s/metrics", metricsAddr)
+		}
 		e.out.say("The web client for phones anywhere: %s://%s/", webScheme(scheme), addr)
 	}
 	err = srv.Serve(ctx, ln)
@@ -136,6 +158,26 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		e.out.say("Stopped.")
 	}
 	return nil
+}
+
+// defaultMetricsListen keeps the counters on loopback: they say how busy the
+// server is and what it refuses, which is nobody else's business.
+const defaultMetricsListen = "127.0.0.1:9090"
+
+// serveMetrics serves h at /metrics on ln until stop is called.
+func serveMetrics(ln net.Listener, h http.Handler) (stop func()) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln) // ends with Close
+	}()
+	return func() {
+		_ = hs.Close()
+		<-done
+	}
 }
 
 // webScheme is the page's scheme for a WebSocket scheme.
@@ -155,7 +197,20 @@ func turnSecret(path string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the TURN secret: %w", err)
+	}
+	defer f.Close()
+	// Like ssh with a private key: a secret others can read is no secret,
+	// and saying so beats using it.
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("read the TURN secret: %w", err)
+	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s: the TURN secret file can be read by others (mode %04o); make it private with: chmod 600 %s",
+			path, perm, path)}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("read the TURN secret: %w", err)
 	}

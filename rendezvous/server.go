@@ -38,7 +38,7 @@ type Config struct {
 	// own origin.
 	OriginPatterns []string
 	// Site, when set, serves every request the protocol's paths (/ws,
-	// /healthz, /metrics) do not: peerdrop serve puts the web client there.
+	// /healthz) do not: peerdrop serve puts the web client there.
 	Site http.Handler
 
 	CodeTTL         time.Duration // pairing code lifetime [10m]
@@ -132,9 +132,11 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// Server is the rendezvous server: an http.Handler serving /ws, /healthz and
-// /metrics. Serve runs it on a listener; Shutdown (or Close) ends every
-// connection and waits for their goroutines.
+// Server is the rendezvous server: an http.Handler serving /ws and /healthz.
+// Its counters are served by Metrics, on a listener of their own (they say
+// how busy the server is and what it refuses: not for everyone). Serve runs
+// it on a listener; Shutdown (or Close) ends every connection and waits for
+// their goroutines.
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
@@ -211,7 +213,6 @@ func New(cfg Config) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.handleWS)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
-	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
 	if cfg.Site != nil {
 		s.mux.Handle("/", cfg.Site)
 	}
