@@ -73,23 +73,29 @@ func TestNewCode(t *testing.T) {
 
 func TestClientIP(t *testing.T) {
 	for _, tc := range []struct {
-		remote, header, value, want string
+		remote, header, value, want, prefix string
 	}{
-		{"192.0.2.1:5000", "", "", "192.0.2.1"},
-		{"[2001:db8:1:2:3:4:5:6]:5000", "", "", "2001:db8:1:2::/64"},
-		{"[::ffff:192.0.2.1]:5000", "", "", "192.0.2.1"},
-		{"192.0.2.1:5000", "X-Forwarded-For", "", "192.0.2.1"},
-		{"192.0.2.1:5000", "X-Forwarded-For", "198.51.100.1, 203.0.113.7", "203.0.113.7"},
-		{"192.0.2.1:5000", "X-Forwarded-For", "garbage", "192.0.2.1"},
-		{"192.0.2.1:5000", "", "203.0.113.7", "192.0.2.1"}, // header ignored unless configured
+		{"192.0.2.1:5000", "", "", "192.0.2.1", "192.0.2.0/24"},
+		{"[2001:db8:1:2:3:4:5:6]:5000", "", "", "2001:db8:1:2::/64", "2001:db8:1::/56"},
+		{"[::ffff:192.0.2.1]:5000", "", "", "192.0.2.1", "192.0.2.0/24"},
+		{"192.0.2.1:5000", "X-Forwarded-For", "", "192.0.2.1", "192.0.2.0/24"},
+		{"192.0.2.1:5000", "X-Forwarded-For", "198.51.100.1, 203.0.113.7", "203.0.113.7", "203.0.113.0/24"},
+		{"192.0.2.1:5000", "X-Forwarded-For", "garbage", "192.0.2.1", "192.0.2.0/24"},
+		{"192.0.2.1:5000", "", "203.0.113.7", "192.0.2.1", "192.0.2.0/24"}, // header ignored unless configured
 	} {
 		r := httptest.NewRequest("GET", "/ws", nil)
 		r.RemoteAddr = tc.remote
 		if tc.value != "" {
 			r.Header.Set("X-Forwarded-For", tc.value)
 		}
-		assert.Equal(t, tc.want, clientIP(r, tc.header), "%+v", tc)
+		ip, prefix := clientIP(r, tc.header, 24, 56)
+		assert.Equal(t, tc.want, ip, "%+v", tc)
+		assert.Equal(t, tc.prefix, prefix, "%+v", tc)
 	}
+	r := httptest.NewRequest("GET", "/ws", nil)
+	r.RemoteAddr = "[2001:db8:1:2:3:4:5:6]:5000"
+	_, prefix := clientIP(r, "", 16, 48)
+	assert.Equal(t, "2001:db8:1::/48", prefix, "the prefix lengths are configurable")
 }
 
 func TestDecodeEnvelope(t *testing.T) {
