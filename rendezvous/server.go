@@ -590,6 +590,7 @@ type conn struct {
 	closed     bool // the connection is closed: nothing more is written
 	killCode   websocket.StatusCode
 	killReason string
+	flushBy    time.Time // after kill, what is queued is written by then
 	killOnce   sync.Once
 	doneOnce   sync.Once
 	writerDone chan struct{} // closed once nothing will write to ws again
@@ -608,6 +609,7 @@ func (c *conn) kill(code websocket.StatusCode, reason string) {
 		c.cancel()
 		c.qmu.Lock()
 		c.killed, c.killCode, c.killReason = true, code, reason
+		c.flushBy = time.Now().Add(time.Second)
 		c.startWriterLocked()
 		c.qmu.Unlock()
 	})
@@ -657,7 +659,7 @@ func (c *conn) send(e *Envelope) {
 }
 
 // writer writes the queue out and ends when it is empty; after kill it
-// flushes (each write within a second) and closes the connection.
+// flushes what is queued (within a second) and closes the connection.
 func (c *conn) writer() {
 	defer c.s.wg.Done()
 	for {
@@ -681,10 +683,10 @@ func (c *conn) writer() {
 		c.queued -= len(b)
 		timeout := c.s.cfg.WriteTimeout
 		if c.killed {
-			timeout = min(timeout, time.Second)
+			timeout = min(timeout, time.Until(c.flushBy))
 		}
 		c.qmu.Unlock()
-		if !c.write(b, timeout) {
+		if timeout <= 0 || !c.write(b, timeout) {
 			c.qmu.Lock()
 			c.closed, c.writing, c.queue, c.queued = true, false, nil, 0
 			c.qmu.Unlock()
