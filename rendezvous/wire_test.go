@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"testing"
 	"testing/iotest"
@@ -96,6 +97,28 @@ func TestClientIP(t *testing.T) {
 	r.RemoteAddr = "[2001:db8:1:2:3:4:5:6]:5000"
 	_, prefix := clientIP(r, "", 16, 48)
 	assert.Equal(t, "2001:db8:1::/48", prefix, "the prefix lengths are configurable")
+}
+
+// FuzzClientIP: whatever the peer address and the proxy's header hold, the
+// keys are an address and a network that contains it, never a panic.
+func FuzzClientIP(f *testing.F) {
+	f.Add("192.0.2.1:5000", "198.51.100.1, 203.0.113.7", uint8(24), uint8(56))
+	f.Add("[2001:db8::1%eth0]:1", "::ffff:10.0.0.1", uint8(32), uint8(128))
+	f.Add("garbage", ",,", uint8(1), uint8(1))
+	f.Fuzz(func(t *testing.T, remote, header string, bits4, bits6 uint8) {
+		// The configuration allows 1..32 and 1..128 (0 means the default).
+		b4, b6 := int(bits4%32)+1, int(bits6%128)+1
+		r := httptest.NewRequest("GET", "/ws", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", header)
+		ip, prefix := clientIP(r, "X-Forwarded-For", b4, b6)
+		if a, err := netip.ParseAddr(ip); err == nil {
+			p, err := netip.ParsePrefix(prefix)
+			if err != nil || !p.Contains(a) {
+				t.Fatalf("address %q, network %q", ip, prefix)
+			}
+		}
+	})
 }
 
 func TestDecodeEnvelope(t *testing.T) {
