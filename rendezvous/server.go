@@ -393,8 +393,11 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	// writer runs only while there is something to write. The reader is a
 	// goroutine of its own, not this handler's, whose stack grew while it
 	// served HTTP: an idle connection keeps only a small stack.
+	// timerMu: the callback, however soon it runs, sees c.timer set.
+	c.timerMu.Lock()
 	c.started = time.Now()
 	c.timer = time.AfterFunc(min(s.cfg.HelloTimeout, s.cfg.PingInterval), c.onTimer)
+	c.timerMu.Unlock()
 	handed = true
 	go c.serve()
 }
