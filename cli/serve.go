@@ -40,6 +40,8 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	publicIP := fs.String("public-ip", "", "the relay address clients are told (the server's public IP behind a 1:1 NAT)")
 	realm := fs.String("realm", relay.DefaultRealm, "TURN realm")
 	secretFile := fs.String("turn-secret-file", "", "file holding the TURN secret shared with coturn's static-auth-secret (default: a random secret for this run)")
+	prefix4 := fs.Int("net4-prefix", 24, "IPv4 addresses sharing this many leading bits are one network for the connection limit per network")
+	prefix6 := fs.Int("net6-prefix", 56, "the same for IPv6")
 	var external listFlag
 	fs.Var(&external, "external-turn", "a STUN/TURN URL of an external server (coturn with use-auth-secret) to hand out instead of the embedded one; repeatable")
 	if err := fs.Parse(args); err != nil {
@@ -47,6 +49,9 @@ func (e *env) serve(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("serve takes no arguments, got %q", fs.Arg(0))}
+	}
+	if *prefix4 < 1 || *prefix4 > 32 || *prefix6 < 1 || *prefix6 > 128 {
+		return &exitError{code: 2, err: errors.New("--net4-prefix takes 1 to 32 bits, --net6-prefix 1 to 128")}
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return &exitError{code: 2, err: errors.New("give both --tls-cert and --tls-key, or neither")}
@@ -89,7 +94,9 @@ func (e *env) serve(ctx context.Context, args []string) error {
 
 	srv, err := rendezvous.New(rendezvous.Config{
 		// The web client at /: a phone anywhere pairs with a code there.
-		Site: web.ServerSite(),
+		Site:        web.ServerSite(),
+		PrefixBits4: *prefix4,
+		PrefixBits6: *prefix6,
 		ICEServers: func(clientID string) []rendezvous.ICEServer {
 			if iceFor == nil {
 				return nil

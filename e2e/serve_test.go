@@ -109,6 +109,7 @@ func TestServeBadUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"--tls-cert", "x.pem"},
 		{"--public-ip", "not-an-ip"},
+		{"--net4-prefix", "33"},
 		{"--external-turn", "turn:turn.example.org:3478"},
 		{"extra"},
 	} {
