@@ -39,7 +39,7 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signaling:FuzzDecodeCandidate ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
 	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode \
-	./rendezvous:FuzzDecodeEnvelope ./remote:FuzzDecodeChunk \
+	./rendezvous:FuzzDecodeEnvelope ./rendezvous:FuzzClientIP ./remote:FuzzDecodeChunk \
 	./web:FuzzDecodeFrameMessage ./web:FuzzDecodeControl
 
 # The fyne command-line tool, run with `go run` (nothing to install).
@@ -117,11 +117,11 @@ fuzz: ## Run each fuzz target in FUZZ_TARGETS for FUZZTIME.
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-bench: ## Handshake time (./peer), the transfer benchmarks in ./bench once each, 2000 rendezvous clients, the web page's throughput.
+bench: ## Handshake time (./peer), the transfer benchmarks in ./bench once each, 2000 rendezvous clients (relay latency, memory per idle connection), the web page's throughput.
 	@if ! ls bench/*_test.go >/dev/null 2>&1; then echo "bench: no benchmarks yet, skipped"; exit 0; fi; \
 	set -x; $(GO) test -run '^$$' -bench Connect -benchtime 20x ./peer/ && \
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/ && \
-	RENDEZVOUS_BENCH_CLIENTS=2000 $(GO) test -run '^$$' -bench Relay -benchtime 1x -timeout 10m ./rendezvous/ && \
+	RENDEZVOUS_BENCH_CLIENTS=2000 $(GO) test -run '^$$' -bench 'Relay|Idle' -benchtime 1x -timeout 10m ./rendezvous/ && \
 	PEERDROP_BENCH_WEB=1 $(GO) test -v -run '^TestWebThroughput$$' -count=1 -timeout 20m ./e2e/
 
 lint: vet fmt-check ## go vet and gofmt check.

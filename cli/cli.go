@@ -53,6 +53,7 @@ Commands:
                             pinned devices; trust one, or forget it to pair again
   serve [--listen :8080] [--tls-cert F --tls-key F] [--turn-listen :3478] [--public-ip IP]
         [--realm NAME] [--turn-secret-file F] [--external-turn URL...]
+        [--metrics-listen 127.0.0.1:9090] [--net4-prefix 24] [--net6-prefix 56]
                             run the rendezvous server for devices on different networks:
                             WebSocket signaling, STUN/TURN, and the web client at /
 

@@ -86,9 +86,11 @@ func TestNATRelayOnlyWrongCredentials(t *testing.T) {
 	require.NoError(t, os.WriteFile(wrong, []byte("another-secret-entirely-wrong\n"), 0o600))
 	startServe(t, ctx, l, "--turn-secret-file", right)
 	// A second signaling server hands out credentials made with the wrong
-	// secret for the same TURN server.
+	// secret for the same TURN server (its metrics off: the first server
+	// has the default metrics address).
 	bad := l.hosts["s"].peerdrop(ctx, "serve-wrong", "--config-dir", t.TempDir(), "--json", "serve",
-		"--listen", natServerIP+":8081", "--turn-secret-file", wrong, "--external-turn", "turn:"+natServerIP+":3478")
+		"--listen", natServerIP+":8081", "--turn-secret-file", wrong, "--external-turn", "turn:"+natServerIP+":3478",
+		"--metrics-listen", "")
 	bad.await("serving", nil)
 	badURL := "ws://" + natServerIP + ":8081/ws"
 

@@ -117,25 +117,26 @@ func TestPresenceSquattingIsRefused(t *testing.T) {
 
 // `peerdrop serve` on loopback: healthy, hands every client STUN/TURN entries
 // with fresh credentials that its embedded TURN accepts (and refuses when
-// tampered with), pairs two clients by code, counts them in /metrics, and
-// stops cleanly on SIGTERM.
+// tampered with), pairs two clients by code, counts them in /metrics (on
+// the metrics listener only), and stops cleanly on SIGTERM.
 func TestServe(t *testing.T) {
 	ctx := testContext(t)
 	p := start(t, ctx, "serve", false, "--config-dir", t.TempDir(), "--json",
-		"serve", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0")
+		"serve", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
 	ev := p.await("serving", nil)
-	addr, url := ev.str("address"), ev.str("url")
+	addr, url, metricsURL := ev.str("address"), ev.str("url"), ev.str("metrics")
 	require.Equal(t, "ws://"+addr+"/ws", url)
 
-	get := func(path string) (int, string) {
+	getURL := func(u string) (int, string) {
 		t.Helper()
-		resp, err := http.Get("http://" + addr + path)
+		resp, err := http.Get(u)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
 		return resp.StatusCode, string(b)
 	}
+	get := func(path string) (int, string) { t.Helper(); return getURL("http://" + addr + path) }
 	code, body := get("/healthz")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "ok")
@@ -184,9 +185,11 @@ func TestServe(t *testing.T) {
 		t.Fatal("Alice never heard Bob join")
 	}
 
-	code, body = get("/metrics")
+	code, body = getURL(metricsURL)
 	assert.Equal(t, http.StatusOK, code)
-	assert.Contains(t, body, "peerdrop_rendezvous_")
+	assert.Contains(t, body, "peerdrop_rendezvous_connections 2\n")
+	_, body = get("/metrics")
+	assert.NotContains(t, body, "peerdrop_rendezvous_", "no counters on the public listener")
 
 	p.signal(syscall.SIGTERM)
 	assert.Equal(t, 0, p.wait(), "a clean stop on SIGTERM; stderr: %s", p.stderr.String())
@@ -198,6 +201,7 @@ func TestServeBadUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"--tls-cert", "x.pem"},
 		{"--public-ip", "not-an-ip"},
+		{"--net4-prefix", "33"},
 		{"--external-turn", "turn:turn.example.org:3478"},
 		{"extra"},
 	} {

@@ -46,30 +46,16 @@ func (s addrSet) add(ip net.IP) {
 	}
 }
 
-func (s addrSet) contains(ip net.IP) bool {
+func (s *addrSet) contains(ip net.IP) bool {
+	if s == nil {
+		return false
+	}
 	a, ok := netip.AddrFromSlice(ip)
 	if !ok {
 		return false
 	}
-	_, found := s[a.Unmap()]
+	_, found := (*s)[a.Unmap()]
 	return found
-}
-
-// ownAddresses is every address of this host: a relayed datagram to one of
-// them would reach the server's own services (its signaling port, a local
-// resolver, the TURN port itself).
-func ownAddresses(ips ...net.IP) addrSet {
-	own := addrSet{}
-	for _, ip := range ips {
-		own.add(ip)
-	}
-	ifAddrs, _ := net.InterfaceAddrs()
-	for _, a := range ifAddrs {
-		if n, ok := a.(*net.IPNet); ok {
-			own.add(n.IP)
-		}
-	}
-	return own
 }
 
 // addresses picks the announced relay IP and the address relayed sockets

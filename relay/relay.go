@@ -102,11 +102,14 @@ type Stats struct {
 
 // Server is a running STUN/TURN server.
 type Server struct {
-	log      *slog.Logger
-	secret   []byte
-	ttl      time.Duration
-	relayIP  net.IP
-	allowed  func(net.IP) bool
+	log     *slog.Logger
+	secret  []byte
+	ttl     time.Duration
+	relayIP net.IP
+	allowed func(net.IP) bool
+	// own follows this host's addresses, which the default policy refuses
+	// (nil when Config.AllowedPeers replaces it).
+	own      *ownAddrs
 	listener *listenConn
 	turn     *turn.Server
 
@@ -169,8 +172,9 @@ func New(cfg Config) (*Server, error) {
 		relayConns: make(map[int]*relayConn),
 	}
 	if s.allowed == nil {
-		own := ownAddresses(listenIP, relayIP)
-		s.allowed = func(ip net.IP) bool { return DefaultAllowedPeers(ip) && !own.contains(ip) }
+		s.own = newOwnAddrs(log, listenIP, relayIP)
+		s.own.watch()
+		s.allowed = func(ip net.IP) bool { return DefaultAllowedPeers(ip) && !s.own.contains(ip) }
 	}
 
 	pionLogs := pionLoggerFactory{log: log}
@@ -203,6 +207,9 @@ func New(cfg Config) (*Server, error) {
 	})
 	if err != nil {
 		_ = pc.Close()
+		if s.own != nil {
+			s.own.stop()
+		}
 		return nil, fmt.Errorf("relay: start turn server: %w", err)
 	}
 	s.log.Info("relay listening",
@@ -241,6 +248,9 @@ func (s *Server) Stats() Stats {
 // goroutines have ended. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		if s.own != nil {
+			s.own.stop()
+		}
 		s.closeErr = s.turn.Close()
 		// pion's read loop closes every allocation after its read fails;
 		// only then is the set of relayed sockets final.
@@ -290,7 +300,14 @@ func (s *Server) Close() error {
 // allocation of this server lives at relayIP: two relay-only peers reach
 // each other through it, so relayIP is always permitted, and relayConn then
 // lets through only datagrams to live relay ports there (see packetAllowed).
+//
+// The host's addresses are read afresh for every permission (a
+// CreatePermission or ChannelBind, a few per allocation): an address added a
+// moment ago is refused at once. Datagrams check the last reading.
 func (s *Server) permit(peer net.IP) bool {
+	if s.own != nil {
+		s.own.refresh()
+	}
 	return s.allowed(peer) || peer.Equal(s.relayIP)
 }
 

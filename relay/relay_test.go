@@ -53,6 +53,13 @@ func newTURNClient(t *testing.T, srv *relay.Server, username, password string) *
 	t.Helper()
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, conn.Close()) })
+	return newTURNClientOn(t, srv, conn, username, password)
+}
+
+// newTURNClientOn is newTURNClient on conn, which the caller closes.
+func newTURNClientOn(t *testing.T, srv *relay.Server, conn net.PacketConn, username, password string) *turn.Client {
+	t.Helper()
 	client, err := turn.NewClient(&turn.ClientConfig{
 		STUNServerAddr: srv.Addr().String(),
 		TURNServerAddr: srv.Addr().String(),
@@ -61,10 +68,7 @@ func newTURNClient(t *testing.T, srv *relay.Server, username, password string) *
 		Conn:           conn,
 	})
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		client.Close()
-		assert.NoError(t, conn.Close())
-	})
+	t.Cleanup(client.Close)
 	require.NoError(t, client.Listen())
 	return client
 }

@@ -35,6 +35,67 @@ import (
 //	RENDEZVOUS_BENCH_CLIENTS=2000 go test -run '^$' -bench Relay -benchtime 1x ./rendezvous
 //	RENDEZVOUS_BENCH_CLIENTS=2000 RENDEZVOUS_BENCH_ACTIVE=64 go test -run '^$' -bench Relay -benchtime 1x ./rendezvous
 func BenchmarkRelay(b *testing.B) {
+	sizes := benchSizes(b)
+	raiseFileLimit(b, 2*slices.Max(sizes)+256)
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchRelay(b, n, "relay") })
+		b.Run(fmt.Sprintf("baseline/clients=%d", n), func(b *testing.B) { benchRelay(b, n, "baseline") })
+	}
+}
+
+// BenchmarkIdle: N clients connect to one server (a child process), say
+// hello and then say nothing, as devices waiting for a transfer do. It
+// reports what the server holds per idle connection: heap and goroutine
+// stacks in use after a GC, resident memory, and goroutines, each the
+// growth from before the clients came divided by N. The baseline holds the
+// same number of bare coder/websocket connections (one goroutine blocked in
+// Read each, nothing else): the floor of any WebSocket server built on it.
+//
+//	go test -run '^$' -bench Idle -benchtime 1x ./rendezvous
+//	RENDEZVOUS_BENCH_CLIENTS=10000 go test -run '^$' -bench Idle -benchtime 1x ./rendezvous
+func BenchmarkIdle(b *testing.B) {
+	sizes := benchSizes(b)
+	raiseFileLimit(b, 2*slices.Max(sizes)+256)
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchIdle(b, n, "relay") })
+		b.Run(fmt.Sprintf("baseline/clients=%d", n), func(b *testing.B) { benchIdle(b, n, "baseline") })
+	}
+}
+
+func benchIdle(b *testing.B, n int, mode string) {
+	for range b.N {
+		srv := startBenchServer(b, mode)
+		rss0 := srv.rss()
+		mem0, g0, err := srv.mem()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ends := make([]benchEnd, n)
+		connect := func(i int) (benchEnd, error) { return dialBaselineEnd(srv.url, i) }
+		if mode == "relay" {
+			connect = func(i int) (benchEnd, error) { return dialRelayEnd(srv.url, i) }
+		}
+		if err := parallel(n, dialParallel, func(i int) (err error) { ends[i], err = connect(i); return err }); err != nil {
+			b.Fatal(err)
+		}
+		// Let the last replies and handshakes settle.
+		time.Sleep(500 * time.Millisecond)
+		mem1, g1, err := srv.mem()
+		if err != nil {
+			b.Fatal(err)
+		}
+		rss1 := srv.rss()
+		_ = parallel(n, dialParallel, func(i int) error { ends[i].close(); return nil })
+		b.ReportMetric(float64(mem1-mem0)/float64(n)/1024, "heap+stack-KiB/conn")
+		b.ReportMetric(float64(rss1-rss0)/float64(n)/1024, "RSS-KiB/conn")
+		b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/conn")
+		b.ReportMetric(float64(rss1)/(1<<20), "server-RSS-MiB")
+	}
+}
+
+// benchSizes is the client counts: RENDEZVOUS_BENCH_CLIENTS, else 100
+// and 2000.
+func benchSizes(b *testing.B) []int {
 	sizes := []int{100, 2000}
 	if v := os.Getenv("RENDEZVOUS_BENCH_CLIENTS"); v != "" {
 		sizes = nil
@@ -46,11 +107,7 @@ func BenchmarkRelay(b *testing.B) {
 			sizes = append(sizes, n&^1)
 		}
 	}
-	raiseFileLimit(b, 2*slices.Max(sizes)+256)
-	for _, n := range sizes {
-		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchRelay(b, n, "relay") })
-		b.Run(fmt.Sprintf("baseline/clients=%d", n), func(b *testing.B) { benchRelay(b, n, "baseline") })
-	}
+	return sizes
 }
 
 const (
@@ -286,6 +343,24 @@ func (e *baselineEnd) close() { _ = e.ws.CloseNow() }
 type benchServer struct {
 	url string
 	pid int
+	in  io.Writer
+	out *bufio.Reader
+}
+
+// mem is the child's heap and goroutine stacks in use after a GC, and its
+// goroutine count.
+func (s *benchServer) mem() (int64, int, error) {
+	if _, err := io.WriteString(s.in, "mem\n"); err != nil {
+		return 0, 0, err
+	}
+	line, err := s.out.ReadString('\n')
+	if err != nil {
+		return 0, 0, err
+	}
+	var bytes int64
+	var goroutines int
+	_, err = fmt.Sscan(line, &bytes, &goroutines)
+	return bytes, goroutines, err
 }
 
 // rss is the child's resident set size in bytes, 0 where /proc is missing.
@@ -323,12 +398,13 @@ func startBenchServer(b *testing.B, mode string) *benchServer {
 		_ = stdin.Close() // the child shuts down when its stdin ends
 		_ = cmd.Wait()
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		b.Fatalf("bench server: %v", err)
 	}
 	// The child waits for a warm-up GC to settle before it prints.
-	return &benchServer{url: "ws://" + strings.TrimSpace(line) + "/ws", pid: cmd.Process.Pid}
+	return &benchServer{url: "ws://" + strings.TrimSpace(line) + "/ws", pid: cmd.Process.Pid, in: stdin, out: out}
 }
 
 // runBenchServer is the child's main: serve until stdin closes.
@@ -360,7 +436,16 @@ func runBenchServer(mode string) int {
 	}
 	runtime.GC()
 	fmt.Println(ln.Addr())
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	// "mem" asks for the memory in use; the end of stdin ends the child.
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "mem" {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			fmt.Println(ms.HeapInuse+ms.StackInuse, runtime.NumGoroutine())
+		}
+	}
 	cancel()
 	<-done
 	return 0

@@ -238,7 +238,8 @@ func httpGet(t testing.TB, h *harness, path string) (int, string) {
 
 func metricsText(t testing.TB, h *harness) string {
 	t.Helper()
-	code, body := httpGet(t, h, "/metrics")
-	require.Equal(t, http.StatusOK, code)
-	return body
+	rec := httptest.NewRecorder()
+	h.srv.Metrics().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	return rec.Body.String()
 }

@@ -61,10 +61,12 @@ type ipState struct {
 	message  bucket // every message
 }
 
-// clientIP returns the key rate limits are counted under: the IPv4 address,
-// or the /64 prefix of an IPv6 address (one subscriber usually has a whole
-// /64, so counting single addresses would not limit anybody).
-func clientIP(r *http.Request, header string) string {
+// clientIP returns the keys limits are counted under for the client of r:
+// its address (an IPv4 address, or the /64 of an IPv6 address: one
+// subscriber usually has a whole /64, so counting single addresses would not
+// limit anybody) and its network (the address's prefix of bits4 or bits6
+// bits: one attacker's addresses usually share one).
+func clientIP(r *http.Request, header string, bits4, bits6 int) (ip, prefix string) {
 	if header != "" {
 		if v := r.Header.Values(header); len(v) > 0 {
 			// The proxy we trust appends the address it saw: the last one.
@@ -73,7 +75,7 @@ func clientIP(r *http.Request, header string) string {
 				last = last[i+1:]
 			}
 			if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
-				return ipKey(a)
+				return ipKey(a), prefixKey(a, bits4, bits6)
 			}
 		}
 	}
@@ -83,9 +85,9 @@ func clientIP(r *http.Request, header string) string {
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return host
+		return host, host
 	}
-	return ipKey(a)
+	return ipKey(a), prefixKey(a, bits4, bits6)
 }
 
 func ipKey(a netip.Addr) string {
@@ -94,5 +96,15 @@ func ipKey(a netip.Addr) string {
 		return a.String()
 	}
 	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+func prefixKey(a netip.Addr, bits4, bits6 int) string {
+	a = a.Unmap().WithZone("")
+	bits := bits6
+	if a.Is4() {
+		bits = bits4
+	}
+	p, _ := a.Prefix(bits)
 	return p.String()
 }

@@ -46,6 +46,11 @@ func (m *metrics) countError(code string) {
 	}
 }
 
+// Metrics returns the handler of the server's counters in the Prometheus
+// text format, for any path. The server's own handler does not serve them:
+// peerdrop serve puts them on a listener of their own (loopback by default).
+func (s *Server) Metrics() http.Handler { return http.HandlerFunc(s.handleMetrics) }
+
 // handleMetrics writes the Prometheus text exposition format (version 0.0.4).
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	st := s.Stats()

@@ -38,7 +38,7 @@ type Config struct {
 	// own origin.
 	OriginPatterns []string
 	// Site, when set, serves every request the protocol's paths (/ws,
-	// /healthz, /metrics) do not: peerdrop serve puts the web client there.
+	// /healthz) do not: peerdrop serve puts the web client there.
 	Site http.Handler
 
 	CodeTTL         time.Duration // pairing code lifetime [10m]
@@ -46,11 +46,18 @@ type Config struct {
 	MaxRoomsPerConn int           // code rooms and presence links of one connection [16]
 	MaxPayload      int           // bytes of a signal payload [64 KiB]
 	MaxConns        int           // open connections in all [10000]
-	MaxConnsPerIP   int           // open connections per client address [64]
-	MaxCodes        int           // live codes plus tombstones [100000]
-	MaxPins         int           // device keys remembered [100000]
-	MaxIPs          int           // client addresses tracked for rate limits [100000]
-	PinTTL          time.Duration // a pin is forgotten this long after its last announce [720h]
+	MaxConnsPerIP   int           // open connections per client address (IPv6: per /64) [64]
+	// MaxConnsPerPrefix is the open connections of one network: the
+	// addresses that share a /PrefixBits4 (IPv4) or /PrefixBits6 (IPv6)
+	// prefix. One host with many addresses (a /24 is cheap to rent) cannot
+	// fill the server alone. [256]
+	MaxConnsPerPrefix int
+	PrefixBits4       int           // prefix length of an IPv4 network [24]
+	PrefixBits6       int           // prefix length of an IPv6 network [56]
+	MaxCodes          int           // live codes plus tombstones [100000]
+	MaxPins           int           // device keys remembered [100000]
+	MaxIPs            int           // client addresses tracked for rate limits [100000]
+	PinTTL            time.Duration // a pin is forgotten this long after its last announce [720h]
 
 	ConnectRate  Limit // new connections per address [1/s, burst 30]
 	PairRate     Limit // create and join per address [10/min, burst 10]
@@ -95,7 +102,8 @@ func (c *Config) setDefaults() error {
 		d int
 	}{
 		{&c.MaxRoomMembers, 8}, {&c.MaxRoomsPerConn, 16}, {&c.MaxPayload, DefaultMaxPayload},
-		{&c.MaxConns, 10000}, {&c.MaxConnsPerIP, 64}, {&c.MaxCodes, 100000},
+		{&c.MaxConns, 10000}, {&c.MaxConnsPerIP, 64}, {&c.MaxConnsPerPrefix, 256},
+		{&c.PrefixBits4, 24}, {&c.PrefixBits6, 56}, {&c.MaxCodes, 100000},
 		{&c.MaxPins, 100000}, {&c.MaxIPs, 100000}, {&c.MaxStrikes, 5}, {&c.SendQueue, 1 << 20},
 	}
 	for _, i := range ints {
@@ -105,6 +113,9 @@ func (c *Config) setDefaults() error {
 		if *i.p == 0 {
 			*i.p = i.d
 		}
+	}
+	if c.PrefixBits4 > 32 || c.PrefixBits6 > 128 {
+		return fmt.Errorf("rendezvous config: prefix lengths /%d, /%d too long", c.PrefixBits4, c.PrefixBits6)
 	}
 	if c.MaxRoomMembers < 2 {
 		return errors.New("rendezvous config: a room needs at least 2 members")
@@ -132,9 +143,11 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// Server is the rendezvous server: an http.Handler serving /ws, /healthz and
-// /metrics. Serve runs it on a listener; Shutdown (or Close) ends every
-// connection and waits for their goroutines.
+// Server is the rendezvous server: an http.Handler serving /ws and /healthz.
+// Its counters are served by Metrics, on a listener of their own (they say
+// how busy the server is and what it refuses: not for everyone). Serve runs
+// it on a listener; Shutdown (or Close) ends every connection and waits for
+// their goroutines.
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
@@ -155,6 +168,7 @@ type Server struct {
 	presence  map[string]*conn    // announced device id -> its connection
 	pins      map[string]*pin     // device id -> the key it first announced
 	ips       map[string]*ipState // rate limits per client address
+	prefixes  map[string]int      // open connections per network, none at 0
 	rooms     int                 // code rooms with members
 	links     int                 // presence links (find)
 	openCodes int
@@ -204,6 +218,7 @@ func New(cfg Config) (*Server, error) {
 		presence: make(map[string]*conn),
 		pins:     make(map[string]*pin),
 		ips:      make(map[string]*ipState),
+		prefixes: make(map[string]int),
 	}
 	s.newCode = func() (string, error) { return newCode(s.rand) }
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
@@ -211,7 +226,6 @@ func New(cfg Config) (*Server, error) {
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.handleWS)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
-	s.mux.HandleFunc("GET /metrics", s.handleMetrics)
 	if cfg.Site != nil {
 		s.mux.Handle("/", cfg.Site)
 	}
@@ -312,9 +326,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
-	ip := clientIP(r, s.cfg.ClientIPHeader)
+	ip, prefix := clientIP(r, s.cfg.ClientIPHeader, s.cfg.PrefixBits4, s.cfg.PrefixBits6)
 	now := s.cfg.Now()
-	st, status := s.admit(ip, now)
+	st, status := s.admit(ip, prefix, now)
 	if st == nil {
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
@@ -322,17 +336,22 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	defer s.wg.Done()
+	// handed tells whether the connection's own goroutine took over the
+	// count admit added for it.
+	handed := false
+	defer func() {
+		if !handed {
+			s.wg.Done()
+		}
+	}()
 	c := &conn{
 		s:          s,
 		ip:         ip,
 		ipst:       st,
-		out:        make(chan []byte, 64),
-		dead:       make(chan struct{}),
+		prefix:     prefix,
 		writerDone: make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.hardCtx)
-	defer c.cancel()
 	c.touch()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
@@ -340,12 +359,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		OnPongReceived: func(context.Context, []byte) { c.touch() },
 	})
 	if err != nil {
+		c.cancel()
 		s.release(c)
 		return
 	}
 	c.ws = ws
 	if ws.Subprotocol() != Subprotocol {
 		_ = ws.Close(websocket.StatusPolicyViolation, "subprotocol "+Subprotocol+" required")
+		c.cancel()
 		s.release(c)
 		return
 	}
@@ -354,6 +375,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(int64(s.cfg.MaxPayload + messageOverhead))
 	if err := s.register(c); err != nil {
 		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
+		c.cancel()
 		s.release(c)
 		return
 	}
@@ -367,18 +389,34 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c.send(&Envelope{Type: TypeWelcome, Version: Version, ClientID: c.id, Nonce: c.nonce, ICEServers: ice})
 	s.log.Debug("rendezvous: connected", slog.String("client", c.id), slog.String("ip", ip))
 
-	s.wg.Add(1)
-	go c.writeLoop()
+	// An idle connection holds one goroutine (the reader) and a timer: the
+	// writer runs only while there is something to write. The reader is a
+	// goroutine of its own, not this handler's, whose stack grew while it
+	// served HTTP: an idle connection keeps only a small stack.
+	// timerMu: the callback, however soon it runs, sees c.timer set.
+	c.timerMu.Lock()
+	c.started = time.Now()
+	c.timer = time.AfterFunc(min(s.cfg.HelloTimeout, s.cfg.PingInterval), c.onTimer)
+	c.timerMu.Unlock()
+	handed = true
+	go c.serve()
+}
+
+// serve reads c until it ends, then takes it out of the server.
+func (c *conn) serve() {
+	defer c.s.wg.Done()
+	defer c.cancel()
 	c.readLoop()
-	s.unregister(c)
+	c.s.unregister(c)
 	c.kill(websocket.StatusNormalClosure, "")
+	c.stopTimer()
 	<-c.writerDone
-	s.log.Debug("rendezvous: disconnected", slog.String("client", c.id))
+	c.s.log.Debug("rendezvous: disconnected", slog.String("client", c.id))
 }
 
 // admit counts a new connection against the limits. On success it has
 // added one to s.wg for the handler.
-func (s *Server) admit(ip string, now time.Time) (*ipState, int) {
+func (s *Server) admit(ip, prefix string, now time.Time) (*ipState, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -398,11 +436,15 @@ func (s *Server) admit(ip string, now time.Time) (*ipState, int) {
 		st = &ipState{}
 		s.ips[ip] = st
 	}
-	if st.conns >= s.cfg.MaxConnsPerIP || !st.connect.allow(now, s.cfg.ConnectRate) {
+	// The network's count is checked first: its refusals spend no token of
+	// the address.
+	if s.prefixes[prefix] >= s.cfg.MaxConnsPerPrefix || st.conns >= s.cfg.MaxConnsPerIP ||
+		!st.connect.allow(now, s.cfg.ConnectRate) {
 		s.m.limited[limitConnect].Add(1)
 		return nil, http.StatusTooManyRequests
 	}
 	st.conns++
+	s.prefixes[prefix]++
 	s.wg.Add(1)
 	return st, 0
 }
@@ -437,8 +479,16 @@ func (s *Server) register(c *conn) error {
 // release gives back what admit took, for a connection never registered.
 func (s *Server) release(c *conn) {
 	s.mu.Lock()
-	c.ipst.conns--
+	s.releaseLocked(c)
 	s.mu.Unlock()
+}
+
+// releaseLocked gives back c's share of its address's and network's counts.
+func (s *Server) releaseLocked(c *conn) {
+	c.ipst.conns--
+	if s.prefixes[c.prefix]--; s.prefixes[c.prefix] <= 0 {
+		delete(s.prefixes, c.prefix)
+	}
 }
 
 // unregister removes c from every room and table, telling the others.
@@ -452,7 +502,7 @@ func (s *Server) unregister(c *conn) {
 		delete(s.presence, c.announced)
 	}
 	delete(s.conns, c.id)
-	c.ipst.conns--
+	s.releaseLocked(c)
 }
 
 // maybeSweep forgets expired codes, old pins and idle addresses, at most
@@ -502,11 +552,12 @@ func (s *Server) Stats() Stats {
 }
 
 type conn struct {
-	s    *Server
-	ws   *websocket.Conn
-	id   string
-	ip   string
-	ipst *ipState
+	s      *Server
+	ws     *websocket.Conn
+	id     string
+	ip     string
+	ipst   *ipState
+	prefix string // the address prefix counted in s.prefixes
 
 	nonce string
 
@@ -525,14 +576,32 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	out        chan []byte
-	queued     atomic.Int64 // bytes in out
-	dead       chan struct{}
-	killOnce   sync.Once
+	// The hello deadline and keepalive pings: one timer, whose callback
+	// holds timerMu while it runs.
+	started      time.Time
+	timer        *time.Timer
+	timerMu      sync.Mutex
+	timerStopped bool
+
+	// Outgoing messages, under qmu. A writer goroutine runs only while the
+	// queue has messages, or to close the connection after kill.
+	qmu        sync.Mutex
+	queue      [][]byte // nil when empty: an idle connection holds no buffer
+	queued     int      // bytes in queue
+	writing    bool     // a writer goroutine runs
+	killed     bool
+	closed     bool // the connection is closed: nothing more is written
 	killCode   websocket.StatusCode
 	killReason string
-	writerDone chan struct{}
+	flushBy    time.Time // after kill, what is queued is written by then
+	killOnce   sync.Once
+	doneOnce   sync.Once
+	writerDone chan struct{} // closed once nothing will write to ws again
 }
+
+// maxQueued is the messages queued for one connection (besides
+// Config.SendQueue bytes): a client that lets more pile up is too slow.
+const maxQueued = 64
 
 func (c *conn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
 
@@ -540,26 +609,42 @@ func (c *conn) touch() { c.lastSeen.Store(time.Now().UnixNano()) }
 // flushing what is queued. The first call decides.
 func (c *conn) kill(code websocket.StatusCode, reason string) {
 	c.killOnce.Do(func() {
-		c.killCode, c.killReason = code, reason
-		close(c.dead)
 		c.cancel()
+		c.qmu.Lock()
+		c.killed, c.killCode, c.killReason = true, code, reason
+		c.flushBy = time.Now().Add(time.Second)
+		c.startWriterLocked()
+		c.qmu.Unlock()
 	})
+}
+
+// startWriterLocked starts the writer unless one runs or the connection is
+// closed; call with c.qmu held. The handler's goroutine holds a count of
+// s.wg until writerDone, so adding to it here is safe.
+func (c *conn) startWriterLocked() {
+	if c.writing || c.closed {
+		return
+	}
+	c.writing = true
+	c.s.wg.Add(1)
+	go c.writer()
 }
 
 // enqueue queues a marshalled message without blocking; false when the
 // connection's queue is full.
 func (c *conn) enqueue(b []byte) bool {
-	if c.queued.Add(int64(len(b))) > int64(c.s.cfg.SendQueue) {
-		c.queued.Add(-int64(len(b)))
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.closed {
+		return true // nobody reads it any more; nothing to punish
+	}
+	if c.queued+len(b) > c.s.cfg.SendQueue || len(c.queue) >= maxQueued {
 		return false
 	}
-	select {
-	case c.out <- b:
-		return true
-	default:
-		c.queued.Add(-int64(len(b)))
-		return false
-	}
+	c.queue = append(c.queue, b)
+	c.queued += len(b)
+	c.startWriterLocked()
+	return true
 }
 
 // send queues a server message to c; a client that does not keep up with
@@ -576,65 +661,85 @@ func (c *conn) send(e *Envelope) {
 	}
 }
 
-func (c *conn) writeLoop() {
+// writer writes the queue out and ends when it is empty; after kill it
+// flushes what is queued (within a second) and closes the connection.
+func (c *conn) writer() {
 	defer c.s.wg.Done()
-	defer close(c.writerDone)
-	ping := time.NewTicker(c.s.cfg.PingInterval)
-	defer ping.Stop()
-	hello := time.NewTimer(c.s.cfg.HelloTimeout)
-	defer hello.Stop()
 	for {
-		select {
-		case b := <-c.out:
-			c.queued.Add(-int64(len(b)))
-			if !c.write(b) {
-				_ = c.ws.CloseNow()
+		c.qmu.Lock()
+		if len(c.queue) == 0 {
+			if !c.killed {
+				c.writing, c.queue = false, nil
+				c.qmu.Unlock()
 				return
 			}
-		case <-hello.C:
-			if !c.helloed.Load() {
-				c.kill(websocket.StatusPolicyViolation, "no hello")
-			}
-		case <-ping.C:
-			if !c.keepAlive() {
-				select {
-				case <-c.dead: // the ping failed because we are closing
-				default:
-					c.s.m.idle.Add(1)
-					_ = c.ws.CloseNow()
-					return
-				}
-			}
-		case <-c.dead:
-			c.flush()
-			_ = c.ws.Close(c.killCode, c.killReason)
+			c.closed, c.writing = true, false
+			code, reason := c.killCode, c.killReason
+			c.qmu.Unlock()
+			_ = c.ws.Close(code, reason)
+			c.doneOnce.Do(func() { close(c.writerDone) })
+			return
+		}
+		b := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.queued -= len(b)
+		timeout := c.s.cfg.WriteTimeout
+		if c.killed {
+			timeout = min(timeout, time.Until(c.flushBy))
+		}
+		c.qmu.Unlock()
+		if timeout <= 0 || !c.write(b, timeout) {
+			c.qmu.Lock()
+			c.closed, c.writing, c.queue, c.queued = true, false, nil, 0
+			c.qmu.Unlock()
+			_ = c.ws.CloseNow()
+			c.doneOnce.Do(func() { close(c.writerDone) })
 			return
 		}
 	}
 }
 
-func (c *conn) write(b []byte) bool {
-	ctx, cancel := context.WithTimeout(c.s.hardCtx, c.s.cfg.WriteTimeout)
+func (c *conn) write(b []byte, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(c.s.hardCtx, timeout)
 	defer cancel()
 	return c.ws.Write(ctx, websocket.MessageText, b) == nil
 }
 
-// flush writes what is queued (an error reply before a close, say) within
-// one second.
-func (c *conn) flush() {
-	ctx, cancel := context.WithTimeout(c.s.hardCtx, time.Second)
-	defer cancel()
-	for {
-		select {
-		case b := <-c.out:
-			c.queued.Add(-int64(len(b)))
-			if c.ws.Write(ctx, websocket.MessageText, b) != nil {
-				return
-			}
-		default:
+// onTimer enforces the hello deadline, then pings a quiet connection every
+// ping interval and closes one silent for the idle timeout.
+func (c *conn) onTimer() {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	if c.timerStopped || c.ctx.Err() != nil {
+		return
+	}
+	next := c.s.cfg.PingInterval
+	if !c.helloed.Load() {
+		left := c.s.cfg.HelloTimeout - time.Since(c.started)
+		if left <= 0 {
+			c.kill(websocket.StatusPolicyViolation, "no hello")
 			return
 		}
+		next = min(next, left)
 	}
+	if !c.keepAlive() {
+		if c.ctx.Err() == nil { // not a ping cut short by our own close
+			c.s.m.idle.Add(1)
+			_ = c.ws.CloseNow()
+		}
+		return
+	}
+	c.timer.Reset(next)
+}
+
+// stopTimer stops the timer and waits for a callback that is running
+// (kill has ended its ping first).
+func (c *conn) stopTimer() {
+	c.timer.Stop()
+	c.timerMu.Lock()
+	c.timerStopped = true
+	c.timerMu.Unlock()
 }
 
 // keepAlive pings a connection that has been quiet for a ping interval and

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"testing"
 	"testing/iotest"
@@ -73,23 +74,51 @@ func TestNewCode(t *testing.T) {
 
 func TestClientIP(t *testing.T) {
 	for _, tc := range []struct {
-		remote, header, value, want string
+		remote, header, value, want, prefix string
 	}{
-		{"192.0.2.1:5000", "", "", "192.0.2.1"},
-		{"[2001:db8:1:2:3:4:5:6]:5000", "", "", "2001:db8:1:2::/64"},
-		{"[::ffff:192.0.2.1]:5000", "", "", "192.0.2.1"},
-		{"192.0.2.1:5000", "X-Forwarded-For", "", "192.0.2.1"},
-		{"192.0.2.1:5000", "X-Forwarded-For", "198.51.100.1, 203.0.113.7", "203.0.113.7"},
-		{"192.0.2.1:5000", "X-Forwarded-For", "garbage", "192.0.2.1"},
-		{"192.0.2.1:5000", "", "203.0.113.7", "192.0.2.1"}, // header ignored unless configured
+		{"192.0.2.1:5000", "", "", "192.0.2.1", "192.0.2.0/24"},
+		{"[2001:db8:1:2:3:4:5:6]:5000", "", "", "2001:db8:1:2::/64", "2001:db8:1::/56"},
+		{"[::ffff:192.0.2.1]:5000", "", "", "192.0.2.1", "192.0.2.0/24"},
+		{"192.0.2.1:5000", "X-Forwarded-For", "", "192.0.2.1", "192.0.2.0/24"},
+		{"192.0.2.1:5000", "X-Forwarded-For", "198.51.100.1, 203.0.113.7", "203.0.113.7", "203.0.113.0/24"},
+		{"192.0.2.1:5000", "X-Forwarded-For", "garbage", "192.0.2.1", "192.0.2.0/24"},
+		{"192.0.2.1:5000", "", "203.0.113.7", "192.0.2.1", "192.0.2.0/24"}, // header ignored unless configured
 	} {
 		r := httptest.NewRequest("GET", "/ws", nil)
 		r.RemoteAddr = tc.remote
 		if tc.value != "" {
 			r.Header.Set("X-Forwarded-For", tc.value)
 		}
-		assert.Equal(t, tc.want, clientIP(r, tc.header), "%+v", tc)
+		ip, prefix := clientIP(r, tc.header, 24, 56)
+		assert.Equal(t, tc.want, ip, "%+v", tc)
+		assert.Equal(t, tc.prefix, prefix, "%+v", tc)
 	}
+	r := httptest.NewRequest("GET", "/ws", nil)
+	r.RemoteAddr = "[2001:db8:1:2:3:4:5:6]:5000"
+	_, prefix := clientIP(r, "", 16, 48)
+	assert.Equal(t, "2001:db8:1::/48", prefix, "the prefix lengths are configurable")
+}
+
+// FuzzClientIP: whatever the peer address and the proxy's header hold, the
+// keys are an address and a network that contains it, never a panic.
+func FuzzClientIP(f *testing.F) {
+	f.Add("192.0.2.1:5000", "198.51.100.1, 203.0.113.7", uint8(24), uint8(56))
+	f.Add("[2001:db8::1%eth0]:1", "::ffff:10.0.0.1", uint8(32), uint8(128))
+	f.Add("garbage", ",,", uint8(1), uint8(1))
+	f.Fuzz(func(t *testing.T, remote, header string, bits4, bits6 uint8) {
+		// The configuration allows 1..32 and 1..128 (0 means the default).
+		b4, b6 := int(bits4%32)+1, int(bits6%128)+1
+		r := httptest.NewRequest("GET", "/ws", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", header)
+		ip, prefix := clientIP(r, "X-Forwarded-For", b4, b6)
+		if a, err := netip.ParseAddr(ip); err == nil {
+			p, err := netip.ParsePrefix(prefix)
+			if err != nil || !p.Contains(a) {
+				t.Fatalf("address %q, network %q", ip, prefix)
+			}
+		}
+	})
 }
 
 func TestDecodeEnvelope(t *testing.T) {
