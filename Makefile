@@ -39,7 +39,7 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signaling:FuzzDecodeCandidate ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
 	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode \
-	./rendezvous:FuzzDecodeEnvelope ./remote:FuzzDecodeChunk \
+	./rendezvous:FuzzDecodeEnvelope ./remote:FuzzDecodeChunk ./internal/visible:FuzzEscape \
 	./web:FuzzDecodeFrameMessage ./web:FuzzDecodeControl
 
 # The fyne command-line tool, run with `go run` (nothing to install).
