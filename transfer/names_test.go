@@ -1,6 +1,8 @@
 package transfer
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -117,4 +119,25 @@ func TestPlanNamesRunsOut(t *testing.T) {
 	}
 	_, err := planNames([]Entry{{Path: "X"}}, nil, existing)
 	assert.ErrorContains(t, err, "no free name")
+}
+
+// TestExistingNames: what the download folder holds and the top-level names
+// other offers' resume state reserves are taken; the offer's own state is not.
+func TestExistingNames(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "here.txt"), nil, 0o644))
+	for id, top := range map[string]string{"other": `{"id":"other","top":{"café.txt":"café (1).txt"}}`, "mine": `{"id":"mine","top":{"a":"mine.txt"}}`} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, StateDir, id), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, StateDir, id, "meta.json"), []byte(top), 0o600))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, StateDir, "broken"), []byte("{"), 0o600))
+	names, err := existingNames(os.DirFS(dir), "mine")
+	require.NoError(t, err)
+	assert.Subset(t, names, []string{StateDir, "here.txt", "café (1).txt"})
+	assert.NotContains(t, names, "mine.txt", "the offer's own state is not in its way")
+
+	n, err := planNames([]Entry{{Path: "CAFÉ (1).TXT"}, {Path: "Here.txt"}}, nil, names)
+	require.NoError(t, err)
+	assert.Equal(t, "CAFÉ (1) (1).TXT", n.disk("CAFÉ (1).TXT"), "reserved by an offer waiting to resume")
+	assert.Equal(t, "Here (1).txt", n.disk("Here.txt"))
 }
