@@ -1,8 +1,10 @@
 package transfer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -140,4 +142,26 @@ func TestExistingNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "CAFÉ (1) (1).TXT", n.disk("CAFÉ (1).TXT"), "reserved by an offer waiting to resume")
 	assert.Equal(t, "Here (1).txt", n.disk("Here.txt"))
+}
+
+// TestTooManyPathsDeclined runs the attack on a real receiver: a manifest of
+// 3126 empty files, each 64 parts deep, names 200064 distinct paths. The
+// receiver declines it without creating anything, instead of holding a map
+// entry for each (6.4 million folders at the manifest limits).
+func TestTooManyPathsDeclined(t *testing.T) {
+	h := startReceiver(t, acceptAll)
+	deep := strings.Repeat("/a", MaxDepth-2)
+	var entries []Entry
+	for i := 0; i*MaxDepth <= MaxNamedPaths; i++ { // MaxDepth paths each
+		entries = append(entries, Entry{Path: fmt.Sprintf("d%d%s/f", i, deep)})
+	}
+	require.NoError(t, ValidateManifest(entries, 0), "within the manifest rules")
+	replies := hostile(t, h, offerJSON(NewID(), "", entries...)...)
+	require.NotEmpty(t, replies)
+	assert.Equal(t, TypeDecline, replies[0].Type, "replies: %+v", replies)
+	assert.Equal(t, "the offer holds too many files and folders", replies[0].Message)
+	assert.Empty(t, snapshot(t, h.dir), "nothing was created")
+
+	_, err := planNames(entries[:MaxNamedPaths/MaxDepth], nil, nil)
+	assert.NoError(t, err, "just under the limit")
 }

@@ -451,7 +451,11 @@ func (rs *recvSession) decide() error {
 	} else if err := rs.prepare(digest); err != nil {
 		rs.fail(-1, CodeIO, err.Error(), false)
 		rs.off, rs.phase = nil, idle
-		return rs.send(Message{Type: TypeDecline, ID: o.id, Message: "the receiver cannot write to its download folder"})
+		why := "the receiver cannot write to its download folder"
+		if errors.Is(err, ErrTooManyPaths) {
+			why = "the offer holds too many files and folders"
+		}
+		return rs.send(Message{Type: TypeDecline, ID: o.id, Message: why})
 	}
 	o.doneLog, err = rs.root.OpenFile(path.Join(o.dir, "done.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
