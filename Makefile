@@ -27,7 +27,7 @@ RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc
 
 # Packages tested with the race detector. A directory that does not exist
 # (yet) or holds no Go file is skipped.
-CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing relay rendezvous remote web cli
+CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing relay rendezvous remote web cli internal
 CORE_PKGS ?= $(shell for d in $(CORE_DIRS); do [ -d $$d ] && find $$d -name '*.go' | grep -q . && echo ./$$d/...; done)
 
 # Multi-process end-to-end tests: they build the binaries themselves, so no
@@ -39,7 +39,7 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signaling:FuzzDecodeCandidate ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
 	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode \
-	./rendezvous:FuzzDecodeEnvelope ./rendezvous:FuzzClientIP ./remote:FuzzDecodeChunk \
+	./rendezvous:FuzzDecodeEnvelope ./rendezvous:FuzzClientIP ./remote:FuzzDecodeChunk ./internal/visible:FuzzEscape \
 	./web:FuzzDecodeFrameMessage ./web:FuzzDecodeControl
 
 # The fyne command-line tool, run with `go run` (nothing to install).

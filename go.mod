@@ -72,6 +72,6 @@ require (
 	golang.org/x/image v0.24.0 // indirect
 	golang.org/x/net v0.57.0
 	golang.org/x/sys v0.47.0
-	golang.org/x/text v0.40.0 // indirect
+	golang.org/x/text v0.40.0
 	golang.org/x/time v0.14.0 // indirect
 )

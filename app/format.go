@@ -10,6 +10,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 )
 
 // humanBytes formats a size in SI units, as file managers do: "980 B",
@@ -92,10 +93,11 @@ func offerNotice(o engine.Offer) string {
 	return fmt.Sprintf("%s wants to send you %s", peerName(o.From), offerWhat(o))
 }
 
-// peerName is a peer's name, or a short id when it has none.
+// peerName is a peer's name (what does not print shown escaped), or a
+// short id when it has none.
 func peerName(p engine.Peer) string {
 	if strings.TrimSpace(p.Name) != "" {
-		return p.Name
+		return visible.Escape(p.Name)
 	}
 	if p.ID != "" {
 		return "Device " + shortID(p.ID)

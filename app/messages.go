@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 )
 
 // messagesView holds the conversations: peers on the left, the chosen
@@ -235,7 +236,7 @@ func (m *messagesView) sendCurrent() {
 // a new one from someone else.
 func (u *UI) messageReceived(msg engine.Message) {
 	if u.messages.add(msg) && !msg.Outgoing {
-		u.app.SendNotification(fyne.NewNotification("ThePeerDrop", peerName(msg.Peer)+": "+msg.Text))
+		u.app.SendNotification(fyne.NewNotification("ThePeerDrop", peerName(msg.Peer)+": "+visible.Text(msg.Text)))
 	}
 }
 
@@ -249,7 +250,7 @@ func (u *UI) openConversation(p engine.Peer) {
 // newBubble is one message: right and tinted when we sent it, left when we
 // received it, with its time and, if it was not delivered, why.
 func newBubble(msg engine.Message) fyne.CanvasObject {
-	text := widget.NewLabel(msg.Text)
+	text := widget.NewLabel(visible.Text(msg.Text))
 	text.Wrapping = fyne.TextWrapWord
 	caption := msg.Time.Format("15:04")
 	if msg.Time.IsZero() {

@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 )
 
 // offerPrompt is the dialog for one incoming offer.
@@ -65,6 +66,9 @@ func (u *UI) offerContent(o engine.Offer) fyne.CanvasObject {
 	}
 	whatLabel := widget.NewLabel(what)
 	who := container.NewVBox(name, whatLabel)
+	if w := visible.Warning(o.From.Name); w != "" {
+		who.Add(lookAlike("The name " + w))
+	}
 	if o.Trusted {
 		tl := widget.NewLabelWithStyle("Trusted device", fyne.TextAlignLeading, fyne.TextStyle{})
 		tl.Importance = widget.SuccessImportance
@@ -77,9 +81,13 @@ func (u *UI) offerContent(o engine.Offer) fyne.CanvasObject {
 	if len(o.First) > 0 {
 		files := container.NewVBox()
 		for _, n := range o.First {
-			l := widget.NewLabel(n)
+			// Invisible characters escaped: "a\u200Bb.txt", not "ab.txt".
+			l := widget.NewLabel(visible.Escape(n))
 			l.Truncation = fyne.TextTruncateEllipsis
 			files.Add(container.NewBorder(nil, nil, widget.NewIcon(theme.FileIcon()), nil, l))
+			if w := visible.Warning(n); w != "" {
+				files.Add(lookAlike("The name above " + w))
+			}
 		}
 		total := o.Files + o.Folders
 		if more := total - len(o.First); more > 0 && total > 0 {
@@ -89,7 +97,7 @@ func (u *UI) offerContent(o engine.Offer) fyne.CanvasObject {
 	}
 
 	if o.Text != "" {
-		text := widget.NewLabel(o.Text)
+		text := widget.NewLabel(visible.Text(o.Text))
 		text.Wrapping = fyne.TextWrapWord
 		bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
 		bg.CornerRadius = theme.InputRadiusSize() * 2
@@ -107,6 +115,15 @@ func (u *UI) offerContent(o engine.Offer) fyne.CanvasObject {
 	}
 
 	return container.New(fixedWidth(420), container.NewVBox(parts...))
+}
+
+// lookAlike is a warning under a name that mixes scripts, the way look-alike
+// names ("pаypal" with a Cyrillic "а") are made.
+func lookAlike(text string) fyne.CanvasObject {
+	l := widget.NewLabel(text)
+	l.Importance = widget.WarningImportance
+	l.Wrapping = fyne.TextWrapWord
+	return l
 }
 
 // answer accepts or declines an offer and closes its prompt.

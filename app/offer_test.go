@@ -63,3 +63,24 @@ func TestOfferTextOnly(t *testing.T) {
 	})
 	assert.True(t, shows(u.win, "hello there"))
 }
+
+// TestOfferPromptEscapesInvisible: a name with a zero-width space or a line
+// separator shows them as escapes, a name that mixes scripts is marked, and
+// nothing invisible reaches a label.
+func TestOfferPromptEscapesInvisible(t *testing.T) {
+	u, _ := newTestUI(t)
+	o := engine.Offer{ID: "o1", From: engine.Peer{ID: "b", Name: "B\u0430nk\u200b"}, Code: "111 222", Files: 2, Size: 10,
+		First: []string{"a\u200bb\u2028c.txt", "p\u0430ypal.txt"}, Text: "two\nlines\u202e"}
+	u.HandleEvent(engine.OfferReceived{Offer: o})
+	for _, s := range []string{
+		`B` + "\u0430" + `nk\u200B`, `a\u200Bb\u2028c.txt`, "p\u0430ypal.txt", "The name above mixes Cyrillic and Latin letters",
+		"The name mixes Cyrillic and Latin letters", "two\nlines\\u202E",
+	} {
+		assert.True(t, shows(u.win, s), "the prompt shows %q: %q", s, texts(u.win))
+	}
+	for _, l := range texts(u.win) {
+		assert.NotContains(t, l, "\u200b", "a raw zero-width space in %q", l)
+		assert.NotContains(t, l, "\u2028", "a raw line separator in %q", l)
+		assert.NotContains(t, l, "\u202e", "a raw right-to-left override in %q", l)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 )
 
 // actions are the buttons a queue item offers in its state.
@@ -344,7 +345,7 @@ func (r *queueRow) bind(it engine.Item) {
 
 func cmpTitle(it engine.Item) string {
 	if it.Title != "" {
-		return it.Title
+		return visible.Escape(it.Title)
 	}
 	return plural(it.Files, "file")
 }
@@ -355,7 +356,7 @@ func errorLine(it engine.Item) string {
 	if it.Direction == engine.Incoming {
 		who = "from " + peerName(it.Peer)
 	}
-	return who + " · " + it.Error
+	return who + " · " + visible.Escape(it.Error)
 }
 
 func showIf(o fyne.CanvasObject, on bool) {

@@ -168,3 +168,21 @@ func TestQueueHistoryAndClear(t *testing.T) {
 	assert.Equal(t, "now", u.queue.items[0].ID, "the running one stays")
 	assert.True(t, u.queue.clear.Disabled())
 }
+
+// TestQueueEscapesInvisible: a title and an error from the network show
+// their invisible characters escaped; so does the name of a device nearby.
+func TestQueueEscapesInvisible(t *testing.T) {
+	u, _ := newTestUI(t)
+	it := running("i1")
+	it.Peer.Name, it.Title = "Bob\u2028", "trip\u200b.mov"
+	it.State, it.Error, it.Speed = engine.StateFailed, "gone\u202e", 0
+	u.HandleEvent(engine.ItemChanged{Item: it})
+	r := showQueue(t, u, "i1")
+	assert.Equal(t, `trip\u200B.mov`, r.title.Text)
+	assert.Equal(t, `to Bob\u2028 · gone\u202E`, r.detail.Text)
+
+	u.tabs.Select(u.nearbyTab)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("c", "Carol\ufeff", "phone")}})
+	assert.True(t, shows(u.win, `Carol\uFEFF`), "the tile's caption: %q", texts(u.win))
+	assert.False(t, shows(u.win, "Carol\ufeff"), "no raw BOM")
+}

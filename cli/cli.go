@@ -19,6 +19,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
@@ -106,7 +107,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintf(stderr, "peerdrop: %s\n", oneLine(err))
+	fmt.Fprintf(stderr, "peerdrop: %s\n", visible.Escape(oneLine(err)))
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

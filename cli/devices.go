@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
@@ -73,7 +74,7 @@ func (e *env) devices(ctx context.Context, args []string) error {
 				e.out.jsonEvent(ev.Kind.String(), e.deviceFields(ev.Device))
 				return
 			}
-			e.out.say("%-8s %s (%s, id %s) at %s, code %s", ev.Kind, ev.Device.Name, ev.Device.Type, ev.Device.ID,
+			e.out.say("%-8s %s (%s, id %s) at %s, code %s", ev.Kind, visible.Name(ev.Device.Name), visible.Escape(ev.Device.Type), ev.Device.ID,
 				ev.Device.Address(), trust.Code(e.cfg.Identity.Fingerprint, ev.Device.Fingerprint))
 		}
 		if e.out.json {
@@ -119,7 +120,7 @@ func (e *env) printDevices(list []discovery.Device) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tID\tADDRESS\tCODE\tTRUST")
 	for _, d := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Type, d.ID, d.Address(),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", visible.Name(d.Name), visible.Escape(d.Type), d.ID, d.Address(),
 			trust.Code(e.cfg.Identity.Fingerprint, d.Fingerprint), e.trustMark(d))
 	}
 	_ = tw.Flush()
@@ -206,7 +207,7 @@ DEVICE is a device id, or a name when only one pinned device has it.`
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tID\tCODE\tTRUSTED")
 		for _, d := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", d.Name, d.ID, trust.Code(e.cfg.Identity.Fingerprint, d.Fingerprint), d.Trusted)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", visible.Name(d.Name), d.ID, trust.Code(e.cfg.Identity.Fingerprint, d.Fingerprint), d.Trusted)
 		}
 		return tw.Flush()
 	}
@@ -236,7 +237,7 @@ DEVICE is a device id, or a name when only one pinned device has it.`
 	if e.out.json {
 		e.out.jsonEvent("trust-"+sub, map[string]any{"id": d.ID, "name": d.Name})
 	} else {
-		e.out.say("%s: %s (id %s)", map[string]string{"add": "Trusted", "remove": "No longer trusted", "forget": "Forgotten"}[sub], d.Name, d.ID)
+		e.out.say("%s: %s (id %s)", map[string]string{"add": "Trusted", "remove": "No longer trusted", "forget": "Forgotten"}[sub], visible.Escape(d.Name), d.ID)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/transfer"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
@@ -85,11 +86,11 @@ func (o *output) event(ev transfer.Event) {
 	case transfer.FileDone:
 		if ev.Path != "" {
 			o.clearBar(ev.ID)
-			o.say("Received %s (%s)", ev.Path, humanBytes(ev.Size))
+			o.say("Received %s (%s)", visible.Escape(ev.Path), humanBytes(ev.Size))
 		}
 	case transfer.FileFailed:
 		o.clearBar(ev.ID)
-		o.say("Failed: %s: %s", ev.Name, ev.Message)
+		o.say("Failed: %s: %s", visible.Escape(ev.Name), visible.Escape(ev.Message))
 	case transfer.Paused:
 		o.say("Paused.")
 	case transfer.Resumed:
@@ -111,7 +112,7 @@ func (o *output) event(ev transfer.Event) {
 			o.say("Done: %d files, %s.", ev.Files, humanBytes(ev.Bytes))
 		}
 	case transfer.TextReceived:
-		o.say("Message from %s: %s", ev.From.Name, ev.Text)
+		o.say("Message from %s: %s", visible.Escape(ev.From.Name), visible.Text(ev.Text))
 	case transfer.TextDelivered:
 		o.say("Message delivered.")
 	}
@@ -185,7 +186,7 @@ func (o *output) progress(ev transfer.Progress) {
 		)
 		o.bars[ev.ID] = bar
 	}
-	bar.Describe(shorten(ev.Name, 28))
+	bar.Describe(shorten(visible.Escape(ev.Name), 28))
 	_ = bar.Set64(ev.Bytes)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/remote"
@@ -122,7 +123,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 				return true
 			}
 			if *trusted && e.trust.IsTrusted(o.From.DeviceID, o.From.Fingerprint) {
-				e.out.say("Accepting from trusted device %s.", o.From.Name)
+				e.out.say("Accepting from trusted device %s.", visible.Escape(o.From.Name))
 				return true
 			}
 			promptMu.Lock()
@@ -155,11 +156,11 @@ func (e *env) receive(ctx context.Context, args []string) error {
 		var pe *transfer.ProtocolError
 		switch {
 		case errors.As(err, &pe):
-			e.reportError(fmt.Errorf("%s: %w", p.Name, err))
+			e.reportError(fmt.Errorf("%s: %w", visible.Escape(p.Name), err))
 			finish(err)
 		case errors.Is(err, transfer.ErrClosed), errors.Is(err, context.Canceled), err == nil:
 		default:
-			e.reportError(fmt.Errorf("%s: %w", p.Name, err))
+			e.reportError(fmt.Errorf("%s: %w", visible.Escape(p.Name), err))
 		}
 		resultMu.Lock()
 		done := finished
@@ -369,13 +370,15 @@ func (e *env) reportError(err error) {
 	}
 	e.out.mu.Lock()
 	defer e.out.mu.Unlock()
-	fmt.Fprintf(e.stderr, "peerdrop: %s\n", oneLine(err))
+	fmt.Fprintf(e.stderr, "peerdrop: %s\n", visible.Escape(oneLine(err)))
 }
 
 // prompt asks the person at the terminal about an offer.
 func (e *env) prompt(ctx context.Context, lines <-chan string, o transfer.OfferReceived) bool {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s wants to send you ", o.From.Name)
+	// Names and text come from the network: what prints nothing or moves
+	// the cursor is shown escaped, a name that mixes scripts is marked.
+	fmt.Fprintf(&b, "%s wants to send you ", visible.Name(o.From.Name))
 	switch {
 	case o.Files == 0 && o.Folders == 0:
 		b.WriteString("a message")
@@ -384,7 +387,11 @@ func (e *env) prompt(ctx context.Context, lines <-chan string, o transfer.OfferR
 		if o.Folders > 0 {
 			fmt.Fprintf(&b, " in %d folders", o.Folders)
 		}
-		fmt.Fprintf(&b, " (%s): %s", humanBytes(o.Size), strings.Join(o.First, ", "))
+		names := make([]string, len(o.First))
+		for i, n := range o.First {
+			names[i] = visible.Name(n)
+		}
+		fmt.Fprintf(&b, " (%s): %s", humanBytes(o.Size), strings.Join(names, ", "))
 	}
 	if o.Text != "" {
 		fmt.Fprintf(&b, "\n  %q", o.Text)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
@@ -127,7 +128,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 				files++
 			}
 		}
-		e.out.say("Offering %d files (%s) to %s, waiting for them to accept...", files, humanBytes(offer.TotalSize()), addrDesc)
+		e.out.say("Offering %d files (%s) to %s, waiting for them to accept...", files, humanBytes(offer.TotalSize()), visible.Escape(addrDesc))
 	}
 	s := transfer.NewSender(transfer.SendOptions{Offer: offer, Dial: dial, OnEvent: e.out.event})
 	res, err := s.Run(ctx)

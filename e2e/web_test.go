@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 )
 
 // The web client (web/static) in a real headless Chromium, against the
@@ -277,6 +278,39 @@ func TestWebClient(t *testing.T) {
 		assert.True(t, st.Offers[len(st.Offers)-1].Declined)
 		_, err := os.Stat(filepath.Join(downloads, "unwanted.txt"))
 		assert.True(t, os.IsNotExist(err), "nothing was saved")
+	})
+
+	t.Run("the page shows invisible characters escaped, as the CLI does", func(t *testing.T) {
+		// visible.js against internal/visible, on the same strings.
+		cases := []string{"report.txt", "cafe\u0301.txt", "\u2764\ufe0f.png", "a\u200bb\u2028c.txt", "\ufeffname",
+			"gpj\u202eexe.scr", "a\x1b[31m\x07", "two\nlines\t", "a\u0085\u00ad\u00a0\u3000\u3164b", "\ue000\U000E0041",
+			"p\u0430ypal.txt", "日本語のファイル.txt", "IMG1файл", "報告файл", "g\u03bfogle"}
+		in, err := json.Marshal(cases)
+		require.NoError(t, err)
+		out, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`import('./visible.js').then((m) => JSON.stringify(`+
+			string(in)+`.map((s) => [m.escapeName(s), m.escapeText(s), m.showName(s)])))`, chromedp.EvalAwaitPromise))
+		require.NoError(t, err)
+		var got [][3]string
+		require.NoError(t, json.Unmarshal([]byte(out), &got))
+		want := make([][3]string, len(cases))
+		for i, c := range cases {
+			want[i] = [3]string{visible.Escape(c), visible.Text(c), visible.Name(c)}
+		}
+		assert.Equal(t, want, got, "the page's escapes are the Go ones")
+
+		// A real offer: the prompt shows such names escaped and marked.
+		src := t.TempDir()
+		s := startSender(t, ctx, "--to", pageAddr, writeFile(t, src, "a\u200bb\u2028c.txt", "x"), writeFile(t, src, "p\u0430ypal.txt", "y"))
+		p.poll(`document.querySelector('#offer-list .offer .title')`, 20*time.Second)
+		title, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.querySelector('#offer-list .offer .title').textContent`))
+		require.NoError(t, err)
+		t.Logf("the page's prompt: %s", title)
+		assert.Contains(t, title, `a\u200Bb\u2028c.txt`)
+		assert.Contains(t, title, "p\u0430ypal.txt [mixes Cyrillic and Latin letters]")
+		assert.NotContains(t, title, "\u200b", "no raw zero-width space")
+		assert.NotContains(t, title, "\u2028", "no raw line separator")
+		p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.decline")))
+		assert.NotEqual(t, 0, s.wait(), "a declined send fails")
 	})
 
 	t.Run("the sender gives up while the page decides", func(t *testing.T) {

@@ -37,13 +37,15 @@ func FuzzDecodeMessage(f *testing.F) {
 }
 
 // FuzzValidateManifest: a manifest that passes never names a place outside
-// the download folder.
+// the download folder, and the names the receiver gives its paths on disk
+// never stand for one another (same NameKey).
 func FuzzValidateManifest(f *testing.F) {
 	f.Add([]byte(`[{"path":"a","size":1},{"path":"d","dir":true},{"path":"d/e","size":0}]`), int64(1))
 	f.Add([]byte(`[{"path":"../../x","size":1}]`), int64(1))
 	f.Add([]byte(`[{"path":"/etc/x","size":1}]`), int64(1))
 	f.Add([]byte(`[{"path":"a\\..\\b","size":1}]`), int64(1))
 	f.Add([]byte(`[{"path":"A","size":1},{"path":"a","size":1}]`), int64(2))
+	f.Add([]byte(`[{"path":"caf\u00e9","size":1},{"path":"cafe\u0301","size":1},{"path":"d/stra\u00dfe","size":0},{"path":"D/STRASSE","size":0}]`), int64(2))
 	f.Fuzz(func(t *testing.T, data []byte, total int64) {
 		var entries []Entry
 		if json.Unmarshal(data, &entries) != nil {
@@ -61,6 +63,22 @@ func FuzzValidateManifest(f *testing.F) {
 			if !strings.HasPrefix(joined, root+string(filepath.Separator)) {
 				t.Fatalf("%q escapes the folder: %s", e.Path, joined)
 			}
+		}
+		names, err := planNames(entries, nil, []string{"a"})
+		if err != nil {
+			t.Fatalf("no names for a valid manifest: %v", err)
+		}
+		seen := map[string]string{}
+		for _, e := range entries {
+			disk := names.disk(e.Path)
+			key := ""
+			for part := range strings.SplitSeq(disk, "/") {
+				key += NameKey(part) + "/"
+			}
+			if other, ok := seen[key]; ok && other != e.Path {
+				t.Fatalf("%q and %q both end up as %q", other, e.Path, disk)
+			}
+			seen[key] = e.Path
 		}
 	})
 }

@@ -100,8 +100,10 @@ func (e Entry) Validate() error {
 }
 
 // ValidateManifest checks a whole manifest: every entry, the limits, no
-// duplicate paths (compared case-insensitively, as macOS and Windows do), no
-// file that is also used as a folder, and that sizes add up to total.
+// path twice, no file that is also used as a folder, and that sizes add up
+// to total. Paths are compared byte for byte: names that differ only in case
+// or Unicode normalization ("a.txt" and "A.txt") are allowed, and the
+// receiver numbers them (names.go).
 func ValidateManifest(entries []Entry, total int64) error {
 	if len(entries) > MaxEntries {
 		return violation(CodeTooLarge, "%d entries, limit %d", len(entries), MaxEntries)
@@ -117,13 +119,12 @@ func ValidateManifest(entries []Entry, total int64) error {
 		if bytes > MaxManifestBytes {
 			return violation(CodeTooLarge, "manifest over %d bytes", MaxManifestBytes)
 		}
-		key := strings.ToLower(e.Path)
-		if seen[key] {
+		if seen[e.Path] {
 			return violation(CodeBadManifest, "%q appears twice", e.Path)
 		}
-		seen[key] = true
+		seen[e.Path] = true
 		if !e.Dir {
-			files[key] = true
+			files[e.Path] = true
 			sum += e.Size
 			if sum > MaxFileSize {
 				return violation(CodeBadManifest, "total size too large")
@@ -131,7 +132,7 @@ func ValidateManifest(entries []Entry, total int64) error {
 		}
 	}
 	for _, e := range entries {
-		for dir := path.Dir(strings.ToLower(e.Path)); dir != "."; dir = path.Dir(dir) {
+		for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
 			if files[dir] {
 				return violation(CodeBadManifest, "%q is a file and a folder", dir)
 			}

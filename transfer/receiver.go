@@ -44,6 +44,7 @@ type Receiver struct {
 
 	mu     sync.Mutex
 	active map[string]*activeOffer
+	naming sync.Mutex // held while an offer picks its names
 }
 
 // activeOffer is an offer being received on some link.
@@ -176,8 +177,8 @@ type incoming struct {
 	count   int
 	size    int64
 	entries []Entry
-	dir     string            // state dir, relative to root
-	top     map[string]string // manifest top-level name -> name on disk
+	dir     string     // state dir, relative to root
+	names   *diskNames // manifest path -> path on disk
 
 	done          map[int]bool
 	failed        map[int]bool
@@ -439,15 +440,23 @@ func (rs *recvSession) decide() error {
 	}
 	o.done, o.failed, o.cancelled, o.autoRetried = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]bool{}
 	accept := Message{Type: TypeAccept, ID: o.id}
+	var err error
 	if resuming {
-		o.top = meta.Top
+		// The top-level names were chosen at accept time; the rest follows
+		// from the manifest.
+		if o.names, err = planNames(o.entries, meta.Top, nil); err != nil {
+			return err
+		}
 		accept.Done, accept.Resume = rs.loadProgress()
 	} else if err := rs.prepare(digest); err != nil {
 		rs.fail(-1, CodeIO, err.Error(), false)
 		rs.off, rs.phase = nil, idle
-		return rs.send(Message{Type: TypeDecline, ID: o.id, Message: "the receiver cannot write to its download folder"})
+		why := "the receiver cannot write to its download folder"
+		if errors.Is(err, ErrTooManyPaths) {
+			why = "the offer holds too many files and folders"
+		}
+		return rs.send(Message{Type: TypeDecline, ID: o.id, Message: why})
 	}
-	var err error
 	o.doneLog, err = rs.root.OpenFile(path.Join(o.dir, "done.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open resume log: %w", err)
@@ -484,39 +493,27 @@ func manifestDigest(entries []Entry) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-// prepare picks names on disk for the offer's top-level entries (never an
-// existing one), creates every folder and records the resume state.
+// prepare picks names on disk for the offer's paths (never an existing one,
+// names.go), creates every folder and records the resume state.
 func (rs *recvSession) prepare(digest string) error {
 	o := rs.off
-	o.top = map[string]string{}
-	taken := map[string]bool{strings.ToLower(StateDir): true}
-	for _, e := range o.entries {
-		top, _, _ := strings.Cut(e.Path, "/")
-		if _, ok := o.top[top]; ok {
-			continue
-		}
-		for k := 0; ; k++ {
-			if k > 10000 {
-				return fmt.Errorf("no free name for %q", top)
-			}
-			cand := numbered(top, k)
-			if taken[strings.ToLower(cand)] {
-				continue
-			}
-			if _, err := rs.root.Lstat(cand); !errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			taken[strings.ToLower(cand)] = true
-			o.top[top] = cand
-			break
-		}
+	// One offer at a time lists the folder and reserves its names in its
+	// meta.json: two offers accepted at once must not both take "café".
+	rs.r.naming.Lock()
+	defer rs.r.naming.Unlock()
+	existing, err := existingNames(rs.root.FS(), o.id)
+	if err != nil {
+		return err
+	}
+	if o.names, err = planNames(o.entries, nil, existing); err != nil {
+		return err
 	}
 	// Whatever an unrelated earlier attempt left here is not ours to resume.
 	_ = rs.root.RemoveAll(o.dir)
 	if err := rs.root.MkdirAll(o.dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", o.dir, err)
 	}
-	meta, _ := json.Marshal(stateMeta{ID: o.id, From: rs.from.Fingerprint, Manifest: digest, Top: o.top})
+	meta, _ := json.Marshal(stateMeta{ID: o.id, From: rs.from.Fingerprint, Manifest: digest, Top: o.names.top})
 	if err := rs.root.WriteFile(path.Join(o.dir, "meta.json"), meta, 0o600); err != nil {
 		return fmt.Errorf("write resume state: %w", err)
 	}
@@ -573,28 +570,7 @@ func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
 func partName(dir string, i int) string { return path.Join(dir, strconv.Itoa(i)+".part") }
 
 // diskPath maps a manifest path to its path on disk, relative to the root.
-func (rs *recvSession) diskPath(p string) string {
-	top, rest, found := strings.Cut(p, "/")
-	if mapped, ok := rs.off.top[top]; ok {
-		top = mapped
-	}
-	if !found {
-		return top
-	}
-	return top + "/" + rest
-}
-
-// numbered returns name for k == 0, else "name (k).ext".
-func numbered(name string, k int) string {
-	if k == 0 {
-		return name
-	}
-	ext := path.Ext(name)
-	if ext == name { // ".bashrc"
-		ext = ""
-	}
-	return fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), k, ext)
-}
+func (rs *recvSession) diskPath(p string) string { return rs.off.names.disk(p) }
 
 func (rs *recvSession) openFile(m Message) error {
 	o := rs.off

@@ -11,6 +11,7 @@ import { PairingError } from './pake.js';
 import { svg as qrSVG } from './qr.js';
 import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
 import { canPickFolder, folderSink, downloadSink } from './save.js';
+import { escapeName, escapeText, showName } from './visible.js';
 
 const $ = (sel) => document.querySelector(sel);
 const el = (tag, props = {}, ...kids) => {
@@ -46,7 +47,9 @@ let target = null;
 
 function status(msg, bad = false) {
   const s = $('#status');
-  s.textContent = msg;
+  // Status lines quote names and errors from the network: what does not
+  // print is shown escaped (visible.js).
+  s.textContent = escapeName(msg);
   s.classList.toggle('bad', bad);
 }
 
@@ -88,7 +91,7 @@ function transferRow(title) {
       info.textContent = `${human(done)} of ${human(total)}`;
     },
     say(text, cls) {
-      info.textContent = text;
+      info.textContent = escapeName(text);
       if (cls) li.classList.add(cls);
     },
     done() { bar.value = bar.max; },
@@ -105,7 +108,7 @@ async function sendItems(picked) {
   const items = picked.filter((it) => validatePath(it.path));
   if (!items.length) return;
   const files = items.length;
-  const row = transferRow(`To ${target.name}: ${files === 1 ? items[0].path : `${files} files`}`);
+  const row = transferRow(`To ${escapeName(target.name)}: ${files === 1 ? escapeName(items[0].path) : `${files} files`}`);
   const result = { files, failed: [], error: '' };
   let ch = null;
   try {
@@ -166,7 +169,7 @@ async function sendMessage(text) {
     ch = new Channel(await target.dial());
     await sendText(ch, text);
     await ch.flush(1000);
-    addMessage(`You → ${target.name}`, text);
+    addMessage(`You → ${escapeName(target.name)}`, escapeText(text));
   } catch (e) {
     rec.error = e.message;
     problem(`The message did not go out: ${e.message}`);
@@ -187,14 +190,15 @@ function decide(offer) {
   const rec = { id: offer.id, from: offer.from.name, files: files.length, declined: false };
   state.offers.push(rec);
   return new Promise((resolve) => {
-    const names = files.slice(0, 3).map((e) => e.path).join(', ') + (files.length > 3 ? ', …' : '');
+    // Names as the CLI shows them: escaped, and marked when they mix scripts.
+    const names = files.slice(0, 3).map((e) => showName(e.path)).join(', ') + (files.length > 3 ? ', …' : '');
     const what = files.length ? `${files.length} file${files.length === 1 ? '' : 's'} (${human(offer.size)}): ${names}` : 'a message';
     const code = verificationCode(me.fingerprint, offer.from.fingerprint);
     const accept = el('button', { className: 'accept', textContent: 'Accept' });
     const decline = el('button', { className: 'decline', textContent: 'Decline' });
     const card = el('li', { className: 'offer' },
-      el('div', { className: 'title', textContent: `${offer.from.name} wants to send you ${what}` }),
-      offer.text ? el('blockquote', { textContent: offer.text }) : '',
+      el('div', { className: 'title', textContent: `${showName(offer.from.name)} wants to send you ${what}` }),
+      offer.text ? el('blockquote', { textContent: escapeText(offer.text) }) : '',
       el('div', { className: 'code', textContent: `Verification code ${code}` }),
       el('div', { className: 'buttons' }, decline, accept));
     $('#offer-list').prepend(card);
@@ -226,12 +230,12 @@ function serveConnection(conn) {
   receive(ch, {
     decide: async (offer) => {
       const sink = await decide(offer);
-      if (sink) rows.set(offer.id, transferRow(`From ${offer.from.name}: ${offer.entries.filter((e) => !e.dir).length} files`));
+      if (sink) rows.set(offer.id, transferRow(`From ${escapeName(offer.from.name)}: ${offer.entries.filter((e) => !e.dir).length} files`));
       return sink;
     },
     onText: (text, from) => {
       state.texts.push({ from: from.name, text });
-      addMessage(from.name, text);
+      addMessage(escapeName(from.name), escapeText(text));
     },
     onProgress: (id, done, total) => rows.get(id)?.progress(done, total),
     onFile: (id, entry, ok, sum, message) => {
@@ -242,7 +246,7 @@ function serveConnection(conn) {
       const row = rows.get(id);
       row?.done();
       row?.finished();
-      row?.say(failed.length ? `done; failed: ${failed.join(', ')}` : 'received', failed.length ? 'bad' : 'ok');
+      row?.say(failed.length ? `done; failed: ${failed.map(escapeName).join(', ')}` : 'received', failed.length ? 'bad' : 'ok');
       state.done.push({ id, failed });
     },
     onCancelled: (id, why) => {
@@ -448,7 +452,7 @@ function drawDevices() {
     pick.onclick = () => choose(d.device_id);
     const code = d.fingerprint ? el('span', { className: 'code', textContent: ` code ${verificationCode(me.fingerprint, d.fingerprint)}` }) : '';
     return el('li', { className: 'device nearby' },
-      el('b', { textContent: d.name }), ' ', el('span', { className: 'type', textContent: d.type || '' }), code, ' ', pick);
+      el('b', { textContent: escapeName(d.name) }), ' ', el('span', { className: 'type', textContent: escapeName(d.type || '') }), code, ' ', pick);
   }));
 }
 
@@ -472,8 +476,8 @@ async function watchDevices() {
 
 function showHost() {
   const code = verificationCode(me.fingerprint, target.fingerprint);
-  $('#host-name').textContent = target.name;
-  $('#host-type').textContent = target.type;
+  $('#host-name').textContent = escapeName(target.name);
+  $('#host-type').textContent = escapeName(target.type);
   $('#host-code').textContent = code;
   $('#host').hidden = false;
 }

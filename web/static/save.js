@@ -18,6 +18,7 @@ export function canPickFolder() {
 export async function folderSink() {
   const root = await window.showDirectoryPicker({ id: 'peerdrop', mode: 'readwrite' });
   const dirs = new Map([['', root]]);
+  const taken = new Map(); // folder handle -> name keys in use there
   const dirOf = async (path) => {
     if (dirs.has(path)) return dirs.get(path);
     const i = path.lastIndexOf('/');
@@ -32,7 +33,12 @@ export async function folderSink() {
     async open(entry) {
       const i = entry.path.lastIndexOf('/');
       const dir = await dirOf(i < 0 ? '' : entry.path.slice(0, i));
-      const name = await freeName(dir, entry.path.slice(i + 1));
+      if (!taken.has(dir)) {
+        const keys = new Set();
+        for await (const n of dir.keys()) keys.add(nameKey(n));
+        taken.set(dir, keys);
+      }
+      const name = await freeName(dir, entry.path.slice(i + 1), taken.get(dir));
       const handle = await dir.getFileHandle(name, { create: true });
       const w = await handle.createWritable({ keepExistingData: false });
       return {
@@ -47,16 +53,28 @@ export async function folderSink() {
   };
 }
 
-// freeName never replaces a file: name, "name (1).ext", ...
-async function freeName(dir, name) {
+// nameKey is NameKey of transfer/names.go as near as the browser gets: NFC
+// and case folding ("café" in NFC and NFD, "straße" and "STRASSE" are one
+// name). Upper- then lower-casing folds "ß" to "ss" as full case folding does.
+export function nameKey(name) {
+  return name.normalize('NFD').toUpperCase().toLowerCase().normalize('NFC');
+}
+
+// freeName never replaces a file, nor takes a name that looks like one in
+// the folder (taken holds their keys): name, "name (1).ext", ...
+async function freeName(dir, name, taken) {
   const dot = name.lastIndexOf('.');
   const [base, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
   for (let k = 0; k < 10000; k++) {
     const candidate = k === 0 ? name : `${base} (${k})${ext}`;
+    if (taken.has(nameKey(candidate))) continue;
     try {
       await dir.getFileHandle(candidate);
     } catch (e) {
-      if (e.name === 'NotFoundError') return candidate;
+      if (e.name === 'NotFoundError') {
+        taken.add(nameKey(candidate));
+        return candidate;
+      }
       if (e.name === 'TypeMismatchError') continue; // a folder of that name
       throw e;
     }

@@ -103,14 +103,15 @@ function validateManifest(entries, size) {
   const seen = new Set();
   const files = new Set();
   let total = 0;
+  // Byte for byte: names that differ only in case or normalization are
+  // allowed, and the receiver numbers them (save.js, nameKey).
   for (const e of entries) {
-    const key = e.path.toLowerCase();
-    if (seen.has(key)) throw new ProtocolError('bad-manifest', `${e.path} twice`);
-    seen.add(key);
-    if (!e.dir) { files.add(key); total += e.size; }
+    if (seen.has(e.path)) throw new ProtocolError('bad-manifest', `${e.path} twice`);
+    seen.add(e.path);
+    if (!e.dir) { files.add(e.path); total += e.size; }
   }
   for (const e of entries) {
-    const parts = e.path.toLowerCase().split('/');
+    const parts = e.path.split('/');
     for (let i = 1; i < parts.length; i++) {
       if (files.has(parts.slice(0, i).join('/'))) throw new ProtocolError('bad-manifest', `${e.path} is below a file`);
     }
