@@ -16,6 +16,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
 // fakeEngine stands in for the engine in widget tests only: it records the
@@ -123,7 +124,7 @@ func (f *fakeEngine) CancelPairing() { f.record("CancelPairing") }
 // dev is a nearby device for tests.
 func dev(id, name, kind string) engine.Device {
 	return engine.Device{Device: discovery.Device{
-		Info:  discovery.Info{ID: id, Name: name, Type: kind, Version: 1},
+		Info:  discovery.Info{ID: id, Name: name, Type: kind, Version: int(signaling.Version)},
 		Port:  53318,
 		Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.23")},
 	}}

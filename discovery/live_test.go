@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/internal/netnstest"
+	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
 // liveNetns re-runs the calling test in a namespace of its own with two
@@ -40,7 +41,7 @@ var ignoreZeroconfProbe = goleak.IgnoreAnyFunction("github.com/grandcat/zeroconf
 // liveInfo is a valid Info whose fingerprint is 32 bytes b.
 func liveInfo(b byte, name string) Info {
 	fp := fingerprint(b)
-	return Info{ID: identity.DeviceIDFor(fp), Name: name, Type: TypeLaptop, Version: 1, Fingerprint: fp}
+	return Info{ID: identity.DeviceIDFor(fp), Name: name, Type: TypeLaptop, Version: int(signaling.Version), Fingerprint: fp}
 }
 
 // An advertised device appears in a Browser with everything it said, and a

@@ -11,6 +11,8 @@ import (
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
 // --- helpers shared by the package's tests ---
@@ -36,7 +38,7 @@ func fingerprint(b byte) string {
 
 // testInfo is a valid Info.
 func testInfo() Info {
-	return Info{ID: testID, Name: "Alice's Laptop", Type: TypeLaptop, Version: 1, Fingerprint: fingerprint(0xAB)}
+	return Info{ID: testID, Name: "Alice's Laptop", Type: TypeLaptop, Version: int(signaling.Version), Fingerprint: fingerprint(0xAB)}
 }
 
 // instFQDN is the service instance name of a presentation-format label.
@@ -214,7 +216,7 @@ func TestParseResponseGarbage(t *testing.T) {
 
 func TestParseResponseBadTXT(t *testing.T) {
 	bad := EncodeTXT(testInfo())
-	bad[0] = "v=2"
+	bad[0] = "v=3"
 	data := pack(t, []dns.RR{ptrRR(aliceInst, 120), srvRR(aliceInst, testHost, testPort, 120), txtRR(aliceInst, bad, 120)})
 	resp, err := parseResponse(data)
 	require.NoError(t, err, "a bad TXT does not fail the packet")

@@ -16,7 +16,7 @@ func TestTXTRoundTrip(t *testing.T) {
 	require.NoError(t, info.Validate())
 	txt := EncodeTXT(info)
 	assert.Equal(t, []string{
-		"v=1",
+		"v=2",
 		"id=" + testID,
 		"name=Alice's Laptop",
 		"type=laptop",
@@ -30,7 +30,7 @@ func TestTXTRoundTrip(t *testing.T) {
 
 func TestDecodeTXTKeysCaseInsensitive(t *testing.T) {
 	info := testInfo()
-	got, err := DecodeTXT([]string{"V=1", "ID=" + info.ID, "Name=" + info.Name, "TYPE=laptop", "Fp=" + info.Fingerprint}, "x")
+	got, err := DecodeTXT([]string{"V=2", "ID=" + info.ID, "Name=" + info.Name, "TYPE=laptop", "Fp=" + info.Fingerprint}, "x")
 	require.NoError(t, err)
 	assert.Equal(t, info, got)
 }
@@ -38,13 +38,13 @@ func TestDecodeTXTKeysCaseInsensitive(t *testing.T) {
 func TestDecodeTXTFirstOccurrenceWins(t *testing.T) {
 	info := testInfo()
 	txt := append(EncodeTXT(info),
-		"name=Second", "NAME=Third", "id=ffffffffffffffff", "type=toaster", "v=2", "fp=bad")
+		"name=Second", "NAME=Third", "id=ffffffffffffffff", "type=toaster", "v=3", "fp=bad")
 	got, err := DecodeTXT(txt, "x")
 	require.NoError(t, err, "later (invalid) duplicates are ignored")
 	assert.Equal(t, info, got)
 
 	// And an invalid first occurrence is not rescued by a valid later one.
-	txt = []string{"v=1", "type=toaster", "id=" + info.ID, "name=A", "TYPE=laptop", "fp=" + info.Fingerprint}
+	txt = []string{"v=2", "type=toaster", "id=" + info.ID, "name=A", "TYPE=laptop", "fp=" + info.Fingerprint}
 	_, err = DecodeTXT(txt, "x")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "toaster")
@@ -90,7 +90,8 @@ func TestDecodeTXTRejects(t *testing.T) {
 		{"missing version", drop(keyVersion), signaling.ErrMalformed},
 		{"empty version", set(keyVersion, ""), signaling.ErrMalformed},
 		{"non-numeric version", set(keyVersion, "one"), signaling.ErrMalformed},
-		{"version 2", set(keyVersion, "2"), signaling.ErrVersion},
+		{"version 1", set(keyVersion, "1"), signaling.ErrVersion},
+		{"version 3", set(keyVersion, "3"), signaling.ErrVersion},
 		{"version 0", set(keyVersion, "0"), signaling.ErrVersion},
 		{"missing id", drop(keyID), signaling.ErrMalformed},
 		{"empty id", set(keyID, ""), signaling.ErrMalformed},

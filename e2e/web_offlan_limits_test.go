@@ -62,9 +62,9 @@ const limitsJS = `(async () => {
     let seq = 0;
     while (seq < 40 && !(got[0] && got[0].err)) c.onSignal('a', { pipe: pipeId(1), seq: seq++, data: chunk(32768) });
     out.pakeChunksHeld = seq; // the one that broke 1 MiB included
-    // A frame: version 1, type 1, 32762 bytes: one 32 KiB chunk.
+    // A frame: version 2, type 1, 32762 bytes: one 32 KiB chunk.
     const frame = new Uint8Array(32768);
-    frame[0] = 1; frame[1] = 1;
+    frame[0] = 2; frame[1] = 1;
     new DataView(frame.buffer).setUint32(2, 32762);
     const data = pk.b64(frame);
     c.onSignal('b', { pipe: pipeId(2), seq: 0, data: chunk(100) });

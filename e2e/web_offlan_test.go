@@ -23,6 +23,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
+	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/web"
 )
 
@@ -305,7 +306,7 @@ func startSwappingServer(t *testing.T, ctx context.Context, upstream string) str
 		payload, _ := env["payload"].(map[string]any)
 		data, _ := payload["data"].(string)
 		b, err := base64.StdEncoding.DecodeString(data)
-		if err != nil || len(b) == 0 || b[0] != 0x01 {
+		if err != nil || len(b) == 0 || b[0] != signaling.Version {
 			return msg // a PAKE message, or no data
 		}
 		b = idRe.ReplaceAll(fpRe.ReplaceAll(b, []byte(fake)), []byte(fakeID))

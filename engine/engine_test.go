@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
@@ -678,7 +679,7 @@ func TestDevices(t *testing.T) {
 	}
 	dev := func(id, name string, f string) discovery.Device {
 		return discovery.Device{
-			Info: discovery.Info{ID: id, Name: name, Type: discovery.TypeLaptop, Version: 1, Fingerprint: f},
+			Info: discovery.Info{ID: id, Name: name, Type: discovery.TypeLaptop, Version: int(signaling.Version), Fingerprint: f},
 			Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.7")},
 		}
 	}

@@ -27,6 +27,27 @@ type connResult struct {
 func pipeHandshake(t *testing.T, dialCfg, answerCfg Config, dialCheck, answerCheck func(signaling.Hello) error) (dialed, answered connResult) {
 	t.Helper()
 	a, b := net.Pipe()
+	return handshakeOver(t, a, b, dialCfg, answerCfg, dialCheck, answerCheck)
+}
+
+// tcpHandshake is pipeHandshake over a loopback TCP connection, whose
+// buffers let both ends write at once: a refusing answerer writes its error
+// frame while the dialer writes its offer (on a net.Pipe, each write waits
+// for the other end to read).
+func tcpHandshake(t *testing.T, dialCfg, answerCfg Config, dialCheck, answerCheck func(signaling.Hello) error) (dialed, answered connResult) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	b, err := ln.Accept()
+	require.NoError(t, err)
+	return handshakeOver(t, a, b, dialCfg, answerCfg, dialCheck, answerCheck)
+}
+
+func handshakeOver(t *testing.T, a, b net.Conn, dialCfg, answerCfg Config, dialCheck, answerCheck func(signaling.Hello) error) (dialed, answered connResult) {
+	t.Helper()
 	t.Cleanup(func() {
 		_ = a.Close()
 		_ = b.Close()
@@ -84,7 +105,7 @@ func TestConnOverPipeChecks(t *testing.T) {
 	sender, receiver := newConfig(t, "Sender"), newConfig(t, "Receiver")
 	t.Run("answerer refuses", func(t *testing.T) {
 		no := errors.New("not you")
-		d, a := pipeHandshake(t, sender, receiver, nil, func(signaling.Hello) error { return no })
+		d, a := tcpHandshake(t, sender, receiver, nil, func(signaling.Hello) error { return no })
 		var re *signaling.RemoteError
 		require.ErrorAs(t, d.err, &re)
 		assert.True(t, re.RemoteRefused())
@@ -113,7 +134,7 @@ func TestDialConnSilentPeer(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	go func() { _, _ = b.Read(make([]byte, 1024)) }() // takes the hello, answers nothing
+	// b says nothing: the listener speaks first, so the dialer waits.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := DialConn(ctx, a, newConfig(t, "Sender"), nil)

@@ -34,10 +34,10 @@ const (
 var ErrTurnedAway = errors.New("the peer closed the connection before it said anything (busy?)")
 
 // Dial connects to the receiver listening at addr (HOST:PORT) and returns an
-// open connection. check, when set, may refuse the peer after its hello. A
-// handshake the peer turned away (ErrTurnedAway) is tried again after a
-// short wait, a few times; a refusal ("refused" error frame, or check) is
-// not.
+// open connection. check, when set, may refuse the peer after its hello,
+// before we send anything. A handshake the peer turned away (ErrTurnedAway)
+// is tried again after a short wait, a few times; a refusal ("refused"
+// error frame, or check) is not.
 func Dial(ctx context.Context, addr string, cfg Config, check func(signaling.Hello) error) (*Conn, error) {
 	wait := dialRetryFirst
 	for attempt := 1; ; attempt++ {
@@ -106,7 +106,7 @@ func (c *readCounter) Read(p []byte) (int, error) {
 }
 
 // DialConn runs the sending side of the handshake (docs/PROTOCOL.md section
-// 2: hello, offer, answer) over conn, which may be any reliable byte stream
+// 2: the peer's hello, then ours, our offer, its answer) over conn, which may be any reliable byte stream
 // (a TCP socket, a pipe through a rendezvous server), and returns the open
 // connection. check, when set, may refuse the peer after its hello. conn
 // stays the caller's, to close once DialConn returns, unless cfg.Trickle
@@ -138,15 +138,15 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 	var openOnce sync.Once
 	dc.OnOpen(func() { openOnce.Do(func() { close(opened) }) })
 
-	remote, answer, err := signaling.Offerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) (string, error) {
+	remote, answer, err := signaling.Offerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
 		if remote.DeviceID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
-			return "", errors.New("that address is this device itself")
+			return errors.New("that address is this device itself")
 		}
 		if check != nil {
-			if err := check(remote); err != nil {
-				return "", err
-			}
+			return check(remote)
 		}
+		return nil
+	}, func(remote signaling.Hello) (string, error) {
 		offer, err := pc.CreateOffer(nil)
 		if err != nil {
 			return "", fmt.Errorf("create offer: %w", err)

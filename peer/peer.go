@@ -25,7 +25,7 @@ import (
 )
 
 // ChannelLabel names the one data channel a transfer uses.
-const ChannelLabel = "peerdrop/1"
+const ChannelLabel = "peerdrop/2"
 
 // MaxMessageSize is the largest data channel message we accept. It bounds the
 // memory a hostile peer can make us allocate for one message.

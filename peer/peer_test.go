@@ -490,6 +490,9 @@ func TestGarbageDoesNotStopServe(t *testing.T) {
 	require.NoError(t, raw.SetReadDeadline(time.Now().Add(5*time.Second)))
 	f, err := signaling.ReadFrame(raw)
 	require.NoError(t, err)
+	assert.Equal(t, signaling.TypeHello, f.Type, "the listener speaks first")
+	f, err = signaling.ReadFrame(raw)
+	require.NoError(t, err)
 	assert.Equal(t, signaling.TypeError, f.Type)
 	_ = raw.Close()
 	assert.ErrorIs(t, srv.nextError(t), signaling.ErrVersion)
@@ -662,15 +665,16 @@ func TestManInTheMiddleOfferRefused(t *testing.T) {
 	mallory := newConfig(t, "Mallory")
 	srv := startServer(t, srvCfg, nil, refuseHandler(t))
 
-	var proxy *rewritingProxy
-	proxy = startRewritingProxy(t, srv.addr, func(f signaling.Frame) signaling.Frame {
-		return proxy.swapFingerprint(t, signaling.TypeOffer, mallory.Identity.Fingerprint)(f)
+	// The rewrites count on mitm, declared before the proxy's goroutines.
+	var mitm rewritingProxy
+	proxy := startRewritingProxy(t, srv.addr, func(f signaling.Frame) signaling.Frame {
+		return mitm.swapFingerprint(t, signaling.TypeOffer, mallory.Identity.Fingerprint)(f)
 	}, nil)
 
 	conn, err := Dial(dialCtx(t), proxy.addr, cliCfg, nil)
 	require.Error(t, err)
 	assert.Nil(t, conn)
-	assert.EqualValues(t, 1, proxy.rewritten.Load(), "the proxy must have rewritten the offer")
+	assert.EqualValues(t, 1, mitm.rewritten.Load(), "the proxy must have rewritten the offer")
 	var re *signaling.RemoteError
 	require.ErrorAs(t, err, &re, "the listener says why it stops")
 	assert.Contains(t, re.Message, ErrFingerprint.Error())
@@ -695,16 +699,17 @@ func TestManInTheMiddleAnswerRefused(t *testing.T) {
 		_ = c.Close()
 	})
 
-	var proxy *rewritingProxy
-	proxy = startRewritingProxy(t, srv.addr, nil, func(f signaling.Frame) signaling.Frame {
-		return proxy.swapFingerprint(t, signaling.TypeAnswer, mallory.Identity.Fingerprint)(f)
+	// The rewrites count on mitm, declared before the proxy's goroutines.
+	var mitm rewritingProxy
+	proxy := startRewritingProxy(t, srv.addr, nil, func(f signaling.Frame) signaling.Frame {
+		return mitm.swapFingerprint(t, signaling.TypeAnswer, mallory.Identity.Fingerprint)(f)
 	})
 
 	start := time.Now()
 	conn, err := Dial(dialCtx(t), proxy.addr, cliCfg, nil)
 	require.Error(t, err)
 	assert.Nil(t, conn)
-	assert.EqualValues(t, 1, proxy.rewritten.Load(), "the proxy must have rewritten the answer")
+	assert.EqualValues(t, 1, mitm.rewritten.Load(), "the proxy must have rewritten the answer")
 	assert.ErrorIs(t, err, ErrFingerprint)
 	assert.Less(t, time.Since(start), ConnectTimeout, "refused at once, not after a timeout")
 	// The listener had answered in good faith; its side fails and is never handed out.
@@ -718,8 +723,7 @@ func TestProxyPassThroughWorks(t *testing.T) {
 	verifyNoLeaks(t)
 	srvCfg := newConfig(t, "Receiver")
 	srv := startServer(t, srvCfg, nil, closeAndWait)
-	var proxy *rewritingProxy
-	proxy = startRewritingProxy(t, srv.addr, func(f signaling.Frame) signaling.Frame { return f }, func(f signaling.Frame) signaling.Frame { return f })
+	proxy := startRewritingProxy(t, srv.addr, func(f signaling.Frame) signaling.Frame { return f }, func(f signaling.Frame) signaling.Frame { return f })
 	conn := mustDial(t, proxy.addr, newConfig(t, "Sender"))
 	assert.Equal(t, srvCfg.Identity.Fingerprint, conn.Remote.Fingerprint)
 	require.NoError(t, conn.Close())

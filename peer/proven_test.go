@@ -60,9 +60,10 @@ func TestOnProvenOnlyAfterDTLS(t *testing.T) {
 	assert.Error(t, srv.nextError(t))
 
 	// An offer for another certificate than the hello's.
-	var proxy *rewritingProxy
-	proxy = startRewritingProxy(t, srv.addr, func(f signaling.Frame) signaling.Frame {
-		return proxy.swapFingerprint(t, signaling.TypeOffer, mallory.Identity.Fingerprint)(f)
+	// The rewrites count on mitm, declared before the proxy's goroutines.
+	var mitm rewritingProxy
+	proxy := startRewritingProxy(t, srv.addr, func(f signaling.Frame) signaling.Frame {
+		return mitm.swapFingerprint(t, signaling.TypeOffer, mallory.Identity.Fingerprint)(f)
 	}, nil)
 	_, err = Dial(dialCtx(t), proxy.addr, cliCfg, nil)
 	require.ErrorContains(t, err, ErrFingerprint.Error())

@@ -322,8 +322,9 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 	defer func() { release(p, c) }()
 	paired := auth == nil
 	var request uint64 // what the code was made for
+	var finish func(ok bool)
 	if auth == nil {
-		a, req, err := r.pairIn(ctx, p, room)
+		a, req, fin, err := r.pairIn(ctx, p, room)
 		request = req
 		if err != nil {
 			r.mu.Lock()
@@ -335,9 +336,32 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 		hp.auth = &a
 		r.mu.Unlock()
 		auth = &a
+		// The listener speaks first: our hello goes out right after M4.
+		// The initiator may still reject M4; its abort then comes where
+		// its hello would (PROTOCOL-pairing.md, P.4). The run is over, and
+		// the code's turn free, once its hello came.
+		finish = fin
 	}
-	c, err = peer.AnswerConn(ctx, p, r.cfg, authCheck(*auth, r.h.Check))
+	check := authCheck(*auth, r.h.Check)
+	if finish != nil {
+		authed := check
+		check = func(h signaling.Hello) error {
+			finish(true)
+			return authed(h)
+		}
+	}
+	c, err = peer.AnswerConn(ctx, p, r.cfg, check)
+	if finish != nil {
+		// No hello came: an error frame (the initiator refused our hello)
+		// still ends a good run; an abort or nothing at all, a failed one.
+		var re *signaling.RemoteError
+		finish(errors.As(err, &re))
+	}
 	if err != nil {
+		if finish != nil && errors.Is(err, signaling.ErrVersion) {
+			// A frame starts with its version byte, a pairing message with '{'.
+			err = fmt.Errorf("%w (the other device could not verify our confirmation): %w", pairing.ErrMismatch, err)
+		}
 		return nil, fmt.Errorf("connection with %s: %w", name, handshakeErr(err))
 	}
 	if paired && r.h.OnPaired != nil {
@@ -376,59 +400,56 @@ var errRetired = errors.New("the pairing code was retired (a pairing with it fai
 
 // pairIn runs the PAKE with the code of room, when its turn comes. A
 // failure retires the code at once: no other run starts with it.
-func (r *hostRun) pairIn(ctx context.Context, p *Pipe, room string) (_ pairing.Peer, request uint64, _ error) {
+// On success the run goes on until the caller calls finish: ok once the
+// initiator's hello came, false when it did not (the code is then retired
+// too); finish may be called more than once, the first call counts.
+func (r *hostRun) pairIn(ctx context.Context, p *Pipe, room string) (_ pairing.Peer, request uint64, finish func(ok bool), _ error) {
 	r.mu.Lock()
 	hr := r.rooms[room]
 	r.mu.Unlock()
 	if hr == nil {
-		return pairing.Peer{}, 0, errRetired
+		return pairing.Peer{}, 0, nil, errRetired
 	}
 	select {
 	case hr.turn <- struct{}{}:
 	case <-ctx.Done():
-		return pairing.Peer{}, 0, ctx.Err()
+		return pairing.Peer{}, 0, nil, ctx.Err()
 	}
-	defer func() { <-hr.turn }()
+	var once sync.Once
+	finish = func(ok bool) {
+		once.Do(func() {
+			if !ok && ctx.Err() == nil {
+				r.mu.Lock()
+				delete(r.rooms, room)
+				r.mu.Unlock()
+				select {
+				case r.failed <- room:
+				default: // a retirement is queued already
+				}
+			}
+			<-hr.turn
+		})
+	}
 	r.mu.Lock()
 	live := r.rooms[room] == hr
 	r.mu.Unlock()
 	if !live {
-		return pairing.Peer{}, 0, errRetired
+		<-hr.turn
+		return pairing.Peer{}, 0, nil, errRetired
 	}
 	a, err := r.pair(ctx, p, room+hr.secret)
-	if err != nil && ctx.Err() == nil {
-		r.mu.Lock()
-		delete(r.rooms, room)
-		r.mu.Unlock()
-		select {
-		case r.failed <- room:
-		default: // a retirement is queued already
-		}
+	if err != nil {
+		finish(false)
+		return pairing.Peer{}, hr.request, nil, err
 	}
-	return a, hr.request, err
+	return a, hr.request, finish, nil
 }
 
 // pair runs the PAKE as the responder.
 func (r *hostRun) pair(ctx context.Context, p *Pipe, full string) (pairing.Peer, error) {
 	actx, cancel := context.WithTimeout(ctx, pairing.DefaultTimeout)
 	defer cancel()
-	a, err := pairing.Authenticate(actx, p, full, pairing.Responder, r.own)
-	if err != nil {
-		return pairing.Peer{}, err
-	}
-	// The initiator may still reject our last message; its abort then comes
-	// where the handshake's first frame would (PROTOCOL-pairing.md, P.4). A
-	// frame starts with its version byte, a pairing message with '{'.
-	wctx, cancel := context.WithTimeout(ctx, signaling.ReadTimeout)
-	defer cancel()
-	next, err := p.peek(wctx)
-	if err != nil {
-		return pairing.Peer{}, fmt.Errorf("after pairing, waiting for the handshake: %w", err)
-	}
-	if len(next) > 0 && next[0] == '{' {
-		return pairing.Peer{}, fmt.Errorf("%w (the other device could not verify our confirmation)", pairing.ErrMismatch)
-	}
-	return a, nil
+	return pairing.Authenticate(actx, p, full, pairing.Responder, r.own)
 }
 
 // newCode creates a room and shows its code.

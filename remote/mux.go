@@ -256,16 +256,28 @@ func (m *mux) open(peerID string) (*Pipe, error) {
 	}
 	p := newPipe(m, m.client.ClientID(), peerID, hex.EncodeToString(b[:]))
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	select {
 	case <-m.done:
+		m.mu.Unlock()
 		return nil, m.err
 	default:
 	}
 	if m.members[peerID] == nil {
+		m.mu.Unlock()
 		return nil, ErrPeerLeft
 	}
 	m.pipes[pipeKey{peerID, p.id}] = p
+	m.mu.Unlock()
+	// A message without data opens the pipe at once (docs/PROTOCOL.md
+	// section 13.2): a reconnect's handshake starts with the other side's
+	// hello, and only an opened pipe exists for it.
+	p.writeMu.Lock()
+	err := p.sendLocked(chunk{})
+	p.writeMu.Unlock()
+	if err != nil {
+		_ = p.Close()
+		return nil, err
+	}
 	return p, nil
 }
 

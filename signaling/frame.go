@@ -18,7 +18,7 @@ import (
 )
 
 // Version is the handshake protocol version, the first byte of every frame.
-const Version byte = 1
+const Version byte = 2
 
 // DefaultPort is the TCP port a receiver listens on unless told otherwise.
 const DefaultPort = 53318
@@ -113,7 +113,8 @@ func ReadFrame(r io.Reader) (Frame, error) {
 	return Frame{Type: t, Payload: payload}, nil
 }
 
-// Hello introduces a device. Both sides send one first.
+// Hello introduces a device. The listener sends its own first, the dialer
+// replies with its own once it has checked the listener's.
 type Hello struct {
 	DeviceID    string `json:"device_id"`
 	Name        string `json:"name"`

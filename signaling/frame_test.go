@@ -112,7 +112,8 @@ func TestReadFrameErrors(t *testing.T) {
 		wantErr error // nil: any error
 	}{
 		{"version 0", header(0, TypeHello, 0), ErrVersion},
-		{"version 2", append(header(2, TypeHello, 2), '{', '}'), ErrVersion},
+		{"version 1", append(header(1, TypeHello, 2), '{', '}'), ErrVersion},
+		{"version 3", append(header(3, TypeHello, 2), '{', '}'), ErrVersion},
 		{"version 255", header(255, TypeHello, 0), ErrVersion},
 		{"http request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ErrVersion},
 		{"type 0", header(Version, 0, 0), ErrMalformed},
@@ -198,7 +199,8 @@ func TestHelloValidate(t *testing.T) {
 		{"name invalid utf-8", mod(func(h *Hello) { h.Name = "a\xffb" }), ErrMalformed},
 
 		{"version 0", mod(func(h *Hello) { h.Version = 0 }), ErrVersion},
-		{"version 2", mod(func(h *Hello) { h.Version = 2 }), ErrVersion},
+		{"version 1", mod(func(h *Hello) { h.Version = 1 }), ErrVersion},
+		{"version 3", mod(func(h *Hello) { h.Version = 3 }), ErrVersion},
 		{"version -1", mod(func(h *Hello) { h.Version = -1 }), ErrVersion},
 
 		{"empty fingerprint", mod(func(h *Hello) { h.Fingerprint = "" }), ErrMalformed},
@@ -231,12 +233,12 @@ func TestDecodeHello(t *testing.T) {
 	assert.Equal(t, validHello(), h)
 
 	// The wire names are part of the protocol.
-	raw := `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`
+	raw := `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`
 	h, err = DecodeHello([]byte(raw))
 	require.NoError(t, err)
-	assert.Equal(t, Hello{DeviceID: testID, Name: "Bob", Version: 1, Fingerprint: testFingerprint}, h)
+	assert.Equal(t, Hello{DeviceID: testID, Name: "Bob", Version: 2, Fingerprint: testFingerprint}, h)
 
-	for _, bad := range []string{"", "null", "{}", "[]", `{"device_id":1}`, "{", `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`} {
+	for _, bad := range []string{"", "null", "{}", "[]", `{"device_id":1}`, "{", `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`} {
 		_, err := DecodeHello([]byte(bad))
 		assert.Error(t, err, "%q", bad)
 	}
@@ -386,9 +388,9 @@ func FuzzDecodeHello(f *testing.F) {
 	good, err := json.Marshal(validHello())
 	require.NoError(f, err)
 	f.Add(good)
-	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`))
-	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bo\u0000b","version":1,"fingerprint":"` + testFingerprint + `"}`))
 	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bo\u0000b","version":2,"fingerprint":"` + testFingerprint + `"}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`))
 	f.Add([]byte(`{"DEVICE_ID":"x","Name":"\ud800","version":1.0}`))
 	f.Add([]byte("null"))
 	f.Add([]byte("{"))

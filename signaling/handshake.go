@@ -119,14 +119,22 @@ func (s *session) readSDP(t FrameType) (string, error) {
 	return sdp, nil
 }
 
-// Offerer runs the sending side of the handshake: hello both ways, then our
-// offer (made by offer once the peer's hello is known) and the peer's answer.
-func Offerer(ctx context.Context, conn net.Conn, local Hello, offer func(remote Hello) (string, error)) (remote Hello, answer string, err error) {
+// Offerer runs the sending (dialing) side of the handshake: the listener
+// speaks first, so it reads the peer's hello, lets check refuse it, and only
+// then sends anything: our hello, our offer (made by offer) and it reads the
+// peer's answer. An error from check or offer is reported to the peer in an
+// error frame.
+func Offerer(ctx context.Context, conn net.Conn, local Hello, check func(remote Hello) error, offer func(remote Hello) (string, error)) (remote Hello, answer string, err error) {
 	s := &session{conn: conn, ctx: ctx}
-	if err := s.send(TypeHello, local); err != nil {
+	if remote, err = s.readHello(); err != nil {
 		return Hello{}, "", err
 	}
-	if remote, err = s.readHello(); err != nil {
+	if check != nil {
+		if err := check(remote); err != nil {
+			return Hello{}, "", s.fail(CodeRefused, err)
+		}
+	}
+	if err := s.send(TypeHello, local); err != nil {
 		return Hello{}, "", err
 	}
 	sdp, err := offer(remote)
@@ -142,12 +150,17 @@ func Offerer(ctx context.Context, conn net.Conn, local Hello, offer func(remote 
 	return remote, answer, nil
 }
 
-// Answerer runs the listening side: it reads the peer's hello, sends ours,
-// reads the offer and replies with what answer returns. check may refuse the
-// peer after its hello. An error from check or answer is reported to the peer
-// in an error frame.
+// Answerer runs the listening side: it sends our hello at once (the
+// listener speaks first: a dialer, or a bridge in front of one, sends
+// nothing before it knows who listens), reads the peer's hello, reads the
+// offer and replies with what answer returns. check may refuse the peer
+// after its hello. An error from check or answer is reported to the peer in
+// an error frame.
 func Answerer(ctx context.Context, conn net.Conn, local Hello, check func(remote Hello) error, answer func(remote Hello, offer string) (string, error)) (Hello, error) {
 	s := &session{conn: conn, ctx: ctx}
+	if err := s.send(TypeHello, local); err != nil {
+		return Hello{}, err
+	}
 	remote, err := s.readHello()
 	if err != nil {
 		return Hello{}, err
@@ -156,9 +169,6 @@ func Answerer(ctx context.Context, conn net.Conn, local Hello, check func(remote
 		if err := check(remote); err != nil {
 			return Hello{}, s.fail(CodeRefused, err)
 		}
-	}
-	if err := s.send(TypeHello, local); err != nil {
-		return Hello{}, err
 	}
 	offer, err := s.readSDP(TypeOffer)
 	if err != nil {

@@ -139,7 +139,7 @@ func TestHandshakeFullExchange(t *testing.T) {
 	})
 
 	var offeredTo Hello
-	remote, answer, err := Offerer(ctx, client, offererHello, func(h Hello) (string, error) {
+	remote, answer, err := Offerer(ctx, client, offererHello, nil, func(h Hello) (string, error) {
 		offeredTo = h
 		return offerSDP, nil
 	})
@@ -158,7 +158,7 @@ func TestHandshakeNilCheck(t *testing.T) {
 	client, server := tcpPair(t)
 	ctx := t.Context()
 	res := runAnswerer(ctx, server, nil, echoAnswer)
-	_, answer, err := Offerer(ctx, client, helloFor("o", "O"), func(Hello) (string, error) { return "sdp", nil })
+	_, answer, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 	require.NoError(t, err)
 	assert.Equal(t, "answer to sdp", answer)
 	require.NoError(t, waitAnswer(t, res).err)
@@ -174,18 +174,13 @@ func TestHandshakeCheckRefuses(t *testing.T) {
 		return echoAnswer(h, o)
 	})
 
-	offerCalled := false
-	_, _, err := Offerer(ctx, client, helloFor("o", "O"), func(Hello) (string, error) {
-		offerCalled = true
-		return "sdp", nil
-	})
+	_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 	require.Error(t, err)
 	var re *RemoteError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, CodeRefused, re.Code)
 	assert.True(t, re.RemoteRefused())
 	assert.Contains(t, re.Message, "device is not paired")
-	assert.False(t, offerCalled, "no offer may be made to a peer that refused")
 
 	r := waitAnswer(t, res)
 	assert.ErrorIs(t, r.err, refusal)
@@ -196,7 +191,7 @@ func TestHandshakeOfferRefused(t *testing.T) {
 	client, server := tcpPair(t)
 	ctx := t.Context()
 	res := runAnswerer(ctx, server, nil, echoAnswer)
-	_, _, err := Offerer(ctx, client, helloFor("o", "O"), func(Hello) (string, error) {
+	_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) {
 		return "", errors.New("wrong peer")
 	})
 	require.Error(t, err)
@@ -215,7 +210,7 @@ func TestHandshakeAnswerFails(t *testing.T) {
 	res := runAnswerer(ctx, server, nil, func(Hello, string) (string, error) {
 		return "", errors.New("cannot parse your offer")
 	})
-	_, _, err := Offerer(ctx, client, helloFor("o", "O"), func(Hello) (string, error) { return "sdp", nil })
+	_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 	var re *RemoteError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, CodeInternal, re.Code, "a failing answer is the answerer's own trouble")
@@ -229,9 +224,11 @@ func TestHandshakeAnswerFails(t *testing.T) {
 func TestAnswererRejects(t *testing.T) {
 	validHelloJSON, err := json.Marshal(helloFor("o", "O"))
 	require.NoError(t, err)
-	badHello, err := json.Marshal(Hello{DeviceID: "bad id!", Name: "O", Version: 1, Fingerprint: testFingerprint})
+	badHello, err := json.Marshal(Hello{DeviceID: "bad id!", Name: "O", Version: int(Version), Fingerprint: testFingerprint})
 	require.NoError(t, err)
-	v2Hello, err := json.Marshal(Hello{DeviceID: testID, Name: "O", Version: 2, Fingerprint: testFingerprint})
+	v1Hello, err := json.Marshal(Hello{DeviceID: testID, Name: "O", Version: 1, Fingerprint: testFingerprint})
+	require.NoError(t, err)
+	v3Hello, err := json.Marshal(Hello{DeviceID: testID, Name: "O", Version: int(Version) + 1, Fingerprint: testFingerprint})
 	require.NoError(t, err)
 	frame := func(v byte, ft FrameType, p []byte) []byte {
 		return append(header(v, ft, uint32(len(p))), p...)
@@ -244,7 +241,7 @@ func TestAnswererRejects(t *testing.T) {
 		wantErr  error
 	}{
 		{
-			name:     "garbage with version-1 first byte",
+			name:     "garbage with the version as first byte",
 			send:     [][]byte{{Version, 0x63, 0x7a, 0x01, 0x00, 0xff}},
 			wantCode: CodeBadFrame,
 			wantErr:  ErrMalformed,
@@ -262,8 +259,20 @@ func TestAnswererRejects(t *testing.T) {
 			wantErr:  ErrVersion,
 		},
 		{
-			name:     "hello claiming version 2",
-			send:     [][]byte{frame(Version, TypeHello, v2Hello)},
+			name:     "version 1 frame (before the listener spoke first)",
+			send:     [][]byte{frame(1, TypeHello, validHelloJSON)},
+			wantCode: CodeVersion,
+			wantErr:  ErrVersion,
+		},
+		{
+			name:     "hello claiming version 1",
+			send:     [][]byte{frame(Version, TypeHello, v1Hello)},
+			wantCode: CodeVersion,
+			wantErr:  ErrVersion,
+		},
+		{
+			name:     "hello claiming a later version",
+			send:     [][]byte{frame(Version, TypeHello, v3Hello)},
 			wantCode: CodeVersion,
 			wantErr:  ErrVersion,
 		},
@@ -361,7 +370,7 @@ func TestOffererRejectsBadAnswerer(t *testing.T) {
 		{
 			name: "answerer hello invalid",
 			reply: func(t *testing.T, server net.Conn) {
-				writeJSONFrame(t, server, TypeHello, Hello{DeviceID: testID, Name: "", Version: 1, Fingerprint: testFingerprint})
+				writeJSONFrame(t, server, TypeHello, Hello{DeviceID: testID, Name: "", Version: int(Version), Fingerprint: testFingerprint})
 			},
 			wantCode: CodeBadHello,
 			wantErr:  ErrMalformed,
@@ -389,17 +398,12 @@ func TestOffererRejectsBadAnswerer(t *testing.T) {
 			type result struct{ err error }
 			done := make(chan result, 1)
 			go func() {
-				_, _, err := Offerer(ctx, client, helloFor("o", "O"), func(Hello) (string, error) { return "sdp", nil })
+				_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 				_ = client.Close()
 				done <- result{err}
 			}()
-			require.NoError(t, server.SetReadDeadline(time.Now().Add(5*time.Second)))
-			f, err := ReadFrame(server)
-			require.NoError(t, err)
-			require.Equal(t, TypeHello, f.Type)
-			_, err = DecodeHello(f.Payload)
-			require.NoError(t, err)
-
+			// The listener speaks first: the offerer sends nothing of its
+			// own (an error frame at most) to one that did not.
 			tc.reply(t, server)
 			var r result
 			select {
@@ -410,7 +414,12 @@ func TestOffererRejectsBadAnswerer(t *testing.T) {
 			require.Error(t, r.err)
 			assert.ErrorIs(t, r.err, tc.wantErr)
 			if tc.wantCode != "" {
-				em := readErrorFrame(t, server)
+				require.NoError(t, server.SetReadDeadline(time.Now().Add(5*time.Second)))
+				f, err := ReadFrame(server)
+				require.NoError(t, err)
+				require.Equal(t, TypeError, f.Type, "the offerer's first frame to a bad listener is its error frame, never its hello")
+				em, err := DecodeError(f.Payload)
+				require.NoError(t, err)
 				assert.Equal(t, tc.wantCode, em.Code)
 			}
 		})
@@ -468,7 +477,7 @@ func TestOffererSilentPeerContextDeadline(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := Offerer(ctx, client, helloFor("o", "O"), func(Hello) (string, error) { return "sdp", nil })
+		_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 		done <- err
 	}()
 	select {
@@ -477,4 +486,58 @@ func TestOffererSilentPeerContextDeadline(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Offerer ignored its context deadline")
 	}
+}
+
+// TestListenerSpeaksFirst checks the order of docs/PROTOCOL.md section 2.2
+// on real sockets: the answerer's hello goes out before it hears anything,
+// and the offerer sends nothing before it has the listener's hello.
+func TestListenerSpeaksFirst(t *testing.T) {
+	t.Run("answerer", func(t *testing.T) {
+		client, server := tcpPair(t)
+		res := runAnswerer(t.Context(), server, nil, echoAnswer)
+		require.NoError(t, client.SetReadDeadline(time.Now().Add(5*time.Second)))
+		f, err := ReadFrame(client)
+		require.NoError(t, err, "the answerer's hello comes without a word from the dialer")
+		require.Equal(t, TypeHello, f.Type)
+		h, err := DecodeHello(f.Payload)
+		require.NoError(t, err)
+		assert.Equal(t, helloFor("answerer", "Receiver"), h)
+		_ = client.Close()
+		require.Error(t, waitAnswer(t, res).err)
+	})
+	t.Run("offerer", func(t *testing.T) {
+		client, server := tcpPair(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
+			done <- err
+		}()
+		require.NoError(t, server.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+		_, err := ReadFrame(server)
+		var ne net.Error
+		require.ErrorAs(t, err, &ne, "the offerer must send nothing before the listener's hello")
+		assert.True(t, ne.Timeout())
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+	t.Run("offerer check refuses", func(t *testing.T) {
+		client, server := tcpPair(t)
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := Offerer(t.Context(), client, helloFor("o", "O"), func(Hello) error { return errors.New("not the device dialed") },
+				func(Hello) (string, error) { return "sdp", nil })
+			_ = client.Close()
+			done <- err
+		}()
+		writeJSONFrame(t, server, TypeHello, helloFor("answerer", "Receiver"))
+		require.NoError(t, server.SetReadDeadline(time.Now().Add(5*time.Second)))
+		f, err := ReadFrame(server)
+		require.NoError(t, err)
+		require.Equal(t, TypeError, f.Type, "a refused listener gets an error frame, not the dialer's hello")
+		em, err := DecodeError(f.Payload)
+		require.NoError(t, err)
+		assert.Equal(t, CodeRefused, em.Code)
+		assert.ErrorContains(t, <-done, "not the device dialed")
+	})
 }

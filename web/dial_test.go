@@ -37,7 +37,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 			return
 		}
 		got <- f
-		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor(helloAs), Name: "Bob", Version: 1, Fingerprint: fpFor(helloAs)})
+		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor(helloAs), Name: "Bob", Version: int(signaling.Version), Fingerprint: fpFor(helloAs)})
 		if signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}) != nil {
 			return
 		}
@@ -51,7 +51,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 	})
 	port := ln.Addr().(*net.TCPAddr).Port
 	dev := discovery.Device{
-		Info: discovery.Info{ID: idFor("bob1"), Name: "Bob", Type: "laptop", Version: 1, Fingerprint: fpFor("bob1")},
+		Info: discovery.Info{ID: idFor("bob1"), Name: "Bob", Type: "laptop", Version: int(signaling.Version), Fingerprint: fpFor("bob1")},
 		Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	}
 	return dev, got

@@ -43,7 +43,7 @@ func fpFor(seed string) string {
 func idFor(seed string) string { return identity.DeviceIDFor(fpFor(seed)) }
 
 func pageHello() signaling.Hello {
-	return signaling.Hello{DeviceID: idFor("page1"), Name: "Phone (web)", Version: 1, Fingerprint: fpFor("page1")}
+	return signaling.Hello{DeviceID: idFor("page1"), Name: "Phone (web)", Version: int(signaling.Version), Fingerprint: fpFor("page1")}
 }
 
 func frameBytes(t testing.TB, typ signaling.FrameType, v any) []byte {
@@ -63,15 +63,16 @@ func TestDecodeFrameMessage(t *testing.T) {
 		ok   bool
 	}{
 		{"hello", hello, true},
-		{"empty answer payload", []byte{1, 3, 0, 0, 0, 0}, true},
+		{"empty answer payload", []byte{2, 3, 0, 0, 0, 0}, true},
 		{"trailing byte", append(append([]byte{}, hello...), 0), false},
 		{"two frames", append(append([]byte{}, hello...), hello...), false},
 		{"short payload", hello[:len(hello)-1], false},
-		{"short header", []byte{1, 1, 0}, false},
+		{"short header", []byte{2, 1, 0}, false},
 		{"empty", nil, false},
-		{"version 2", []byte{2, 1, 0, 0, 0, 0}, false},
-		{"type 6", []byte{1, 6, 0, 0, 0, 0}, false},
-		{"too large", []byte{1, 2, 0, 1, 0, 1}, false},
+		{"version 1", []byte{1, 1, 0, 0, 0, 0}, false},
+		{"version 3", []byte{3, 1, 0, 0, 0, 0}, false},
+		{"type 6", []byte{2, 6, 0, 0, 0, 0}, false},
+		{"too large", []byte{2, 2, 0, 1, 0, 1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := DecodeFrameMessage(tc.in)
@@ -244,7 +245,7 @@ func TestConnect(t *testing.T) {
 			return nil
 		}
 		got <- f
-		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor("host1"), Name: "bob", Version: 1, Fingerprint: fpFor("host1")})
+		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor("host1"), Name: "bob", Version: int(signaling.Version), Fingerprint: fpFor("host1")})
 		_ = signaling.WriteFrame(conn, signaling.Frame{Type: signaling.TypeHello, Payload: p})
 		return nil
 	}})
@@ -308,7 +309,7 @@ func TestListen(t *testing.T) {
 	for n := 1; n <= 2; n++ {
 		tcp, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.Port))
 		require.NoError(t, err)
-		sender := signaling.Hello{DeviceID: idFor("alice"), Name: "alice", Version: 1, Fingerprint: fpFor("alice")}
+		sender := signaling.Hello{DeviceID: idFor("alice"), Name: "alice", Version: int(signaling.Version), Fingerprint: fpFor("alice")}
 		_, err = tcp.Write(frameBytes(t, signaling.TypeHello, sender))
 		require.NoError(t, err)
 		assert.Equal(t, Control{Type: CtlOpen, N: n}, readControl(t, ctx, ws))
@@ -368,9 +369,9 @@ func TestListenNeedsHello(t *testing.T) {
 	ctx := testCtx(t)
 	for _, first := range [][]byte{
 		frameBytes(t, signaling.TypeOffer, signaling.SDP{SDP: "v=0"}),
-		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: "bad id!", Name: "x", Version: 1, Fingerprint: testFP}),
+		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: "bad id!", Name: "x", Version: int(signaling.Version), Fingerprint: testFP}),
 		// A page claiming another certificate's id is not registered.
-		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: idFor("host1"), Name: "x", Version: 1, Fingerprint: fpFor("page")}),
+		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: idFor("host1"), Name: "x", Version: int(signaling.Version), Fingerprint: fpFor("page")}),
 		{1, 1, 0, 0},
 	} {
 		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen", nil)
@@ -430,7 +431,7 @@ func TestListenRefusesTakenIDs(t *testing.T) {
 	assert.Equal(t, CtlListening, readControl(t, ctx, first).Type)
 
 	for name, h := range map[string]signaling.Hello{
-		"the host's id":   {DeviceID: idFor("host1"), Name: "fake bob", Version: 1, Fingerprint: fpFor("host1")},
+		"the host's id":   {DeviceID: idFor("host1"), Name: "fake bob", Version: int(signaling.Version), Fingerprint: fpFor("host1")},
 		"a page's id too": pageHello(),
 	} {
 		ws := register(h)

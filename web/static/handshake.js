@@ -5,13 +5,13 @@
 
 import { sha256 } from './sha256.js';
 
-export const VERSION = 1;
+export const VERSION = 2;
 export const HELLO = 1, OFFER = 2, ANSWER = 3, ERROR = 4;
 const TYPE_NAMES = { 1: 'hello', 2: 'offer', 3: 'answer', 4: 'error' };
 const MAX_PAYLOAD = 65536;
 export const READ_TIMEOUT = 10000;
 export const OPEN_TIMEOUT = 15000;
-export const LABEL = 'peerdrop/1';
+export const LABEL = 'peerdrop/2';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
@@ -386,13 +386,13 @@ export async function dial(id, to = null) {
   }
 }
 
-// dialSession runs the dialing side of a handshake over session s. check,
-// when set, may refuse the peer's hello (a reason string); iceServers are
-// for the RTCPeerConnection.
+// dialSession runs the dialing side of a handshake over session s: the
+// listener speaks first (PROTOCOL.md §2.2), so nothing goes out before its
+// hello passed. check, when set, may refuse the peer's hello (a reason
+// string); iceServers are for the RTCPeerConnection.
 export async function dialSession(id, s, { check = null, iceServers = [] } = {}) {
   let pc = null;
   try {
-    s.send(HELLO, helloOf(id));
     const remote = await s.readHello();
     if (remote.device_id === id.deviceId && remote.fingerprint === id.fingerprint) {
       throw s.fail('refused', 'that is this device itself');
@@ -401,6 +401,7 @@ export async function dialSession(id, s, { check = null, iceServers = [] } = {})
       const why = check(remote);
       if (why) throw s.fail('refused', why);
     }
+    s.send(HELLO, helloOf(id));
     pc = newPeerConnection(id, iceServers);
     const dc = keepEarly(pc.createDataChannel(LABEL, { ordered: true }));
     await pc.setLocalDescription(await pc.createOffer());
@@ -420,9 +421,10 @@ export async function dialSession(id, s, { check = null, iceServers = [] } = {})
 }
 
 // answer runs the receiving side of one handshake (the page is the
-// listener and SDP answerer) over session s; check may refuse the sender;
-// iceServers are for the RTCPeerConnection.
+// listener and SDP answerer) over session s: its hello goes first; check
+// may refuse the sender; iceServers are for the RTCPeerConnection.
 export async function answer(id, s, check, iceServers = []) {
+  s.send(HELLO, helloOf(id));
   const remote = await s.readHello();
   if (remote.device_id === id.deviceId && remote.fingerprint === id.fingerprint) {
     throw s.fail('refused', 'refusing a connection from this device itself');
@@ -431,7 +433,6 @@ export async function answer(id, s, check, iceServers = []) {
     const why = check(remote);
     if (why) throw s.fail('refused', why);
   }
-  s.send(HELLO, helloOf(id));
   const offer = await s.readSDP(OFFER);
   if (!fingerprintMatches(offer, remote.fingerprint)) {
     throw s.fail('internal', "the peer's certificate does not match its introduction");

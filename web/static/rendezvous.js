@@ -229,6 +229,9 @@ export class Mux {
     const id = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
     const p = new Pipe(this, peerId, id);
     this.pipes.set(`${peerId}/${id}`, p);
+    // A message without data opens the pipe at once (PROTOCOL.md §13.2):
+    // a reconnect's handshake starts with the other side's hello.
+    p.send(new Uint8Array(0));
     return p;
   }
 
@@ -361,7 +364,7 @@ export class Pipe {
   }
 
   // pump cuts the stream into frames for the queue. A pairing message
-  // where a frame should start (a '{', not the version byte 0x01) is the
+  // where a frame should start (a '{', not the version byte 0x02) is the
   // initiator's abort after rejecting M4 (§13.3).
   pump() {
     if (!this.queue) return;
