@@ -45,8 +45,7 @@ func (e *env) trustMark(d discovery.Device) string {
 func (e *env) deviceFields(d discovery.Device) map[string]any {
 	return map[string]any{
 		"name": d.Name, "type": d.Type, "id": d.ID, "address": d.Address(), "addresses": d.Addresses(),
-		"fingerprint": d.Fingerprint, "code": trust.Code(e.cfg.Identity.Fingerprint, d.Fingerprint),
-		"trust": e.trustMark(d),
+		"fingerprint": d.Fingerprint, "trust": e.trustMark(d),
 	}
 }
 
@@ -74,8 +73,8 @@ func (e *env) devices(ctx context.Context, args []string) error {
 				e.out.jsonEvent(ev.Kind.String(), e.deviceFields(ev.Device))
 				return
 			}
-			e.out.say("%-8s %s (%s, id %s) at %s, code %s", ev.Kind, visible.Name(ev.Device.Name), visible.Escape(ev.Device.Type), ev.Device.ID,
-				ev.Device.Address(), trust.Code(e.cfg.Identity.Fingerprint, ev.Device.Fingerprint))
+			e.out.say("%-8s %s (%s, id %s) at %s", ev.Kind, visible.Name(ev.Device.Name), visible.Escape(ev.Device.Type), ev.Device.ID,
+				ev.Device.Address())
 		}
 		if e.out.json {
 			e.out.jsonEvent("browsing", map[string]any{"device_id": e.cfg.Identity.DeviceID})
@@ -118,10 +117,11 @@ func (e *env) printDevices(list []discovery.Device) {
 	e.out.mu.Lock()
 	defer e.out.mu.Unlock()
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTYPE\tID\tADDRESS\tCODE\tTRUST")
+	// No code column: a verification code belongs to one connection (its
+	// handshake's nonces), so it is only known once connected.
+	fmt.Fprintln(tw, "NAME\tTYPE\tID\tADDRESS\tTRUST")
 	for _, d := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", visible.Name(d.Name), visible.Escape(d.Type), d.ID, d.Address(),
-			trust.Code(e.cfg.Identity.Fingerprint, d.Fingerprint), e.trustMark(d))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", visible.Name(d.Name), visible.Escape(d.Type), d.ID, d.Address(), e.trustMark(d))
 	}
 	_ = tw.Flush()
 }
@@ -193,8 +193,7 @@ DEVICE is a device id, or a name when only one pinned device has it.`
 		list := e.trust.List()
 		if e.out.json {
 			for _, d := range list {
-				e.out.jsonEvent("pinned", map[string]any{"id": d.ID, "name": d.Name, "fingerprint": d.Fingerprint, "trusted": d.Trusted,
-					"code": trust.Code(e.cfg.Identity.Fingerprint, d.Fingerprint)})
+				e.out.jsonEvent("pinned", map[string]any{"id": d.ID, "name": d.Name, "fingerprint": d.Fingerprint, "trusted": d.Trusted})
 			}
 			return nil
 		}
@@ -205,9 +204,9 @@ DEVICE is a device id, or a name when only one pinned device has it.`
 		e.out.mu.Lock()
 		defer e.out.mu.Unlock()
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tID\tCODE\tTRUSTED")
+		fmt.Fprintln(tw, "NAME\tID\tTRUSTED")
 		for _, d := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", visible.Name(d.Name), d.ID, trust.Code(e.cfg.Identity.Fingerprint, d.Fingerprint), d.Trusted)
+			fmt.Fprintf(tw, "%s\t%s\t%v\n", visible.Name(d.Name), d.ID, d.Trusted)
 		}
 		return tw.Flush()
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/transfer"
-	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 // output writes events either as JSON lines on stdout or as words and a
@@ -29,7 +28,7 @@ type output struct {
 }
 
 // code is the verification code of our connection with p.
-func (o *output) code(p transfer.Peer) string { return trust.Code(o.self, p.Fingerprint) }
+func (o *output) code(p transfer.Peer) string { return p.Code }
 
 func newOutput(stdout, stderr io.Writer, jsonOut bool, self string) *output {
 	tty := false

@@ -8,7 +8,6 @@ import (
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
-	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 // serverURL reads a --server value (see remote.ServerURL).
@@ -30,7 +29,7 @@ func (e *env) dialServer(ctx context.Context, url string) (*rendezvous.Client, e
 // the candidate types of the selected ICE pair, ours and the peer's.
 func (e *env) connected(c *peer.Conn, via, address string) {
 	local, remote := c.Route()
-	code := trust.Code(e.cfg.Identity.Fingerprint, c.Remote.Fingerprint)
+	code := c.Code
 	if e.out.json {
 		fields := map[string]any{"peer": c.Remote.Name, "peer_id": c.Remote.DeviceID, "code": code,
 			"via": via, "route_local": local, "route_remote": remote}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
+	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 // The web client (web/static) in a real headless Chromium, against the
@@ -134,7 +136,9 @@ type webState struct {
 		Files     int
 		Declined  bool
 		Withdrawn bool
+		Code      string
 	}
+	Codes  []string // of the connections the page opened to send
 	Errors []string
 }
 
@@ -210,6 +214,21 @@ func TestWebClient(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "device id does not match its certificate", verdict)
 
+	// The verification code's known answer (PROTOCOL.md section 11), JS
+	// and Go: fingerprints AB…AB (dialer) and 01…01 (listener), nonces
+	// 00 01 … 1f and 20 21 … 3f.
+	katA := "sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":")
+	katB := "sha-256 " + strings.TrimSuffix(strings.Repeat("01:", 32), ":")
+	nd, nl := make([]byte, 32), make([]byte, 32)
+	for i := range 32 {
+		nd[i], nl[i] = byte(i), byte(32+i)
+	}
+	jsCode, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](fmt.Sprintf(`import("./handshake.js").then(m => m.verificationCode(%q, %q, %q, %q))`,
+		katA, katB, hex.EncodeToString(nd), hex.EncodeToString(nl)), chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	assert.Equal(t, trust.Code(katA, katB, nd, nl), jsCode, "known answer, JS and Go")
+	assert.Equal(t, "363 453", jsCode)
+
 	t.Run("page receives 50 MiB from the CLI", func(t *testing.T) {
 		src := t.TempDir()
 		const size = 50*MiB + 777
@@ -218,6 +237,10 @@ func TestWebClient(t *testing.T) {
 		p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.accept")))
 		require.Equal(t, 0, s.wait(), "sender exit status; stderr: %s", s.stderr.String())
 		s.await("transfer-done", func(e event) bool { return len(e.list("failed")) == 0 })
+		// The page's prompt showed this connection's code, the one the CLI printed.
+		code := s.awaitAny("connected", nil).str("code")
+		require.Regexp(t, `^\d{3} \d{3}$`, code)
+		assert.Equal(t, code, p.state().Offers[0].Code, "the same code on both screens")
 
 		p.poll(`window.peerdrop.state.received.some(f => f.path === "big.bin")`, 30*time.Second)
 		st := p.state()
@@ -240,6 +263,9 @@ func TestWebClient(t *testing.T) {
 		assert.Empty(t, done.list("failed"), "transfer-done: %s", done)
 		p.poll(`window.peerdrop.state.sent.length >= 1`, 30*time.Second)
 		st := p.state()
+		require.NotEmpty(t, st.Codes)
+		offer := r.awaitAny("offer", func(e event) bool { return e.num("files") == 3 })
+		assert.Equal(t, offer.str("code"), st.Codes[len(st.Codes)-1], "the receiver's prompt and the page's device card show the same code")
 		require.Len(t, st.Sent, 1)
 		assert.Empty(t, st.Sent[0].Error, "the page's send")
 		assert.Empty(t, st.Sent[0].Failed)

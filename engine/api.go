@@ -96,13 +96,16 @@ type Item struct {
 	Paths     []string // send: the source paths; receive: the top-level paths on disk once done
 	Started   time.Time
 	Finished  time.Time
+
+	// Code is the verification code of the connection the transfer runs
+	// on (the latest one, after a reconnect); "" before one opened.
+	Code string
 }
 
 // Device is a nearby device, with what we know of it.
 type Device struct {
 	discovery.Device
-	Code    string // verification code for a connection with it
-	Known   bool   // its fingerprint is pinned
+	Known   bool // its fingerprint is pinned
 	Trusted bool
 	Changed bool // it advertises another fingerprint than the pinned one
 	// Away: a paired device that is not on this network but is connected
@@ -118,7 +121,7 @@ type Device struct {
 type Offer struct {
 	ID      string
 	From    Peer
-	Code    string // verification code
+	Code    string // verification code of the connection the offer came on
 	Trusted bool
 	Files   int
 	Folders int

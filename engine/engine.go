@@ -382,7 +382,6 @@ func (e *Engine) devicesLocked() []Device {
 		p, known := pins[d.ID]
 		return Device{
 			Device:  d,
-			Code:    trust.Code(e.id.Fingerprint, d.Fingerprint),
 			Known:   known,
 			Trusted: known && p.Trusted && p.Fingerprint == d.Fingerprint,
 			Changed: known && p.Fingerprint != d.Fingerprint,

@@ -12,7 +12,6 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/transfer"
-	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 // receiverFor returns the Receiver writing into dir; the caller holds e.mu.
@@ -32,7 +31,7 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 // serveConn serves one incoming connection until it closes.
 func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
 	defer c.Close()
-	from := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
+	from := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code}
 	e.mu.Lock()
 	r := e.receiverFor(e.dir)
 	e.mu.Unlock()
@@ -75,7 +74,7 @@ func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) bool {
 		e.offers[itemID] = p
 		e.emitItem(it, false)
 		e.emit(OfferReceived{Offer: Offer{
-			ID: it.ID, From: it.Peer, Code: trust.Code(e.id.Fingerprint, o.From.Fingerprint), Trusted: trusted,
+			ID: it.ID, From: it.Peer, Code: o.From.Code, Trusted: trusted,
 			Files: o.Files, Folders: o.Folders, Size: o.Size, First: slices.Clone(o.First), Text: o.Text,
 		}})
 	}()
@@ -248,6 +247,7 @@ func (e *Engine) offerArrived(r *transfer.Receiver, o transfer.OfferReceived, no
 	if old := e.incoming[o.ID]; o.Resuming && old != nil && old.rcv == r &&
 		old.Peer.ID == o.From.DeviceID && old.peerFP == o.From.Fingerprint && e.byID[old.ID] == old {
 		old.State, old.Error, old.Finished = StateConnecting, "", time.Time{}
+		old.Code = o.From.Code
 		old.cancelRequested = false
 		old.stopClock()
 		e.emitItem(old, false)
@@ -257,6 +257,7 @@ func (e *Engine) offerArrived(r *transfer.Receiver, o transfer.OfferReceived, no
 		Item: Item{
 			ID: transfer.NewID(), Direction: Incoming, Peer: Peer{ID: o.From.DeviceID, Name: o.From.Name},
 			Title: incomingTitle(o), Files: o.Files, Total: o.Size, State: StateWaiting, Started: now,
+			Code: o.From.Code,
 		},
 		transferID: o.ID,
 		rcv:        r,

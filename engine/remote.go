@@ -812,7 +812,6 @@ func (e *Engine) awayDevicesLocked(pins map[string]trust.Device) []Device {
 				ID: id, Name: cmp.Or(p.Hello.Name, pin.Name), Type: typ,
 				Version: int(signaling.Version), Fingerprint: pin.Fingerprint,
 			}},
-			Code:    trust.Code(e.id.Fingerprint, pin.Fingerprint),
 			Known:   true,
 			Trusted: pin.Trusted,
 			Away:    true,

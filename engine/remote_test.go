@@ -130,7 +130,6 @@ func TestPairThroughServer(t *testing.T) {
 	assert.True(t, bAtA.Known)
 	assert.Empty(t, bAtA.Addresses())
 	assert.Equal(t, b.Fingerprint(), bAtA.Fingerprint)
-	assert.Equal(t, trust.Code(a.Fingerprint(), b.Fingerprint()), bAtA.Code)
 	b.waitAway(t, markB, a.Self().ID)
 
 	src := filepath.Join(t.TempDir(), "far.bin")

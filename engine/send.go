@@ -131,7 +131,7 @@ func (e *Engine) startSendLocked(it *item, offer *transfer.Offer) {
 		}
 		want = c.Remote.DeviceID
 		slog.Debug("engine: connected", slog.String("item", id), slog.String("addr", addr))
-		e.onConnected(id, gen, c.Remote)
+		e.onConnected(id, gen, c.Remote, c.Code)
 		return c, nil
 	}
 	s := transfer.NewSender(transfer.SendOptions{
@@ -159,14 +159,15 @@ func (e *Engine) current(id string, gen int) *item {
 }
 
 // onConnected notes that an attempt reached the device.
-func (e *Engine) onConnected(id string, gen int, h signaling.Hello) {
+func (e *Engine) onConnected(id string, gen int, h signaling.Hello, code string) {
 	defer e.lock()()
 	it := e.current(id, gen)
 	if it == nil {
 		return
 	}
 	it.connected = true
-	changed := false
+	changed := it.Code != code
+	it.Code = code
 	if it.Peer.ID == "" {
 		it.Peer.ID, it.target.ID, changed = h.DeviceID, h.DeviceID, true
 	}

@@ -231,7 +231,6 @@ func TestWebPageListedAndReceives(t *testing.T) {
 	assert.Equal(t, pc.Identity.Fingerprint, d.Fingerprint)
 	assert.Equal(t, listening.Port, d.Port)
 	assert.True(t, d.Web)
-	assert.NotEmpty(t, d.Code)
 	assert.Equal(t, []string{net.JoinHostPort("127.0.0.1", itoa(listening.Port))}, d.Addresses())
 	assert.Equal(t, a.Devices(), ev.(DevicesChanged).Devices)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/thepeerdrop/peerdrop/signaling"
+	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 // DialTimeout bounds the TCP connect to a peer's handshake port.
@@ -138,7 +139,7 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 	var openOnce sync.Once
 	dc.OnOpen(func() { openOnce.Do(func() { close(opened) }) })
 
-	remote, answer, err := signaling.Offerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
+	remote, answer, nonces, err := signaling.Offerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
 		if remote.DeviceID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
 			return errors.New("that address is this device itself")
 		}
@@ -160,6 +161,10 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 		}
 		return cfg.gather(ctx, pc, offer)
 	})
+	if errors.Is(err, signaling.ErrCommit) {
+		// Not a hiccup: the answer came from someone else than the hello.
+		err = &refusal{err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("handshake with %s: %w", desc, err)
 	}
@@ -170,6 +175,7 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 		return nil, fmt.Errorf("handshake with %s: set remote description: %w", desc, err)
 	}
 	c.Remote = remote
+	c.Code = trust.Code(cfg.Identity.Fingerprint, remote.Fingerprint, nonces.Dialer, nonces.Listener)
 	if c.sess != nil {
 		c.sess.wantFP = remote.Fingerprint
 		c.sess.start()

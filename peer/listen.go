@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/thepeerdrop/peerdrop/signaling"
+	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 // Listener accepts LAN handshakes and turns each into a Conn. It admits a
@@ -171,7 +172,7 @@ func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signa
 		opened = make(chan struct{})
 		once   sync.Once
 	)
-	remote, err := signaling.Answerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
+	remote, nonces, err := signaling.Answerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
 		if remote.DeviceID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
 			return errors.New("refusing a connection from this device itself")
 		}
@@ -220,6 +221,7 @@ func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signa
 		return nil, err
 	}
 	c.Remote = remote
+	c.Code = trust.Code(remote.Fingerprint, cfg.Identity.Fingerprint, nonces.Dialer, nonces.Listener)
 	if c.sess != nil {
 		c.sess.start()
 	}

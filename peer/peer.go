@@ -146,6 +146,11 @@ type Conn struct {
 	dc     *webrtc.DataChannel
 	msgs   chan webrtc.DataChannelMessage
 
+	// Code is this connection's verification code (trust.Code): the six
+	// digits both screens show, which a device in the middle cannot make
+	// equal on both sides except by a one-in-a-million chance.
+	Code string
+
 	done      chan struct{}
 	doneOnce  sync.Once
 	closeOnce sync.Once

@@ -67,6 +67,10 @@ var (
 	ErrTooLarge   = errors.New("frame too large")
 	ErrMalformed  = errors.New("malformed frame")
 	ErrUnexpected = errors.New("unexpected frame")
+	// ErrCommit means the listener's answer revealed a nonce that is not
+	// the one its hello committed to: someone in the middle, or a broken
+	// peer. The dialer closes without an error frame.
+	ErrCommit = errors.New("the other device's nonce does not match its commitment (someone in the middle?)")
 )
 
 // Frame is one handshake message.
@@ -125,12 +129,26 @@ type Hello struct {
 	// outlive the handshake offer it (a pipe through a rendezvous server);
 	// a session trickles when both hellos say so.
 	Trickle bool `json:"trickle,omitempty"`
+	// Commit is the listener's commitment to its nonce:
+	// hex(SHA-256(nonce)), 64 lower-case hex digits (section 2.2).
+	Commit string `json:"commit,omitempty"`
+	// Nonce is the dialer's nonce: 32 random bytes in 64 lower-case hex
+	// digits, sent once it holds the listener's commitment.
+	Nonce string `json:"nonce,omitempty"`
 }
 
-// SDP carries an offer or an answer.
+// SDP carries an offer or an answer. The handshake's answer also reveals
+// the listener's nonce (Nonce), which the dialer checks against the
+// commitment of the listener's hello.
 type SDP struct {
-	SDP string `json:"sdp"`
+	SDP   string `json:"sdp"`
+	Nonce string `json:"nonce,omitempty"`
 }
+
+// NonceSize is the length of a handshake nonce in bytes.
+const NonceSize = 32
+
+var hex64Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // ErrorMessage is sent before closing when a side refuses to go on.
 type ErrorMessage struct {
@@ -186,6 +204,12 @@ func (h Hello) Validate() error {
 	if err := identity.CheckID(h.DeviceID, h.Fingerprint); err != nil {
 		return fmt.Errorf("%w: hello: %w", ErrMalformed, err)
 	}
+	if h.Commit != "" && !hex64Re.MatchString(h.Commit) {
+		return fmt.Errorf("%w: hello: bad commit", ErrMalformed)
+	}
+	if h.Nonce != "" && !hex64Re.MatchString(h.Nonce) {
+		return fmt.Errorf("%w: hello: bad nonce", ErrMalformed)
+	}
 	return nil
 }
 
@@ -213,14 +237,22 @@ func DecodeHello(p []byte) (Hello, error) {
 
 // DecodeSDP parses an offer or answer payload.
 func DecodeSDP(p []byte) (string, error) {
+	s, err := decodeSDP(p)
+	return s.SDP, err
+}
+
+func decodeSDP(p []byte) (SDP, error) {
 	var s SDP
 	if err := json.Unmarshal(p, &s); err != nil {
-		return "", fmt.Errorf("%w: sdp: %v", ErrMalformed, err)
+		return SDP{}, fmt.Errorf("%w: sdp: %v", ErrMalformed, err)
 	}
 	if s.SDP == "" {
-		return "", fmt.Errorf("%w: empty sdp", ErrMalformed)
+		return SDP{}, fmt.Errorf("%w: empty sdp", ErrMalformed)
 	}
-	return s.SDP, nil
+	if s.Nonce != "" && !hex64Re.MatchString(s.Nonce) {
+		return SDP{}, fmt.Errorf("%w: sdp: bad nonce", ErrMalformed)
+	}
+	return s, nil
 }
 
 // Candidate is one trickled ICE candidate: the a=candidate value without

@@ -2,6 +2,9 @@ package signaling
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,35 +122,82 @@ func (s *session) readSDP(t FrameType) (string, error) {
 	return sdp, nil
 }
 
+// Nonces are the two nonces of a handshake (section 2.2), from which and
+// the two fingerprints both sides compute the verification code
+// (trust.Code). Each is NonceSize random bytes.
+type Nonces struct {
+	Dialer, Listener []byte
+}
+
+func newNonce() ([]byte, error) {
+	n := make([]byte, NonceSize)
+	if _, err := rand.Read(n); err != nil {
+		return nil, fmt.Errorf("make a nonce: %w", err)
+	}
+	return n, nil
+}
+
+// commitTo is the commitment a listener's hello carries for nonce.
+func commitTo(nonce []byte) string {
+	sum := sha256.Sum256(nonce)
+	return hex.EncodeToString(sum[:])
+}
+
 // Offerer runs the sending (dialing) side of the handshake: the listener
 // speaks first, so it reads the peer's hello, lets check refuse it, and only
 // then sends anything: our hello, our offer (made by offer) and it reads the
 // peer's answer. An error from check or offer is reported to the peer in an
 // error frame.
-func Offerer(ctx context.Context, conn net.Conn, local Hello, check func(remote Hello) error, offer func(remote Hello) (string, error)) (remote Hello, answer string, err error) {
+//
+// The listener's hello commits to its nonce, ours carries our nonce, and
+// the answer reveals the listener's, which must match the commitment
+// (ErrCommit otherwise, and we close without an error frame).
+func Offerer(ctx context.Context, conn net.Conn, local Hello, check func(remote Hello) error, offer func(remote Hello) (string, error)) (remote Hello, answer string, nonces Nonces, err error) {
 	s := &session{conn: conn, ctx: ctx}
 	if remote, err = s.readHello(); err != nil {
-		return Hello{}, "", err
+		return Hello{}, "", Nonces{}, err
+	}
+	if remote.Commit == "" {
+		return Hello{}, "", Nonces{}, s.fail(CodeBadHello, fmt.Errorf("%w: the listener's hello has no commit", ErrMalformed))
 	}
 	if check != nil {
 		if err := check(remote); err != nil {
-			return Hello{}, "", s.fail(CodeRefused, err)
+			return Hello{}, "", Nonces{}, s.fail(CodeRefused, err)
 		}
 	}
+	if nonces.Dialer, err = newNonce(); err != nil {
+		return Hello{}, "", Nonces{}, s.fail(CodeInternal, err)
+	}
+	local.Commit, local.Nonce = "", hex.EncodeToString(nonces.Dialer)
 	if err := s.send(TypeHello, local); err != nil {
-		return Hello{}, "", err
+		return Hello{}, "", Nonces{}, err
 	}
 	sdp, err := offer(remote)
 	if err != nil {
-		return Hello{}, "", s.fail(CodeRefused, err)
+		return Hello{}, "", Nonces{}, s.fail(CodeRefused, err)
 	}
 	if err := s.send(TypeOffer, SDP{SDP: sdp}); err != nil {
-		return Hello{}, "", err
+		return Hello{}, "", Nonces{}, err
 	}
-	if answer, err = s.readSDP(TypeAnswer); err != nil {
-		return Hello{}, "", err
+	p, err := s.expect(TypeAnswer)
+	if err != nil {
+		return Hello{}, "", Nonces{}, err
 	}
-	return remote, answer, nil
+	a, err := decodeSDP(p)
+	if err != nil {
+		return Hello{}, "", Nonces{}, s.fail(CodeBadSDP, err)
+	}
+	if a.Nonce == "" || commitTo(mustHex(a.Nonce)) != remote.Commit {
+		return Hello{}, "", Nonces{}, ErrCommit
+	}
+	nonces.Listener = mustHex(a.Nonce)
+	return remote, a.SDP, nonces, nil
+}
+
+// mustHex decodes a string that hex64Re has matched.
+func mustHex(s string) []byte {
+	b, _ := hex.DecodeString(s)
+	return b
 }
 
 // Answerer runs the listening side: it sends our hello at once (the
@@ -156,30 +206,44 @@ func Offerer(ctx context.Context, conn net.Conn, local Hello, check func(remote 
 // offer and replies with what answer returns. check may refuse the peer
 // after its hello. An error from check or answer is reported to the peer in
 // an error frame.
-func Answerer(ctx context.Context, conn net.Conn, local Hello, check func(remote Hello) error, answer func(remote Hello, offer string) (string, error)) (Hello, error) {
+//
+// Our hello commits to a fresh nonce, the dialer's hello must carry its
+// nonce, and our answer reveals ours: neither side can choose its nonce
+// after seeing the other's.
+func Answerer(ctx context.Context, conn net.Conn, local Hello, check func(remote Hello) error, answer func(remote Hello, offer string) (string, error)) (Hello, Nonces, error) {
 	s := &session{conn: conn, ctx: ctx}
+	var nonces Nonces
+	var err error
+	if nonces.Listener, err = newNonce(); err != nil {
+		return Hello{}, Nonces{}, err
+	}
+	local.Commit, local.Nonce = commitTo(nonces.Listener), ""
 	if err := s.send(TypeHello, local); err != nil {
-		return Hello{}, err
+		return Hello{}, Nonces{}, err
 	}
 	remote, err := s.readHello()
 	if err != nil {
-		return Hello{}, err
+		return Hello{}, Nonces{}, err
 	}
+	if remote.Nonce == "" {
+		return Hello{}, Nonces{}, s.fail(CodeBadHello, fmt.Errorf("%w: the dialer's hello has no nonce", ErrMalformed))
+	}
+	nonces.Dialer = mustHex(remote.Nonce)
 	if check != nil {
 		if err := check(remote); err != nil {
-			return Hello{}, s.fail(CodeRefused, err)
+			return Hello{}, Nonces{}, s.fail(CodeRefused, err)
 		}
 	}
 	offer, err := s.readSDP(TypeOffer)
 	if err != nil {
-		return Hello{}, err
+		return Hello{}, Nonces{}, err
 	}
 	sdp, err := answer(remote, offer)
 	if err != nil {
-		return Hello{}, s.fail(CodeInternal, err)
+		return Hello{}, Nonces{}, s.fail(CodeInternal, err)
 	}
-	if err := s.send(TypeAnswer, SDP{SDP: sdp}); err != nil {
-		return Hello{}, err
+	if err := s.send(TypeAnswer, SDP{SDP: sdp, Nonce: hex.EncodeToString(nonces.Listener)}); err != nil {
+		return Hello{}, Nonces{}, err
 	}
-	return remote, nil
+	return remote, nonces, nil
 }

@@ -1,11 +1,14 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +54,7 @@ func helloFor(seed, name string) Hello {
 
 type answerResult struct {
 	remote Hello
+	nonces Nonces
 	err    error
 }
 
@@ -59,9 +63,9 @@ type answerResult struct {
 func runAnswerer(ctx context.Context, conn net.Conn, check func(Hello) error, answer func(Hello, string) (string, error)) <-chan answerResult {
 	ch := make(chan answerResult, 1)
 	go func() {
-		remote, err := Answerer(ctx, conn, helloFor("answerer", "Receiver"), check, answer)
+		remote, nonces, err := Answerer(ctx, conn, helloFor("answerer", "Receiver"), check, answer)
 		_ = conn.Close()
-		ch <- answerResult{remote, err}
+		ch <- answerResult{remote, nonces, err}
 	}()
 	return ch
 }
@@ -132,33 +136,45 @@ func TestHandshakeFullExchange(t *testing.T) {
 		checked = h
 		return nil
 	}, func(remote Hello, offer string) (string, error) {
-		if remote != offererHello || offer != offerSDP {
+		if remote.DeviceID != offererHello.DeviceID || remote.Fingerprint != offererHello.Fingerprint || offer != offerSDP {
 			return "", errors.New("answer got the wrong hello or offer")
 		}
 		return answerSDP, nil
 	})
 
 	var offeredTo Hello
-	remote, answer, err := Offerer(ctx, client, offererHello, nil, func(h Hello) (string, error) {
+	remote, answer, nonces, err := Offerer(ctx, client, offererHello, nil, func(h Hello) (string, error) {
 		offeredTo = h
 		return offerSDP, nil
 	})
 	require.NoError(t, err)
-	assert.Equal(t, helloFor("answerer", "Receiver"), remote)
+	want := helloFor("answerer", "Receiver")
+	require.Len(t, remote.Commit, 64, "the listener's hello commits to its nonce")
+	assert.Empty(t, remote.Nonce)
+	want.Commit = remote.Commit
+	assert.Equal(t, want, remote)
 	assert.Equal(t, remote, offeredTo, "offer callback sees the answerer's hello")
 	assert.Equal(t, answerSDP, answer)
 
 	r := waitAnswer(t, res)
 	require.NoError(t, r.err)
-	assert.Equal(t, offererHello, r.remote)
-	assert.Equal(t, offererHello, checked, "check sees the offerer's hello")
+	require.Len(t, r.remote.Nonce, 64, "the dialer's hello carries its nonce")
+	assert.Empty(t, r.remote.Commit)
+	sent := offererHello
+	sent.Nonce = r.remote.Nonce
+	assert.Equal(t, sent, r.remote)
+	assert.Equal(t, sent, checked, "check sees the offerer's hello")
+	assert.Equal(t, nonces, r.nonces, "both sides end with the same two nonces")
+	assert.Len(t, nonces.Dialer, NonceSize)
+	assert.Len(t, nonces.Listener, NonceSize)
+	assert.Equal(t, remote.Commit, commitTo(nonces.Listener))
 }
 
 func TestHandshakeNilCheck(t *testing.T) {
 	client, server := tcpPair(t)
 	ctx := t.Context()
 	res := runAnswerer(ctx, server, nil, echoAnswer)
-	_, answer, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
+	_, answer, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 	require.NoError(t, err)
 	assert.Equal(t, "answer to sdp", answer)
 	require.NoError(t, waitAnswer(t, res).err)
@@ -174,7 +190,7 @@ func TestHandshakeCheckRefuses(t *testing.T) {
 		return echoAnswer(h, o)
 	})
 
-	_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
+	_, _, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 	require.Error(t, err)
 	var re *RemoteError
 	require.ErrorAs(t, err, &re)
@@ -191,7 +207,7 @@ func TestHandshakeOfferRefused(t *testing.T) {
 	client, server := tcpPair(t)
 	ctx := t.Context()
 	res := runAnswerer(ctx, server, nil, echoAnswer)
-	_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) {
+	_, _, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) {
 		return "", errors.New("wrong peer")
 	})
 	require.Error(t, err)
@@ -210,7 +226,7 @@ func TestHandshakeAnswerFails(t *testing.T) {
 	res := runAnswerer(ctx, server, nil, func(Hello, string) (string, error) {
 		return "", errors.New("cannot parse your offer")
 	})
-	_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
+	_, _, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 	var re *RemoteError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, CodeInternal, re.Code, "a failing answer is the answerer's own trouble")
@@ -222,7 +238,11 @@ func TestHandshakeAnswerFails(t *testing.T) {
 // TestAnswererRejects sends a bad first message to a real Answerer and checks
 // that it gives up at once, says why in an error frame, and closes.
 func TestAnswererRejects(t *testing.T) {
-	validHelloJSON, err := json.Marshal(helloFor("o", "O"))
+	dialerHello := helloFor("o", "O")
+	dialerHello.Nonce = strings.Repeat("ab", 32)
+	validHelloJSON, err := json.Marshal(dialerHello)
+	require.NoError(t, err)
+	noNonceHello, err := json.Marshal(helloFor("o", "O"))
 	require.NoError(t, err)
 	badHello, err := json.Marshal(Hello{DeviceID: "bad id!", Name: "O", Version: int(Version), Fingerprint: testFingerprint})
 	require.NoError(t, err)
@@ -307,6 +327,12 @@ func TestAnswererRejects(t *testing.T) {
 			wantErr:  ErrMalformed,
 		},
 		{
+			name:     "hello without a nonce",
+			send:     [][]byte{frame(Version, TypeHello, noNonceHello)},
+			wantCode: CodeBadHello,
+			wantErr:  ErrMalformed,
+		},
+		{
 			name:     "invalid hello",
 			send:     [][]byte{frame(Version, TypeHello, badHello)},
 			wantCode: CodeBadHello,
@@ -376,6 +402,14 @@ func TestOffererRejectsBadAnswerer(t *testing.T) {
 			wantErr:  ErrMalformed,
 		},
 		{
+			name: "answerer hello without a commit",
+			reply: func(t *testing.T, server net.Conn) {
+				writeJSONFrame(t, server, TypeHello, helloFor("answerer", "Receiver"))
+			},
+			wantCode: CodeBadHello,
+			wantErr:  ErrMalformed,
+		},
+		{
 			name: "answerer closes",
 			reply: func(t *testing.T, server net.Conn) {
 				_ = server.Close()
@@ -398,7 +432,7 @@ func TestOffererRejectsBadAnswerer(t *testing.T) {
 			type result struct{ err error }
 			done := make(chan result, 1)
 			go func() {
-				_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
+				_, _, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 				_ = client.Close()
 				done <- result{err}
 			}()
@@ -477,7 +511,7 @@ func TestOffererSilentPeerContextDeadline(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
+		_, _, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 		done <- err
 	}()
 	select {
@@ -501,7 +535,8 @@ func TestListenerSpeaksFirst(t *testing.T) {
 		require.Equal(t, TypeHello, f.Type)
 		h, err := DecodeHello(f.Payload)
 		require.NoError(t, err)
-		assert.Equal(t, helloFor("answerer", "Receiver"), h)
+		assert.Equal(t, helloFor("answerer", "Receiver").DeviceID, h.DeviceID)
+		assert.Len(t, h.Commit, 64)
 		_ = client.Close()
 		require.Error(t, waitAnswer(t, res).err)
 	})
@@ -510,7 +545,7 @@ func TestListenerSpeaksFirst(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() {
-			_, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
+			_, _, _, err := Offerer(ctx, client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
 			done <- err
 		}()
 		require.NoError(t, server.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
@@ -525,12 +560,14 @@ func TestListenerSpeaksFirst(t *testing.T) {
 		client, server := tcpPair(t)
 		done := make(chan error, 1)
 		go func() {
-			_, _, err := Offerer(t.Context(), client, helloFor("o", "O"), func(Hello) error { return errors.New("not the device dialed") },
+			_, _, _, err := Offerer(t.Context(), client, helloFor("o", "O"), func(Hello) error { return errors.New("not the device dialed") },
 				func(Hello) (string, error) { return "sdp", nil })
 			_ = client.Close()
 			done <- err
 		}()
-		writeJSONFrame(t, server, TypeHello, helloFor("answerer", "Receiver"))
+		listenerHello := helloFor("answerer", "Receiver")
+		listenerHello.Commit = strings.Repeat("cd", 32)
+		writeJSONFrame(t, server, TypeHello, listenerHello)
 		require.NoError(t, server.SetReadDeadline(time.Now().Add(5*time.Second)))
 		f, err := ReadFrame(server)
 		require.NoError(t, err)
@@ -540,4 +577,57 @@ func TestListenerSpeaksFirst(t *testing.T) {
 		assert.Equal(t, CodeRefused, em.Code)
 		assert.ErrorContains(t, <-done, "not the device dialed")
 	})
+}
+
+// TestOffererChecksTheReveal plays a listener that chooses its nonce after
+// seeing the dialer's (so it could steer the code): its answer reveals a
+// nonce other than the one its hello committed to. The offerer refuses
+// with ErrCommit and closes without an error frame; the true nonce passes.
+func TestOffererChecksTheReveal(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		reveal func(committed, dialer []byte) string
+		ok     bool
+	}{
+		{"the committed nonce", func(c, _ []byte) string { return hex.EncodeToString(c) }, true},
+		{"another nonce", func(_, d []byte) string { return hex.EncodeToString(d) }, false},
+		{"no nonce", func([]byte, []byte) string { return "" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := tcpPair(t)
+			type result struct {
+				nonces Nonces
+				err    error
+			}
+			done := make(chan result, 1)
+			go func() {
+				_, _, n, err := Offerer(t.Context(), client, helloFor("o", "O"), nil, func(Hello) (string, error) { return "sdp", nil })
+				_ = client.Close()
+				done <- result{n, err}
+			}()
+			committed := bytes.Repeat([]byte{7}, NonceSize)
+			h := helloFor("answerer", "Receiver")
+			h.Commit = commitTo(committed)
+			writeJSONFrame(t, server, TypeHello, h)
+			require.NoError(t, server.SetReadDeadline(time.Now().Add(5*time.Second)))
+			f, err := ReadFrame(server)
+			require.NoError(t, err)
+			dh, err := DecodeHello(f.Payload)
+			require.NoError(t, err)
+			dialerNonce := mustHex(dh.Nonce)
+			f, err = ReadFrame(server)
+			require.NoError(t, err)
+			require.Equal(t, TypeOffer, f.Type)
+			writeJSONFrame(t, server, TypeAnswer, SDP{SDP: "answer", Nonce: tc.reveal(committed, dialerNonce)})
+			r := <-done
+			if tc.ok {
+				require.NoError(t, r.err)
+				assert.Equal(t, Nonces{Dialer: dialerNonce, Listener: committed}, r.nonces)
+				return
+			}
+			require.ErrorIs(t, r.err, ErrCommit)
+			_, err = ReadFrame(server)
+			assert.ErrorIs(t, err, io.EOF, "closed without an error frame")
+		})
+	}
 }

@@ -13,6 +13,9 @@ type Peer struct {
 	DeviceID    string
 	Name        string
 	Fingerprint string
+	// Code is the verification code of the connection (peer.Conn.Code);
+	// it depends on that handshake's nonces, so each connection has its own.
+	Code string
 }
 
 // Link is an open connection to a peer with its data channel. peer.Conn is one.

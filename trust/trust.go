@@ -12,6 +12,7 @@ package trust
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -406,17 +407,24 @@ func (s *Store) save() error {
 	return nil
 }
 
-// Code is the verification code for a connection between the devices with
-// fingerprints a and b: both sides compute the same six digits, and a
-// device in the middle, holding other certificates, would make them differ.
-// Derivation: SHA-256 over the two fingerprint strings sorted
-// lexicographically and joined with "\n"; the first 8 bytes as a big-endian
-// uint64, modulo 1,000,000, written as "ddd ddd".
-func Code(a, b string) string {
-	if b < a {
-		a, b = b, a
-	}
-	sum := sha256.Sum256([]byte(a + "\n" + b))
+// CodeLabel starts the input of Code; a new derivation gets a new label.
+const CodeLabel = "peerdrop-code/2"
+
+// Code is the verification code of one connection (docs/PROTOCOL.md
+// section 11): both sides compute the same six digits from the dialer's and
+// the listener's certificate fingerprints and the two nonces of the
+// handshake. The listener committed to its nonce before it saw the
+// dialer's, and the dialer chose its nonce before it saw the listener's,
+// so a device in the middle cannot grind certificates or nonces until
+// both codes match: each attempt is one guess in a million.
+// Derivation: SHA-256 over CodeLabel, the dialer's fingerprint, the
+// listener's fingerprint, the dialer's nonce and the listener's nonce (both
+// in lower-case hex), each followed by "\n"; the first 8 bytes as a
+// big-endian uint64, modulo 1,000,000, written as "ddd ddd".
+func Code(dialerFP, listenerFP string, dialerNonce, listenerNonce []byte) string {
+	msg := CodeLabel + "\n" + dialerFP + "\n" + listenerFP + "\n" +
+		hex.EncodeToString(dialerNonce) + "\n" + hex.EncodeToString(listenerNonce) + "\n"
+	sum := sha256.Sum256([]byte(msg))
 	n := binary.BigEndian.Uint64(sum[:8]) % 1_000_000
 	return fmt.Sprintf("%03d %03d", n/1000, n%1000)
 }

@@ -238,18 +238,42 @@ func TestFullStoreKeepsTrustedAndRecent(t *testing.T) {
 func TestCode(t *testing.T) {
 	a := "sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":")
 	b := "sha-256 " + strings.TrimSuffix(strings.Repeat("01:", 32), ":")
-	assert.Equal(t, Code(a, b), Code(b, a), "both ends see the same code")
-	assert.Regexp(t, regexp.MustCompile(`^\d{3} \d{3}$`), Code(a, b))
-	assert.Equal(t, "971 264", Code(a, b), "known answer: the derivation must not drift")
+	nd, nl := make([]byte, 32), make([]byte, 32)
+	for i := range 32 {
+		nd[i], nl[i] = byte(i), byte(32+i)
+	}
+	assert.Regexp(t, regexp.MustCompile(`^\d{3} \d{3}$`), Code(a, b, nd, nl))
+	// Known answer (docs/PROTOCOL.md section 11; the page's JS checks the
+	// same vector): the derivation must not drift.
+	assert.Equal(t, "363 453", Code(a, b, nd, nl))
+	assert.Equal(t, "698 085", Code(b, a, nd, nl), "the roles are part of the input")
 
 	seen := map[string]bool{}
+	same := 0 // by chance, one in a million each
 	for range 300 {
 		x, y := fp(t), fp(t)
-		c := Code(x, y)
-		assert.NotEqual(t, c, Code(x, fp(t)), "another certificate, another code")
+		n1, n2 := nonce(t), nonce(t)
+		c := Code(x, y, n1, n2)
+		for _, other := range []string{
+			Code(x, fp(t), n1, n2),   // another certificate
+			Code(x, y, nonce(t), n2), // another dialer nonce
+			Code(x, y, n1, nonce(t)), // another listener nonce
+		} {
+			if other == c {
+				same++
+			}
+		}
 		seen[c] = true
 	}
+	assert.LessOrEqual(t, same, 2, "another certificate or nonce, another code")
 	assert.Greater(t, len(seen), 290, "codes spread out")
+}
+
+func nonce(t *testing.T) []byte {
+	n := make([]byte, 32)
+	_, err := rand.Read(n)
+	require.NoError(t, err)
+	return n
 }
 
 // A long-running process (receive) sees what another one (`peerdrop trust

@@ -5,7 +5,7 @@
 // window.peerdrop.state mirrors what happened, for people debugging and
 // for the end-to-end tests.
 
-import { loadIdentity, dial, register, verificationCode, validName } from './handshake.js';
+import { loadIdentity, dial, register, validName } from './handshake.js';
 import { connectServer, RemoteDialer, RemoteHost, splitCode } from './offlan.js';
 import { PairingError } from './pake.js';
 import { svg as qrSVG } from './qr.js';
@@ -27,7 +27,7 @@ const state = {
   received: [], // {path, size, sha256}
   texts: [], // {from, text}
   textsSent: [], // {text, error}
-  offers: [], // {id, from, files, declined}
+  offers: [], // {id, from, files, declined, code}
   done: [], // received offers that ended: {id, failed}
   cancelled: [], // received offers that stopped: {id, why}
   errors: [],
@@ -36,6 +36,7 @@ const state = {
   link: '', // and its pairing link (https://SERVER/#CODE), drawn as a QR code
   paired: [], // off the LAN: devices a code authenticated {name, device_id, fingerprint}
   connections: [], // every connection's local candidate types {peer, candidates}
+  codes: [], // the verification code of each connection this page opened to send
   devices: [], // on the LAN: where the page can send {device_id, name, type, fingerprint}, the serving device first
   target: '', // the device_id of where the device card sends
 };
@@ -113,6 +114,7 @@ async function sendItems(picked) {
   let ch = null;
   try {
     ch = new Channel(await target.dial());
+    connectedCode(ch.code);
     row.say('waiting for them to accept…');
     const r = await sendFiles(ch, items, '', {
       onAccepted: () => row.say('accepted'),
@@ -167,6 +169,7 @@ async function sendMessage(text) {
   let ch = null;
   try {
     ch = new Channel(await target.dial());
+    connectedCode(ch.code);
     await sendText(ch, text);
     await ch.flush(1000);
     addMessage(`You → ${escapeName(target.name)}`, escapeText(text));
@@ -187,13 +190,13 @@ function addMessage(who, text) {
 
 function decide(offer) {
   const files = offer.entries.filter((e) => !e.dir);
-  const rec = { id: offer.id, from: offer.from.name, files: files.length, declined: false };
+  const rec = { id: offer.id, from: offer.from.name, files: files.length, declined: false, code: offer.code };
   state.offers.push(rec);
   return new Promise((resolve) => {
     // Names as the CLI shows them: escaped, and marked when they mix scripts.
     const names = files.slice(0, 3).map((e) => showName(e.path)).join(', ') + (files.length > 3 ? ', …' : '');
     const what = files.length ? `${files.length} file${files.length === 1 ? '' : 's'} (${human(offer.size)}): ${names}` : 'a message';
-    const code = verificationCode(me.fingerprint, offer.from.fingerprint);
+    const code = offer.code;
     const accept = el('button', { className: 'accept', textContent: 'Accept' });
     const decline = el('button', { className: 'decline', textContent: 'Decline' });
     const card = el('li', { className: 'offer' },
@@ -450,9 +453,8 @@ function drawDevices() {
     const pick = el('button', { type: 'button', className: 'choose', textContent: 'Send here' });
     pick.dataset.id = d.device_id;
     pick.onclick = () => choose(d.device_id);
-    const code = d.fingerprint ? el('span', { className: 'code', textContent: ` code ${verificationCode(me.fingerprint, d.fingerprint)}` }) : '';
     return el('li', { className: 'device nearby' },
-      el('b', { textContent: escapeName(d.name) }), ' ', el('span', { className: 'type', textContent: escapeName(d.type || '') }), code, ' ', pick);
+      el('b', { textContent: escapeName(d.name) }), ' ', el('span', { className: 'type', textContent: escapeName(d.type || '') }), ' ', pick);
   }));
 }
 
@@ -475,11 +477,18 @@ async function watchDevices() {
 // --- page setup ---
 
 function showHost() {
-  const code = verificationCode(me.fingerprint, target.fingerprint);
   $('#host-name').textContent = escapeName(target.name);
   $('#host-type').textContent = escapeName(target.type);
-  $('#host-code').textContent = code;
+  // A code belongs to one connection (its handshake's nonces): none yet.
+  $('#host-code').textContent = 'shown once connected';
   $('#host').hidden = false;
+}
+
+// connectedCode shows the verification code of the connection just opened
+// to the device card's device.
+function connectedCode(code) {
+  $('#host-code').textContent = code;
+  state.codes.push(code);
 }
 
 function wire() {

@@ -69,8 +69,12 @@ export function deviceIdFor(fp) {
   return fp.slice(8).replaceAll(':', '').slice(0, 32).toLowerCase();
 }
 
+const HEX64_RE = /^[0-9a-f]{64}$/;
+
 export function validateHello(h) {
   if (!h || typeof h !== 'object') throw new HandshakeError('bad-hello', 'hello is not an object');
+  if (h.commit !== undefined && !HEX64_RE.test(h.commit)) throw new HandshakeError('bad-hello', 'bad commit');
+  if (h.nonce !== undefined && !HEX64_RE.test(h.nonce)) throw new HandshakeError('bad-hello', 'bad nonce');
   if (h.version !== VERSION) throw new HandshakeError('unsupported-version', `hello version ${h.version}`);
   if (!ID_RE.test(h.device_id || '')) throw new HandshakeError('bad-hello', 'bad device id');
   if (!validName(h.name)) throw new HandshakeError('bad-hello', 'bad name');
@@ -288,9 +292,27 @@ export function helloOf(id) {
   return { device_id: id.deviceId, name: id.name, version: VERSION, fingerprint: id.fingerprint };
 }
 
-// verificationCode is the six digits both screens show (PROTOCOL.md §11).
-export function verificationCode(fpA, fpB) {
-  const s = [fpA, fpB].sort().join('\n');
+function hexBytes(h) {
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function hexOf(b) {
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+// commitTo is the commitment a listener's hello carries for its nonce
+// (hex): hex(SHA-256(nonce)).
+export function commitTo(nonceHex) {
+  return hexOf(sha256(hexBytes(nonceHex)));
+}
+
+// verificationCode is the six digits both screens show for one connection
+// (PROTOCOL.md §11): from the dialer's and the listener's fingerprints and
+// the two nonces (hex) of its handshake. Go: trust.Code.
+export function verificationCode(dialerFP, listenerFP, dialerNonce, listenerNonce) {
+  const s = `peerdrop-code/2\n${dialerFP}\n${listenerFP}\n${dialerNonce}\n${listenerNonce}\n`;
   const d = sha256(enc.encode(s));
   let v = 0n;
   for (let i = 0; i < 8; i++) v = (v << 8n) | BigInt(d[i]);
@@ -394,6 +416,7 @@ export async function dialSession(id, s, { check = null, iceServers = [] } = {})
   let pc = null;
   try {
     const remote = await s.readHello();
+    if (!remote.commit) throw s.fail('bad-hello', "the listener's hello has no commit");
     if (remote.device_id === id.deviceId && remote.fingerprint === id.fingerprint) {
       throw s.fail('refused', 'that is this device itself');
     }
@@ -401,19 +424,28 @@ export async function dialSession(id, s, { check = null, iceServers = [] } = {})
       const why = check(remote);
       if (why) throw s.fail('refused', why);
     }
-    s.send(HELLO, helloOf(id));
+    // Our nonce goes out only now that the listener is bound to its own.
+    const nonce = randomHex(32);
+    s.send(HELLO, { ...helloOf(id), nonce });
     pc = newPeerConnection(id, iceServers);
     const dc = keepEarly(pc.createDataChannel(LABEL, { ordered: true }));
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     s.send(OFFER, { sdp: pc.localDescription.sdp });
-    const answer = await s.readSDP(ANSWER);
+    const a = await s.expect(ANSWER);
+    if (!a || typeof a.sdp !== 'string' || a.sdp === '') throw s.fail('bad-sdp', 'empty sdp');
+    if (typeof a.nonce !== 'string' || !HEX64_RE.test(a.nonce) || commitTo(a.nonce) !== remote.commit) {
+      // Close without an error frame: a refusal (PROTOCOL.md §2.2).
+      throw new HandshakeError('refused', "the other device's nonce does not match its commitment (someone in the middle?)");
+    }
+    const answer = a.sdp;
     if (!fingerprintMatches(answer, remote.fingerprint)) {
       throw new HandshakeError('internal', "the other device's certificate does not match its introduction");
     }
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     await channelOpen(pc, dc);
-    return { pc, dc, remote, candidates: candidateTypes(pc.localDescription.sdp) };
+    const code = verificationCode(id.fingerprint, remote.fingerprint, nonce, a.nonce);
+    return { pc, dc, remote, code, candidates: candidateTypes(pc.localDescription.sdp) };
   } catch (e) {
     if (pc) pc.close();
     throw e;
@@ -424,8 +456,12 @@ export async function dialSession(id, s, { check = null, iceServers = [] } = {})
 // listener and SDP answerer) over session s: its hello goes first; check
 // may refuse the sender; iceServers are for the RTCPeerConnection.
 export async function answer(id, s, check, iceServers = []) {
-  s.send(HELLO, helloOf(id));
+  // Our hello commits to our nonce; the answer reveals it, once the
+  // dialer's nonce is known to us (PROTOCOL.md §2.2).
+  const nonce = randomHex(32);
+  s.send(HELLO, { ...helloOf(id), commit: commitTo(nonce) });
   const remote = await s.readHello();
+  if (!remote.nonce) throw s.fail('bad-hello', "the dialer's hello has no nonce");
   if (remote.device_id === id.deviceId && remote.fingerprint === id.fingerprint) {
     throw s.fail('refused', 'refusing a connection from this device itself');
   }
@@ -449,13 +485,14 @@ export async function answer(id, s, check, iceServers = []) {
     } catch (e) {
       throw s.fail('internal', `cannot answer the offer: ${e.message}`);
     }
-    s.send(ANSWER, { sdp: pc.localDescription.sdp });
+    s.send(ANSWER, { sdp: pc.localDescription.sdp, nonce });
     const dc = await Promise.race([
       dcReady,
       new Promise((_, reject) => setTimeout(() => reject(new Error('no data channel within 15 s')), OPEN_TIMEOUT)),
     ]);
     await channelOpen(pc, dc);
-    return { pc, dc, remote, candidates: candidateTypes(pc.localDescription.sdp) };
+    const code = verificationCode(remote.fingerprint, id.fingerprint, remote.nonce, nonce);
+    return { pc, dc, remote, code, candidates: candidateTypes(pc.localDescription.sdp) };
   } catch (e) {
     pc.close();
     throw e;

@@ -138,6 +138,7 @@ export class Channel {
     this.pc = conn.pc;
     this.dc = conn.dc;
     this.remote = conn.remote;
+    this.code = conn.code; // this connection's verification code
     this.dc.binaryType = 'arraybuffer';
     this.dc.bufferedAmountLowThreshold = LOW_WATER;
     this.msgs = this.dc.early || []; // what arrived before us (keepEarly)
@@ -423,7 +424,7 @@ export async function sendText(ch, text) {
 
 // receive runs the receiving side on ch until it closes. ui:
 //   decide(offer) -> Promise<sink factory | null>  (null: decline)
-//      offer = {id, text, entries, size, from}
+//      offer = {id, text, entries, size, from, code}
 //   onText(text, from), onProgress(id, bytes, total), onFile(id, entry, ok, sha256, message)
 //   onDone(id, failedPaths), onCancelled(id)
 // A sink factory: {open(entry) -> Promise<{write(u8), close(), abort()}>, finish()}.
@@ -608,7 +609,7 @@ export async function receive(ch, ui) {
     })();
     let sink;
     try {
-      sink = await ui.decide({ id: off.id, text: off.text, entries: off.entries, size: off.size, from: ch.remote, signal: gone.signal });
+      sink = await ui.decide({ id: off.id, text: off.text, entries: off.entries, size: off.size, from: ch.remote, code: ch.code, signal: gone.signal });
     } finally {
       deciding = false;
       ch.wake();
