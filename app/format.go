@@ -234,6 +234,10 @@ func itemDetail(it engine.Item) string {
 		if it.Total > 0 {
 			parts = append(parts, humanBytes(it.Bytes)+" of "+humanBytes(it.Total))
 		}
+		if it.Code != "" {
+			// The connection's verification code, to compare with the other screen.
+			parts = append(parts, "code "+it.Code)
+		}
 		if it.State == engine.StateRunning {
 			if s := humanSpeed(it.Speed); s != "" {
 				parts = append(parts, s)

@@ -82,6 +82,8 @@ func TestItemDetail(t *testing.T) {
 	it := engine.Item{Direction: engine.Outgoing, Peer: engine.Peer{Name: "Bob"}, State: engine.StateRunning,
 		Bytes: 12_300_000, Total: 40_000_000, Speed: 12.3e6, ETA: 3 * time.Second}
 	assert.Equal(t, "to Bob · 12.3 MB of 40.0 MB · 12.3 MB/s · 3 s left", itemDetail(it))
+	it.Code = "363 453"
+	assert.Equal(t, "to Bob · 12.3 MB of 40.0 MB · code 363 453 · 12.3 MB/s · 3 s left", itemDetail(it), "the connection's verification code")
 	it.Direction, it.State, it.Files, it.Bytes = engine.Incoming, engine.StateDone, 2, 40_000_000
 	assert.Equal(t, "from Bob · 2 files · 40.0 MB", itemDetail(it))
 	assert.InDelta(t, 1.0, progress(it), 1e-9)
