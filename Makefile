@@ -37,7 +37,7 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 
 # Fuzz targets as package:FuzzName, each run for FUZZTIME.
 FUZZTIME ?= 20s
-FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signaling:FuzzDecodeCandidate ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
+FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signaling:FuzzDecodeCandidate ./signaling:FuzzDecodeSDP ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
 	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode \
 	./rendezvous:FuzzDecodeEnvelope ./rendezvous:FuzzClientIP ./remote:FuzzDecodeChunk ./internal/visible:FuzzEscape \
 	./web:FuzzDecodeFrameMessage ./web:FuzzDecodeControl

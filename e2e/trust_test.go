@@ -35,9 +35,11 @@ func randomFingerprint(t testing.TB) string {
 	return "sha-256 " + strings.Join(parts, ":")
 }
 
-// sendHello connects to addr from the local address from (nil: any), sends
-// a hello and reads the receiver's first frame; it never sends an offer, so
-// no DTLS handshake can follow.
+// sendHello connects to addr from the local address from (nil: any), reads
+// the receiver's hello (the listener speaks first), sends h (with a nonce)
+// and an empty offer, and returns the receiver's next frame: an error frame,
+// "bad-hello" or "refused" for a hello it refused, "bad-sdp" for one it
+// took (the empty offer). No DTLS handshake can follow.
 func sendHello(ctx context.Context, from net.Addr, addr string, h signaling.Hello) (signaling.Frame, error) {
 	d := net.Dialer{LocalAddr: from, Timeout: 5 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
@@ -46,6 +48,12 @@ func sendHello(ctx context.Context, from net.Addr, addr string, h signaling.Hell
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if f, err := signaling.ReadFrame(c); err != nil || f.Type != signaling.TypeHello {
+		return f, fmt.Errorf("the receiver's hello: %v (%v)", err, f.Type)
+	}
+	if h.Nonce == "" {
+		h.Nonce = strings.Repeat("ab", 32)
+	}
 	p, err := json.Marshal(h)
 	if err != nil {
 		return signaling.Frame{}, err
@@ -53,6 +61,8 @@ func sendHello(ctx context.Context, from net.Addr, addr string, h signaling.Hell
 	if err := signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}); err != nil {
 		return signaling.Frame{}, err
 	}
+	// Refused at the hello, the receiver may close before it reads the offer.
+	_ = signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeOffer, Payload: []byte(`{"sdp":""}`)})
 	return signaling.ReadFrame(c)
 }
 
@@ -160,12 +170,19 @@ func TestHelloFloodPinsNothing(t *testing.T) {
 				switch {
 				case err != nil:
 					dropped.Add(1) // closed unanswered: the listener's admission
-				case f.Type == signaling.TypeError:
+					continue
+				case f.Type != signaling.TypeError:
+					assert.Failf(t, "no error frame", "hello %d: got a %s frame", i, f.Type)
+					return
+				}
+				if re, err := signaling.DecodeError(f.Payload); err == nil && re.Code == signaling.CodeBadSDP {
+					if forged {
+						answeredForged.Add(1)
+					} else {
+						unproven.Add(1) // it took the hello, and an offer never comes
+					}
+				} else {
 					refused.Add(1)
-				case forged:
-					answeredForged.Add(1)
-				default:
-					unproven.Add(1) // it answered, and waits for an offer that never comes
 				}
 			}
 		})

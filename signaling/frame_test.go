@@ -392,6 +392,8 @@ func FuzzDecodeHello(f *testing.F) {
 	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bo\u0000b","version":2,"fingerprint":"` + testFingerprint + `"}`))
 	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`))
 	f.Add([]byte(`{"DEVICE_ID":"x","Name":"\ud800","version":1.0}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `","commit":"` + strings.Repeat("0a", 32) + `"}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `","nonce":"` + strings.Repeat("0A", 32) + `"}`))
 	f.Add([]byte("null"))
 	f.Add([]byte("{"))
 	f.Add([]byte{})
@@ -414,6 +416,30 @@ func FuzzDecodeHello(f *testing.F) {
 		h2, err := DecodeHello(p)
 		if err != nil || h2 != h {
 			t.Fatalf("round trip: %+v, %v (was %+v)", h2, err, h)
+		}
+	})
+}
+
+func FuzzDecodeSDP(f *testing.F) {
+	f.Add([]byte(`{"sdp":"v=0\r\n"}`))
+	f.Add([]byte(`{"sdp":"v=0\r\n","nonce":"` + strings.Repeat("5e", 32) + `"}`))
+	f.Add([]byte(`{"sdp":"v=0\r\n","nonce":"` + strings.Repeat("5E", 32) + `"}`))
+	f.Add([]byte(`{"sdp":"v=0\r\n","nonce":"5e"}`))
+	f.Add([]byte(`{"sdp":""}`))
+	f.Add([]byte(`{"nonce":7}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := decodeSDP(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error is not ErrMalformed: %v", err)
+			}
+			return
+		}
+		if s.SDP == "" {
+			t.Fatal("accepted an empty sdp")
+		}
+		if s.Nonce != "" && len(mustHex(s.Nonce)) != NonceSize {
+			t.Fatalf("accepted a bad nonce %q", s.Nonce)
 		}
 	})
 }
