@@ -183,7 +183,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	e := &env{
 		trust: pins, deviceType: *devType,
 		stdin: stdin, stdout: stdout, stderr: stderr,
-		out: newOutput(stdout, stderr, *jsonOut, id.Fingerprint),
+		out: newOutput(stdout, stderr, *jsonOut),
 		cfg: peer.Config{Identity: id, Name: *name},
 	}
 	e.cfg.OnPath = e.pathChanged

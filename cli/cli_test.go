@@ -57,7 +57,7 @@ func TestHumanBytes(t *testing.T) {
 // documented in the README and must not drift.
 func TestJSONEvents(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	o := newOutput(&stdout, &stderr, true, "sha-256 00")
+	o := newOutput(&stdout, &stderr, true)
 	o.event(transfer.FileDone{ID: "ab", Index: 1, Name: "a/b.txt", Path: "/d/a/b.txt", Size: 3, SHA256: "00", ResumedFrom: 2})
 	o.event(transfer.FileDone{ID: "ab", Name: "a/b.txt", Size: 3})
 	o.event(transfer.TransferDone{ID: "ab", Files: 1, Bytes: 3})

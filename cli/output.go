@@ -24,18 +24,17 @@ type output struct {
 	json   bool
 	tty    bool
 	bars   map[string]*progressbar.ProgressBar
-	self   string // our certificate fingerprint, for verification codes
 }
 
-// code is the verification code of our connection with p.
+// code is the verification code of the connection p came on.
 func (o *output) code(p transfer.Peer) string { return p.Code }
 
-func newOutput(stdout, stderr io.Writer, jsonOut bool, self string) *output {
+func newOutput(stdout, stderr io.Writer, jsonOut bool) *output {
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	return &output{stdout: stdout, stderr: stderr, json: jsonOut, tty: tty, bars: map[string]*progressbar.ProgressBar{}, self: self}
+	return &output{stdout: stdout, stderr: stderr, json: jsonOut, tty: tty, bars: map[string]*progressbar.ProgressBar{}}
 }
 
 // jsonEvent writes one JSON object with "event" set to name.
