@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,23 +21,33 @@ import (
 func TestHelloAlonePinsNothing(t *testing.T) {
 	a, b := startEngine(t, "alice"), startEngine(t, "bob")
 	mallory := startEngine(t, "mallory")
-	hello := func(h signaling.Hello) signaling.Frame {
+	hello := func(h signaling.Hello) string {
 		t.Helper()
 		c, err := net.DialTimeout("tcp", b.target().Addrs[0], 5*time.Second)
 		require.NoError(t, err)
 		defer c.Close()
 		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		f, err := signaling.ReadFrame(c)
+		require.NoError(t, err)
+		require.Equal(t, signaling.TypeHello, f.Type, "the listener speaks first")
+		h.Nonce = strings.Repeat("ab", 32)
 		p, err := json.Marshal(h)
 		require.NoError(t, err)
 		require.NoError(t, signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}))
-		f, err := signaling.ReadFrame(c)
+		// An offer that can never be applied: the answer says how far the
+		// hello got.
+		_ = signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeOffer, Payload: []byte(`{"sdp":""}`)})
+		f, err = signaling.ReadFrame(c)
 		require.NoError(t, err)
-		return f
+		require.Equal(t, signaling.TypeError, f.Type)
+		e, err := signaling.DecodeError(f.Payload)
+		require.NoError(t, err)
+		return e.Code
 	}
 	forged := signaling.Hello{DeviceID: a.Self().ID, Name: "alice", Version: int(signaling.Version), Fingerprint: mallory.Fingerprint()}
-	assert.Equal(t, signaling.TypeError, hello(forged).Type, "alice's id with mallory's certificate")
+	assert.Equal(t, signaling.CodeBadHello, hello(forged), "alice's id with mallory's certificate")
 	own := signaling.Hello{DeviceID: mallory.Self().ID, Name: "mallory", Version: int(signaling.Version), Fingerprint: mallory.Fingerprint()}
-	assert.Equal(t, signaling.TypeHello, hello(own).Type, "a well-formed hello is answered")
+	assert.Equal(t, signaling.CodeBadSDP, hello(own), "a well-formed hello is taken, and waits for an offer")
 	assert.Empty(t, b.trust.List(), "no hello pins anything")
 
 	f := filepath.Join(t.TempDir(), "x.txt")
