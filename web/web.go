@@ -186,17 +186,20 @@ func (s *Server) Handler(ctx context.Context) http.Handler {
 	mux.HandleFunc("GET /api/devices", s.serveDevices)
 	mux.HandleFunc("GET /ws/dial", func(w http.ResponseWriter, r *http.Request) { s.serveDial(ctx, w, r) })
 	mux.HandleFunc("GET /ws/listen", func(w http.ResponseWriter, r *http.Request) { s.serveListen(ctx, w, r) })
-	return guardHost(mux)
+	return guardHost(ownHostName(s.Host.DeviceID), mux)
 }
 
 // guardHost refuses requests whose Host is a DNS name other than localhost
-// or a .local one. The page is reached by the address in the QR code; a
-// name that resolves to this machine is what DNS rebinding looks like: a
-// web site that re-points its own name here, so that the browser's origin
-// check (Origin = Host) passes and the site could drive the bridge.
-func guardHost(next http.Handler) http.Handler {
+// or this device's own mDNS host name (ownName, "pd-<device id>.local",
+// the name discovery advertises it under). The page is reached by the
+// address in the QR code; a name that resolves to this machine is what DNS
+// rebinding looks like: a web site that re-points its own name here, so
+// that the browser's origin check (Origin = Host) passes and the site could
+// drive the bridge. Any other .local name is refused too: anyone on the LAN
+// can answer for one over mDNS and point it here.
+func guardHost(ownName string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowedHost(r.Host) {
+		if !allowedHost(r.Host, ownName) {
 			http.Error(w, "open this page by the address the device shows (http://ADDRESS:PORT/)", http.StatusForbidden)
 			return
 		}
@@ -204,7 +207,18 @@ func guardHost(next http.Handler) http.Handler {
 	})
 }
 
-func allowedHost(hostport string) bool {
+// ownHostName is the mDNS host name discovery advertises the device with
+// id under (discovery's hostName, without the trailing dot), or "" for none.
+func ownHostName(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "pd-" + strings.ToLower(id) + ".local"
+}
+
+// allowedHost reports whether a request's Host may reach the bridge: an IP
+// literal, localhost, or ownName (when not "").
+func allowedHost(hostport, ownName string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
@@ -213,7 +227,7 @@ func allowedHost(hostport string) bool {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return true
 	}
-	return host == "localhost" || strings.HasSuffix(host, ".local")
+	return host == "localhost" || (ownName != "" && host == ownName)
 }
 
 // Serve serves Handler on ln until ctx ends, and returns once every

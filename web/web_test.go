@@ -391,12 +391,16 @@ func TestDNSRebindingRefused(t *testing.T) {
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	for host, want := range map[string]int{
-		"evil.example:" + port:      http.StatusForbidden,
-		"evil.example":              http.StatusForbidden,
-		"127.0.0.1:" + port:         http.StatusOK,
-		"[::1]:" + port:             http.StatusOK,
-		"localhost:" + port:         http.StatusOK,
-		"pd-3f2a9c0d.local:" + port: http.StatusOK,
+		"evil.example:" + port:                     http.StatusForbidden,
+		"evil.example":                             http.StatusForbidden,
+		"127.0.0.1:" + port:                        http.StatusOK,
+		"[::1]:" + port:                            http.StatusOK,
+		"localhost:" + port:                        http.StatusOK,
+		"pd-" + idFor("host1") + ".local:" + port:  http.StatusOK,
+		"PD-" + idFor("host1") + ".local.:" + port: http.StatusOK,
+		// Any other mDNS name: a LAN host can answer for it and point it here.
+		"evil.local:" + port:                      http.StatusForbidden,
+		"pd-" + idFor("host2") + ".local:" + port: http.StatusForbidden,
 	} {
 		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/api/info", nil)
 		require.NoError(t, err)
@@ -471,4 +475,27 @@ func TestConnectFreesSlotForTransfer(t *testing.T) {
 		}
 		ws.CloseNow()
 	}
+}
+
+// TestAllowedHost: IP literals, localhost and the device's own mDNS host
+// name pass; every other name, .local ones included, does not.
+func TestAllowedHost(t *testing.T) {
+	own := ownHostName("3F2A9C0D3F2A9C0D3F2A9C0D3F2A9C0D")
+	assert.Equal(t, "pd-3f2a9c0d3f2a9c0d3f2a9c0d3f2a9c0d.local", own)
+	for host, want := range map[string]bool{
+		"192.168.1.7:8080": true,
+		"[fe80::1]:8080":   true,
+		"localhost":        true,
+		own + ":8080":      true,
+		own + ".":          true,
+		"evil.local":       false,
+		"evil.local:8080":  false,
+		"pd-00.local":      false,
+		"local":            false,
+		"evil.example":     false,
+		"":                 false,
+	} {
+		assert.Equal(t, want, allowedHost(host, own), host)
+	}
+	assert.False(t, allowedHost("pd-.local", ownHostName("")), "no id, no name of its own")
 }
