@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,6 +19,20 @@ import (
 // dialTimeout bounds the TCP connect to one of a device's addresses, as
 // peer.DialTimeout does.
 const dialTimeout = 5 * time.Second
+
+// What /ws/dial answers any failure before the device's hello with (not
+// reachable, refused, closed, timed out, a bad or another device's hello),
+// no sooner than minDialFailure after the dial began: the page learns
+// nothing about what listens at an address (no port scanner).
+const (
+	dialFailure = "cannot reach the device"
+)
+
+const minDialFailure = 3 * time.Second
+
+// deviceHelloTimeout bounds the wait for the dialed device's hello, which
+// a listener sends at once (a var: tests shorten it).
+var deviceHelloTimeout = 10 * time.Second
 
 // Nearby is a device the serving process discovered, as /api/devices
 // lists it: the page may send to it through /ws/dial.
@@ -117,14 +132,41 @@ func dialDevice(ctx context.Context, dev discovery.Device) (net.Conn, error) {
 // pipeDial runs one handshake from the page to dev until either side ends
 // or ctx does. The device's hello must carry dev's id.
 func pipeDial(ctx context.Context, ws *websocket.Conn, dev discovery.Device) error {
+	start := time.Now()
+	// fail closes the page's WebSocket the same way whatever went wrong
+	// before the device proved itself, no sooner than minDialFailure after
+	// the dial began: the page cannot tell an open port from a closed one,
+	// nor a listener from some other service.
+	fail := func(err error) error {
+		t := time.NewTimer(minDialFailure - time.Since(start))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		_ = ws.Close(websocket.StatusTryAgainLater, dialFailure)
+		return err
+	}
 	tcp, err := dialDevice(ctx, dev)
 	if err != nil {
-		_ = ws.Close(websocket.StatusTryAgainLater, truncate(fmt.Sprintf("cannot reach %s", dev.Name), 120))
-		return err
+		return fail(err)
 	}
 	defer tcp.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = tcp.SetDeadline(dl)
+	}
+	// The listener speaks first (§2): nothing of the page's is sent before
+	// the device's hello came, carrying the id (and fingerprint) it was
+	// discovered with.
+	hello, err := readDeviceHello(ctx, tcp, dev)
+	if err != nil {
+		return fail(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, writeTimeout)
+	err = ws.Write(wctx, websocket.MessageBinary, frameMessage(hello))
+	wcancel()
+	if err != nil {
+		return nil // the page left
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -133,7 +175,7 @@ func pipeDial(ctx context.Context, ws *websocket.Conn, dev discovery.Device) err
 
 	fromDevice := make(chan error, 1)
 	go func() {
-		err := deviceToPage(ctx, tcp, ws, dev.ID)
+		err := deviceToPage(ctx, tcp, ws)
 		switch {
 		case errors.Is(err, errDeviceLeft):
 			// The device is done (the data channel is open, or it gave
@@ -190,25 +232,44 @@ func pageToDevice(ctx context.Context, ws *websocket.Conn, tcp net.Conn) error {
 	}
 }
 
-// deviceToPage passes each frame of the device to the page; the first one
-// must be an error frame or the hello of the device the page asked for.
-func deviceToPage(ctx context.Context, tcp net.Conn, ws *websocket.Conn, id string) error {
-	for first := true; ; first = false {
+// readDeviceHello reads the device's first frame: it must be the hello of
+// dev (its id, and its fingerprint when discovery had one). Anything else
+// (an error frame included) ends the dial.
+func readDeviceHello(ctx context.Context, tcp net.Conn, dev discovery.Device) (signaling.Frame, error) {
+	stop := context.AfterFunc(ctx, func() { _ = tcp.SetReadDeadline(time.Now()) })
+	defer stop()
+	_ = tcp.SetReadDeadline(time.Now().Add(deviceHelloTimeout))
+	f, err := signaling.ReadFrame(tcp)
+	_ = tcp.SetReadDeadline(time.Time{})
+	if dl, ok := ctx.Deadline(); ok {
+		_ = tcp.SetReadDeadline(dl)
+	}
+	if err != nil {
+		return f, fmt.Errorf("waiting for the device's hello: %w", err)
+	}
+	if f.Type != signaling.TypeHello {
+		return f, fmt.Errorf("the device sent a %s frame before its hello", f.Type)
+	}
+	h, err := signaling.DecodeHello(f.Payload)
+	if err != nil {
+		return f, fmt.Errorf("the device's hello: %w", err)
+	}
+	if h.DeviceID != dev.ID {
+		return f, fmt.Errorf("the device answered as %s, not as %s", h.DeviceID, dev.ID)
+	}
+	if dev.Fingerprint != "" && !strings.EqualFold(h.Fingerprint, dev.Fingerprint) {
+		return f, fmt.Errorf("the device %s answered with another certificate than it advertises", dev.ID)
+	}
+	return f, nil
+}
+
+// deviceToPage passes each frame of the device to the page (its hello was
+// checked and passed on by pipeDial).
+func deviceToPage(ctx context.Context, tcp net.Conn, ws *websocket.Conn) error {
+	for {
 		f, err := signaling.ReadFrame(tcp)
 		if err != nil {
 			return errDeviceLeft
-		}
-		if first && f.Type != signaling.TypeError {
-			if f.Type != signaling.TypeHello {
-				return fmt.Errorf("the device sent a %s frame before its hello", f.Type)
-			}
-			h, err := signaling.DecodeHello(f.Payload)
-			if err != nil {
-				return fmt.Errorf("the device's hello: %w", err)
-			}
-			if h.DeviceID != id {
-				return fmt.Errorf("the device answered as %s, not as %s", h.DeviceID, id)
-			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 		err = ws.Write(wctx, websocket.MessageBinary, frameMessage(f))

@@ -2,11 +2,13 @@ package web
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
@@ -16,7 +18,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
-// fakeDevice is a LAN receiver on loopback: it reads the page's hello,
+// fakeDevice is a LAN receiver on loopback: it sends its hello first, reads the page's,
 // answers with helloAs, then echoes one frame back. got receives the
 // frames it read.
 func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.Frame) {
@@ -32,15 +34,15 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 			return
 		}
 		defer c.Close()
+		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor(helloAs), Name: "Bob", Version: int(signaling.Version), Fingerprint: fpFor(helloAs)})
+		if signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}) != nil {
+			return
+		}
 		f, err := signaling.ReadFrame(c)
 		if err != nil {
 			return
 		}
 		got <- f
-		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor(helloAs), Name: "Bob", Version: int(signaling.Version), Fingerprint: fpFor(helloAs)})
-		if signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}) != nil {
-			return
-		}
 		f, err = signaling.ReadFrame(c)
 		if err != nil {
 			return
@@ -139,10 +141,17 @@ func TestDialWrongDevice(t *testing.T) {
 	require.NoError(t, err)
 	defer ws.CloseNow()
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
-	<-got
 	_, _, err = ws.Read(ctx)
 	require.Error(t, err, "the other hello never reaches the page")
-	assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err))
+	assert.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(err))
+	var ce websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, dialFailure, ce.Reason, "as for an unreachable device")
+	select {
+	case f := <-got:
+		t.Fatalf("the page's %s frame reached a device that is not the one asked for", f.Type)
+	default:
+	}
 }
 
 // TestDialBadMessage: the page's messages are checked as on /ws/connect.
@@ -153,6 +162,8 @@ func TestDialBadMessage(t *testing.T) {
 	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id="+idFor("bob1"), nil)
 	require.NoError(t, err)
 	defer ws.CloseNow()
+	_, _, err = ws.Read(ctx) // the device's hello, which comes first
+	require.NoError(t, err)
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, []byte{1, 1, 0}))
 	_, _, err = ws.Read(ctx)
 	require.Error(t, err)
@@ -176,4 +187,48 @@ func TestDialUnreachable(t *testing.T) {
 	_, _, err = ws.Read(ctx)
 	require.Error(t, err)
 	assert.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(err))
+	var ce websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, dialFailure, ce.Reason)
+}
+
+// TestDialSilentServiceGetsNothing: a discovered address where some other
+// service listens (it never sends a peerdrop hello; think Redis) receives
+// not one byte of the page's, and the page sees the same failure as for a
+// closed port.
+func TestDialSilentServiceGetsNothing(t *testing.T) {
+	old := deviceHelloTimeout
+	deviceHelloTimeout = 500 * time.Millisecond
+	t.Cleanup(func() { deviceHelloTimeout = old })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	received := make(chan int, 1)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			received <- -1
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		received <- len(b)
+	})
+	addr := dialServer(t, discovery.Device{
+		Info: discovery.Info{ID: idFor("bob1"), Name: "Bob", Fingerprint: fpFor("bob1")},
+		Port: ln.Addr().(*net.TCPAddr).Port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+	})
+	ctx := testCtx(t)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/dial?id="+idFor("bob1"), nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+	_, _, err = ws.Read(ctx)
+	require.Error(t, err)
+	assert.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(err))
+	var ce websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, dialFailure, ce.Reason, "as for a closed port")
+	assert.Equal(t, 0, <-received, "bytes of the page reached the service")
 }
