@@ -22,17 +22,18 @@ const dialTimeout = 5 * time.Second
 
 // What /ws/dial answers any failure before the device's hello with (not
 // reachable, refused, closed, timed out, a bad or another device's hello),
-// no sooner than minDialFailure after the dial began: the page learns
+// no sooner than deviceHelloTimeout after the dial began: the page learns
 // nothing about what listens at an address (no port scanner).
 const (
 	dialFailure = "cannot reach the device"
 )
 
-const minDialFailure = 3 * time.Second
-
-// deviceHelloTimeout bounds the wait for the dialed device's hello, which
-// a listener sends at once (a var: tests shorten it).
-var deviceHelloTimeout = 10 * time.Second
+// deviceHelloTimeout bounds the dial and the wait for the dialed device's
+// hello together (a listener sends it at once), counted from the start of
+// the dial; every failure before that hello is answered at that moment, no
+// sooner, so a closed port, a silent service and a wrong answer take the
+// same time (a var: tests shorten it).
+var deviceHelloTimeout = 5 * time.Second
 
 // Nearby is a device the serving process discovered, as /api/devices
 // lists it: the page may send to it through /ws/dial.
@@ -132,13 +133,13 @@ func dialDevice(ctx context.Context, dev discovery.Device) (net.Conn, error) {
 // pipeDial runs one handshake from the page to dev until either side ends
 // or ctx does. The device's hello must carry dev's id.
 func pipeDial(ctx context.Context, ws *websocket.Conn, dev discovery.Device) error {
-	start := time.Now()
+	by := time.Now().Add(deviceHelloTimeout)
 	// fail closes the page's WebSocket the same way whatever went wrong
-	// before the device proved itself, no sooner than minDialFailure after
-	// the dial began: the page cannot tell an open port from a closed one,
+	// before the device proved itself, no sooner than deviceHelloTimeout
+	// after the dial began: the page cannot tell an open port from a closed one,
 	// nor a listener from some other service.
 	fail := func(err error) error {
-		t := time.NewTimer(minDialFailure - time.Since(start))
+		t := time.NewTimer(time.Until(by))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -158,7 +159,7 @@ func pipeDial(ctx context.Context, ws *websocket.Conn, dev discovery.Device) err
 	// The listener speaks first (§2): nothing of the page's is sent before
 	// the device's hello came, carrying the id (and fingerprint) it was
 	// discovered with.
-	hello, err := readDeviceHello(ctx, tcp, dev)
+	hello, err := readDeviceHello(ctx, tcp, dev, by)
 	if err != nil {
 		return fail(err)
 	}
@@ -235,10 +236,10 @@ func pageToDevice(ctx context.Context, ws *websocket.Conn, tcp net.Conn) error {
 // readDeviceHello reads the device's first frame: it must be the hello of
 // dev (its id, and its fingerprint when discovery had one). Anything else
 // (an error frame included) ends the dial.
-func readDeviceHello(ctx context.Context, tcp net.Conn, dev discovery.Device) (signaling.Frame, error) {
+func readDeviceHello(ctx context.Context, tcp net.Conn, dev discovery.Device, by time.Time) (signaling.Frame, error) {
 	stop := context.AfterFunc(ctx, func() { _ = tcp.SetReadDeadline(time.Now()) })
 	defer stop()
-	_ = tcp.SetReadDeadline(time.Now().Add(deviceHelloTimeout))
+	_ = tcp.SetReadDeadline(by)
 	f, err := signaling.ReadFrame(tcp)
 	_ = tcp.SetReadDeadline(time.Time{})
 	if dl, ok := ctx.Deadline(); ok {
