@@ -65,10 +65,72 @@ type Browser struct {
 	QueryInterval time.Duration
 	Expiry        time.Duration
 
+	// prefixes lists the networks of an interface, by name (nil: the
+	// system's, read again at most every ifPrefixTTL).
+	prefixes func(ifName string) []netip.Prefix
+
 	mu      sync.Mutex
 	devices map[string]*entry // by device id
 	hosts   map[string]map[netip.Addr]cachedAddr
+	ifNets  map[string]ifNets // prefixes by interface name, cached
 	running bool
+}
+
+// ifNets is what an interface's networks were when last read.
+type ifNets struct {
+	at   time.Time
+	nets []netip.Prefix
+}
+
+// ifPrefixTTL is how long an interface's networks are taken as read.
+const ifPrefixTTL = 5 * time.Second
+
+// systemPrefixes lists the networks of interface ifName as the system has
+// them now (none when it is gone).
+func systemPrefixes(ifName string) []netip.Prefix {
+	ifi, err := net.InterfaceByName(ifName)
+	if err != nil {
+		return nil
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if p, err := netip.ParsePrefix(n.String()); err == nil {
+				out = append(out, p.Masked())
+			}
+		}
+	}
+	return out
+}
+
+// onLink says whether a lies on a network of interface ifName, the one its
+// record was heard on; b.mu is held. A record heard on one network that
+// names an address of another (a host only we reach, our own loopback)
+// points where its sender cannot be: nothing dials it.
+func (b *Browser) onLink(ifName string, a netip.Addr, now time.Time) bool {
+	c, ok := b.ifNets[ifName]
+	if !ok || now.Sub(c.at) > ifPrefixTTL || now.Before(c.at) {
+		lookup := b.prefixes
+		if lookup == nil {
+			lookup = systemPrefixes
+		}
+		if b.ifNets == nil || len(b.ifNets) > 256 {
+			b.ifNets = map[string]ifNets{}
+		}
+		c = ifNets{at: now, nets: lookup(ifName)}
+		b.ifNets[ifName] = c
+	}
+	a = a.Unmap().WithZone("")
+	for _, p := range c.nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // entry is a device in the list and when it stops counting.
@@ -299,7 +361,8 @@ type cachedAddr struct {
 // learnAddrs records a host's addresses as announced on interface ifName;
 // b.mu is held. Link-local IPv6 addresses get ifName as their zone: they
 // are reachable through the interface they were heard on, and without it
-// not at all. With the cache-flush bit, addresses not announced within the
+// not at all; other addresses count only when they lie on a network of
+// that interface (onLink). With the cache-flush bit, addresses not announced within the
 // last second are dropped (RFC 6762 §10.2): the host's set changed.
 func (b *Browser) learnAddrs(host string, ha hostAddrs, ifName string, now time.Time) {
 	set := b.hosts[host]
@@ -323,6 +386,8 @@ func (b *Browser) learnAddrs(host string, ha hostAddrs, ifName string, now time.
 				continue // unusable without knowing the interface
 			}
 			a = a.WithZone(ifName)
+		} else if ifName != "" && !b.onLink(ifName, a, now) {
+			continue // not on the network it was heard on
 		}
 		if ha.ttl <= 0 {
 			// A goodbye: like any record, it goes one second later.

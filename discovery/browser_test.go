@@ -26,12 +26,24 @@ type testBrowser struct {
 
 func newTestBrowser(t *testing.T) *testBrowser {
 	tb := &testBrowser{t: t}
-	tb.Browser = &Browser{Self: selfID, Expiry: 10 * time.Second}
+	tb.Browser = &Browser{Self: selfID, Expiry: 10 * time.Second, prefixes: testPrefixes}
 	// As Run does.
 	tb.devices = map[string]*entry{}
 	tb.hosts = map[string]map[netip.Addr]cachedAddr{}
 	tb.OnEvent = func(ev Event) { tb.events = append(tb.events, ev) }
 	return tb
+}
+
+// testPrefixes are the networks of the test's interfaces: eth0 has
+// 10.0.0.0/24 and 2001:db8::/64, eth1 192.168.1.0/24.
+func testPrefixes(ifName string) []netip.Prefix {
+	switch ifName {
+	case "eth0":
+		return []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("2001:db8::/64")}
+	case "eth1":
+		return []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}
+	}
+	return nil
 }
 
 // feed hands data to the browser as received from src on eth0.
@@ -371,4 +383,28 @@ func TestBrowserRunTwice(t *testing.T) {
 	err := b.Run(t.Context())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "already running")
+}
+
+// Issue 11, item 2: a record heard on one network that names addresses of
+// another (a host only we reach on a second interface, our own loopback)
+// must not make them dialable: only the addresses on the network of the
+// interface it was heard on are kept.
+func TestBrowserKeepsOnlyAddressesOnTheInterfacesNetwork(t *testing.T) {
+	b := newTestBrowser(t)
+	b.feed(announcement(t, aliceInst, testInfo(), testHost, 120,
+		"192.168.1.5", "127.0.0.1", "10.0.2.1", "fd00::1", "10.0.0.2", "2001:db8::2", "fe80::2"), aliceSrc)
+	d := b.one(Appeared)
+	assert.Equal(t, addrs("10.0.0.2", "2001:db8::2", "fe80::2%eth0"), d.Addrs, "heard on eth0: eth0's networks only")
+
+	// Heard on eth1 (192.168.1.0/24) the same record gives that network's.
+	b2 := newTestBrowser(t)
+	b2.handle(packet{data: announcement(t, aliceInst, testInfo(), testHost, 120, "192.168.1.5", "10.0.0.2"), src: netip.MustParseAddr("192.168.1.5")}, "eth1")
+	assert.Equal(t, addrs("192.168.1.5"), b2.one(Appeared).Addrs)
+
+	// A record that names no address on the network it was heard on is
+	// not listed at all (nothing to dial).
+	b3 := newTestBrowser(t)
+	b3.feed(announcement(t, aliceInst, testInfo(), testHost, 120, "192.168.1.5", "127.0.0.1"), aliceSrc)
+	assert.Empty(t, b3.take())
+	assert.Empty(t, b3.Devices())
 }

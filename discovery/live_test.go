@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,6 +100,15 @@ func TestLiveAdvertiseAndBrowse(t *testing.T) {
 	assert.Equal(t, 53318, ev.Device.Port)
 	assert.Equal(t, "pd-"+adv.Info.ID+".local.", ev.Device.Host)
 	assert.NotEmpty(t, ev.Device.Addrs)
+	// Each interface's address comes with the record heard on it (an
+	// address off the network a record was heard on is dropped), so the
+	// second may come in an update.
+	both := func(d Device) bool {
+		return slices.Contains(d.Addresses(), "10.78.0.1:53318") && slices.Contains(d.Addresses(), "10.78.1.1:53318")
+	}
+	for !both(ev.Device) {
+		ev = waitFor(Updated, adv.Info.ID, 5*time.Second)
+	}
 	assert.Contains(t, ev.Device.Addresses(), "10.78.0.1:53318")
 	assert.Contains(t, ev.Device.Addresses(), "10.78.1.1:53318", "addresses of every interface")
 
