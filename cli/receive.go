@@ -143,7 +143,11 @@ func (e *env) receive(ctx context.Context, args []string) error {
 					finish(nil)
 				}
 			case transfer.Declined:
-				finish(errors.New("you declined the offer"))
+				if ev.Reason != "" && ev.Reason != "declined by the receiver" {
+					finish(fmt.Errorf("the offer was declined: %s", ev.Reason))
+				} else {
+					finish(errors.New("you declined the offer"))
+				}
 			case transfer.TextReceived:
 				finish(nil)
 			}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -32,6 +33,14 @@ const StateDir = ".peerdrop"
 // most of their time in fsync, and a crash loses at most a few of them.
 const syncThreshold = 1 << 20
 
+// DefaultMargin is the free space a Receiver keeps on the download folder's
+// file system unless told otherwise (Receiver.Margin).
+const DefaultMargin = 64 << 20
+
+// spaceCheckEvery: while writing, free space is measured again before each
+// file and after every this many bytes.
+const spaceCheckEvery = 4 << 20
+
 // Receiver accepts offers into Dir.
 type Receiver struct {
 	// Dir is the download folder. It must exist.
@@ -41,6 +50,13 @@ type Receiver struct {
 	Decide func(ctx context.Context, o OfferReceived) bool
 	// OnEvent hears every event, from the session's goroutine.
 	OnEvent func(Event)
+	// Margin is kept free on the download folder's file system: an offer
+	// that would leave less is declined, a transfer that crosses it stops.
+	// Zero means DefaultMargin, a negative value none.
+	Margin int64
+
+	// statfs measures free space (freeSpace; tests replace it).
+	statfs func(dir string) (int64, bool)
 
 	mu     sync.Mutex
 	active map[string]*activeOffer
@@ -52,6 +68,77 @@ type activeOffer struct {
 	cmds  chan command
 	link  Link
 	ended chan struct{} // closed when its session lets go of the offer
+	// remaining: bytes this offer may still write, reserved against the
+	// free space other offers see.
+	remaining atomic.Int64
+}
+
+func (r *Receiver) margin() int64 {
+	switch {
+	case r.Margin == 0:
+		return DefaultMargin
+	case r.Margin < 0:
+		return 0
+	}
+	return r.Margin
+}
+
+func (r *Receiver) free() (int64, bool) {
+	if r.statfs != nil {
+		return r.statfs(r.Dir)
+	}
+	return freeSpace(r.Dir)
+}
+
+// NoSpaceError: an offer does not fit on the receiving device.
+type NoSpaceError struct {
+	Need, Have int64 // Need includes the margin; Have excludes what other offers still write
+}
+
+func (e *NoSpaceError) Error() string {
+	return fmt.Sprintf("not enough free space on the receiving device: needs %s, has %s", sizeText(e.Need), sizeText(e.Have))
+}
+
+// checkSpace reports whether need more bytes fit, besides the margin and
+// what offers in flight other than id still have to write; the caller
+// holds r.mu.
+func (r *Receiver) checkSpace(id string, need int64) error {
+	free, ok := r.free()
+	if !ok {
+		return nil
+	}
+	have := free
+	for other, a := range r.active {
+		if other != id {
+			have -= max(a.remaining.Load(), 0)
+		}
+	}
+	if need+r.margin() > have {
+		return &NoSpaceError{Need: need + r.margin(), Have: max(have, 0)}
+	}
+	return nil
+}
+
+// SpaceFor reports whether an offer of need bytes fits now (nil when it does
+// or free space cannot be measured).
+func (r *Receiver) SpaceFor(need int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.checkSpace("", need)
+}
+
+// sizeText writes n bytes for people: "40.0 MiB".
+func sizeText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	d, e := int64(unit), 0
+	for m := n / unit; m >= unit && e < 5; m /= unit {
+		d *= unit
+		e++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(d), "KMGTPE"[e])
 }
 
 func (r *Receiver) control(id string, c command) bool {
@@ -109,15 +196,21 @@ func (r *Receiver) takeover(ctx context.Context, id string) error {
 	}
 }
 
-func (r *Receiver) register(id string, link Link) *activeOffer {
+// register records offer id as in flight on link, reserving need bytes; it
+// fails with a *NoSpaceError when they do not fit.
+func (r *Receiver) register(id string, link Link, need int64) (*activeOffer, error) {
 	a := &activeOffer{cmds: make(chan command, 16), link: link, ended: make(chan struct{})}
+	a.remaining.Store(need)
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkSpace(id, need); err != nil {
+		return nil, err
+	}
 	if r.active == nil {
 		r.active = map[string]*activeOffer{}
 	}
 	r.active[id] = a
-	r.mu.Unlock()
-	return a
+	return a, nil
 }
 
 func (r *Receiver) unregister(id string, a *activeOffer) {
@@ -193,6 +286,7 @@ type incoming struct {
 	pathBytes int
 	bytes     int64
 	lastEvent time.Time
+	unchecked int64 // bytes written since free space was last measured
 }
 
 type curFile struct {
@@ -415,6 +509,9 @@ func (rs *recvSession) decide() error {
 	}
 	rs.emit.emit(ev)
 	if !resuming {
+		if err := rs.r.SpaceFor(o.size); err != nil {
+			return rs.decline(err.Error())
+		}
 		ok := false
 		if rs.r.Decide != nil {
 			// The question ends with the link: a vanished sender needs no answer.
@@ -430,9 +527,7 @@ func (rs *recvSession) decide() error {
 			cancel()
 		}
 		if !ok {
-			rs.emit.emit(Declined{ID: o.id})
-			rs.off, rs.phase = nil, idle
-			return rs.send(Message{Type: TypeDecline, ID: o.id, Message: "declined by the receiver"})
+			return rs.decline("declined by the receiver")
 		}
 	}
 	if err := rs.r.takeover(rs.ctx, o.id); err != nil {
@@ -448,23 +543,56 @@ func (rs *recvSession) decide() error {
 			return err
 		}
 		accept.Done, accept.Resume = rs.loadProgress()
-	} else if err := rs.prepare(digest); err != nil {
-		rs.fail(-1, CodeIO, err.Error(), false)
-		rs.off, rs.phase = nil, idle
-		why := "the receiver cannot write to its download folder"
-		if errors.Is(err, ErrTooManyPaths) {
-			why = "the offer holds too many files and folders"
+		if o.reg, err = rs.r.register(o.id, rs.link, o.size-o.bytes); err != nil {
+			// What arrived stays for a later attempt (or until it expires).
+			return rs.decline(err.Error())
 		}
-		return rs.send(Message{Type: TypeDecline, ID: o.id, Message: why})
+	} else {
+		// Reserve the space before anything is written: another offer
+		// accepted meanwhile may have taken it.
+		if o.reg, err = rs.r.register(o.id, rs.link, o.size); err != nil {
+			return rs.decline(err.Error())
+		}
+		if err := rs.prepare(digest); err != nil {
+			rs.fail(-1, CodeIO, err.Error(), false)
+			rs.r.unregister(o.id, o.reg)
+			_ = rs.root.RemoveAll(o.dir)
+			_ = rs.root.Remove(StateDir) // only if empty
+			why := "the receiver cannot write to its download folder"
+			if errors.Is(err, ErrTooManyPaths) {
+				why = "the offer holds too many files and folders"
+			}
+			rs.off, rs.phase = nil, idle
+			return rs.send(Message{Type: TypeDecline, ID: o.id, Message: why})
+		}
 	}
 	o.doneLog, err = rs.root.OpenFile(path.Join(o.dir, "done.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
+		rs.r.unregister(o.id, o.reg)
 		return fmt.Errorf("open resume log: %w", err)
 	}
-	o.reg = rs.r.register(o.id, rs.link)
 	rs.phase = active
 	rs.emit.emit(Accepted{ID: o.id})
 	return rs.send(accept)
+}
+
+// decline answers the offer being decided with a no; why is shown to both.
+func (rs *recvSession) decline(why string) error {
+	id := rs.off.id
+	rs.emit.emit(Declined{ID: id, Reason: why})
+	rs.off, rs.phase = nil, idle
+	return rs.send(Message{Type: TypeDecline, ID: id, Message: why})
+}
+
+// spaceLeft stops the transfer when the file system holding the download
+// folder has crossed the margin (someone else may be writing there too).
+func (rs *recvSession) spaceLeft() error {
+	rs.off.unchecked = 0
+	free, ok := rs.r.free()
+	if ok && free < rs.r.margin() {
+		return violation(CodeNoSpace, "the receiving device ran out of free space (%s left, %s kept free)", sizeText(free), sizeText(rs.r.margin()))
+	}
+	return nil
 }
 
 // loadMeta finds the state an earlier, interrupted attempt at the same
@@ -587,6 +715,9 @@ func (rs *recvSession) openFile(m Message) error {
 	}
 	delete(o.cancelled, m.Index)
 	delete(o.failed, m.Index)
+	if err := rs.spaceLeft(); err != nil {
+		return err
+	}
 	name := partName(o.dir, m.Index)
 	f, err := rs.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -602,6 +733,7 @@ func (rs *recvSession) openFile(m Message) error {
 	}
 	if m.Offset == 0 {
 		o.bytes -= info.Size()
+		o.reg.remaining.Add(info.Size())
 		if err := f.Truncate(0); err != nil {
 			return rs.ioFail(err)
 		}
@@ -652,6 +784,12 @@ func (rs *recvSession) onData(p []byte) error {
 	cur.h.Write(p)
 	cur.written += int64(len(p))
 	o.bytes += int64(len(p))
+	o.reg.remaining.Add(-int64(len(p)))
+	if o.unchecked += int64(len(p)); o.unchecked >= spaceCheckEvery {
+		if err := rs.spaceLeft(); err != nil {
+			return err
+		}
+	}
 	if now := time.Now(); now.Sub(o.lastEvent) >= progressEvery {
 		o.lastEvent = now
 		rs.emit.emit(Progress{ID: o.id, Name: o.entries[cur.index].Path, Bytes: o.bytes, Total: o.size})
