@@ -23,9 +23,6 @@ import (
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
 
-// staleAfter: resume state older than this is removed when receive starts.
-const staleAfter = 7 * 24 * time.Hour
-
 func (e *env) receive(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -76,7 +73,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("download folder: %w", err)
 	}
-	transfer.CleanStale(absDir, staleAfter)
+	transfer.CleanStale(absDir, transfer.StaleAfter)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -2,10 +2,13 @@ package transfer
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,7 +29,9 @@ func TestOfferLargerThanFreeSpaceIsDeclined(t *testing.T) {
 	sparseFile(t, filepath.Join(src, "big.bin"), 40<<20)
 	var asked atomic.Bool
 	h := startReceiver(t, func(context.Context, OfferReceived) bool { asked.Store(true); return true })
-	h.rcv.statfs = func(string) (int64, bool) { return 100 << 20, true } // 100 MiB, of which 64 kept free
+	var free atomic.Int64
+	free.Store(100 << 20) // of which 64 MiB are kept free
+	h.rcv.statfs = func(string) (int64, bool) { return free.Load(), true }
 
 	var reason atomic.Value
 	_, err := send(t, h, []string{filepath.Join(src, "big.bin")}, "", func(e Event) {
@@ -40,8 +45,8 @@ func TestOfferLargerThanFreeSpaceIsDeclined(t *testing.T) {
 	assert.False(t, asked.Load(), "the user is not asked about an offer that cannot fit")
 	assert.Empty(t, snapshot(t, h.dir), "nothing is written")
 
-	// The same offer fits once the margin is smaller.
-	h.rcv.Margin = 32 << 20
+	// The same offer fits once there is room.
+	free.Store(110 << 20)
 	_, err = send(t, h, []string{filepath.Join(src, "big.bin")}, "", nil)
 	require.NoError(t, err)
 	assert.True(t, asked.Load())
@@ -90,4 +95,117 @@ func TestRunningOutOfSpaceWhileWritingStops(t *testing.T) {
 	assert.Contains(t, pe.Reason, "ran out of free space")
 	h.events.wait(t, "transfer-done", func(e Event) bool { _, ok := e.(TransferDone); return ok })
 	assert.Empty(t, snapshot(t, h.dir), "the partial file is removed")
+}
+
+// keepState writes the resume state an interrupted offer id from sender
+// from leaves: meta.json and a partial file of size bytes (sparse), all
+// last touched age ago.
+func keepState(t *testing.T, dir, id, from string, size int64, age time.Duration) {
+	t.Helper()
+	sd := filepath.Join(dir, StateDir, id)
+	meta, err := json.Marshal(stateMeta{ID: id, From: from, Manifest: "x", Top: map[string]string{}})
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(sd, "meta.json"), meta)
+	sparseFile(t, filepath.Join(sd, "0.part"), size)
+	when := time.Now().Add(-age)
+	for _, p := range []string{filepath.Join(sd, "meta.json"), filepath.Join(sd, "0.part"), sd} {
+		require.NoError(t, os.Chtimes(p, when, when))
+	}
+}
+
+func keptIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, StateDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	require.NoError(t, err)
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.Name())
+	}
+	return ids
+}
+
+func TestStalePartialsExpire(t *testing.T) {
+	dir := t.TempDir()
+	keepState(t, dir, "old", "A", 10, 7*time.Hour) // hours, not days
+	keepState(t, dir, "young", "A", 10, 5*time.Hour)
+	// The folder is old but its partial file was written a moment ago.
+	keepState(t, dir, "writing", "B", 10, 48*time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(dir, StateDir, "writing", "0.part"), time.Now(), time.Now()))
+	CleanStale(dir, StaleAfter)
+	assert.ElementsMatch(t, []string{"young", "writing"}, keptIDs(t, dir))
+
+	// The Receiver's own trim expires too, but never an offer in flight.
+	keepState(t, dir, "old", "A", 10, 7*time.Hour) // hours, not days
+	keepState(t, dir, "busy", "C", 10, 7*time.Hour)
+	r := &Receiver{Dir: dir}
+	a, err := r.register("busy", nil, 0)
+	require.NoError(t, err)
+	r.trimPartials("")
+	assert.ElementsMatch(t, []string{"young", "writing", "busy"}, keptIDs(t, dir))
+	r.unregister("busy", a)
+	r.trimPartials("")
+	assert.ElementsMatch(t, []string{"young", "writing"}, keptIDs(t, dir))
+}
+
+func TestPartialsCappedPerPeerAndInAll(t *testing.T) {
+	dir := t.TempDir()
+	const k = 1 << 10 // sizes in KiB; each state's meta.json adds a few bytes
+	r := &Receiver{Dir: dir, PeerPartials: 100 * k, AllPartials: 255 * k}
+	// A: its latest offer stays whatever its size; older ones go once the
+	// sum passes 100 KiB.
+	keepState(t, dir, "a1", "A", 150*k, time.Minute)
+	keepState(t, dir, "a2", "A", 10*k, 2*time.Minute)
+	keepState(t, dir, "b1", "B", 60*k, 3*time.Minute)
+	keepState(t, dir, "b2", "B", 30*k, 4*time.Minute)
+	keepState(t, dir, "b3", "B", 30*k, 5*time.Minute)
+	r.trimPartials("")
+	// a2 went (150+10 > 100); b3 went (60+30+30 > 100); 150+60+30 = 240 ≤ 255.
+	assert.ElementsMatch(t, []string{"a1", "b1", "b2"}, keptIDs(t, dir))
+	keepState(t, dir, "c1", "C", 40*k, 6*time.Minute)
+	r.trimPartials("")
+	// 280 > 255 in all: the oldest, c1, goes.
+	assert.ElementsMatch(t, []string{"a1", "b1", "b2"}, keptIDs(t, dir))
+	keepState(t, dir, "c1", "C", 40*k, 30*time.Second)
+	r.trimPartials("")
+	// Now b2 is the oldest: 280-30 = 250.
+	assert.ElementsMatch(t, []string{"a1", "b1", "c1"}, keptIDs(t, dir))
+}
+
+// TestNewOfferMakesRoom: a new offer that does not fit removes kept states
+// nobody resumes, oldest first, never one in flight, and then arrives.
+func TestNewOfferMakesRoom(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "new.bin"), randomBytes(4<<20))
+	h := startReceiver(t, acceptAll)
+	h.rcv.Margin = 512 << 10
+	// 10 MiB disk; what lies below .peerdrop takes room (sparse or not).
+	h.rcv.statfs = func(string) (int64, bool) {
+		var used int64
+		_ = filepath.WalkDir(filepath.Join(h.dir, StateDir), func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if fi, err := d.Info(); err == nil {
+					used += fi.Size()
+				}
+			}
+			return nil
+		})
+		return 10<<20 - used, true
+	}
+	keepState(t, h.dir, "oldest", "X", 3<<20, 3*time.Hour)
+	keepState(t, h.dir, "older", "Y", 3<<20, 2*time.Hour)
+	keepState(t, h.dir, "inflight", "Z", 3<<20, 4*time.Hour)
+	a, err := h.rcv.register("inflight", nil, 0)
+	require.NoError(t, err)
+	defer h.rcv.unregister("inflight", a)
+
+	// Free: 10-9 = 1 MiB; needs 4.5. Dropping "oldest" leaves 4, "older" 7.
+	_, err = send(t, h, []string{filepath.Join(src, "new.bin")}, "", nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"inflight"}, keptIDs(t, h.dir))
+	b, err := os.ReadFile(filepath.Join(h.dir, "new.bin"))
+	require.NoError(t, err)
+	assert.Len(t, b, 4<<20)
 }

@@ -11,9 +11,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +39,18 @@ const syncThreshold = 1 << 20
 // file system unless told otherwise (Receiver.Margin).
 const DefaultMargin = 64 << 20
 
+// StaleAfter: the resume state of an offer nobody resumed for this long
+// (its newest file's mtime) is removed. A sender retries for a minute
+// (ReconnectWindow) and a restarted sender makes a new offer, so hours are
+// plenty.
+const StaleAfter = 6 * time.Hour
+
+// Defaults for Receiver.PeerPartials and Receiver.AllPartials.
+const (
+	DefaultPeerPartials = 1 << 30
+	DefaultAllPartials  = 4 << 30
+)
+
 // spaceCheckEvery: while writing, free space is measured again before each
 // file and after every this many bytes.
 const spaceCheckEvery = 4 << 20
@@ -54,6 +68,11 @@ type Receiver struct {
 	// that would leave less is declined, a transfer that crosses it stops.
 	// Zero means DefaultMargin, a negative value none.
 	Margin int64
+	// PeerPartials caps the partial data kept for one sender's interrupted
+	// offers: beyond it, its older offers' state is removed (its latest
+	// stays, whatever its size). AllPartials caps it for all senders
+	// together, oldest first. Zero means the default; negative, no cap.
+	PeerPartials, AllPartials int64
 
 	// statfs measures free space (freeSpace; tests replace it).
 	statfs func(dir string) (int64, bool)
@@ -509,8 +528,13 @@ func (rs *recvSession) decide() error {
 	}
 	rs.emit.emit(ev)
 	if !resuming {
+		rs.r.trimPartials(o.id)
 		if err := rs.r.SpaceFor(o.size); err != nil {
-			return rs.decline(err.Error())
+			// Interrupted offers nobody resumes give way to a new one.
+			rs.r.makeRoom(o.id, o.size)
+			if err := rs.r.SpaceFor(o.size); err != nil {
+				return rs.decline(err.Error())
+			}
 		}
 		ok := false
 		if rs.r.Decide != nil {
@@ -986,6 +1010,7 @@ func (rs *recvSession) interrupted(err error) {
 	}
 	rs.r.unregister(o.id, o.reg)
 	rs.off, rs.phase = nil, idle
+	rs.r.trimPartials(o.id)
 	rs.emit.emit(Interrupted{ID: o.id, Err: err})
 }
 
@@ -1051,8 +1076,8 @@ func (rs *recvSession) local(c command) error {
 	return nil
 }
 
-// CleanStale removes resume state in dir older than age: offers whose sender
-// never came back.
+// CleanStale removes resume state in dir that nobody touched for age
+// (StaleAfter): offers whose sender never came back.
 func CleanStale(dir string, age time.Duration) {
 	// Through os.Root: a .peerdrop that is a symlink cannot lead us outside.
 	root, err := os.OpenRoot(dir)
@@ -1060,20 +1085,152 @@ func CleanStale(dir string, age time.Duration) {
 		return
 	}
 	defer root.Close()
+	for _, s := range listStates(root) {
+		if time.Since(s.mtime) > age {
+			_ = root.RemoveAll(path.Join(StateDir, s.id))
+		}
+	}
+	_ = root.Remove(StateDir)
+}
+
+// keptState is the resume state of one offer on disk.
+type keptState struct {
+	id    string
+	from  string    // the sender's fingerprint ("" if meta.json is unreadable)
+	bytes int64     // what its files hold
+	mtime time.Time // its newest file's
+}
+
+// listStates lists the state folders below root's StateDir.
+func listStates(root *os.Root) []keptState {
 	d, err := root.Open(StateDir)
 	if err != nil {
-		return
+		return nil
 	}
 	entries, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
-		return
+		return nil
 	}
+	var out []keptState
 	for _, e := range entries {
 		info, err := e.Info()
-		if err == nil && time.Since(info.ModTime()) > age {
-			_ = root.RemoveAll(path.Join(StateDir, e.Name()))
+		if err != nil {
+			continue
 		}
+		s := keptState{id: e.Name(), mtime: info.ModTime()}
+		dir := path.Join(StateDir, e.Name())
+		if sub, err := root.Open(dir); err == nil {
+			files, _ := sub.ReadDir(-1)
+			sub.Close()
+			for _, f := range files {
+				if fi, err := f.Info(); err == nil {
+					s.bytes += fi.Size()
+					if fi.ModTime().After(s.mtime) {
+						s.mtime = fi.ModTime()
+					}
+				}
+			}
+		}
+		if data, err := root.ReadFile(path.Join(dir, "meta.json")); err == nil {
+			var m stateMeta
+			if json.Unmarshal(data, &m) == nil {
+				s.from = m.From
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func limit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return math.MaxInt64
+	}
+	return v
+}
+
+// idleStates lists the kept states no transfer is using (nor keep), oldest
+// first; the caller holds r.mu.
+func (r *Receiver) idleStates(root *os.Root, keep string) []keptState {
+	var out []keptState
+	for _, s := range listStates(root) {
+		if s.id != keep && r.active[s.id] == nil {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b keptState) int { return a.mtime.Compare(b.mtime) })
+	return out
+}
+
+// trimPartials removes kept states that expired (StaleAfter) or that go
+// over PeerPartials or AllPartials, oldest first; never one in use.
+func (r *Receiver) trimPartials(keep string) {
+	root, err := os.OpenRoot(r.Dir)
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	states := r.idleStates(root, keep)
+	drop := make([]bool, len(states))
+	perPeer := map[string]int64{}
+	latest := map[string]bool{}
+	// Newest first, per sender: its latest offer stays.
+	for i := len(states) - 1; i >= 0; i-- {
+		s := states[i]
+		if time.Since(s.mtime) > StaleAfter {
+			drop[i] = true
+			continue
+		}
+		if latest[s.from] && perPeer[s.from]+s.bytes > limit(r.PeerPartials, DefaultPeerPartials) {
+			drop[i] = true
+			continue
+		}
+		latest[s.from] = true
+		perPeer[s.from] += s.bytes
+	}
+	var all int64
+	for i, s := range states {
+		if !drop[i] {
+			all += s.bytes
+		}
+	}
+	for i, s := range states { // oldest first
+		if !drop[i] && all > limit(r.AllPartials, DefaultAllPartials) {
+			drop[i] = true
+			all -= s.bytes
+		}
+	}
+	for i, s := range states {
+		if drop[i] {
+			slog.Info("removing kept partial data", slog.String("id", s.id), slog.Int64("bytes", s.bytes))
+			_ = root.RemoveAll(path.Join(StateDir, s.id))
+		}
+	}
+	_ = root.Remove(StateDir)
+}
+
+// makeRoom removes kept states nobody is using, oldest first, until need
+// bytes fit for offer id or none is left.
+func (r *Receiver) makeRoom(id string, need int64) {
+	root, err := os.OpenRoot(r.Dir)
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.idleStates(root, id) {
+		if r.checkSpace(id, need) == nil {
+			break
+		}
+		slog.Info("removing kept partial data to make room", slog.String("id", s.id), slog.Int64("bytes", s.bytes))
+		_ = root.RemoveAll(path.Join(StateDir, s.id))
 	}
 	_ = root.Remove(StateDir)
 }
