@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -208,4 +210,132 @@ func TestNewOfferMakesRoom(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(h.dir, "new.bin"))
 	require.NoError(t, err)
 	assert.Len(t, b, 4<<20)
+}
+
+func TestFolderCaps(t *testing.T) {
+	deep := func(n int) string { return strings.TrimPrefix(strings.Repeat("/d", n), "/") }
+	require.NoError(t, ValidateManifest([]Entry{{Path: deep(MaxDepth-1) + "/f"}}, 0))
+	err := ValidateManifest([]Entry{{Path: deep(MaxDepth) + "/f"}}, 0)
+	var pe *ProtocolError
+	require.ErrorAs(t, err, &pe, "%d parts", MaxDepth+1)
+	assert.Equal(t, CodeBadManifest, pe.Code)
+
+	// MaxDirs folders, implicit ones counted: "a0/b", "a0" ... is two each.
+	var entries []Entry
+	for i := range MaxDirs / 2 {
+		entries = append(entries, Entry{Path: fmt.Sprintf("a%d/b/f", i)})
+	}
+	require.NoError(t, ValidateManifest(entries, 0))
+	entries = append(entries, Entry{Path: "one more", Dir: true})
+	require.ErrorAs(t, ValidateManifest(entries, 0), &pe)
+	assert.Equal(t, CodeBadManifest, pe.Code)
+	assert.Contains(t, pe.Reason, "more than 10000 folders")
+
+	// On the wire: refused, nothing created.
+	h := startReceiver(t, acceptAll)
+	replies := hostile(t, h, offerJSON(NewID(), "", entries...)...)
+	assert.Equal(t, CodeBadManifest, lastError(replies).Code, "replies: %+v", replies)
+	assert.Empty(t, snapshot(t, h.dir))
+}
+
+// TestFoldersOnlyWithTheirData: an accepted offer of deeply nested folders
+// creates no folder before a file of it is placed, and a cancel leaves
+// nothing; a finished one creates its empty folders at the end.
+func TestFoldersOnlyWithTheirData(t *testing.T) {
+	h := startReceiver(t, acceptAll)
+	var entries []Entry
+	for i := range 50 {
+		p := fmt.Sprintf("top/x%d/%s", i, strings.TrimPrefix(strings.Repeat("/d", MaxDepth-3), "/"))
+		entries = append(entries, Entry{Path: p, Dir: true}, Entry{Path: p + "/f", Size: 4})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	link, err := dialer(t, h.addr)(ctx)
+	require.NoError(t, err)
+	defer link.Close()
+	dc := link.DataChannel()
+	id := NewID()
+	for _, m := range offerJSON(id, "", entries...) {
+		require.NoError(t, dc.SendText(m.(string)))
+	}
+	for m := range link.Messages() {
+		reply, err := DecodeMessage(m.Data)
+		require.NoError(t, err)
+		require.Equal(t, TypeAccept, reply.Type, "%+v", reply)
+		break
+	}
+	// Accepted: 50 × 31 folders named, none created; only the resume state.
+	assert.Equal(t, []string{StateDir}, topNames(t, h.dir))
+	// Half a file: still no folder.
+	f, _ := Encode(Message{Type: TypeFile, Index: 1})
+	require.NoError(t, dc.SendText(string(f)))
+	require.NoError(t, dc.Send([]byte("da")))
+	c, _ := Encode(Message{Type: TypeCancel, Index: -1})
+	require.NoError(t, dc.SendText(string(c)))
+	h.events.wait(t, "transfer-done", func(e Event) bool { _, ok := e.(TransferDone); return ok })
+	assert.Empty(t, snapshot(t, h.dir), "a cancelled offer leaves nothing")
+
+	// The same tree sent for real: every folder, the empty ones too.
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "tree", "a", "b", "c", "f"), []byte("data"))
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "tree", "empty", "deeper"), 0o755))
+	_, err = send(t, h, []string{filepath.Join(src, "tree")}, "", nil)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, h.dir))
+}
+
+// TestCancelRemovesOnlyFoldersItMade: a cancel keeps a verified file and
+// the folders it made for it, creates none for a file that failed its hash,
+// and never touches a folder that existed before.
+func TestCancelRemovesOnlyFoldersItMade(t *testing.T) {
+	h := startReceiver(t, acceptAll)
+	require.NoError(t, os.MkdirAll(filepath.Join(h.dir, "mine", "empty"), 0o755))
+	entries := []Entry{
+		{Path: "mine", Dir: true}, {Path: "mine/empty", Dir: true},
+		{Path: "mine/kept/f", Size: 4}, {Path: "mine/gone/deep/g", Size: 4},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	link, err := dialer(t, h.addr)(ctx)
+	require.NoError(t, err)
+	defer link.Close()
+	dc := link.DataChannel()
+	for _, m := range offerJSON(NewID(), "", entries...) {
+		require.NoError(t, dc.SendText(m.(string)))
+	}
+	for m := range link.Messages() {
+		reply, err := DecodeMessage(m.Data)
+		require.NoError(t, err)
+		require.Equal(t, TypeAccept, reply.Type, "%+v", reply)
+		break
+	}
+	// "mine" exists: the offer is named "mine (1)".
+	for _, m := range []Message{
+		{Type: TypeFile, Index: 2}, {Type: TypeFileEnd, Index: 2, SHA256: sum([]byte("data"))},
+		{Type: TypeFile, Index: 3}, {Type: TypeFileEnd, Index: 3, SHA256: sum([]byte("nope"))},
+		{Type: TypeCancel, Index: -1},
+	} {
+		b, _ := Encode(m)
+		require.NoError(t, dc.SendText(string(b)))
+		if m.Type == TypeFile {
+			data := "data"
+			require.NoError(t, dc.Send([]byte(data)))
+		}
+	}
+	h.events.wait(t, "transfer-done", func(e Event) bool { _, ok := e.(TransferDone); return ok })
+	assert.Equal(t, map[string]string{
+		"mine": "/", "mine/empty": "/",
+		"mine (1)": "/", "mine (1)/kept": "/", "mine (1)/kept/f": sum([]byte("data")),
+	}, snapshot(t, h.dir))
+}
+
+func topNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }

@@ -37,7 +37,10 @@ const (
 	MaxPathBytes = 4096
 	MaxNameBytes = 255
 	// MaxDepth bounds the number of parts of a manifest path.
-	MaxDepth = 64
+	MaxDepth = 32
+	// MaxDirs bounds the distinct folders of one offer, its entries' parent
+	// folders included.
+	MaxDirs = 10_000
 )
 
 // Message types.

@@ -305,7 +305,8 @@ type incoming struct {
 	pathBytes int
 	bytes     int64
 	lastEvent time.Time
-	unchecked int64 // bytes written since free space was last measured
+	unchecked int64    // bytes written since free space was last measured
+	made      []string // folders this connection created, parents first
 }
 
 type curFile struct {
@@ -646,7 +647,8 @@ func manifestDigest(entries []Entry) string {
 }
 
 // prepare picks names on disk for the offer's paths (never an existing one,
-// names.go), creates every folder and records the resume state.
+// names.go) and records the resume state. Folders are created as their
+// first file is placed, and the offer's own (empty) folders at the end.
 func (rs *recvSession) prepare(digest string) error {
 	o := rs.off
 	// One offer at a time lists the folder and reserves its names in its
@@ -669,17 +671,52 @@ func (rs *recvSession) prepare(digest string) error {
 	if err := rs.root.WriteFile(path.Join(o.dir, "meta.json"), meta, 0o600); err != nil {
 		return fmt.Errorf("write resume state: %w", err)
 	}
+	return nil
+}
+
+// mkdirs creates folder p and its missing parents, remembering which it
+// made so that a cancelled or failed offer can take them back.
+func (rs *recvSession) mkdirs(p string) error {
+	o := rs.off
+	parts := strings.Split(p, "/")
+	for i := range parts {
+		dir := strings.Join(parts[:i+1], "/")
+		err := rs.root.Mkdir(dir, 0o755)
+		switch {
+		case err == nil:
+			o.made = append(o.made, dir)
+		case errors.Is(err, fs.ErrExist):
+		default:
+			return fmt.Errorf("create folder %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// removeMade removes the folders this connection created that are empty,
+// deepest first: never one it did not make, never one with something in it.
+func (rs *recvSession) removeMade() {
+	o := rs.off
+	for i := len(o.made) - 1; i >= 0; i-- {
+		_ = rs.root.Remove(o.made[i])
+	}
+	o.made = nil
+}
+
+// makeFolders creates the offer's folder entries (empty ones included).
+func (rs *recvSession) makeFolders() {
+	o := rs.off
 	for _, e := range o.entries {
 		if !e.Dir {
 			continue
 		}
 		p := rs.diskPath(e.Path)
-		if err := rs.root.MkdirAll(p, 0o755); err != nil {
-			return fmt.Errorf("create folder %s: %w", p, err)
+		if err := rs.mkdirs(p); err != nil {
+			rs.fail(-1, CodeIO, err.Error(), false)
+			continue
 		}
 		rs.emit.emit(FolderDone{ID: o.id, Name: e.Path, Path: filepath.Join(rs.r.Dir, filepath.FromSlash(p))})
 	}
-	return nil
 }
 
 // loadProgress reads what an earlier attempt finished and how far it got.
@@ -883,8 +920,8 @@ func (rs *recvSession) endFile(sum string) error {
 // existing file: a hard link fails if the name is taken, and then we number.
 func (rs *recvSession) place(part, final string) (string, error) {
 	if dir := path.Dir(final); dir != "." {
-		if err := rs.root.MkdirAll(dir, 0o755); err != nil {
-			return "", fmt.Errorf("create folder %s: %w", dir, err)
+		if err := rs.mkdirs(dir); err != nil {
+			return "", err
 		}
 	}
 	dir, base := path.Split(final)
@@ -962,6 +999,7 @@ func (rs *recvSession) finish() error {
 	// Clean up before answering, so that a sender that exits on "done"
 	// leaves a tidy folder behind.
 	rs.emit.emit(Progress{ID: o.id, Bytes: o.bytes, Total: o.size})
+	rs.makeFolders()
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Bytes: bytes, Failed: names})
 	return rs.send(Message{Type: TypeDone, Failed: failed})
@@ -992,6 +1030,7 @@ func (rs *recvSession) cancelAll() {
 			names = append(names, e.Path)
 		}
 	}
+	rs.removeMade()
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Failed: names, Cancelled: true})
 }
@@ -1028,6 +1067,7 @@ func (rs *recvSession) abandon(err error) {
 		}
 	}
 	files := len(o.done)
+	rs.removeMade()
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Failed: names})
 	slog.Warn("transfer abandoned", slog.String("id", o.id), slog.Any("err", err))
