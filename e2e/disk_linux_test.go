@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,4 +56,27 @@ func TestOfferLargerThanFreeSpaceIsDeclined(t *testing.T) {
 	assert.NotEqual(t, 0, r.wait())
 	assert.Empty(t, r.all("accepted"))
 	assert.Empty(t, snapshot(t, dl), "nothing is written")
+}
+
+// TestPartialDataExpiresInHours: `receive` removes, when it starts, the
+// partial data of a transfer nobody resumed for more than 6 hours, and
+// keeps a younger one.
+func TestPartialDataExpiresInHours(t *testing.T) {
+	ctx := testContext(t)
+	dl := t.TempDir()
+	state := func(id string, age time.Duration) string {
+		dir := filepath.Join(dl, ".peerdrop", id)
+		require.NoError(t, os.MkdirAll(dir, 0o700))
+		part := filepath.Join(dir, "0.part")
+		require.NoError(t, os.WriteFile(part, make([]byte, 1<<20), 0o600))
+		when := time.Now().Add(-age)
+		require.NoError(t, os.Chtimes(part, when, when))
+		require.NoError(t, os.Chtimes(dir, when, when))
+		return dir
+	}
+	old := state("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 7*time.Hour)
+	young := state("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 5*time.Hour)
+	startReceiver(t, ctx, receiverOpts{dir: dl})
+	assert.NoDirExists(t, old, "7 hours old: removed")
+	assert.DirExists(t, young, "5 hours old: kept for its sender")
 }

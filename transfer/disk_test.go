@@ -203,6 +203,10 @@ func TestNewOfferMakesRoom(t *testing.T) {
 	require.NoError(t, err)
 	defer h.rcv.unregister("inflight", a)
 
+	// An offer that would not fit even without them removes nothing.
+	h.rcv.makeRoom("huge", 20<<20)
+	assert.ElementsMatch(t, []string{"oldest", "older", "inflight"}, keptIDs(t, h.dir))
+
 	// Free: 10-9 = 1 MiB; needs 4.5. Dropping "oldest" leaves 4, "older" 7.
 	_, err = send(t, h, []string{filepath.Join(src, "new.bin")}, "", nil)
 	require.NoError(t, err)

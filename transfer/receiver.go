@@ -1256,7 +1256,9 @@ func (r *Receiver) trimPartials(keep string) {
 }
 
 // makeRoom removes kept states nobody is using, oldest first, until need
-// bytes fit for offer id or none is left.
+// bytes fit for offer id. If removing them all would not be enough, it
+// removes none: an offer too large for the disk must not wipe what others
+// may still resume.
 func (r *Receiver) makeRoom(id string, need int64) {
 	root, err := os.OpenRoot(r.Dir)
 	if err != nil {
@@ -1265,7 +1267,15 @@ func (r *Receiver) makeRoom(id string, need int64) {
 	defer root.Close()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range r.idleStates(root, id) {
+	states := r.idleStates(root, id)
+	var kept int64
+	for _, s := range states {
+		kept += s.bytes
+	}
+	if r.checkSpace(id, need-kept) != nil {
+		return
+	}
+	for _, s := range states {
 		if r.checkSpace(id, need) == nil {
 			break
 		}
