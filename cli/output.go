@@ -80,7 +80,11 @@ func (o *output) event(ev transfer.Event) {
 	case transfer.Accepted:
 		o.say("Accepted.")
 	case transfer.Declined:
-		o.say("Declined.")
+		if ev.Reason != "" && ev.Reason != "declined by the receiver" {
+			o.say("Declined: %s.", visible.Escape(ev.Reason))
+		} else {
+			o.say("Declined.")
+		}
 	case transfer.FileDone:
 		if ev.Path != "" {
 			o.clearBar(ev.ID)

@@ -23,9 +23,6 @@ import (
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
 
-// staleAfter: resume state older than this is removed when receive starts.
-const staleAfter = 7 * 24 * time.Hour
-
 func (e *env) receive(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -76,7 +73,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("download folder: %w", err)
 	}
-	transfer.CleanStale(absDir, staleAfter)
+	transfer.CleanStale(absDir, transfer.StaleAfter)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -143,7 +140,11 @@ func (e *env) receive(ctx context.Context, args []string) error {
 					finish(nil)
 				}
 			case transfer.Declined:
-				finish(errors.New("you declined the offer"))
+				if ev.Reason != "" && ev.Reason != "declined by the receiver" {
+					finish(fmt.Errorf("the offer was declined: %s", ev.Reason))
+				} else {
+					finish(errors.New("you declined the offer"))
+				}
 			case transfer.TextReceived:
 				finish(nil)
 			}

@@ -22,9 +22,6 @@ import (
 	"github.com/thepeerdrop/peerdrop/trust"
 )
 
-// staleAfter: resume state older than this is removed when Run starts.
-const staleAfter = 7 * 24 * time.Hour
-
 // maxMessages bounds the conversation kept with one peer.
 const maxMessages = 500
 
@@ -234,7 +231,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	stopSends := context.AfterFunc(ctx, e.rootCancel)
 	defer stopSends()
 
-	transfer.CleanStale(dir, staleAfter)
+	transfer.CleanStale(dir, transfer.StaleAfter)
 	ln, err := e.listen()
 	if err != nil {
 		return err
@@ -575,7 +572,7 @@ func (e *Engine) SetDownloadDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	transfer.CleanStale(abs, staleAfter)
+	transfer.CleanStale(abs, transfer.StaleAfter)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.dir = abs

@@ -257,6 +257,10 @@ func sendOutcome(it *item, res transfer.Result, err error, stopping bool) (State
 		}
 		return StateFailed, fmt.Sprintf("%d of %d files did not arrive: %s", len(res.Failed), res.Files, joinNames(names))
 	case errors.Is(err, transfer.ErrDeclined):
+		var de *transfer.DeclinedError
+		if errors.As(err, &de) && de.Reason != "" && de.Reason != "declined by the receiver" {
+			return StateDeclined, name + " declined: " + de.Reason
+		}
 		return StateDeclined, name + " declined"
 	case it.cancelRequested:
 		// Whatever error followed our cancel is its consequence.

@@ -131,11 +131,19 @@ func ValidateManifest(entries []Entry, total int64) error {
 			}
 		}
 	}
+	dirs := make(map[string]bool)
 	for _, e := range entries {
-		for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
+		if e.Dir {
+			dirs[e.Path] = true
+		}
+		for dir := path.Dir(e.Path); dir != "." && !dirs[dir]; dir = path.Dir(dir) {
 			if files[dir] {
 				return violation(CodeBadManifest, "%q is a file and a folder", dir)
 			}
+			dirs[dir] = true
+		}
+		if len(dirs) > MaxDirs {
+			return violation(CodeBadManifest, "more than %d folders", MaxDirs)
 		}
 	}
 	if sum != total {

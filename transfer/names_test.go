@@ -145,9 +145,9 @@ func TestExistingNames(t *testing.T) {
 }
 
 // TestTooManyPathsDeclined runs the attack on a real receiver: a manifest of
-// 3126 empty files, each 64 parts deep, names 200064 distinct paths. The
-// receiver declines it without creating anything, instead of holding a map
-// entry for each (6.4 million folders at the manifest limits).
+// empty files, each MaxDepth parts deep, naming more than MaxNamedPaths
+// distinct paths. The folder cap (MaxDirs) now refuses it in validation,
+// before the names are planned; planNames bounds its map on its own too.
 func TestTooManyPathsDeclined(t *testing.T) {
 	h := startReceiver(t, acceptAll)
 	deep := strings.Repeat("/a", MaxDepth-2)
@@ -155,13 +155,14 @@ func TestTooManyPathsDeclined(t *testing.T) {
 	for i := 0; i*MaxDepth <= MaxNamedPaths; i++ { // MaxDepth paths each
 		entries = append(entries, Entry{Path: fmt.Sprintf("d%d%s/f", i, deep)})
 	}
-	require.NoError(t, ValidateManifest(entries, 0), "within the manifest rules")
+	require.Error(t, ValidateManifest(entries, 0), "over the folder cap")
 	replies := hostile(t, h, offerJSON(NewID(), "", entries...)...)
 	require.NotEmpty(t, replies)
-	assert.Equal(t, TypeDecline, replies[0].Type, "replies: %+v", replies)
-	assert.Equal(t, "the offer holds too many files and folders", replies[0].Message)
+	assert.Equal(t, CodeBadManifest, lastError(replies).Code, "replies: %+v", replies)
 	assert.Empty(t, snapshot(t, h.dir), "nothing was created")
 
 	_, err := planNames(entries[:MaxNamedPaths/MaxDepth], nil, nil)
 	assert.NoError(t, err, "just under the limit")
+	_, err = planNames(entries, nil, nil)
+	assert.ErrorIs(t, err, ErrTooManyPaths)
 }

@@ -37,7 +37,10 @@ const (
 	MaxPathBytes = 4096
 	MaxNameBytes = 255
 	// MaxDepth bounds the number of parts of a manifest path.
-	MaxDepth = 64
+	MaxDepth = 32
+	// MaxDirs bounds the distinct folders of one offer, its entries' parent
+	// folders included.
+	MaxDirs = 10_000
 )
 
 // Message types.
@@ -72,6 +75,7 @@ const (
 	CodeIO           = "io"            // the receiver could not write, the sender could not read
 	CodeCancelled    = "cancelled"     // the item or transfer was cancelled
 	CodeBusy         = "busy"          // an offer arrived while another one runs
+	CodeNoSpace      = "no-space"      // the receiving device ran out of free space
 )
 
 // Entry is one file or folder of an offer.
@@ -128,6 +132,19 @@ func (e *ProtocolError) Error() string {
 func violation(code, format string, args ...any) *ProtocolError {
 	return &ProtocolError{Code: code, Reason: fmt.Sprintf(format, args...)}
 }
+
+// DeclinedError is ErrDeclined with the receiver's reason (its words, to
+// be shown escaped).
+type DeclinedError struct{ Reason string }
+
+func (e *DeclinedError) Error() string {
+	if e.Reason == "" || e.Reason == "declined by the receiver" {
+		return ErrDeclined.Error()
+	}
+	return ErrDeclined.Error() + ": " + e.Reason
+}
+
+func (e *DeclinedError) Is(target error) bool { return target == ErrDeclined }
 
 // Sentinel errors callers branch on.
 var (

@@ -11,12 +11,15 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -32,6 +35,26 @@ const StateDir = ".peerdrop"
 // most of their time in fsync, and a crash loses at most a few of them.
 const syncThreshold = 1 << 20
 
+// DefaultMargin is the free space a Receiver keeps on the download folder's
+// file system unless told otherwise (Receiver.Margin).
+const DefaultMargin = 64 << 20
+
+// StaleAfter: the resume state of an offer nobody resumed for this long
+// (its newest file's mtime) is removed. A sender retries for a minute
+// (ReconnectWindow) and a restarted sender makes a new offer, so hours are
+// plenty.
+const StaleAfter = 6 * time.Hour
+
+// Defaults for Receiver.PeerPartials and Receiver.AllPartials.
+const (
+	DefaultPeerPartials = 1 << 30
+	DefaultAllPartials  = 4 << 30
+)
+
+// spaceCheckEvery: while writing, free space is measured again before each
+// file and after every this many bytes.
+const spaceCheckEvery = 4 << 20
+
 // Receiver accepts offers into Dir.
 type Receiver struct {
 	// Dir is the download folder. It must exist.
@@ -41,6 +64,18 @@ type Receiver struct {
 	Decide func(ctx context.Context, o OfferReceived) bool
 	// OnEvent hears every event, from the session's goroutine.
 	OnEvent func(Event)
+	// Margin is kept free on the download folder's file system: an offer
+	// that would leave less is declined, a transfer that crosses it stops.
+	// Zero means DefaultMargin, a negative value none.
+	Margin int64
+	// PeerPartials caps the partial data kept for one sender's interrupted
+	// offers: beyond it, its older offers' state is removed (its latest
+	// stays, whatever its size). AllPartials caps it for all senders
+	// together, oldest first. Zero means the default; negative, no cap.
+	PeerPartials, AllPartials int64
+
+	// statfs measures free space (freeSpace; tests replace it).
+	statfs func(dir string) (int64, bool)
 
 	mu     sync.Mutex
 	active map[string]*activeOffer
@@ -52,6 +87,77 @@ type activeOffer struct {
 	cmds  chan command
 	link  Link
 	ended chan struct{} // closed when its session lets go of the offer
+	// remaining: bytes this offer may still write, reserved against the
+	// free space other offers see.
+	remaining atomic.Int64
+}
+
+func (r *Receiver) margin() int64 {
+	switch {
+	case r.Margin == 0:
+		return DefaultMargin
+	case r.Margin < 0:
+		return 0
+	}
+	return r.Margin
+}
+
+func (r *Receiver) free() (int64, bool) {
+	if r.statfs != nil {
+		return r.statfs(r.Dir)
+	}
+	return freeSpace(r.Dir)
+}
+
+// NoSpaceError: an offer does not fit on the receiving device.
+type NoSpaceError struct {
+	Need, Have int64 // Need includes the margin; Have excludes what other offers still write
+}
+
+func (e *NoSpaceError) Error() string {
+	return fmt.Sprintf("not enough free space on the receiving device: needs %s, has %s", sizeText(e.Need), sizeText(e.Have))
+}
+
+// checkSpace reports whether need more bytes fit, besides the margin and
+// what offers in flight other than id still have to write; the caller
+// holds r.mu.
+func (r *Receiver) checkSpace(id string, need int64) error {
+	free, ok := r.free()
+	if !ok {
+		return nil
+	}
+	have := free
+	for other, a := range r.active {
+		if other != id {
+			have -= max(a.remaining.Load(), 0)
+		}
+	}
+	if need+r.margin() > have {
+		return &NoSpaceError{Need: need + r.margin(), Have: max(have, 0)}
+	}
+	return nil
+}
+
+// SpaceFor reports whether an offer of need bytes fits now (nil when it does
+// or free space cannot be measured).
+func (r *Receiver) SpaceFor(need int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.checkSpace("", need)
+}
+
+// sizeText writes n bytes for people: "40.0 MiB".
+func sizeText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	d, e := int64(unit), 0
+	for m := n / unit; m >= unit && e < 5; m /= unit {
+		d *= unit
+		e++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(d), "KMGTPE"[e])
 }
 
 func (r *Receiver) control(id string, c command) bool {
@@ -109,15 +215,21 @@ func (r *Receiver) takeover(ctx context.Context, id string) error {
 	}
 }
 
-func (r *Receiver) register(id string, link Link) *activeOffer {
+// register records offer id as in flight on link, reserving need bytes; it
+// fails with a *NoSpaceError when they do not fit.
+func (r *Receiver) register(id string, link Link, need int64) (*activeOffer, error) {
 	a := &activeOffer{cmds: make(chan command, 16), link: link, ended: make(chan struct{})}
+	a.remaining.Store(need)
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkSpace(id, need); err != nil {
+		return nil, err
+	}
 	if r.active == nil {
 		r.active = map[string]*activeOffer{}
 	}
 	r.active[id] = a
-	r.mu.Unlock()
-	return a
+	return a, nil
 }
 
 func (r *Receiver) unregister(id string, a *activeOffer) {
@@ -193,6 +305,8 @@ type incoming struct {
 	pathBytes int
 	bytes     int64
 	lastEvent time.Time
+	unchecked int64    // bytes written since free space was last measured
+	made      []string // folders this connection created, parents first
 }
 
 type curFile struct {
@@ -415,6 +529,14 @@ func (rs *recvSession) decide() error {
 	}
 	rs.emit.emit(ev)
 	if !resuming {
+		rs.r.trimPartials(o.id)
+		if err := rs.r.SpaceFor(o.size); err != nil {
+			// Interrupted offers nobody resumes give way to a new one.
+			rs.r.makeRoom(o.id, o.size)
+			if err := rs.r.SpaceFor(o.size); err != nil {
+				return rs.decline(err.Error())
+			}
+		}
 		ok := false
 		if rs.r.Decide != nil {
 			// The question ends with the link: a vanished sender needs no answer.
@@ -430,9 +552,7 @@ func (rs *recvSession) decide() error {
 			cancel()
 		}
 		if !ok {
-			rs.emit.emit(Declined{ID: o.id})
-			rs.off, rs.phase = nil, idle
-			return rs.send(Message{Type: TypeDecline, ID: o.id, Message: "declined by the receiver"})
+			return rs.decline("declined by the receiver")
 		}
 	}
 	if err := rs.r.takeover(rs.ctx, o.id); err != nil {
@@ -448,23 +568,56 @@ func (rs *recvSession) decide() error {
 			return err
 		}
 		accept.Done, accept.Resume = rs.loadProgress()
-	} else if err := rs.prepare(digest); err != nil {
-		rs.fail(-1, CodeIO, err.Error(), false)
-		rs.off, rs.phase = nil, idle
-		why := "the receiver cannot write to its download folder"
-		if errors.Is(err, ErrTooManyPaths) {
-			why = "the offer holds too many files and folders"
+		if o.reg, err = rs.r.register(o.id, rs.link, o.size-o.bytes); err != nil {
+			// What arrived stays for a later attempt (or until it expires).
+			return rs.decline(err.Error())
 		}
-		return rs.send(Message{Type: TypeDecline, ID: o.id, Message: why})
+	} else {
+		// Reserve the space before anything is written: another offer
+		// accepted meanwhile may have taken it.
+		if o.reg, err = rs.r.register(o.id, rs.link, o.size); err != nil {
+			return rs.decline(err.Error())
+		}
+		if err := rs.prepare(digest); err != nil {
+			rs.fail(-1, CodeIO, err.Error(), false)
+			rs.r.unregister(o.id, o.reg)
+			_ = rs.root.RemoveAll(o.dir)
+			_ = rs.root.Remove(StateDir) // only if empty
+			why := "the receiver cannot write to its download folder"
+			if errors.Is(err, ErrTooManyPaths) {
+				why = "the offer holds too many files and folders"
+			}
+			rs.off, rs.phase = nil, idle
+			return rs.send(Message{Type: TypeDecline, ID: o.id, Message: why})
+		}
 	}
 	o.doneLog, err = rs.root.OpenFile(path.Join(o.dir, "done.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
+		rs.r.unregister(o.id, o.reg)
 		return fmt.Errorf("open resume log: %w", err)
 	}
-	o.reg = rs.r.register(o.id, rs.link)
 	rs.phase = active
 	rs.emit.emit(Accepted{ID: o.id})
 	return rs.send(accept)
+}
+
+// decline answers the offer being decided with a no; why is shown to both.
+func (rs *recvSession) decline(why string) error {
+	id := rs.off.id
+	rs.emit.emit(Declined{ID: id, Reason: why})
+	rs.off, rs.phase = nil, idle
+	return rs.send(Message{Type: TypeDecline, ID: id, Message: why})
+}
+
+// spaceLeft stops the transfer when the file system holding the download
+// folder has crossed the margin (someone else may be writing there too).
+func (rs *recvSession) spaceLeft() error {
+	rs.off.unchecked = 0
+	free, ok := rs.r.free()
+	if ok && free < rs.r.margin() {
+		return violation(CodeNoSpace, "the receiving device ran out of free space (%s left, %s kept free)", sizeText(free), sizeText(rs.r.margin()))
+	}
+	return nil
 }
 
 // loadMeta finds the state an earlier, interrupted attempt at the same
@@ -494,7 +647,8 @@ func manifestDigest(entries []Entry) string {
 }
 
 // prepare picks names on disk for the offer's paths (never an existing one,
-// names.go), creates every folder and records the resume state.
+// names.go) and records the resume state. Folders are created as their
+// first file is placed, and the offer's own (empty) folders at the end.
 func (rs *recvSession) prepare(digest string) error {
 	o := rs.off
 	// One offer at a time lists the folder and reserves its names in its
@@ -517,17 +671,52 @@ func (rs *recvSession) prepare(digest string) error {
 	if err := rs.root.WriteFile(path.Join(o.dir, "meta.json"), meta, 0o600); err != nil {
 		return fmt.Errorf("write resume state: %w", err)
 	}
+	return nil
+}
+
+// mkdirs creates folder p and its missing parents, remembering which it
+// made so that a cancelled or failed offer can take them back.
+func (rs *recvSession) mkdirs(p string) error {
+	o := rs.off
+	parts := strings.Split(p, "/")
+	for i := range parts {
+		dir := strings.Join(parts[:i+1], "/")
+		err := rs.root.Mkdir(dir, 0o755)
+		switch {
+		case err == nil:
+			o.made = append(o.made, dir)
+		case errors.Is(err, fs.ErrExist):
+		default:
+			return fmt.Errorf("create folder %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// removeMade removes the folders this connection created that are empty,
+// deepest first: never one it did not make, never one with something in it.
+func (rs *recvSession) removeMade() {
+	o := rs.off
+	for i := len(o.made) - 1; i >= 0; i-- {
+		_ = rs.root.Remove(o.made[i])
+	}
+	o.made = nil
+}
+
+// makeFolders creates the offer's folder entries (empty ones included).
+func (rs *recvSession) makeFolders() {
+	o := rs.off
 	for _, e := range o.entries {
 		if !e.Dir {
 			continue
 		}
 		p := rs.diskPath(e.Path)
-		if err := rs.root.MkdirAll(p, 0o755); err != nil {
-			return fmt.Errorf("create folder %s: %w", p, err)
+		if err := rs.mkdirs(p); err != nil {
+			rs.fail(-1, CodeIO, err.Error(), false)
+			continue
 		}
 		rs.emit.emit(FolderDone{ID: o.id, Name: e.Path, Path: filepath.Join(rs.r.Dir, filepath.FromSlash(p))})
 	}
-	return nil
 }
 
 // loadProgress reads what an earlier attempt finished and how far it got.
@@ -587,6 +776,9 @@ func (rs *recvSession) openFile(m Message) error {
 	}
 	delete(o.cancelled, m.Index)
 	delete(o.failed, m.Index)
+	if err := rs.spaceLeft(); err != nil {
+		return err
+	}
 	name := partName(o.dir, m.Index)
 	f, err := rs.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -602,6 +794,7 @@ func (rs *recvSession) openFile(m Message) error {
 	}
 	if m.Offset == 0 {
 		o.bytes -= info.Size()
+		o.reg.remaining.Add(info.Size())
 		if err := f.Truncate(0); err != nil {
 			return rs.ioFail(err)
 		}
@@ -652,6 +845,12 @@ func (rs *recvSession) onData(p []byte) error {
 	cur.h.Write(p)
 	cur.written += int64(len(p))
 	o.bytes += int64(len(p))
+	o.reg.remaining.Add(-int64(len(p)))
+	if o.unchecked += int64(len(p)); o.unchecked >= spaceCheckEvery {
+		if err := rs.spaceLeft(); err != nil {
+			return err
+		}
+	}
 	if now := time.Now(); now.Sub(o.lastEvent) >= progressEvery {
 		o.lastEvent = now
 		rs.emit.emit(Progress{ID: o.id, Name: o.entries[cur.index].Path, Bytes: o.bytes, Total: o.size})
@@ -721,8 +920,8 @@ func (rs *recvSession) endFile(sum string) error {
 // existing file: a hard link fails if the name is taken, and then we number.
 func (rs *recvSession) place(part, final string) (string, error) {
 	if dir := path.Dir(final); dir != "." {
-		if err := rs.root.MkdirAll(dir, 0o755); err != nil {
-			return "", fmt.Errorf("create folder %s: %w", dir, err)
+		if err := rs.mkdirs(dir); err != nil {
+			return "", err
 		}
 	}
 	dir, base := path.Split(final)
@@ -800,6 +999,7 @@ func (rs *recvSession) finish() error {
 	// Clean up before answering, so that a sender that exits on "done"
 	// leaves a tidy folder behind.
 	rs.emit.emit(Progress{ID: o.id, Bytes: o.bytes, Total: o.size})
+	rs.makeFolders()
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Bytes: bytes, Failed: names})
 	return rs.send(Message{Type: TypeDone, Failed: failed})
@@ -830,6 +1030,7 @@ func (rs *recvSession) cancelAll() {
 			names = append(names, e.Path)
 		}
 	}
+	rs.removeMade()
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Failed: names, Cancelled: true})
 }
@@ -848,6 +1049,7 @@ func (rs *recvSession) interrupted(err error) {
 	}
 	rs.r.unregister(o.id, o.reg)
 	rs.off, rs.phase = nil, idle
+	rs.r.trimPartials(o.id)
 	rs.emit.emit(Interrupted{ID: o.id, Err: err})
 }
 
@@ -865,6 +1067,7 @@ func (rs *recvSession) abandon(err error) {
 		}
 	}
 	files := len(o.done)
+	rs.removeMade()
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Failed: names})
 	slog.Warn("transfer abandoned", slog.String("id", o.id), slog.Any("err", err))
@@ -913,8 +1116,8 @@ func (rs *recvSession) local(c command) error {
 	return nil
 }
 
-// CleanStale removes resume state in dir older than age: offers whose sender
-// never came back.
+// CleanStale removes resume state in dir that nobody touched for age
+// (StaleAfter): offers whose sender never came back.
 func CleanStale(dir string, age time.Duration) {
 	// Through os.Root: a .peerdrop that is a symlink cannot lead us outside.
 	root, err := os.OpenRoot(dir)
@@ -922,20 +1125,162 @@ func CleanStale(dir string, age time.Duration) {
 		return
 	}
 	defer root.Close()
+	for _, s := range listStates(root) {
+		if time.Since(s.mtime) > age {
+			_ = root.RemoveAll(path.Join(StateDir, s.id))
+		}
+	}
+	_ = root.Remove(StateDir)
+}
+
+// keptState is the resume state of one offer on disk.
+type keptState struct {
+	id    string
+	from  string    // the sender's fingerprint ("" if meta.json is unreadable)
+	bytes int64     // what its files hold
+	mtime time.Time // its newest file's
+}
+
+// listStates lists the state folders below root's StateDir.
+func listStates(root *os.Root) []keptState {
 	d, err := root.Open(StateDir)
 	if err != nil {
-		return
+		return nil
 	}
 	entries, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
-		return
+		return nil
 	}
+	var out []keptState
 	for _, e := range entries {
 		info, err := e.Info()
-		if err == nil && time.Since(info.ModTime()) > age {
-			_ = root.RemoveAll(path.Join(StateDir, e.Name()))
+		if err != nil {
+			continue
 		}
+		s := keptState{id: e.Name(), mtime: info.ModTime()}
+		dir := path.Join(StateDir, e.Name())
+		if sub, err := root.Open(dir); err == nil {
+			files, _ := sub.ReadDir(-1)
+			sub.Close()
+			for _, f := range files {
+				if fi, err := f.Info(); err == nil {
+					s.bytes += fi.Size()
+					if fi.ModTime().After(s.mtime) {
+						s.mtime = fi.ModTime()
+					}
+				}
+			}
+		}
+		if data, err := root.ReadFile(path.Join(dir, "meta.json")); err == nil {
+			var m stateMeta
+			if json.Unmarshal(data, &m) == nil {
+				s.from = m.From
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func limit(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return math.MaxInt64
+	}
+	return v
+}
+
+// idleStates lists the kept states no transfer is using (nor keep), oldest
+// first; the caller holds r.mu.
+func (r *Receiver) idleStates(root *os.Root, keep string) []keptState {
+	var out []keptState
+	for _, s := range listStates(root) {
+		if s.id != keep && r.active[s.id] == nil {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b keptState) int { return a.mtime.Compare(b.mtime) })
+	return out
+}
+
+// trimPartials removes kept states that expired (StaleAfter) or that go
+// over PeerPartials or AllPartials, oldest first; never one in use.
+func (r *Receiver) trimPartials(keep string) {
+	root, err := os.OpenRoot(r.Dir)
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	states := r.idleStates(root, keep)
+	drop := make([]bool, len(states))
+	perPeer := map[string]int64{}
+	latest := map[string]bool{}
+	// Newest first, per sender: its latest offer stays.
+	for i := len(states) - 1; i >= 0; i-- {
+		s := states[i]
+		if time.Since(s.mtime) > StaleAfter {
+			drop[i] = true
+			continue
+		}
+		if latest[s.from] && perPeer[s.from]+s.bytes > limit(r.PeerPartials, DefaultPeerPartials) {
+			drop[i] = true
+			continue
+		}
+		latest[s.from] = true
+		perPeer[s.from] += s.bytes
+	}
+	var all int64
+	for i, s := range states {
+		if !drop[i] {
+			all += s.bytes
+		}
+	}
+	for i, s := range states { // oldest first
+		if !drop[i] && all > limit(r.AllPartials, DefaultAllPartials) {
+			drop[i] = true
+			all -= s.bytes
+		}
+	}
+	for i, s := range states {
+		if drop[i] {
+			slog.Info("removing kept partial data", slog.String("id", s.id), slog.Int64("bytes", s.bytes))
+			_ = root.RemoveAll(path.Join(StateDir, s.id))
+		}
+	}
+	_ = root.Remove(StateDir)
+}
+
+// makeRoom removes kept states nobody is using, oldest first, until need
+// bytes fit for offer id. If removing them all would not be enough, it
+// removes none: an offer too large for the disk must not wipe what others
+// may still resume.
+func (r *Receiver) makeRoom(id string, need int64) {
+	root, err := os.OpenRoot(r.Dir)
+	if err != nil {
+		return
+	}
+	defer root.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	states := r.idleStates(root, id)
+	var kept int64
+	for _, s := range states {
+		kept += s.bytes
+	}
+	if r.checkSpace(id, need-kept) != nil {
+		return
+	}
+	for _, s := range states {
+		if r.checkSpace(id, need) == nil {
+			break
+		}
+		slog.Info("removing kept partial data to make room", slog.String("id", s.id), slog.Int64("bytes", s.bytes))
+		_ = root.RemoveAll(path.Join(StateDir, s.id))
 	}
 	_ = root.Remove(StateDir)
 }

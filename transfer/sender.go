@@ -321,7 +321,7 @@ func (ss *sendSession) run() error {
 		}
 		if m.Type == TypeDecline && m.ID == o.ID {
 			ss.emit.emit(Declined{ID: o.ID, Reason: m.Message})
-			return ErrDeclined
+			return &DeclinedError{Reason: m.Message}
 		}
 		if m.Type == TypeAccept && m.ID == o.ID {
 			accept = m
