@@ -24,8 +24,9 @@ type messagesView struct {
 	known   map[string]engine.Peer      // everyone we talked with
 	convs   map[string][]engine.Message // conversations loaded so far, oldest first
 	unread  map[string]int
-	loaded  map[string]bool // the engine's history is in convs
-	current string          // peer id, "" for none
+	drafts  map[string]string // unsent text, by peer id: each conversation keeps its own
+	loaded  map[string]bool   // the engine's history is in convs
+	current string            // peer id, "" for none
 
 	list    *widget.List
 	header  *widget.Label
@@ -39,7 +40,7 @@ type messagesView struct {
 }
 
 func newMessagesView(u *UI) *messagesView {
-	m := &messagesView{u: u, known: map[string]engine.Peer{}, convs: map[string][]engine.Message{}, unread: map[string]int{}, loaded: map[string]bool{}}
+	m := &messagesView{u: u, known: map[string]engine.Peer{}, convs: map[string][]engine.Message{}, unread: map[string]int{}, drafts: map[string]string{}, loaded: map[string]bool{}}
 	m.list = widget.NewList(
 		func() int { return len(m.peers) },
 		func() fyne.CanvasObject {
@@ -48,7 +49,8 @@ func newMessagesView(u *UI) *messagesView {
 			name.Truncation = fyne.TextTruncateEllipsis
 			count := widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
 			count.Importance = widget.HighImportance
-			return container.NewBorder(nil, nil, av, count, name)
+			status := newMuted("", theme.SizeNameCaptionText, fyne.TextAlignLeading)
+			return container.NewBorder(nil, nil, av, count, tighten(name, status))
 		},
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			if i >= len(m.peers) {
@@ -56,7 +58,8 @@ func newMessagesView(u *UI) *messagesView {
 			}
 			p := m.peers[i]
 			c := o.(*fyne.Container)
-			name, av, count := c.Objects[0].(*widget.Label), c.Objects[1].(*avatar), c.Objects[2].(*widget.Label)
+			text, av, count := c.Objects[0].(*fyne.Container), c.Objects[1].(*avatar), c.Objects[2].(*widget.Label)
+			name, status := peerRowText(text)
 			kind := ""
 			trusted := false
 			if d, ok := m.u.device(p.ID); ok {
@@ -65,6 +68,12 @@ func newMessagesView(u *UI) *messagesView {
 			av.set(p.ID, peerName(p), kind, trusted, false)
 			av.Refresh()
 			name.SetText(peerName(p))
+			if s := m.u.onlineText(p.ID); s != "" {
+				setStyled(status, s, theme.ColorNameSuccess)
+				status.Show()
+			} else {
+				status.Hide()
+			}
 			if n := m.unread[p.ID]; n > 0 {
 				count.SetText(fmt.Sprint(n))
 			} else {
@@ -83,6 +92,11 @@ func newMessagesView(u *UI) *messagesView {
 	m.scroll = container.NewVScroll(container.NewPadded(m.msgs))
 	m.entry = widget.NewEntry()
 	m.entry.SetPlaceHolder("Message")
+	m.entry.OnChanged = func(s string) {
+		if m.current != "" {
+			m.drafts[m.current] = s
+		}
+	}
 	m.entry.OnSubmitted = func(string) { m.sendCurrent() }
 	m.sendBtn = widget.NewButtonWithIcon("Send", theme.MailSendIcon(), m.sendCurrent)
 	m.sendBtn.Importance = widget.HighImportance
@@ -130,8 +144,54 @@ func (m *messagesView) devicesChanged(devs []engine.Device) {
 	m.selectCurrent()
 }
 
-// shown is called when the tab is chosen.
-func (m *messagesView) shown() { m.devicesChanged(m.u.devices) }
+// shown is called when the tab is chosen: the conversation on screen is read.
+func (m *messagesView) shown() {
+	if m.current != "" && m.chat.Visible() {
+		m.unread[m.current] = 0
+		m.u.updateMessagesTab()
+	}
+	m.devicesChanged(m.u.devices)
+}
+
+// unreadTotal counts the unread messages of every conversation.
+func (m *messagesView) unreadTotal() int {
+	n := 0
+	for _, c := range m.unread {
+		n += c
+	}
+	return n
+}
+
+// updateMessagesTab shows the unread count in the tab's title.
+func (u *UI) updateMessagesTab() {
+	text := "Messages"
+	if n := u.messages.unreadTotal(); n > 0 {
+		text = fmt.Sprintf("Messages (%d)", n)
+	}
+	if u.messagesTab != nil && u.messagesTab.Text != text {
+		u.messagesTab.Text = text
+		u.tabs.Refresh()
+	}
+}
+
+// onlineText says whether a peer can be reached now: "Online" when it is on
+// this network or a page of this device's web client, "Online via server"
+// when it is paired and away; "" when it is not in the nearby list.
+func (u *UI) onlineText(id string) string {
+	d, ok := u.device(id)
+	switch {
+	case !ok:
+		return ""
+	case d.Away:
+		return "Online via server"
+	}
+	return "Online"
+}
+
+// peerRowText is the name and the status line of a row of the peers list.
+func peerRowText(c *fyne.Container) (*widget.Label, *widget.RichText) {
+	return c.Objects[0].(*widget.Label), c.Objects[1].(*widget.RichText)
+}
 
 func (m *messagesView) selectCurrent() {
 	for i, p := range m.peers {
@@ -162,13 +222,17 @@ func (m *messagesView) open(p engine.Peer) {
 	if m.current == p.ID && m.chat.Visible() {
 		return
 	}
+	// Each conversation has its own draft: what was typed to someone else
+	// stays with them (OnChanged saved it).
 	m.current = p.ID
+	m.entry.SetText(m.drafts[p.ID])
 	m.unread[p.ID] = 0
 	m.header.SetText(peerName(p))
 	m.none.Hide()
 	m.chat.Show()
 	m.render()
 	m.list.Refresh()
+	m.u.updateMessagesTab()
 }
 
 // add puts a message in its conversation (replacing an older version of it).
@@ -182,8 +246,11 @@ func (m *messagesView) add(msg engine.Message) (isNew bool) {
 	isNew = len(m.convs[id]) > before
 	if id == m.current && m.chat.Visible() {
 		m.render()
-	} else if isNew && !msg.Outgoing {
+	}
+	// Unread unless the conversation is on screen now.
+	if isNew && !msg.Outgoing && (id != m.current || !m.chat.Visible() || m.u.tabs.Selected() != m.u.messagesTab) {
 		m.unread[id]++
+		m.u.updateMessagesTab()
 	}
 	if !slices.ContainsFunc(m.peers, func(p engine.Peer) bool { return p.ID == id }) {
 		m.devicesChanged(m.u.devices)
@@ -220,16 +287,23 @@ func (m *messagesView) render() {
 	m.scroll.ScrollToBottom()
 }
 
+// sendCurrent sends the draft of the conversation on screen. A text that
+// could not be sent stays that conversation's draft, and only its.
 func (m *messagesView) sendCurrent() {
 	p, ok := m.known[m.current]
-	if !ok || m.entry.Text == "" {
+	text := m.entry.Text
+	if !ok || text == "" {
 		return
 	}
-	if err := m.u.sendTextTo(p, m.entry.Text); err != nil {
+	if err := m.u.sendTextTo(p, text); err != nil {
+		m.drafts[p.ID] = text
 		m.u.ShowError(err)
 		return
 	}
-	m.entry.SetText("")
+	delete(m.drafts, p.ID)
+	if m.current == p.ID {
+		m.entry.SetText("")
+	}
 }
 
 // messageReceived adds a message from the engine and tells the user about
@@ -271,7 +345,25 @@ func newBubble(msg engine.Message) fyne.CanvasObject {
 	} else {
 		bg.FillColor = theme.Color(theme.ColorNameInputBackground)
 	}
-	return container.New(&bubbleLayout{outgoing: msg.Outgoing}, bg, text, info)
+	if msg.Outgoing {
+		return container.New(&bubbleLayout{outgoing: true}, bg, text, info)
+	}
+	// A received text can be copied (a link, a code, an address).
+	copyBtn := widget.NewButtonWithIcon("", theme.ContentCopyIcon(), func() {
+		fyne.CurrentApp().Clipboard().SetContent(msg.Text)
+	})
+	copyBtn.Importance = widget.LowImportance
+	return container.New(&bubbleLayout{}, bg, text, info, copyBtn)
+}
+
+// bubbleCopy is the copy button of a received message's bubble, if any.
+func bubbleCopy(o fyne.CanvasObject) *widget.Button {
+	c, ok := o.(*fyne.Container)
+	if !ok || len(c.Objects) < 4 {
+		return nil
+	}
+	b, _ := c.Objects[3].(*widget.Button)
+	return b
 }
 
 // bubbleLayout puts a message's background, text and caption at one side,
@@ -309,4 +401,10 @@ func (l *bubbleLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 	h := th + ih - pad
 	bg.Resize(fyne.NewSize(w, h))
 	l.height = h
+	if len(objs) > 3 { // the copy button, beside the bubble
+		b := objs[3]
+		bs := b.MinSize()
+		b.Move(fyne.NewPos(x+w+theme.Padding(), (h-bs.Height)/2))
+		b.Resize(bs)
+	}
 }
