@@ -231,11 +231,16 @@ func itemDetail(it engine.Item) string {
 			parts = append(parts, humanBytes(it.Bytes)+" of "+humanBytes(it.Total))
 		}
 	default:
+		// The connection's verification code, to compare with the other
+		// screen: first while the answer is awaited, when it matters.
+		waiting := it.State == engine.StateConnecting || it.State == engine.StateWaiting
+		if it.Code != "" && waiting {
+			parts = append(parts, "Code "+it.Code)
+		}
 		if it.Total > 0 {
 			parts = append(parts, humanBytes(it.Bytes)+" of "+humanBytes(it.Total))
 		}
-		if it.Code != "" {
-			// The connection's verification code, to compare with the other screen.
+		if it.Code != "" && !waiting {
 			parts = append(parts, "code "+it.Code)
 		}
 		if it.State == engine.StateRunning {

@@ -84,6 +84,9 @@ func TestItemDetail(t *testing.T) {
 	assert.Equal(t, "to Bob · 12.3 MB of 40.0 MB · 12.3 MB/s · 3 s left", itemDetail(it))
 	it.Code = "363 453"
 	assert.Equal(t, "to Bob · 12.3 MB of 40.0 MB · code 363 453 · 12.3 MB/s · 3 s left", itemDetail(it), "the connection's verification code")
+	waiting := it
+	waiting.State, waiting.Bytes = engine.StateConnecting, 0
+	assert.Equal(t, "to Bob · Code 363 453 · 0 B of 40.0 MB", itemDetail(waiting), "the code first while the answer is awaited")
 	it.Direction, it.State, it.Files, it.Bytes = engine.Incoming, engine.StateDone, 2, 40_000_000
 	assert.Equal(t, "from Bob · 2 files · 40.0 MB", itemDetail(it))
 	assert.InDelta(t, 1.0, progress(it), 1e-9)

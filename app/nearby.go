@@ -229,11 +229,16 @@ func (v *nearbyView) noteItem(it engine.Item) {
 	}
 }
 
-// activityText is the caption for a device busy with an item.
+// activityText is the caption for a device busy with an item. While a send
+// waits for the answer it shows the connection's code, the one the
+// receiver's prompt asks to compare.
 func activityText(it engine.Item) string {
 	pct := int(math.Floor(progress(it) * 100))
 	switch it.State {
 	case engine.StateConnecting, engine.StateWaiting:
+		if it.Direction == engine.Outgoing && it.Code != "" {
+			return "Code " + it.Code
+		}
 		return "Waiting…"
 	case engine.StatePaused:
 		return "Paused"

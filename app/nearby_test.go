@@ -162,3 +162,28 @@ func TestProblemShownOnce(t *testing.T) {
 	u.HandleEvent(engine.Problem{Err: errors.New("port 53318 is taken by another program")})
 	assert.True(t, shows(u.win, "Port 53318 is taken"), "shown again once closed")
 }
+
+// The sender sees the connection's code while it waits for the answer: on
+// the device's avatar and in the Transfers row, as soon as the engine
+// reports it (the state does not change when the code arrives).
+func TestSenderSeesTheCodeWhileWaiting(t *testing.T) {
+	u, _ := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop")}})
+	items, err := u.dropOn(u.nearby.tiles["b"].dev, []string{"/tmp/photo.jpg"})
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	it := items[0]
+	u.HandleEvent(engine.ItemChanged{Item: it}) // the engine reports the new item
+	assert.Equal(t, "Waiting…", u.nearby.tiles["b"].caption.Text, "no connection yet, no code")
+
+	it.Code = "123 456" // connected: the offer is on Bob's screen with this code
+	u.HandleEvent(engine.ItemChanged{Item: it})
+	assert.Equal(t, "Code 123 456", u.nearby.tiles["b"].caption.Text)
+	r := showQueue(t, u, it.ID)
+	assert.Equal(t, "to Bob · Code 123 456", r.detail.Text)
+	assert.Equal(t, "Waiting for Bob", r.state.Text)
+
+	it.State = engine.StateRunning
+	u.HandleEvent(engine.ItemChanged{Item: it})
+	assert.Equal(t, "Sending 0%", u.nearby.tiles["b"].caption.Text, "accepted: progress again")
+}

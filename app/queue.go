@@ -53,27 +53,35 @@ type coalescer struct {
 	mu        sync.Mutex
 	pending   map[string]engine.Item
 	order     []string                // pending ids, first change first
-	shown     map[string]engine.State // the state of each item last added
+	shown     map[string]shownAs // what of each item was last added
 	scheduled bool
 }
 
-// add keeps it for the next take and says whether to flush now (a new item
-// or a new state: people notice those) or to schedule a flush (progress,
-// when none is scheduled yet).
+// shownAs is what of an item people notice when it changes: its state, and
+// the verification code the sender compares while the answer is awaited.
+type shownAs struct {
+	state engine.State
+	code  string
+}
+
+// add keeps it for the next take and says whether to flush now (a new item,
+// a new state or a new code: people notice those) or to schedule a flush
+// (progress, when none is scheduled yet).
 func (c *coalescer) add(it engine.Item) (now, schedule bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pending == nil {
 		c.pending = map[string]engine.Item{}
-		c.shown = map[string]engine.State{}
+		c.shown = map[string]shownAs{}
 	}
 	if _, ok := c.pending[it.ID]; !ok {
 		c.order = append(c.order, it.ID)
 	}
 	c.pending[it.ID] = it
 	last, seen := c.shown[it.ID]
-	c.shown[it.ID] = it.State
-	if !seen || last != it.State {
+	cur := shownAs{it.State, it.Code}
+	c.shown[it.ID] = cur
+	if !seen || last != cur {
 		return true, false
 	}
 	if c.scheduled {

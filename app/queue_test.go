@@ -57,6 +57,11 @@ func TestCoalescer(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, int64(99), got[0].Bytes, "the latest wins")
 
+	it.Code = "123 456"
+	now, _ = c.add(it)
+	assert.True(t, now, "a new verification code shows at once")
+	c.take()
+
 	it.State = engine.StateDone
 	now, _ = c.add(it)
 	assert.True(t, now, "a new state shows at once")

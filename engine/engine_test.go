@@ -270,6 +270,7 @@ func TestSendFolder(t *testing.T) {
 	assert.Regexp(t, `^\d{3} \d{3}$`, o.Code)
 	connected := a.rec.waitItem(t, 0, it.ID, "connected", func(i Item) bool { return i.Code != "" })
 	assert.Equal(t, connected.Code, o.Code, "both screens show the same code")
+	assert.Equal(t, StateConnecting, connected.State, "the sender has the code while the answer is awaited")
 	assert.Equal(t, Peer{ID: a.Self().ID, Name: "alice"}, o.From)
 	assert.Equal(t, 3, o.Files)
 	assert.Equal(t, 3, o.Folders) // Trip, Trip/sub, Trip/nothing
