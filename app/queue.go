@@ -52,7 +52,7 @@ func itemActions(it engine.Item) actions {
 type coalescer struct {
 	mu        sync.Mutex
 	pending   map[string]engine.Item
-	order     []string                // pending ids, first change first
+	order     []string           // pending ids, first change first
 	shown     map[string]shownAs // what of each item was last added
 	scheduled bool
 }
