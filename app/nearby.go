@@ -37,7 +37,7 @@ var (
 type nearbyView struct {
 	u        *UI
 	tiles    map[string]*deviceTile // by device id
-	order    []*deviceTile          // as the engine sorted them
+	order    []*deviceTile          // as shown: first seen first
 	selected map[string]bool        // device ids
 	activity map[string]engine.Item // peer id -> the latest unfinished item with it
 
@@ -117,32 +117,46 @@ func (v *nearbyView) setSelf(p engine.Peer) {
 }
 
 // setDevices shows the engine's nearby list; tiles of devices still there
-// keep their selection.
+// keep their selection and their place. The engine sorts by name, but a
+// device that appears must not shift the others under the pointer: while
+// the window is open a device keeps its slot, new devices come at the end
+// and a device that went away leaves a gap the ones after it close.
 func (v *nearbyView) setDevices(devs []engine.Device) {
-	seen := map[string]bool{}
-	v.order = v.order[:0]
-	objs := make([]fyne.CanvasObject, 0, len(devs))
+	now := make(map[string]engine.Device, len(devs))
+	var fresh []engine.Device // not shown yet, in the engine's order
 	for _, d := range devs {
-		if seen[d.ID] {
+		if _, dup := now[d.ID]; dup {
 			continue
 		}
-		seen[d.ID] = true
-		t := v.tiles[d.ID]
-		if t == nil {
-			t = newDeviceTile(v, d)
-			v.tiles[d.ID] = t
+		now[d.ID] = d
+		if v.tiles[d.ID] == nil {
+			fresh = append(fresh, d)
 		}
-		t.dev = d
-		t.selected = v.selected[d.ID]
-		t.update()
-		v.order = append(v.order, t)
-		objs = append(objs, t)
+	}
+	order := make([]*deviceTile, 0, len(now))
+	for _, t := range v.order {
+		if d, ok := now[t.dev.ID]; ok {
+			t.dev = d
+			order = append(order, t)
+		}
+	}
+	for _, d := range fresh {
+		t := newDeviceTile(v, d)
+		v.tiles[d.ID] = t
+		order = append(order, t)
 	}
 	for id := range v.tiles {
-		if !seen[id] {
+		if _, ok := now[id]; !ok {
 			delete(v.tiles, id)
 			delete(v.selected, id)
 		}
+	}
+	v.order = order
+	objs := make([]fyne.CanvasObject, 0, len(order))
+	for _, t := range order {
+		t.selected = v.selected[t.dev.ID]
+		t.update()
+		objs = append(objs, t)
 	}
 	v.grid.Objects = objs
 	v.grid.Refresh()
@@ -465,13 +479,25 @@ func (tileLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 
 // showDeviceMenu opens the actions for one device at pos.
 func (u *UI) showDeviceMenu(t *deviceTile, pos fyne.Position) {
-	d := t.dev
+	widget.ShowPopUpMenuAtPosition(u.deviceMenu(t.dev), u.win.Canvas(), pos)
+}
+
+// deviceMenu is the actions for one device (or for the selection it is in).
+func (u *UI) deviceMenu(d engine.Device) *fyne.Menu {
 	devs := []engine.Device{d}
 	// With several selected and this one among them, act on all of them.
 	if sel := u.nearby.selectedDevices(); len(sel) > 1 && u.nearby.selected[d.ID] {
 		devs = sel
 	}
+	// The menu names what it acts on: the pointer may have moved on.
+	title := fyne.NewMenuItem(cmpName(d), nil)
+	if len(devs) > 1 {
+		title.Label = fmt.Sprintf("%d selected devices", len(devs))
+	}
+	title.Disabled = true
 	items := []*fyne.MenuItem{
+		title,
+		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItemWithIcon("Send files…", theme.FileIcon(), func() { u.openSendSheet(devs, pickFile) }),
 		fyne.NewMenuItemWithIcon("Send folder…", theme.FolderIcon(), func() { u.openSendSheet(devs, pickFolder) }),
 		fyne.NewMenuItemWithIcon("Send text…", theme.MailComposeIcon(), func() { u.promptText(devs) }),
@@ -492,7 +518,7 @@ func (u *UI) showDeviceMenu(t *deviceTile, pos fyne.Position) {
 	} else {
 		items = append(items, fyne.NewMenuItemWithIcon("Trust", theme.ConfirmIcon(), func() { u.setTrusted(d.ID, cmpName(d), true) }))
 	}
-	widget.ShowPopUpMenuAtPosition(fyne.NewMenu("", items...), u.win.Canvas(), pos)
+	return fyne.NewMenu("", items...)
 }
 
 // setTrusted trusts or untrusts a device and shows the result.

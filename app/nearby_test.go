@@ -187,3 +187,53 @@ func TestSenderSeesTheCodeWhileWaiting(t *testing.T) {
 	u.HandleEvent(engine.ItemChanged{Item: it})
 	assert.Equal(t, "Sending 0%", u.nearby.tiles["b"].caption.Text, "accepted: progress again")
 }
+
+// names are the device names in the grid, as laid out.
+func gridNames(u *UI) []string {
+	var out []string
+	for _, o := range u.nearby.grid.Objects {
+		out = append(out, o.(*deviceTile).name.Text)
+	}
+	return out
+}
+
+// A device that appears does not shift the others: each keeps its slot
+// while the window is open, new ones come at the end.
+func TestNearbyPositionsStayPut(t *testing.T) {
+	u, _ := newTestUI(t)
+	bob, dan := dev("b", "Bob", "laptop"), dev("d", "Dan", "desktop")
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{bob, dan}})
+	danAt := center(u.nearby.tiles["d"])
+
+	// The engine sorts by name: Carol would land between Bob and Dan.
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("a", "Al", "phone"), bob, dev("c", "Carol", "phone"), dan}})
+	assert.Equal(t, []string{"Bob", "Dan", "Al", "Carol"}, gridNames(u))
+	assert.Equal(t, danAt, center(u.nearby.tiles["d"]), "Dan's tile did not move")
+	d, ok := u.deviceAt(danAt)
+	require.True(t, ok)
+	assert.Equal(t, "d", d.ID, "a drop where Dan was still goes to Dan")
+
+	// Bob goes: the rest keep their order. Bob comes back: at the end.
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("a", "Al", "phone"), dev("c", "Carol", "phone"), dan}})
+	assert.Equal(t, []string{"Dan", "Al", "Carol"}, gridNames(u))
+	renamed := dev("a", "Zed", "phone") // renamed: same slot
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{bob, dev("c", "Carol", "phone"), dan, renamed}})
+	assert.Equal(t, []string{"Dan", "Zed", "Carol", "Bob"}, gridNames(u))
+}
+
+// The device menu says which device it is for.
+func TestDeviceMenuNamesItsDevice(t *testing.T) {
+	u, _ := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop"), dev("c", "Carol", "phone")}})
+	items := u.deviceMenu(u.nearby.tiles["c"].dev).Items
+	assert.Equal(t, "Carol", items[0].Label)
+	assert.True(t, items[0].Disabled, "a title, not an action")
+	assert.True(t, items[1].IsSeparator)
+	assert.Equal(t, "Send files…", items[2].Label)
+	test.Tap(u.nearby.tiles["c"])
+	assert.True(t, shows(u.win, "Send files…"), "a click opens it")
+
+	test.TapSecondary(u.nearby.tiles["b"])
+	test.TapSecondary(u.nearby.tiles["c"])
+	assert.Equal(t, "2 selected devices", u.deviceMenu(u.nearby.tiles["c"].dev).Items[0].Label)
+}
