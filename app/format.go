@@ -255,6 +255,23 @@ func itemDetail(it engine.Item) string {
 	return strings.Join(parts, " · ")
 }
 
+// whenText says when something happened, as seen at now, in now's time
+// zone: "Today 14:05", "Yesterday 09:30", "3 Dec", "3 Dec 2025".
+func whenText(t, now time.Time) string {
+	t = t.In(now.Location())
+	day := func(x time.Time) time.Time { y, m, d := x.Date(); return time.Date(y, m, d, 0, 0, 0, 0, x.Location()) }
+	today := day(now)
+	switch d := day(t); {
+	case d.Equal(today):
+		return "Today " + t.Format("15:04")
+	case d.Equal(today.AddDate(0, 0, -1)):
+		return "Yesterday " + t.Format("15:04")
+	case t.Year() == now.Year():
+		return t.Format("2 Jan")
+	}
+	return t.Format("2 Jan 2006")
+}
+
 // progress is an item's fraction done, 0..1.
 func progress(it engine.Item) float64 {
 	if it.Total <= 0 {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -105,11 +106,14 @@ func (c *coalescer) take() []engine.Item {
 	return out
 }
 
-// queueView is the list of transfers, both directions, newest first.
+// queueView is the list of transfers, both directions: what moves first,
+// then what waits, then the history, newest first (queueLess).
 type queueView struct {
 	u     *UI
 	items []engine.Item
 	index map[string]int
+	seq   map[string]int // by item id: higher came later
+	next  int
 	list  *widget.List
 	rows  []*queueRow // every row the list made (it reuses them)
 	clear *widget.Button
@@ -119,7 +123,7 @@ type queueView struct {
 }
 
 func newQueueView(u *UI) *queueView {
-	q := &queueView{u: u, index: map[string]int{}}
+	q := &queueView{u: u, index: map[string]int{}, seq: map[string]int{}}
 	q.list = widget.NewList(
 		func() int { return len(q.items) },
 		func() fyne.CanvasObject {
@@ -155,25 +159,68 @@ func newQueueView(u *UI) *queueView {
 	return q
 }
 
-// setItems replaces the queue (the engine's history at start).
+// setItems replaces the queue (the engine's history at start, newest first).
 func (q *queueView) setItems(items []engine.Item) {
 	q.items = slices.Clone(items)
+	for i := len(q.items) - 1; i >= 0; i-- {
+		q.note(q.items[i].ID)
+	}
+	q.sort()
 	q.reindex()
 	q.refresh()
 }
 
-// upsert adds a new item at the top or updates the one with its id.
+// note gives an item its place in arrival order, once.
+func (q *queueView) note(id string) {
+	if _, ok := q.seq[id]; !ok {
+		q.next++
+		q.seq[id] = q.next
+	}
+}
+
+// queueRank groups items: moving (running, paused), then waiting
+// (connecting, waiting for an answer), then finished.
+func queueRank(s engine.State) int {
+	switch {
+	case s == engine.StateRunning || s == engine.StatePaused:
+		return 0
+	case s.Finished():
+		return 2
+	}
+	return 1
+}
+
+// sort puts the items in the order queueView shows them: by rank, the
+// newest first in each (finished ones by when they finished).
+func (q *queueView) sort() {
+	slices.SortStableFunc(q.items, func(a, b engine.Item) int {
+		if ra, rb := queueRank(a.State), queueRank(b.State); ra != rb {
+			return ra - rb
+		}
+		if a.State.Finished() && !a.Finished.Equal(b.Finished) {
+			return b.Finished.Compare(a.Finished)
+		}
+		return q.seq[b.ID] - q.seq[a.ID]
+	})
+}
+
+// upsert adds a new item or updates the one with its id, and keeps the order.
 func (q *queueView) upsert(it engine.Item) {
 	if i, ok := q.index[it.ID]; ok {
 		old := q.items[i]
 		q.items[i] = it
-		q.list.RefreshItem(i)
-		if old.State.Finished() != it.State.Finished() {
-			q.updateClear()
+		if queueRank(old.State) == queueRank(it.State) && old.Finished.Equal(it.Finished) {
+			q.list.RefreshItem(i) // progress: the order stays
+			if old.State.Finished() != it.State.Finished() {
+				q.updateClear()
+			}
+			return
 		}
-		return
+	} else {
+		q.note(it.ID)
+		q.items = append(q.items, it)
 	}
-	q.items = slices.Insert(q.items, 0, it)
+	q.sort()
 	q.reindex()
 	q.refresh()
 }
@@ -331,6 +378,9 @@ func (r *queueRow) bind(it engine.Item) {
 	} else {
 		r.detail.Text = itemDetail(it)
 		r.detail.Importance = widget.MediumImportance
+	}
+	if it.State.Finished() && !it.Finished.IsZero() {
+		r.detail.Text += " · " + whenText(it.Finished, time.Now())
 	}
 	r.detail.Refresh()
 

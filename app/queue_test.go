@@ -191,3 +191,63 @@ func TestQueueEscapesInvisible(t *testing.T) {
 	assert.True(t, shows(u.win, `Carol\uFEFF`), "the tile's caption: %q", texts(u.win))
 	assert.False(t, shows(u.win, "Carol\ufeff"), "no raw BOM")
 }
+
+// Moving transfers stay on top: running and paused first, then those
+// waiting for an answer, then the history, newest first, with its date.
+func TestQueueOrder(t *testing.T) {
+	u, _ := newTestUI(t)
+	now := time.Now()
+	item := func(id string, s engine.State, finished time.Time) engine.Item {
+		it := running(id)
+		it.State, it.Finished = s, finished
+		return it
+	}
+	u.HandleEvent(engine.ItemChanged{Item: item("run1", engine.StateRunning, time.Time{})})
+	u.HandleEvent(engine.ItemChanged{Item: item("doneOld", engine.StateDone, now.Add(-26*time.Hour))})
+	u.HandleEvent(engine.ItemChanged{Item: item("wait", engine.StateConnecting, time.Time{})})
+	u.HandleEvent(engine.ItemChanged{Item: item("pause", engine.StatePaused, time.Time{})})
+	u.HandleEvent(engine.ItemChanged{Item: item("doneNew", engine.StateDone, now.Add(-time.Minute))})
+	u.HandleEvent(engine.ItemChanged{Item: item("failed", engine.StateFailed, now.Add(-time.Hour))})
+	ids := func() []string {
+		var out []string
+		for _, it := range u.queue.items {
+			out = append(out, it.ID)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"pause", "run1", "wait", "doneNew", "failed", "doneOld"}, ids(),
+		"new items went on top before; a running one sank under what came later")
+
+	// The waiting one is accepted: it joins the moving ones (newest first:
+	// it came before the paused one).
+	u.HandleEvent(engine.ItemChanged{Item: item("wait", engine.StateRunning, time.Time{})})
+	// The first one finishes: it tops the history.
+	u.HandleEvent(engine.ItemChanged{Item: item("run1", engine.StateDone, now)})
+	assert.Equal(t, []string{"pause", "wait", "run1", "doneNew", "failed", "doneOld"}, ids())
+	for id, i := range u.queue.index {
+		assert.Equal(t, id, u.queue.items[i].ID)
+	}
+
+	r := showQueue(t, u, "run1")
+	assert.Regexp(t, `^to Bob · 1 file · 40.0 MB · Today \d\d:\d\d$`, r.detail.Text, "the history says when")
+	assert.Contains(t, showQueue(t, u, "wait").detail.Text, "12.3 MB of 40.0 MB", "no date while it moves")
+}
+
+func TestWhenText(t *testing.T) {
+	loc := time.FixedZone("here", 3600)
+	now := time.Date(2026, 12, 4, 14, 30, 0, 0, loc)
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2026, 12, 4, 14, 5, 0, 0, loc), "Today 14:05"},
+		{time.Date(2026, 12, 4, 0, 0, 0, 0, loc), "Today 00:00"},
+		{time.Date(2026, 12, 3, 23, 59, 0, 0, loc), "Yesterday 23:59"},
+		{time.Date(2026, 12, 3, 23, 0, 0, 0, time.UTC), "Today 00:00"}, // in now's zone
+		{time.Date(2026, 12, 2, 9, 0, 0, 0, loc), "2 Dec"},
+		{time.Date(2026, 1, 1, 9, 0, 0, 0, loc), "1 Jan"},
+		{time.Date(2025, 12, 3, 9, 0, 0, 0, loc), "3 Dec 2025"},
+	} {
+		assert.Equal(t, tc.want, whenText(tc.t, now), "%v", tc.t)
+	}
+}
