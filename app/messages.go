@@ -309,7 +309,12 @@ func (m *messagesView) sendCurrent() {
 // messageReceived adds a message from the engine and tells the user about
 // a new one from someone else.
 func (u *UI) messageReceived(msg engine.Message) {
-	if u.messages.add(msg) && !msg.Outgoing {
+	isNew := u.messages.add(msg)
+	if msg.Outgoing && !isNew {
+		// The engine reports how sending a message we added ended.
+		u.nearby.textOutcome(msg)
+	}
+	if isNew && !msg.Outgoing {
 		u.app.SendNotification(fyne.NewNotification("ThePeerDrop", peerName(msg.Peer)+": "+visible.Text(msg.Text)))
 	}
 }

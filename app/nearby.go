@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"slices"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -15,6 +16,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/visible"
 )
 
 // awayMark is the caption of a paired device that is not on this network
@@ -40,6 +42,8 @@ type nearbyView struct {
 	order    []*deviceTile          // as shown: first seen first
 	selected map[string]bool        // device ids
 	activity map[string]engine.Item // peer id -> the latest unfinished item with it
+	notes    map[string]tileNote    // peer id -> a short outcome shown for a while
+	noteGen  int
 
 	grid      *fyne.Container
 	scroll    *container.Scroll
@@ -59,7 +63,7 @@ type nearbyView struct {
 const defaultHint = "Drop files on a device to send them. Click a device for more; right-click to select several."
 
 func newNearbyView(u *UI) *nearbyView {
-	v := &nearbyView{u: u, tiles: map[string]*deviceTile{}, selected: map[string]bool{}, activity: map[string]engine.Item{}}
+	v := &nearbyView{u: u, tiles: map[string]*deviceTile{}, selected: map[string]bool{}, activity: map[string]engine.Item{}, notes: map[string]tileNote{}}
 
 	v.grid = container.NewGridWrap(tileSize)
 	v.scroll = container.NewVScroll(container.NewPadded(v.grid))
@@ -227,7 +231,8 @@ func (v *nearbyView) updateSelection() {
 
 func (v *nearbyView) setHint(s string) { setStyled(v.hint, s, theme.ColorNamePlaceHolder) }
 
-// noteItem shows an item's progress under its peer's avatar.
+// noteItem shows an item's progress under its peer's avatar, and for a
+// while how a send that was waiting or moving ended, if not well.
 func (v *nearbyView) noteItem(it engine.Item) {
 	cur, ok := v.activity[it.Peer.ID]
 	switch {
@@ -235,12 +240,68 @@ func (v *nearbyView) noteItem(it engine.Item) {
 		v.activity[it.Peer.ID] = it
 	case ok && cur.ID == it.ID:
 		delete(v.activity, it.Peer.ID)
+		if it.Direction == engine.Outgoing && it.State == engine.StateDeclined {
+			v.showNote(it.Peer.ID, "Declined", theme.ColorNameError,
+				fmt.Sprintf("%s declined %s.", peerName(it.Peer), cmpTitle(it)))
+		}
 	default:
 		return
 	}
 	if t := v.tiles[it.Peer.ID]; t != nil {
 		t.update()
 	}
+}
+
+// noteFor is how long an outcome stays under an avatar and in the footer.
+const noteFor = 6 * time.Second
+
+// tileNote is a short outcome under an avatar ("Declined", "Delivered").
+type tileNote struct {
+	text  string
+	color fyne.ThemeColorName
+	hint  string // the footer's sentence
+	gen   int
+}
+
+// showNote puts an outcome under a device's avatar and in the footer for
+// noteFor; a newer note replaces it.
+func (v *nearbyView) showNote(id, text string, color fyne.ThemeColorName, hint string) {
+	v.noteGen++
+	n := tileNote{text: text, color: color, hint: hint, gen: v.noteGen}
+	v.notes[id] = n
+	v.setHint(hint)
+	if t := v.tiles[id]; t != nil {
+		t.update()
+	}
+	if v.u.runNow {
+		return // tests end notes themselves (endNote): no timer outlives them
+	}
+	time.AfterFunc(noteFor, func() { fyne.Do(func() { v.endNote(id, n.gen) }) })
+}
+
+// endNote takes note gen away, unless a newer one replaced it.
+func (v *nearbyView) endNote(id string, gen int) {
+	n, ok := v.notes[id]
+	if !ok || n.gen != gen {
+		return
+	}
+	delete(v.notes, id)
+	if styledText(v.hint) == n.hint {
+		v.setHint(defaultHint)
+	}
+	if t := v.tiles[id]; t != nil {
+		t.update()
+	}
+}
+
+// textOutcome tells Nearby how sending a text ended.
+func (v *nearbyView) textOutcome(msg engine.Message) {
+	if msg.Err != "" {
+		v.showNote(msg.Peer.ID, "Not delivered", theme.ColorNameError,
+			fmt.Sprintf("Message to %s not delivered: %s", peerName(msg.Peer), visible.Escape(msg.Err)))
+		return
+	}
+	v.showNote(msg.Peer.ID, "Delivered", theme.ColorNameSuccess, fmt.Sprintf("Message delivered to %s.", peerName(msg.Peer)))
 }
 
 // activityText is the caption for a device busy with an item. While a send
@@ -402,6 +463,9 @@ func (t *deviceTile) update() {
 	if it, ok := t.v.activity[d.ID]; ok {
 		t.caption.Text = activityText(it)
 		t.caption.Color = th.Color(theme.ColorNamePrimary, v)
+	} else if n, ok := t.v.notes[d.ID]; ok {
+		t.caption.Text = n.text
+		t.caption.Color = th.Color(n.color, v)
 	} else if d.Changed {
 		t.caption.Text = "Identity changed"
 		t.caption.Color = th.Color(theme.ColorNameError, v)

@@ -237,3 +237,38 @@ func TestDeviceMenuNamesItsDevice(t *testing.T) {
 	test.TapSecondary(u.nearby.tiles["c"])
 	assert.Equal(t, "2 selected devices", u.deviceMenu(u.nearby.tiles["c"].dev).Items[0].Label)
 }
+
+// Nearby says how a send ended when it did not go as hoped, and that a
+// text arrived: under the avatar and in the footer, for a while.
+func TestNearbyTellsOutcomes(t *testing.T) {
+	u, _ := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop"), dev("c", "Carol", "phone")}})
+	items, err := u.dropOn(u.nearby.tiles["b"].dev, []string{"/tmp/photo.jpg"})
+	require.NoError(t, err)
+	it := items[0]
+	it.Title = "photo.jpg"
+	it.State, it.Error = engine.StateDeclined, "Bob declined"
+	u.HandleEvent(engine.ItemChanged{Item: it})
+	assert.Equal(t, "Declined", u.nearby.tiles["b"].caption.Text)
+	assert.Equal(t, "Bob declined photo.jpg.", styledText(u.nearby.hint))
+
+	require.NoError(t, u.sendTextTo(engine.Peer{ID: "c", Name: "Carol"}, "lunch?"))
+	assert.Equal(t, "Phone", u.nearby.tiles["c"].caption.Text, "not delivered yet")
+	sent := u.messages.convs["c"][0]
+	u.HandleEvent(engine.MessageReceived{Message: sent}) // the engine: delivered
+	assert.Equal(t, "Delivered", u.nearby.tiles["c"].caption.Text)
+	assert.Equal(t, "Message delivered to Carol.", styledText(u.nearby.hint))
+
+	// The notes go after a while; the footer goes back to its hint.
+	u.nearby.endNote("b", u.nearby.notes["b"].gen)
+	assert.Equal(t, "Laptop", u.nearby.tiles["b"].caption.Text)
+	assert.Equal(t, "Message delivered to Carol.", styledText(u.nearby.hint), "Carol's note is newer")
+	u.nearby.endNote("c", u.nearby.notes["c"].gen)
+	assert.Equal(t, "Phone", u.nearby.tiles["c"].caption.Text)
+	assert.Equal(t, defaultHint, styledText(u.nearby.hint))
+
+	sent.Err = "Carol did not confirm the message"
+	u.HandleEvent(engine.MessageReceived{Message: sent})
+	assert.Equal(t, "Not delivered", u.nearby.tiles["c"].caption.Text)
+	assert.Equal(t, "Message to Carol not delivered: Carol did not confirm the message", styledText(u.nearby.hint))
+}
