@@ -416,6 +416,7 @@ type deviceTile struct {
 	dev      engine.Device
 	selected bool
 	hovered  bool
+	focused  bool
 
 	bg      *canvas.Rectangle
 	av      *avatar
@@ -428,6 +429,7 @@ var (
 	_ fyne.SecondaryTappable = (*deviceTile)(nil)
 	_ desktop.Hoverable      = (*deviceTile)(nil)
 	_ desktop.Cursorable     = (*deviceTile)(nil)
+	_ fyne.Focusable         = (*deviceTile)(nil)
 )
 
 func newDeviceTile(v *nearbyView, d engine.Device) *deviceTile {
@@ -490,6 +492,13 @@ func (t *deviceTile) update() {
 	default:
 		t.bg.FillColor = color.Transparent
 	}
+	// Keyboard focus: a ring in the theme's focus colour.
+	t.bg.StrokeWidth = 0
+	t.bg.StrokeColor = color.Transparent
+	if t.focused {
+		t.bg.StrokeWidth = 2
+		t.bg.StrokeColor = th.Color(theme.ColorNamePrimary, v)
+	}
 	t.bg.Refresh()
 }
 
@@ -516,6 +525,31 @@ func (t *deviceTile) MouseOut() {
 }
 
 func (t *deviceTile) Cursor() desktop.Cursor { return desktop.PointerCursor }
+
+// FocusGained marks the tile: Tab moves between devices.
+func (t *deviceTile) FocusGained() {
+	t.focused = true
+	t.update()
+}
+
+func (t *deviceTile) FocusLost() {
+	t.focused = false
+	t.update()
+}
+
+func (t *deviceTile) TypedRune(rune) {}
+
+// TypedKey opens the device's menu on Enter or Space (the menu then takes
+// the arrow keys), and selects the device on Insert, like a right click.
+func (t *deviceTile) TypedKey(ev *fyne.KeyEvent) {
+	switch ev.Name {
+	case fyne.KeyReturn, fyne.KeyEnter, fyne.KeySpace:
+		pos := t.v.u.app.Driver().AbsolutePositionForObject(t)
+		t.v.u.showDeviceMenu(t, pos.AddXY(t.Size().Width/2, t.Size().Height*0.6))
+	case fyne.KeyInsert:
+		t.v.toggle(t.dev.ID)
+	}
+}
 
 // tileLayout stacks the avatar, the name and the caption, centred.
 type tileLayout struct{}

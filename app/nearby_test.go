@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"fyne.io/fyne/v2"
@@ -271,4 +272,39 @@ func TestNearbyTellsOutcomes(t *testing.T) {
 	u.HandleEvent(engine.MessageReceived{Message: sent})
 	assert.Equal(t, "Not delivered", u.nearby.tiles["c"].caption.Text)
 	assert.Equal(t, "Message to Carol not delivered: Carol did not confirm the message", styledText(u.nearby.hint))
+}
+
+// Sending with the keyboard alone: Tab reaches each device in grid order,
+// the focused one is marked, Enter (or Space) opens its menu.
+func TestDevicesTakeKeyboardFocus(t *testing.T) {
+	u, _ := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop"), dev("c", "Carol", "phone")}})
+	c := u.win.Canvas()
+	bob, carol := u.nearby.tiles["b"], u.nearby.tiles["c"]
+
+	var order []fyne.Focusable
+	for range 8 {
+		test.FocusNext(c)
+		if f := c.Focused(); f != nil && !slices.Contains(order, f) {
+			order = append(order, f)
+		}
+	}
+	require.Contains(t, order, fyne.Focusable(bob), "Tab reaches Bob")
+	require.Contains(t, order, fyne.Focusable(carol), "and Carol")
+	assert.Less(t, slices.Index(order, fyne.Focusable(bob)), slices.Index(order, fyne.Focusable(carol)), "in grid order")
+
+	c.Focus(carol)
+	assert.True(t, carol.focused)
+	assert.NotZero(t, carol.bg.StrokeWidth, "the focused tile is marked")
+	assert.Zero(t, bob.bg.StrokeWidth)
+	test.FocusPrevious(c)
+	assert.Equal(t, fyne.Focusable(bob), c.Focused())
+	assert.False(t, carol.focused)
+	assert.Zero(t, carol.bg.StrokeWidth)
+
+	assert.False(t, shows(u.win, "Send files…"))
+	bob.TypedKey(&fyne.KeyEvent{Name: fyne.KeyReturn})
+	assert.True(t, shows(u.win, "Send files…"), "Enter opens the menu")
+	_, isMenu := c.Focused().(*widget.PopUpMenu)
+	assert.True(t, isMenu, "the menu has the keyboard now")
 }
