@@ -25,6 +25,7 @@ type Engine interface {
 	ClearFinished()
 	Messages(peerID string) []engine.Message
 	SetTrusted(deviceID string, trusted bool) error
+	TrustCode(deviceID string) (string, error)
 	Trusted() []engine.Peer
 	SetAutoAcceptTrusted(on bool)
 	SetDownloadDir(dir string) error

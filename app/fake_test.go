@@ -98,6 +98,11 @@ func (f *fakeEngine) SetTrusted(id string, on bool) error {
 	f.record("SetTrusted %s %v", id, on)
 	return nil
 }
+// TrustCode is the same made-up code for every device.
+func (f *fakeEngine) TrustCode(id string) (string, error) {
+	f.record("TrustCode %s", id)
+	return "1234 5678 9012 · 3456 7890 1234", nil
+}
 func (f *fakeEngine) SetAutoAcceptTrusted(on bool) { f.record("SetAutoAcceptTrusted %v", on) }
 func (f *fakeEngine) SetDownloadDir(dir string) error {
 	f.record("SetDownloadDir %s", dir)

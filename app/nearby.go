@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
@@ -614,9 +615,37 @@ func (u *UI) deviceMenu(d engine.Device) *fyne.Menu {
 	if d.Trusted {
 		items = append(items, fyne.NewMenuItemWithIcon("Untrust", theme.CancelIcon(), func() { u.setTrusted(d.ID, cmpName(d), false) }))
 	} else {
-		items = append(items, fyne.NewMenuItemWithIcon("Trust", theme.ConfirmIcon(), func() { u.setTrusted(d.ID, cmpName(d), true) }))
+		items = append(items, fyne.NewMenuItemWithIcon("Trust…", theme.ConfirmIcon(), func() { u.confirmTrust(d) }))
 	}
 	return fyne.NewMenu("", items...)
+}
+
+// confirmTrust asks before trusting a device, with a code to compare on
+// both screens: a device in the middle shows other digits.
+func (u *UI) confirmTrust(d engine.Device) {
+	eng, ok := u.engine()
+	if !ok {
+		return
+	}
+	name := cmpName(d)
+	code, err := eng.TrustCode(d.ID)
+	if err != nil {
+		u.ShowError(fmt.Errorf("could not trust %s: %w", name, err))
+		return
+	}
+	intro := widget.NewLabel(fmt.Sprintf("Files from a trusted device can be accepted without asking. "+
+		"Choose Trust on %s too: both screens show this code.", name))
+	intro.Wrapping = fyne.TextWrapWord
+	codeLabel := widget.NewLabelWithStyle(code, fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
+	codeLabel.SizeName = theme.SizeNameSubHeadingText
+	hint := newMuted("Trust only if the codes are the same.", theme.SizeNameText, fyne.TextAlignCenter)
+	body := container.New(fixedWidth(380), container.NewVBox(intro, codeLabel, hint))
+	dlg := dialog.NewCustomConfirm(fmt.Sprintf("Trust %s?", name), "Trust", "Cancel", body, func(yes bool) {
+		if yes {
+			u.setTrusted(d.ID, name, true)
+		}
+	}, u.win)
+	dlg.Show()
 }
 
 // setTrusted trusts or untrusts a device and shows the result.

@@ -133,9 +133,40 @@ func TestMultiSelectSendsToEach(t *testing.T) {
 func TestTrustFromTheMenu(t *testing.T) {
 	u, f := newTestUI(t)
 	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop")}})
-	u.setTrusted("b", "Bob", true)
-	assert.Equal(t, []string{"SetTrusted b true"}, f.Calls())
+	var trustItem *fyne.MenuItem
+	for _, it := range u.deviceMenu(u.nearby.tiles["b"].dev).Items {
+		if it.Label == "Trust…" {
+			trustItem = it
+		}
+	}
+	require.NotNil(t, trustItem)
+	trustItem.Action()
+	assert.Equal(t, []string{"TrustCode b"}, f.Calls(), "not trusted before the codes are compared")
+	assert.True(t, shows(u.win, "Trust Bob?"))
+	assert.True(t, shows(u.win, "1234 5678 9012 · 3456 7890 1234"), "the code to compare: %q", texts(u.win))
+	tapButton(t, u, "Trust")
+	assert.Equal(t, []string{"TrustCode b", "SetTrusted b true"}, f.Calls())
 	assert.True(t, u.nearby.tiles["b"].av.trusted)
+
+	for _, it := range u.deviceMenu(u.nearby.tiles["b"].dev).Items {
+		if it.Label == "Untrust" {
+			it.Action()
+		}
+	}
+	assert.Equal(t, "SetTrusted b false", f.Calls()[2], "untrusting needs no code")
+}
+
+// tapButton taps the button labelled label in the dialog on top.
+func tapButton(t *testing.T, u *UI, label string) {
+	t.Helper()
+	var found *widget.Button
+	walk(u.win.Canvas().Overlays().Top(), func(o fyne.CanvasObject) {
+		if b, ok := o.(*widget.Button); ok && b.Text == label {
+			found = b
+		}
+	})
+	require.NotNil(t, found, "a %q button", label)
+	test.Tap(found)
 }
 
 func TestNoEngine(t *testing.T) {

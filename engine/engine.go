@@ -408,6 +408,29 @@ func (e *Engine) Self() Peer { return Peer{ID: e.id.DeviceID, Name: e.cfg.Name} 
 // Fingerprint is this device's certificate fingerprint.
 func (e *Engine) Fingerprint() string { return e.id.Fingerprint }
 
+// TrustCode is what to compare with the other device's screen before
+// trusting it: trust.TrustCode of this device's fingerprint and the
+// device's pinned one (the one SetTrusted trusts), or, for a device not
+// pinned yet, the one it advertises. Both devices show the same code.
+func (e *Engine) TrustCode(deviceID string) (string, error) {
+	fp := ""
+	if p, ok := e.trust.Pinned(deviceID); ok {
+		fp = p.Fingerprint
+	} else {
+		e.mu.Lock()
+		for _, d := range e.devicesLocked() {
+			if d.ID == deviceID {
+				fp = d.Fingerprint
+			}
+		}
+		e.mu.Unlock()
+	}
+	if fp == "" {
+		return "", fmt.Errorf("trust code for %s: %w", deviceID, ErrUnknownDevice)
+	}
+	return trust.TrustCode(e.id.Fingerprint, fp), nil
+}
+
 // Addr is the LAN handshake address ("" until Run listens).
 func (e *Engine) Addr() string {
 	e.mu.Lock()

@@ -584,6 +584,25 @@ func TestText(t *testing.T) {
 	assert.Equal(t, "could not reach dave", a.Messages("deadbeefdeadbeef")[0].Err)
 }
 
+// Two devices that met show each other the same trust code, made of their
+// two certificates, in either order.
+func TestTrustCodesMatch(t *testing.T) {
+	a, b := startEngine(t, "alice"), startEngine(t, "bob")
+	_, err := a.TrustCode(b.Self().ID)
+	require.ErrorIs(t, err, ErrUnknownDevice, "never met, not nearby")
+
+	m, err := a.SendText(b.target(), "hello bob")
+	require.NoError(t, err)
+	a.rec.wait(t, 0, "delivery at alice", func(ev Event) bool { mr, ok := ev.(MessageReceived); return ok && mr.Message.ID == m.ID })
+	ab, err := a.TrustCode(b.Self().ID)
+	require.NoError(t, err)
+	ba, err := b.TrustCode(a.Self().ID)
+	require.NoError(t, err)
+	assert.Equal(t, ab, ba, "both screens show the same code")
+	assert.Equal(t, trust.TrustCode(a.Fingerprint(), b.Fingerprint()), ab)
+	assert.Regexp(t, `^\d{4} \d{4} \d{4} · \d{4} \d{4} \d{4}$`, ab)
+}
+
 // 7) Finished items outlive a restart; ClearFinished empties the queue and
 // the file; a malformed file is ignored.
 func TestHistory(t *testing.T) {

@@ -15,6 +15,8 @@ var (
 	ErrAlreadyRunning = errors.New("the engine is already running (or has run)")
 	// ErrUnknownItem: no queue item has that id.
 	ErrUnknownItem = errors.New("no such item in the queue")
+	// ErrUnknownDevice: no device with that id is pinned or in the list.
+	ErrUnknownDevice = errors.New("no such device")
 	// ErrUnknownOffer: no offer with that id is waiting for an answer.
 	ErrUnknownOffer = errors.New("no such offer is waiting")
 	// ErrNotActive: the item is not in a state the action applies to

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -427,4 +428,48 @@ func Code(dialerFP, listenerFP string, dialerNonce, listenerNonce []byte) string
 	sum := sha256.Sum256([]byte(msg))
 	n := binary.BigEndian.Uint64(sum[:8]) % 1_000_000
 	return fmt.Sprintf("%03d %03d", n/1000, n%1000)
+}
+
+// TrustCodeLabel starts the input of DeviceCode; a new derivation gets a
+// new label.
+const TrustCodeLabel = "peerdrop-trust/1"
+
+// deviceCodeRounds makes each DeviceCode cost this many SHA-256 runs: a
+// few milliseconds for us, and for a device that grinds certificates to
+// match someone's code, this factor on 10^12 tries.
+const deviceCodeRounds = 1 << 14
+
+// DeviceCode is the twelve digits that stand for one device's certificate
+// fingerprint in TrustCode, as "dddd dddd dddd". Derivation: h = SHA-256
+// of TrustCodeLabel "\n" fingerprint "\n" (the fingerprint in lower case);
+// then deviceCodeRounds-1 times h = SHA-256(h || fingerprint); the first 8
+// bytes of h as a big-endian uint64, modulo 10^12.
+func DeviceCode(fingerprint string) string {
+	fp := []byte(strings.ToLower(fingerprint))
+	h := sha256.Sum256([]byte(TrustCodeLabel + "\n" + string(fp) + "\n"))
+	buf := make([]byte, 0, len(h)+len(fp))
+	for range deviceCodeRounds - 1 {
+		buf = append(append(buf[:0], h[:]...), fp...)
+		h = sha256.Sum256(buf)
+	}
+	n := binary.BigEndian.Uint64(h[:8]) % 1_000_000_000_000
+	s := fmt.Sprintf("%012d", n)
+	return s[:4] + " " + s[4:8] + " " + s[8:]
+}
+
+// TrustCode is what two devices show when one is about to trust the other,
+// before any connection (so without the nonces of Code): the DeviceCode of
+// each device's fingerprint, the smaller first, joined by " · ". Both
+// devices show the same 24 digits. Each half is bound to one certificate,
+// so a device in the middle must grind a certificate whose twelve digits
+// match a given device's, once for each side (10^12 tries of
+// deviceCodeRounds hashes each); one code from both fingerprints together
+// would fall to a birthday search over certificates for both sides at once
+// (about 10^6 tries each for twelve digits).
+func TrustCode(fingerprintA, fingerprintB string) string {
+	a, b := DeviceCode(fingerprintA), DeviceCode(fingerprintB)
+	if b < a {
+		a, b = b, a
+	}
+	return a + " · " + b
 }

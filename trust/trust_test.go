@@ -326,3 +326,22 @@ func TestChangesFromAnotherProcess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, "no temporary files left behind")
 }
+
+func TestTrustCode(t *testing.T) {
+	a := "sha-256 " + strings.TrimSuffix(strings.Repeat("AB:", 32), ":")
+	b := "sha-256 " + strings.TrimSuffix(strings.Repeat("01:", 32), ":")
+	// Known answer (docs/PROTOCOL.md section 11): the derivation must not drift.
+	assert.Equal(t, "3995 4323 2613", DeviceCode(a))
+	assert.Equal(t, "2062 9050 2710", DeviceCode(b))
+	assert.Equal(t, "2062 9050 2710 · 3995 4323 2613", TrustCode(a, b))
+	assert.Equal(t, TrustCode(a, b), TrustCode(b, a), "both devices show the same code")
+	assert.Equal(t, DeviceCode(a), DeviceCode(strings.ToLower(a)), "hex case does not matter")
+	assert.Regexp(t, regexp.MustCompile(`^\d{4} \d{4} \d{4} · \d{4} \d{4} \d{4}$`), TrustCode(fp(t), fp(t)))
+
+	// Each half stands for one certificate: another certificate on one side
+	// changes that side's half only.
+	x, y, z := fp(t), fp(t), fp(t)
+	assert.NotEqual(t, TrustCode(x, y), TrustCode(x, z))
+	assert.Contains(t, TrustCode(x, z), DeviceCode(x))
+	assert.NotContains(t, TrustCode(x, z), DeviceCode(y))
+}
