@@ -154,9 +154,11 @@ func (r *avatarRenderer) Refresh() {
 	r.badge.StrokeColor = bg
 	r.badge.StrokeWidth = 2
 	r.icon.Resource = typeIcon(a.kind)
-	// Below 40 the type badge is a smudge; the name says enough there.
-	small := a.diameter < 40
-	r.badge.Hidden, r.icon.Hidden = small, small
+	// Below 40 the type badge is a smudge; the name says enough there. A
+	// device whose type we do not know (one that is not nearby, such as a
+	// command line that only sends) gets no badge rather than a guess.
+	noBadge := a.diameter < 40 || !discovery.ValidType(a.kind)
+	r.badge.Hidden, r.icon.Hidden = noBadge, noBadge
 
 	r.trust.FillColor = th.Color(theme.ColorNameSuccess, v)
 	r.trust.StrokeColor = bg

@@ -84,3 +84,39 @@ func TestOfferPromptEscapesInvisible(t *testing.T) {
 		assert.NotContains(t, l, "\u202e", "a raw right-to-left override in %q", l)
 	}
 }
+
+// badgeOf is the type badge an avatar shows, nil for none.
+func badgeOf(a *avatar) fyne.Resource {
+	r := test.WidgetRenderer(a).(*avatarRenderer)
+	if r.icon.Hidden {
+		return nil
+	}
+	return r.icon.Resource
+}
+
+// The offer's avatar shows the sender's type when the sender is nearby, and
+// no type at all when it is not (a command line that only sends does not
+// advertise): never a laptop by default.
+func TestOfferAvatarType(t *testing.T) {
+	u, _ := newTestUI(t)
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("d", "Dan", "desktop")}})
+	o := sampleOffer("o1")
+	o.From = engine.Peer{ID: "d", Name: "Dan"}
+	u.HandleEvent(engine.OfferReceived{Offer: o})
+	o2 := sampleOffer("o2")
+	o2.From = engine.Peer{ID: "x", Name: "peerdrop-cli"}
+	u.HandleEvent(engine.OfferReceived{Offer: o2})
+
+	badges := map[string]fyne.Resource{}
+	for _, ov := range u.win.Canvas().Overlays().List() {
+		walk(ov, func(obj fyne.CanvasObject) {
+			if a, ok := obj.(*avatar); ok {
+				badges[a.id] = badgeOf(a)
+			}
+		})
+	}
+	require.Len(t, badges, 2)
+	assert.Equal(t, iconDesktop, badges["d"], "a desktop shows as a desktop")
+	assert.Nil(t, badges["x"], "unknown type: no badge")
+	assert.Equal(t, iconDesktop, badgeOf(u.nearby.tiles["d"].av))
+}

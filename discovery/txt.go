@@ -2,8 +2,9 @@ package discovery
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"runtime"
 	"strconv"
 	"strings"
@@ -135,17 +136,92 @@ func instanceName(name string) string {
 	return name[:cut]
 }
 
-// DetectType guesses this machine's device type: a laptop has a battery;
-// a Linux machine with no display session is a server; else a desktop.
+// DetectType guesses this machine's device type from what the system says
+// of itself; see detectType.
 func DetectType() string {
-	matches, _ := filepath.Glob("/sys/class/power_supply/*/type")
-	for _, m := range matches {
-		if b, err := os.ReadFile(m); err == nil && strings.TrimSpace(string(b)) == "Battery" {
+	return detectType(os.DirFS("/"), runtime.GOOS, os.Getenv)
+}
+
+// detectType reads, in order of trust:
+//   - the chassis the administrator set (CHASSIS= in /etc/machine-info, as
+//     hostnamectl set-chassis writes it);
+//   - the chassis the firmware reports (SMBIOS chassis type in
+//     /sys/class/dmi/id/chassis_type);
+//   - a battery that powers the system (a laptop), not the battery of a
+//     wireless mouse or keyboard (scope "Device"), which a desktop has too;
+//   - on Linux, no display session: a server;
+//
+// and calls anything else a desktop. A command line run over ssh on a
+// desktop computer is a desktop, not a server: the chassis says so.
+func detectType(root fs.FS, goos string, getenv func(string) string) string {
+	if b, err := fs.ReadFile(root, "etc/machine-info"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+			if ok && k == "CHASSIS" {
+				if t := chassisType(strings.Trim(v, `"'`)); t != "" {
+					return t
+				}
+			}
+		}
+	}
+	if b, err := fs.ReadFile(root, "sys/class/dmi/id/chassis_type"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			if t := smbiosType(n); t != "" {
+				return t
+			}
+		}
+	}
+	supplies, _ := fs.Glob(root, "sys/class/power_supply/*/type")
+	for _, m := range supplies {
+		b, err := fs.ReadFile(root, m)
+		if err != nil || strings.TrimSpace(string(b)) != "Battery" {
+			continue
+		}
+		scope, _ := fs.ReadFile(root, path.Join(path.Dir(m), "scope"))
+		if strings.TrimSpace(string(scope)) != "Device" {
 			return TypeLaptop
 		}
 	}
-	if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+	if goos == "linux" && getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
 		return TypeServer
 	}
 	return TypeDesktop
+}
+
+// chassisType maps a machine-info CHASSIS value (systemd's
+// machine-info(5)); "" when it names none of our types.
+func chassisType(v string) string {
+	switch v {
+	case "desktop":
+		return TypeDesktop
+	case "laptop", "convertible":
+		return TypeLaptop
+	case "server", "vm", "container":
+		return TypeServer
+	case "tablet":
+		return TypeTablet
+	case "handset":
+		return TypePhone
+	}
+	return ""
+}
+
+// smbiosType maps an SMBIOS chassis type (DMTF DSP0134, 7.4.1); "" for
+// "other", "unknown" and what fits none of our types.
+func smbiosType(n int) string {
+	switch n {
+	case 3, 4, 5, 6, 7, 13, 15, 16, 24, 34, 35, 36:
+		// desktop, low profile, pizza box, mini tower, tower, all in one,
+		// space-saving, lunch box, sealed-case PC, embedded PC, mini PC, stick PC
+		return TypeDesktop
+	case 8, 9, 10, 14, 31, 32:
+		// portable, laptop, notebook, sub notebook, convertible, detachable
+		return TypeLaptop
+	case 30:
+		return TypeTablet
+	case 17, 23, 25, 28, 29:
+		// main server chassis, rack mount, multi-system, blade, blade enclosure
+		return TypeServer
+	}
+	return ""
 }

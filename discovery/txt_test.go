@@ -1,8 +1,10 @@
 package discovery
 
 import (
+	"maps"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
@@ -197,6 +199,46 @@ func TestInfoValidateType(t *testing.T) {
 
 func TestDetectType(t *testing.T) {
 	assert.True(t, ValidType(DetectType()))
+
+	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+	mouse := fstest.MapFS{ // a wireless mouse's battery, as the kernel lists it
+		"sys/class/power_supply/hidpp_battery_0/type":  file("Battery\n"),
+		"sys/class/power_supply/hidpp_battery_0/scope": file("Device\n"),
+	}
+	withMouse := func(extra fstest.MapFS) fstest.MapFS {
+		out := fstest.MapFS{}
+		maps.Copy(out, mouse)
+		maps.Copy(out, extra)
+		return out
+	}
+	display := func(k string) string {
+		if k == "DISPLAY" {
+			return ":0"
+		}
+		return ""
+	}
+	noDisplay := func(string) string { return "" }
+	for _, tc := range []struct {
+		name string
+		fs   fstest.MapFS
+		env  func(string) string
+		want string
+	}{
+		{"a desktop with a wireless mouse is no laptop", mouse, display, TypeDesktop},
+		{"over ssh, the chassis says desktop", withMouse(fstest.MapFS{"sys/class/dmi/id/chassis_type": file("3\n")}), noDisplay, TypeDesktop},
+		{"a tower", fstest.MapFS{"sys/class/dmi/id/chassis_type": file("7\n")}, noDisplay, TypeDesktop},
+		{"a notebook", fstest.MapFS{"sys/class/dmi/id/chassis_type": file("10\n")}, display, TypeLaptop},
+		{"a rack server", fstest.MapFS{"sys/class/dmi/id/chassis_type": file("23\n")}, display, TypeServer},
+		{"a laptop's battery", fstest.MapFS{"sys/class/power_supply/BAT0/type": file("Battery\n"), "sys/class/power_supply/BAT0/scope": file("System\n")}, noDisplay, TypeLaptop},
+		{"a battery without scope", fstest.MapFS{"sys/class/power_supply/BAT0/type": file("Battery\n")}, noDisplay, TypeLaptop},
+		{"the administrator's word first", fstest.MapFS{"etc/machine-info": file("PRETTY_HOSTNAME=x\nCHASSIS=\"desktop\"\n"), "sys/class/dmi/id/chassis_type": file("9\n")}, noDisplay, TypeDesktop},
+		{"a VM says other: no display, a server", fstest.MapFS{"sys/class/dmi/id/chassis_type": file("1\n")}, noDisplay, TypeServer},
+		{"nothing known, a display", fstest.MapFS{}, display, TypeDesktop},
+		{"nothing known, Wayland", fstest.MapFS{}, func(k string) string { return map[string]string{"WAYLAND_DISPLAY": "wayland-0"}[k] }, TypeDesktop},
+	} {
+		assert.Equal(t, tc.want, detectType(tc.fs, "linux", tc.env), tc.name)
+	}
+	assert.Equal(t, TypeDesktop, detectType(fstest.MapFS{}, "darwin", noDisplay), "no DISPLAY on a Mac says nothing")
 }
 
 func TestFreeInstance(t *testing.T) {
