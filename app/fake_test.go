@@ -98,6 +98,7 @@ func (f *fakeEngine) SetTrusted(id string, on bool) error {
 	f.record("SetTrusted %s %v", id, on)
 	return nil
 }
+
 // TrustCode is the same made-up code for every device.
 func (f *fakeEngine) TrustCode(id string) (string, error) {
 	f.record("TrustCode %s", id)
