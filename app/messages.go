@@ -50,7 +50,7 @@ func newMessagesView(u *UI) *messagesView {
 			count := widget.NewLabelWithStyle("", fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
 			count.Importance = widget.HighImportance
 			status := newMuted("", theme.SizeNameCaptionText, fyne.TextAlignLeading)
-			return container.NewBorder(nil, nil, av, count, tighten(name, status))
+			return container.NewBorder(nil, nil, av, count, newTightVBox(-theme.Padding()*3, name, status))
 		},
 		func(i widget.ListItemID, o fyne.CanvasObject) {
 			if i >= len(m.peers) {

@@ -633,13 +633,12 @@ func (u *UI) confirmTrust(d engine.Device) {
 		u.ShowError(fmt.Errorf("could not trust %s: %w", name, err))
 		return
 	}
-	intro := widget.NewLabel(fmt.Sprintf("Files from a trusted device can be accepted without asking. "+
-		"Choose Trust on %s too: both screens show this code.", name))
-	intro.Wrapping = fyne.TextWrapWord
+	intro := widget.NewLabelWithStyle(fmt.Sprintf("Choose Trust on %s too, and compare:", name), fyne.TextAlignCenter, fyne.TextStyle{})
+	intro.Truncation = fyne.TextTruncateEllipsis
 	codeLabel := widget.NewLabelWithStyle(code, fyne.TextAlignCenter, fyne.TextStyle{Monospace: true})
 	codeLabel.SizeName = theme.SizeNameSubHeadingText
-	hint := newMuted("Trust only if the codes are the same.", theme.SizeNameText, fyne.TextAlignCenter)
-	body := container.New(fixedWidth(380), container.NewVBox(intro, codeLabel, hint))
+	hint := newMuted("Trust only if both screens show the same code.", theme.SizeNameText, fyne.TextAlignCenter)
+	body := container.NewVBox(intro, codeLabel, hint)
 	dlg := dialog.NewCustomConfirm(fmt.Sprintf("Trust %s?", name), "Trust", "Cancel", body, func(yes bool) {
 		if yes {
 			u.setTrusted(d.ID, name, true)

@@ -57,7 +57,8 @@ func sampleEngine() *fakeEngine {
 		{ID: "q4", Direction: engine.Outgoing, Peer: peer(f.devices[4]), Title: "Slides", Files: 12,
 			Bytes: 3_000_000, Total: 31_000_000, State: engine.StateFailed, Error: "Living Room PC stopped answering", Started: now},
 		{ID: "q5", Direction: engine.Incoming, Peer: peer(f.devices[2]), Title: "Recipe.txt", Files: 1,
-			Bytes: 2_300, Total: 2_300, State: engine.StateDone, Paths: []string{"/home/alice/Downloads/Recipe.txt"}, Started: now},
+			Bytes: 2_300, Total: 2_300, State: engine.StateDone, Paths: []string{"/home/alice/Downloads/Recipe.txt"}, Started: now,
+			Finished: now.Add(time.Minute)},
 	}
 	return f
 }
@@ -122,4 +123,16 @@ func TestScreenshots(t *testing.T) {
 	f.webURL = "http://192.168.1.20:53319/"
 	u.openPhoneDialog()
 	capture(t, u.win, "phone")
+	u.phone.dlg.Hide()
+
+	// A send waiting for the answer shows the code to compare; a declined
+	// one says so for a while. Notes end in the test, not on a timer.
+	u.HandleEvent(engine.ItemChanged{Item: engine.Item{ID: "s1", Direction: engine.Outgoing,
+		Peer: engine.Peer{ID: "fe01dc23ba45f678", Name: "Living Room PC"}, Title: "Slides.pdf", Files: 1, Total: 3_000_000,
+		State: engine.StateConnecting, Code: "482 913"}})
+	u.nearby.showNote("77aa88bb99cc00dd", "Declined", theme.ColorNameError, "Dana's iPad declined Budget.xlsx.")
+	capture(t, u.win, "nearby-sending")
+
+	u.confirmTrust(f.devices[1])
+	capture(t, u.win, "trust")
 }
