@@ -51,7 +51,7 @@ func (u *UI) showOffer(o engine.Offer) {
 
 // offerContent says who offers what, and the code to compare.
 func (u *UI) offerContent(o engine.Offer) fyne.CanvasObject {
-	kind := ""
+	kind := o.Type // what the sender's hello says: it may not advertise
 	if d, ok := u.device(o.From.ID); ok {
 		kind = d.Type
 	}

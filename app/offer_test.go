@@ -94,9 +94,9 @@ func badgeOf(a *avatar) fyne.Resource {
 	return r.icon.Resource
 }
 
-// The offer's avatar shows the sender's type when the sender is nearby, and
-// no type at all when it is not (a command line that only sends does not
-// advertise): never a laptop by default.
+// The offer's avatar shows the sender's type: as it advertises it when it
+// is nearby, else as its hello said (a command line that only sends does
+// not advertise), else no type at all: never a laptop by default.
 func TestOfferAvatarType(t *testing.T) {
 	u, _ := newTestUI(t)
 	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("d", "Dan", "desktop")}})
@@ -106,6 +106,9 @@ func TestOfferAvatarType(t *testing.T) {
 	o2 := sampleOffer("o2")
 	o2.From = engine.Peer{ID: "x", Name: "peerdrop-cli"}
 	u.HandleEvent(engine.OfferReceived{Offer: o2})
+	o3 := sampleOffer("o3")
+	o3.From, o3.Type = engine.Peer{ID: "y", Name: "peerdrop --type desktop"}, "desktop"
+	u.HandleEvent(engine.OfferReceived{Offer: o3})
 
 	badges := map[string]fyne.Resource{}
 	for _, ov := range u.win.Canvas().Overlays().List() {
@@ -115,8 +118,9 @@ func TestOfferAvatarType(t *testing.T) {
 			}
 		})
 	}
-	require.Len(t, badges, 2)
+	require.Len(t, badges, 3)
 	assert.Equal(t, iconDesktop, badges["d"], "a desktop shows as a desktop")
 	assert.Nil(t, badges["x"], "unknown type: no badge")
+	assert.Equal(t, iconDesktop, badges["y"], "not nearby: the type its hello said")
 	assert.Equal(t, iconDesktop, badgeOf(u.nearby.tiles["d"].av))
 }

@@ -184,7 +184,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		trust: pins, deviceType: *devType,
 		stdin: stdin, stdout: stdout, stderr: stderr,
 		out: newOutput(stdout, stderr, *jsonOut),
-		cfg: peer.Config{Identity: id, Name: *name},
+		cfg: peer.Config{Identity: id, Name: *name, Type: *devType},
 	}
 	e.cfg.OnPath = e.pathChanged
 	e.cfg.OnProven = e.provenPeer

@@ -121,6 +121,7 @@ type Device struct {
 type Offer struct {
 	ID      string
 	From    Peer
+	Type    string // the sender's device type as its hello says (discovery.Type*), "" if it says none
 	Code    string // verification code of the connection the offer came on
 	Trusted bool
 	Files   int

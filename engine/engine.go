@@ -140,7 +140,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg:        cfg,
 		id:         id,
 		trust:      pins,
-		peerCfg:    peer.Config{Identity: id, Name: cfg.Name},
+		peerCfg:    peer.Config{Identity: id, Name: cfg.Name, Type: cfg.Type},
 		histPath:   filepath.Join(cfg.ConfigDir, historyFileName),
 		events:     eventQueue{fn: cfg.OnEvent},
 		root:       root,

@@ -322,7 +322,9 @@ func TestSendBadPaths(t *testing.T) {
 
 // 2) A declined offer: the sender says so, nothing lands on disk.
 func TestDecline(t *testing.T) {
-	a, b := startEngine(t, "alice"), startEngine(t, "bob")
+	cfg := testConfig(t, "alice")
+	cfg.Type = discovery.TypeDesktop
+	a, b := runEngine(t, cfg), startEngine(t, "bob")
 	f := filepath.Join(t.TempDir(), "photo.jpg")
 	writeFile(t, f, []byte("not really a photo"))
 	it, err := a.Send(b.target(), []string{f})
@@ -330,6 +332,7 @@ func TestDecline(t *testing.T) {
 	assert.Equal(t, "photo.jpg", it.Title)
 
 	o := b.rec.waitOffer(t, 0)
+	assert.Equal(t, discovery.TypeDesktop, o.Type, "the sender's hello says what it is: it may not advertise")
 	require.NoError(t, b.Answer(o.ID, false))
 	sent := a.rec.waitState(t, 0, it.ID, StateDeclined)
 	assert.Equal(t, "bob declined", sent.Error)

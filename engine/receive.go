@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
@@ -31,7 +32,8 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 // serveConn serves one incoming connection until it closes.
 func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
 	defer c.Close()
-	from := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code}
+	from := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code,
+		Type: c.Remote.Type}
 	e.mu.Lock()
 	r := e.receiverFor(e.dir)
 	e.mu.Unlock()
@@ -73,8 +75,12 @@ func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) bool {
 		itemID = it.ID
 		e.offers[itemID] = p
 		e.emitItem(it, false)
+		kind := o.From.Type
+		if !discovery.ValidType(kind) {
+			kind = ""
+		}
 		e.emit(OfferReceived{Offer: Offer{
-			ID: it.ID, From: it.Peer, Code: o.From.Code, Trusted: trusted,
+			ID: it.ID, From: it.Peer, Type: kind, Code: o.From.Code, Trusted: trusted,
 			Files: o.Files, Folders: o.Folders, Size: o.Size, First: slices.Clone(o.First), Text: o.Text,
 		}})
 	}()

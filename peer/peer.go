@@ -38,6 +38,9 @@ const ConnectTimeout = 15 * time.Second
 type Config struct {
 	Identity *identity.Identity
 	Name     string
+	// Type is this device's type for our hello (discovery.Type*; "" = say
+	// none), so that a receiver that cannot see our advertisement can show it.
+	Type string
 	// ICEServers are STUN and TURN servers to gather candidates from (the
 	// entries a rendezvous server hands out). None on the LAN: host
 	// candidates are all a LAN needs.
@@ -77,6 +80,7 @@ func (c Config) hello() signaling.Hello {
 		Name:        c.Name,
 		Version:     int(signaling.Version),
 		Fingerprint: c.Identity.Fingerprint,
+		Type:        c.Type,
 		Trickle:     c.Trickle,
 	}
 }

@@ -124,6 +124,11 @@ type Hello struct {
 	Name        string `json:"name"`
 	Version     int    `json:"version"`
 	Fingerprint string `json:"fingerprint"`
+	// Type is the sender's device type as it advertises it (desktop,
+	// laptop, phone, tablet, server; section 2.3), for a device that is not
+	// advertised (a command line that only sends). A claim, like the name;
+	// DecodeHello drops what is not a short lower-case word.
+	Type string `json:"type,omitempty"`
 	// Trickle says the sender keeps the stream open after the handshake for
 	// trickled candidates and ICE restarts (section 2.4). Only streams that
 	// outlive the handshake offer it (a pipe through a rendezvous server);
@@ -232,8 +237,15 @@ func DecodeHello(p []byte) (Hello, error) {
 	if err := json.Unmarshal(p, &h); err != nil {
 		return Hello{}, fmt.Errorf("%w: hello: %v", ErrMalformed, err)
 	}
+	if !typeRe.MatchString(h.Type) {
+		h.Type = "" // an optional hint: a type we cannot read is no type
+	}
 	return h, h.Validate()
 }
+
+// typeRe is what a hello's type may look like; which types mean something
+// is the reader's business (discovery.ValidType).
+var typeRe = regexp.MustCompile(`^[a-z]{1,16}$`)
 
 // DecodeSDP parses an offer or answer payload.
 func DecodeSDP(p []byte) (string, error) {

@@ -246,6 +246,19 @@ func TestDecodeHello(t *testing.T) {
 	assert.ErrorIs(t, err, ErrVersion)
 	_, err = DecodeHello([]byte("not json"))
 	assert.ErrorIs(t, err, ErrMalformed)
+
+	// The device type is a hint: kept when it reads as a word, dropped
+	// (not refused) otherwise.
+	for typ, want := range map[string]string{`"desktop"`: "desktop", `"toaster"`: "toaster", `"Desk top"`: "",
+		`"` + strings.Repeat("a", 17) + `"`: "", `""`: ""} {
+		h, err := DecodeHello([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` +
+			testFingerprint + `","type":` + typ + `}`))
+		require.NoError(t, err, typ)
+		assert.Equal(t, want, h.Type, typ)
+	}
+	_, err = DecodeHello([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` +
+		testFingerprint + `","type":5}`))
+	assert.ErrorIs(t, err, ErrMalformed, "not a string at all")
 }
 
 func TestDecodeSDP(t *testing.T) {
@@ -394,6 +407,8 @@ func FuzzDecodeHello(f *testing.F) {
 	f.Add([]byte(`{"DEVICE_ID":"x","Name":"\ud800","version":1.0}`))
 	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `","commit":"` + strings.Repeat("0a", 32) + `"}`))
 	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `","nonce":"` + strings.Repeat("0A", 32) + `"}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `","type":"desktop"}`))
+	f.Add([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `","type":"De\u0000sk"}`))
 	f.Add([]byte("null"))
 	f.Add([]byte("{"))
 	f.Add([]byte{})
@@ -407,6 +422,9 @@ func FuzzDecodeHello(f *testing.F) {
 		}
 		if verr := h.Validate(); verr != nil {
 			t.Fatalf("DecodeHello accepted an invalid hello %+v: %v", h, verr)
+		}
+		if h.Type != "" && !typeRe.MatchString(h.Type) {
+			t.Fatalf("DecodeHello kept type %q", h.Type)
 		}
 		// An accepted hello survives a round trip through JSON unchanged.
 		p, err := json.Marshal(h)

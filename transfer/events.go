@@ -16,6 +16,8 @@ type Peer struct {
 	// Code is the verification code of the connection (peer.Conn.Code);
 	// it depends on that handshake's nonces, so each connection has its own.
 	Code string
+	// Type is the device type its hello claims ("" when it says none).
+	Type string
 }
 
 // Link is an open connection to a peer with its data channel. peer.Conn is one.
