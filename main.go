@@ -87,6 +87,7 @@ func main() {
 		ui.ShowError(err)
 	}
 	defer stop()
+	defer ui.StartNotifications()()
 	ui.ShowAndRun()
 }
 

@@ -45,6 +45,7 @@ type UI struct {
 	messages *messagesView
 	settings *settingsView
 	offers   map[string]*offerPrompt
+	notices  *offerNotices   // nil until StartNotifications
 	showing  map[string]bool // error messages in a dialog now
 
 	self    engine.Peer

@@ -65,6 +65,10 @@ type Notification struct {
 	// Persistent notifications stay until closed (expire timeout 0);
 	// others expire when the server decides.
 	Persistent bool
+	// Icon is an icon name or a file:// URI ("" = none); DesktopEntry
+	// is the app's .desktop file without ".desktop" (servers take the
+	// app's icon and name from it).
+	Icon, DesktopEntry string
 }
 
 // Event is ActionInvoked or Closed.
@@ -222,9 +226,13 @@ func (c *Client) Notify(ctx context.Context, n Notification) (uint32, error) {
 	if n.Persistent {
 		timeout = 0
 	}
+	hints := map[string]dbus.Variant{}
+	if n.DesktopEntry != "" {
+		hints["desktop-entry"] = dbus.MakeVariant(n.DesktopEntry)
+	}
 	var id uint32
-	err := c.obj.CallWithContext(ctx, iface+".Notify", 0, c.appName, uint32(0), "", n.Summary, body, actions,
-		map[string]dbus.Variant{}, timeout).Store(&id)
+	err := c.obj.CallWithContext(ctx, iface+".Notify", 0, c.appName, uint32(0), n.Icon, n.Summary, body, actions,
+		hints, timeout).Store(&id)
 	if err != nil {
 		return 0, c.wrap("show a notification", err)
 	}

@@ -169,7 +169,8 @@ func TestNotifyActionsAndClose(t *testing.T) {
 	c, evs := dial(t, addr)
 
 	id, err := c.Notify(ctx, Notification{Summary: "Incoming files", Body: "Bob <bob@example> wants to send you 3 files",
-		Actions: []Action{{"accept", "Accept"}, {"decline", "Decline"}}, Persistent: true})
+		Actions: []Action{{"accept", "Accept"}, {"decline", "Decline"}}, Persistent: true,
+		Icon: "thepeerdrop", DesktopEntry: "thepeerdrop"})
 	require.NoError(t, err)
 	n := srv.note(t, id)
 	assert.Equal(t, "ThePeerDrop", n.app)
@@ -177,6 +178,8 @@ func TestNotifyActionsAndClose(t *testing.T) {
 	assert.Equal(t, "Bob <bob@example> wants to send you 3 files", n.body, "no markup on this server: the body as written")
 	assert.Equal(t, []string{"accept", "Accept", "decline", "Decline"}, n.actions)
 	assert.Equal(t, int32(0), n.timeout, "stays until answered")
+	assert.Equal(t, "thepeerdrop", n.icon)
+	assert.Equal(t, map[string]dbus.Variant{"desktop-entry": dbus.MakeVariant("thepeerdrop")}, n.hints)
 
 	srv.signal(n.client, sigAction, id, "accept")
 	assert.Equal(t, ActionInvoked{ID: id, Action: "accept"}, evs.next(t))
