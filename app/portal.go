@@ -201,12 +201,11 @@ func (u *UI) parentWindow() string {
 // one (asked off the Fyne thread), else our own picker. done gets the
 // paths on the Fyne thread, and nothing when the user cancelled.
 func (u *UI) choose(req pickRequest, done func([]string)) {
-	if u.portal == nil {
+	// Asked again while the desktop's chooser is open (hidden, or its
+	// portal gone quiet): ours, rather than a button that does nothing.
+	if u.portal == nil || u.asking {
 		u.showPicker(req, done)
 		return
-	}
-	if u.asking {
-		return // the desktop's chooser is open already
 	}
 	u.asking = true
 	parent, ask := u.parentWindow(), u.portal
