@@ -111,7 +111,16 @@ func (f *fakePortal) OpenFile(sender dbus.Sender, parent, title string, opts map
 	}
 	f.mu.Unlock()
 	go func() { // the user picks, after the call returned the handle
-		_ = f.conn.Emit(handle, requestResponse, uint32(0), map[string]dbus.Variant{"uris": dbus.MakeVariant(uris)})
+		// To the caller only, as xdg-desktop-portal sends it.
+		body := []any{uint32(0), map[string]dbus.Variant{"uris": dbus.MakeVariant(uris)}}
+		msg := &dbus.Message{Type: dbus.TypeSignal, Headers: map[dbus.HeaderField]dbus.Variant{
+			dbus.FieldPath:        dbus.MakeVariant(handle),
+			dbus.FieldInterface:   dbus.MakeVariant("org.freedesktop.portal.Request"),
+			dbus.FieldMember:      dbus.MakeVariant("Response"),
+			dbus.FieldDestination: dbus.MakeVariant(string(sender)),
+			dbus.FieldSignature:   dbus.MakeVariant(dbus.SignatureOf(body...)),
+		}, Body: body}
+		f.conn.Send(msg, nil)
 	}()
 	return handle, nil
 }
