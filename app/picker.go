@@ -34,7 +34,7 @@ type filePicker struct {
 	shown  []pickEntry // those the typed name matches
 	chosen []string    // paths, in the order chosen
 
-	path    *widget.Entry
+	path    *pathEntry
 	list    *widget.List
 	problem *widget.RichText // the folder cannot be read
 	count   *widget.Label
@@ -108,7 +108,7 @@ func (r pickRequest) folderOnly() bool { return r.dirs && !r.multiple }
 // showPicker opens our own chooser; done gets the paths chosen.
 func (u *UI) showPicker(req pickRequest, done func([]string)) *filePicker {
 	p := &filePicker{u: u, req: req, done: done}
-	p.path = widget.NewEntry()
+	p.path = newPathEntry(func() { p.dlg.Hide() })
 	p.path.SetPlaceHolder("Type a name to find it, or a path")
 	p.path.OnChanged = p.typed
 	p.path.OnSubmitted = p.submitted
@@ -267,19 +267,27 @@ func (p *filePicker) filter(name string) {
 }
 
 // submitted is Enter in the path field: a folder opens, a file is chosen;
-// a name that matches one entry only acts on that entry.
+// a name typed to find acts on the best match.
 func (p *filePicker) submitted(s string) {
 	if strings.TrimSpace(s) == "" {
 		return
 	}
 	full := p.expand(s)
-	if fi, err := os.Stat(full); err == nil {
+	if fi, err := os.Stat(full); err == nil { // stat(2): no open
 		dir, name := filepath.Split(filepath.Clean(full))
-		p.activate(pickEntry{name: name, dir: fi.IsDir(), regular: fi.Mode().IsRegular()}, filepath.Clean(dir))
+		e := pickEntry{name: name, dir: fi.IsDir(), regular: fi.Mode().IsRegular()}
+		p.activate(e, filepath.Clean(dir))
+		if !e.dir {
+			p.path.SetText(withSep(p.dir)) // ready for the next name
+		}
 		return
 	}
-	if len(p.shown) == 1 {
-		p.activate(p.shown[0])
+	if len(p.shown) > 0 {
+		e := p.shown[0] // the best match: names that start with what was typed come first
+		p.activate(e)
+		if !e.dir {
+			p.path.SetText(withSep(p.dir))
+		}
 	}
 }
 
@@ -424,4 +432,24 @@ func rowParts(o fyne.CanvasObject) pickRow {
 		}
 	}
 	return r
+}
+
+// pathEntry is the path field: Escape in it closes the picker.
+type pathEntry struct {
+	widget.Entry
+	onEscape func()
+}
+
+func newPathEntry(onEscape func()) *pathEntry {
+	e := &pathEntry{onEscape: onEscape}
+	e.ExtendBaseWidget(e)
+	return e
+}
+
+func (e *pathEntry) TypedKey(k *fyne.KeyEvent) {
+	if k.Name == fyne.KeyEscape {
+		e.onEscape()
+		return
+	}
+	e.Entry.TypedKey(k)
 }

@@ -129,12 +129,14 @@ func TestPickerPathFieldAndTypeToFind(t *testing.T) {
 	p.path.SetText(filepath.Join(dir, "Photos") + "/")
 	assert.Equal(t, filepath.Join(dir, "Photos"), p.dir)
 	assert.Equal(t, []string{"2026", "beach.jpg"}, pickerNames(p))
+	enter := &fyne.KeyEvent{Name: fyne.KeyReturn}
 	p.path.SetText(filepath.Join(dir, "Photos", "beach.jpg"))
-	p.path.OnSubmitted(p.path.Text)
+	p.path.TypedKey(enter)
 	assert.Equal(t, []string{filepath.Join(dir, "Photos", "beach.jpg")}, p.chosen)
-	// Enter on a name that matches one entry only: a folder opens.
-	p.path.SetText("202")
-	p.path.OnSubmitted(p.path.Text)
+	assert.Equal(t, withSep(filepath.Join(dir, "Photos")), p.path.Text, "ready for the next name")
+	// Type to find, then Enter: the best match; a folder opens.
+	test.Type(p.path, "202")
+	p.path.TypedKey(enter)
 	assert.Equal(t, filepath.Join(dir, "Photos", "2026"), p.dir)
 
 	// Up, then a click on a file chooses it; the choice survives moving.
@@ -147,6 +149,17 @@ func TestPickerPathFieldAndTypeToFind(t *testing.T) {
 	test.Tap(p.ok)
 	assert.Equal(t, []string{filepath.Join(dir, "Photos", "beach.jpg"), filepath.Join(dir, "notes.md")}, got)
 	assert.Equal(t, filepath.Join(dir, "Photos"), u.lastPickDir, "the next pick opens here")
+
+	// Escape in the path field closes the picker; nothing is chosen.
+	got = nil
+	p = u.showPicker(pickRequest{title: "Add files", multiple: true}, func(paths []string) { got = paths })
+	assert.Equal(t, filepath.Join(dir, "Photos"), p.dir)
+	test.Type(p.path, "bea")
+	p.path.TypedKey(enter)
+	require.Len(t, p.chosen, 1)
+	p.path.TypedKey(&fyne.KeyEvent{Name: fyne.KeyEscape})
+	assert.False(t, shows(u.win, "1 chosen") || shows(u.win, "Chosen: beach.jpg"), "closed")
+	assert.Nil(t, got)
 }
 
 // Broken item 6: Settings said "Downloads (default)" while the engine
