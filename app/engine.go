@@ -27,6 +27,7 @@ type Engine interface {
 	SetTrusted(deviceID string, trusted bool) error
 	Trusted() []engine.Peer
 	SetAutoAcceptTrusted(on bool)
+	DownloadDir() string
 	SetDownloadDir(dir string) error
 	SetServer(url string) error
 	StartPairing(ctx context.Context) (engine.PairingCode, error)

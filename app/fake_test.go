@@ -34,6 +34,7 @@ type fakeEngine struct {
 	joinPeer engine.Peer
 	joinErr  error  // JoinPairing
 	webURL   string // WebURL
+	dlDir    string // DownloadDir ("" = none reported)
 	calls    []string
 	next     int
 }
@@ -101,7 +102,16 @@ func (f *fakeEngine) SetTrusted(id string, on bool) error {
 func (f *fakeEngine) SetAutoAcceptTrusted(on bool) { f.record("SetAutoAcceptTrusted %v", on) }
 func (f *fakeEngine) SetDownloadDir(dir string) error {
 	f.record("SetDownloadDir %s", dir)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dlDir = dir
 	return nil
+}
+
+func (f *fakeEngine) DownloadDir() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dlDir
 }
 
 func (f *fakeEngine) SetServer(url string) error {
@@ -138,6 +148,7 @@ func newTestUI(t *testing.T) (*UI, *fakeEngine) {
 	f := newFake()
 	u := New(a, f, Options{ProgressInterval: time.Hour})
 	u.runNow = true
+	u.portal = nil // never the desktop's own file chooser in a widget test
 	u.win.Resize(fyne.NewSize(780, 560))
 	t.Cleanup(u.win.Close)
 	return u, f

@@ -470,6 +470,7 @@ func (u *UI) showDeviceMenu(t *deviceTile, pos fyne.Position) {
 		fyne.NewMenuItemWithIcon("Send files…", theme.FileIcon(), func() { u.openSendSheet(devs, pickFile) }),
 		fyne.NewMenuItemWithIcon("Send folder…", theme.FolderIcon(), func() { u.openSendSheet(devs, pickFolder) }),
 		fyne.NewMenuItemWithIcon("Send text…", theme.MailComposeIcon(), func() { u.promptText(devs) }),
+		fyne.NewMenuItemWithIcon("Send clipboard", theme.ContentPasteIcon(), func() { u.sendClipboard(devs) }),
 		fyne.NewMenuItemSeparator(),
 	}
 	if len(devs) == 1 {

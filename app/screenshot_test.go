@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,4 +123,22 @@ func TestScreenshots(t *testing.T) {
 	f.webURL = "http://192.168.1.20:53319/"
 	u.openPhoneDialog()
 	capture(t, u.win, "phone")
+	u.phone.dlg.Hide()
+
+	// Our own file picker, where the desktop has no file chooser portal.
+	docs := filepath.Join(t.TempDir(), "Documents")
+	require.NoError(t, os.MkdirAll(filepath.Join(docs, "Holiday photos"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(docs, "Invoices"), 0o700))
+	for name, size := range map[string]int{"Quarterly report 2026.pdf": 4_100_000, "Meeting notes.md": 2_300,
+		"Budget.ods": 48_000, "Slides for the board meeting in September.odp": 31_000_000} {
+		require.NoError(t, os.WriteFile(filepath.Join(docs, name), make([]byte, size), 0o600))
+	}
+	require.NoError(t, syscall.Mkfifo(filepath.Join(docs, "build-log"), 0o600))
+	u.portal = nil
+	p := u.showPicker(pickRequest{title: "Add files", multiple: true, start: docs}, func([]string) {})
+	p.toggle(filepath.Join(docs, "Quarterly report 2026.pdf"))
+	p.toggle(filepath.Join(docs, "Holiday photos"))
+	p.path.OnChanged = nil
+	p.path.SetText("/home/alice/Documents/") // not the test's temporary folder
+	capture(t, u.win, "picker")
 }

@@ -1,12 +1,12 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -182,7 +182,10 @@ func (s *settingsView) showServerStatus(st engine.ServerStatus) {
 	s.status.Show()
 }
 
+// showDir shows the download folder: dir, the engine's (SetEngine), else
+// the one Settings remember.
 func (s *settingsView) showDir(dir string) {
+	dir = cmp.Or(dir, LoadSettings(s.prefs).DownloadDir)
 	if dir == "" {
 		s.dir.SetText("Downloads (default)")
 		return
@@ -190,21 +193,18 @@ func (s *settingsView) showDir(dir string) {
 	s.dir.SetText(dir)
 }
 
+// chooseDir asks for the download folder, opening at the one in use.
 func (s *settingsView) chooseDir() {
-	d := dialog.NewFolderOpen(func(l fyne.ListableURI, err error) {
-		if err != nil {
-			s.u.ShowError(err)
-			return
-		}
-		if l == nil {
-			return
-		}
-		if paths := localPaths([]fyne.URI{l}); len(paths) == 1 {
+	start := LoadSettings(s.prefs).DownloadDir
+	if s.u.eng != nil {
+		start = cmp.Or(s.u.eng.DownloadDir(), start)
+	}
+	start = cmp.Or(start, engine.DefaultDownloadDir())
+	s.u.choose(pickRequest{title: "Download folder", accept: "Use this folder", dirs: true, start: start}, func(paths []string) {
+		if len(paths) == 1 {
 			s.setDownloadDir(paths[0])
 		}
-	}, s.u.win)
-	d.Resize(fyne.NewSize(680, 480))
-	d.Show()
+	})
 }
 
 // setDownloadDir tells the engine, then remembers the folder.

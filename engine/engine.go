@@ -562,6 +562,14 @@ func (e *Engine) SetAutoAcceptTrusted(on bool) {
 	e.autoAccept = on
 }
 
+// DownloadDir is the folder received files go to now (absolute): the one
+// in Config, ~/Downloads by default, or the last SetDownloadDir.
+func (e *Engine) DownloadDir() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dir
+}
+
 // SetDownloadDir changes where received files go (for new offers). The
 // folder is created; a relative one is taken from the working directory.
 func (e *Engine) SetDownloadDir(dir string) error {

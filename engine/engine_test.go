@@ -854,3 +854,13 @@ func TestStopWhileAsked(t *testing.T) {
 	assert.Equal(t, it.ID, a.Items()[0].ID)
 	assert.Contains(t, []State{StateDeclined, StateFailed}, a.Items()[0].State)
 }
+
+// The app's Settings show this folder: the one --download-dir chose, not
+// the one the app's preferences remember.
+func TestDownloadDirReportsTheFolderInUse(t *testing.T) {
+	e := startEngine(t, "Alice")
+	assert.Equal(t, e.cfg.DownloadDir, e.DownloadDir())
+	other := filepath.Join(t.TempDir(), "Inbox")
+	require.NoError(t, e.SetDownloadDir(other))
+	assert.Equal(t, other, e.DownloadDir())
+}
