@@ -1,9 +1,6 @@
 package app
 
 import (
-	"bufio"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,42 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/dbustest"
 )
-
-// privateBus starts a D-Bus daemon of the test's own (no service
-// activation: only what the test exports answers) and returns its address.
-func privateBus(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("dbus-daemon"); err != nil {
-		t.Skip("dbus-daemon is not installed (make deps)")
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "bus.conf")
-	require.NoError(t, os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=`+dir+`</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`), 0o600))
-	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	require.NoError(t, err, "the bus's address")
-	return strings.TrimSpace(line)
-}
 
 // fakePortal is org.freedesktop.portal.Desktop with a FileChooser only: it
 // records each OpenFile and answers it with the next URIs queued, as a
@@ -135,7 +98,7 @@ func (f *fakePortal) requests() []fakeOpenFile {
 // D-Bus session, with several files at once and folders; the answer is
 // applied on the Fyne thread, the wait is not.
 func TestPortalPickerSendsEveryURI(t *testing.T) {
-	addr := privateBus(t)
+	addr := dbustest.Start(t)
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
 	portal := startFakePortal(t, addr)
 	portal.answers = [][]string{
@@ -187,7 +150,7 @@ func TestPortalPickerSendsEveryURI(t *testing.T) {
 func TestPortalMissingFallsBackToOurPicker(t *testing.T) {
 	for name, addr := range map[string]string{
 		"no bus":    "unix:path=" + filepath.Join(t.TempDir(), "none"),
-		"no portal": privateBus(t),
+		"no portal": dbustest.Start(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
