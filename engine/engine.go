@@ -47,6 +47,9 @@ type Engine struct {
 	histPath string
 	events   eventQueue
 
+	selfMu sync.Mutex
+	self   selfState // the name and type (self.go)
+
 	// root is the context of every send; Run cancels it when it ends.
 	root       context.Context
 	rootCancel context.CancelFunc
@@ -60,7 +63,8 @@ type Engine struct {
 	stopped    bool
 	runCtx     context.Context // Run's context, once Run started
 	addr       string
-	dir        string // download dir, absolute
+	ln         *peer.Listener // while Run listens
+	dir        string         // download dir, absolute
 	autoAccept bool
 	nearby     map[string]discovery.Device   // by device id
 	items      []*item                       // the queue, oldest first
@@ -155,6 +159,7 @@ func New(cfg Config) (*Engine, error) {
 		receivers:  map[string]*transfer.Receiver{},
 		srv:        newServerState(server),
 		web:        newWebState(cfg.WebListen),
+		self:       selfState{name: cfg.Name, typ: cfg.Type, changed: make(chan struct{})},
 	}
 	e.peerCfg.OnProven = e.provenPeer
 	for _, it := range loadHistory(e.histPath) {
@@ -240,27 +245,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	ln.OnError = e.onHandshakeError
 	e.mu.Lock()
 	e.addr = ln.Addr().String()
+	e.ln = ln
+	ln.SetName(e.peerConfig().Name) // renamed before Run
 	e.mu.Unlock()
 	slog.Info("engine: listening", slog.String("addr", ln.Addr().String()), slog.String("dir", dir))
 
 	var wg sync.WaitGroup
 	if !e.cfg.Hidden {
 		port := ln.Addr().(*net.TCPAddr).Port
-		adv := &discovery.Advertiser{
-			Info: discovery.Info{
-				ID: e.id.DeviceID, Name: e.cfg.Name, Type: e.cfg.Type,
-				Version: int(signaling.Version), Fingerprint: e.id.Fingerprint,
-			},
-			Port: port,
-			OnError: func(err error) {
-				e.problem(plainf(err, "This device cannot be announced on the network; others may not see it."))
-			},
-		}
-		wg.Go(func() {
-			if err := adv.Run(ctx); err != nil {
-				e.problem(plainf(err, "This device cannot be announced on the network; others will not see it."))
-			}
-		})
+		wg.Go(func() { e.runAdvertiser(ctx, port) })
 	}
 	wg.Go(func() { e.runServer(ctx) })
 	wg.Go(func() { e.runWeb(ctx) })
@@ -304,6 +297,7 @@ func (e *Engine) shutdown() {
 	e.mu.Lock()
 	e.stopped = true
 	e.addr = ""
+	e.ln = nil
 	if len(e.nearby) > 0 || len(e.srv.away) > 0 || len(e.web.pages) > 0 {
 		clear(e.nearby)
 		clear(e.srv.away)
@@ -403,7 +397,10 @@ func (e *Engine) devicesLocked() []Device {
 }
 
 // Self is this device.
-func (e *Engine) Self() Peer { return Peer{ID: e.id.DeviceID, Name: e.cfg.Name} }
+func (e *Engine) Self() Peer { return Peer{ID: e.id.DeviceID, Name: e.peerConfig().Name} }
+
+// Type is this device's type (discovery.Type*).
+func (e *Engine) Type() string { return e.deviceType() }
 
 // Fingerprint is this device's certificate fingerprint.
 func (e *Engine) Fingerprint() string { return e.id.Fingerprint }

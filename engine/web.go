@@ -134,8 +134,8 @@ func (e *Engine) serveWeb(ctx context.Context, listen string) {
 		}
 	}
 	lan := &web.LAN{
-		Peer:    e.peerCfg,
-		Type:    e.cfg.Type,
+		Peer:    e.peerConfig(),
+		Type:    e.deviceType(),
 		Check:   e.checkPeer,
 		Handle:  e.serveConn,
 		Hidden:  e.cfg.Hidden,
