@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -106,16 +107,32 @@ func checkHostName(h string) error {
 	return nil
 }
 
-// AddressTarget is the Target for an address a user typed: known only by
-// that address until the device answers, which names it (ParseAddress says what is
-// accepted). A send to it dials that address only: no discovery, no
-// server.
-func AddressTarget(s string) (Target, error) {
+// AddressDevice is a device known only by an address a user typed
+// (ParseAddress says what is accepted): no id, its name the address, until
+// it answers and its hello names it. TargetOf makes a Target that dials that
+// address and nothing else: no discovery, no server.
+func AddressDevice(s string) (Device, error) {
 	addr, err := ParseAddress(s)
+	if err != nil {
+		return Device{}, err
+	}
+	host, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
+	d := Device{Device: discovery.Device{Info: discovery.Info{Name: addr}, Host: host, Port: port}}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		d.Addrs = []netip.Addr{ip}
+	}
+	return d, nil
+}
+
+// AddressTarget is the Target for an address a user typed:
+// TargetOf(AddressDevice(s)).
+func AddressTarget(s string) (Target, error) {
+	d, err := AddressDevice(s)
 	if err != nil {
 		return Target{}, err
 	}
-	return Target{Addrs: []string{addr}}, nil
+	return TargetOf(d), nil
 }
 
 // Addresses are this device's addresses on its networks (interfaces that

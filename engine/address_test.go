@@ -48,6 +48,10 @@ func TestSendToAddress(t *testing.T) {
 	to, err := AddressTarget("127.0.0.1:" + port)
 	require.NoError(t, err)
 	assert.Equal(t, Target{Addrs: []string{"127.0.0.1:" + port}}, to, "nothing but the address typed")
+	d, err := AddressDevice("nas.local:4000")
+	require.NoError(t, err)
+	assert.Equal(t, "nas.local:4000", d.Name, "shown as typed until it answers")
+	assert.Equal(t, Target{Addrs: []string{"nas.local:4000"}}, TargetOf(d))
 
 	src := filepath.Join(t.TempDir(), "note.txt")
 	writeFile(t, src, []byte("by address"))

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,8 +91,16 @@ type Target struct {
 	Addrs []string // HOST:PORT
 }
 
-// TargetOf is the Target for a discovered device.
+// TargetOf is the Target for a discovered device, or for one known only by
+// the address a user typed (AddressDevice: no id, and no name either, so
+// that its hello names it).
 func TargetOf(d Device) Target {
+	if d.ID == "" {
+		if len(d.Addrs) == 0 && d.Host != "" && d.Port > 0 {
+			return Target{Addrs: []string{net.JoinHostPort(d.Host, strconv.Itoa(d.Port))}}
+		}
+		return Target{Addrs: d.Addresses()}
+	}
 	return Target{ID: d.ID, Name: d.Name, Addrs: d.Addresses()}
 }
 
