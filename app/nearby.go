@@ -95,8 +95,10 @@ func newNearbyView(u *UI) *nearbyView {
 	phone := widget.NewButtonWithIcon("Phone or tablet…", iconPhone, u.openPhoneDialog)
 	phone.Importance = widget.LowImportance
 	v.phoneBtn = phone
+	byAddr := widget.NewButtonWithIcon("Send to an address…", theme.MailSendIcon(), func() { u.openAddressDialog() })
+	byAddr.Importance = widget.LowImportance
 	header := container.New(layout.NewCustomPaddedLayout(4, 0, 8, 8),
-		container.NewBorder(nil, nil, nil, container.NewCenter(container.NewHBox(phone, pair)), tighten(title, v.selfLabel)))
+		container.NewBorder(nil, nil, nil, container.NewCenter(container.NewHBox(byAddr, phone, pair)), tighten(title, v.selfLabel)))
 
 	// The footer says what one can do, or, with devices selected, offers
 	// what one can do with them.
