@@ -76,6 +76,8 @@ type Engine struct {
 	receivers  map[string]*transfer.Receiver // by download dir
 	srv        serverState                   // the rendezvous server (remote.go)
 	web        webState                      // the web client for phones (web.go)
+	seenType   map[string]string             // device types last seen, for offline devices
+	waitWake   chan struct{}                 // the device list changed: start waiting sends (buffered 1)
 }
 
 // pendingOffer is a question waiting for Answer.
@@ -169,6 +171,8 @@ func New(cfg Config) (*Engine, error) {
 		srv:        newServerState(server),
 		web:        newWebState(cfg.WebListen),
 		self:       selfState{name: cfg.Name, typ: cfg.Type, changed: make(chan struct{})},
+		seenType:   map[string]string{},
+		waitWake:   make(chan struct{}, 1),
 	}
 	e.peerCfg.OnProven = e.provenPeer
 	for _, it := range loadHistory(e.histPath) {
@@ -200,8 +204,14 @@ func (e *Engine) lock() func() {
 	}
 }
 
-// emit queues an event; the caller holds e.mu.
-func (e *Engine) emit(ev Event) { e.events.push(ev) }
+// emit queues an event; the caller holds e.mu. A change to the device list
+// also wakes the sends that wait for a device.
+func (e *Engine) emit(ev Event) {
+	if _, ok := ev.(DevicesChanged); ok {
+		poke(e.waitWake)
+	}
+	e.events.push(ev)
+}
 
 // emitItem reports a change to it; the caller holds e.mu. A change that
 // only moves the progress is dropped when the last one went out less than
@@ -264,6 +274,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		port := ln.Addr().(*net.TCPAddr).Port
 		wg.Go(func() { e.runAdvertiser(ctx, port) })
 	}
+	wg.Go(func() { e.runWaiting(ctx) })
 	wg.Go(func() { e.runServer(ctx) })
 	wg.Go(func() { e.runWeb(ctx) })
 	if !e.cfg.NoBrowse {
@@ -314,9 +325,13 @@ func (e *Engine) shutdown() {
 		e.emit(DevicesChanged{Devices: []Device{}})
 	}
 	e.srv.connected, e.srv.pairing = false, false
+	failed := e.failWaitingLocked()
 	e.mu.Unlock()
 	e.events.flush()
 	e.work.Wait()
+	if failed {
+		e.saveHistory()
+	}
 	if err := e.trust.Close(); err != nil {
 		slog.Warn("engine: save trusted devices", slog.Any("err", err))
 	}
@@ -366,6 +381,7 @@ func (e *Engine) onDiscovery(ev discovery.Event) {
 		delete(e.nearby, ev.Device.ID)
 	} else {
 		e.nearby[ev.Device.ID] = ev.Device
+		e.noteTypeLocked(ev.Device.ID, ev.Device.Type)
 	}
 	e.emit(DevicesChanged{Devices: e.devicesLocked()})
 }
@@ -399,6 +415,7 @@ func (e *Engine) devicesLocked() []Device {
 		out = append(out, dev)
 	}
 	out = append(out, e.awayDevicesLocked(pins)...)
+	out = append(out, e.offlineDevicesLocked(pins)...)
 	slices.SortFunc(out, func(a, b Device) int {
 		return cmp.Or(strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), strings.Compare(a.ID, b.ID))
 	})
@@ -422,7 +439,8 @@ func (e *Engine) Addr() string {
 }
 
 // Devices is the nearby list, sorted by name: the devices discovered on
-// the LAN and the paired ones away (on the server, not nearby).
+// the LAN, the paired ones away (on the server, not nearby), and the
+// trusted ones that are neither (Offline).
 func (e *Engine) Devices() []Device {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -544,9 +562,8 @@ func (e *Engine) SetTrusted(deviceID string, trusted bool) error {
 		return fmt.Errorf("trust %s: %w", deviceID, err)
 	}
 	defer e.lock()()
-	if len(e.nearby) > 0 || len(e.srv.away) > 0 {
-		e.emit(DevicesChanged{Devices: e.devicesLocked()})
-	}
+	// Trusted devices are listed even when offline: the list changed.
+	e.emit(DevicesChanged{Devices: e.devicesLocked()})
 	return nil
 }
 
