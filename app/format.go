@@ -166,6 +166,9 @@ func stateText(it engine.Item) string {
 		}
 		return "Connecting"
 	case engine.StateWaiting:
+		if it.Direction == engine.Outgoing {
+			return "Waits for " + peerName(it.Peer) + " to appear"
+		}
 		return "Waiting for you"
 	case engine.StateRunning:
 		if it.Direction == engine.Outgoing {

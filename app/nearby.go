@@ -377,7 +377,12 @@ func (t *deviceTile) update() {
 	v := fyne.CurrentApp().Settings().ThemeVariant()
 	d := t.dev
 	t.av.set(d.ID, d.Name, d.Type, d.Trusted, t.selected)
+	t.av.dimmed = d.Offline // a trusted device that is off: greyed, sends wait for it
 	t.av.Refresh()
+	t.name.Importance = widget.MediumImportance
+	if d.Offline {
+		t.name.Importance = widget.LowImportance
+	}
 	t.name.SetText(cmpName(d))
 
 	t.caption.TextSize = th.Size(theme.SizeNameCaptionText)
@@ -385,6 +390,8 @@ func (t *deviceTile) update() {
 	if it, ok := t.v.activity[d.ID]; ok {
 		t.caption.Text = activityText(it)
 		t.caption.Color = th.Color(theme.ColorNamePrimary, v)
+	} else if d.Offline {
+		t.caption.Text = "Offline · Trusted"
 	} else if d.Changed {
 		t.caption.Text = "Identity changed"
 		t.caption.Color = th.Color(theme.ColorNameError, v)
