@@ -95,10 +95,8 @@ func newNearbyView(u *UI) *nearbyView {
 	phone := widget.NewButtonWithIcon("Phone or tablet…", iconPhone, u.openPhoneDialog)
 	phone.Importance = widget.LowImportance
 	v.phoneBtn = phone
-	byAddr := widget.NewButtonWithIcon("Send to an address…", theme.MailSendIcon(), func() { u.openAddressDialog() })
-	byAddr.Importance = widget.LowImportance
 	header := container.New(layout.NewCustomPaddedLayout(4, 0, 8, 8),
-		container.NewBorder(nil, nil, nil, container.NewCenter(container.NewHBox(byAddr, phone, pair)), tighten(title, v.selfLabel)))
+		container.NewBorder(nil, nil, nil, container.NewCenter(container.NewHBox(phone, pair)), tighten(title, v.selfLabel)))
 
 	// The footer says what one can do, or, with devices selected, offers
 	// what one can do with them.
@@ -106,7 +104,10 @@ func newNearbyView(u *UI) *nearbyView {
 	v.hint.Truncation = fyne.TextTruncateEllipsis
 	v.footer = container.NewStack(container.NewVBox(layout.NewSpacer(), v.hint, layout.NewSpacer()),
 		container.NewBorder(nil, nil, nil, v.selBar))
-	footer := container.NewVBox(widget.NewSeparator(), container.New(layout.NewCustomPaddedLayout(0, 0, 4, 4), v.footer))
+	byAddr := widget.NewButtonWithIcon("Send to an address…", theme.MailSendIcon(), func() { u.openAddressDialog() })
+	byAddr.Importance = widget.LowImportance
+	footer := container.NewVBox(widget.NewSeparator(), container.New(layout.NewCustomPaddedLayout(0, 0, 4, 4),
+		container.NewBorder(nil, nil, nil, byAddr, v.footer)))
 
 	v.content = container.NewBorder(container.NewVBox(header, widget.NewSeparator()), footer, nil, nil,
 		container.NewStack(v.scroll, v.empty))
