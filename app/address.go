@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -68,6 +69,7 @@ func (a *addressDialog) showError(err error) {
 	msg := err.Error()
 	if errors.Is(err, engine.ErrBadAddress) {
 		msg = strings.TrimSuffix(msg, ": "+engine.ErrBadAddress.Error())
+		msg = strings.TrimPrefix(msg, strconv.Quote(strings.TrimSpace(a.entry.Text))+": ") // it is in the field
 		if strings.TrimSpace(a.entry.Text) == "" {
 			msg = "Type an address first."
 		} else {
@@ -76,4 +78,8 @@ func (a *addressDialog) showError(err error) {
 	}
 	setStyled(a.err, msg, theme.ColorNameError)
 	a.err.Show()
+	// Room for the message: once laid out at the dialog's width, a wrapped
+	// message knows how many lines it takes, so size it twice.
+	a.dlg.Resize(a.dlg.MinSize())
+	a.dlg.Resize(a.dlg.MinSize())
 }
