@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,4 +121,31 @@ func TestRenameAppliesAtOnce(t *testing.T) {
 	assert.Error(t, a.SetName(strings.Repeat("x", 200)))
 	assert.Error(t, a.SetType("toaster"))
 	assert.Equal(t, "Alice's laptop", a.Self().Name)
+}
+
+// A renamed device connects to the server again under its new name: a
+// paired device that lists it away sees the new name.
+func TestRenameReachesTheServer(t *testing.T) {
+	url := newRendezvous(t)
+	acfg := testConfig(t, "alice")
+	acfg.Server = url
+	// Rounds often: bob's new connection may find alice before the server
+	// tells her that his old one left, and then she sees him again at her
+	// next round (30 s in the app).
+	a := startRemoteCfg(t, acfg, func(e *Engine) { e.srv.every = 200 * time.Millisecond })
+	b := startRemote(t, "bob", url)
+	ctx := pairingContext(t)
+	code, err := b.StartPairing(ctx)
+	require.NoError(t, err)
+	_, err = a.JoinPairing(ctx, code.Code)
+	require.NoError(t, err)
+	bID := b.Self().ID
+	assert.Equal(t, "bob", a.waitAway(t, 0, bID).Name)
+
+	from := a.rec.mark()
+	require.NoError(t, b.SetName("Bob's desktop"))
+	a.rec.wait(t, from, "bob away under his new name", func(ev Event) bool {
+		dc, ok := ev.(DevicesChanged)
+		return ok && slices.ContainsFunc(dc.Devices, func(d Device) bool { return d.ID == bID && d.Away && d.Name == "Bob's desktop" })
+	})
 }
