@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/thepeerdrop/peerdrop/engine"
 )
@@ -35,6 +36,10 @@ type Engine interface {
 	CancelPairing()
 	WebURL() string
 	SetWebListen(addr string) error
+	SetName(name string) error
+	SetType(typ string) error
+	Type() string
+	Addresses() ([]netip.Addr, int)
 }
 
 var _ Engine = (*engine.Engine)(nil)

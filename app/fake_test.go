@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -35,6 +36,10 @@ type fakeEngine struct {
 	joinErr  error  // JoinPairing
 	webURL   string // WebURL
 	dlDir    string // DownloadDir ("" = none reported)
+	typ      string // Type
+	addrs    []netip.Addr
+	port     int
+	targets  []engine.Target // of Send, in order
 	calls    []string
 	next     int
 }
@@ -58,7 +63,11 @@ func (f *fakeEngine) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeEngine) Self() engine.Peer        { return f.self }
+func (f *fakeEngine) Self() engine.Peer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.self
+}
 func (f *fakeEngine) Devices() []engine.Device { return f.devices }
 func (f *fakeEngine) Items() []engine.Item     { return f.items }
 func (f *fakeEngine) Trusted() []engine.Peer   { return f.trusted }
@@ -68,6 +77,9 @@ func (f *fakeEngine) Messages(id string) []engine.Message {
 
 func (f *fakeEngine) Send(to engine.Target, paths []string) (engine.Item, error) {
 	f.record("Send %s %s", to.ID, strings.Join(paths, ","))
+	f.mu.Lock()
+	f.targets = append(f.targets, to)
+	f.mu.Unlock()
 	if f.sendErr != nil {
 		return engine.Item{}, f.sendErr
 	}
@@ -216,3 +228,33 @@ func (f *fakeEngine) SetWebListen(addr string) error {
 	f.record("SetWebListen %s", addr)
 	return nil
 }
+
+func (f *fakeEngine) SetName(name string) error {
+	f.record("SetName %s", name)
+	if err := signaling.ValidateName(name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.self.Name = name
+	return nil
+}
+
+func (f *fakeEngine) SetType(typ string) error {
+	f.record("SetType %s", typ)
+	if !discovery.ValidType(typ) {
+		return fmt.Errorf("device type %q: want desktop, laptop, phone, tablet or server", typ)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.typ = typ
+	return nil
+}
+
+func (f *fakeEngine) Type() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cmp.Or(f.typ, discovery.TypeLaptop)
+}
+
+func (f *fakeEngine) Addresses() ([]netip.Addr, int) { return f.addrs, f.port }

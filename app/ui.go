@@ -93,6 +93,7 @@ func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
 		switch t {
 		case u.settingsTab:
 			u.settings.refreshTrusted()
+			u.settings.refreshReach()
 		case u.messagesTab:
 			u.messages.shown()
 		}

@@ -29,7 +29,9 @@ import (
 // Every engine a test starts is stopped by its cleanup, and Run returns only
 // after its goroutines (and so pion's) have ended: nothing may be left.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// zeroconf's announcement goroutine cannot be stopped (see
+	// discovery.Advertiser.Run); only the tests that advertise start it.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/grandcat/zeroconf.(*Server).probe"))
 }
 
 // waitFor bounds every wait for an event.
