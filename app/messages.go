@@ -176,11 +176,12 @@ func (u *UI) updateMessagesTab() {
 
 // onlineText says whether a peer can be reached now: "Online" when it is on
 // this network or a page of this device's web client, "Online via server"
-// when it is paired and away; "" when it is not in the nearby list.
+// when it is paired and away; "" when it is not in the nearby list, or is
+// listed only because it is trusted (offline).
 func (u *UI) onlineText(id string) string {
 	d, ok := u.device(id)
 	switch {
-	case !ok:
+	case !ok, d.Offline:
 		return ""
 	case d.Away:
 		return "Online via server"

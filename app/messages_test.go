@@ -94,7 +94,9 @@ func TestMessagesUnreadOnlineCopy(t *testing.T) {
 	bob, zoe := engine.Peer{ID: "b", Name: "Bob"}, engine.Peer{ID: "z", Name: "Zoe"}
 	away := dev("a", "Ann", "laptop")
 	away.Away = true
-	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop"), away}})
+	off := dev("o", "Otto", "desktop")
+	off.Trusted, off.Offline, off.Addrs = true, true, nil
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop"), away, off}})
 	assert.Equal(t, "Messages", u.messagesTab.Text)
 
 	u.HandleEvent(engine.MessageReceived{Message: engine.Message{ID: "1", Peer: bob, Text: "one"}})
@@ -116,6 +118,7 @@ func TestMessagesUnreadOnlineCopy(t *testing.T) {
 	assert.Equal(t, "Online", u.onlineText("b"))
 	assert.Equal(t, "Online via server", u.onlineText("a"))
 	assert.Empty(t, u.onlineText("z"), "Zoe is not around")
+	assert.Empty(t, u.onlineText("o"), "Otto is listed (trusted) but off")
 	assert.True(t, shows(u.win, "Bob"))
 	status := map[string]string{}
 	for i, p := range u.messages.peers {
@@ -129,7 +132,7 @@ func TestMessagesUnreadOnlineCopy(t *testing.T) {
 		}
 		_ = p
 	}
-	assert.Equal(t, map[string]string{"Bob": "Online", "Ann": "Online via server", "Zoe": ""}, status)
+	assert.Equal(t, map[string]string{"Bob": "Online", "Ann": "Online via server", "Otto": "", "Zoe": ""}, status)
 
 	u.openConversation(zoe)
 	var copies []*widget.Button

@@ -26,7 +26,10 @@ func (u *UI) showOffer(o engine.Offer) {
 	if _, ok := u.offers[o.ID]; ok {
 		return
 	}
-	u.app.SendNotification(fyne.NewNotification("ThePeerDrop", offerNotice(o)))
+	notified := u.notifyOffer(o) // with Accept and Decline: no need to raise the window
+	if !notified {
+		u.app.SendNotification(fyne.NewNotification("ThePeerDrop", offerNotice(o)))
+	}
 
 	p := &offerPrompt{offer: o}
 	p.decline = widget.NewButtonWithIcon("Decline", theme.CancelIcon(), func() { u.answer(o.ID, false) })
@@ -41,8 +44,9 @@ func (u *UI) showOffer(o engine.Offer) {
 	p.dlg.SetButtons([]fyne.CanvasObject{p.decline, p.accept})
 	u.offers[o.ID] = p
 	p.dlg.Show()
-	u.win.Show() // it may be hidden in the tray
-	u.win.RequestFocus()
+	if !notified {
+		u.raiseWindow() // it may be hidden in the tray
+	}
 
 	if h := u.hook.Load(); h != nil && h.answer != "" {
 		u.hookAnswer(h, o.ID)
@@ -137,6 +141,7 @@ func (u *UI) answer(id string, accept bool) {
 	if p != nil {
 		delete(u.offers, id)
 		p.dlg.Hide()
+		u.withdrawNotice(id)
 	}
 	if err != nil {
 		verb := "accept"
@@ -156,5 +161,6 @@ func (u *UI) closeOffer(id string) {
 	if p := u.offers[id]; p != nil {
 		delete(u.offers, id)
 		p.dlg.Hide()
+		u.withdrawNotice(id)
 	}
 }
