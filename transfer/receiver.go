@@ -62,6 +62,10 @@ type Receiver struct {
 	// Decide is asked about each new offer (not about resumed ones) and
 	// returns true to accept. Nil declines everything.
 	Decide func(ctx context.Context, o OfferReceived) bool
+	// Choose, when set, is asked instead of Decide and may keep only some
+	// of the offer's top-level entries (OfferReceived.Top): take lists
+	// their indexes, nil for all of them.
+	Choose func(ctx context.Context, o OfferReceived) (take []int, ok bool)
 	// OnEvent hears every event, from the session's goroutine.
 	OnEvent func(Event)
 	// Margin is kept free on the download folder's file system: an offer
@@ -289,6 +293,9 @@ type incoming struct {
 	count   int
 	size    int64
 	entries []Entry
+	take    []int  // the top-level entries accepted (nil: all)
+	in      []bool // per entry: accepted
+	want    int64  // bytes of the accepted files
 	dir     string     // state dir, relative to root
 	names   *diskNames // manifest path -> path on disk
 
@@ -324,6 +331,7 @@ type stateMeta struct {
 	From     string            `json:"from"`
 	Manifest string            `json:"manifest"`
 	Top      map[string]string `json:"top"`
+	Take     []int             `json:"take,omitempty"`
 }
 
 func (rs *recvSession) run() error {
@@ -452,6 +460,11 @@ func (rs *recvSession) onTransfer(m Message) error {
 		if m.Index >= len(o.entries) {
 			return violation(CodeProtocol, "%s: index %d out of range", m.Type, m.Index)
 		}
+		if m.Index >= 0 && !o.in[m.Index] {
+			// Left out of the accept: nothing of it is written, whatever
+			// the sender says.
+			return violation(CodeProtocol, "%s: %q was not accepted", m.Type, o.entries[m.Index].Path)
+		}
 	}
 	switch m.Type {
 	case TypeFile:
@@ -516,7 +529,17 @@ func (rs *recvSession) decide() error {
 	o.dir = path.Join(StateDir, o.id)
 	digest := manifestDigest(o.entries)
 	meta, resuming := rs.loadMeta(o.dir, digest)
+	if resuming {
+		// The entries chosen at accept time are the ones resumed.
+		var err error
+		if o.in, o.want, err = Takes(o.entries, meta.Take); err != nil || len(meta.Take) > MaxTake {
+			resuming = false
+		}
+		o.take = meta.Take
+	}
 	ev := OfferReceived{From: rs.from, ID: o.id, Size: o.size, Text: o.text, Resuming: resuming}
+	tops, _ := TopLevel(o.entries)
+	ev.Top, ev.TopCount = tops[:min(len(tops), MaxTake)], len(tops)
 	for _, e := range o.entries {
 		if e.Dir {
 			ev.Folders++
@@ -538,7 +561,8 @@ func (rs *recvSession) decide() error {
 			}
 		}
 		ok := false
-		if rs.r.Decide != nil {
+		var take []int
+		if rs.r.Decide != nil || rs.r.Choose != nil {
 			// The question ends with the link: a vanished sender needs no answer.
 			dctx, cancel := context.WithCancel(rs.ctx)
 			go func() {
@@ -548,12 +572,28 @@ func (rs *recvSession) decide() error {
 				case <-dctx.Done():
 				}
 			}()
-			ok = rs.r.Decide(dctx, ev) && dctx.Err() == nil
+			if rs.r.Choose != nil {
+				take, ok = rs.r.Choose(dctx, ev)
+			} else {
+				ok = rs.r.Decide(dctx, ev)
+			}
+			ok = ok && dctx.Err() == nil
 			cancel()
 		}
 		if !ok {
 			return rs.decline("declined by the receiver")
 		}
+		if take != nil {
+			take = slices.Compact(slices.Sorted(slices.Values(take)))
+			if len(take) == len(tops) {
+				take = nil // all of them: an older sender understands that too
+			}
+		}
+		var err error
+		if o.in, o.want, err = Takes(o.entries, take); err != nil || len(take) > MaxTake || (take != nil && len(take) == 0) {
+			return rs.decline("the receiver's choice of files is not valid")
+		}
+		o.take = take
 	}
 	if err := rs.r.takeover(rs.ctx, o.id); err != nil {
 		return err
@@ -564,18 +604,18 @@ func (rs *recvSession) decide() error {
 	if resuming {
 		// The top-level names were chosen at accept time; the rest follows
 		// from the manifest.
-		if o.names, err = planNames(o.entries, meta.Top, nil); err != nil {
+		if o.names, err = planNames(o.accepted(), meta.Top, nil); err != nil {
 			return err
 		}
 		accept.Done, accept.Resume = rs.loadProgress()
-		if o.reg, err = rs.r.register(o.id, rs.link, o.size-o.bytes); err != nil {
+		if o.reg, err = rs.r.register(o.id, rs.link, o.want-o.bytes); err != nil {
 			// What arrived stays for a later attempt (or until it expires).
 			return rs.decline(err.Error())
 		}
 	} else {
 		// Reserve the space before anything is written: another offer
 		// accepted meanwhile may have taken it.
-		if o.reg, err = rs.r.register(o.id, rs.link, o.size); err != nil {
+		if o.reg, err = rs.r.register(o.id, rs.link, o.want); err != nil {
 			return rs.decline(err.Error())
 		}
 		if err := rs.prepare(digest); err != nil {
@@ -597,8 +637,38 @@ func (rs *recvSession) decide() error {
 		return fmt.Errorf("open resume log: %w", err)
 	}
 	rs.phase = active
-	rs.emit.emit(Accepted{ID: o.id})
+	accept.Take = o.take
+	rs.emit.emit(Accepted{ID: o.id, Skipped: skippedNames(o.entries, o.take)})
 	return rs.send(accept)
+}
+
+// accepted lists the entries the receiver takes.
+func (o *incoming) accepted() []Entry {
+	if o.take == nil {
+		return o.entries
+	}
+	var out []Entry
+	for i, e := range o.entries {
+		if o.in[i] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// skippedNames lists the top-level paths a take list leaves out.
+func skippedNames(entries []Entry, take []int) []string {
+	if take == nil {
+		return nil
+	}
+	tops, _ := TopLevel(entries)
+	var out []string
+	for k, t := range tops {
+		if !slices.Contains(take, k) {
+			out = append(out, t.Path)
+		}
+	}
+	return out
 }
 
 // decline answers the offer being decided with a no; why is shown to both.
@@ -659,7 +729,7 @@ func (rs *recvSession) prepare(digest string) error {
 	if err != nil {
 		return err
 	}
-	if o.names, err = planNames(o.entries, nil, existing); err != nil {
+	if o.names, err = planNames(o.accepted(), nil, existing); err != nil {
 		return err
 	}
 	// Whatever an unrelated earlier attempt left here is not ours to resume.
@@ -667,7 +737,7 @@ func (rs *recvSession) prepare(digest string) error {
 	if err := rs.root.MkdirAll(o.dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", o.dir, err)
 	}
-	meta, _ := json.Marshal(stateMeta{ID: o.id, From: rs.from.Fingerprint, Manifest: digest, Top: o.names.top})
+	meta, _ := json.Marshal(stateMeta{ID: o.id, From: rs.from.Fingerprint, Manifest: digest, Top: o.names.top, Take: o.take})
 	if err := rs.root.WriteFile(path.Join(o.dir, "meta.json"), meta, 0o600); err != nil {
 		return fmt.Errorf("write resume state: %w", err)
 	}
@@ -706,8 +776,8 @@ func (rs *recvSession) removeMade() {
 // makeFolders creates the offer's folder entries (empty ones included).
 func (rs *recvSession) makeFolders() {
 	o := rs.off
-	for _, e := range o.entries {
-		if !e.Dir {
+	for i, e := range o.entries {
+		if !e.Dir || !o.in[i] {
 			continue
 		}
 		p := rs.diskPath(e.Path)
@@ -727,7 +797,7 @@ func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
 		for sc.Scan() {
 			idx, _, _ := strings.Cut(sc.Text(), "\t")
 			i, err := strconv.Atoi(idx)
-			if err != nil || i < 0 || i >= len(o.entries) || o.entries[i].Dir || o.done[i] {
+			if err != nil || i < 0 || i >= len(o.entries) || o.entries[i].Dir || !o.in[i] || o.done[i] {
 				continue
 			}
 			o.done[i] = true
@@ -737,7 +807,7 @@ func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
 		f.Close()
 	}
 	for i, e := range o.entries {
-		if e.Dir || o.done[i] {
+		if e.Dir || !o.in[i] || o.done[i] {
 			continue
 		}
 		info, err := rs.root.Stat(partName(o.dir, i))
@@ -853,7 +923,7 @@ func (rs *recvSession) onData(p []byte) error {
 	}
 	if now := time.Now(); now.Sub(o.lastEvent) >= progressEvery {
 		o.lastEvent = now
-		rs.emit.emit(Progress{ID: o.id, Name: o.entries[cur.index].Path, Bytes: o.bytes, Total: o.size})
+		rs.emit.emit(Progress{ID: o.id, Name: o.entries[cur.index].Path, Bytes: o.bytes, Total: o.want})
 	}
 	return nil
 }
@@ -985,7 +1055,7 @@ func (rs *recvSession) finish() error {
 	files := 0
 	var bytes int64
 	for i, e := range o.entries {
-		if e.Dir {
+		if e.Dir || !o.in[i] {
 			continue
 		}
 		if o.done[i] {
@@ -998,7 +1068,7 @@ func (rs *recvSession) finish() error {
 	}
 	// Clean up before answering, so that a sender that exits on "done"
 	// leaves a tidy folder behind.
-	rs.emit.emit(Progress{ID: o.id, Bytes: o.bytes, Total: o.size})
+	rs.emit.emit(Progress{ID: o.id, Bytes: o.bytes, Total: o.want})
 	rs.makeFolders()
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Bytes: bytes, Failed: names})
@@ -1026,7 +1096,7 @@ func (rs *recvSession) cancelAll() {
 	o := rs.off
 	var names []string
 	for i, e := range o.entries {
-		if !e.Dir && !o.done[i] {
+		if !e.Dir && o.in[i] && !o.done[i] {
 			names = append(names, e.Path)
 		}
 	}
@@ -1062,7 +1132,7 @@ func (rs *recvSession) abandon(err error) {
 	}
 	var names []string
 	for i, e := range o.entries {
-		if !e.Dir && !o.done[i] {
+		if !e.Dir && o.in[i] && !o.done[i] {
 			names = append(names, e.Path)
 		}
 	}
@@ -1096,7 +1166,7 @@ func (rs *recvSession) local(c command) error {
 			rs.draining = true
 			return err
 		}
-		if c.index >= len(o.entries) || o.entries[c.index].Dir || o.done[c.index] {
+		if c.index >= len(o.entries) || o.entries[c.index].Dir || !o.in[c.index] || o.done[c.index] {
 			return nil
 		}
 		o.cancelled[c.index] = true
@@ -1105,7 +1175,7 @@ func (rs *recvSession) local(c command) error {
 		}
 		return rs.send(Message{Type: TypeCancel, Index: c.index})
 	case cmdRetry:
-		if c.index >= len(o.entries) || o.entries[c.index].Dir || o.done[c.index] {
+		if c.index >= len(o.entries) || o.entries[c.index].Dir || !o.in[c.index] || o.done[c.index] {
 			return nil
 		}
 		delete(o.failed, c.index)
