@@ -293,9 +293,9 @@ type incoming struct {
 	count   int
 	size    int64
 	entries []Entry
-	take    []int  // the top-level entries accepted (nil: all)
-	in      []bool // per entry: accepted
-	want    int64  // bytes of the accepted files
+	take    []int      // the top-level entries accepted (nil: all)
+	in      []bool     // per entry: accepted
+	want    int64      // bytes of the accepted files
 	dir     string     // state dir, relative to root
 	names   *diskNames // manifest path -> path on disk
 
