@@ -56,6 +56,7 @@ type OfferReceived struct {
 type Accepted struct {
 	ID      string
 	Skipped []string
+	Files   int // the files taken (all of them when none is skipped)
 }
 
 // Declined: the offer was declined.

@@ -638,7 +638,13 @@ func (rs *recvSession) decide() error {
 	}
 	rs.phase = active
 	accept.Take = o.take
-	rs.emit.emit(Accepted{ID: o.id, Skipped: skippedNames(o.entries, o.take)})
+	files := 0
+	for i, e := range o.entries {
+		if !e.Dir && o.in[i] {
+			files++
+		}
+	}
+	rs.emit.emit(Accepted{ID: o.id, Skipped: skippedNames(o.entries, o.take), Files: files})
 	return rs.send(accept)
 }
 

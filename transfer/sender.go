@@ -339,7 +339,13 @@ func (ss *sendSession) run() error {
 	if err := ss.choose(accept); err != nil {
 		return err
 	}
-	ss.emit.emit(Accepted{ID: o.ID, Skipped: ss.skipNames})
+	files := 0
+	for i, e := range o.Entries {
+		if !e.Dir && !ss.isSkipped(i) {
+			files++
+		}
+	}
+	ss.emit.emit(Accepted{ID: o.ID, Skipped: ss.skipNames, Files: files})
 	ss.lostSince = time.Time{} // the receiver answered: the reconnect window starts afresh
 	ss.plan(accept)
 	if ss.paused {
