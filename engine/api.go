@@ -96,13 +96,13 @@ type Item struct {
 	Speed     float64       // bytes per second, smoothed; 0 when not running
 	ETA       time.Duration // 0 when unknown or not running
 	State     State
-	Error     string   // plain words, for a failed item
+	Error     string // plain words, for a failed item
 	// Skipped lists the top-level files and folders the receiver left out
 	// (Engine.AnswerSome); the item's Files and Total count the rest.
-	Skipped []string `json:",omitempty"`
-	Paths     []string // send: the source paths; receive: the top-level paths on disk once done
-	Started   time.Time
-	Finished  time.Time
+	Skipped  []string `json:",omitempty"`
+	Paths    []string // send: the source paths; receive: the top-level paths on disk once done
+	Started  time.Time
+	Finished time.Time
 
 	// Code is the verification code of the connection the transfer runs
 	// on (the latest one, after a reconnect); "" before one opened.
