@@ -17,6 +17,7 @@ type Engine interface {
 	Send(to engine.Target, paths []string) (engine.Item, error)
 	SendText(to engine.Target, text string) (engine.Message, error)
 	Answer(offerID string, accept bool) error
+	AnswerSome(offerID string, entries []int) error
 	Pause(itemID string) error
 	Resume(itemID string) error
 	Cancel(itemID string) error
@@ -27,6 +28,7 @@ type Engine interface {
 	SetTrusted(deviceID string, trusted bool) error
 	Trusted() []engine.Peer
 	SetAutoAcceptTrusted(on bool)
+	SetQuickSave(on bool)
 	SetDownloadDir(dir string) error
 	SetServer(url string) error
 	StartPairing(ctx context.Context) (engine.PairingCode, error)

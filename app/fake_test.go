@@ -89,6 +89,10 @@ func (f *fakeEngine) Answer(id string, accept bool) error {
 	f.record("Answer %s %v", id, accept)
 	return nil
 }
+func (f *fakeEngine) AnswerSome(id string, entries []int) error {
+	f.record("AnswerSome %s %v", id, entries)
+	return nil
+}
 func (f *fakeEngine) Pause(id string) error  { f.record("Pause %s", id); return nil }
 func (f *fakeEngine) Resume(id string) error { f.record("Resume %s", id); return nil }
 func (f *fakeEngine) Cancel(id string) error { f.record("Cancel %s", id); return nil }
@@ -99,6 +103,7 @@ func (f *fakeEngine) SetTrusted(id string, on bool) error {
 	return nil
 }
 func (f *fakeEngine) SetAutoAcceptTrusted(on bool) { f.record("SetAutoAcceptTrusted %v", on) }
+func (f *fakeEngine) SetQuickSave(on bool)         { f.record("SetQuickSave %v", on) }
 func (f *fakeEngine) SetDownloadDir(dir string) error {
 	f.record("SetDownloadDir %s", dir)
 	return nil
