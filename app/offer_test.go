@@ -19,7 +19,7 @@ import (
 func sampleOffer(id string) engine.Offer {
 	return engine.Offer{ID: id, From: engine.Peer{ID: "b", Name: "Bob's Phone"}, Code: "482 913", Files: 3,
 		Size: 12_400_000, First: []string{"IMG_0412.jpg", "IMG_0413.jpg"}, Text: "From the trip",
-		Entries: []engine.OfferEntry{{Name: "IMG_0412.jpg", Files: 1, Size: 4_000_000}, {Name: "IMG_0413.jpg", Files: 1, Size: 4_000_000}},
+		Entries:    []engine.OfferEntry{{Name: "IMG_0412.jpg", Files: 1, Size: 4_000_000}, {Name: "IMG_0413.jpg", Files: 1, Size: 4_000_000}},
 		EntryCount: 3}
 }
 
