@@ -52,6 +52,7 @@ func main() {
 		Port:              *port,
 		DownloadDir:       cmp.Or(*downloadDir, settings.DownloadDir),
 		AutoAcceptTrusted: settings.AutoAcceptTrusted,
+		QuickSave:         settings.QuickSave,
 		WebListen:         webAddr,
 		OnEvent:           ui.HandleEvent,
 	})
