@@ -462,8 +462,10 @@ func (rs *recvSession) onTransfer(m Message) error {
 		}
 		if m.Index >= 0 && !o.in[m.Index] {
 			// Left out of the accept: nothing of it is written, whatever
-			// the sender says.
-			return violation(CodeProtocol, "%s: %q was not accepted", m.Type, o.entries[m.Index].Path)
+			// the sender says. A sender older than the take list sends
+			// it anyway: it is told to skip it, as after a cancel, and
+			// its data is dropped.
+			return rs.leftOut(m)
 		}
 	}
 	switch m.Type {
@@ -646,6 +648,29 @@ func (rs *recvSession) decide() error {
 	}
 	rs.emit.emit(Accepted{ID: o.id, Skipped: skippedNames(o.entries, o.take), Files: files})
 	return rs.send(accept)
+}
+
+// leftOut answers a message about an entry the accept left out.
+func (rs *recvSession) leftOut(m Message) error {
+	o := rs.off
+	switch m.Type {
+	case TypeFile:
+		if o.cur != nil {
+			return violation(CodeProtocol, "file %d started while file %d is open", m.Index, o.cur.index)
+		}
+		o.cur = &curFile{index: m.Index, discard: true}
+		return rs.send(Message{Type: TypeCancel, Index: m.Index})
+	case TypeFileEnd:
+		if o.cur == nil || o.cur.index != m.Index {
+			return violation(CodeProtocol, "file-end for a file that is not open")
+		}
+		o.cur = nil
+	case TypeAbort, TypeFileError:
+		if o.cur != nil && o.cur.index == m.Index {
+			o.cur = nil
+		}
+	}
+	return nil
 }
 
 // accepted lists the entries the receiver takes.
