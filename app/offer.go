@@ -112,7 +112,7 @@ func (u *UI) offerContent(p *offerPrompt) fyne.CanvasObject {
 				r.check.Checked = true
 				left = append([]fyne.CanvasObject{r.check}, left...)
 			}
-			detail := newMuted(entryDetail(e), theme.SizeNameCaptionText, fyne.TextAlignTrailing)
+			detail := newMuted(entryDetail(e), theme.SizeNameText, fyne.TextAlignTrailing)
 			files.Add(container.NewBorder(nil, nil, container.NewHBox(left...), detail, r.name))
 			if w := visible.Warning(e.Name); w != "" {
 				files.Add(lookAlike("The name above " + w))
@@ -166,6 +166,7 @@ func (p *offerPrompt) chosen() {
 		p.accept.SetText(fmt.Sprintf("Accept %d of %d", n, len(p.rows)))
 		p.accept.Enable()
 	}
+	p.dlg.Refresh() // the button may have grown
 }
 
 // chosenEntries lists the indexes of the ticked entries (all of them when

@@ -145,6 +145,7 @@ func TestOfferPromptChoose(t *testing.T) {
 
 	test.Tap(p.rows[1].check)
 	assert.Equal(t, "Accept 2 of 3", p.accept.Text)
+	assert.GreaterOrEqual(t, p.accept.Size().Width, p.accept.MinSize().Width, "the longer label fits")
 	test.Tap(p.rows[0].check)
 	test.Tap(p.rows[2].check)
 	assert.True(t, p.accept.Disabled(), "nothing ticked: nothing to accept")
@@ -231,4 +232,11 @@ func TestOfferPromptFitsShortWindow(t *testing.T) {
 	for _, a := range fixed {
 		assert.False(t, a.overlaps(scrolls[0]), "%q %+v overlaps the list %+v", a.name, a, scrolls[0])
 	}
+}
+
+// TestItemDetailSkipped: a send the receiver took part of says what it left out.
+func TestItemDetailSkipped(t *testing.T) {
+	it := engine.Item{Direction: engine.Outgoing, Peer: engine.Peer{Name: "Bob"}, State: engine.StateDone, Files: 1, Total: 5_000,
+		Skipped: []string{"Trip", "song\u200b.mp3"}}
+	assert.Equal(t, `to Bob · 1 file · 5.0 kB · 2 skipped: Trip, song\u200B.mp3`, itemDetail(it))
 }
