@@ -28,6 +28,14 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if len(m.Take) > MaxTake {
+			t.Fatalf("accept with %d take indexes passed", len(m.Take))
+		}
+		for k, i := range m.Take {
+			if i < 0 || i >= MaxEntries || (k > 0 && i <= m.Take[k-1]) {
+				t.Fatalf("take %v passed", m.Take)
+			}
+		}
 		enc, err := Encode(m)
 		if err != nil {
 			t.Fatalf("accepted message does not encode: %v", err)
