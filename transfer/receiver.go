@@ -586,13 +586,19 @@ func (rs *recvSession) decide() error {
 			return rs.decline("declined by the receiver")
 		}
 		if take != nil {
-			take = slices.Compact(slices.Sorted(slices.Values(take)))
-			if len(take) == len(tops) {
-				take = nil // all of them: an older sender understands that too
+			if len(take) == 0 {
+				return rs.decline("declined by the receiver") // nothing chosen
 			}
+			take = slices.Compact(slices.Sorted(slices.Values(take)))
 		}
 		var err error
-		if o.in, o.want, err = Takes(o.entries, take); err != nil || len(take) > MaxTake || (take != nil && len(take) == 0) {
+		if o.in, o.want, err = Takes(o.entries, take); err != nil {
+			return rs.decline("the receiver's choice of files is not valid")
+		}
+		switch {
+		case len(take) == len(tops):
+			take = nil // all of them: an older sender understands that too
+		case len(take) > MaxTake:
 			return rs.decline("the receiver's choice of files is not valid")
 		}
 		o.take = take

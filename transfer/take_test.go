@@ -233,3 +233,23 @@ func TestReceiverCannotWidenItsChoice(t *testing.T) {
 		})
 	}
 }
+
+// TestChooseNothingOrBadDeclines: a Choose that keeps nothing, or names an
+// entry the offer lacks, declines; it never turns into "all".
+func TestChooseNothingOrBadDeclines(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"))
+	writeFile(t, filepath.Join(src, "b.txt"), []byte("b"))
+	for _, take := range [][]int{{}, {0, 5}, {-1, 1}} {
+		h := startChooser(t, take)
+		_, err := send(t, h, []string{filepath.Join(src, "a.txt"), filepath.Join(src, "b.txt")}, "", nil)
+		require.ErrorIs(t, err, ErrDeclined, "take %v", take)
+		assert.Empty(t, snapshot(t, h.dir), "take %v", take)
+	}
+	// Duplicates and disorder are tidied: {1, 0, 1} is all of them.
+	h := startChooser(t, []int{1, 0, 1})
+	res, err := send(t, h, []string{filepath.Join(src, "a.txt"), filepath.Join(src, "b.txt")}, "", nil)
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Sent)
+	assert.Empty(t, res.Skipped)
+}
