@@ -4,6 +4,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
@@ -23,7 +24,9 @@ func (u *UI) quickSaveBar() *fyne.Container {
 	label.Truncation = fyne.TextTruncateEllipsis
 	off := widget.NewButton("Turn off", func() { u.setQuickSave(false) })
 	off.Importance = widget.LowImportance
-	u.quickBar = container.NewBorder(nil, nil, widget.NewIcon(theme.WarningIcon()), off, label)
+	// Inset as the header above it is.
+	u.quickBar = container.New(layout.NewCustomPaddedLayout(0, 0, 8, 8),
+		container.NewBorder(nil, nil, widget.NewIcon(theme.WarningIcon()), off, label))
 	if !LoadSettings(u.app.Preferences()).QuickSave {
 		u.quickBar.Hide()
 	}
@@ -60,5 +63,8 @@ func (u *UI) setQuickSave(on bool) {
 		bar.Show()
 	} else {
 		bar.Hide()
+	}
+	if u.nearby != nil {
+		u.nearby.content.Refresh() // Show alone does not lay the header out again
 	}
 }

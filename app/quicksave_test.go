@@ -48,6 +48,8 @@ func TestQuickSaveAsksAndShows(t *testing.T) {
 	assert.True(t, s.quick.Checked)
 	assert.True(t, LoadSettings(u.app.Preferences()).QuickSave)
 	assert.True(t, shows(u.win, "Quick save is on"), "Nearby says so: %q", texts(u.win))
+	assert.Positive(t, u.quickBar.Size().Height, "the line is laid out, not only unhidden")
+	u.win.Canvas().Capture() // and it draws
 
 	test.Tap(buttonIn(u.win, "Turn off"))
 	assert.Equal(t, []string{"SetQuickSave true", "SetQuickSave false"}, f.Calls())
