@@ -31,13 +31,21 @@ func main() {
 	configDir := flag.String("config-dir", "", "identity, pinned devices and history (default: the user config dir/peerdrop, as the CLI)")
 	downloadDir := flag.String("download-dir", "", "where received files go (default: the one chosen in Settings, else ~/Downloads)")
 	name := flag.String("name", "", "this device's name (default: the one saved in Settings, else the host name)")
-	port := flag.Int("port", 0, "TCP port for the LAN handshake (0: 53318, -1: any free port)")
+	port := flag.Int("port", 0, "TCP port for the LAN handshake (default: the one saved in Settings, else 53318; -1: any free port)")
+	deviceType := flag.String("type", "", "this device's type: desktop, laptop, phone, tablet or server (default: the one saved in Settings, else detected)")
 	webListen := flag.String("web-listen", engine.DefaultWebListen, "where the web client for phones and tablets is served, unless turned off in Settings")
 	flag.Parse()
 
 	a := fyneapp.NewWithID("org.thepeerdrop.app")
 	a.SetIcon(fyne.NewStaticResource("icon.png", icon))
 	settings := app.LoadSettings(a.Preferences())
+	// Flags win over Settings; --port 0 (the default port) is a choice too.
+	lanPort := settings.Port
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "port" {
+			lanPort = *port
+		}
+	})
 
 	// The engine needs the UI's callback and the UI needs the engine: the UI
 	// starts without one and gets it once it exists.
@@ -49,7 +57,8 @@ func main() {
 
 	eng, err := newEngine(*configDir, engine.Config{
 		Name:              cmp.Or(*name, settings.Name),
-		Port:              *port,
+		Type:              cmp.Or(*deviceType, settings.Type),
+		Port:              lanPort,
 		DownloadDir:       cmp.Or(*downloadDir, settings.DownloadDir),
 		AutoAcceptTrusted: settings.AutoAcceptTrusted,
 		QuickSave:         settings.QuickSave,
@@ -88,6 +97,7 @@ func main() {
 		ui.ShowError(err)
 	}
 	defer stop()
+	defer ui.StartNotifications()()
 	ui.ShowAndRun()
 }
 

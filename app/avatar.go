@@ -56,6 +56,7 @@ type avatar struct {
 	widget.BaseWidget
 	id, name, kind    string
 	trusted, selected bool
+	dimmed            bool // the device is offline
 	diameter          float32
 }
 
@@ -141,6 +142,9 @@ func (r *avatarRenderer) Refresh() {
 	bg := th.Color(theme.ColorNameBackground, v)
 
 	r.circle.FillColor = avatarColor(cmp.Or(a.id, a.name))
+	if a.dimmed {
+		r.circle.FillColor = th.Color(theme.ColorNameDisabled, v)
+	}
 	r.text.Text = initials(a.name)
 
 	r.ring.FillColor = color.Transparent

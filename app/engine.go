@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/thepeerdrop/peerdrop/engine"
 )
@@ -29,6 +30,7 @@ type Engine interface {
 	Trusted() []engine.Peer
 	SetAutoAcceptTrusted(on bool)
 	SetQuickSave(on bool)
+	DownloadDir() string
 	SetDownloadDir(dir string) error
 	SetServer(url string) error
 	StartPairing(ctx context.Context) (engine.PairingCode, error)
@@ -36,6 +38,10 @@ type Engine interface {
 	CancelPairing()
 	WebURL() string
 	SetWebListen(addr string) error
+	SetName(name string) error
+	SetType(typ string) error
+	Type() string
+	Addresses() ([]netip.Addr, int)
 }
 
 var _ Engine = (*engine.Engine)(nil)

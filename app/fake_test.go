@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -34,6 +35,11 @@ type fakeEngine struct {
 	joinPeer engine.Peer
 	joinErr  error  // JoinPairing
 	webURL   string // WebURL
+	dlDir    string // DownloadDir ("" = none reported)
+	typ      string // Type
+	addrs    []netip.Addr
+	port     int
+	targets  []engine.Target // of Send, in order
 	calls    []string
 	next     int
 }
@@ -57,7 +63,11 @@ func (f *fakeEngine) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeEngine) Self() engine.Peer        { return f.self }
+func (f *fakeEngine) Self() engine.Peer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.self
+}
 func (f *fakeEngine) Devices() []engine.Device { return f.devices }
 func (f *fakeEngine) Items() []engine.Item     { return f.items }
 func (f *fakeEngine) Trusted() []engine.Peer   { return f.trusted }
@@ -67,6 +77,9 @@ func (f *fakeEngine) Messages(id string) []engine.Message {
 
 func (f *fakeEngine) Send(to engine.Target, paths []string) (engine.Item, error) {
 	f.record("Send %s %s", to.ID, strings.Join(paths, ","))
+	f.mu.Lock()
+	f.targets = append(f.targets, to)
+	f.mu.Unlock()
 	if f.sendErr != nil {
 		return engine.Item{}, f.sendErr
 	}
@@ -106,7 +119,16 @@ func (f *fakeEngine) SetAutoAcceptTrusted(on bool) { f.record("SetAutoAcceptTrus
 func (f *fakeEngine) SetQuickSave(on bool)         { f.record("SetQuickSave %v", on) }
 func (f *fakeEngine) SetDownloadDir(dir string) error {
 	f.record("SetDownloadDir %s", dir)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dlDir = dir
 	return nil
+}
+
+func (f *fakeEngine) DownloadDir() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dlDir
 }
 
 func (f *fakeEngine) SetServer(url string) error {
@@ -143,6 +165,7 @@ func newTestUI(t *testing.T) (*UI, *fakeEngine) {
 	f := newFake()
 	u := New(a, f, Options{ProgressInterval: time.Hour})
 	u.runNow = true
+	u.portal = nil // never the desktop's own file chooser in a widget test
 	u.win.Resize(fyne.NewSize(780, 560))
 	t.Cleanup(u.win.Close)
 	return u, f
@@ -210,3 +233,33 @@ func (f *fakeEngine) SetWebListen(addr string) error {
 	f.record("SetWebListen %s", addr)
 	return nil
 }
+
+func (f *fakeEngine) SetName(name string) error {
+	f.record("SetName %s", name)
+	if err := signaling.ValidateName(name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.self.Name = name
+	return nil
+}
+
+func (f *fakeEngine) SetType(typ string) error {
+	f.record("SetType %s", typ)
+	if !discovery.ValidType(typ) {
+		return fmt.Errorf("device type %q: want desktop, laptop, phone, tablet or server", typ)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.typ = typ
+	return nil
+}
+
+func (f *fakeEngine) Type() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cmp.Or(f.typ, discovery.TypeLaptop)
+}
+
+func (f *fakeEngine) Addresses() ([]netip.Addr, int) { return f.addrs, f.port }

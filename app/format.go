@@ -10,38 +10,15 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/units"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
 )
 
-// humanBytes formats a size in SI units, as file managers do: "980 B",
-// "1.5 kB", "12.3 MB", "456 MB", "2.1 GB".
-func humanBytes(n int64) string {
-	if n < 1000 {
-		if n < 0 {
-			n = 0
-		}
-		return fmt.Sprintf("%d B", n)
-	}
-	units := []string{"kB", "MB", "GB", "TB", "PB"}
-	v := float64(n) / 1000
-	i := 0
-	for v >= 999.95 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	if v >= 99.95 {
-		return fmt.Sprintf("%.0f %s", v, units[i])
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
-}
+// humanBytes formats a size in SI units (internal/units): "12.3 MB".
+func humanBytes(n int64) string { return units.Bytes(n) }
 
 // humanSpeed formats bytes per second: "12.3 MB/s"; "" when not moving.
-func humanSpeed(bps float64) string {
-	if bps <= 0 {
-		return ""
-	}
-	return humanBytes(int64(bps)) + "/s"
-}
+func humanSpeed(bps float64) string { return units.Speed(bps) }
 
 // humanETA formats the time left: "8 s left", "3 min 5 s left", "1 h 20 min
 // left"; "" when unknown.
@@ -189,6 +166,9 @@ func stateText(it engine.Item) string {
 		}
 		return "Connecting"
 	case engine.StateWaiting:
+		if it.Direction == engine.Outgoing {
+			return "Waits for " + peerName(it.Peer) + " to appear"
+		}
 		return "Waiting for you"
 	case engine.StateRunning:
 		if it.Direction == engine.Outgoing {

@@ -104,7 +104,10 @@ func newNearbyView(u *UI) *nearbyView {
 	v.hint.Truncation = fyne.TextTruncateEllipsis
 	v.footer = container.NewStack(container.NewVBox(layout.NewSpacer(), v.hint, layout.NewSpacer()),
 		container.NewBorder(nil, nil, nil, v.selBar))
-	footer := container.NewVBox(widget.NewSeparator(), container.New(layout.NewCustomPaddedLayout(0, 0, 4, 4), v.footer))
+	byAddr := widget.NewButtonWithIcon("Send to an address…", theme.MailSendIcon(), func() { u.openAddressDialog() })
+	byAddr.Importance = widget.LowImportance
+	footer := container.NewVBox(widget.NewSeparator(), container.New(layout.NewCustomPaddedLayout(0, 0, 4, 4),
+		container.NewBorder(nil, nil, nil, byAddr, v.footer)))
 
 	v.content = container.NewBorder(container.NewVBox(header, u.quickSaveBar(), widget.NewSeparator()), footer, nil, nil,
 		container.NewStack(v.scroll, v.empty))
@@ -375,7 +378,12 @@ func (t *deviceTile) update() {
 	v := fyne.CurrentApp().Settings().ThemeVariant()
 	d := t.dev
 	t.av.set(d.ID, d.Name, d.Type, d.Trusted, t.selected)
+	t.av.dimmed = d.Offline // a trusted device that is off: greyed, sends wait for it
 	t.av.Refresh()
+	t.name.Importance = widget.MediumImportance
+	if d.Offline {
+		t.name.Importance = widget.LowImportance
+	}
 	t.name.SetText(cmpName(d))
 
 	t.caption.TextSize = th.Size(theme.SizeNameCaptionText)
@@ -383,6 +391,8 @@ func (t *deviceTile) update() {
 	if it, ok := t.v.activity[d.ID]; ok {
 		t.caption.Text = activityText(it)
 		t.caption.Color = th.Color(theme.ColorNamePrimary, v)
+	} else if d.Offline {
+		t.caption.Text = "Offline · Trusted"
 	} else if d.Changed {
 		t.caption.Text = "Identity changed"
 		t.caption.Color = th.Color(theme.ColorNameError, v)
@@ -470,6 +480,7 @@ func (u *UI) showDeviceMenu(t *deviceTile, pos fyne.Position) {
 		fyne.NewMenuItemWithIcon("Send files…", theme.FileIcon(), func() { u.openSendSheet(devs, pickFile) }),
 		fyne.NewMenuItemWithIcon("Send folder…", theme.FolderIcon(), func() { u.openSendSheet(devs, pickFolder) }),
 		fyne.NewMenuItemWithIcon("Send text…", theme.MailComposeIcon(), func() { u.promptText(devs) }),
+		fyne.NewMenuItemWithIcon("Send clipboard", theme.ContentPasteIcon(), func() { u.sendClipboard(devs) }),
 		fyne.NewMenuItemSeparator(),
 	}
 	if len(devs) == 1 {

@@ -39,7 +39,10 @@ func (u *UI) showOffer(o engine.Offer) {
 	if _, ok := u.offers[o.ID]; ok {
 		return
 	}
-	u.app.SendNotification(fyne.NewNotification("ThePeerDrop", offerNotice(o)))
+	notified := u.notifyOffer(o) // with Accept and Decline: no need to raise the window
+	if !notified {
+		u.app.SendNotification(fyne.NewNotification("ThePeerDrop", offerNotice(o)))
+	}
 
 	p := &offerPrompt{offer: o}
 	p.decline = widget.NewButtonWithIcon("Decline", theme.CancelIcon(), func() { u.answer(o.ID, false) })
@@ -54,8 +57,9 @@ func (u *UI) showOffer(o engine.Offer) {
 	p.dlg.SetButtons([]fyne.CanvasObject{p.decline, p.accept})
 	u.offers[o.ID] = p
 	p.dlg.Show()
-	u.win.Show() // it may be hidden in the tray
-	u.win.RequestFocus()
+	if !notified {
+		u.raiseWindow() // it may be hidden in the tray
+	}
 
 	if h := u.hook.Load(); h != nil && h.answer != "" {
 		u.hookAnswer(h, o.ID)
@@ -198,6 +202,7 @@ func (u *UI) answerChosen(p *offerPrompt) {
 	err := eng.AnswerSome(p.offer.ID, take)
 	delete(u.offers, p.offer.ID)
 	p.dlg.Hide()
+	u.withdrawNotice(p.offer.ID)
 	if err != nil {
 		u.ShowError(fmt.Errorf("could not accept the offer from %s: %w", peerName(p.offer.From), err))
 	}
@@ -286,6 +291,7 @@ func (u *UI) answer(id string, accept bool) {
 	if p != nil {
 		delete(u.offers, id)
 		p.dlg.Hide()
+		u.withdrawNotice(id)
 	}
 	if err != nil {
 		verb := "accept"
@@ -305,5 +311,6 @@ func (u *UI) closeOffer(id string) {
 	if p := u.offers[id]; p != nil {
 		delete(u.offers, id)
 		p.dlg.Hide()
+		u.withdrawNotice(id)
 	}
 }

@@ -1,6 +1,10 @@
 package app
 
 import (
+	"net/netip"
+	"net/url"
+	"strings"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
@@ -84,7 +88,8 @@ func (u *UI) openPhoneDialog() {
 
 // show shows the address the engine serves, or why there is none.
 func (p *phoneDialog) show(st engine.WebStatus) {
-	if st.URL != "" {
+	noNetwork := st.URL != "" && !reachableURL(st.URL)
+	if st.URL != "" && !noNetwork {
 		img, err := qrcode.New(st.URL, qrcode.Medium)
 		if err == nil {
 			p.qr.Image = img.Image(phoneQRPixels)
@@ -104,6 +109,12 @@ func (p *phoneDialog) show(st engine.WebStatus) {
 	p.url.Hide()
 	p.copyBtn.Hide()
 	switch {
+	case noNetwork:
+		// Served, but only on this machine: a phone cannot open a loopback
+		// address. The engine reports the LAN address once there is one.
+		setStyled(p.status, "No network found. Connect this computer to Wi-Fi or a network cable; the address appears here by itself.",
+			theme.ColorNameWarning)
+		p.settings.Hide()
 	case st.Err != nil:
 		setStyled(p.status, errorSentence(st.Err), theme.ColorNameError)
 		p.settings.Hide()
@@ -116,4 +127,19 @@ func (p *phoneDialog) show(st engine.WebStatus) {
 		p.settings.Hide()
 	}
 	p.status.Show()
+}
+
+// reachableURL says whether a phone could open u: its host is not this
+// machine's loopback (what the engine offers while it has no network).
+func reachableURL(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	h := pu.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return false
+	}
+	ip, err := netip.ParseAddr(h)
+	return err != nil || !ip.IsLoopback()
 }

@@ -95,3 +95,41 @@ func TestWebPageInGrid(t *testing.T) {
 	assert.True(t, shows(u.win, "Pixel (web)"))
 	assert.True(t, shows(u.win, "Phone · Web page"))
 }
+
+// With no network the engine can only offer its loopback address, which no
+// phone can open: the dialog says that no network was found (no QR, no
+// address to copy), and shows the address once the engine has one.
+func TestPhoneDialogNoNetwork(t *testing.T) {
+	u, f := newTestUI(t)
+	f.webURL = "http://127.0.0.1:53319/"
+	u.openPhoneDialog()
+	require.NotNil(t, u.phone)
+	assert.False(t, u.phone.qr.Visible(), "no QR for a loopback address")
+	assert.False(t, u.phone.url.Visible())
+	assert.False(t, u.phone.copyBtn.Visible())
+	assert.False(t, shows(u.win, "127.0.0.1"), "the loopback address is not offered")
+	assert.Contains(t, u.phone.status.String(), "No network found")
+	assert.Contains(t, u.phone.status.String(), "Connect this computer to Wi-Fi or a network cable")
+	assert.False(t, u.phone.settings.Visible())
+
+	// The network came up: the engine reports the LAN address.
+	u.HandleEvent(engine.WebStatus{URL: "http://192.168.1.5:53319/"})
+	require.True(t, u.phone.qr.Visible())
+	assert.True(t, shows(u.win, "http://192.168.1.5:53319/"))
+	assert.False(t, u.phone.status.Visible())
+
+	// And gone again.
+	u.HandleEvent(engine.WebStatus{URL: "http://[::1]:53319/"})
+	assert.False(t, u.phone.qr.Visible())
+	assert.Contains(t, u.phone.status.String(), "No network found")
+}
+
+func TestReachableURL(t *testing.T) {
+	for u, want := range map[string]bool{
+		"http://192.168.1.5:53319/": true, "http://[fe80::1%25eth0]:53319/": true, "http://pc.local:53319/": true,
+		"http://127.0.0.1:53319/": false, "http://127.1.2.3:80/": false, "http://[::1]:53319/": false,
+		"http://localhost:53319/": false, "::bad": false,
+	} {
+		assert.Equal(t, want, reachableURL(u), u)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"flag"
 	"image/color"
 	"image/png"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +46,13 @@ func sampleEngine() *fakeEngine {
 	away := engine.Device{Away: true, Known: true}
 	away.ID, away.Name, away.Type = "5e6f7a8b9c0d1e2f", "Grandpa's laptop", "laptop"
 	f.devices = append(f.devices, away)
-	f.trusted = []engine.Peer{{ID: bob.ID, Name: bob.Name}}
+	// A trusted device that is off: greyed, a send to it waits (q6).
+	offline := engine.Device{Offline: true, Known: true, Trusted: true}
+	offline.ID, offline.Name, offline.Type = "c0ffee00c0ffee00", "Dad's desktop", "desktop"
+	f.devices = append(f.devices, offline)
+	f.trusted = []engine.Peer{{ID: bob.ID, Name: bob.Name}, {ID: offline.ID, Name: offline.Name}}
+	f.addrs = []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("fe80::8a3c:1cff:fe2e:51d7%wlan0")}
+	f.port = 53318
 	now := time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC)
 	peer := func(d engine.Device) engine.Peer { return engine.Peer{ID: d.ID, Name: d.Name} }
 	f.items = []engine.Item{
@@ -58,6 +66,8 @@ func sampleEngine() *fakeEngine {
 			Bytes: 3_000_000, Total: 31_000_000, State: engine.StateFailed, Error: "Living Room PC stopped answering", Started: now},
 		{ID: "q5", Direction: engine.Incoming, Peer: peer(f.devices[2]), Title: "Recipe.txt", Files: 1,
 			Bytes: 2_300, Total: 2_300, State: engine.StateDone, Paths: []string{"/home/alice/Downloads/Recipe.txt"}, Started: now},
+		{ID: "q6", Direction: engine.Outgoing, Peer: peer(offline), Title: "Garden photos (8 files)", Files: 8,
+			Total: 23_500_000, State: engine.StateWaiting, Started: now},
 	}
 	return f
 }
@@ -133,4 +143,33 @@ func TestScreenshots(t *testing.T) {
 	f.webURL = "http://192.168.1.20:53319/"
 	u.openPhoneDialog()
 	capture(t, u.win, "phone")
+	u.phone.dlg.Hide()
+
+	// No network: no address to offer.
+	f.webURL = "http://127.0.0.1:53319/"
+	u.openPhoneDialog()
+	capture(t, u.win, "phone-nonetwork")
+	u.phone.dlg.Hide()
+
+	ad := u.openAddressDialog()
+	ad.entry.SetText("192.168.1.42:99999")
+	ad.submit()
+	capture(t, u.win, "address")
+
+	// Our own file picker, where the desktop has no file chooser portal.
+	docs := filepath.Join(t.TempDir(), "Documents")
+	require.NoError(t, os.MkdirAll(filepath.Join(docs, "Holiday photos"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(docs, "Invoices"), 0o700))
+	for name, size := range map[string]int{"Quarterly report 2026.pdf": 4_100_000, "Meeting notes.md": 2_300,
+		"Budget.ods": 48_000, "Slides for the board meeting in September.odp": 31_000_000} {
+		require.NoError(t, os.WriteFile(filepath.Join(docs, name), make([]byte, size), 0o600))
+	}
+	require.NoError(t, syscall.Mkfifo(filepath.Join(docs, "build-log"), 0o600))
+	u.portal = nil
+	p := u.showPicker(pickRequest{title: "Add files", multiple: true, start: docs}, func([]string) {})
+	p.toggle(filepath.Join(docs, "Quarterly report 2026.pdf"))
+	p.toggle(filepath.Join(docs, "Holiday photos"))
+	p.path.OnChanged = nil
+	p.path.SetText("/home/alice/Documents/") // not the test's temporary folder
+	capture(t, u.win, "picker")
 }

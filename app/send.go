@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,8 +54,8 @@ const (
 	pickFolder
 )
 
-// sendSheet gathers files and folders (Fyne's chooser takes one at a time)
-// before sending them to one or more devices.
+// sendSheet gathers files and folders, from one pick or several, before
+// sending them to one or more devices.
 type sendSheet struct {
 	u     *UI
 	devs  []engine.Device
@@ -78,8 +79,8 @@ func (u *UI) openSendSheet(devs []engine.Device, first picker) *sendSheet {
 	to.Wrapping = fyne.TextWrapWord
 	to.TextStyle.Bold = true
 
-	addFile := widget.NewButtonWithIcon("Add file…", theme.FileIcon(), s.pickFile)
-	addFolder := widget.NewButtonWithIcon("Add folder…", theme.FolderIcon(), s.pickFolder)
+	addFile := widget.NewButtonWithIcon("Add files…", theme.FileIcon(), s.pickFile)
+	addFolder := widget.NewButtonWithIcon("Add folders…", theme.FolderIcon(), s.pickFolder)
 	scroll := container.NewVScroll(s.list)
 	scroll.SetMinSize(fyne.NewSize(420, 150))
 	body := container.NewBorder(to, container.NewHBox(addFile, addFolder), nil, nil, scroll)
@@ -144,35 +145,16 @@ func (s *sendSheet) submit() {
 	_, _ = s.u.sendTo(s.devs, s.paths) // errors are shown
 }
 
+// pickFile asks for files: several at once in the desktop's chooser, files
+// and folders at once in our own.
 func (s *sendSheet) pickFile() {
-	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
-		if err != nil {
-			s.u.ShowError(err)
-			return
-		}
-		if r == nil {
-			return
-		}
-		_ = r.Close()
-		s.add(localPaths([]fyne.URI{r.URI()})...)
-	}, s.u.win)
-	d.Resize(fyne.NewSize(680, 480))
-	d.Show()
+	s.u.choose(pickRequest{title: "Add files", accept: "Add", multiple: true}, func(paths []string) { s.add(paths...) })
 }
 
+// pickFolder asks for folders (the desktop's chooser picks files or
+// folders, not both).
 func (s *sendSheet) pickFolder() {
-	d := dialog.NewFolderOpen(func(l fyne.ListableURI, err error) {
-		if err != nil {
-			s.u.ShowError(err)
-			return
-		}
-		if l == nil {
-			return
-		}
-		s.add(localPaths([]fyne.URI{l})...)
-	}, s.u.win)
-	d.Resize(fyne.NewSize(680, 480))
-	d.Show()
+	s.u.choose(pickRequest{title: "Add folders", accept: "Add", multiple: true, dirs: true}, func(paths []string) { s.add(paths...) })
 }
 
 // iconForPath is a folder or a file icon; a path that cannot be read gets
@@ -238,4 +220,52 @@ func (u *UI) sendTextTo(p engine.Peer, text string) error {
 	m.Outgoing = true
 	u.messages.add(m)
 	return nil
+}
+
+// sendClipboard sends what the clipboard holds to each device: the files
+// when it holds file URIs or paths (as file managers copy them), else its
+// text as a message.
+func (u *UI) sendClipboard(devs []engine.Device) {
+	if len(devs) == 0 {
+		return
+	}
+	text := u.app.Clipboard().Content()
+	if strings.TrimSpace(text) == "" {
+		dialog.ShowInformation("Nothing to send", "The clipboard is empty: copy some text or files first.", u.win)
+		return
+	}
+	if paths := clipboardPaths(text); len(paths) > 0 {
+		_, _ = u.sendTo(devs, paths) // errors are shown
+		return
+	}
+	u.sendText(devs, text)
+}
+
+// clipboardPaths are the files text names, one a line: file:// URIs
+// (text/uri-list, with its # comments), or absolute paths that exist; a
+// first line "copy" or "cut" is GNOME's copied-files form. Any other line
+// makes text a text: nil.
+func clipboardPaths(text string) []string {
+	var paths []string
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	for i, line := range lines {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#"):
+			continue
+		case i == 0 && (line == "copy" || line == "cut") && len(lines) > 1:
+			continue
+		}
+		p := fileURIPath(line)
+		if p == "" && filepath.IsAbs(line) {
+			if _, err := os.Lstat(line); err == nil {
+				p = line
+			}
+		}
+		if p == "" {
+			return nil
+		}
+		paths = append(paths, p)
+	}
+	return paths
 }

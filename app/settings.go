@@ -1,16 +1,20 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
-	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
 // Preference keys (fyne Preferences, per app id).
@@ -21,7 +25,12 @@ const (
 	prefQuickSave    = "quickSave" // accept from anyone without asking
 	prefSignalingURL = "signaling.url"
 	prefWebOff       = "web.off" // the web client is on unless turned off
+	prefType         = "device.type"
+	prefPort         = "lan.port" // 0 = the default port
 )
+
+// deviceTypes are the types offered in Settings, as discovery names them.
+var deviceTypes = []string{discovery.TypeDesktop, discovery.TypeLaptop, discovery.TypePhone, discovery.TypeTablet, discovery.TypeServer}
 
 // Settings are what the app keeps in its preferences; main hands them to
 // the engine at start.
@@ -32,6 +41,8 @@ type Settings struct {
 	QuickSave         bool   // accept every offer without asking
 	SignalingURL      string // the rendezvous server ("" = this network only)
 	WebOff            bool   // do not serve the web client for phones and tablets
+	Type              string // discovery.Type* ("" = detected)
+	Port              int    // the LAN handshake port (0 = the default)
 }
 
 // LoadSettings reads the settings from p.
@@ -43,7 +54,38 @@ func LoadSettings(p fyne.Preferences) Settings {
 		QuickSave:         p.Bool(prefQuickSave),
 		SignalingURL:      p.String(prefSignalingURL),
 		WebOff:            p.Bool(prefWebOff),
+		Type:              loadType(p),
+		Port:              loadPort(p),
 	}
+}
+
+// loadType is the saved device type, "" when none (or not one of ours).
+func loadType(p fyne.Preferences) string {
+	if t := p.String(prefType); discovery.ValidType(t) {
+		return t
+	}
+	return ""
+}
+
+// loadPort is the saved port, 0 when none (or out of range).
+func loadPort(p fyne.Preferences) int {
+	if n := p.Int(prefPort); n > 0 && n <= 65535 {
+		return n
+	}
+	return 0
+}
+
+// parsePort reads the port typed in Settings: empty is the default (0).
+func parsePort(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("%q is not a port: type a number from 1 to 65535, or nothing for %d", s, signaling.DefaultPort)
+	}
+	return n, nil
 }
 
 // settingsView edits the settings.
@@ -62,6 +104,11 @@ type settingsView struct {
 	apply   *widget.Button
 	status  *widget.RichText // the server connection
 	self    *widget.RichText
+	reach   *widget.RichText // this device's addresses and port
+	kind    *widget.Select   // the device type
+	port    *widget.Entry
+	portBtn *widget.Button
+	portMsg *widget.Label
 	content fyne.CanvasObject
 }
 
@@ -108,9 +155,39 @@ func newSettingsView(u *UI) *settingsView {
 	s.status.Hide()
 
 	s.self = newMuted("", theme.SizeNameText, fyne.TextAlignLeading)
+	s.reach = newMuted("", theme.SizeNameText, fyne.TextAlignLeading)
+	s.reach.Wrapping = fyne.TextWrapWord
+
+	s.kind = widget.NewSelect(typeLabels(), nil)
+	if t := cur.Type; t != "" {
+		s.kind.SetSelected(typeLabel(t))
+	} else if s.u.eng != nil {
+		s.kind.SetSelected(typeLabel(s.u.eng.Type()))
+	}
+	s.kind.OnChanged = s.setType
+
+	s.port = widget.NewEntry()
+	s.port.SetPlaceHolder(fmt.Sprintf("%d (default)", signaling.DefaultPort))
+	if cur.Port != 0 {
+		s.port.SetText(strconv.Itoa(cur.Port))
+	}
+	s.portBtn = widget.NewButton("Save", s.savePort)
+	s.portBtn.Disable()
+	s.portMsg = widget.NewLabel("")
+	s.portMsg.Wrapping = fyne.TextWrapWord
+	s.portMsg.Hide()
+	s.port.OnChanged = func(string) {
+		s.portBtn.Enable()
+		s.portMsg.Hide()
+	}
+	s.port.OnSubmitted = func(string) { s.savePort() }
 
 	nameItem := widget.NewFormItem("Device name", container.NewBorder(nil, s.saved, nil, s.save, s.name))
-	nameItem.HintText = "Others on the network see this name. A new name applies after a restart."
+	nameItem.HintText = "Others on the network see this name."
+	typeItem := widget.NewFormItem("Device type", s.kind)
+	typeItem.HintText = "The picture others see for this device."
+	portItem := widget.NewFormItem("Port", container.NewBorder(nil, s.portMsg, nil, s.portBtn, s.port))
+	portItem.HintText = "Others connect to this port. A new port applies after a restart."
 	dirItem := widget.NewFormItem("Download folder", container.NewBorder(nil, nil, nil, choose, s.dir))
 	dirItem.HintText = "Received files are saved here."
 	autoItem := widget.NewFormItem("Trusted devices", s.auto)
@@ -125,8 +202,9 @@ func newSettingsView(u *UI) *settingsView {
 	signalItem.HintText = "For devices on other networks (Pair a device). Empty: this network only."
 	webItem := widget.NewFormItem("Phones and tablets", s.web)
 	webItem.HintText = "They open it in a browser (Phone or tablet in Nearby): nothing to install."
-	selfItem := widget.NewFormItem("This device", s.self)
-	form := widget.NewForm(nameItem, dirItem, autoItem, listItem, quickItem, webItem, signalItem, selfItem)
+	selfItem := widget.NewFormItem("This device", container.NewVBox(s.self, s.reach))
+	selfItem.HintText = "To send here from another network segment, type one of these addresses there."
+	form := widget.NewForm(nameItem, typeItem, dirItem, autoItem, listItem, quickItem, webItem, signalItem, portItem, selfItem)
 
 	title := widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
@@ -136,20 +214,127 @@ func newSettingsView(u *UI) *settingsView {
 	return s
 }
 
+// selfChanged shows this device's new name wherever it shows.
+func (u *UI) selfChanged(p engine.Peer) {
+	u.self = p
+	u.nearby.setSelf(p)
+	u.settings.setSelf(p)
+}
+
 func (s *settingsView) setSelf(p engine.Peer) {
 	if s.name.Text == "" {
 		s.name.SetText(p.Name)
 		s.save.Disable()
 	}
+	if s.kind.Selected == "" && s.u.eng != nil {
+		s.kind.OnChanged = nil // the engine's type, not a choice to apply
+		s.kind.SetSelected(typeLabel(s.u.eng.Type()))
+		s.kind.OnChanged = s.setType
+	}
 	setStyled(s.self, fmt.Sprintf("%s · device id %s", peerName(p), p.ID), theme.ColorNamePlaceHolder)
+	s.refreshReach()
 }
 
+// refreshReach shows this device's addresses and port: "192.168.1.5,
+// fe80::1%eth0 · port 53318".
+func (s *settingsView) refreshReach() {
+	if s.u.eng == nil {
+		s.reach.Hide()
+		return
+	}
+	ips, port := s.u.eng.Addresses()
+	var text string
+	switch {
+	case len(ips) == 0:
+		text = "No network found: connect this computer to Wi-Fi or a network cable."
+	default:
+		list := make([]string, len(ips))
+		for i, ip := range ips {
+			list[i] = ip.String()
+		}
+		text = strings.Join(list, ", ")
+	}
+	if port > 0 {
+		text += fmt.Sprintf(" · port %d", port)
+	}
+	setStyled(s.reach, text, theme.ColorNamePlaceHolder)
+	s.reach.Show()
+}
+
+// saveName renames the device in the engine, which applies it at once,
+// and remembers it. An empty name goes back to the host name.
 func (s *settingsView) saveName() {
 	name := strings.TrimSpace(s.name.Text)
+	if eng, ok := s.u.engine(); ok {
+		use := name
+		if use == "" {
+			h, _ := os.Hostname()
+			use = engine.DefaultName(h)
+		}
+		if err := eng.SetName(use); err != nil {
+			s.u.ShowError(wrapf(err, "could not use %q as this device's name", use))
+			return
+		}
+		s.u.selfChanged(eng.Self())
+	}
 	s.prefs.SetString(prefName, name)
 	s.save.Disable()
-	s.saved.SetText("Saved. The new name applies after a restart.")
+	s.saved.SetText("Saved. Others see the new name now.")
 	s.saved.Show()
+}
+
+// setType changes the device type in the engine (at once) and remembers it.
+func (s *settingsView) setType(label string) {
+	t := typeOf(label)
+	if t == "" {
+		return
+	}
+	if eng, ok := s.u.engine(); ok {
+		if err := eng.SetType(t); err != nil {
+			s.u.ShowError(wrapf(err, "could not change the device type"))
+			return
+		}
+	}
+	s.prefs.SetString(prefType, t)
+}
+
+// savePort remembers the port for the next start (the engine listens on one
+// port while it runs).
+func (s *settingsView) savePort() {
+	n, err := parsePort(s.port.Text)
+	if err != nil {
+		s.portMsg.SetText(errorSentence(err))
+		s.portMsg.Importance = widget.DangerImportance
+		s.portMsg.Show()
+		return
+	}
+	s.prefs.SetInt(prefPort, n)
+	s.portBtn.Disable()
+	if n == 0 {
+		n = signaling.DefaultPort
+	}
+	s.portMsg.SetText(fmt.Sprintf("Saved. Restart ThePeerDrop to use port %d.", n))
+	s.portMsg.Importance = widget.SuccessImportance
+	s.portMsg.Show()
+}
+
+// typeLabels are the device types as Settings offers them.
+func typeLabels() []string {
+	out := make([]string, len(deviceTypes))
+	for i, t := range deviceTypes {
+		out[i] = typeLabel(t)
+	}
+	return out
+}
+
+// typeOf is the type of a label typeLabel made ("" for anything else).
+func typeOf(label string) string {
+	for _, t := range deviceTypes {
+		if typeLabel(t) == label {
+			return t
+		}
+	}
+	return ""
 }
 
 // applyServer hands the server to the engine (which connects at once)
@@ -190,7 +375,10 @@ func (s *settingsView) showServerStatus(st engine.ServerStatus) {
 	s.status.Show()
 }
 
+// showDir shows the download folder: dir, the engine's (SetEngine), else
+// the one Settings remember.
 func (s *settingsView) showDir(dir string) {
+	dir = cmp.Or(dir, LoadSettings(s.prefs).DownloadDir)
 	if dir == "" {
 		s.dir.SetText("Downloads (default)")
 		return
@@ -198,21 +386,18 @@ func (s *settingsView) showDir(dir string) {
 	s.dir.SetText(dir)
 }
 
+// chooseDir asks for the download folder, opening at the one in use.
 func (s *settingsView) chooseDir() {
-	d := dialog.NewFolderOpen(func(l fyne.ListableURI, err error) {
-		if err != nil {
-			s.u.ShowError(err)
-			return
-		}
-		if l == nil {
-			return
-		}
-		if paths := localPaths([]fyne.URI{l}); len(paths) == 1 {
+	start := LoadSettings(s.prefs).DownloadDir
+	if s.u.eng != nil {
+		start = cmp.Or(s.u.eng.DownloadDir(), start)
+	}
+	start = cmp.Or(start, engine.DefaultDownloadDir())
+	s.u.choose(pickRequest{title: "Download folder", accept: "Use this folder", dirs: true, start: start}, func(paths []string) {
+		if len(paths) == 1 {
 			s.setDownloadDir(paths[0])
 		}
-	}, s.u.win)
-	d.Resize(fyne.NewSize(680, 480))
-	d.Show()
+	})
 }
 
 // setDownloadDir tells the engine, then remembers the folder.

@@ -46,6 +46,7 @@ type UI struct {
 	settings *settingsView
 	quickBar *fyne.Container // Nearby's "Quick save is on" line
 	offers   map[string]*offerPrompt
+	notices  *offerNotices   // nil until StartNotifications
 	showing  map[string]bool // error messages in a dialog now
 
 	self    engine.Peer
@@ -59,6 +60,12 @@ type UI struct {
 	phone      *phoneDialog
 	webStatus  engine.WebStatus // the latest
 	runNow     bool             // tests: background work runs at once, on the caller
+
+	portal      portalFunc  // the desktop's file chooser (nil: our own picker only)
+	asking      bool        // the desktop's file chooser is open
+	afterPick   func()      // tests: called once a chooser's answer is applied
+	lastPickDir string      // where our picker was last used
+	lastPicker  *filePicker // our picker shown last (tests fill it)
 }
 
 // New builds the main window (not shown yet). eng may be nil and be set
@@ -70,7 +77,7 @@ func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
 	if opts.WebListen == "" {
 		opts.WebListen = engine.DefaultWebListen
 	}
-	u := &UI{app: fyneApp, opts: opts, offers: map[string]*offerPrompt{}, showing: map[string]bool{}}
+	u := &UI{app: fyneApp, opts: opts, offers: map[string]*offerPrompt{}, showing: map[string]bool{}, portal: sessionPortal}
 	u.win = fyneApp.NewWindow("ThePeerDrop")
 
 	u.nearby = newNearbyView(u)
@@ -87,6 +94,7 @@ func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
 		switch t {
 		case u.settingsTab:
 			u.settings.refreshTrusted()
+			u.settings.refreshReach()
 		case u.messagesTab:
 			u.messages.shown()
 		}
@@ -126,6 +134,7 @@ func (u *UI) SetEngine(eng Engine) {
 	u.updateQueueTab()
 	u.setDevices(eng.Devices())
 	u.settings.refreshTrusted()
+	u.settings.showDir(eng.DownloadDir()) // --download-dir may say otherwise than Settings
 }
 
 // ShowError shows err in a dialog, in the words it carries; the same

@@ -46,11 +46,11 @@ func TestParseTo(t *testing.T) {
 }
 
 func TestHumanBytes(t *testing.T) {
+	// SI, as the app and the web page write sizes (internal/units).
 	assert.Equal(t, "0 B", humanBytes(0))
-	assert.Equal(t, "1023 B", humanBytes(1023))
-	assert.Equal(t, "1.0 KiB", humanBytes(1024))
-	assert.Equal(t, "200.0 MiB", humanBytes(200<<20))
-	assert.Equal(t, "1.5 GiB", humanBytes(3<<29))
+	assert.Equal(t, "1.0 kB", humanBytes(1023))
+	assert.Equal(t, "210 MB", humanBytes(200<<20))
+	assert.Equal(t, "1.6 GB", humanBytes(3<<29))
 }
 
 // The JSON events are an interface for scripts: their names and fields are

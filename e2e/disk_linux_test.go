@@ -48,7 +48,7 @@ func TestOfferLargerThanFreeSpaceIsDeclined(t *testing.T) {
 	assert.NotEqual(t, 0, code, "a declined send must fail")
 	d := s.await("declined", nil)
 	t.Logf("sender: %s; stderr: %q", d, s.stderrLines())
-	assert.Contains(t, d.str("reason"), "not enough free space on the receiving device: needs 104.0 MiB, has ")
+	assert.Contains(t, d.str("reason"), "not enough free space on the receiving device: needs 109 MB, has ")
 	assert.Contains(t, s.stderr.String(), "not enough free space on the receiving device")
 	assert.Empty(t, s.all("file-sent"))
 

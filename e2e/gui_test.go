@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -68,14 +70,17 @@ type guiApp struct {
 }
 
 // startGUI runs the desktop app on host h (nil: in this process's network
-// namespace), under its own Xvfb (xvfb-run), with the test hook on. env adds PEERDROP_TEST_* settings.
+// namespace), under its own Xvfb (xvfb-run), with the test hook on. env adds PEERDROP_TEST_* settings
+// and any other variable; with a DISPLAY among them, the app uses that X server instead.
 func startGUI(t *testing.T, ctx context.Context, h *host, name string, env ...string) *guiApp {
 	t.Helper()
 	bin := buildGUI(t)
 	home := t.TempDir() // Fyne keeps its preferences under $HOME
 	g := &guiApp{t: t, hook: filepath.Join(t.TempDir(), "hook.jsonl"), done: make(chan struct{})}
-	args := []string{"xvfb-run", "-a", "-s", "-screen 0 1280x800x24",
-		bin, "--config-dir", t.TempDir(), "--name", name, "--download-dir", t.TempDir()}
+	args := []string{bin, "--config-dir", t.TempDir(), "--name", name, "--download-dir", t.TempDir()}
+	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "DISPLAY=") }) {
+		args = append([]string{"xvfb-run", "-a", "-s", "-screen 0 1280x800x24"}, args...)
+	}
 	where := "this host"
 	if h != nil {
 		args = append([]string{"ip", "netns", "exec", h.ns}, args...)

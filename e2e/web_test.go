@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/units"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
@@ -337,6 +338,25 @@ func TestWebClient(t *testing.T) {
 		assert.NotContains(t, title, "\u2028", "no raw line separator")
 		p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.decline")))
 		assert.NotEqual(t, 0, s.wait(), "a declined send fails")
+	})
+
+	t.Run("the page writes sizes as the app and the CLI do", func(t *testing.T) {
+		// units.js against internal/units, on the cases of its table test.
+		sizes := []int64{-1, 0, 1, 999, 1000, 1023, 1024, 1250, 1500, 2_250, 99_949, 99_950, 999_499, 999_500,
+			999_949, 999_960, 12_345_678, 200 << 20, 456_000_000, 2_100_000_000, 1 << 30, 5_000_000_000_000, 1 << 50}
+		in, err := json.Marshal(sizes)
+		require.NoError(t, err)
+		out, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`import('./units.js').then((m) => JSON.stringify(`+
+			string(in)+`.map((n) => m.humanBytes(n))))`, chromedp.EvalAwaitPromise))
+		require.NoError(t, err)
+		var got []string
+		require.NoError(t, json.Unmarshal([]byte(out), &got))
+		want := make([]string, len(sizes))
+		for i, n := range sizes {
+			want[i] = units.Bytes(n)
+		}
+		t.Logf("the page: %v", got)
+		assert.Equal(t, want, got, "the page's sizes are the Go ones")
 	})
 
 	t.Run("the sender gives up while the page decides", func(t *testing.T) {

@@ -60,7 +60,7 @@ type State string
 
 const (
 	StateConnecting State = "connecting" // send: dialing, or waiting for the peer to accept
-	StateWaiting    State = "waiting"    // receive: waiting for the user to accept
+	StateWaiting    State = "waiting"    // receive: waiting for the user to accept; send: waiting for an offline device to appear
 	StateRunning    State = "running"
 	StatePaused     State = "paused"
 	StateDone       State = "done"
@@ -122,6 +122,10 @@ type Device struct {
 	// Web: a browser page registered with this device's web client; sends
 	// to it go through the bridge in this process (PROTOCOL.md §14).
 	Web bool
+	// Offline: a trusted device that is neither on this network nor on the
+	// server; it has no addresses, and a send to it waits in the queue
+	// (StateWaiting) until it appears (favourites.go).
+	Offline bool
 }
 
 // Offer is an incoming offer waiting for the user.

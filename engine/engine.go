@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ type Engine struct {
 	histPath string
 	events   eventQueue
 
+	selfMu sync.Mutex
+	self   selfState // the name and type (self.go)
+
 	// root is the context of every send; Run cancels it when it ends.
 	root       context.Context
 	rootCancel context.CancelFunc
@@ -60,7 +64,8 @@ type Engine struct {
 	stopped    bool
 	runCtx     context.Context // Run's context, once Run started
 	addr       string
-	dir        string // download dir, absolute
+	ln         *peer.Listener // while Run listens
+	dir        string         // download dir, absolute
 	autoAccept bool
 	quickSave  bool
 	nearby     map[string]discovery.Device   // by device id
@@ -72,6 +77,8 @@ type Engine struct {
 	receivers  map[string]*transfer.Receiver // by download dir
 	srv        serverState                   // the rendezvous server (remote.go)
 	web        webState                      // the web client for phones (web.go)
+	seenType   map[string]string             // device types last seen, for offline devices
+	waitWake   chan struct{}                 // the device list changed: start waiting sends (buffered 1)
 }
 
 // pendingOffer is a question waiting for Answer.
@@ -95,8 +102,16 @@ type Target struct {
 	Addrs []string // HOST:PORT
 }
 
-// TargetOf is the Target for a discovered device.
+// TargetOf is the Target for a discovered device, or for one known only by
+// the address a user typed (AddressDevice: no id, and no name either, so
+// that its hello names it).
 func TargetOf(d Device) Target {
+	if d.ID == "" {
+		if len(d.Addrs) == 0 && d.Host != "" && d.Port > 0 {
+			return Target{Addrs: []string{net.JoinHostPort(d.Host, strconv.Itoa(d.Port))}}
+		}
+		return Target{Addrs: d.Addresses()}
+	}
 	return Target{ID: d.ID, Name: d.Name, Addrs: d.Addresses()}
 }
 
@@ -165,6 +180,9 @@ func New(cfg Config) (*Engine, error) {
 		receivers:  map[string]*transfer.Receiver{},
 		srv:        newServerState(server),
 		web:        newWebState(cfg.WebListen),
+		self:       selfState{name: cfg.Name, typ: cfg.Type, changed: make(chan struct{})},
+		seenType:   map[string]string{},
+		waitWake:   make(chan struct{}, 1),
 	}
 	e.peerCfg.OnProven = e.provenPeer
 	for _, it := range loadHistory(e.histPath) {
@@ -196,8 +214,14 @@ func (e *Engine) lock() func() {
 	}
 }
 
-// emit queues an event; the caller holds e.mu.
-func (e *Engine) emit(ev Event) { e.events.push(ev) }
+// emit queues an event; the caller holds e.mu. A change to the device list
+// also wakes the sends that wait for a device.
+func (e *Engine) emit(ev Event) {
+	if _, ok := ev.(DevicesChanged); ok {
+		poke(e.waitWake)
+	}
+	e.events.push(ev)
+}
 
 // emitItem reports a change to it; the caller holds e.mu. A change that
 // only moves the progress is dropped when the last one went out less than
@@ -250,28 +274,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	ln.OnError = e.onHandshakeError
 	e.mu.Lock()
 	e.addr = ln.Addr().String()
+	e.ln = ln
+	ln.SetName(e.peerConfig().Name) // renamed before Run
 	e.mu.Unlock()
 	slog.Info("engine: listening", slog.String("addr", ln.Addr().String()), slog.String("dir", dir))
 
 	var wg sync.WaitGroup
 	if !e.cfg.Hidden {
 		port := ln.Addr().(*net.TCPAddr).Port
-		adv := &discovery.Advertiser{
-			Info: discovery.Info{
-				ID: e.id.DeviceID, Name: e.cfg.Name, Type: e.cfg.Type,
-				Version: int(signaling.Version), Fingerprint: e.id.Fingerprint,
-			},
-			Port: port,
-			OnError: func(err error) {
-				e.problem(plainf(err, "This device cannot be announced on the network; others may not see it."))
-			},
-		}
-		wg.Go(func() {
-			if err := adv.Run(ctx); err != nil {
-				e.problem(plainf(err, "This device cannot be announced on the network; others will not see it."))
-			}
-		})
+		wg.Go(func() { e.runAdvertiser(ctx, port) })
 	}
+	wg.Go(func() { e.runWaiting(ctx) })
 	wg.Go(func() { e.runServer(ctx) })
 	wg.Go(func() { e.runWeb(ctx) })
 	if !e.cfg.NoBrowse {
@@ -314,6 +327,7 @@ func (e *Engine) shutdown() {
 	e.mu.Lock()
 	e.stopped = true
 	e.addr = ""
+	e.ln = nil
 	if len(e.nearby) > 0 || len(e.srv.away) > 0 || len(e.web.pages) > 0 {
 		clear(e.nearby)
 		clear(e.srv.away)
@@ -321,9 +335,13 @@ func (e *Engine) shutdown() {
 		e.emit(DevicesChanged{Devices: []Device{}})
 	}
 	e.srv.connected, e.srv.pairing = false, false
+	failed := e.failWaitingLocked()
 	e.mu.Unlock()
 	e.events.flush()
 	e.work.Wait()
+	if failed {
+		e.saveHistory()
+	}
 	if err := e.trust.Close(); err != nil {
 		slog.Warn("engine: save trusted devices", slog.Any("err", err))
 	}
@@ -373,6 +391,7 @@ func (e *Engine) onDiscovery(ev discovery.Event) {
 		delete(e.nearby, ev.Device.ID)
 	} else {
 		e.nearby[ev.Device.ID] = ev.Device
+		e.noteTypeLocked(ev.Device.ID, ev.Device.Type)
 	}
 	e.emit(DevicesChanged{Devices: e.devicesLocked()})
 }
@@ -406,6 +425,7 @@ func (e *Engine) devicesLocked() []Device {
 		out = append(out, dev)
 	}
 	out = append(out, e.awayDevicesLocked(pins)...)
+	out = append(out, e.offlineDevicesLocked(pins)...)
 	slices.SortFunc(out, func(a, b Device) int {
 		return cmp.Or(strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), strings.Compare(a.ID, b.ID))
 	})
@@ -413,7 +433,10 @@ func (e *Engine) devicesLocked() []Device {
 }
 
 // Self is this device.
-func (e *Engine) Self() Peer { return Peer{ID: e.id.DeviceID, Name: e.cfg.Name} }
+func (e *Engine) Self() Peer { return Peer{ID: e.id.DeviceID, Name: e.peerConfig().Name} }
+
+// Type is this device's type (discovery.Type*).
+func (e *Engine) Type() string { return e.deviceType() }
 
 // Fingerprint is this device's certificate fingerprint.
 func (e *Engine) Fingerprint() string { return e.id.Fingerprint }
@@ -426,7 +449,8 @@ func (e *Engine) Addr() string {
 }
 
 // Devices is the nearby list, sorted by name: the devices discovered on
-// the LAN and the paired ones away (on the server, not nearby).
+// the LAN, the paired ones away (on the server, not nearby), and the
+// trusted ones that are neither (Offline).
 func (e *Engine) Devices() []Device {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -574,9 +598,8 @@ func (e *Engine) SetTrusted(deviceID string, trusted bool) error {
 		return fmt.Errorf("trust %s: %w", deviceID, err)
 	}
 	defer e.lock()()
-	if len(e.nearby) > 0 || len(e.srv.away) > 0 {
-		e.emit(DevicesChanged{Devices: e.devicesLocked()})
-	}
+	// Trusted devices are listed even when offline: the list changed.
+	e.emit(DevicesChanged{Devices: e.devicesLocked()})
 	return nil
 }
 
@@ -611,6 +634,14 @@ func (e *Engine) QuickSave() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.quickSave
+}
+
+// DownloadDir is the folder received files go to now (absolute): the one
+// in Config, ~/Downloads by default, or the last SetDownloadDir.
+func (e *Engine) DownloadDir() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dir
 }
 
 // SetDownloadDir changes where received files go (for new offers). The

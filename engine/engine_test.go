@@ -29,7 +29,9 @@ import (
 // Every engine a test starts is stopped by its cleanup, and Run returns only
 // after its goroutines (and so pion's) have ended: nothing may be left.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// zeroconf's announcement goroutine cannot be stopped (see
+	// discovery.Advertiser.Run); only the tests that advertise start it.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/grandcat/zeroconf.(*Server).probe"))
 }
 
 // waitFor bounds every wait for an event.
@@ -853,4 +855,14 @@ func TestStopWhileAsked(t *testing.T) {
 	require.Len(t, a.Items(), 1)
 	assert.Equal(t, it.ID, a.Items()[0].ID)
 	assert.Contains(t, []State{StateDeclined, StateFailed}, a.Items()[0].State)
+}
+
+// The app's Settings show this folder: the one --download-dir chose, not
+// the one the app's preferences remember.
+func TestDownloadDirReportsTheFolderInUse(t *testing.T) {
+	e := startEngine(t, "Alice")
+	assert.Equal(t, e.cfg.DownloadDir, e.DownloadDir())
+	other := filepath.Join(t.TempDir(), "Inbox")
+	require.NoError(t, e.SetDownloadDir(other))
+	assert.Equal(t, other, e.DownloadDir())
 }

@@ -251,7 +251,7 @@ func (e *Engine) serveLatest(ctx context.Context, read func() (string, <-chan st
 // returns after them.
 func (e *Engine) serveServer(ctx context.Context, u string) {
 	h := &remote.Host{
-		Config:   e.peerCfg,
+		Config:   e.peerConfig(),
 		Check:    e.pairCheck,
 		Known:    e.trust.IsPinned,
 		OnCode:   func(c remote.Code) { e.onCode(u, c) },
@@ -331,7 +331,7 @@ func (e *Engine) setServerStatus(u string, connected bool, err error) {
 // serves paired and pairing devices (h) and looks for paired devices, until
 // ctx ends or the server goes away.
 func (e *Engine) serverSession(ctx context.Context, u string, h *remote.Host) error {
-	host, err := remote.DialServer(ctx, u, e.peerCfg, e.cfg.Type)
+	host, err := remote.DialServer(ctx, u, e.peerConfig(), e.deviceType())
 	if err != nil {
 		return err
 	}
@@ -344,7 +344,7 @@ func (e *Engine) serverSession(ctx context.Context, u string, h *remote.Host) er
 		return fmt.Errorf("announce this device: %w", err)
 	}
 	// Host.Serve owns host's events: finds need a connection of their own.
-	finder, err := remote.DialServer(ctx, u, e.peerCfg, e.cfg.Type)
+	finder, err := remote.DialServer(ctx, u, e.peerConfig(), e.deviceType())
 	if err != nil {
 		return err
 	}
@@ -566,11 +566,11 @@ func (e *Engine) JoinPairing(ctx context.Context, code string) (Peer, error) {
 	if _, ownFull, _ := remote.SplitCode(own); own != "" && ownFull == full {
 		return Peer{}, ErrOwnCode
 	}
-	client, err := remote.DialServer(ctx, u, e.peerCfg, e.cfg.Type)
+	client, err := remote.DialServer(ctx, u, e.peerConfig(), e.deviceType())
 	if err != nil {
 		return Peer{}, unreachable(u, err)
 	}
-	c, err := remote.Join(ctx, client, code, e.peerCfg, e.pairCheck)
+	c, err := remote.Join(ctx, client, code, e.peerConfig(), e.pairCheck)
 	if err != nil {
 		_ = client.Close()
 		slog.Info("engine: pairing failed", slog.Any("err", err))
@@ -847,12 +847,12 @@ func (r *remoteDial) dial(ctx context.Context) (*peer.Conn, error) {
 		if u == "" || !ok {
 			return nil, &permanentError{errNoRoute}
 		}
-		client, err := remote.DialServer(ctx, u, r.e.peerCfg, r.e.cfg.Type)
+		client, err := remote.DialServer(ctx, u, r.e.peerConfig(), r.e.deviceType())
 		if err != nil {
 			return nil, &serverError{err}
 		}
 		r.client = client
-		r.d = remote.NewKnownDialer(client, pairing.Peer{DeviceID: r.id, Fingerprint: fp}, r.e.peerCfg, r.e.checkPeer)
+		r.d = remote.NewKnownDialer(client, pairing.Peer{DeviceID: r.id, Fingerprint: fp}, r.e.peerConfig(), r.e.checkPeer)
 	}
 	return r.d.Dial(ctx)
 }
@@ -959,7 +959,7 @@ func (e *Engine) reachable(t Target) error {
 // peer must answer with ("" when only an address is known).
 func (e *Engine) dialTarget(ctx context.Context, t Target, want string, rd *remoteDial) (*peer.Conn, string, error) {
 	if addrs := e.route(t); len(addrs) > 0 {
-		c, addr, err := DialFirst(ctx, addrs, e.peerCfg, e.sendCheck(want))
+		c, addr, err := DialFirst(ctx, addrs, e.peerConfig(), e.sendCheck(want))
 		if err == nil || !e.serverFallback(t, err) {
 			return c, addr, err
 		}

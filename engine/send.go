@@ -77,8 +77,13 @@ func (e *Engine) send(to Target, paths []string) (Item, error) {
 	if len(paths) == 0 {
 		return Item{}, errors.New("send: nothing to send")
 	}
-	if err := e.reachable(to); err != nil {
-		return Item{}, fmt.Errorf("send to %w", err)
+	e.mu.Lock()
+	wait := e.waitsLocked(to)
+	e.mu.Unlock()
+	if !wait {
+		if err := e.reachable(to); err != nil {
+			return Item{}, fmt.Errorf("send to %w", err)
+		}
 	}
 	abs := make([]string, 0, len(paths))
 	for _, p := range paths {
@@ -104,6 +109,16 @@ func (e *Engine) send(to Target, paths []string) (Item, error) {
 	defer e.lock()()
 	if e.stopped {
 		return Item{}, fmt.Errorf("send: %w", ErrStopped)
+	}
+	if e.waitsLocked(it.target) {
+		// A trusted device that is off: the send waits for it (favourites.go).
+		if e.waitingLocked() >= maxWaitingSends {
+			return Item{}, fmt.Errorf("send to %s: %w (%d)", it.peerName(), ErrTooManyWaiting, maxWaitingSends)
+		}
+		it.State = StateWaiting
+		e.addItemLocked(it)
+		e.emitItem(it, false)
+		return it.snapshot(), nil
 	}
 	e.addItemLocked(it)
 	e.startSendLocked(it, offer)
@@ -387,6 +402,9 @@ func (e *Engine) textSent(m Message, remote signaling.Hello, err error) {
 
 // control pauses, resumes or cancels an item.
 func (e *Engine) control(itemID, action string) error {
+	if done, err := e.cancelWaiting(itemID, action); done {
+		return err
+	}
 	defer e.lock()()
 	it := e.byID[itemID]
 	if it == nil {
@@ -491,7 +509,11 @@ func (e *Engine) retry(itemID string) error {
 		it.Title, it.Files, it.Total, it.Bytes = t, files, offer.TotalSize(), 0
 		it.State, it.Error, it.Finished, it.Started = StateConnecting, "", time.Time{}, time.Now()
 		it.stopClock()
-		e.startSendLocked(it, offer)
+		if e.waitsLocked(it.target) {
+			it.State = StateWaiting // its device is off: wait for it
+		} else {
+			e.startSendLocked(it, offer)
+		}
 		e.emitItem(it, false)
 	}()
 	if err == nil {

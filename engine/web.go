@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/web"
@@ -40,10 +42,23 @@ type webState struct {
 	url     string        // while served
 	err     error         // why it is not served, if it failed
 	pages   map[string]discovery.Device
+	// urlFor is the URL a phone opens for a server on addr (web.URL);
+	// urlEvery how often it is asked again: on every interface, the URL
+	// names this machine's LAN address, which comes and goes with the
+	// network. Tests replace both.
+	urlFor   func(net.Addr) string
+	urlEvery time.Duration
 }
 
+// webURLEvery is how often the web client's URL is checked against the
+// network: the address shows within that time after Wi-Fi connects.
+const webURLEvery = 3 * time.Second
+
 func newWebState(listen string) webState {
-	return webState{listen: listen, changed: make(chan struct{}), pages: map[string]discovery.Device{}}
+	return webState{
+		listen: listen, changed: make(chan struct{}), pages: map[string]discovery.Device{},
+		urlFor: web.URL, urlEvery: webURLEvery,
+	}
 }
 
 // checkWebListen validates an address for the web client ("" = off).
@@ -119,8 +134,8 @@ func (e *Engine) serveWeb(ctx context.Context, listen string) {
 		}
 	}
 	lan := &web.LAN{
-		Peer:    e.peerCfg,
-		Type:    e.cfg.Type,
+		Peer:    e.peerConfig(),
+		Type:    e.deviceType(),
 		Check:   e.checkPeer,
 		Handle:  e.serveConn,
 		Hidden:  e.cfg.Hidden,
@@ -128,15 +143,43 @@ func (e *Engine) serveWeb(ctx context.Context, listen string) {
 		Devices: e.lanDevices,
 		OnError: e.onWebError,
 	}
-	url := web.URL(ln.Addr())
+	e.mu.Lock()
+	urlFor, every := e.web.urlFor, e.web.urlEvery
+	e.mu.Unlock()
+	url := urlFor(ln.Addr())
 	slog.Info("engine: serving the web client", slog.String("url", url))
 	e.setWebStatus(url, nil)
+	var watch sync.WaitGroup
+	wctx, stopWatch := context.WithCancel(ctx)
+	watch.Go(func() { e.followWebURL(wctx, url, every, func() string { return urlFor(ln.Addr()) }) })
 	err = lan.Serve(ctx, ln)
+	stopWatch()
+	watch.Wait()
 	if err != nil && ctx.Err() == nil {
 		e.setWebStatus("", plainf(err, "The page for phones and tablets stopped being served."))
 		return
 	}
 	e.setWebStatus("", nil)
+}
+
+// followWebURL reports the web client's URL again whenever it changes
+// (from the loopback address to a LAN one when the network comes up, from
+// one network's to another's), until ctx ends.
+func (e *Engine) followWebURL(ctx context.Context, last string, every time.Duration, url func() string) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if u := url(); u != last {
+			slog.Info("engine: the web client's address changed", slog.String("url", u))
+			last = u
+			e.setWebStatus(u, nil)
+		}
+	}
 }
 
 func (e *Engine) setWebStatus(url string, err error) {

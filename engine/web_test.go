@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,4 +374,39 @@ func TestWebPageDialsNearby(t *testing.T) {
 	require.Error(t, err)
 	require.NotNil(t, resp2)
 	assert.Equal(t, http.StatusNotFound, resp2.StatusCode)
+}
+
+// With no network, the web client's URL names loopback (all a phone could
+// be told); when the network comes up the engine reports the LAN address by
+// itself, and follows it when it changes.
+func TestWebURLFollowsNetwork(t *testing.T) {
+	var host atomic.Value
+	host.Store("127.0.0.1") // no network yet
+	cfg := testConfig(t, "bob")
+	cfg.WebListen = "127.0.0.1:0"
+	te := runEngineWith(t, cfg, func(e *Engine) {
+		e.web.urlEvery = 10 * time.Millisecond
+		e.web.urlFor = func(a net.Addr) string {
+			return "http://" + net.JoinHostPort(host.Load().(string), strconv.Itoa(a.(*net.TCPAddr).Port)) + "/"
+		}
+	})
+	first := te.rec.wait(t, 0, "web client served", func(ev Event) bool { s, ok := ev.(WebStatus); return ok && s.URL != "" }).(WebStatus)
+	assert.Contains(t, first.URL, "http://127.0.0.1:")
+	_, port, err := net.SplitHostPort(strings.TrimSuffix(strings.TrimPrefix(first.URL, "http://"), "/"))
+	require.NoError(t, err)
+
+	mark := te.rec.mark()
+	host.Store("192.0.2.7") // Wi-Fi connected
+	want := "http://192.0.2.7:" + port + "/"
+	te.rec.wait(t, mark, "the LAN address", func(ev Event) bool { s, ok := ev.(WebStatus); return ok && s.URL == want })
+	assert.Equal(t, want, te.WebURL())
+
+	mark = te.rec.mark()
+	host.Store("192.0.2.8") // another network
+	te.rec.wait(t, mark, "the new address", func(ev Event) bool {
+		s, ok := ev.(WebStatus)
+		return ok && s.URL == "http://192.0.2.8:"+port+"/"
+	})
+	assert.Equal(t, 1, te.rec.count(func(ev Event) bool { s, ok := ev.(WebStatus); return ok && s.URL == want }),
+		"one event per change")
 }

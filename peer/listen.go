@@ -21,8 +21,9 @@ import (
 // few handshakes at once per source address and more in all (admission.go),
 // and reports failures at a bounded rate (failurelog.go).
 type Listener struct {
-	cfg Config
-	ln  net.Listener
+	cfgMu sync.Mutex // guards cfg.Name (SetName)
+	cfg   Config
+	ln    net.Listener
 	// Check, when set, may refuse a peer after its hello (pinning, blocking).
 	Check func(signaling.Hello) error
 	// OnError, when set, hears about handshakes that failed after the peer
@@ -110,6 +111,20 @@ func turnAway(c net.Conn) {
 	_ = c.Close()
 }
 
+// SetName changes the name this listener's hello gives, for the
+// handshakes that start from now on (the device was renamed).
+func (l *Listener) SetName(name string) {
+	l.cfgMu.Lock()
+	defer l.cfgMu.Unlock()
+	l.cfg.Name = name
+}
+
+func (l *Listener) config() Config {
+	l.cfgMu.Lock()
+	defer l.cfgMu.Unlock()
+	return l.cfg
+}
+
 // Close stops accepting. Serve returns once its handlers are done.
 func (l *Listener) Close() error { return l.ln.Close() }
 
@@ -121,7 +136,7 @@ var errFirstFrame = errors.New("no hello in time")
 func (l *Listener) accept(ctx context.Context, tcp net.Conn) (c *Conn, introduced bool, err error) {
 	defer tcp.Close() // the socket's job ends once the data channel is open
 	ff := &firstFrameConn{Conn: tcp, by: time.Now().Add(l.firstFrame)}
-	c, err = AnswerConn(ctx, ff, l.cfg, func(h signaling.Hello) error {
+	c, err = AnswerConn(ctx, ff, l.config(), func(h signaling.Hello) error {
 		ff.arrived.Store(true)
 		if l.Check != nil {
 			return l.Check(h)

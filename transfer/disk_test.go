@@ -43,7 +43,7 @@ func TestOfferLargerThanFreeSpaceIsDeclined(t *testing.T) {
 	})
 	require.ErrorIs(t, err, ErrDeclined)
 	t.Logf("sender was told: %v", reason.Load())
-	assert.Equal(t, "not enough free space on the receiving device: needs 104.0 MiB, has 100.0 MiB", reason.Load())
+	assert.Equal(t, "not enough free space on the receiving device: needs 109 MB, has 105 MB", reason.Load())
 	assert.False(t, asked.Load(), "the user is not asked about an offer that cannot fit")
 	assert.Empty(t, snapshot(t, h.dir), "nothing is written")
 

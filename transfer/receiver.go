@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/thepeerdrop/peerdrop/internal/units"
 )
 
 // StateDir is the hidden folder, inside the download folder, where partial
@@ -150,19 +152,8 @@ func (r *Receiver) SpaceFor(need int64) error {
 	return r.checkSpace("", need)
 }
 
-// sizeText writes n bytes for people: "40.0 MiB".
-func sizeText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	d, e := int64(unit), 0
-	for m := n / unit; m >= unit && e < 5; m /= unit {
-		d *= unit
-		e++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(d), "KMGTPE"[e])
-}
+// sizeText writes n bytes for people: "41.9 MB".
+func sizeText(n int64) string { return units.Bytes(n) }
 
 func (r *Receiver) control(id string, c command) bool {
 	r.mu.Lock()

@@ -12,6 +12,7 @@ import { svg as qrSVG } from './qr.js';
 import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
 import { canPickFolder, folderSink, downloadSink } from './save.js';
 import { escapeName, escapeText, showName } from './visible.js';
+import { humanBytes as human } from './units.js';
 
 const $ = (sel) => document.querySelector(sel);
 const el = (tag, props = {}, ...kids) => {
@@ -57,13 +58,6 @@ function status(msg, bad = false) {
 function problem(msg) {
   state.errors.push(msg);
   status(msg, true);
-}
-
-function human(n) {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-  return `${i ? n.toFixed(1) : n} ${u[i]}`;
 }
 
 // --- transfers list ---
