@@ -252,6 +252,9 @@ func (m *Message) validate() error {
 				return violation(CodeProtocol, "accept: bad done index")
 			}
 		}
+		if len(m.Take) == 0 {
+			m.Take = nil // "take":[] is all of them, as an absent list
+		}
 		if len(m.Take) > MaxTake {
 			return violation(CodeTooLarge, "accept: take lists %d entries, limit %d", len(m.Take), MaxTake)
 		}

@@ -388,7 +388,7 @@ func (ss *sendSession) run() error {
 // out are not sent, and the receiver may not ask for them later.
 func (ss *sendSession) choose(accept Message) error {
 	o := ss.opts.Offer
-	if accept.Take == nil {
+	if len(accept.Take) == 0 { // absent or empty: all of them
 		ss.skipped, ss.skipNames = nil, nil
 		return nil
 	}

@@ -40,6 +40,10 @@ func TestTopLevel(t *testing.T) {
 		_, _, err := Takes(entries, bad)
 		assert.Error(t, err, "take %v", bad)
 	}
+	m, err := DecodeMessage([]byte(`{"type":"accept","id":"abababab","take":[]}`))
+	require.NoError(t, err)
+	assert.Nil(t, m.Take, "an empty take list is all, as an absent one")
+
 	in, size, err := Takes(entries, []int{1})
 	require.NoError(t, err)
 	assert.Equal(t, []bool{false, true}, in)
