@@ -61,6 +61,7 @@ func main() {
 		Port:              lanPort,
 		DownloadDir:       cmp.Or(*downloadDir, settings.DownloadDir),
 		AutoAcceptTrusted: settings.AutoAcceptTrusted,
+		QuickSave:         settings.QuickSave,
 		WebListen:         webAddr,
 		OnEvent:           ui.HandleEvent,
 	})

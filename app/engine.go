@@ -18,6 +18,7 @@ type Engine interface {
 	Send(to engine.Target, paths []string) (engine.Item, error)
 	SendText(to engine.Target, text string) (engine.Message, error)
 	Answer(offerID string, accept bool) error
+	AnswerSome(offerID string, entries []int) error
 	Pause(itemID string) error
 	Resume(itemID string) error
 	Cancel(itemID string) error
@@ -29,6 +30,7 @@ type Engine interface {
 	TrustCode(deviceID string) (string, error)
 	Trusted() []engine.Peer
 	SetAutoAcceptTrusted(on bool)
+	SetQuickSave(on bool)
 	DownloadDir() string
 	SetDownloadDir(dir string) error
 	SetServer(url string) error

@@ -102,6 +102,10 @@ func (f *fakeEngine) Answer(id string, accept bool) error {
 	f.record("Answer %s %v", id, accept)
 	return nil
 }
+func (f *fakeEngine) AnswerSome(id string, entries []int) error {
+	f.record("AnswerSome %s %v", id, entries)
+	return nil
+}
 func (f *fakeEngine) Pause(id string) error  { f.record("Pause %s", id); return nil }
 func (f *fakeEngine) Resume(id string) error { f.record("Resume %s", id); return nil }
 func (f *fakeEngine) Cancel(id string) error { f.record("Cancel %s", id); return nil }
@@ -118,6 +122,7 @@ func (f *fakeEngine) TrustCode(id string) (string, error) {
 	return "1234 5678 9012 · 3456 7890 1234", nil
 }
 func (f *fakeEngine) SetAutoAcceptTrusted(on bool) { f.record("SetAutoAcceptTrusted %v", on) }
+func (f *fakeEngine) SetQuickSave(on bool)         { f.record("SetQuickSave %v", on) }
 func (f *fakeEngine) SetDownloadDir(dir string) error {
 	f.record("SetDownloadDir %s", dir)
 	f.mu.Lock()

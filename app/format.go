@@ -232,6 +232,14 @@ func itemDetail(it engine.Item) string {
 			}
 		}
 	}
+	if len(it.Skipped) > 0 {
+		// Left out by the receiver (Accept N of M); names from the network.
+		names := make([]string, len(it.Skipped))
+		for i, n := range it.Skipped {
+			names[i] = visible.Escape(n)
+		}
+		parts = append(parts, fmt.Sprintf("%d skipped: %s", len(names), strings.Join(names, ", ")))
+	}
 	return strings.Join(parts, " · ")
 }
 

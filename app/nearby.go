@@ -114,7 +114,7 @@ func newNearbyView(u *UI) *nearbyView {
 	footer := container.NewVBox(widget.NewSeparator(), container.New(layout.NewCustomPaddedLayout(0, 0, 4, 4),
 		container.NewBorder(nil, nil, nil, byAddr, v.footer)))
 
-	v.content = container.NewBorder(container.NewVBox(header, widget.NewSeparator()), footer, nil, nil,
+	v.content = container.NewBorder(container.NewVBox(header, u.quickSaveBar(), widget.NewSeparator()), footer, nil, nil,
 		container.NewStack(v.scroll, v.empty))
 	v.scroll.Hide()
 	return v

@@ -19,6 +19,19 @@ type offerPrompt struct {
 	offer           engine.Offer
 	dlg             *dialog.CustomDialog
 	accept, decline *widget.Button
+	// rows are the offer's top-level files and folders, each with its
+	// checkbox when the user may choose (choose).
+	rows   []offerRow
+	choose bool
+	list   *container.Scroll // what scrolls: the entries and the text
+	code   fyne.CanvasObject // the code and its hint, always in view
+}
+
+// offerRow is one top-level file or folder in the prompt.
+type offerRow struct {
+	check *widget.Check // nil when the offer cannot be chosen from
+	icon  *widget.Icon
+	name  *widget.Label
 }
 
 // showOffer notifies the desktop and asks the user about an offer.
@@ -33,14 +46,14 @@ func (u *UI) showOffer(o engine.Offer) {
 
 	p := &offerPrompt{offer: o}
 	p.decline = widget.NewButtonWithIcon("Decline", theme.CancelIcon(), func() { u.answer(o.ID, false) })
-	p.accept = widget.NewButtonWithIcon("Accept", theme.ConfirmIcon(), func() { u.answer(o.ID, true) })
+	p.accept = widget.NewButtonWithIcon("Accept", theme.ConfirmIcon(), func() { u.answerChosen(p) })
 	p.accept.Importance = widget.HighImportance
 
 	title := "Incoming files"
 	if o.Files == 0 && o.Folders == 0 {
 		title = "Incoming message"
 	}
-	p.dlg = dialog.NewCustomWithoutButtons(title, u.offerContent(o), u.win)
+	p.dlg = dialog.NewCustomWithoutButtons(title, u.offerContent(p), u.win)
 	p.dlg.SetButtons([]fyne.CanvasObject{p.decline, p.accept})
 	u.offers[o.ID] = p
 	p.dlg.Show()
@@ -53,8 +66,11 @@ func (u *UI) showOffer(o engine.Offer) {
 	}
 }
 
-// offerContent says who offers what, and the code to compare.
-func (u *UI) offerContent(o engine.Offer) fyne.CanvasObject {
+// offerContent says who offers what, and the code to compare: the sender
+// on top and the code at the bottom stay in view, the entries and the
+// text between them scroll when the window is short.
+func (u *UI) offerContent(p *offerPrompt) fyne.CanvasObject {
+	o := p.offer
 	kind := o.Type // what the sender's hello says: it may not advertise
 	if d, ok := u.device(o.From.ID); ok {
 		kind = d.Type
@@ -64,11 +80,12 @@ func (u *UI) offerContent(o engine.Offer) fyne.CanvasObject {
 
 	name := widget.NewLabelWithStyle(peerName(o.From), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	name.SizeName = theme.SizeNameSubHeadingText
-	what := "wants to send you " + offerWhat(o)
+	what := "wants to send you " + offerSummary(o)
 	if o.Size > 0 {
 		what += " · " + humanBytes(o.Size)
 	}
 	whatLabel := widget.NewLabel(what)
+	whatLabel.Wrapping = fyne.TextWrapWord
 	who := container.NewVBox(name, whatLabel)
 	if w := visible.Warning(o.From.Name); w != "" {
 		who.Add(lookAlike("The name " + w))
@@ -78,47 +95,180 @@ func (u *UI) offerContent(o engine.Offer) fyne.CanvasObject {
 		tl.Importance = widget.SuccessImportance
 		who.Add(tl)
 	}
-	parts := []fyne.CanvasObject{
-		container.NewBorder(nil, nil, container.NewCenter(av), nil, tighten(who.Objects...)),
-	}
+	header := container.NewBorder(nil, nil, container.NewCenter(av), nil, tighten(who.Objects...))
 
-	if len(o.First) > 0 {
+	var middle []fyne.CanvasObject
+	// Choosing needs every top-level entry listed, and two at least.
+	p.choose = len(o.Entries) > 1 && len(o.Entries) == o.EntryCount
+	if len(o.Entries) > 0 {
 		files := container.NewVBox()
-		for _, n := range o.First {
+		for _, e := range o.Entries {
+			r := offerRow{icon: widget.NewIcon(theme.FileIcon())}
+			if e.Folder {
+				r.icon.SetResource(theme.FolderIcon())
+			}
 			// Invisible characters escaped: "a\u200Bb.txt", not "ab.txt".
-			l := widget.NewLabel(visible.Escape(n))
-			l.Truncation = fyne.TextTruncateEllipsis
-			files.Add(container.NewBorder(nil, nil, widget.NewIcon(theme.FileIcon()), nil, l))
-			if w := visible.Warning(n); w != "" {
+			r.name = widget.NewLabel(visible.Escape(e.Name))
+			r.name.Truncation = fyne.TextTruncateEllipsis
+			left := []fyne.CanvasObject{r.icon}
+			if p.choose {
+				r.check = widget.NewCheck("", func(bool) { p.chosen() })
+				r.check.Checked = true
+				left = append([]fyne.CanvasObject{r.check}, left...)
+			}
+			detail := newMuted(entryDetail(e), theme.SizeNameText, fyne.TextAlignTrailing)
+			files.Add(container.NewBorder(nil, nil, container.NewHBox(left...), detail, r.name))
+			if w := visible.Warning(e.Name); w != "" {
 				files.Add(lookAlike("The name above " + w))
 			}
+			p.rows = append(p.rows, r)
 		}
-		total := o.Files + o.Folders
-		if more := total - len(o.First); more > 0 && total > 0 {
+		if more := o.EntryCount - len(o.Entries); more > 0 {
 			files.Add(newMuted(fmt.Sprintf("and %d more", more), theme.SizeNameText, fyne.TextAlignLeading))
 		}
-		parts = append(parts, widget.NewSeparator(), tighten(files.Objects...))
+		middle = append(middle, tighten(files.Objects...))
 	}
-
 	if o.Text != "" {
 		text := widget.NewLabel(visible.Text(o.Text))
 		text.Wrapping = fyne.TextWrapWord
 		bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
 		bg.CornerRadius = theme.InputRadiusSize() * 2
-		parts = append(parts, widget.NewSeparator(), container.NewStack(bg, text))
+		middle = append(middle, container.NewStack(bg, text))
 	}
+	p.list = container.NewVScroll(container.NewVBox(middle...))
 
-	codeLabel := widget.NewLabel("Verification code")
-	code := widget.NewLabelWithStyle(o.Code, fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true})
-	code.SizeName = theme.SizeNameSubHeadingText
-	check := newMuted(fmt.Sprintf("Go ahead if %s shows the same code.", peerName(o.From)), theme.SizeNameText, fyne.TextAlignLeading)
-	check.Wrapping = fyne.TextWrapWord
+	var footer fyne.CanvasObject = container.NewVBox()
 	if o.Code != "" {
-		parts = append(parts, widget.NewSeparator(),
-			tighten(container.NewBorder(nil, nil, codeLabel, code), check))
+		codeLabel := widget.NewLabel("Verification code")
+		code := widget.NewLabelWithStyle(o.Code, fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true})
+		code.SizeName = theme.SizeNameSubHeadingText
+		check := newMuted(fmt.Sprintf("Go ahead if %s shows the same code.", peerName(o.From)), theme.SizeNameText, fyne.TextAlignLeading)
+		check.Wrapping = fyne.TextWrapWord
+		footer = container.NewVBox(widget.NewSeparator(), tighten(container.NewBorder(nil, nil, codeLabel, code), check))
 	}
+	p.code = footer
+	top := header
+	if len(middle) > 0 {
+		top = container.NewVBox(header, widget.NewSeparator())
+	} else {
+		p.list.Hide()
+	}
+	return container.New(&promptLayout{width: 420}, top, p.list, footer)
+}
 
-	return container.New(fixedWidth(420), container.NewVBox(parts...))
+// chosen updates the Accept button to the ticked entries.
+func (p *offerPrompt) chosen() {
+	n := len(p.chosenEntries())
+	switch {
+	case n == 0:
+		p.accept.SetText("Accept")
+		p.accept.Disable()
+	case n == len(p.rows):
+		p.accept.SetText("Accept")
+		p.accept.Enable()
+	default:
+		p.accept.SetText(fmt.Sprintf("Accept %d of %d", n, len(p.rows)))
+		p.accept.Enable()
+	}
+	p.dlg.Refresh() // the button may have grown
+}
+
+// chosenEntries lists the indexes of the ticked entries (all of them when
+// the offer cannot be chosen from).
+func (p *offerPrompt) chosenEntries() []int {
+	var out []int
+	for i, r := range p.rows {
+		if r.check == nil || r.check.Checked {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// answerChosen accepts the offer, or only its ticked entries.
+func (u *UI) answerChosen(p *offerPrompt) {
+	take := p.chosenEntries()
+	if !p.choose || len(take) == len(p.rows) {
+		u.answer(p.offer.ID, true)
+		return
+	}
+	if len(take) == 0 {
+		return
+	}
+	eng, ok := u.engine()
+	if !ok {
+		return
+	}
+	err := eng.AnswerSome(p.offer.ID, take)
+	delete(u.offers, p.offer.ID)
+	p.dlg.Hide()
+	u.withdrawNotice(p.offer.ID)
+	if err != nil {
+		u.ShowError(fmt.Errorf("could not accept the offer from %s: %w", peerName(p.offer.From), err))
+	}
+}
+
+// offerSummary says what an offer holds, counting its top-level entries
+// as the prompt lists them: "1 folder and 2 files", "3 files".
+func offerSummary(o engine.Offer) string {
+	if len(o.Entries) == 0 || len(o.Entries) != o.EntryCount {
+		return offerWhat(o)
+	}
+	folders, files := 0, 0
+	for _, e := range o.Entries {
+		if e.Folder {
+			folders++
+		} else {
+			files++
+		}
+	}
+	switch {
+	case folders == 0:
+		return plural(files, "file")
+	case files == 0:
+		return plural(folders, "folder")
+	}
+	return plural(folders, "folder") + " and " + plural(files, "file")
+}
+
+// entryDetail is the muted text beside an entry: "5 files · 3.1 MB" for a
+// folder, the size for a file.
+func entryDetail(e engine.OfferEntry) string {
+	if e.Folder {
+		if e.Files == 0 {
+			return "empty"
+		}
+		return plural(e.Files, "file") + " · " + humanBytes(e.Size)
+	}
+	return humanBytes(e.Size)
+}
+
+// promptLayout stacks the prompt's header, list and footer: the list gets
+// the height the others leave (it scrolls), so that on a short window the
+// code and the buttons below it stay in view and nothing overlaps.
+type promptLayout struct{ width float32 }
+
+func (l *promptLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	h := objs[0].MinSize().Height + objs[2].MinSize().Height
+	if list := objs[1].(*container.Scroll); list.Visible() {
+		h += list.Content.MinSize().Height + theme.Padding()
+	}
+	return fyne.NewSize(l.width, h)
+}
+
+func (l *promptLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	header, list, footer := objs[0], objs[1], objs[2]
+	// Wrapped text needs its width before it knows its height.
+	header.Resize(fyne.NewSize(size.Width, header.MinSize().Height))
+	header.Resize(fyne.NewSize(size.Width, header.MinSize().Height))
+	header.Move(fyne.NewPos(0, 0))
+	footer.Resize(fyne.NewSize(size.Width, footer.MinSize().Height))
+	fh := footer.MinSize().Height
+	footer.Resize(fyne.NewSize(size.Width, fh))
+	footer.Move(fyne.NewPos(0, size.Height-fh))
+	top := header.Size().Height + theme.Padding()
+	list.Move(fyne.NewPos(0, top))
+	list.Resize(fyne.NewSize(size.Width, max(0, size.Height-fh-top)))
 }
 
 // lookAlike is a warning under a name that mixes scripts, the way look-alike

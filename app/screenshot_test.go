@@ -103,9 +103,20 @@ func TestScreenshots(t *testing.T) {
 	u.nearby.clearSelection()
 	u.HandleEvent(engine.OfferReceived{Offer: engine.Offer{ID: "o1", From: engine.Peer{ID: "a01b2c3d4e5f6071", Name: "Carol's Pixel"},
 		Code: "482 913", Files: 3, Size: 12_400_000, First: []string{"IMG_0412.jpg", "IMG_0413.jpg", "IMG_0415.jpg"},
+		Entries: []engine.OfferEntry{{Name: "IMG_0412.jpg", Files: 1, Size: 4_100_000}, {Name: "IMG_0413.jpg", Files: 1, Size: 4_200_000},
+			{Name: "IMG_0415.jpg", Files: 1, Size: 4_100_000}}, EntryCount: 3,
 		Text: "Photos from Saturday!"}})
 	capture(t, u.win, "offer")
 	u.closeOffer("o1")
+
+	// Choosing what to accept: a folder and two files, one unticked.
+	u.HandleEvent(engine.OfferReceived{Offer: engine.Offer{ID: "o2", From: engine.Peer{ID: "a01b2c3d4e5f6071", Name: "Carol's Pixel"},
+		Code: "215 780", Files: 7, Folders: 1, Size: 48_300_000, First: []string{"Saturday", "route.gpx", "video.mp4"},
+		Entries: []engine.OfferEntry{{Name: "Saturday", Folder: true, Files: 5, Size: 21_000_000},
+			{Name: "route.gpx", Files: 1, Size: 300_000}, {Name: "video.mp4", Files: 1, Size: 27_000_000}}, EntryCount: 3}})
+	u.offers["o2"].rows[2].check.SetChecked(false)
+	capture(t, u.win, "offer-choose")
+	u.closeOffer("o2")
 
 	u.tabs.Select(u.queueTab)
 	capture(t, u.win, "queue")

@@ -22,6 +22,7 @@ const (
 	prefName         = "device.name"
 	prefDownloadDir  = "download.dir"
 	prefAutoAccept   = "trusted.autoAccept"
+	prefQuickSave    = "quickSave" // accept from anyone without asking
 	prefSignalingURL = "signaling.url"
 	prefWebOff       = "web.off" // the web client is on unless turned off
 	prefType         = "device.type"
@@ -37,6 +38,7 @@ type Settings struct {
 	Name              string // "" = the engine's default (the host name)
 	DownloadDir       string // "" = the engine's default (~/Downloads)
 	AutoAcceptTrusted bool
+	QuickSave         bool   // accept every offer without asking
 	SignalingURL      string // the rendezvous server ("" = this network only)
 	WebOff            bool   // do not serve the web client for phones and tablets
 	Type              string // discovery.Type* ("" = detected)
@@ -49,6 +51,7 @@ func LoadSettings(p fyne.Preferences) Settings {
 		Name:              strings.TrimSpace(p.String(prefName)),
 		DownloadDir:       p.String(prefDownloadDir),
 		AutoAcceptTrusted: p.Bool(prefAutoAccept),
+		QuickSave:         p.Bool(prefQuickSave),
 		SignalingURL:      p.String(prefSignalingURL),
 		WebOff:            p.Bool(prefWebOff),
 		Type:              loadType(p),
@@ -94,6 +97,7 @@ type settingsView struct {
 	saved   *widget.Label
 	dir     *widget.Label
 	auto    *widget.Check
+	quick   *widget.Check
 	web     *widget.Check
 	trusted *fyne.Container
 	signal  *widget.Entry
@@ -187,6 +191,10 @@ func newSettingsView(u *UI) *settingsView {
 	dirItem := widget.NewFormItem("Download folder", container.NewBorder(nil, nil, nil, choose, s.dir))
 	dirItem.HintText = "Received files are saved here."
 	autoItem := widget.NewFormItem("Trusted devices", s.auto)
+	s.quick = widget.NewCheck("Quick save: accept files from anyone without asking", s.setQuickSave)
+	s.quick.Checked = cur.QuickSave
+	quickItem := widget.NewFormItem("Everyone", s.quick)
+	quickItem.HintText = "Off unless you turn it on; Nearby shows while it is on."
 	listItem := widget.NewFormItem("", s.trusted)
 	signalItem := widget.NewFormItem("Signaling server", container.NewVBox(
 		container.NewBorder(nil, nil, nil, s.apply, s.signal), s.status))
@@ -196,7 +204,7 @@ func newSettingsView(u *UI) *settingsView {
 	webItem.HintText = "They open it in a browser (Phone or tablet in Nearby): nothing to install."
 	selfItem := widget.NewFormItem("This device", container.NewVBox(s.self, s.reach))
 	selfItem.HintText = "To send here from another network segment, type one of these addresses there."
-	form := widget.NewForm(nameItem, typeItem, dirItem, autoItem, listItem, webItem, signalItem, portItem, selfItem)
+	form := widget.NewForm(nameItem, typeItem, dirItem, autoItem, listItem, quickItem, webItem, signalItem, portItem, selfItem)
 
 	title := widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
@@ -411,6 +419,17 @@ func (s *settingsView) setAutoAccept(on bool) {
 	if s.u.eng != nil {
 		s.u.eng.SetAutoAcceptTrusted(on)
 	}
+}
+
+// setQuickSave asks before quick save goes on; off is at once.
+func (s *settingsView) setQuickSave(on bool) {
+	if !on {
+		s.u.setQuickSave(false)
+		return
+	}
+	s.quick.Checked = false // until confirmed
+	s.quick.Refresh()
+	s.u.askQuickSave()
 }
 
 // setWeb turns the web client on or off, in the engine at once and for

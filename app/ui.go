@@ -44,6 +44,7 @@ type UI struct {
 	queue    *queueView
 	messages *messagesView
 	settings *settingsView
+	quickBar *fyne.Container // Nearby's "Quick save is on" line
 	offers   map[string]*offerPrompt
 	notices  *offerNotices   // nil until StartNotifications
 	showing  map[string]bool // error messages in a dialog now

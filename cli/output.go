@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +80,15 @@ func (o *output) event(ev transfer.Event) {
 	case transfer.Progress:
 		o.progress(ev)
 	case transfer.Accepted:
-		o.say("Accepted.")
+		if len(ev.Skipped) == 0 {
+			o.say("Accepted.")
+			break
+		}
+		names := make([]string, len(ev.Skipped))
+		for i, n := range ev.Skipped {
+			names[i] = visible.Escape(n)
+		}
+		o.say("Accepted, without %s (left out by the receiver).", strings.Join(names, ", "))
 	case transfer.Declined:
 		if ev.Reason != "" && ev.Reason != "declined by the receiver" {
 			o.say("Declined: %s.", visible.Escape(ev.Reason))
@@ -129,7 +138,11 @@ func (o *output) eventJSON(ev transfer.Event) {
 			"folders": ev.Folders, "size": ev.Size, "text": ev.Text, "resuming": ev.Resuming, "code": o.code(ev.From),
 		})
 	case transfer.Accepted:
-		o.jsonEvent("accepted", map[string]any{"id": ev.ID})
+		fields := map[string]any{"id": ev.ID}
+		if len(ev.Skipped) > 0 {
+			fields["skipped"] = ev.Skipped // top-level entries the receiver left out
+		}
+		o.jsonEvent("accepted", fields)
 	case transfer.Declined:
 		o.jsonEvent("declined", map[string]any{"id": ev.ID, "reason": ev.Reason})
 	case transfer.Progress:

@@ -29,6 +29,10 @@ type Config struct {
 	NoBrowse bool
 	// AutoAcceptTrusted: accept offers from trusted devices without asking.
 	AutoAcceptTrusted bool
+	// QuickSave: accept every offer, from any device, without asking
+	// (LocalSend's "quick save"). Offers still pass every check (names,
+	// sizes, free space) and show in the queue. SetQuickSave changes it.
+	QuickSave bool
 	// Server is the rendezvous server for devices on other networks
 	// (pairing codes, paired devices away from the LAN): a ws(s):// URL,
 	// or what remote.ServerURL reads. "" = this network only. SetServer
@@ -92,10 +96,13 @@ type Item struct {
 	Speed     float64       // bytes per second, smoothed; 0 when not running
 	ETA       time.Duration // 0 when unknown or not running
 	State     State
-	Error     string   // plain words, for a failed item
-	Paths     []string // send: the source paths; receive: the top-level paths on disk once done
-	Started   time.Time
-	Finished  time.Time
+	Error     string // plain words, for a failed item
+	// Skipped lists the top-level files and folders the receiver left out
+	// (Engine.AnswerSome); the item's Files and Total count the rest.
+	Skipped  []string `json:",omitempty"`
+	Paths    []string // send: the source paths; receive: the top-level paths on disk once done
+	Started  time.Time
+	Finished time.Time
 
 	// Code is the verification code of the connection the transfer runs
 	// on (the latest one, after a reconnect); "" before one opened.
@@ -132,7 +139,20 @@ type Offer struct {
 	Folders int
 	Size    int64
 	First   []string // the first few names
-	Text    string
+	// Entries are the top-level files and folders (at most
+	// transfer.MaxTake of them), in the sender's order: what
+	// AnswerSome's indexes count. EntryCount is how many there are.
+	Entries    []OfferEntry
+	EntryCount int
+	Text       string
+}
+
+// OfferEntry is one top-level file or folder of an offer.
+type OfferEntry struct {
+	Name   string
+	Folder bool
+	Files  int   // files in it (1 for a file)
+	Size   int64 // their bytes
 }
 
 // Message is one text message in a conversation.

@@ -67,6 +67,7 @@ type Engine struct {
 	ln         *peer.Listener // while Run listens
 	dir        string         // download dir, absolute
 	autoAccept bool
+	quickSave  bool
 	nearby     map[string]discovery.Device   // by device id
 	items      []*item                       // the queue, oldest first
 	byID       map[string]*item              // the queue by item id
@@ -82,7 +83,15 @@ type Engine struct {
 
 // pendingOffer is a question waiting for Answer.
 type pendingOffer struct {
-	answer chan bool // buffered: Answer never waits
+	answer  chan answer // buffered: Answer never waits
+	entries int         // top-level entries of the offer
+}
+
+// answer is the user's decision about an offer: take lists the top-level
+// entries kept (nil: all).
+type answer struct {
+	ok   bool
+	take []int
 }
 
 // Target says where to send: a device's id and name (as discovered), and
@@ -162,6 +171,7 @@ func New(cfg Config) (*Engine, error) {
 		rootCancel: cancel,
 		dir:        dir,
 		autoAccept: cfg.AutoAcceptTrusted,
+		quickSave:  cfg.QuickSave,
 		nearby:     map[string]discovery.Device{},
 		byID:       map[string]*item{},
 		incoming:   map[string]*item{},
@@ -489,7 +499,33 @@ func (e *Engine) Answer(offerID string, accept bool) error {
 		return fmt.Errorf("answer %s: %w", offerID, ErrUnknownOffer)
 	}
 	delete(e.offers, offerID)
-	p.answer <- accept
+	p.answer <- answer{ok: accept}
+	return nil
+}
+
+// AnswerSome accepts a waiting offer, but only its top-level entries at
+// the given indexes (Offer.Entries); the sender is told and skips the
+// rest. At least one must be chosen.
+func (e *Engine) AnswerSome(offerID string, entries []int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.offers[offerID]
+	if p == nil {
+		return fmt.Errorf("answer %s: %w", offerID, ErrUnknownOffer)
+	}
+	take := slices.Compact(slices.Sorted(slices.Values(entries)))
+	switch {
+	case len(take) == 0:
+		return fmt.Errorf("answer %s: choose at least one file or folder", offerID)
+	case take[0] < 0 || take[len(take)-1] >= p.entries:
+		return fmt.Errorf("answer %s: no entry %v in the offer", offerID, entries)
+	case len(take) == p.entries:
+		take = nil
+	case len(take) > transfer.MaxTake:
+		return fmt.Errorf("answer %s: at most %d entries can be chosen; accept all instead", offerID, transfer.MaxTake)
+	}
+	delete(e.offers, offerID)
+	p.answer <- answer{ok: true, take: take}
 	return nil
 }
 
@@ -606,6 +642,21 @@ func (e *Engine) SetAutoAcceptTrusted(on bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.autoAccept = on
+}
+
+// SetQuickSave turns quick save on or off: every offer, from any device,
+// is accepted without asking (Config.QuickSave).
+func (e *Engine) SetQuickSave(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.quickSave = on
+}
+
+// QuickSave reports whether quick save is on.
+func (e *Engine) QuickSave() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.quickSave
 }
 
 // DownloadDir is the folder received files go to now (absolute): the one

@@ -63,6 +63,7 @@ type item struct {
 func (it *item) snapshot() Item {
 	s := it.Item
 	s.Paths = slices.Clone(it.Paths)
+	s.Skipped = slices.Clone(it.Skipped)
 	return s
 }
 

@@ -23,7 +23,7 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 	if r := e.receivers[dir]; r != nil {
 		return r
 	}
-	r := &transfer.Receiver{Dir: dir, Decide: e.decide}
+	r := &transfer.Receiver{Dir: dir, Choose: e.decide}
 	r.OnEvent = func(ev transfer.Event) { e.onReceiveEvent(r, ev) }
 	e.receivers[dir] = r
 	return r
@@ -49,11 +49,12 @@ func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
 	}
 }
 
-// decide asks the user about a new offer (Receiver.Decide), unless it comes
-// from a trusted device and auto-accept is on. It returns when the user
-// answers, the sender goes away or the engine stops.
-func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) bool {
-	p := &pendingOffer{answer: make(chan bool, 1)}
+// decide asks the user about a new offer (Receiver.Choose), unless quick
+// save is on, or it comes from a trusted device and auto-accept is on. It
+// returns when the user answers, the sender goes away or the engine stops,
+// with the top-level entries chosen (nil: all).
+func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) ([]int, bool) {
+	p := &pendingOffer{answer: make(chan answer, 1), entries: o.TopCount}
 	var (
 		itemID string
 		auto   bool
@@ -68,7 +69,7 @@ func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) bool {
 		}
 		it.decided = decideAnswered
 		trusted := e.trust.IsTrusted(o.From.DeviceID, o.From.Fingerprint)
-		if e.autoAccept && trusted {
+		if (e.autoAccept && trusted) || e.quickSave {
 			auto = true
 			return
 		}
@@ -82,18 +83,20 @@ func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) bool {
 		e.emit(OfferReceived{Offer: Offer{
 			ID: it.ID, From: it.Peer, Type: kind, Code: o.From.Code, Trusted: trusted,
 			Files: o.Files, Folders: o.Folders, Size: o.Size, First: slices.Clone(o.First), Text: o.Text,
+			Entries: offerEntries(o.Top), EntryCount: o.TopCount,
 		}})
 	}()
 	if auto {
-		slog.Info("engine: accepting from a trusted device", slog.String("peer", o.From.Name))
-		return true
+		slog.Info("engine: accepting without asking", slog.String("peer", o.From.Name))
+		return nil, true
 	}
 	if itemID == "" {
-		return false
+		return nil, false
 	}
-	ok, end := false, decideAnswered
+	var a answer
+	end := decideAnswered
 	select {
-	case ok = <-p.answer:
+	case a = <-p.answer:
 	case <-ctx.Done():
 		end = decideSenderLeft
 		if runCtx != nil && runCtx.Err() != nil {
@@ -108,7 +111,16 @@ func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) bool {
 		it.decided = end
 	}
 	e.emit(OfferClosed{ID: itemID})
-	return ok
+	return a.take, a.ok
+}
+
+// offerEntries is the app's view of an offer's top-level entries.
+func offerEntries(tops []transfer.TopEntry) []OfferEntry {
+	out := make([]OfferEntry, len(tops))
+	for i, t := range tops {
+		out[i] = OfferEntry{Name: t.Path, Folder: t.Folder, Files: t.Files, Size: t.Size}
+	}
+	return out
 }
 
 // eventID is the transfer id an event is about.
@@ -169,6 +181,10 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 	case transfer.Accepted:
 		if it.State != StatePaused {
 			it.State = StateRunning
+		}
+		it.Skipped = ev.Skipped
+		if ev.Files > 0 || len(ev.Skipped) > 0 {
+			it.Files = ev.Files
 		}
 		it.stopClock()
 		e.emitItem(it, false)

@@ -205,6 +205,10 @@ func (e *Engine) onSendEvent(id string, gen int, ev transfer.Event) {
 	switch ev := ev.(type) {
 	case transfer.Accepted:
 		it.accepted = true
+		it.Skipped = ev.Skipped
+		if ev.Files > 0 || len(ev.Skipped) > 0 {
+			it.Files = ev.Files
+		}
 		if it.State != StatePaused {
 			it.State = StateRunning
 		}
@@ -438,7 +442,7 @@ func (e *Engine) control(itemID, action string) error {
 		}
 		if p := e.offers[it.ID]; p != nil {
 			delete(e.offers, it.ID)
-			p.answer <- false
+			p.answer <- answer{}
 		}
 		return nil
 	}

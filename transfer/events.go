@@ -45,12 +45,21 @@ type OfferReceived struct {
 	Text    string
 	// First few paths, for a prompt.
 	First []string
+	// Top lists the top-level entries (at most MaxTake of them), which a
+	// Receiver.Choose may pick from; TopCount is how many there are.
+	Top      []TopEntry
+	TopCount int
 	// Resuming is set when this continues an offer accepted earlier.
 	Resuming bool
 }
 
-// Accepted: the offer was accepted (by the receiver).
-type Accepted struct{ ID string }
+// Accepted: the offer was accepted (by the receiver). Skipped lists the
+// top-level entries it left out (PROTOCOL.md 4.1, the accept's take).
+type Accepted struct {
+	ID      string
+	Skipped []string
+	Files   int // the files taken (all of them when none is skipped)
+}
 
 // Declined: the offer was declined.
 type Declined struct {

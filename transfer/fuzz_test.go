@@ -16,6 +16,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"type":"entries","id":"` + id + `","entries":[{"path":"a/b","size":1},{"path":"d","dir":true}]}`,
 		`{"type":"file-end","index":3,"sha256":"` + strings.Repeat("0f", 32) + `"}`,
 		`{"type":"accept","id":"` + id + `","resume":[{"index":1,"offset":5}],"done":[0]}`,
+		`{"type":"accept","id":"` + id + `","take":[0,2,7]}`, `{"type":"accept","id":"` + id + `","take":[2,2]}`,
+		`{"type":"accept","id":"` + id + `","take":[-1]}`, `{"type":"accept","id":"` + id + `","take":[99999,100000]}`,
 		`{"type":"cancel","index":-1}`, `{"type":"end","retries":1}`, `{"type":"done","failed":[1]}`,
 		`{"type":"text","id":"` + id + `","text":"hello"}`, `{}`, `[]`, `null`, ``,
 	} {
@@ -25,6 +27,14 @@ func FuzzDecodeMessage(f *testing.F) {
 		m, err := DecodeMessage(p)
 		if err != nil {
 			return
+		}
+		if len(m.Take) > MaxTake {
+			t.Fatalf("accept with %d take indexes passed", len(m.Take))
+		}
+		for k, i := range m.Take {
+			if i < 0 || i >= MaxEntries || (k > 0 && i <= m.Take[k-1]) {
+				t.Fatalf("take %v passed", m.Take)
+			}
 		}
 		enc, err := Encode(m)
 		if err != nil {

@@ -259,3 +259,65 @@ func NewOffer(paths []string, text string) (*Offer, error) {
 	}
 	return o, nil
 }
+
+// TopEntry is one top-level file or folder of an offer: what a person
+// sees and chooses in a prompt (PROTOCOL.md 4.2, "top-level entries").
+type TopEntry struct {
+	Path   string // the first part of its entries' paths
+	Folder bool   // a folder entry, or the parent of other entries
+	Files  int    // files at or below it
+	Size   int64  // their bytes
+}
+
+// TopLevel groups entries by the first part of their paths, in the order
+// each first appears: the top-level entries an accept's take list counts.
+// of[i] is the index in tops of entries[i].
+func TopLevel(entries []Entry) (tops []TopEntry, of []int) {
+	at := map[string]int{}
+	of = make([]int, len(entries))
+	for i, e := range entries {
+		first, _, nested := strings.Cut(e.Path, "/")
+		k, ok := at[first]
+		if !ok {
+			k = len(tops)
+			at[first] = k
+			tops = append(tops, TopEntry{Path: first})
+		}
+		of[i] = k
+		t := &tops[k]
+		if nested || e.Dir {
+			t.Folder = true
+		}
+		if !e.Dir {
+			t.Files++
+			t.Size += e.Size
+		}
+	}
+	return tops, of
+}
+
+// Takes reports, per entry, whether a take list (top-level indexes, as an
+// accept carries them; nil = all) includes it, and the bytes of the files
+// it takes. It fails when the list names a top-level entry the offer does
+// not have, names one twice, or is not in increasing order.
+func Takes(entries []Entry, take []int) (in []bool, size int64, err error) {
+	tops, of := TopLevel(entries)
+	chosen := make([]bool, len(tops))
+	for k, t := range take {
+		if t < 0 || t >= len(tops) {
+			return nil, 0, violation(CodeProtocol, "take: index %d out of range (%d top-level entries)", t, len(tops))
+		}
+		if k > 0 && t <= take[k-1] {
+			return nil, 0, violation(CodeProtocol, "take: indexes must increase")
+		}
+		chosen[t] = true
+	}
+	in = make([]bool, len(entries))
+	for i, e := range entries {
+		in[i] = take == nil || chosen[of[i]]
+		if in[i] && !e.Dir {
+			size += e.Size
+		}
+	}
+	return in, size, nil
+}

@@ -41,6 +41,9 @@ const (
 	// MaxDirs bounds the distinct folders of one offer, its entries' parent
 	// folders included.
 	MaxDirs = 10_000
+	// MaxTake bounds an accept's take list: a receiver that keeps more
+	// top-level entries of an offer than this takes them all.
+	MaxTake = 1000
 )
 
 // Message types.
@@ -109,6 +112,7 @@ type Message struct {
 	SHA256  string        `json:"sha256,omitempty"`
 	Resume  []ResumePoint `json:"resume,omitempty"`
 	Done    []int         `json:"done,omitempty"`
+	Take    []int         `json:"take,omitempty"`
 	Failed  []int         `json:"failed,omitempty"`
 	Retries int           `json:"retries,omitempty"`
 	Code    string        `json:"code,omitempty"`
@@ -246,6 +250,17 @@ func (m *Message) validate() error {
 		for _, i := range m.Done {
 			if i < 0 || i >= MaxEntries {
 				return violation(CodeProtocol, "accept: bad done index")
+			}
+		}
+		if len(m.Take) == 0 {
+			m.Take = nil // "take":[] is all of them, as an absent list
+		}
+		if len(m.Take) > MaxTake {
+			return violation(CodeTooLarge, "accept: take lists %d entries, limit %d", len(m.Take), MaxTake)
+		}
+		for k, i := range m.Take {
+			if i < 0 || i >= MaxEntries || (k > 0 && i <= m.Take[k-1]) {
+				return violation(CodeProtocol, "accept: take indexes must increase, within 0..%d", MaxEntries-1)
 			}
 		}
 	case TypeDecline:

@@ -64,6 +64,10 @@ type Receiver struct {
 	// Decide is asked about each new offer (not about resumed ones) and
 	// returns true to accept. Nil declines everything.
 	Decide func(ctx context.Context, o OfferReceived) bool
+	// Choose, when set, is asked instead of Decide and may keep only some
+	// of the offer's top-level entries (OfferReceived.Top): take lists
+	// their indexes, nil for all of them.
+	Choose func(ctx context.Context, o OfferReceived) (take []int, ok bool)
 	// OnEvent hears every event, from the session's goroutine.
 	OnEvent func(Event)
 	// Margin is kept free on the download folder's file system: an offer
@@ -280,6 +284,9 @@ type incoming struct {
 	count   int
 	size    int64
 	entries []Entry
+	take    []int      // the top-level entries accepted (nil: all)
+	in      []bool     // per entry: accepted
+	want    int64      // bytes of the accepted files
 	dir     string     // state dir, relative to root
 	names   *diskNames // manifest path -> path on disk
 
@@ -315,6 +322,7 @@ type stateMeta struct {
 	From     string            `json:"from"`
 	Manifest string            `json:"manifest"`
 	Top      map[string]string `json:"top"`
+	Take     []int             `json:"take,omitempty"`
 }
 
 func (rs *recvSession) run() error {
@@ -443,6 +451,13 @@ func (rs *recvSession) onTransfer(m Message) error {
 		if m.Index >= len(o.entries) {
 			return violation(CodeProtocol, "%s: index %d out of range", m.Type, m.Index)
 		}
+		if m.Index >= 0 && !o.in[m.Index] {
+			// Left out of the accept: nothing of it is written, whatever
+			// the sender says. A sender older than the take list sends
+			// it anyway: it is told to skip it, as after a cancel, and
+			// its data is dropped.
+			return rs.leftOut(m)
+		}
 	}
 	switch m.Type {
 	case TypeFile:
@@ -507,7 +522,17 @@ func (rs *recvSession) decide() error {
 	o.dir = path.Join(StateDir, o.id)
 	digest := manifestDigest(o.entries)
 	meta, resuming := rs.loadMeta(o.dir, digest)
+	if resuming {
+		// The entries chosen at accept time are the ones resumed.
+		var err error
+		if o.in, o.want, err = Takes(o.entries, meta.Take); err != nil || len(meta.Take) > MaxTake {
+			resuming = false
+		}
+		o.take = meta.Take
+	}
 	ev := OfferReceived{From: rs.from, ID: o.id, Size: o.size, Text: o.text, Resuming: resuming}
+	tops, _ := TopLevel(o.entries)
+	ev.Top, ev.TopCount = tops[:min(len(tops), MaxTake)], len(tops)
 	for _, e := range o.entries {
 		if e.Dir {
 			ev.Folders++
@@ -529,7 +554,8 @@ func (rs *recvSession) decide() error {
 			}
 		}
 		ok := false
-		if rs.r.Decide != nil {
+		var take []int
+		if rs.r.Decide != nil || rs.r.Choose != nil {
 			// The question ends with the link: a vanished sender needs no answer.
 			dctx, cancel := context.WithCancel(rs.ctx)
 			go func() {
@@ -539,12 +565,34 @@ func (rs *recvSession) decide() error {
 				case <-dctx.Done():
 				}
 			}()
-			ok = rs.r.Decide(dctx, ev) && dctx.Err() == nil
+			if rs.r.Choose != nil {
+				take, ok = rs.r.Choose(dctx, ev)
+			} else {
+				ok = rs.r.Decide(dctx, ev)
+			}
+			ok = ok && dctx.Err() == nil
 			cancel()
 		}
 		if !ok {
 			return rs.decline("declined by the receiver")
 		}
+		if take != nil {
+			if len(take) == 0 {
+				return rs.decline("declined by the receiver") // nothing chosen
+			}
+			take = slices.Compact(slices.Sorted(slices.Values(take)))
+		}
+		var err error
+		if o.in, o.want, err = Takes(o.entries, take); err != nil {
+			return rs.decline("the receiver's choice of files is not valid")
+		}
+		switch {
+		case len(take) == len(tops):
+			take = nil // all of them: an older sender understands that too
+		case len(take) > MaxTake:
+			return rs.decline("the receiver's choice of files is not valid")
+		}
+		o.take = take
 	}
 	if err := rs.r.takeover(rs.ctx, o.id); err != nil {
 		return err
@@ -555,18 +603,18 @@ func (rs *recvSession) decide() error {
 	if resuming {
 		// The top-level names were chosen at accept time; the rest follows
 		// from the manifest.
-		if o.names, err = planNames(o.entries, meta.Top, nil); err != nil {
+		if o.names, err = planNames(o.accepted(), meta.Top, nil); err != nil {
 			return err
 		}
 		accept.Done, accept.Resume = rs.loadProgress()
-		if o.reg, err = rs.r.register(o.id, rs.link, o.size-o.bytes); err != nil {
+		if o.reg, err = rs.r.register(o.id, rs.link, o.want-o.bytes); err != nil {
 			// What arrived stays for a later attempt (or until it expires).
 			return rs.decline(err.Error())
 		}
 	} else {
 		// Reserve the space before anything is written: another offer
 		// accepted meanwhile may have taken it.
-		if o.reg, err = rs.r.register(o.id, rs.link, o.size); err != nil {
+		if o.reg, err = rs.r.register(o.id, rs.link, o.want); err != nil {
 			return rs.decline(err.Error())
 		}
 		if err := rs.prepare(digest); err != nil {
@@ -588,8 +636,67 @@ func (rs *recvSession) decide() error {
 		return fmt.Errorf("open resume log: %w", err)
 	}
 	rs.phase = active
-	rs.emit.emit(Accepted{ID: o.id})
+	accept.Take = o.take
+	files := 0
+	for i, e := range o.entries {
+		if !e.Dir && o.in[i] {
+			files++
+		}
+	}
+	rs.emit.emit(Accepted{ID: o.id, Skipped: skippedNames(o.entries, o.take), Files: files})
 	return rs.send(accept)
+}
+
+// leftOut answers a message about an entry the accept left out.
+func (rs *recvSession) leftOut(m Message) error {
+	o := rs.off
+	switch m.Type {
+	case TypeFile:
+		if o.cur != nil {
+			return violation(CodeProtocol, "file %d started while file %d is open", m.Index, o.cur.index)
+		}
+		o.cur = &curFile{index: m.Index, discard: true}
+		return rs.send(Message{Type: TypeCancel, Index: m.Index})
+	case TypeFileEnd:
+		if o.cur == nil || o.cur.index != m.Index {
+			return violation(CodeProtocol, "file-end for a file that is not open")
+		}
+		o.cur = nil
+	case TypeAbort, TypeFileError:
+		if o.cur != nil && o.cur.index == m.Index {
+			o.cur = nil
+		}
+	}
+	return nil
+}
+
+// accepted lists the entries the receiver takes.
+func (o *incoming) accepted() []Entry {
+	if o.take == nil {
+		return o.entries
+	}
+	var out []Entry
+	for i, e := range o.entries {
+		if o.in[i] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// skippedNames lists the top-level paths a take list leaves out.
+func skippedNames(entries []Entry, take []int) []string {
+	if take == nil {
+		return nil
+	}
+	tops, _ := TopLevel(entries)
+	var out []string
+	for k, t := range tops {
+		if !slices.Contains(take, k) {
+			out = append(out, t.Path)
+		}
+	}
+	return out
 }
 
 // decline answers the offer being decided with a no; why is shown to both.
@@ -650,7 +757,7 @@ func (rs *recvSession) prepare(digest string) error {
 	if err != nil {
 		return err
 	}
-	if o.names, err = planNames(o.entries, nil, existing); err != nil {
+	if o.names, err = planNames(o.accepted(), nil, existing); err != nil {
 		return err
 	}
 	// Whatever an unrelated earlier attempt left here is not ours to resume.
@@ -658,7 +765,7 @@ func (rs *recvSession) prepare(digest string) error {
 	if err := rs.root.MkdirAll(o.dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", o.dir, err)
 	}
-	meta, _ := json.Marshal(stateMeta{ID: o.id, From: rs.from.Fingerprint, Manifest: digest, Top: o.names.top})
+	meta, _ := json.Marshal(stateMeta{ID: o.id, From: rs.from.Fingerprint, Manifest: digest, Top: o.names.top, Take: o.take})
 	if err := rs.root.WriteFile(path.Join(o.dir, "meta.json"), meta, 0o600); err != nil {
 		return fmt.Errorf("write resume state: %w", err)
 	}
@@ -697,8 +804,8 @@ func (rs *recvSession) removeMade() {
 // makeFolders creates the offer's folder entries (empty ones included).
 func (rs *recvSession) makeFolders() {
 	o := rs.off
-	for _, e := range o.entries {
-		if !e.Dir {
+	for i, e := range o.entries {
+		if !e.Dir || !o.in[i] {
 			continue
 		}
 		p := rs.diskPath(e.Path)
@@ -718,7 +825,7 @@ func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
 		for sc.Scan() {
 			idx, _, _ := strings.Cut(sc.Text(), "\t")
 			i, err := strconv.Atoi(idx)
-			if err != nil || i < 0 || i >= len(o.entries) || o.entries[i].Dir || o.done[i] {
+			if err != nil || i < 0 || i >= len(o.entries) || o.entries[i].Dir || !o.in[i] || o.done[i] {
 				continue
 			}
 			o.done[i] = true
@@ -728,7 +835,7 @@ func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
 		f.Close()
 	}
 	for i, e := range o.entries {
-		if e.Dir || o.done[i] {
+		if e.Dir || !o.in[i] || o.done[i] {
 			continue
 		}
 		info, err := rs.root.Stat(partName(o.dir, i))
@@ -844,7 +951,7 @@ func (rs *recvSession) onData(p []byte) error {
 	}
 	if now := time.Now(); now.Sub(o.lastEvent) >= progressEvery {
 		o.lastEvent = now
-		rs.emit.emit(Progress{ID: o.id, Name: o.entries[cur.index].Path, Bytes: o.bytes, Total: o.size})
+		rs.emit.emit(Progress{ID: o.id, Name: o.entries[cur.index].Path, Bytes: o.bytes, Total: o.want})
 	}
 	return nil
 }
@@ -976,7 +1083,7 @@ func (rs *recvSession) finish() error {
 	files := 0
 	var bytes int64
 	for i, e := range o.entries {
-		if e.Dir {
+		if e.Dir || !o.in[i] {
 			continue
 		}
 		if o.done[i] {
@@ -989,7 +1096,7 @@ func (rs *recvSession) finish() error {
 	}
 	// Clean up before answering, so that a sender that exits on "done"
 	// leaves a tidy folder behind.
-	rs.emit.emit(Progress{ID: o.id, Bytes: o.bytes, Total: o.size})
+	rs.emit.emit(Progress{ID: o.id, Bytes: o.bytes, Total: o.want})
 	rs.makeFolders()
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Bytes: bytes, Failed: names})
@@ -1017,7 +1124,7 @@ func (rs *recvSession) cancelAll() {
 	o := rs.off
 	var names []string
 	for i, e := range o.entries {
-		if !e.Dir && !o.done[i] {
+		if !e.Dir && o.in[i] && !o.done[i] {
 			names = append(names, e.Path)
 		}
 	}
@@ -1053,7 +1160,7 @@ func (rs *recvSession) abandon(err error) {
 	}
 	var names []string
 	for i, e := range o.entries {
-		if !e.Dir && !o.done[i] {
+		if !e.Dir && o.in[i] && !o.done[i] {
 			names = append(names, e.Path)
 		}
 	}
@@ -1087,7 +1194,7 @@ func (rs *recvSession) local(c command) error {
 			rs.draining = true
 			return err
 		}
-		if c.index >= len(o.entries) || o.entries[c.index].Dir || o.done[c.index] {
+		if c.index >= len(o.entries) || o.entries[c.index].Dir || !o.in[c.index] || o.done[c.index] {
 			return nil
 		}
 		o.cancelled[c.index] = true
@@ -1096,7 +1203,7 @@ func (rs *recvSession) local(c command) error {
 		}
 		return rs.send(Message{Type: TypeCancel, Index: c.index})
 	case cmdRetry:
-		if c.index >= len(o.entries) || o.entries[c.index].Dir || o.done[c.index] {
+		if c.index >= len(o.entries) || o.entries[c.index].Dir || !o.in[c.index] || o.done[c.index] {
 			return nil
 		}
 		delete(o.failed, c.index)

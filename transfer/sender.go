@@ -58,10 +58,12 @@ type SendOptions struct {
 
 // Result summarises a finished send.
 type Result struct {
-	Files  int   // files in the offer
+	Files  int   // files in the offer the receiver took
 	Sent   int   // files the receiver verified
 	Bytes  int64 // bytes of verified files
 	Failed []FileFailed
+	// Skipped lists the top-level entries the receiver left out.
+	Skipped []string
 }
 
 type cmdKind int
@@ -97,6 +99,8 @@ type Sender struct {
 	done      map[int]bool
 	failed    map[int]FileFailed
 	cancelled map[int]bool
+	skipped   []bool // per entry: left out by the receiver's accept (nil: none)
+	skipNames []string
 	paused    bool
 	retries   int  // retry requests from the receiver on this connection, echoed in "end"
 	current   int  // index being streamed, -1 if none
@@ -249,9 +253,9 @@ func (s *Sender) applyOffline(c command) {
 }
 
 func (s *Sender) result() Result {
-	r := Result{}
+	r := Result{Skipped: s.skipNames}
 	for i, e := range s.opts.Offer.Entries {
-		if e.Dir {
+		if e.Dir || s.isSkipped(i) {
 			continue
 		}
 		r.Files++
@@ -332,7 +336,16 @@ func (ss *sendSession) run() error {
 			return err
 		}
 	}
-	ss.emit.emit(Accepted{ID: o.ID})
+	if err := ss.choose(accept); err != nil {
+		return err
+	}
+	files := 0
+	for i, e := range o.Entries {
+		if !e.Dir && !ss.isSkipped(i) {
+			files++
+		}
+	}
+	ss.emit.emit(Accepted{ID: o.ID, Skipped: ss.skipNames, Files: files})
 	ss.lostSince = time.Time{} // the receiver answered: the reconnect window starts afresh
 	ss.plan(accept)
 	if ss.paused {
@@ -371,12 +384,38 @@ func (ss *sendSession) run() error {
 	}
 }
 
+// choose applies the accept's take list: the top-level entries it leaves
+// out are not sent, and the receiver may not ask for them later.
+func (ss *sendSession) choose(accept Message) error {
+	o := ss.opts.Offer
+	if len(accept.Take) == 0 { // absent or empty: all of them
+		ss.skipped, ss.skipNames = nil, nil
+		return nil
+	}
+	in, _, err := Takes(o.Entries, accept.Take)
+	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			return ss.violate(pe)
+		}
+		return err
+	}
+	ss.skipped = make([]bool, len(in))
+	for i := range in {
+		ss.skipped[i] = !in[i]
+	}
+	ss.skipNames = skippedNames(o.Entries, accept.Take)
+	return nil
+}
+
+func (s *Sender) isSkipped(i int) bool { return s.skipped != nil && s.skipped[i] }
+
 // plan builds the queue from the receiver's accept: skip what it has, resume
 // what it has in part.
 func (ss *sendSession) plan(accept Message) {
 	o := ss.opts.Offer
 	for _, i := range accept.Done {
-		if i < len(o.Entries) && !o.Entries[i].Dir && !ss.done[i] {
+		if i < len(o.Entries) && !o.Entries[i].Dir && !ss.isSkipped(i) && !ss.done[i] {
 			ss.done[i] = true
 		}
 	}
@@ -388,10 +427,12 @@ func (ss *sendSession) plan(accept Message) {
 	}
 	ss.queue = ss.queue[:0]
 	ss.bytes = 0
+	ss.total = 0
 	for i, e := range o.Entries {
-		if e.Dir {
+		if e.Dir || ss.isSkipped(i) {
 			continue
 		}
+		ss.total += e.Size
 		if ss.done[i] {
 			ss.bytes += e.Size
 			continue
@@ -410,7 +451,7 @@ func (ss *sendSession) plan(accept Message) {
 func (ss *sendSession) finish(Message) {
 	o := ss.opts.Offer
 	for i, e := range o.Entries {
-		if e.Dir || ss.done[i] || ss.cancelled[i] {
+		if e.Dir || ss.isSkipped(i) || ss.done[i] || ss.cancelled[i] {
 			continue
 		}
 		if _, ok := ss.failed[i]; !ok {
@@ -525,7 +566,7 @@ func (ss *sendSession) local(c command) error {
 			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
 			return ErrCancelled
 		}
-		if c.index >= len(o.Entries) || ss.done[c.index] {
+		if c.index >= len(o.Entries) || ss.isSkipped(c.index) || ss.done[c.index] {
 			return nil
 		}
 		ss.cancelItem(c.index)
@@ -561,7 +602,7 @@ func (ss *sendSession) cancelItem(i int) {
 // requeue sends file i again from the start, if it is a file not yet done.
 func (ss *sendSession) requeue(i int) {
 	o := ss.opts.Offer
-	if i >= len(o.Entries) || o.Entries[i].Dir || ss.done[i] || ss.current == i {
+	if i >= len(o.Entries) || o.Entries[i].Dir || ss.isSkipped(i) || ss.done[i] || ss.current == i {
 		return
 	}
 	for _, q := range ss.queue {
@@ -577,7 +618,8 @@ func (ss *sendSession) requeue(i int) {
 // handle applies a control message from the receiver during a transfer.
 func (ss *sendSession) handle(m Message) error {
 	o := ss.opts.Offer
-	inRange := m.Index < len(o.Entries)
+	// An entry the receiver left out is not part of this transfer.
+	inRange := m.Index < len(o.Entries) && !ss.isSkipped(m.Index)
 	switch m.Type {
 	case TypeFileOK:
 		if !inRange || o.Entries[m.Index].Dir {
