@@ -119,6 +119,9 @@ func newSettingsView(u *UI) *settingsView {
 	webItem.HintText = "They open it in a browser (Phone or tablet in Nearby): nothing to install."
 	selfItem := widget.NewFormItem("This device", s.self)
 	form := widget.NewForm(nameItem, dirItem, autoItem, listItem, webItem, signalItem, selfItem)
+	for _, it := range s.startupItems() { // app/startup.go
+		form.AppendItem(it)
+	}
 
 	title := widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
