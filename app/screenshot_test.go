@@ -122,4 +122,10 @@ func TestScreenshots(t *testing.T) {
 	f.webURL = "http://192.168.1.20:53319/"
 	u.openPhoneDialog()
 	capture(t, u.win, "phone")
+	u.phone.dlg.Hide()
+
+	// A phone-width window: icons only, nothing overlaps.
+	u.win.Resize(fyne.NewSize(360, 640))
+	u.tabs.Select(u.queueTab)
+	capture(t, u.win, "narrow")
 }

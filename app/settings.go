@@ -126,7 +126,7 @@ func newSettingsView(u *UI) *settingsView {
 	title := widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
 	s.content = container.NewBorder(container.NewVBox(container.NewPadded(title), widget.NewSeparator()), nil, nil, nil,
-		container.NewVScroll(container.NewPadded(form)))
+		container.NewScroll(container.NewPadded(form))) // both ways: a form's hints do not wrap
 	s.refreshTrusted()
 	return s
 }

@@ -257,3 +257,59 @@ func openerChildren(t *testing.T) (zombies, running int) {
 	}
 	return zombies, running
 }
+
+// A phone-width window stays that narrow: nothing in it, no tab and no
+// dialog (offer prompt, send sheet, pair, phone), needs more width, so
+// the window never jumps wider when one opens (it went to 668 px), and
+// every dialog fits in it.
+func TestWindowStaysNarrow(t *testing.T) {
+	const narrow = 360
+	u, f := newTestUI(t)
+	u.win.Resize(fyne.NewSize(narrow, 640))
+	check := func(what string) {
+		t.Helper()
+		c := u.win.Canvas()
+		assert.LessOrEqual(t, c.Content().MinSize().Width, float32(narrow), "%s: the window's minimum width", what)
+		for _, o := range c.Overlays().List() {
+			assert.LessOrEqual(t, o.MinSize().Width, float32(narrow), "%s: a dialog wider than the window", what)
+		}
+	}
+	for _, tab := range u.tabs.Items {
+		u.tabs.Select(tab)
+		check("empty, tab " + tab.Text)
+	}
+
+	f.devices = []engine.Device{dev("b", "Bob's very long laptop name", "laptop"), dev("c", "Carol", "phone")}
+	u.HandleEvent(engine.DevicesChanged{Devices: f.devices})
+	u.applyItem(engine.Item{ID: "t1", Direction: engine.Outgoing, State: engine.StateRunning, Title: "holiday-photos-from-the-summer-2026.zip",
+		Peer: engine.Peer{ID: "b", Name: "Bob"}, Files: 1, Bytes: 1e6, Total: 4e6})
+	u.applyItem(engine.Item{ID: "t2", Direction: engine.Incoming, State: engine.StateDone, Title: "notes.txt",
+		Peer: engine.Peer{ID: "c", Name: "Carol"}, Files: 1, Bytes: 10, Total: 10, Paths: []string{"/tmp/notes.txt"}})
+	u.messageReceived(engine.Message{ID: "m1", Peer: engine.Peer{ID: "c", Name: "Carol"}, Text: "a message long enough to wrap in a narrow window, surely"})
+	for _, tab := range u.tabs.Items {
+		u.tabs.Select(tab)
+		check("with devices, tab " + tab.Text)
+	}
+	u.tabs.Select(u.nearbyTab)
+	u.nearby.toggle("b")
+	u.nearby.toggle("c")
+	check("two devices selected")
+	u.nearby.clearSelection()
+
+	u.showOffer(engine.Offer{ID: "o1", From: engine.Peer{ID: "b", Name: "Bob"}, Code: "363 453", Files: 7, Folders: 1, Size: 12_300_000,
+		First: []string{"a-rather-long-file-name-for-the-prompt-to-wrap.txt", "b.txt", "c.txt"}})
+	check("offer prompt")
+	u.closeOffer("o1")
+
+	u.openSendSheet(u.devices, pickNone)
+	u.lastSheet.add("/home/someone/Documents/a-rather-long-file-name-for-the-sheet.pdf")
+	check("send sheet")
+	u.lastSheet.dlg.Hide()
+
+	u.openPairDialog()
+	check("pair")
+	u.pair.dlg.Hide()
+
+	u.openPhoneDialog()
+	check("phone")
+}
