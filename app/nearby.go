@@ -61,7 +61,7 @@ const defaultHint = "Drop files on a device to send them. Click a device for mor
 func newNearbyView(u *UI) *nearbyView {
 	v := &nearbyView{u: u, tiles: map[string]*deviceTile{}, selected: map[string]bool{}, activity: map[string]engine.Item{}}
 
-	v.grid = container.NewGridWrap(tileSize)
+	v.grid = container.New(newFillGrid(tileSize)) // fills the width
 	v.scroll = container.NewVScroll(container.NewPadded(v.grid))
 
 	emptyIcon := canvas.NewImageFromResource(theme.NewDisabledResource(theme.ComputerIcon()))

@@ -208,3 +208,41 @@ func wrapTexts(o fyne.CanvasObject) {
 		}
 	}
 }
+
+// fillGrid lays cells out in rows as container.NewGridWrap does, as many
+// columns as fit, but shares the width left over among the columns: the
+// grid fills a wide window instead of leaving a gap at its right.
+type fillGrid struct {
+	cell fyne.Size
+	rows int // of the last layout: the minimum height follows it
+}
+
+func newFillGrid(cell fyne.Size) *fillGrid { return &fillGrid{cell: cell} }
+
+func (g *fillGrid) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	pad := theme.Padding()
+	cols := 1
+	if size.Width > g.cell.Width {
+		cols = int((size.Width + pad) / (g.cell.Width + pad))
+	}
+	w := max(g.cell.Width, (size.Width-pad*float32(cols-1))/float32(cols))
+	g.rows = 0
+	i := 0
+	for _, o := range objs {
+		if !o.Visible() {
+			continue
+		}
+		if i%cols == 0 {
+			g.rows++
+		}
+		col, row := i%cols, i/cols
+		o.Move(fyne.NewPos(float32(col)*(w+pad), float32(row)*(g.cell.Height+pad)))
+		o.Resize(fyne.NewSize(w, g.cell.Height))
+		i++
+	}
+}
+
+func (g *fillGrid) MinSize([]fyne.CanvasObject) fyne.Size {
+	rows := max(g.rows, 1)
+	return fyne.NewSize(g.cell.Width, g.cell.Height*float32(rows)+theme.Padding()*float32(rows-1))
+}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -312,4 +314,35 @@ func TestWindowStaysNarrow(t *testing.T) {
 
 	u.openPhoneDialog()
 	check("phone")
+}
+
+// In a wide window the Nearby grid fills the width: the columns share what
+// is left over, no gap at the right; tiles never overlap.
+func TestNearbyGridFillsTheWidth(t *testing.T) {
+	u, f := newTestUI(t)
+	for i := range 20 { // more than a row's worth at every width
+		id := fmt.Sprintf("d%02d", i)
+		f.devices = append(f.devices, dev(id, "Device "+id, "laptop"))
+	}
+	u.HandleEvent(engine.DevicesChanged{Devices: f.devices})
+	for _, width := range []float32{1200, 780, 360} {
+		u.win.Resize(fyne.NewSize(width, 700))
+		var right float32
+		var boxes [][2]fyne.Position
+		for _, d := range f.devices {
+			tile := u.nearby.tiles[d.ID]
+			p := fyne.CurrentApp().Driver().AbsolutePositionForObject(tile)
+			end := p.Add(fyne.NewPos(tile.Size().Width, tile.Size().Height))
+			right = max(right, end.X)
+			boxes = append(boxes, [2]fyne.Position{p, end})
+		}
+		gap := u.nearby.scroll.Size().Width - right
+		assert.LessOrEqual(t, gap, 2*theme.Padding(), "width %v: the gap at the right (a grid's padding at most)", width)
+		for i, a := range boxes {
+			for _, b := range boxes[i+1:] {
+				overlap := a[0].X < b[1].X && b[0].X < a[1].X && a[0].Y < b[1].Y && b[0].Y < a[1].Y
+				assert.False(t, overlap, "width %v: tiles overlap", width)
+			}
+		}
+	}
 }
