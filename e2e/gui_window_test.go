@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,15 +55,14 @@ type guiProc struct {
 }
 
 // runGUI runs the desktop app on display with this config dir; prefix
-// wraps it (dbus-run-session --). It does not stop it at cleanup before
-// the test has looked.
-func runGUI(t *testing.T, display, configDir string, prefix ...string) *guiProc {
+// wraps it (dbus-run-session --), port is its LAN port (-1: any).
+func runGUI(t *testing.T, display, configDir string, port int, prefix ...string) *guiProc {
 	t.Helper()
 	bin := buildGUI(t)
 	home := t.TempDir()
 	p := &guiProc{guiApp: &guiApp{t: t, hook: filepath.Join(t.TempDir(), "hook.jsonl"), done: make(chan struct{})}}
 	args := append(prefix, bin, "--config-dir", configDir, "--name", "Window", "--download-dir", t.TempDir(),
-		"--port", "-1", "--web-listen", "127.0.0.1:0")
+		"--port", strconv.Itoa(port), "--web-listen", "127.0.0.1:0")
 	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Env = append(guiEnv(home, display), envTestHook+"="+p.hook)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
@@ -156,7 +158,7 @@ func TestDesktopCloseWithoutTrayQuits(t *testing.T) {
 	defer cancel()
 	display := startXvfb(t)
 
-	p := runGUI(t, display, t.TempDir(), "dbus-run-session", "--")
+	p := runGUI(t, display, t.TempDir(), -1, "dbus-run-session", "--")
 	p.await(ctx, "ready", nil)
 	win := windowOf(t, ctx, display)
 	closeWindow(t, display, win)
@@ -178,7 +180,7 @@ func TestDesktopSecondLaunchRaisesTheFirst(t *testing.T) {
 	display := startXvfb(t)
 	config := t.TempDir()
 
-	first := runGUI(t, display, config)
+	first := runGUI(t, display, config, -1)
 	first.await(ctx, "ready", nil)
 
 	second := exec.CommandContext(ctx, bin, "--config-dir", config, "--port", "-1", "--web-listen", "127.0.0.1:0")
@@ -194,5 +196,76 @@ func TestDesktopSecondLaunchRaisesTheFirst(t *testing.T) {
 	case <-first.done:
 		require.FailNow(t, "the first app exited")
 	default:
+	}
+}
+
+// xWindow is a window's size and the minimum size it asks the window
+// manager for (WM_NORMAL_HINTS), from xdotool and xprop.
+func xWindow(t *testing.T, ctx context.Context, display, win string) (width, minWidth int) {
+	t.Helper()
+	run := func(name string, args ...string) string {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Env = append(os.Environ(), "DISPLAY="+display)
+		out, err := cmd.Output()
+		require.NoError(t, err, "%s %v", name, args)
+		return string(out)
+	}
+	geo := regexp.MustCompile(`Geometry: (\d+)x\d+`).FindStringSubmatch(run("xdotool", "getwindowgeometry", win))
+	require.NotNil(t, geo, "xdotool getwindowgeometry")
+	hints := regexp.MustCompile(`minimum size: (\d+) by \d+`).FindStringSubmatch(run("xprop", "-id", win, "WM_NORMAL_HINTS"))
+	require.NotNil(t, hints, "xprop WM_NORMAL_HINTS")
+	width, _ = strconv.Atoi(geo[1])
+	minWidth, _ = strconv.Atoi(hints[1])
+	return width, minWidth
+}
+
+// The real window stays phone-width: its minimum width is at most 360 px,
+// and a dialog opening (an incoming offer's prompt) does not push it wider.
+// It used to jump to the widest content's width (668 px).
+func TestDesktopWindowStaysNarrow(t *testing.T) {
+	needX(t, "xprop")
+	buildGUI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	display := startXvfb(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+
+	g := runGUI(t, display, t.TempDir(), port)
+	g.await(ctx, "ready", nil)
+	win := windowOf(t, ctx, display)
+	_, minWidth := xWindow(t, ctx, display, win)
+	assert.LessOrEqual(t, minWidth, 360, "the window's minimum width")
+
+	resize := exec.CommandContext(ctx, "xdotool", "windowsize", win, "360", "640")
+	resize.Env = append(os.Environ(), "DISPLAY="+display)
+	require.NoError(t, resize.Run())
+	for {
+		if w, _ := xWindow(t, ctx, display, win); w == 360 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			require.FailNow(t, "the window did not take 360 px")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	// A headless peer offers a file: the prompt opens in the narrow window.
+	note := writeFile(t, t.TempDir(), "note.txt", "narrow")
+	send := exec.CommandContext(ctx, peerdropBin, "--config-dir", t.TempDir(), "--name", "Bravo",
+		"send", "--to", "127.0.0.1:"+strconv.Itoa(port), note)
+	require.NoError(t, send.Start())
+	t.Cleanup(func() { _ = send.Process.Kill(); _ = send.Wait() })
+	g.await(ctx, "offer", nil)
+	// The window grew, if it did, on the frame after the prompt showed:
+	// look for a second.
+	for range 10 {
+		time.Sleep(100 * time.Millisecond)
+		w, minWidth := xWindow(t, ctx, display, win)
+		require.Equal(t, 360, w, "the window's width with the offer prompt open")
+		require.LessOrEqual(t, minWidth, 360, "the window's minimum width with the offer prompt open")
 	}
 }
