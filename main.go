@@ -47,9 +47,12 @@ func main() {
 		var err error
 		inst, err = single.Acquire(dir, single.Options{})
 		switch {
-		case errors.Is(err, single.ErrRunning):
-			fmt.Fprintf(os.Stderr, "thepeerdrop: %v: showing its window.\n", err)
+		case err == single.ErrRunning: // it answered
+			fmt.Fprintf(os.Stderr, "thepeerdrop: %v: its window is brought to the front.\n", err)
 			os.Exit(0)
+		case errors.Is(err, single.ErrRunning):
+			fmt.Fprintf(os.Stderr, "thepeerdrop: %v\n", err)
+			os.Exit(1)
 		case err != nil:
 			slog.Warn("one instance per config folder is not enforced", slog.Any("err", err))
 		default:
