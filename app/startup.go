@@ -47,15 +47,11 @@ func (s *settingsView) startupItems() []*widget.FormItem {
 		return items
 	}
 
-	// The entry on disk is the truth (it may have been removed by hand);
-	// one that is there is rewritten, so that it runs this binary.
+	// The entry on disk is the truth (it may have been removed by hand).
+	// It is left as it is: rewriting it here would change the config dir
+	// it starts with to this run's.
 	path, err := autostartPath()
 	atLogin := err == nil && fileExists(path)
-	if atLogin {
-		if err := writeAutostart(path, u.opts.ConfigDir); err != nil {
-			fyne.LogError("refresh the autostart entry", err)
-		}
-	}
 	s.prefs.SetBool(prefStartAtLogin, atLogin)
 	login := widget.NewCheck("Start at login", nil)
 	login.SetChecked(atLogin)
