@@ -44,6 +44,7 @@ type UI struct {
 	eng  Engine // nil until SetEngine (or when the engine could not start)
 
 	tabs                                          *container.AppTabs
+	tabsBox                                       *fyne.Container // the tabs, titles fitted to the width (tabs.go)
 	nearbyTab, queueTab, messagesTab, settingsTab *container.TabItem
 
 	nearby   *nearbyView
@@ -101,7 +102,8 @@ func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
 		}
 	}
 
-	u.win.SetContent(u.tabs)
+	u.tabsBox = newTabsFit(u.tabs) // icons only when narrow
+	u.win.SetContent(u.tabsBox)
 	u.win.Resize(fyne.NewSize(780, 560))
 	u.win.SetOnDropped(u.onDropped)
 	u.win.Canvas().AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyQ, Modifier: fyne.KeyModifierShortcutDefault},
@@ -249,8 +251,15 @@ func (u *UI) updateQueueTab() {
 	}
 	if u.queueTab.Text != text {
 		u.queueTab.Text = text
-		u.tabs.Refresh()
+		u.tabTitlesChanged()
 	}
+}
+
+// tabTitlesChanged shows the tabs' new titles (shortened in a narrow
+// window). Call it after setting a tab's Text.
+func (u *UI) tabTitlesChanged() {
+	u.tabs.Refresh()
+	u.tabsBox.Refresh() // lays out again: tabsFit shortens the new title
 }
 
 func (u *UI) setDevices(devs []engine.Device) {

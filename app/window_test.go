@@ -292,6 +292,16 @@ func TestWindowStaysNarrow(t *testing.T) {
 		u.tabs.Select(tab)
 		check("with devices, tab " + tab.Text)
 	}
+	// Every tab in view, none in an overflow menu: their icons, and the
+	// count of running transfers.
+	assert.Equal(t, []string{"", "1", "", ""}, tabTitles(u))
+	var overflow []string
+	walk(u.tabs, func(o fyne.CanvasObject) {
+		if b, ok := o.(*widget.Button); ok && b.Icon == theme.MoreHorizontalIcon() {
+			overflow = append(overflow, "...")
+		}
+	})
+	assert.Empty(t, overflow, "no tab overflow button")
 	u.tabs.Select(u.nearbyTab)
 	u.nearby.toggle("b")
 	u.nearby.toggle("c")
@@ -345,4 +355,26 @@ func TestNearbyGridFillsTheWidth(t *testing.T) {
 			}
 		}
 	}
+}
+
+func tabTitles(u *UI) []string {
+	var out []string
+	for _, t := range u.tabs.Items {
+		out = append(out, t.Text)
+	}
+	return out
+}
+
+// A wide window shows the tabs' titles; narrowed, their icons; widened
+// again, the titles, with a count set while narrow.
+func TestTabTitlesFollowTheWidth(t *testing.T) {
+	u, _ := newTestUI(t)
+	assert.Equal(t, []string{"Nearby", "Transfers", "Messages", "Settings"}, tabTitles(u))
+	u.win.Resize(fyne.NewSize(360, 640))
+	assert.Equal(t, []string{"", "", "", ""}, tabTitles(u))
+	u.applyItem(engine.Item{ID: "t1", Direction: engine.Outgoing, State: engine.StateRunning, Peer: engine.Peer{ID: "b", Name: "Bob"}})
+	u.win.Resize(fyne.NewSize(361, 640))
+	assert.Equal(t, []string{"", "1", "", ""}, tabTitles(u))
+	u.win.Resize(fyne.NewSize(780, 560))
+	assert.Equal(t, []string{"Nearby", "Transfers (1)", "Messages", "Settings"}, tabTitles(u))
 }
