@@ -21,8 +21,9 @@ BIN := bin
 # NAT routers of multi-host tests; chromium runs the web client's tests
 # (headless, driven by chromedp); dbus, dunst and xdotool give the desktop
 # app's end-to-end tests a session bus, a notification server with actions
-# and a way to close or raise windows under Xvfb.
-SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium dbus dbus-x11 dunst xdotool
+# and a way to close or raise windows under Xvfb; x11-utils' xprop reads a
+# window's minimum size.
+SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium dbus dbus-x11 dunst xdotool x11-utils
 # `make run` needs only what builds the app (a target-specific value, which
 # its prerequisites see too).
 RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc

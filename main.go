@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/app"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/single"
 )
 
 //go:embed assets/icon.png
@@ -34,7 +36,30 @@ func main() {
 	port := flag.Int("port", 0, "TCP port for the LAN handshake (default: the one saved in Settings, else 53318; -1: any free port)")
 	deviceType := flag.String("type", "", "this device's type: desktop, laptop, phone, tablet or server (default: the one saved in Settings, else detected)")
 	webListen := flag.String("web-listen", engine.DefaultWebListen, "where the web client for phones and tablets is served, unless turned off in Settings")
+	minimised := flag.Bool("minimised", false, "start with the window hidden in the tray (where there is one)")
 	flag.Parse()
+
+	// One app per config dir, before anything else: a second engine with
+	// the same identity must never start. A second launch shows the
+	// running app's window instead.
+	dir, dirErr := resolveConfigDir(*configDir)
+	var inst *single.Instance
+	if dirErr == nil {
+		var err error
+		inst, err = single.Acquire(dir, single.Options{})
+		switch {
+		case err == single.ErrRunning: // it answered
+			fmt.Fprintf(os.Stderr, "thepeerdrop: %v: its window is brought to the front.\n", err)
+			os.Exit(0)
+		case errors.Is(err, single.ErrRunning):
+			fmt.Fprintf(os.Stderr, "thepeerdrop: %v\n", err)
+			os.Exit(1)
+		case err != nil:
+			slog.Warn("one instance per config folder is not enforced", slog.Any("err", err))
+		default:
+			defer inst.Close()
+		}
+	}
 
 	a := fyneapp.NewWithID("org.thepeerdrop.app")
 	a.SetIcon(fyne.NewStaticResource("icon.png", icon))
@@ -49,13 +74,13 @@ func main() {
 
 	// The engine needs the UI's callback and the UI needs the engine: the UI
 	// starts without one and gets it once it exists.
-	ui := app.New(a, nil, app.Options{WebListen: *webListen})
+	ui := app.New(a, nil, app.Options{WebListen: *webListen, StartMinimised: *minimised, ConfigDir: *configDir})
 	webAddr := *webListen
 	if settings.WebOff {
 		webAddr = ""
 	}
 
-	eng, err := newEngine(*configDir, engine.Config{
+	eng, err := newEngine(dir, dirErr, engine.Config{
 		Name:              cmp.Or(*name, settings.Name),
 		Type:              cmp.Or(*deviceType, settings.Type),
 		Port:              lanPort,
@@ -98,18 +123,38 @@ func main() {
 	}
 	defer stop()
 	defer ui.StartNotifications()()
+	if inst != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := inst.Serve(ctx, func() { fyne.Do(ui.Raise) }); err != nil {
+				slog.Warn("a second launch cannot show this window", slog.Any("err", err))
+			}
+		}()
+		defer func() { cancel(); <-served }()
+	}
 	ui.ShowAndRun()
 }
 
-// newEngine creates the engine with its config dir: the flag, else the
-// same default as the CLI's.
-func newEngine(dir string, cfg engine.Config) (*engine.Engine, error) {
-	if dir == "" {
-		base, err := os.UserConfigDir()
-		if err != nil {
-			return nil, fmt.Errorf("no config folder: %w (use --config-dir)", err)
-		}
-		dir = filepath.Join(base, "peerdrop")
+// resolveConfigDir is the config dir: the flag, else the same default as
+// the CLI's.
+func resolveConfigDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no config folder: %w (use --config-dir)", err)
+	}
+	return filepath.Join(base, "peerdrop"), nil
+}
+
+// newEngine creates the engine with its config dir (or the reason there is
+// none).
+func newEngine(dir string, dirErr error, cfg engine.Config) (*engine.Engine, error) {
+	if dirErr != nil {
+		return nil, dirErr
 	}
 	cfg.ConfigDir = dir
 	return engine.New(cfg)

@@ -92,11 +92,3 @@ func TestItemDetail(t *testing.T) {
 	assert.InDelta(t, 1.0, progress(it), 1e-9)
 	assert.InDelta(t, 0.0, progress(engine.Item{}), 1e-9)
 }
-
-func TestTrayAvailable(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	assert.False(t, trayAvailable("linux", env(nil)), "no session bus, no tray")
-	assert.True(t, trayAvailable("linux", env(map[string]string{"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus"})))
-	assert.True(t, trayAvailable("windows", env(nil)))
-	assert.True(t, trayAvailable("darwin", env(nil)))
-}

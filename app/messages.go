@@ -105,7 +105,7 @@ func newMessagesView(u *UI) *messagesView {
 
 	noneTitle := widget.NewLabelWithStyle("Choose a device to see your messages", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	noneSub := newMuted("Messages travel straight to the device, like files.", theme.SizeNameText, fyne.TextAlignCenter)
-	m.none = container.NewCenter(container.NewVBox(noneTitle, noneSub))
+	m.none = centred(noneTitle, noneSub)
 	m.chat.Hide()
 
 	split := container.NewHSplit(m.list, container.NewStack(m.none, m.chat))

@@ -66,7 +66,7 @@ const defaultHint = "Drop files on a device to send them. Click a device for mor
 func newNearbyView(u *UI) *nearbyView {
 	v := &nearbyView{u: u, tiles: map[string]*deviceTile{}, selected: map[string]bool{}, activity: map[string]engine.Item{}, notes: map[string]tileNote{}}
 
-	v.grid = container.NewGridWrap(tileSize)
+	v.grid = container.New(newFillGrid(tileSize)) // fills the width
 	v.scroll = container.NewVScroll(container.NewPadded(v.grid))
 
 	emptyIcon := canvas.NewImageFromResource(theme.NewDisabledResource(theme.ComputerIcon()))
@@ -76,7 +76,7 @@ func newNearbyView(u *UI) *nearbyView {
 	emptySub := newMuted("Devices on the same Wi-Fi or wired network appear here by themselves.",
 		theme.SizeNameText, fyne.TextAlignCenter)
 	emptyAway := newMuted("For a device on another network, use Pair a device.", theme.SizeNameText, fyne.TextAlignCenter)
-	v.empty = container.NewCenter(container.NewVBox(emptyIcon, emptyTitle, tighten(emptySub, emptyAway)))
+	v.empty = centred(emptyIcon, emptyTitle, tighten(emptySub, emptyAway))
 
 	title := widget.NewLabelWithStyle("Nearby", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
@@ -100,19 +100,22 @@ func newNearbyView(u *UI) *nearbyView {
 	phone := widget.NewButtonWithIcon("Phone or tablet…", iconPhone, u.openPhoneDialog)
 	phone.Importance = widget.LowImportance
 	v.phoneBtn = phone
+	// In a narrow window the two buttons show their icons only.
+	buttons := container.NewHBox(phone, pair)
 	header := container.New(layout.NewCustomPaddedLayout(4, 0, 8, 8),
-		container.NewBorder(nil, nil, nil, container.NewCenter(container.NewHBox(phone, pair)), tighten(title, v.selfLabel)))
+		newWithTrailing(160, tighten(title, v.selfLabel), buttons, iconTwins(buttons)))
 
 	// The footer says what one can do, or, with devices selected, offers
 	// what one can do with them.
 	v.hint = newMuted(defaultHint, theme.SizeNameCaptionText, fyne.TextAlignLeading)
 	v.hint.Truncation = fyne.TextTruncateEllipsis
 	v.footer = container.NewStack(container.NewVBox(layout.NewSpacer(), v.hint, layout.NewSpacer()),
-		container.NewBorder(nil, nil, nil, v.selBar))
+		newWithTrailing(0, layout.NewSpacer(), v.selBar, iconTwins(v.selBar))) // icons only when narrow
 	byAddr := widget.NewButtonWithIcon("Send to an address…", theme.MailSendIcon(), func() { u.openAddressDialog() })
 	byAddr.Importance = widget.LowImportance
+	addrRow := container.NewHBox(byAddr)
 	footer := container.NewVBox(widget.NewSeparator(), container.New(layout.NewCustomPaddedLayout(0, 0, 4, 4),
-		container.NewBorder(nil, nil, nil, byAddr, v.footer)))
+		newWithTrailing(0, v.footer, addrRow, iconTwins(addrRow))))
 
 	v.content = container.NewBorder(container.NewVBox(header, u.quickSaveBar(), widget.NewSeparator()), footer, nil, nil,
 		container.NewStack(v.scroll, v.empty))

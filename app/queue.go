@@ -151,7 +151,7 @@ func newQueueView(u *UI) *queueView {
 	emptyTitle := widget.NewLabelWithStyle("No transfers yet", fyne.TextAlignCenter, fyne.TextStyle{Bold: true})
 	emptySub := newMuted("Files you send and receive show up here, with their progress.",
 		theme.SizeNameText, fyne.TextAlignCenter)
-	q.empty = container.NewCenter(container.NewVBox(emptyTitle, emptySub))
+	q.empty = centred(emptyTitle, emptySub)
 
 	q.content = container.NewBorder(container.NewVBox(header, widget.NewSeparator()), nil, nil, nil,
 		container.NewStack(q.list, q.empty))
@@ -347,7 +347,7 @@ func (r *queueRow) CreateRenderer() fyne.WidgetRenderer {
 	center := container.NewBorder(nil, container.New(layout.NewCustomPaddedLayout(0, 4, theme.Padding(), theme.Padding()), r.bar), nil, nil, text)
 	row := container.NewBorder(nil, nil,
 		container.NewCenter(container.New(layout.NewCustomPaddedLayout(0, 0, 4, 0), r.dir)),
-		container.NewCenter(buttons), center)
+		nil, newWithTrailing(160, center, buttons, iconTwins(buttons))) // icons only when narrow
 	return widget.NewSimpleRenderer(row)
 }
 

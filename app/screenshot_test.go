@@ -186,4 +186,9 @@ func TestScreenshots(t *testing.T) {
 	p.path.OnChanged = nil
 	p.path.SetText("/home/alice/Documents/") // not the test's temporary folder
 	capture(t, u.win, "picker")
+
+	// A phone-width window: icons only, nothing overlaps.
+	u.win.Resize(fyne.NewSize(360, 640))
+	u.tabs.Select(u.queueTab)
+	capture(t, u.win, "narrow")
 }

@@ -82,7 +82,7 @@ func (u *UI) openSendSheet(devs []engine.Device, first picker) *sendSheet {
 	addFile := widget.NewButtonWithIcon("Add files…", theme.FileIcon(), s.pickFile)
 	addFolder := widget.NewButtonWithIcon("Add folders…", theme.FolderIcon(), s.pickFolder)
 	scroll := container.NewVScroll(s.list)
-	scroll.SetMinSize(fyne.NewSize(420, 150))
+	scroll.SetMinSize(fyne.NewSize(260, 150))
 	body := container.NewBorder(to, container.NewHBox(addFile, addFolder), nil, nil, scroll)
 
 	s.send = widget.NewButtonWithIcon("Send", theme.MailSendIcon(), s.submit)

@@ -205,11 +205,14 @@ func newSettingsView(u *UI) *settingsView {
 	selfItem := widget.NewFormItem("This device", container.NewVBox(s.self, s.reach))
 	selfItem.HintText = "To send here from another network segment, type one of these addresses there."
 	form := widget.NewForm(nameItem, typeItem, dirItem, autoItem, listItem, quickItem, webItem, signalItem, portItem, selfItem)
+	for _, it := range s.startupItems() { // app/startup.go
+		form.AppendItem(it)
+	}
 
 	title := widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.SizeName = theme.SizeNameSubHeadingText
 	s.content = container.NewBorder(container.NewVBox(container.NewPadded(title), widget.NewSeparator()), nil, nil, nil,
-		container.NewVScroll(container.NewPadded(form)))
+		container.NewScroll(container.NewPadded(form))) // both ways: a form's hints do not wrap
 	s.refreshTrusted()
 	return s
 }

@@ -3,9 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -13,7 +10,6 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
-	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/theme"
 
 	"github.com/thepeerdrop/peerdrop/engine"
@@ -27,6 +23,16 @@ type Options struct {
 	// WebListen is where the engine serves the web client for phones
 	// when Settings turn it on ("" = engine.DefaultWebListen).
 	WebListen string
+	// Tray reports whether a system tray is there to keep the app in
+	// (nil = ask the desktop: trayAvailable). Called once, in New.
+	Tray func() bool
+	// StartMinimised keeps the window hidden at start when the app has a
+	// tray icon (--minimised, as start at login runs it); the setting of
+	// the same name does too.
+	StartMinimised bool
+	// ConfigDir is the --config-dir the app was started with ("" = the
+	// default): start at login starts it with the same.
+	ConfigDir string
 }
 
 // UI is the main window and everything in it. Except for HandleEvent, its
@@ -38,6 +44,7 @@ type UI struct {
 	eng  Engine // nil until SetEngine (or when the engine could not start)
 
 	tabs                                          *container.AppTabs
+	tabsBox                                       *fyne.Container // the tabs, titles fitted to the width (tabs.go)
 	nearbyTab, queueTab, messagesTab, settingsTab *container.TabItem
 
 	nearby   *nearbyView
@@ -55,6 +62,9 @@ type UI struct {
 	items      coalescer // progress from any goroutine, applied on the Fyne thread
 	hook       atomic.Pointer[testHook]
 	toldInTray bool
+	tray       bool   // the tray icon is there: closing the window hides it
+	quit       func() // the app's Quit (tests replace it)
+	quitAsk    dialog.Dialog
 	lastSheet  *sendSheet // the send sheet shown last (tests fill it)
 	pair       *pairDialog
 	phone      *phoneDialog
@@ -78,6 +88,7 @@ func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
 		opts.WebListen = engine.DefaultWebListen
 	}
 	u := &UI{app: fyneApp, opts: opts, offers: map[string]*offerPrompt{}, showing: map[string]bool{}, portal: sessionPortal}
+	u.quit = fyneApp.Quit
 	u.win = fyneApp.NewWindow("ThePeerDrop")
 
 	u.nearby = newNearbyView(u)
@@ -100,11 +111,12 @@ func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
 		}
 	}
 
-	u.win.SetContent(u.tabs)
+	u.tabsBox = newTabsFit(u.tabs) // icons only when narrow
+	u.win.SetContent(u.tabsBox)
 	u.win.Resize(fyne.NewSize(780, 560))
 	u.win.SetOnDropped(u.onDropped)
 	u.win.Canvas().AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyQ, Modifier: fyne.KeyModifierShortcutDefault},
-		func(fyne.Shortcut) { u.app.Quit() })
+		func(fyne.Shortcut) { u.confirmQuit() })
 	u.setupTray()
 	if eng != nil {
 		u.SetEngine(eng)
@@ -115,8 +127,15 @@ func New(fyneApp fyne.App, eng Engine, opts Options) *UI {
 // Window is the main window.
 func (u *UI) Window() fyne.Window { return u.win }
 
-// ShowAndRun shows the window and runs the app until it quits.
-func (u *UI) ShowAndRun() { u.win.ShowAndRun() }
+// ShowAndRun shows the window and runs the app until it quits. Started
+// minimised with a tray icon to come back from, the window stays hidden.
+func (u *UI) ShowAndRun() {
+	if u.startHidden() {
+		u.app.Run()
+		return
+	}
+	u.win.ShowAndRun()
+}
 
 // SetEngine connects the UI to a running (or about to run) engine and loads
 // what it already knows: this device, the nearby list, the queue with its
@@ -242,8 +261,15 @@ func (u *UI) updateQueueTab() {
 	}
 	if u.queueTab.Text != text {
 		u.queueTab.Text = text
-		u.tabs.Refresh()
+		u.tabTitlesChanged()
 	}
+}
+
+// tabTitlesChanged shows the tabs' new titles (shortened in a narrow
+// window). Call it after setting a tab's Text.
+func (u *UI) tabTitlesChanged() {
+	u.tabs.Refresh()
+	u.tabsBox.Refresh() // lays out again: tabsFit shortens the new title
 }
 
 func (u *UI) setDevices(devs []engine.Device) {
@@ -279,51 +305,7 @@ func (u *UI) targetFor(p engine.Peer) engine.Target {
 
 // openPath opens a file or folder with the desktop's default application.
 func (u *UI) openPath(path string) {
-	uri, err := url.Parse(storage.NewFileURI(path).String())
-	if err == nil {
-		err = u.app.OpenURL(uri)
-	}
-	if err != nil {
+	if err := openFile(u.app, path); err != nil {
 		u.ShowError(fmt.Errorf("could not open %s: %w", path, err))
 	}
-}
-
-// setupTray keeps the app running in the system tray when the window is
-// closed, on desktops; elsewhere closing the window quits.
-func (u *UI) setupTray() {
-	desk, ok := u.app.(desktop.App)
-	if !ok || !trayAvailable(runtime.GOOS, os.Getenv) {
-		return
-	}
-	show := fyne.NewMenuItem("Show ThePeerDrop", func() {
-		u.win.Show()
-		u.win.RequestFocus()
-	})
-	quit := fyne.NewMenuItem("Quit", u.app.Quit)
-	quit.IsQuit = true
-	desk.SetSystemTrayMenu(fyne.NewMenu("ThePeerDrop", show, fyne.NewMenuItemSeparator(), quit))
-	if ic := u.app.Icon(); ic != nil {
-		desk.SetSystemTrayIcon(ic)
-	}
-	desk.SetSystemTrayWindow(u.win)
-	u.win.SetCloseIntercept(func() {
-		u.win.Hide()
-		if !u.toldInTray {
-			u.toldInTray = true
-			u.app.SendNotification(fyne.NewNotification("ThePeerDrop",
-				"ThePeerDrop keeps receiving in the background. Open it from the tray icon; quit from there or with Ctrl+Q."))
-		}
-	})
-}
-
-// trayAvailable reports whether a system tray can exist. On Linux and the
-// BSDs the tray lives on the D-Bus session bus: without one (a bare X
-// server, Xvfb) there is no tray to come back from, and fyne's systray
-// crashes on quit when it could not connect.
-func trayAvailable(goos string, getenv func(string) string) bool {
-	switch goos {
-	case "linux", "freebsd", "openbsd", "netbsd":
-		return getenv("DBUS_SESSION_BUS_ADDRESS") != ""
-	}
-	return true
 }
