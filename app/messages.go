@@ -170,7 +170,7 @@ func (u *UI) updateMessagesTab() {
 	}
 	if u.messagesTab != nil && u.messagesTab.Text != text {
 		u.messagesTab.Text = text
-		u.tabs.Refresh()
+		u.tabTitlesChanged()
 	}
 }
 

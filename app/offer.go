@@ -253,7 +253,7 @@ func (l *promptLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 	if list := objs[1].(*container.Scroll); list.Visible() {
 		h += list.Content.MinSize().Height + theme.Padding()
 	}
-	return fyne.NewSize(l.width, h)
+	return fyne.NewSize(fixedWidth(l.width).width(objs), h) // narrower in a narrow window
 }
 
 func (l *promptLayout) Layout(objs []fyne.CanvasObject, size fyne.Size) {

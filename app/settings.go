@@ -116,19 +116,10 @@ func newSettingsView(u *UI) *settingsView {
 	s := &settingsView{u: u, prefs: u.app.Preferences()}
 	cur := LoadSettings(s.prefs)
 
-	s.name = widget.NewEntry()
-	s.name.SetPlaceHolder("This computer's name")
+	s.name, s.save, s.saved = newSaveRow("This computer's name", s.saveName)
 	s.name.SetText(cur.Name)
-	s.save = widget.NewButton("Save", s.saveName)
 	s.save.Disable()
-	s.saved = widget.NewLabel("")
 	s.saved.Importance = widget.SuccessImportance
-	s.saved.Hide()
-	s.name.OnChanged = func(string) {
-		s.save.Enable()
-		s.saved.Hide()
-	}
-	s.name.OnSubmitted = func(string) { s.saveName() }
 
 	s.dir = widget.NewLabel("")
 	s.dir.Truncation = fyne.TextTruncateEllipsis
@@ -166,21 +157,12 @@ func newSettingsView(u *UI) *settingsView {
 	}
 	s.kind.OnChanged = s.setType
 
-	s.port = widget.NewEntry()
-	s.port.SetPlaceHolder(fmt.Sprintf("%d (default)", signaling.DefaultPort))
+	s.port, s.portBtn, s.portMsg = newSaveRow(fmt.Sprintf("%d (default)", signaling.DefaultPort), s.savePort)
 	if cur.Port != 0 {
 		s.port.SetText(strconv.Itoa(cur.Port))
 	}
-	s.portBtn = widget.NewButton("Save", s.savePort)
 	s.portBtn.Disable()
-	s.portMsg = widget.NewLabel("")
 	s.portMsg.Wrapping = fyne.TextWrapWord
-	s.portMsg.Hide()
-	s.port.OnChanged = func(string) {
-		s.portBtn.Enable()
-		s.portMsg.Hide()
-	}
-	s.port.OnSubmitted = func(string) { s.savePort() }
 
 	nameItem := widget.NewFormItem("Device name", container.NewBorder(nil, s.saved, nil, s.save, s.name))
 	nameItem.HintText = "Others on the network see this name."
@@ -475,4 +457,21 @@ func (s *settingsView) refreshTrusted() {
 		s.trusted.Add(container.NewBorder(nil, nil, av, remove, name))
 	}
 	s.trusted.Refresh()
+}
+
+// newSaveRow is an entry with its Save button and a message under it:
+// editing enables Save and hides the message; Enter saves as the button
+// does.
+func newSaveRow(placeholder string, save func()) (*widget.Entry, *widget.Button, *widget.Label) {
+	entry := widget.NewEntry()
+	entry.SetPlaceHolder(placeholder)
+	btn := widget.NewButton("Save", save)
+	msg := widget.NewLabel("")
+	msg.Hide()
+	entry.OnChanged = func(string) {
+		btn.Enable()
+		msg.Hide()
+	}
+	entry.OnSubmitted = func(string) { save() }
+	return entry, btn, msg
 }

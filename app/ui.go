@@ -268,6 +268,9 @@ func (u *UI) updateQueueTab() {
 // tabTitlesChanged shows the tabs' new titles (shortened in a narrow
 // window). Call it after setting a tab's Text.
 func (u *UI) tabTitlesChanged() {
+	if u.tabs == nil || u.tabsBox == nil {
+		return // still being built
+	}
 	u.tabs.Refresh()
 	u.tabsBox.Refresh() // lays out again: tabsFit shortens the new title
 }

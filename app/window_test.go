@@ -293,8 +293,8 @@ func TestWindowStaysNarrow(t *testing.T) {
 		check("with devices, tab " + tab.Text)
 	}
 	// Every tab in view, none in an overflow menu: their icons, and the
-	// count of running transfers.
-	assert.Equal(t, []string{"", "1", "", ""}, tabTitles(u))
+	// count of running transfers and of unread messages.
+	assert.Equal(t, []string{"", "1", "1", ""}, tabTitles(u))
 	var overflow []string
 	walk(u.tabs, func(o fyne.CanvasObject) {
 		if b, ok := o.(*widget.Button); ok && b.Icon == theme.MoreHorizontalIcon() {
