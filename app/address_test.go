@@ -3,6 +3,8 @@ package app
 import (
 	"testing"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -62,4 +64,28 @@ func TestAddressDialogValidates(t *testing.T) {
 	test.Tap(u.lastSheet.send)
 	require.Len(t, f.targets, 2)
 	assert.Equal(t, engine.Target{Addrs: []string{"[fe80::1%eth0]:53318"}}, f.targets[1])
+}
+
+// A dialog's wrapped message keeps its room when the window narrows under
+// it: the error of the address dialog, shown in a wide window, does not
+// slide under the buttons once the window is phone-wide.
+func TestDialogTextKeepsItsRoomWhenTheWindowNarrows(t *testing.T) {
+	u, _ := newTestUI(t)
+	u.win.Resize(fyne.NewSize(780, 520))
+	a := u.openAddressDialog()
+	a.entry.SetText("192.168.1.42:99999")
+	a.submit()
+	u.win.Resize(fyne.NewSize(360, 640))
+
+	var msg []rect
+	walk(a.err, func(c fyne.CanvasObject) {
+		if tx, ok := c.(*canvas.Text); ok && tx.Text != "" {
+			msg = append(msg, rectOf(tx.Text, tx))
+		}
+	})
+	require.GreaterOrEqual(t, len(msg), 2, "the message wraps at 360 px")
+	next := rectOf("Choose files", a.next)
+	for _, m := range msg { // the buttons are one row: the message ends above it
+		assert.LessOrEqual(t, m.y+m.h, next.y, "%q %+v runs into the buttons' row %+v", m.name, m, next)
+	}
 }

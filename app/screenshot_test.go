@@ -33,6 +33,7 @@ func (t lightTheme) Color(n fyne.ThemeColorName, _ fyne.ThemeVariant) color.Colo
 // for the screenshots.
 func sampleEngine() *fakeEngine {
 	f := newFake()
+	f.dlDir = "/home/alice/Downloads"
 	bob := dev("6f1c0e9a2b7d4e13", "Bob's MacBook", "laptop")
 	bob.Trusted, bob.Known = true, true
 	f.devices = []engine.Device{
@@ -169,6 +170,10 @@ func TestScreenshots(t *testing.T) {
 	ad.entry.SetText("192.168.1.42:99999")
 	ad.submit()
 	capture(t, u.win, "address")
+	u.win.Resize(fyne.NewSize(360, 640))
+	capture(t, u.win, "address-narrow")
+	ad.dlg.Hide()
+	u.win.Resize(fyne.NewSize(780, 520))
 
 	// Our own file picker, where the desktop has no file chooser portal.
 	docs := filepath.Join(t.TempDir(), "Documents")
@@ -186,6 +191,7 @@ func TestScreenshots(t *testing.T) {
 	p.path.OnChanged = nil
 	p.path.SetText("/home/alice/Documents/") // not the test's temporary folder
 	capture(t, u.win, "picker")
+	p.dlg.Hide()
 
 	// A phone-width window: icons only, nothing overlaps.
 	u.win.Resize(fyne.NewSize(360, 640))

@@ -77,6 +77,11 @@ func (w fixedWidth) MinSize(objs []fyne.CanvasObject) fyne.Size {
 	width := w.width(objs)
 	var h float32
 	for _, o := range objs {
+		// Wrapped text knows its height only at its width: lay it out
+		// there first (the window may have narrowed since).
+		if o.Size().Width != width {
+			o.Resize(fyne.NewSize(width, o.MinSize().Height))
+		}
 		h = max(h, o.MinSize().Height)
 	}
 	return fyne.NewSize(width, h)
