@@ -171,7 +171,6 @@ func TestScreenshots(t *testing.T) {
 	ad.submit()
 	capture(t, u.win, "address")
 	u.win.Resize(fyne.NewSize(360, 640))
-	capture(t, u.win, "address-narrow")
 	ad.dlg.Hide()
 	u.win.Resize(fyne.NewSize(780, 520))
 
