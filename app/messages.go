@@ -147,6 +147,7 @@ func (m *messagesView) devicesChanged(devs []engine.Device) {
 // shown is called when the tab is chosen: the conversation on screen is read.
 func (m *messagesView) shown() {
 	if m.current != "" && m.chat.Visible() {
+		m.u.withdrawMessageNotice(m.current)
 		m.unread[m.current] = 0
 		m.u.updateMessagesTab()
 	}
@@ -207,6 +208,9 @@ func (m *messagesView) selectCurrent() {
 func (m *messagesView) open(p engine.Peer) {
 	if p.ID == "" {
 		return
+	}
+	if m.u.tabs != nil && m.u.tabs.Selected() == m.u.messagesTab {
+		m.u.withdrawMessageNotice(p.ID) // read now
 	}
 	if _, ok := m.known[p.ID]; !ok || p.Name != "" {
 		m.known[p.ID] = p
@@ -316,7 +320,7 @@ func (u *UI) messageReceived(msg engine.Message) {
 		u.nearby.textOutcome(msg)
 	}
 	if isNew && !msg.Outgoing {
-		u.app.SendNotification(fyne.NewNotification("ThePeerDrop", peerName(msg.Peer)+": "+visible.Text(msg.Text)))
+		u.notifyMessage(msg)
 	}
 }
 

@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +19,9 @@ import (
 	"github.com/thepeerdrop/peerdrop/internal/desknotify"
 )
 
-// fakeNotifier is a notification server with buttons, as desknotify.Client
-// shows it; internal/desknotify tests the real one on a real bus.
+// fakeNotifier is a notification server with buttons (plain: without), as
+// desknotify.Client shows it; internal/desknotify tests the real one on a
+// real bus.
 type fakeNotifier struct {
 	mu     sync.Mutex
 	on     func(desknotify.Event)
@@ -26,6 +29,7 @@ type fakeNotifier struct {
 	closed []uint32
 	next   uint32
 	fail   error // Notify fails with it
+	plain  bool  // no buttons
 }
 
 func (f *fakeNotifier) Notify(_ context.Context, n desknotify.Notification) (uint32, error) {
@@ -34,10 +38,16 @@ func (f *fakeNotifier) Notify(_ context.Context, n desknotify.Notification) (uin
 	if f.fail != nil {
 		return 0, f.fail
 	}
-	f.next++
-	f.shown[f.next] = n
-	return f.next, nil
+	id := n.Replaces
+	if _, ok := f.shown[id]; !ok { // as the specification says: a new one when it is gone
+		f.next++
+		id = f.next
+	}
+	f.shown[id] = n
+	return id, nil
 }
+
+func (f *fakeNotifier) HasActions() bool { f.mu.Lock(); defer f.mu.Unlock(); return !f.plain }
 
 func (f *fakeNotifier) CloseNotification(_ context.Context, id uint32) error {
 	f.mu.Lock()
@@ -93,11 +103,16 @@ type noticeUI struct {
 }
 
 func newNoticeUI(t *testing.T, dialErr error) *noticeUI {
+	return newNoticeUIWith(t, dialErr, false)
+}
+
+// newNoticeUIWith is newNoticeUI; plain: the server has no buttons.
+func newNoticeUIWith(t *testing.T, dialErr error, plain bool) *noticeUI {
 	t.Helper()
 	u, f := newTestUI(t)
 	w := &raisedWindow{Window: u.win}
 	u.win = w
-	nu := &noticeUI{UI: u, eng: f, srv: &fakeNotifier{shown: map[uint32]desknotify.Notification{}}, win: w,
+	nu := &noticeUI{UI: u, eng: f, srv: &fakeNotifier{shown: map[uint32]desknotify.Notification{}, plain: plain}, win: w,
 		todo: make(chan func(), 64)}
 	stop := u.startNotices(func(_ context.Context, on func(desknotify.Event)) (notifier, error) {
 		if dialErr != nil {
@@ -113,14 +128,17 @@ func newNoticeUI(t *testing.T, dialErr error) *noticeUI {
 }
 
 // settle runs what the notifications hand the Fyne thread until done says
-// so.
+// so (checked again every few milliseconds: the notifier's goroutine hands
+// nothing back after most jobs).
 func (nu *noticeUI) settle(t *testing.T, what string, done func() bool) {
 	t.Helper()
+	deadline := time.After(10 * time.Second)
 	for !done() {
 		select {
 		case fn := <-nu.todo:
 			fn()
-		case <-time.After(10 * time.Second):
+		case <-time.After(5 * time.Millisecond): // what the notifier's goroutine does alone
+		case <-deadline:
 			require.FailNow(t, "never "+what)
 		}
 	}
@@ -193,18 +211,34 @@ func TestOfferNotificationFollowsTheOffer(t *testing.T) {
 	assert.Equal(t, []string{"Answer o1 false", "Answer o3 false"}, nu.eng.Calls())
 }
 
-// Where the desktop's notifications have no buttons, or showing one fails,
-// offers notify through Fyne and raise the window with the prompt, as
-// before.
+// Where the desktop has no notification server, or showing a notification
+// fails, offers notify through Fyne and raise the window with the prompt,
+// as before. Where its notifications have no buttons, the offer's goes to
+// the server all the same, without buttons, and the window is raised; it
+// is withdrawn when the prompt is answered.
 func TestOfferNotificationFallback(t *testing.T) {
-	t.Run("no buttons", func(t *testing.T) {
-		nu := newNoticeUI(t, desknotify.ErrNoActions)
+	t.Run("no server", func(t *testing.T) {
+		nu := newNoticeUI(t, desknotify.ErrNoServer)
 		test.AssertNotificationSent(t, fyne.NewNotification("ThePeerDrop", "Bob's Phone wants to send you 3 files"), func() {
 			nu.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o1")})
 		})
 		assert.Positive(t, nu.win.times(), "the window is raised")
 		test.Tap(nu.offers["o1"].accept)
 		assert.Equal(t, []string{"Answer o1 true"}, nu.eng.Calls())
+	})
+	t.Run("no buttons", func(t *testing.T) {
+		nu := newNoticeUIWith(t, nil, true)
+		nu.ready(t)
+		test.AssertNotificationSent(t, nil, func() { nu.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o1")}) })
+		assert.Positive(t, nu.win.times(), "the window is raised")
+		nu.settle(t, "shown", func() bool { return len(nu.srv.showing()) == 1 })
+		n := nu.srv.showing()[1]
+		assert.Empty(t, n.Actions)
+		assert.False(t, n.Persistent)
+		assert.Contains(t, n.Body, "Bob's Phone wants to send you 3 files")
+		test.Tap(nu.offers["o1"].accept)
+		assert.Equal(t, []string{"Answer o1 true"}, nu.eng.Calls())
+		nu.settle(t, "withdrawn", func() bool { return len(nu.srv.closedIDs()) == 1 })
 	})
 	t.Run("notify fails", func(t *testing.T) {
 		nu := newNoticeUI(t, nil)
@@ -219,4 +253,86 @@ func TestOfferNotificationFallback(t *testing.T) {
 		})
 		require.NotNil(t, nu.offers["o1"])
 	})
+}
+
+// msg is a message received from peer.
+func msg(id string, peer engine.Peer, text string) engine.MessageReceived {
+	return engine.MessageReceived{Message: engine.Message{ID: id, Peer: peer, Text: text, Time: time.Now()}}
+}
+
+// A message goes to the desktop's notification server, not Fyne's: the
+// peer's name shown as the app shows it (invisible characters escaped),
+// with Open; a click raises the window at the conversation, and opening it
+// withdraws the notification.
+func TestMessageNotification(t *testing.T) {
+	nu := newNoticeUI(t, nil)
+	nu.ready(t)
+	eve := engine.Peer{ID: "e", Name: "<b>Eve</b>\u202E"}
+	test.AssertNotificationSent(t, nil, func() { nu.HandleEvent(msg("m1", eve, "are you there?")) })
+	nu.settle(t, "shown", func() bool { return len(nu.srv.showing()) == 1 })
+	n := nu.srv.showing()[1]
+	assert.Equal(t, "New message", n.Summary)
+	assert.Equal(t, "<b>Eve</b>\\u202E: are you there?", n.Body, "desknotify escapes markup where the server reads it")
+	assert.Equal(t, []desknotify.Action{{Key: "default", Label: "Open"}}, n.Actions)
+	assert.Zero(t, nu.win.times())
+
+	nu.event(desknotify.ActionInvoked{ID: 1, Action: "default"})
+	nu.settle(t, "raised", func() bool { return nu.win.times() > 0 })
+	assert.Equal(t, nu.messagesTab, nu.tabs.Selected(), "at the conversation")
+	assert.Equal(t, "e", nu.messages.current)
+	nu.settle(t, "withdrawn", func() bool { return len(nu.srv.closedIDs()) == 1 })
+	assert.Empty(t, nu.srv.showing())
+
+	// Opened in the app rather than from the notification: withdrawn too.
+	nu.tabs.Select(nu.tabs.Items[0])
+	nu.HandleEvent(msg("m2", eve, "hello?"))
+	nu.settle(t, "shown again", func() bool { return len(nu.srv.showing()) == 1 })
+	nu.openConversation(eve)
+	nu.settle(t, "withdrawn again", func() bool { return len(nu.srv.showing()) == 0 })
+}
+
+// A peer's new message replaces its last one's notification (replaces_id):
+// a peer sending a flood of messages shows one notification, and a few
+// conversations at most are on screen; a long message is cut short.
+func TestMessageNotificationsBounded(t *testing.T) {
+	nu := newNoticeUI(t, nil)
+	nu.ready(t)
+	eve := engine.Peer{ID: "e", Name: "Eve"}
+	for i := range 200 {
+		nu.HandleEvent(msg(fmt.Sprint("m", i), eve, fmt.Sprint("spam ", i)))
+	}
+	nu.settle(t, "the last shown", func() bool {
+		s := nu.srv.showing()
+		return len(s) == 1 && s[1].Body == "Eve: spam 199"
+	})
+	assert.Equal(t, uint32(1), nu.srv.showing()[1].Replaces, "the same notification, replaced")
+
+	for i := range 5 {
+		p := engine.Peer{ID: fmt.Sprint("p", i), Name: fmt.Sprint("Peer ", i)}
+		nu.HandleEvent(msg(fmt.Sprint("q", i), p, strings.Repeat("long ", 100)))
+	}
+	nu.settle(t, "the last peer's shown", func() bool {
+		for _, n := range nu.srv.showing() {
+			if strings.HasPrefix(n.Body, "Peer 4: ") {
+				return true
+			}
+		}
+		return false
+	})
+	shown := nu.srv.showing()
+	assert.Len(t, shown, maxMessageNotices, "a few on screen at most")
+	for _, n := range shown {
+		assert.LessOrEqual(t, len([]rune(n.Body)), len("Peer 4: ")+maxNoticeText+1, "cut short")
+	}
+}
+
+// The tray notice goes to the server too, without buttons.
+func TestTrayNotification(t *testing.T) {
+	nu := newNoticeUI(t, nil)
+	nu.ready(t)
+	nu.tray = true
+	test.AssertNotificationSent(t, nil, nu.closeRequested)
+	nu.settle(t, "shown", func() bool { return len(nu.srv.showing()) == 1 })
+	assert.Contains(t, nu.srv.showing()[1].Body, "keeps receiving in the background")
+	assert.Empty(t, nu.srv.showing()[1].Actions)
 }

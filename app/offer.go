@@ -39,10 +39,7 @@ func (u *UI) showOffer(o engine.Offer) {
 	if _, ok := u.offers[o.ID]; ok {
 		return
 	}
-	notified := u.notifyOffer(o) // with Accept and Decline: no need to raise the window
-	if !notified {
-		u.app.SendNotification(fyne.NewNotification("ThePeerDrop", offerNotice(o)))
-	}
+	buttons := u.notifyOffer(o) // with Accept and Decline: no need to raise the window
 
 	p := &offerPrompt{offer: o}
 	p.decline = widget.NewButtonWithIcon("Decline", theme.CancelIcon(), func() { u.answer(o.ID, false) })
@@ -57,7 +54,7 @@ func (u *UI) showOffer(o engine.Offer) {
 	p.dlg.SetButtons([]fyne.CanvasObject{p.decline, p.accept})
 	u.offers[o.ID] = p
 	p.dlg.Show()
-	if !notified {
+	if !buttons {
 		u.raiseWindow() // it may be hidden in the tray
 	}
 

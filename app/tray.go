@@ -50,8 +50,8 @@ func (u *UI) closeRequested() {
 	u.win.Hide()
 	if !u.toldInTray {
 		u.toldInTray = true
-		u.app.SendNotification(fyne.NewNotification("ThePeerDrop",
-			"ThePeerDrop keeps receiving in the background. Open it from the tray icon; quit from there or with Ctrl+Q."))
+		u.notifyPlain(trayNoticeKey,
+			"ThePeerDrop keeps receiving in the background. Open it from the tray icon; quit from there or with Ctrl+Q.")
 	}
 }
 

@@ -53,7 +53,7 @@ type UI struct {
 	settings *settingsView
 	quickBar *fyne.Container // Nearby's "Quick save is on" line
 	offers   map[string]*offerPrompt
-	notices  *offerNotices   // nil until StartNotifications
+	notices  *desktopNotices // nil until StartNotifications
 	showing  map[string]bool // error messages in a dialog now
 
 	self    engine.Peer

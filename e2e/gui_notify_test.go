@@ -94,6 +94,42 @@ func TestDesktopAppAnswerClosesNotification(t *testing.T) {
 	assert.Empty(t, d.mon.signals("ActionInvoked"), "no button was pressed")
 }
 
+// A message from a peer whose name is markup reaches the desktop's
+// notification server (not through Fyne) escaped, so dunst, which reads
+// markup, shows the name as written; the peer's next message replaces the
+// first one's notification (replaces_id): one on screen, whatever the peer
+// sends.
+func TestDesktopAppMessageNotification(t *testing.T) {
+	if !notifyDesktopOutside(t) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+	defer cancel()
+	d := startNotifyDesktop(t, ctx)
+	g := startGUI(t, ctx, nil, "Alpha", d.env()...)
+	g.await(ctx, "ready", nil)
+
+	eve := t.TempDir() // one identity for both messages
+	send := func(text string) {
+		s := start(t, ctx, "eve", false, "--config-dir", eve, "--name", "<b>Eve</b>", "--json",
+			"send", "--to", "127.0.0.1:53318", "--text", text)
+		require.Equal(t, 0, s.wait(), "sender: %s", s.stderr.String())
+	}
+	send("<i>first</i>")
+	first := d.mon.awaitNotifyWith(ctx, t, func(n shownNotification) bool { return strings.Contains(n.body, "first") })
+	assert.Equal(t, "New message", first.summary)
+	assert.Equal(t, "&lt;b&gt;Eve&lt;/b&gt;: &lt;i&gt;first&lt;/i&gt;", first.body, "escaped: dunst reads markup")
+	assert.Equal(t, []string{"default", "Open"}, first.actions)
+	assert.Zero(t, first.replaces)
+	d.awaitDisplayed(ctx, t, 1)
+
+	send("second")
+	second := d.mon.awaitNotifyWith(ctx, t, func(n shownNotification) bool { return strings.Contains(n.body, "second") })
+	assert.Equal(t, first.id, second.replaces, "the first one's notification is replaced")
+	assert.Equal(t, first.id, second.id, "in its place")
+	d.awaitDisplayed(ctx, t, 1)
+}
+
 // notifyDesktopOutside runs the test again in a network namespace of its
 // own (the app's default ports are its own there) and reports whether the
 // caller is that inner run.
@@ -144,6 +180,7 @@ printf '%%s\n' "$in" | grep -m1 -F ',accept]' || printf '%%s\n' "$in" | grep -m1
 	require.NoError(t, os.WriteFile(rc, fmt.Appendf(nil, `[global]
     dmenu = %s
     follow = none
+    markup = full
 [urgency_low]
     timeout = 0
 [urgency_normal]
@@ -276,6 +313,7 @@ type shownNotification struct {
 	body              string
 	actions           []string
 	expireTimeoutMsec int32
+	replaces          uint32
 }
 
 func header[T any](m *dbus.Message, f dbus.HeaderField) T {
@@ -287,6 +325,13 @@ func header[T any](m *dbus.Message, f dbus.HeaderField) T {
 // server's reply that gives its id.
 func (m *busMonitor) awaitNotify(ctx context.Context, t *testing.T) shownNotification {
 	t.Helper()
+	return m.awaitNotifyWith(ctx, t, func(n shownNotification) bool { return len(n.actions) > 0 })
+}
+
+// awaitNotifyWith waits for a Notify call that ok accepts, and the
+// server's reply that gives its id.
+func (m *busMonitor) awaitNotifyWith(ctx context.Context, t *testing.T, ok func(shownNotification) bool) shownNotification {
+	t.Helper()
 	for {
 		m.mu.Lock()
 		msgs := slices.Clone(m.msgs)
@@ -297,12 +342,13 @@ func (m *busMonitor) awaitNotify(ctx context.Context, t *testing.T) shownNotific
 			}
 			n := shownNotification{}
 			n.app, _ = call.Body[0].(string)
+			n.replaces, _ = call.Body[1].(uint32)
 			n.summary, _ = call.Body[3].(string)
 			n.body, _ = call.Body[4].(string)
 			n.actions, _ = call.Body[5].([]string)
 			n.expireTimeoutMsec, _ = call.Body[7].(int32)
-			if len(n.actions) == 0 {
-				continue // Fyne's own notifications have none
+			if !ok(n) {
+				continue
 			}
 			for _, r := range msgs {
 				if r.Type == dbus.TypeMethodReply && header[uint32](r, dbus.FieldReplySerial) == call.Serial() &&
@@ -312,7 +358,7 @@ func (m *busMonitor) awaitNotify(ctx context.Context, t *testing.T) shownNotific
 				}
 			}
 		}
-		require.NoError(t, sleepCtx(ctx, 50*time.Millisecond), "no notification with buttons on the bus")
+		require.NoError(t, sleepCtx(ctx, 50*time.Millisecond), "no such notification on the bus")
 	}
 }
 

@@ -1,5 +1,5 @@
-// Package desknotify shows desktop notifications with buttons (actions)
-// through the freedesktop notification server, org.freedesktop.Notifications
+// Package desknotify shows desktop notifications, with buttons (actions)
+// where the server has them, through the freedesktop notification server, org.freedesktop.Notifications
 // on the D-Bus session bus (GNOME, KDE, dunst, mako all serve it). It owns
 // one session bus connection and the goroutine that reads the server's
 // ActionInvoked and NotificationClosed signals, and reports those of its own
@@ -33,9 +33,6 @@ var (
 	// ErrNoServer is returned by Dial when there is no session bus or no
 	// notification server on it.
 	ErrNoServer = errors.New("no desktop notification server")
-	// ErrNoActions is returned by Dial when the server cannot show buttons
-	// on a notification.
-	ErrNoActions = errors.New("the desktop's notifications cannot have buttons")
 	// ErrClosed is returned by the calls of a closed Client.
 	ErrClosed = errors.New("desktop notifications closed")
 )
@@ -60,8 +57,15 @@ type Notification struct {
 	Summary string // one line, plain text
 	// Body is plain text; it is escaped where the server reads markup, so
 	// names from the network show as written and load nothing.
-	Body    string
+	Body string
+	// Actions are the buttons; a server without buttons shows none (see
+	// HasActions). The key "default" is the notification's own click on
+	// most servers.
 	Actions []Action
+	// Replaces is the id of a notification of ours that this one takes the
+	// place of (0 = a new one): the server shows it in the same spot,
+	// usually under the same id.
+	Replaces uint32
 	// Persistent notifications stay until closed (expire timeout 0);
 	// others expire when the server decides.
 	Persistent bool
@@ -108,6 +112,7 @@ type Client struct {
 	obj     dbus.BusObject
 	appName string
 	markup  bool // the server reads markup in bodies
+	actions bool // the server shows buttons
 	onEvent func(Event)
 	signals chan *dbus.Signal
 	reg     chan shown    // what Notify got, to the reader
@@ -133,11 +138,12 @@ type early struct {
 
 // Dial connects to the session bus at address ("" = the desktop's, from
 // DBUS_SESSION_BUS_ADDRESS or $XDG_RUNTIME_DIR/bus), checks that a
-// notification server with actions is there, and starts reading its
-// signals: onEvent gets those about this Client's notifications, in order,
-// on the Client's own goroutine (keep it short: it holds up the next one).
-// The goroutine ends with Close, or when ctx is cancelled. ErrNoServer and
-// ErrNoActions say why there are no buttons to show.
+// notification server is there, and starts reading its signals: onEvent
+// gets those about this Client's notifications, in order, on the Client's
+// own goroutine (keep it short: it holds up the next one). The goroutine
+// ends with Close, or when ctx is cancelled. ErrNoServer says why there is
+// nothing to show notifications with; HasActions whether they can have
+// buttons.
 func Dial(ctx context.Context, address, appName string, onEvent func(Event)) (*Client, error) {
 	if address == "" {
 		address = sessionAddress(os.Getenv)
@@ -205,18 +211,22 @@ func (c *Client) setup(ctx context.Context) error {
 	if err := c.obj.CallWithContext(ctx, iface+".GetCapabilities", 0).Store(&caps); err != nil {
 		return fmt.Errorf("%w: capabilities: %w", ErrNoServer, err)
 	}
-	if !slices.Contains(caps, "actions") {
-		return ErrNoActions
-	}
+	c.actions = slices.Contains(caps, "actions")
 	c.markup = slices.Contains(caps, "body-markup")
 	return nil
 }
 
-// Notify shows n and returns its id.
+// HasActions reports whether the server shows buttons on notifications.
+func (c *Client) HasActions() bool { return c.actions }
+
+// Notify shows n and returns its id (n.Replaces's, or a new one where the
+// server no longer shows that one).
 func (c *Client) Notify(ctx context.Context, n Notification) (uint32, error) {
 	actions := make([]string, 0, 2*len(n.Actions))
-	for _, a := range n.Actions {
-		actions = append(actions, a.Key, a.Label)
+	if c.actions {
+		for _, a := range n.Actions {
+			actions = append(actions, a.Key, a.Label)
+		}
 	}
 	body := n.Body
 	if c.markup {
@@ -231,7 +241,7 @@ func (c *Client) Notify(ctx context.Context, n Notification) (uint32, error) {
 		hints["desktop-entry"] = dbus.MakeVariant(n.DesktopEntry)
 	}
 	var id uint32
-	err := c.obj.CallWithContext(ctx, iface+".Notify", 0, c.appName, uint32(0), n.Icon, n.Summary, body, actions,
+	err := c.obj.CallWithContext(ctx, iface+".Notify", 0, c.appName, n.Replaces, n.Icon, n.Summary, body, actions,
 		hints, timeout).Store(&id)
 	if err != nil {
 		return 0, c.wrap("show a notification", err)

@@ -62,8 +62,11 @@ func startServer(t *testing.T, addr string, caps ...string) *fakeServer {
 func (s *fakeServer) notify(sender dbus.Sender, app string, replaces uint32, icon, summary, body string,
 	actions []string, hints map[string]dbus.Variant, timeout int32) (uint32, *dbus.Error) {
 	s.mu.Lock()
-	s.next++
-	id := s.next
+	id := replaces
+	if _, ok := s.shown[id]; !ok { // the specification: a new one when it is gone
+		s.next++
+		id = s.next
+	}
 	s.shown[id] = shownNote{client: string(sender), app: app, summary: summary, body: body, actions: actions,
 		timeout: timeout, hints: hints, replaces: replaces, icon: icon}
 	act := s.actNow
@@ -263,7 +266,8 @@ func TestSignalBeforeReply(t *testing.T) {
 	assert.Equal(t, ActionInvoked{ID: id, Action: "accept"}, evs.next(t))
 }
 
-// Dial says why there is nothing to show buttons with.
+// Dial says why there is nothing to show notifications with; a server
+// without buttons shows notifications without them.
 func TestDialWithoutServerOrActions(t *testing.T) {
 	addr := dbustest.Start(t)
 	leakCheck(t)
@@ -274,10 +278,45 @@ func TestDialWithoutServerOrActions(t *testing.T) {
 	_, err = Dial(ctx, addr, "x", nil)
 	require.ErrorIs(t, err, ErrNoServer, "a bus with no server")
 
-	srv := startServer(t, addr, "body", "persistence")
-	_, err = Dial(ctx, addr, "x", nil)
-	require.ErrorIs(t, err, ErrNoActions)
+	srv := startServer(t, addr, "body", "body-markup", "persistence")
+	c, err := Dial(ctx, addr, "x", nil)
+	require.NoError(t, err)
+	assert.False(t, c.HasActions())
+	id, err := c.Notify(ctx, Notification{Summary: "s", Body: "<b>Eve</b>: hi", Actions: []Action{{"default", "Open"}}})
+	require.NoError(t, err)
+	n := srv.note(t, id)
+	assert.Empty(t, n.actions, "no buttons asked of a server without them")
+	assert.Equal(t, "&lt;b&gt;Eve&lt;/b&gt;: hi", n.body)
+	require.NoError(t, c.Close())
 	require.NoError(t, srv.conn.Close())
+}
+
+// A notification that replaces another goes to the server with its id, and
+// the server's id (the same one) comes back; once that one is gone, the
+// next is a new one.
+func TestNotifyReplaces(t *testing.T) {
+	addr := dbustest.Start(t)
+	leakCheck(t)
+	srv := startServer(t, addr, "actions")
+	ctx := t.Context()
+	c, evs := dial(t, addr)
+	assert.True(t, c.HasActions())
+	first, err := c.Notify(ctx, Notification{Summary: "Eve", Body: "one"})
+	require.NoError(t, err)
+	second, err := c.Notify(ctx, Notification{Summary: "Eve", Body: "two", Replaces: first})
+	require.NoError(t, err)
+	assert.Equal(t, first, second)
+	n := srv.note(t, second)
+	assert.Equal(t, first, n.replaces)
+	assert.Equal(t, "two", n.body)
+
+	srv.signal(n.client, sigAction, second, "default")
+	assert.Equal(t, ActionInvoked{ID: second, Action: "default"}, evs.next(t), "the replacement's events are ours")
+	require.NoError(t, c.CloseNotification(ctx, second))
+	assert.Equal(t, Closed{ID: second, Reason: ReasonCalled}, evs.next(t))
+	third, err := c.Notify(ctx, Notification{Summary: "Eve", Body: "three", Replaces: second})
+	require.NoError(t, err)
+	assert.NotEqual(t, second, third)
 }
 
 // The client's goroutine ends with its context.
