@@ -65,10 +65,12 @@ func main() {
 	a.SetIcon(fyne.NewStaticResource("icon.png", icon))
 	settings := app.LoadSettings(a.Preferences())
 	// Flags win over Settings; --port 0 (the default port) is a choice too.
-	lanPort := settings.Port
+	// A saved port another program holds falls back to a free one (with a
+	// message); a port given on the command line is meant exactly.
+	lanPort, portFallback := settings.Port, true
 	flag.Visit(func(f *flag.Flag) {
 		if f.Name == "port" {
-			lanPort = *port
+			lanPort, portFallback = *port, false
 		}
 	})
 
@@ -84,6 +86,7 @@ func main() {
 		Name:              cmp.Or(*name, settings.Name),
 		Type:              cmp.Or(*deviceType, settings.Type),
 		Port:              lanPort,
+		PortFallback:      portFallback,
 		DownloadDir:       cmp.Or(*downloadDir, settings.DownloadDir),
 		AutoAcceptTrusted: settings.AutoAcceptTrusted,
 		QuickSave:         settings.QuickSave,

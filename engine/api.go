@@ -23,6 +23,11 @@ type Config struct {
 	DownloadDir string // where received files go ("" = ~/Downloads or .)
 	// Port for the LAN handshake: 0 = signaling.DefaultPort, -1 = any free port.
 	Port int
+	// PortFallback: when the chosen Port is taken, listen on any free port
+	// and say so (a Problem) instead of failing to start. The default port
+	// (Port 0) always falls back; a port the user typed in Settings should
+	// too, or the app could not start at all.
+	PortFallback bool
 	// Hidden: do not advertise over mDNS (tests on loopback; "receiving off").
 	Hidden bool
 	// NoBrowse: do not look for devices (tests on loopback).

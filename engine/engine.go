@@ -317,7 +317,17 @@ func (e *Engine) listen() (*peer.Listener, error) {
 		slog.Warn("engine: default port taken, using another one", slog.Any("err", err))
 		return peer.Listen(":0", e.peerCfg)
 	default:
-		return peer.Listen(fmt.Sprintf(":%d", p), e.peerCfg)
+		ln, err := peer.Listen(fmt.Sprintf(":%d", p), e.peerCfg)
+		if err == nil || !e.cfg.PortFallback {
+			return ln, err
+		}
+		ln, err2 := peer.Listen(":0", e.peerCfg)
+		if err2 != nil {
+			return nil, err // the port asked for says more
+		}
+		e.problem(plainf(err, "Port %d is in use by another program, so ThePeerDrop listens on port %d for now. Choose another port in Settings.",
+			p, ln.Addr().(*net.TCPAddr).Port))
+		return ln, nil
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -888,4 +889,28 @@ func TestDownloadDirReportsTheFolderInUse(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "Inbox")
 	require.NoError(t, e.SetDownloadDir(other))
 	assert.Equal(t, other, e.DownloadDir())
+}
+
+// A port typed in Settings that another program holds does not stop the
+// app from starting: the engine listens on a free port and says so.
+func TestTakenPortFallsBack(t *testing.T) {
+	held, err := net.Listen("tcp", ":0")
+	require.NoError(t, err)
+	defer held.Close()
+	port := held.Addr().(*net.TCPAddr).Port
+
+	cfg := testConfig(t, "Alice")
+	cfg.Port = port
+	e, err := New(cfg)
+	require.NoError(t, err)
+	require.Error(t, e.Run(context.Background()), "without the fallback the taken port is an error")
+
+	cfg = testConfig(t, "Alice")
+	cfg.Port, cfg.PortFallback = port, true
+	te := runEngine(t, cfg)
+	_, got, err := net.SplitHostPort(te.Addr())
+	require.NoError(t, err)
+	assert.NotEqual(t, strconv.Itoa(port), got, "listens elsewhere")
+	ev := te.rec.wait(t, 0, "the problem", func(ev Event) bool { _, ok := ev.(Problem); return ok })
+	assert.Contains(t, ev.(Problem).Err.Error(), fmt.Sprintf("Port %d is in use", port))
 }
