@@ -115,7 +115,7 @@ func (h *testHook) record(ev engine.Event) {
 func eventSummary(ev engine.Event) map[string]any {
 	switch ev := ev.(type) {
 	case engine.DevicesChanged:
-		names, ids, away, web := []string{}, []string{}, []string{}, []string{}
+		names, ids, away, web, offline := []string{}, []string{}, []string{}, []string{}, []string{}
 		for _, d := range ev.Devices {
 			names, ids = append(names, d.Name), append(ids, d.ID)
 			if d.Away {
@@ -124,8 +124,11 @@ func eventSummary(ev engine.Event) map[string]any {
 			if d.Web {
 				web = append(web, d.ID)
 			}
+			if d.Offline {
+				offline = append(offline, d.ID)
+			}
 		}
-		return map[string]any{"event": "devices", "names": names, "ids": ids, "away": away, "web": web}
+		return map[string]any{"event": "devices", "names": names, "ids": ids, "away": away, "web": web, "offline": offline}
 	case engine.ItemChanged:
 		it := ev.Item
 		return map[string]any{"event": "item", "id": it.ID, "direction": string(it.Direction), "state": string(it.State),
@@ -176,8 +179,8 @@ func (u *UI) hookDevices(h *testHook) {
 		return
 	}
 	for _, d := range u.devices {
-		if d.Name != h.sendTo && d.ID != h.sendTo {
-			continue
+		if (d.Name != h.sendTo && d.ID != h.sendTo) || d.Offline {
+			continue // an offline favourite is not there yet
 		}
 		h.sent = true
 		items, err := u.dropOn(d, h.sendPaths)
