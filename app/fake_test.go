@@ -30,6 +30,7 @@ type fakeEngine struct {
 	trusted  []engine.Peer
 	messages map[string][]engine.Message
 	sendErr  error
+	ansErr   error // Answer and AnswerSome, accepting
 	pairCode engine.PairingCode
 	pairErr  error // StartPairing
 	joinPeer engine.Peer
@@ -100,11 +101,14 @@ func (f *fakeEngine) SendText(to engine.Target, text string) (engine.Message, er
 
 func (f *fakeEngine) Answer(id string, accept bool) error {
 	f.record("Answer %s %v", id, accept)
+	if accept {
+		return f.ansErr
+	}
 	return nil
 }
 func (f *fakeEngine) AnswerSome(id string, entries []int) error {
 	f.record("AnswerSome %s %v", id, entries)
-	return nil
+	return f.ansErr
 }
 func (f *fakeEngine) Pause(id string) error  { f.record("Pause %s", id); return nil }
 func (f *fakeEngine) Resume(id string) error { f.record("Resume %s", id); return nil }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 
 	"fyne.io/fyne/v2"
@@ -52,6 +53,9 @@ func (u *UI) showOffer(o engine.Offer) {
 	}
 	p.dlg = dialog.NewCustomWithoutButtons(title, u.offerContent(p), u.win)
 	p.dlg.SetButtons([]fyne.CanvasObject{p.decline, p.accept})
+	if o.TooBig {
+		p.chosen() // Accept waits for a choice that fits
+	}
 	u.offers[o.ID] = p
 	p.dlg.Show()
 	if !buttons {
@@ -91,6 +95,11 @@ func (u *UI) offerContent(p *offerPrompt) fyne.CanvasObject {
 		tl := widget.NewLabelWithStyle("Trusted device", fyne.TextAlignLeading, fyne.TextStyle{})
 		tl.Importance = widget.SuccessImportance
 		who.Add(tl)
+	}
+	if o.TooBig {
+		// The whole does not fit: say so, and Accept waits until the
+		// entries ticked do (chosen).
+		who.Add(lookAlike(fmt.Sprintf("Only %s free on this computer: choose less", humanBytes(o.Room))))
 	}
 	header := container.NewBorder(nil, nil, container.NewCenter(av), nil, tighten(who.Objects...))
 
@@ -153,21 +162,39 @@ func (u *UI) offerContent(p *offerPrompt) fyne.CanvasObject {
 	return container.New(&promptLayout{width: 420}, top, p.list, footer)
 }
 
-// chosen updates the Accept button to the ticked entries.
+// chosen updates the Accept button to the ticked entries: disabled when
+// none is ticked, or when they do not fit in the free space.
 func (p *offerPrompt) chosen() {
-	n := len(p.chosenEntries())
-	switch {
-	case n == 0:
+	take := p.chosenEntries()
+	n := len(take)
+	if n == 0 || n == len(p.rows) {
 		p.accept.SetText("Accept")
-		p.accept.Disable()
-	case n == len(p.rows):
-		p.accept.SetText("Accept")
-		p.accept.Enable()
-	default:
+	} else {
 		p.accept.SetText(fmt.Sprintf("Accept %d of %d", n, len(p.rows)))
+	}
+	if n == 0 || !p.fits(take) {
+		p.accept.Disable()
+	} else {
 		p.accept.Enable()
 	}
 	p.dlg.Refresh() // the button may have grown
+}
+
+// fits reports whether the entries at take fit in the room the engine
+// reported for an offer too large as a whole.
+func (p *offerPrompt) fits(take []int) bool {
+	o := p.offer
+	if !o.TooBig {
+		return true
+	}
+	if !p.choose {
+		return false // all of it, which does not fit
+	}
+	var size int64
+	for _, i := range take {
+		size += o.Entries[i].Size
+	}
+	return size <= o.Room
 }
 
 // chosenEntries lists the indexes of the ticked entries (all of them when
@@ -197,6 +224,11 @@ func (u *UI) answerChosen(p *offerPrompt) {
 		return
 	}
 	err := eng.AnswerSome(p.offer.ID, take)
+	if errors.Is(err, engine.ErrNoSpace) {
+		// The offer stays open: the user may choose less.
+		u.ShowError(fmt.Errorf("could not accept the offer from %s: %w", peerName(p.offer.From), err))
+		return
+	}
 	delete(u.offers, p.offer.ID)
 	p.dlg.Hide()
 	u.withdrawNotice(p.offer.ID)
@@ -285,7 +317,7 @@ func (u *UI) answer(id string, accept bool) {
 	}
 	p := u.offers[id]
 	err := eng.Answer(id, accept)
-	if p != nil {
+	if p != nil && !errors.Is(err, engine.ErrNoSpace) { // else the offer stays open: choose less
 		delete(u.offers, id)
 		p.dlg.Hide()
 		u.withdrawNotice(id)

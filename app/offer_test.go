@@ -280,3 +280,43 @@ func TestItemDetailSkipped(t *testing.T) {
 		Skipped: []string{"Trip", "song\u200b.mp3"}}
 	assert.Equal(t, `to Bob · 1 file · 5.0 kB · 2 skipped: Trip, song\u200B.mp3`, itemDetail(it))
 }
+
+// TestOfferPromptTooBig: an offer larger than the free space is shown
+// with "Only X free on this computer: choose less", and Accept is disabled
+// until the entries ticked fit; an answer the engine refuses for space
+// leaves the prompt open.
+func TestOfferPromptTooBig(t *testing.T) {
+	u, f := newTestUI(t)
+	o := trip("o1") // Trip 10 MB, a.jpg and b.jpg 1.2 MB each
+	o.TooBig, o.Room = true, 3_000_000
+	u.HandleEvent(engine.OfferReceived{Offer: o})
+	p := u.offers["o1"]
+	require.NotNil(t, p)
+	assert.True(t, shows(u.win, "Only 3.0 MB free on this computer: choose less"), "%q", texts(u.win))
+	assert.True(t, p.accept.Disabled(), "all ticked: 12.4 MB do not fit in 3 MB")
+	test.Tap(p.accept)
+	assert.Empty(t, f.Calls())
+
+	test.Tap(p.rows[0].check) // without Trip: 2.4 MB
+	assert.False(t, p.accept.Disabled())
+	assert.Equal(t, "Accept 2 of 3", p.accept.Text)
+	test.Tap(p.rows[0].check)
+	assert.True(t, p.accept.Disabled(), "Trip again: too much")
+	test.Tap(p.rows[0].check)
+
+	// Free space shrank meanwhile: the engine refuses, the prompt stays.
+	f.ansErr = fmt.Errorf("accept o1: %w: not enough free space on the receiving device: needs 70 MB, has 1 MB", engine.ErrNoSpace)
+	test.Tap(p.accept)
+	assert.Equal(t, []string{"AnswerSome o1 [1 2]"}, f.Calls())
+	assert.Same(t, p, u.offers["o1"], "the offer stays open: the user may choose less")
+	f.ansErr = nil
+	test.Tap(p.rows[2].check)
+	test.Tap(p.accept)
+	assert.Equal(t, []string{"AnswerSome o1 [1 2]", "AnswerSome o1 [1]"}, f.Calls())
+	assert.Nil(t, u.offers["o1"])
+
+	// An offer that fits has Accept enabled, as before.
+	u.HandleEvent(engine.OfferReceived{Offer: trip("o2")})
+	assert.False(t, u.offers["o2"].accept.Disabled())
+	assert.False(t, shows(u.win, "choose less"))
+}

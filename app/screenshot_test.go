@@ -119,6 +119,16 @@ func TestScreenshots(t *testing.T) {
 	capture(t, u.win, "offer-choose")
 	u.closeOffer("o2")
 
+	// Too large for the free space as a whole: choose less.
+	u.HandleEvent(engine.OfferReceived{Offer: engine.Offer{ID: "o3", From: engine.Peer{ID: "a01b2c3d4e5f6071", Name: "Carol's Pixel"},
+		Code: "215 780", Files: 7, Folders: 1, Size: 48_300_000, First: []string{"Saturday", "route.gpx", "video.mp4"},
+		Entries: []engine.OfferEntry{{Name: "Saturday", Folder: true, Files: 5, Size: 21_000_000},
+			{Name: "route.gpx", Files: 1, Size: 300_000}, {Name: "video.mp4", Files: 1, Size: 27_000_000}}, EntryCount: 3,
+		TooBig: true, Room: 30_000_000}})
+	u.offers["o3"].rows[0].check.SetChecked(false)
+	capture(t, u.win, "offer-too-big")
+	u.closeOffer("o3")
+
 	u.tabs.Select(u.queueTab)
 	capture(t, u.win, "queue")
 

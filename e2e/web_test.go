@@ -120,9 +120,13 @@ type webState struct {
 	Ready bool
 	Port  int
 	Sent  []struct {
-		Files  int
-		Failed []string
-		Error  string
+		Files   int // offered
+		Sent    int // arrived
+		Bytes   int64
+		Skipped []string
+		Failed  []string
+		Error   string
+		Said    string // the transfer row's last words
 	}
 	Received []struct {
 		Path   string

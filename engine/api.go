@@ -150,6 +150,12 @@ type Offer struct {
 	Entries    []OfferEntry
 	EntryCount int
 	Text       string
+	// TooBig: the whole offer does not fit in the free space of the
+	// download folder, but some entries do. Room is what the entries
+	// chosen (AnswerSome) may add up to; a choice larger than that, or
+	// Answer(id, true), is refused with ErrNoSpace and the offer stays open.
+	TooBig bool
+	Room   int64
 }
 
 // OfferEntry is one top-level file or folder of an offer.

@@ -85,6 +85,33 @@ type Engine struct {
 type pendingOffer struct {
 	answer  chan answer // buffered: Answer never waits
 	entries int         // top-level entries of the offer
+	// sizes are the bytes of the top-level entries listed (Offer.Entries),
+	// size the offer's; space checks that the entries chosen fit.
+	sizes []int64
+	size  int64
+	space func(need int64) error
+}
+
+// fits checks, before the answer goes out, that the entries taken (nil:
+// all) fit in the free space now; the receiver checks again as it accepts.
+func (p *pendingOffer) fits(take []int) error {
+	if p.space == nil {
+		return nil
+	}
+	need := p.size
+	if take != nil {
+		need = 0
+		for _, i := range take {
+			if i >= len(p.sizes) {
+				return nil // not listed: the receiver's own check decides
+			}
+			need += p.sizes[i]
+		}
+	}
+	if err := p.space(need); err != nil {
+		return noSpaceError{err}
+	}
+	return nil
 }
 
 // answer is the user's decision about an offer: take lists the top-level
@@ -508,6 +535,11 @@ func (e *Engine) Answer(offerID string, accept bool) error {
 	if p == nil {
 		return fmt.Errorf("answer %s: %w", offerID, ErrUnknownOffer)
 	}
+	if accept {
+		if err := p.fits(nil); err != nil {
+			return err // the offer stays open: choose less
+		}
+	}
 	delete(e.offers, offerID)
 	p.answer <- answer{ok: accept}
 	return nil
@@ -533,6 +565,9 @@ func (e *Engine) AnswerSome(offerID string, entries []int) error {
 		take = nil
 	case len(take) > transfer.MaxTake:
 		return fmt.Errorf("answer %s: at most %d entries can be chosen; accept all instead", offerID, transfer.MaxTake)
+	}
+	if err := p.fits(take); err != nil {
+		return err // the offer stays open: choose less
 	}
 	delete(e.offers, offerID)
 	p.answer <- answer{ok: true, take: take}

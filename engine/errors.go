@@ -19,10 +19,22 @@ var (
 	ErrUnknownDevice = errors.New("no such device")
 	// ErrUnknownOffer: no offer with that id is waiting for an answer.
 	ErrUnknownOffer = errors.New("no such offer is waiting")
+	// ErrNoSpace: the files chosen from an offer (Answer, AnswerSome) do
+	// not fit in the free space of the download folder; the offer stays
+	// open, and a smaller choice may fit (Offer.TooBig).
+	ErrNoSpace = errors.New("not enough free space for the files chosen")
 	// ErrNotActive: the item is not in a state the action applies to
 	// (pause a finished item, retry a receive or a send that worked).
 	ErrNotActive = errors.New("the item cannot do that now")
 )
+
+// noSpaceError is ErrNoSpace with the receiver's figures: "not enough
+// free space on the receiving device: needs X, has Y: choose less".
+type noSpaceError struct{ err error }
+
+func (e noSpaceError) Error() string        { return e.err.Error() + ": choose less" }
+func (e noSpaceError) Is(target error) bool { return target == ErrNoSpace }
+func (e noSpaceError) Unwrap() error        { return e.err }
 
 // wrongDeviceError: the address of a discovered device was answered by
 // another device (addresses change hands on a LAN).

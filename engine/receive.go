@@ -23,7 +23,8 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 	if r := e.receivers[dir]; r != nil {
 		return r
 	}
-	r := &transfer.Receiver{Dir: dir, Choose: e.decide}
+	r := &transfer.Receiver{Dir: dir}
+	r.Choose = func(ctx context.Context, o transfer.OfferReceived) ([]int, bool) { return e.decide(ctx, r, o) }
 	r.OnEvent = func(ev transfer.Event) { e.onReceiveEvent(r, ev) }
 	e.receivers[dir] = r
 	return r
@@ -52,9 +53,14 @@ func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
 // decide asks the user about a new offer (Receiver.Choose), unless quick
 // save is on, or it comes from a trusted device and auto-accept is on. It
 // returns when the user answers, the sender goes away or the engine stops,
-// with the top-level entries chosen (nil: all).
-func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) ([]int, bool) {
-	p := &pendingOffer{answer: make(chan answer, 1), entries: o.TopCount}
+// with the top-level entries chosen (nil: all). An offer too large as a
+// whole (o.TooBig) is asked about too, as the user may pick a part that
+// fits; accepted without asking, it is declined by r as not fitting.
+func (e *Engine) decide(ctx context.Context, r *transfer.Receiver, o transfer.OfferReceived) ([]int, bool) {
+	p := &pendingOffer{answer: make(chan answer, 1), entries: o.TopCount, size: o.Size, space: r.SpaceFor}
+	for _, t := range o.Top {
+		p.sizes = append(p.sizes, t.Size)
+	}
 	var (
 		itemID string
 		auto   bool
@@ -83,7 +89,7 @@ func (e *Engine) decide(ctx context.Context, o transfer.OfferReceived) ([]int, b
 		e.emit(OfferReceived{Offer: Offer{
 			ID: it.ID, From: it.Peer, Type: kind, Code: o.From.Code, Trusted: trusted,
 			Files: o.Files, Folders: o.Folders, Size: o.Size, First: slices.Clone(o.First), Text: o.Text,
-			Entries: offerEntries(o.Top), EntryCount: o.TopCount,
+			Entries: offerEntries(o.Top), EntryCount: o.TopCount, TooBig: o.TooBig, Room: o.Room,
 		}})
 	}()
 	if auto {

@@ -343,3 +343,65 @@ func topNames(t *testing.T, dir string) []string {
 	}
 	return names
 }
+
+// TestChooseOfferLargerThanFreeSpace: a receiver that can choose (Choose)
+// is asked about an offer too large as a whole when part of it fits, and
+// told the room; taking all of it is declined with the space error, taking
+// a part that fits works, and an offer of which nothing fits is declined
+// without asking.
+func TestChooseOfferLargerThanFreeSpace(t *testing.T) {
+	src := t.TempDir()
+	sparseFile(t, filepath.Join(src, "big.bin"), 40<<20)
+	writeFile(t, filepath.Join(src, "small.txt"), []byte("fits"))
+	paths := []string{filepath.Join(src, "big.bin"), filepath.Join(src, "small.txt")}
+	h := startReceiver(t, nil)
+	var free atomic.Int64
+	free.Store(100 << 20) // of which 64 MiB are kept free: 36 MiB of room
+	h.rcv.statfs = func(string) (int64, bool) { return free.Load(), true }
+	var take atomic.Pointer[[]int]
+	asked := make(chan OfferReceived, 4)
+	h.rcv.Choose = func(_ context.Context, o OfferReceived) ([]int, bool) {
+		asked <- o
+		return *take.Load(), true
+	}
+	// Choose runs before the answer goes out, so before send returns.
+	wasAsked := func() OfferReceived {
+		t.Helper()
+		select {
+		case o := <-asked:
+			return o
+		default:
+			require.FailNow(t, "the receiver was not asked")
+			return OfferReceived{}
+		}
+	}
+	reasons := make(chan string, 4)
+	onEvent := func(e Event) {
+		if d, ok := e.(Declined); ok {
+			reasons <- d.Reason
+		}
+	}
+
+	take.Store(&[]int{0, 1}) // all of it: too much
+	_, err := send(t, h, paths, "", onEvent)
+	require.ErrorIs(t, err, ErrDeclined)
+	o := wasAsked()
+	assert.True(t, o.TooBig)
+	assert.Equal(t, int64(36<<20), o.Room)
+	assert.Equal(t, "not enough free space on the receiving device: needs 109 MB, has 105 MB", <-reasons)
+	assert.Empty(t, snapshot(t, h.dir), "nothing is written")
+
+	take.Store(&[]int{1})
+	res, err := send(t, h, paths, "", nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"big.bin"}, res.Skipped)
+	assert.Equal(t, 1, res.Sent)
+	assert.True(t, wasAsked().TooBig)
+	assert.Equal(t, map[string]string{"small.txt": sum([]byte("fits"))}, snapshot(t, h.dir))
+
+	free.Store(64 << 20) // no room at all: nothing to choose from
+	_, err = send(t, h, paths, "", onEvent)
+	require.ErrorIs(t, err, ErrDeclined)
+	assert.Contains(t, <-reasons, "not enough free space on the receiving device")
+	assert.Empty(t, asked, "not asked")
+}

@@ -51,6 +51,13 @@ type OfferReceived struct {
 	TopCount int
 	// Resuming is set when this continues an offer accepted earlier.
 	Resuming bool
+	// TooBig: the offer as a whole does not fit in the free space, but
+	// some of its top-level entries do; Room is the bytes the entries
+	// chosen may add up to (free space minus the margin and what other
+	// transfers still write). Only Receiver.Choose is asked about such an
+	// offer, and the event OnEvent hears leaves both unset.
+	TooBig bool
+	Room   int64
 }
 
 // Accepted: the offer was accepted (by the receiver). Skipped lists the

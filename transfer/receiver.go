@@ -66,7 +66,10 @@ type Receiver struct {
 	Decide func(ctx context.Context, o OfferReceived) bool
 	// Choose, when set, is asked instead of Decide and may keep only some
 	// of the offer's top-level entries (OfferReceived.Top): take lists
-	// their indexes, nil for all of them.
+	// their indexes, nil for all of them. Unlike Decide, it is also asked
+	// about an offer too large for the free space as a whole when some of
+	// its entries fit (OfferReceived.TooBig, Room): the entries taken must
+	// then fit, or the offer is declined with the space error.
 	Choose func(ctx context.Context, o OfferReceived) (take []int, ok bool)
 	// OnEvent hears every event, from the session's goroutine.
 	OnEvent func(Event)
@@ -142,6 +145,25 @@ func (r *Receiver) checkSpace(id string, need int64) error {
 		return &NoSpaceError{Need: need + r.margin(), Have: max(have, 0)}
 	}
 	return nil
+}
+
+// room is how many bytes offer id may write: the free space minus the
+// margin and what other offers in flight still write. ok is false when free
+// space cannot be measured.
+func (r *Receiver) room(id string) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	free, ok := r.free()
+	if !ok {
+		return 0, false
+	}
+	have := free
+	for other, a := range r.active {
+		if other != id {
+			have -= max(a.remaining.Load(), 0)
+		}
+	}
+	return max(have-r.margin(), 0), true
 }
 
 // SpaceFor reports whether an offer of need bytes fits now (nil when it does
@@ -550,7 +572,13 @@ func (rs *recvSession) decide() error {
 			// Interrupted offers nobody resumes give way to a new one.
 			rs.r.makeRoom(o.id, o.size)
 			if err := rs.r.SpaceFor(o.size); err != nil {
-				return rs.decline(err.Error())
+				// Someone who can choose may still take a part that fits;
+				// without a choice, or when no entry fits, the answer is no.
+				room, _ := rs.r.room(o.id)
+				if rs.r.Choose == nil || !slices.ContainsFunc(ev.Top, func(t TopEntry) bool { return t.Size <= room }) {
+					return rs.decline(err.Error())
+				}
+				ev.TooBig, ev.Room = true, room
 			}
 		}
 		ok := false
@@ -614,8 +642,13 @@ func (rs *recvSession) decide() error {
 	} else {
 		// Reserve the space before anything is written: another offer
 		// accepted meanwhile may have taken it.
+		// The entries chosen must fit (those of an offer too large as a
+		// whole too); kept partial data may give way to them.
 		if o.reg, err = rs.r.register(o.id, rs.link, o.want); err != nil {
-			return rs.decline(err.Error())
+			rs.r.makeRoom(o.id, o.want)
+			if o.reg, err = rs.r.register(o.id, rs.link, o.want); err != nil {
+				return rs.decline(err.Error())
+			}
 		}
 		if err := rs.prepare(digest); err != nil {
 			rs.fail(-1, CodeIO, err.Error(), false)

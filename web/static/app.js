@@ -104,28 +104,43 @@ async function sendItems(picked) {
   if (!items.length) return;
   const files = items.length;
   const row = transferRow(`To ${escapeName(target.name)}: ${files === 1 ? escapeName(items[0].path) : `${files} files`}`);
-  const result = { files, failed: [], error: '' };
+  // sent: the files that arrived; skipped: the top-level names the
+  // receiver left out (PROTOCOL.md §4.1, take); bytes: what was streamed.
+  const result = { files, sent: 0, bytes: 0, skipped: [], skippedFiles: 0, failed: [], error: '', said: '' };
   let ch = null;
   try {
     ch = new Channel(await target.dial());
     connectedCode(ch.code);
     row.say('waiting for them to accept…');
     const r = await sendFiles(ch, items, '', {
-      onAccepted: () => row.say('accepted'),
+      onAccepted: (a) => row.say(a.skipped.length ? `accepted ${a.files} of ${files} files; skipped: ${a.skipped.join(', ')}` : 'accepted'),
       onProgress: (done, total) => row.progress(done, total),
       cancelled: () => row.cancelled,
     });
-    result.failed = r.failed;
+    Object.assign(result, { sent: r.sent, bytes: r.bytes, skipped: r.skipped, skippedFiles: r.skippedFiles, failed: r.failed });
     row.done();
-    row.say(r.failed.length ? `done; failed: ${r.failed.join(', ')}` : `sent ${files} files`, r.failed.length ? 'bad' : 'ok');
+    result.said = sentSummary(r);
+    row.say(result.said, r.failed.length ? 'bad' : 'ok');
   } catch (e) {
     result.error = e.message;
-    row.say(e instanceof Declined ? 'declined' : e instanceof Cancelled ? 'cancelled' : `failed: ${e.message}`, 'bad');
+    result.said = e instanceof Declined ? 'declined' : e instanceof Cancelled ? 'cancelled' : `failed: ${e.message}`;
+    row.say(result.said, 'bad');
   } finally {
     row.finished();
     if (ch) ch.close();
     state.sent.push(result);
   }
+}
+
+// sentSummary says how a send ended: "sent 3 files", or with files the
+// receiver left out "sent 1 of 3 files, 2 skipped by the receiver (a.txt,
+// b.txt)", and what failed.
+function sentSummary(r) {
+  const files = (n) => `${n} file${n === 1 ? '' : 's'}`;
+  let said = r.sent === r.offered ? `sent ${files(r.sent)}` : `sent ${r.sent} of ${files(r.offered)}`;
+  if (r.skippedFiles > 0 || r.skipped.length) said += `, ${r.skippedFiles} skipped by the receiver (${r.skipped.join(', ')})`;
+  if (r.failed.length) said += `; failed: ${r.failed.join(', ')}`;
+  return said;
 }
 
 function fromInput(input) {

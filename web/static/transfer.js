@@ -15,6 +15,8 @@ const MAX_TEXT = 8192;
 const MAX_ENTRIES = 100000;
 const MAX_CHUNK = 256 * 1024;
 const MAX_FILE = 2 ** 50;
+// MAX_TAKE bounds an accept's take list (transfer.MaxTake).
+const MAX_TAKE = 1000;
 
 const enc = new TextEncoder();
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -67,6 +69,19 @@ export function decode(data) {
       break;
     case 'file-end':
       if (!SHA_RE.test(m.sha256 || '')) throw new ProtocolError('protocol', 'file-end: bad sha256');
+      break;
+    case 'accept':
+      // take: the top-level entries chosen (PROTOCOL.md §4.1); [] is all.
+      if (m.take !== undefined && m.take !== null) {
+        if (!Array.isArray(m.take)) throw new ProtocolError('protocol', 'accept: take must be a list');
+        if (m.take.length > MAX_TAKE) throw new ProtocolError('too-large', `accept: take lists ${m.take.length} entries, limit ${MAX_TAKE}`);
+        m.take.forEach((t, k) => {
+          if (!isInt(t) || t < 0 || t >= MAX_ENTRIES || (k > 0 && t <= m.take[k - 1])) {
+            throw new ProtocolError('protocol', `accept: take indexes must increase, within 0..${MAX_ENTRIES - 1}`);
+          }
+        });
+      }
+      if (!m.take || m.take.length === 0) m.take = null;
       break;
     case 'end':
       if (m.retries < 0) throw new ProtocolError('protocol', 'end: negative retries');
@@ -248,15 +263,43 @@ function batches(entries) {
   return out;
 }
 
+// topLevel gives, per entry, the index of its top-level entry (the first
+// part of its path, counted in the order each first appears: what an
+// accept's take counts, PROTOCOL.md §4.2), and the top-level names.
+export function topLevel(entries) {
+  const at = new Map();
+  const names = [];
+  const of = entries.map((e) => {
+    const first = e.path.split('/')[0];
+    if (!at.has(first)) { at.set(first, names.length); names.push(first); }
+    return at.get(first);
+  });
+  return { of, names };
+}
+
 export class Cancelled extends Error {
   constructor(message = 'cancelled') { super(message); }
 }
 
 // sendFiles offers items ({file, path}) and an optional text over ch and
-// streams what the receiver accepts. events: onAccepted(), onProgress(sent,
-// total), onFile(path, ok, message), cancelled() (true: stop the transfer).
-// Resolves to {files, failed}; rejects with Declined or Cancelled.
+// streams what the receiver accepts: only the top-level entries its accept
+// takes (PROTOCOL.md §4.1). events: onAccepted({files, skipped}),
+// onProgress(sent, total), onFile(path, ok, message), cancelled() (true:
+// stop the transfer). Resolves to {offered, files, sent, bytes, skipped,
+// skippedFiles, failed}: the files offered, those taken, those that arrived,
+// the bytes streamed, the top-level names left out and the files below them,
+// the paths that failed. Rejects with Declined or Cancelled; a receiver
+// breaking the protocol is told (error) before the rejection.
 export async function sendFiles(ch, items, text, events = {}) {
+  try {
+    return await sendOffer(ch, items, text, events);
+  } catch (err) {
+    if (err instanceof ProtocolError && !err.remote) await ch.violate(err);
+    throw err;
+  }
+}
+
+async function sendOffer(ch, items, text, events) {
   const list = manifest(items);
   const entries = list.map((x) => x.entry);
   const id = randomHex(16);
@@ -267,6 +310,8 @@ export async function sendFiles(ch, items, text, events = {}) {
   for (const b of batches(entries)) ch.send({ type: 'entries', id, entries: b });
 
   const ok = new Set(), failed = new Map(), cancelled = new Set();
+  // skipped: per entry, left out by the accept's take (none until then).
+  let skipped = entries.map(() => false), skippedNames = [];
   let paused = false, retries = 0, sent = 0;
   let current = -1, stopCurrent = false;
   const queue = [];
@@ -282,9 +327,11 @@ export async function sendFiles(ch, items, text, events = {}) {
       case 'pause': paused = true; return null;
       case 'resume': paused = false; return null;
       case 'file-ok':
+        if (skipped[m.index]) throw new ProtocolError('protocol', `file-ok for index ${m.index}, which was not taken`);
         if (m.index < entries.length && !entries[m.index].dir) { ok.add(m.index); failed.delete(m.index); events.onFile?.(entries[m.index].path, true); }
         return null;
       case 'file-error':
+        if (skipped[m.index]) throw new ProtocolError('protocol', `file-error for index ${m.index}, which was not taken`);
         if (m.index < entries.length) {
           failed.set(m.index, `${m.code}: ${m.message || ''}`);
           events.onFile?.(entries[m.index].path, false, m.message || m.code);
@@ -293,9 +340,10 @@ export async function sendFiles(ch, items, text, events = {}) {
         return null;
       case 'cancel':
         if (m.index === -1) throw new Error('the receiver cancelled the transfer');
-        if (m.index < entries.length) { cancelled.add(m.index); if (m.index === current) stopCurrent = true; }
+        if (m.index < entries.length && !skipped[m.index]) { cancelled.add(m.index); if (m.index === current) stopCurrent = true; }
         return null;
       case 'retry':
+        if (skipped[m.index]) throw new ProtocolError('protocol', `retry for index ${m.index}, which was not taken`);
         retries++;
         if (m.index < entries.length && !entries[m.index].dir && !ok.has(m.index) && m.index !== current && !queue.includes(m.index)) {
           failed.delete(m.index); cancelled.delete(m.index); queue.push(m.index);
@@ -322,13 +370,27 @@ export async function sendFiles(ch, items, text, events = {}) {
     if (m === undefined) continue;
     if (m && m.type === 'decline' && m.id === id) throw new Declined(m.message);
     if (m && m.type === 'accept' && m.id === id) {
-      for (const i of m.done || []) if (i >= 0 && i < entries.length) ok.add(i);
+      if (m.take) {
+        // Only the entries at or below the top-level ones taken are sent.
+        const tops = topLevel(entries);
+        for (const t of m.take) {
+          if (t >= tops.names.length) throw new ProtocolError('protocol', `take: index ${t} out of range (${tops.names.length} top-level entries)`);
+        }
+        const taken = new Set(m.take);
+        skipped = tops.of.map((k) => !taken.has(k));
+        skippedNames = tops.names.filter((_, k) => !taken.has(k));
+      }
+      for (const i of m.done || []) if (i >= 0 && i < entries.length && !skipped[i]) ok.add(i);
       break;
     }
     handle(m);
   }
-  events.onAccepted?.();
-  for (let i = 0; i < entries.length; i++) if (!entries[i].dir && !ok.has(i)) queue.push(i);
+  const taken = entries.filter((e, i) => !e.dir && !skipped[i]);
+  const takenTotal = taken.reduce((s, e) => s + e.size, 0);
+  events.onAccepted?.({ files: taken.length, skipped: skippedNames });
+  for (let i = 0; i < entries.length; i++) if (!entries[i].dir && !ok.has(i) && !skipped[i]) queue.push(i);
+  let bytes = 0; // streamed in this transfer (what the receiver had is not)
+  for (const i of ok) sent += entries[i].size;
 
   const poll = async () => {
     for (;;) {
@@ -377,7 +439,8 @@ export async function sendFiles(ch, items, text, events = {}) {
         }
         off += block.length;
         sent += block.length;
-        events.onProgress?.(sent, total);
+        bytes += block.length;
+        events.onProgress?.(sent, takenTotal);
       }
       if (aborted) {
         if (stopCurrent) ch.send({ type: 'abort', index: i });
@@ -394,8 +457,13 @@ export async function sendFiles(ch, items, text, events = {}) {
       if (m === undefined) continue;
       const r = handle(m);
       if (r === 'done') {
-        const result = { files: entries.filter((e) => !e.dir).length, failed: [...failed.keys()].map((i) => entries[i].path) };
-        for (const i of m.failed || []) if (i < entries.length && !result.failed.includes(entries[i].path)) result.failed.push(entries[i].path);
+        const offered = entries.filter((e) => !e.dir).length;
+        const result = {
+          offered, files: taken.length, bytes, skipped: skippedNames, skippedFiles: offered - taken.length,
+          failed: [...failed.keys()].map((i) => entries[i].path),
+        };
+        for (const i of m.failed || []) if (i < entries.length && !skipped[i] && !result.failed.includes(entries[i].path)) result.failed.push(entries[i].path);
+        result.sent = taken.length - result.failed.length;
         await ch.flush(1000);
         return result;
       }
