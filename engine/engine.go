@@ -529,31 +529,25 @@ func (e *Engine) SendText(to Target, text string) (Message, error) { return e.se
 
 // Answer accepts or declines a waiting offer.
 func (e *Engine) Answer(offerID string, accept bool) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p := e.offers[offerID]
-	if p == nil {
-		return fmt.Errorf("answer %s: %w", offerID, ErrUnknownOffer)
+	p, err := e.pendingOffer(offerID)
+	if err != nil {
+		return err
 	}
 	if accept {
 		if err := p.fits(nil); err != nil {
 			return err // the offer stays open: choose less
 		}
 	}
-	delete(e.offers, offerID)
-	p.answer <- answer{ok: accept}
-	return nil
+	return e.deliverAnswer(offerID, p, answer{ok: accept})
 }
 
 // AnswerSome accepts a waiting offer, but only its top-level entries at
 // the given indexes (Offer.Entries); the sender is told and skips the
 // rest. At least one must be chosen.
 func (e *Engine) AnswerSome(offerID string, entries []int) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p := e.offers[offerID]
-	if p == nil {
-		return fmt.Errorf("answer %s: %w", offerID, ErrUnknownOffer)
+	p, err := e.pendingOffer(offerID)
+	if err != nil {
+		return err
 	}
 	take := slices.Compact(slices.Sorted(slices.Values(entries)))
 	switch {
@@ -569,8 +563,31 @@ func (e *Engine) AnswerSome(offerID string, entries []int) error {
 	if err := p.fits(take); err != nil {
 		return err // the offer stays open: choose less
 	}
+	return e.deliverAnswer(offerID, p, answer{ok: true, take: take})
+}
+
+// pendingOffer is the offer waiting for an answer under this id. Its space
+// check runs after, without the engine's lock: it asks the file system.
+func (e *Engine) pendingOffer(offerID string) (*pendingOffer, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.offers[offerID]
+	if p == nil {
+		return nil, fmt.Errorf("answer %s: %w", offerID, ErrUnknownOffer)
+	}
+	return p, nil
+}
+
+// deliverAnswer hands a to the offer p, unless it was answered (or went
+// away) meanwhile.
+func (e *Engine) deliverAnswer(offerID string, p *pendingOffer, a answer) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.offers[offerID] != p {
+		return fmt.Errorf("answer %s: %w", offerID, ErrUnknownOffer)
+	}
 	delete(e.offers, offerID)
-	p.answer <- answer{ok: true, take: take}
+	p.answer <- a
 	return nil
 }
 
