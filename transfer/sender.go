@@ -408,7 +408,9 @@ func (ss *sendSession) choose(accept Message) error {
 	return nil
 }
 
-func (s *Sender) isSkipped(i int) bool { return s.skipped != nil && s.skipped[i] }
+// isSkipped reports whether the receiver left entry i out; an index that
+// names no entry (-1 is "all" in a cancel) is not skipped.
+func (s *Sender) isSkipped(i int) bool { return i >= 0 && i < len(s.skipped) && s.skipped[i] }
 
 // plan builds the queue from the receiver's accept: skip what it has, resume
 // what it has in part.
@@ -619,7 +621,7 @@ func (ss *sendSession) requeue(i int) {
 func (ss *sendSession) handle(m Message) error {
 	o := ss.opts.Offer
 	// An entry the receiver left out is not part of this transfer.
-	inRange := m.Index < len(o.Entries) && !ss.isSkipped(m.Index)
+	inRange := m.Index >= 0 && m.Index < len(o.Entries) && !ss.isSkipped(m.Index)
 	switch m.Type {
 	case TypeFileOK:
 		if !inRange || o.Entries[m.Index].Dir {

@@ -257,3 +257,26 @@ func TestChooseNothingOrBadDeclines(t *testing.T) {
 	assert.Equal(t, 2, res.Sent)
 	assert.Empty(t, res.Skipped)
 }
+
+// A receiver that chose some entries and then cancels the whole transfer
+// (cancel with index -1, what Receiver.Cancel sends) ends the send as
+// cancelled: the sender does not look the -1 up among the skipped entries
+// (it panicked there, taking the sending process down).
+func TestCancelAllAfterChoosingSome(t *testing.T) {
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"))
+	writeFile(t, filepath.Join(src, "b.txt"), bytes.Repeat([]byte("b"), 4<<20))
+	cancelAll, _ := Encode(Message{Type: TypeCancel, Index: -1})
+	addr, got := hostileReceiver(t, []int{1}, string(cancelAll))
+	o, err := NewOffer([]string{filepath.Join(src, "a.txt"), filepath.Join(src, "b.txt")}, "")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = NewSender(SendOptions{Offer: o, Dial: dialer(t, addr), ReconnectWindow: time.Second}).Run(ctx)
+	require.ErrorIs(t, err, ErrCancelled)
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver saw no end")
+	}
+}
