@@ -284,7 +284,14 @@ func (n *desktopNotices) event(u *UI, ev desknotify.Event) {
 		case desknotify.ActionInvoked:
 			switch ev.Action {
 			case actionAccept:
-				u.answer(offer, true)
+				// What the prompt has ticked, as its own Accept does;
+				// nothing ticked, or too much for the disk: the prompt
+				// says so.
+				p := u.offers[offer]
+				u.answerChosen(p)
+				if _, open := u.offers[offer]; open {
+					u.raiseWindow()
+				}
 			case actionDecline:
 				u.answer(offer, false)
 			}

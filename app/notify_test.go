@@ -184,6 +184,31 @@ func TestOfferNotificationAccept(t *testing.T) {
 	assert.Zero(t, nu.win.times(), "the window was not raised")
 }
 
+// Accept on the notification takes what the prompt has ticked, as the
+// prompt's own Accept does (it took everything); with nothing ticked it
+// answers nothing and raises the window, where the prompt says why.
+func TestOfferNotificationAcceptTakesTheTickedEntries(t *testing.T) {
+	nu := newNoticeUI(t, nil)
+	nu.ready(t)
+	nu.HandleEvent(engine.OfferReceived{Offer: trip("o1")})
+	nu.HandleEvent(engine.OfferReceived{Offer: trip("o2")})
+	nu.settle(t, "shown", func() bool { return len(nu.srv.showing()) == 2 })
+
+	test.Tap(nu.offers["o1"].rows[1].check) // untick a.jpg
+	nu.event(desknotify.ActionInvoked{ID: 1, Action: "accept"})
+	nu.settle(t, "answered", func() bool { return len(nu.eng.Calls()) > 0 })
+	assert.Equal(t, []string{"AnswerSome o1 [0 2]"}, nu.eng.Calls())
+	assert.Zero(t, nu.win.times(), "the window was not raised")
+
+	for _, r := range nu.offers["o2"].rows {
+		test.Tap(r.check) // untick everything
+	}
+	nu.event(desknotify.ActionInvoked{ID: 2, Action: "accept"})
+	nu.settle(t, "raised", func() bool { return nu.win.times() > 0 })
+	assert.Equal(t, []string{"AnswerSome o1 [0 2]"}, nu.eng.Calls(), "nothing ticked: no answer")
+	assert.NotNil(t, nu.offers["o2"], "the prompt still waits")
+}
+
 // The notification goes whenever the offer is answered or ends elsewhere:
 // Decline in the prompt, the engine closing the offer. Decline on the
 // notification declines; a notification dismissed unanswered raises the
