@@ -302,7 +302,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
 	e.addr = ln.Addr().String()
 	e.ln = ln
-	ln.SetName(e.peerConfig().Name) // renamed before Run
+	cur := e.peerConfig()
+	ln.SetSelf(cur.Name, cur.Type) // renamed before Run
 	e.mu.Unlock()
 	slog.Info("engine: listening", slog.String("addr", ln.Addr().String()), slog.String("dir", dir))
 

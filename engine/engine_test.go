@@ -914,3 +914,20 @@ func TestTakenPortFallsBack(t *testing.T) {
 	ev := te.rec.wait(t, 0, "the problem", func(ev Event) bool { _, ok := ev.(Problem); return ok })
 	assert.Contains(t, ev.(Problem).Err.Error(), fmt.Sprintf("Port %d is in use", port))
 }
+
+// A type changed in Settings reaches the hello of the next connection, not
+// only the mDNS record: a receiver that does not see the sender advertise
+// (a command line, a send to an address) shows the new type.
+func TestSetTypeReachesTheHello(t *testing.T) {
+	cfg := testConfig(t, "alice")
+	cfg.Type = discovery.TypeLaptop
+	a, b := runEngine(t, cfg), startEngine(t, "bob")
+	require.NoError(t, a.SetType(discovery.TypeDesktop))
+	f := filepath.Join(t.TempDir(), "photo.jpg")
+	writeFile(t, f, []byte("x"))
+	_, err := a.Send(b.target(), []string{f})
+	require.NoError(t, err)
+	o := b.rec.waitOffer(t, 0)
+	assert.Equal(t, discovery.TypeDesktop, o.Type)
+	require.NoError(t, b.Answer(o.ID, false))
+}

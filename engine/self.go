@@ -25,12 +25,13 @@ type selfState struct {
 	changed   chan struct{} // closed (and replaced) when either changes
 }
 
-// peerConfig is the configuration of connections with the current name.
+// peerConfig is the configuration of connections with the current name
+// and type.
 func (e *Engine) peerConfig() peer.Config {
 	e.selfMu.Lock()
 	defer e.selfMu.Unlock()
 	c := e.peerCfg
-	c.Name = e.self.name
+	c.Name, c.Type = e.self.name, e.self.typ
 	return c
 }
 
@@ -84,7 +85,7 @@ func (e *Engine) setSelf(name, typ string) error {
 	slog.Info("engine: this device changed", slog.String("name", name), slog.String("type", typ))
 
 	if e.ln != nil {
-		e.ln.SetName(name)
+		e.ln.SetSelf(name, typ)
 	}
 	if e.srv.url != "" {
 		// The server knows the device by its hello: connect again.

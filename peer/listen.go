@@ -111,12 +111,13 @@ func turnAway(c net.Conn) {
 	_ = c.Close()
 }
 
-// SetName changes the name this listener's hello gives, for the
-// handshakes that start from now on (the device was renamed).
-func (l *Listener) SetName(name string) {
+// SetSelf changes the name and type this listener's hello gives, for the
+// handshakes that start from now on (the device was renamed, or its type
+// changed).
+func (l *Listener) SetSelf(name, typ string) {
 	l.cfgMu.Lock()
 	defer l.cfgMu.Unlock()
-	l.cfg.Name = name
+	l.cfg.Name, l.cfg.Type = name, typ
 }
 
 func (l *Listener) config() Config {

@@ -728,3 +728,23 @@ func TestProxyPassThroughWorks(t *testing.T) {
 	assert.Equal(t, srvCfg.Identity.Fingerprint, conn.Remote.Fingerprint)
 	require.NoError(t, conn.Close())
 }
+
+// SetSelf changes the name and type the listener's hello gives to the
+// handshakes that follow (the device was renamed, or its type changed in
+// Settings).
+func TestListenerSetSelf(t *testing.T) {
+	verifyNoLeaks(t)
+	cfg := newConfig(t, "Old name")
+	cfg.Type = "laptop"
+	srv := startServer(t, cfg, nil, closeAndWait)
+	c := mustDial(t, srv.addr, newConfig(t, "Sender"))
+	assert.Equal(t, "Old name", c.Remote.Name)
+	assert.Equal(t, "laptop", c.Remote.Type)
+	c.Close()
+
+	srv.ln.SetSelf("New name", "desktop")
+	c = mustDial(t, srv.addr, newConfig(t, "Sender"))
+	defer c.Close()
+	assert.Equal(t, "New name", c.Remote.Name)
+	assert.Equal(t, "desktop", c.Remote.Type)
+}
