@@ -141,6 +141,7 @@ func (e *Engine) startWaiting() {
 			t, files := offerTitle(offer)
 			it.Title, it.Files, it.Total = t, files, offer.TotalSize()
 			it.State, it.Started = StateConnecting, time.Now()
+			it.fromWaiting = true
 			e.startSendLocked(it, offer)
 			e.emitItem(it, false)
 		}()

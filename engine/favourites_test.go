@@ -1,11 +1,17 @@
 package engine
 
 import (
+	"net"
+	"net/netip"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
 // trustOffline makes b a trusted device of a (as a pairing and "Trust"
@@ -115,4 +121,41 @@ func TestWaitingSendCancelAndBound(t *testing.T) {
 	c := startEngine(t, "carol")
 	_, err = c.Send(Target{ID: bob.Self().ID, Name: "bob"}, []string{src})
 	assert.ErrorIs(t, err, errNoRoute)
+}
+
+// Another device that advertises a favourite's id (the id and fingerprint
+// are public, in its TXT record) at its own address does not end the send
+// waiting for the favourite: the handshake shows it is not the device, and
+// the send waits on.
+func TestImpostorDoesNotEndAWaitingSend(t *testing.T) {
+	a := startEngine(t, "alice")
+	bob, err := New(testConfig(t, "bob"))
+	require.NoError(t, err)
+	trustOffline(t, a, bob)
+	mallory := startEngine(t, "mallory")
+	src := filepath.Join(t.TempDir(), "for-bob.txt")
+	writeFile(t, src, []byte("for bob only"))
+	it, err := a.Send(offlineTarget(t, a, bob.Self().ID), []string{src})
+	require.NoError(t, err)
+	require.Equal(t, StateWaiting, it.State)
+
+	_, port, err := net.SplitHostPort(mallory.Addr())
+	require.NoError(t, err)
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	from := a.rec.mark()
+	a.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
+		Info: discovery.Info{ID: bob.Self().ID, Name: "bob", Type: discovery.TypeLaptop, Version: int(signaling.Version),
+			Fingerprint: bob.Fingerprint()},
+		Port: p, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+	}})
+	a.rec.waitState(t, from, it.ID, StateConnecting)
+	back := a.rec.waitState(t, from, it.ID, StateWaiting)
+	assert.Empty(t, back.Error)
+	for _, ev := range a.rec.all()[from:] {
+		if ic, ok := ev.(ItemChanged); ok && ic.Item.ID == it.ID {
+			assert.False(t, ic.Item.State.Finished(), "the send never ended: %v", ic.Item)
+		}
+	}
+	assert.Empty(t, mallory.rec.count(func(ev Event) bool { _, ok := ev.(OfferReceived); return ok }), "mallory got no offer")
 }

@@ -45,6 +45,10 @@ type item struct {
 	connected       bool               // the current attempt has a link (or had one)
 	accepted        bool               // the receiver accepted in the current attempt
 	cancelRequested bool               // our user cancelled
+	// fromWaiting: the current attempt was started by its device
+	// appearing (favourites.go); if it never reached that device, the send
+	// waits again instead of failing.
+	fromWaiting bool
 
 	// Incoming.
 	rcv       *transfer.Receiver

@@ -251,10 +251,20 @@ func (e *Engine) finishSend(id string, gen int, res transfer.Result, err error) 
 			return
 		}
 		it.sender, it.cancel = nil, nil
-		state, msg := sendOutcome(it, res, err, e.root.Err() != nil)
+		stopping := e.root.Err() != nil
+		state, msg := sendOutcome(it, res, err, stopping)
 		if err != nil {
 			slog.Info("engine: send ended", slog.String("item", id), slog.String("state", string(state)), slog.Any("err", err))
 		}
+		if it.fromWaiting && !it.connected && state == StateFailed && !stopping {
+			// What appeared was not the device (another one advertising
+			// its id at its own address), or it went again: wait on.
+			it.fromWaiting = false
+			it.State, it.Error = StateWaiting, ""
+			e.emitItem(it, false)
+			return
+		}
+		it.fromWaiting = false
 		it.finish(time.Now(), state, msg)
 		e.emitItem(it, false)
 		e.trimLocked()
