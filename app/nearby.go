@@ -628,8 +628,13 @@ func (u *UI) deviceMenu(d engine.Device) *fyne.Menu {
 	items = append(items, fyne.NewMenuItemWithIcon(sel, theme.CheckButtonCheckedIcon(), func() { u.nearby.toggle(d.ID) }))
 	if d.Trusted {
 		items = append(items, fyne.NewMenuItemWithIcon("Untrust", theme.CancelIcon(), func() { u.setTrusted(d.ID, cmpName(d), false) }))
-	} else {
+	} else if d.Known {
 		items = append(items, fyne.NewMenuItemWithIcon("Trust…", theme.ConfirmIcon(), func() { u.confirmTrust(d) }))
+	} else {
+		// Trust pins a certificate a connection proved: there is none yet.
+		later := fyne.NewMenuItemWithIcon("Trust… (after a first transfer)", theme.ConfirmIcon(), nil)
+		later.Disabled = true
+		items = append(items, later)
 	}
 	return fyne.NewMenu("", items...)
 }

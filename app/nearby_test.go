@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"fyne.io/fyne/v2"
@@ -132,7 +133,21 @@ func TestMultiSelectSendsToEach(t *testing.T) {
 
 func TestTrustFromTheMenu(t *testing.T) {
 	u, f := newTestUI(t)
+	// A device never connected with has no proven certificate to trust.
 	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("b", "Bob", "laptop")}})
+	var later *fyne.MenuItem
+	for _, it := range u.deviceMenu(u.nearby.tiles["b"].dev).Items {
+		if strings.HasPrefix(it.Label, "Trust…") {
+			later = it
+		}
+	}
+	require.NotNil(t, later)
+	assert.Equal(t, "Trust… (after a first transfer)", later.Label)
+	assert.True(t, later.Disabled)
+
+	bob := dev("b", "Bob", "laptop")
+	bob.Known = true
+	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{bob}})
 	var trustItem *fyne.MenuItem
 	for _, it := range u.deviceMenu(u.nearby.tiles["b"].dev).Items {
 		if it.Label == "Trust…" {
@@ -140,6 +155,7 @@ func TestTrustFromTheMenu(t *testing.T) {
 		}
 	}
 	require.NotNil(t, trustItem)
+	assert.False(t, trustItem.Disabled)
 	trustItem.Action()
 	assert.Equal(t, []string{"TrustCode b"}, f.Calls(), "not trusted before the codes are compared")
 	assert.True(t, shows(u.win, "Trust Bob?"))

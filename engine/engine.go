@@ -481,25 +481,16 @@ func (e *Engine) Fingerprint() string { return e.id.Fingerprint }
 
 // TrustCode is what to compare with the other device's screen before
 // trusting it: trust.TrustCode of this device's fingerprint and the
-// device's pinned one (the one SetTrusted trusts), or, for a device not
-// pinned yet, the one it advertises. Both devices show the same code.
+// device's pinned one (the one SetTrusted trusts). Both devices show the
+// same code. A device not pinned yet (never connected) has none.
 func (e *Engine) TrustCode(deviceID string) (string, error) {
-	fp := ""
-	if p, ok := e.trust.Pinned(deviceID); ok {
-		fp = p.Fingerprint
-	} else {
-		e.mu.Lock()
-		for _, d := range e.devicesLocked() {
-			if d.ID == deviceID {
-				fp = d.Fingerprint
-			}
-		}
-		e.mu.Unlock()
-	}
-	if fp == "" {
+	// Only a pinned certificate: one a connection proved. An advertised
+	// one is a claim (and trusting needs the pin anyway).
+	p, ok := e.trust.Pinned(deviceID)
+	if !ok {
 		return "", fmt.Errorf("trust code for %s: %w", deviceID, ErrUnknownDevice)
 	}
-	return trust.TrustCode(e.id.Fingerprint, fp), nil
+	return trust.TrustCode(e.id.Fingerprint, p.Fingerprint), nil
 }
 
 // Addr is the LAN handshake address ("" until Run listens).

@@ -596,6 +596,14 @@ func TestTrustCodesMatch(t *testing.T) {
 	a, b := startEngine(t, "alice"), startEngine(t, "bob")
 	_, err := a.TrustCode(b.Self().ID)
 	require.ErrorIs(t, err, ErrUnknownDevice, "never met, not nearby")
+	// Advertised but never connected: its certificate is only a claim.
+	a.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
+		Info: discovery.Info{ID: b.Self().ID, Name: "bob", Type: discovery.TypeLaptop, Version: int(signaling.Version),
+			Fingerprint: b.Fingerprint()},
+		Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.7")},
+	}})
+	_, err = a.TrustCode(b.Self().ID)
+	require.ErrorIs(t, err, ErrUnknownDevice, "nearby, not proven")
 
 	m, err := a.SendText(b.target(), "hello bob")
 	require.NoError(t, err)
