@@ -256,14 +256,29 @@ func TestSendClipboard(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, []byte("x"), 0o600))
 	}
 	u.app.Clipboard().SetContent("# copied\r\nfile://" + strings.ReplaceAll(a, " ", "%20") + "\r\nfile://" + strings.ReplaceAll(b, " ", "%20") + "\r\n")
+	// Files go on the send sheet, sent once Send is pressed: a path copied
+	// from a message must not send that file unseen.
+	sendSheet := func() {
+		t.Helper()
+		require.NotNil(t, u.lastSheet)
+		assert.Len(t, f.Calls(), 1, "nothing sent before Send")
+		test.Tap(u.lastSheet.send)
+	}
 	menu()
+	sendSheet()
 	assert.Equal(t, "Send b "+a+","+b, f.Calls()[1])
 	// GNOME's copied files, and plain paths.
 	u.app.Clipboard().SetContent("copy\nfile://" + strings.ReplaceAll(b, " ", "%20"))
+	u.lastSheet = nil
 	menu()
+	assert.Equal(t, []string{b}, u.lastSheet.paths)
+	test.Tap(u.lastSheet.send)
 	assert.Equal(t, "Send b "+b, f.Calls()[2])
 	u.app.Clipboard().SetContent(a + "\n" + b)
+	u.lastSheet = nil
 	menu()
+	assert.Equal(t, []string{a, b}, u.lastSheet.paths)
+	test.Tap(u.lastSheet.send)
 	assert.Equal(t, "Send b "+a+","+b, f.Calls()[3])
 	// A path that names no file is text.
 	u.app.Clipboard().SetContent(filepath.Join(dir, "gone.txt"))

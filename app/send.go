@@ -222,9 +222,11 @@ func (u *UI) sendTextTo(p engine.Peer, text string) error {
 	return nil
 }
 
-// sendClipboard sends what the clipboard holds to each device: the files
-// when it holds file URIs or paths (as file managers copy them), else its
-// text as a message.
+// sendClipboard sends what the clipboard holds to each device: its text as
+// a message, or, when it holds file URIs or paths (as file managers copy
+// them), those files on the send sheet, to be confirmed with Send (text
+// that names a file, pasted from a message say, must not send that file
+// unseen).
 func (u *UI) sendClipboard(devs []engine.Device) {
 	if len(devs) == 0 {
 		return
@@ -235,7 +237,9 @@ func (u *UI) sendClipboard(devs []engine.Device) {
 		return
 	}
 	if paths := clipboardPaths(text); len(paths) > 0 {
-		_, _ = u.sendTo(devs, paths) // errors are shown
+		if sheet := u.openSendSheet(devs, pickNone); sheet != nil {
+			sheet.add(paths...)
+		}
 		return
 	}
 	u.sendText(devs, text)
