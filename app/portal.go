@@ -115,6 +115,12 @@ func portalOpenFile(ctx context.Context, conn *dbus.Conn, parent string, req pic
 	if req.start != "" {
 		opts["current_folder"] = dbus.MakeVariant(append([]byte(req.start), 0)) // a NUL-terminated byte string
 	}
+	// The answer must come from the portal itself, not from another
+	// program on the bus that guessed the request's path.
+	var owner string
+	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.GetNameOwner", 0, portalName).Store(&owner); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoPortal, err)
+	}
 	var got dbus.ObjectPath
 	if err := obj.CallWithContext(ctx, portalInterface+".OpenFile", 0, parent, req.title, opts).Store(&got); err != nil {
 		return nil, fmt.Errorf("desktop file chooser: %w", err)
@@ -134,7 +140,7 @@ func portalOpenFile(ctx context.Context, conn *dbus.Conn, parent string, req pic
 			if !ok {
 				return nil, errors.New("desktop file chooser: the session bus closed")
 			}
-			if sig.Path != handle || sig.Name != requestResponse {
+			if sig.Path != handle || sig.Name != requestResponse || sig.Sender != owner {
 				continue
 			}
 			return portalAnswer(sig.Body)

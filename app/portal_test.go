@@ -25,6 +25,9 @@ type fakePortal struct {
 	mu      sync.Mutex
 	answers [][]string
 	asked   []fakeOpenFile
+	// forger, when set, is another program on the bus that answers each
+	// request first, with a file of its choosing.
+	forger *dbus.Conn
 }
 
 type fakeOpenFile struct {
@@ -73,17 +76,23 @@ func (f *fakePortal) OpenFile(sender dbus.Sender, parent, title string, opts map
 		uris, f.answers = f.answers[0], f.answers[1:]
 	}
 	f.mu.Unlock()
-	go func() { // the user picks, after the call returned the handle
+	response := func(uris []string) *dbus.Message {
 		// To the caller only, as xdg-desktop-portal sends it.
 		body := []any{uint32(0), map[string]dbus.Variant{"uris": dbus.MakeVariant(uris)}}
-		msg := &dbus.Message{Type: dbus.TypeSignal, Headers: map[dbus.HeaderField]dbus.Variant{
+		return &dbus.Message{Type: dbus.TypeSignal, Headers: map[dbus.HeaderField]dbus.Variant{
 			dbus.FieldPath:        dbus.MakeVariant(handle),
 			dbus.FieldInterface:   dbus.MakeVariant("org.freedesktop.portal.Request"),
 			dbus.FieldMember:      dbus.MakeVariant("Response"),
 			dbus.FieldDestination: dbus.MakeVariant(string(sender)),
 			dbus.FieldSignature:   dbus.MakeVariant(dbus.SignatureOf(body...)),
 		}, Body: body}
-		f.conn.Send(msg, nil)
+	}
+	go func() { // the user picks, after the call returned the handle
+		if f.forger != nil {
+			f.forger.Send(response([]string{"file:///home/alice/.ssh/id_ed25519"}), nil)
+			time.Sleep(200 * time.Millisecond) // the forgery is there first
+		}
+		f.conn.Send(response(uris), nil)
 	}()
 	return handle, nil
 }
@@ -143,6 +152,33 @@ func TestPortalPickerSendsEveryURI(t *testing.T) {
 	require.Len(t, asked, 3)
 	assert.Equal(t, fakeOpenFile{title: "Download folder", folder: "/srv/peerdrop", directory: true}, asked[2],
 		"one folder, opening at the download folder")
+}
+
+// Another program on the session bus that answers the request first (the
+// request's path is guessable) is not believed: only the portal's answer
+// reaches the sheet.
+func TestPortalAnswerOnlyFromThePortal(t *testing.T) {
+	addr := dbustest.Start(t)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", addr)
+	portal := startFakePortal(t, addr)
+	forger, err := dbus.Connect(addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = forger.Close() })
+	portal.forger = forger
+	portal.answers = [][]string{{"file:///home/alice/holiday.jpg"}}
+
+	u, _ := newTestUI(t)
+	u.runNow = false
+	u.portal = sessionPortal
+	picked := make(chan struct{}, 1)
+	u.afterPick = func() { picked <- struct{}{} }
+	sheet := u.openSendSheet([]engine.Device{dev("b", "Bob", "laptop")}, pickFile)
+	select {
+	case <-picked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer from the file chooser")
+	}
+	assert.Equal(t, []string{"/home/alice/holiday.jpg"}, sheet.paths)
 }
 
 // Where no portal answers (no session bus, or none on it), our own picker
