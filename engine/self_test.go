@@ -17,24 +17,12 @@ import (
 	"github.com/thepeerdrop/peerdrop/web"
 )
 
-// liveNetns re-runs the calling test in a namespace of its own with two
-// interfaces (a veth pair, both ends inside), so real mDNS multicast flows
-// between them and never reaches the machine's network. It reports true in
-// the inner run, which does the work.
+// liveNetns re-runs the calling test in a namespace of its own where real
+// mDNS flows between two interfaces (netnstest.InVethPair); true in the
+// inner run, which does the work.
 func liveNetns(t *testing.T) bool {
 	t.Helper()
-	if netnstest.Inside() {
-		return true
-	}
-	netnstest.Require(t)
-	ns := netnstest.New(t, "pdself")
-	netnstest.IP(t, "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
-	netnstest.IP(t, "-n", ns, "addr", "add", "10.77.0.1/24", "dev", "eth0")
-	netnstest.IP(t, "-n", ns, "addr", "add", "10.77.1.1/24", "dev", "eth1")
-	netnstest.IP(t, "-n", ns, "link", "set", "eth0", "up")
-	netnstest.IP(t, "-n", ns, "link", "set", "eth1", "up")
-	netnstest.Reexec(t, ns)
-	return false
+	return netnstest.InVethPair(t, "pdself", 77)
 }
 
 // browse runs a discovery.Browser (another device on the LAN) until the

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -68,4 +69,25 @@ func Reexec(t *testing.T, ns string) {
 	t.Logf("inside namespace %s:\n%s", ns, out)
 	require.NoError(t, err, "the test failed inside the namespace")
 	require.True(t, bytes.Contains(out, []byte("--- PASS: "+t.Name())), "the inner run did not pass")
+}
+
+// InVethPair re-runs the calling test in a namespace of its own with two
+// interfaces, a veth pair with both ends inside (eth0 10.<octet>.0.1/24,
+// eth1 10.<octet>.1.1/24), so real mDNS multicast flows between them and
+// never reaches the machine's network. It reports true in the inner run,
+// which does the work, and false in the outer one, which has then checked
+// that the inner run passed.
+func InVethPair(t *testing.T, prefix string, octet int) bool {
+	t.Helper()
+	if Inside() {
+		return true
+	}
+	ns := New(t, prefix)
+	IP(t, "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+	IP(t, "-n", ns, "addr", "add", fmt.Sprintf("10.%d.0.1/24", octet), "dev", "eth0")
+	IP(t, "-n", ns, "addr", "add", fmt.Sprintf("10.%d.1.1/24", octet), "dev", "eth1")
+	IP(t, "-n", ns, "link", "set", "eth0", "up")
+	IP(t, "-n", ns, "link", "set", "eth1", "up")
+	Reexec(t, ns)
+	return false
 }
