@@ -3,7 +3,7 @@
 // transfer queue and a few verbs (send, answer, pause, resume, cancel,
 // retry), and reports every change as a typed Event. With a rendezvous
 // server set it also pairs with codes and reaches paired devices on other
-// networks (remote.go); with Config.WebListen set it serves the web client
+// networks (remote.go, pairing.go, presence.go, route.go); with Config.WebListen set it serves the web client
 // for phones and tablets, whose pages are devices too (web.go). The desktop
 // app (app/) drives it through a small interface of its own; it imports no
 // UI package.
@@ -208,3 +208,23 @@ func (OfferReceived) isEvent()   {}
 func (OfferClosed) isEvent()     {}
 func (MessageReceived) isEvent() {}
 func (Problem) isEvent()         {}
+
+// PairingCodeShown: while pairing (StartPairing), the code to show
+// changed: it expired, or a pairing with it failed.
+type PairingCodeShown struct{ Code PairingCode }
+
+// Paired: a device paired with a code (shown here, or typed here); it is
+// pinned and, while it is on the server and not nearby, listed as away.
+type Paired struct{ Peer Peer }
+
+// ServerStatus: the connection to the rendezvous server changed. URL is
+// "" when none is set; Err says in plain words why it is down.
+type ServerStatus struct {
+	URL       string
+	Connected bool
+	Err       error
+}
+
+func (PairingCodeShown) isEvent() {}
+func (Paired) isEvent()           {}
+func (ServerStatus) isEvent()     {}
