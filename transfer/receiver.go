@@ -1,30 +1,23 @@
 package transfer
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
-
-	"github.com/thepeerdrop/peerdrop/internal/units"
 )
 
 // StateDir is the hidden folder, inside the download folder, where partial
@@ -100,82 +93,6 @@ type activeOffer struct {
 	// free space other offers see.
 	remaining atomic.Int64
 }
-
-func (r *Receiver) margin() int64 {
-	switch {
-	case r.Margin == 0:
-		return DefaultMargin
-	case r.Margin < 0:
-		return 0
-	}
-	return r.Margin
-}
-
-func (r *Receiver) free() (int64, bool) {
-	if r.statfs != nil {
-		return r.statfs(r.Dir)
-	}
-	return freeSpace(r.Dir)
-}
-
-// NoSpaceError: an offer does not fit on the receiving device.
-type NoSpaceError struct {
-	Need, Have int64 // Need includes the margin; Have excludes what other offers still write
-}
-
-func (e *NoSpaceError) Error() string {
-	return fmt.Sprintf("not enough free space on the receiving device: needs %s, has %s", sizeText(e.Need), sizeText(e.Have))
-}
-
-// checkSpace reports whether need more bytes fit, besides the margin and
-// what offers in flight other than id still have to write; the caller
-// holds r.mu.
-func (r *Receiver) checkSpace(id string, need int64) error {
-	free, ok := r.free()
-	if !ok {
-		return nil
-	}
-	have := free
-	for other, a := range r.active {
-		if other != id {
-			have -= max(a.remaining.Load(), 0)
-		}
-	}
-	if need+r.margin() > have {
-		return &NoSpaceError{Need: need + r.margin(), Have: max(have, 0)}
-	}
-	return nil
-}
-
-// room is how many bytes offer id may write: the free space minus the
-// margin and what other offers in flight still write. ok is false when free
-// space cannot be measured.
-func (r *Receiver) room(id string) (int64, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	free, ok := r.free()
-	if !ok {
-		return 0, false
-	}
-	have := free
-	for other, a := range r.active {
-		if other != id {
-			have -= max(a.remaining.Load(), 0)
-		}
-	}
-	return max(have-r.margin(), 0), true
-}
-
-// SpaceFor reports whether an offer of need bytes fits now (nil when it does
-// or free space cannot be measured).
-func (r *Receiver) SpaceFor(need int64) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.checkSpace("", need)
-}
-
-// sizeText writes n bytes for people: "41.9 MB".
-func sizeText(n int64) string { return units.Bytes(n) }
 
 func (r *Receiver) control(id string, c command) bool {
 	r.mu.Lock()
@@ -337,14 +254,6 @@ type curFile struct {
 	size        int64
 	resumedFrom int64
 	discard     bool
-}
-
-type stateMeta struct {
-	ID       string            `json:"id"`
-	From     string            `json:"from"`
-	Manifest string            `json:"manifest"`
-	Top      map[string]string `json:"top"`
-	Take     []int             `json:"take,omitempty"`
 }
 
 func (rs *recvSession) run() error {
@@ -751,147 +660,6 @@ func (rs *recvSession) spaceLeft() error {
 	return nil
 }
 
-// loadMeta finds the state an earlier, interrupted attempt at the same
-// offer from the same device left behind.
-func (rs *recvSession) loadMeta(dir, digest string) (stateMeta, bool) {
-	data, err := rs.root.ReadFile(path.Join(dir, "meta.json"))
-	if err != nil {
-		return stateMeta{}, false
-	}
-	var m stateMeta
-	if json.Unmarshal(data, &m) != nil {
-		return stateMeta{}, false
-	}
-	if m.ID != rs.off.id || m.From != rs.from.Fingerprint || m.Manifest != digest || m.Top == nil {
-		return stateMeta{}, false
-	}
-	return m, true
-}
-
-func manifestDigest(entries []Entry) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	for _, e := range entries {
-		_ = enc.Encode(e)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
-}
-
-// prepare picks names on disk for the offer's paths (never an existing one,
-// names.go) and records the resume state. Folders are created as their
-// first file is placed, and the offer's own (empty) folders at the end.
-func (rs *recvSession) prepare(digest string) error {
-	o := rs.off
-	// One offer at a time lists the folder and reserves its names in its
-	// meta.json: two offers accepted at once must not both take "café".
-	rs.r.naming.Lock()
-	defer rs.r.naming.Unlock()
-	existing, err := existingNames(rs.root.FS(), o.id)
-	if err != nil {
-		return err
-	}
-	if o.names, err = planNames(o.accepted(), nil, existing); err != nil {
-		return err
-	}
-	// Whatever an unrelated earlier attempt left here is not ours to resume.
-	_ = rs.root.RemoveAll(o.dir)
-	if err := rs.root.MkdirAll(o.dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", o.dir, err)
-	}
-	meta, _ := json.Marshal(stateMeta{ID: o.id, From: rs.from.Fingerprint, Manifest: digest, Top: o.names.top, Take: o.take})
-	if err := rs.root.WriteFile(path.Join(o.dir, "meta.json"), meta, 0o600); err != nil {
-		return fmt.Errorf("write resume state: %w", err)
-	}
-	return nil
-}
-
-// mkdirs creates folder p and its missing parents, remembering which it
-// made so that a cancelled or failed offer can take them back.
-func (rs *recvSession) mkdirs(p string) error {
-	o := rs.off
-	parts := strings.Split(p, "/")
-	for i := range parts {
-		dir := strings.Join(parts[:i+1], "/")
-		err := rs.root.Mkdir(dir, 0o755)
-		switch {
-		case err == nil:
-			o.made = append(o.made, dir)
-		case errors.Is(err, fs.ErrExist):
-		default:
-			return fmt.Errorf("create folder %s: %w", dir, err)
-		}
-	}
-	return nil
-}
-
-// removeMade removes the folders this connection created that are empty,
-// deepest first: never one it did not make, never one with something in it.
-func (rs *recvSession) removeMade() {
-	o := rs.off
-	for i := len(o.made) - 1; i >= 0; i-- {
-		_ = rs.root.Remove(o.made[i])
-	}
-	o.made = nil
-}
-
-// makeFolders creates the offer's folder entries (empty ones included).
-func (rs *recvSession) makeFolders() {
-	o := rs.off
-	for i, e := range o.entries {
-		if !e.Dir || !o.in[i] {
-			continue
-		}
-		p := rs.diskPath(e.Path)
-		if err := rs.mkdirs(p); err != nil {
-			rs.fail(-1, CodeIO, err.Error(), false)
-			continue
-		}
-		rs.emit.emit(FolderDone{ID: o.id, Name: e.Path, Path: filepath.Join(rs.r.Dir, filepath.FromSlash(p))})
-	}
-}
-
-// loadProgress reads what an earlier attempt finished and how far it got.
-func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
-	o := rs.off
-	if f, err := rs.root.Open(path.Join(o.dir, "done.log")); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			idx, _, _ := strings.Cut(sc.Text(), "\t")
-			i, err := strconv.Atoi(idx)
-			if err != nil || i < 0 || i >= len(o.entries) || o.entries[i].Dir || !o.in[i] || o.done[i] {
-				continue
-			}
-			o.done[i] = true
-			o.bytes += o.entries[i].Size
-			done = append(done, i)
-		}
-		f.Close()
-	}
-	for i, e := range o.entries {
-		if e.Dir || !o.in[i] || o.done[i] {
-			continue
-		}
-		info, err := rs.root.Stat(partName(o.dir, i))
-		if err != nil {
-			continue
-		}
-		if info.Size() > e.Size {
-			_ = rs.root.Remove(partName(o.dir, i))
-			continue
-		}
-		if info.Size() > 0 {
-			resume = append(resume, ResumePoint{Index: i, Offset: info.Size()})
-			o.bytes += info.Size()
-		}
-	}
-	return done, resume
-}
-
-func partName(dir string, i int) string { return path.Join(dir, strconv.Itoa(i)+".part") }
-
-// diskPath maps a manifest path to its path on disk, relative to the root.
-func (rs *recvSession) diskPath(p string) string { return rs.off.names.disk(p) }
-
 func (rs *recvSession) openFile(m Message) error {
 	o := rs.off
 	e := o.entries[m.Index]
@@ -1047,37 +815,6 @@ func (rs *recvSession) endFile(sum string) error {
 	return rs.send(Message{Type: TypeFileOK, Index: cur.index})
 }
 
-// place gives a verified partial file its final name, never replacing an
-// existing file: a hard link fails if the name is taken, and then we number.
-func (rs *recvSession) place(part, final string) (string, error) {
-	if dir := path.Dir(final); dir != "." {
-		if err := rs.mkdirs(dir); err != nil {
-			return "", err
-		}
-	}
-	dir, base := path.Split(final)
-	for k := 0; k <= 10000; k++ {
-		cand := dir + numbered(base, k)
-		err := rs.root.Link(part, cand)
-		if err == nil {
-			_ = rs.root.Remove(part)
-			return cand, nil
-		}
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		// No hard links here (some file systems): check, then rename.
-		if _, serr := rs.root.Lstat(cand); !errors.Is(serr, fs.ErrNotExist) {
-			continue
-		}
-		if err := rs.root.Rename(part, cand); err != nil {
-			return "", fmt.Errorf("name %s: %w", cand, err)
-		}
-		return cand, nil
-	}
-	return "", fmt.Errorf("no free name for %s", final)
-}
-
 // discardCurrent closes and deletes the open partial file.
 func (rs *recvSession) discardCurrent() {
 	o := rs.off
@@ -1134,23 +871,6 @@ func (rs *recvSession) finish() error {
 	rs.cleanup()
 	rs.emit.emit(TransferDone{ID: o.id, Files: files, Bytes: bytes, Failed: names})
 	return rs.send(Message{Type: TypeDone, Failed: failed})
-}
-
-// cleanup removes the offer's resume state and ends it.
-func (rs *recvSession) cleanup() {
-	o := rs.off
-	rs.discardCurrent()
-	if o.doneLog != nil {
-		_ = o.doneLog.Close()
-	}
-	if o.dir != "" {
-		_ = rs.root.RemoveAll(o.dir)
-		_ = rs.root.Remove(StateDir) // only if empty
-	}
-	if o.reg != nil {
-		rs.r.unregister(o.id, o.reg)
-	}
-	rs.off, rs.phase = nil, idle
 }
 
 func (rs *recvSession) cancelAll() {
@@ -1245,173 +965,4 @@ func (rs *recvSession) local(c command) error {
 		return rs.send(Message{Type: TypeRetry, Index: c.index})
 	}
 	return nil
-}
-
-// CleanStale removes resume state in dir that nobody touched for age
-// (StaleAfter): offers whose sender never came back.
-func CleanStale(dir string, age time.Duration) {
-	// Through os.Root: a .peerdrop that is a symlink cannot lead us outside.
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return
-	}
-	defer root.Close()
-	for _, s := range listStates(root) {
-		if time.Since(s.mtime) > age {
-			_ = root.RemoveAll(path.Join(StateDir, s.id))
-		}
-	}
-	_ = root.Remove(StateDir)
-}
-
-// keptState is the resume state of one offer on disk.
-type keptState struct {
-	id    string
-	from  string    // the sender's fingerprint ("" if meta.json is unreadable)
-	bytes int64     // what its files hold
-	mtime time.Time // its newest file's
-}
-
-// listStates lists the state folders below root's StateDir.
-func listStates(root *os.Root) []keptState {
-	d, err := root.Open(StateDir)
-	if err != nil {
-		return nil
-	}
-	entries, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil {
-		return nil
-	}
-	var out []keptState
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		s := keptState{id: e.Name(), mtime: info.ModTime()}
-		dir := path.Join(StateDir, e.Name())
-		if sub, err := root.Open(dir); err == nil {
-			files, _ := sub.ReadDir(-1)
-			sub.Close()
-			for _, f := range files {
-				if fi, err := f.Info(); err == nil {
-					s.bytes += fi.Size()
-					if fi.ModTime().After(s.mtime) {
-						s.mtime = fi.ModTime()
-					}
-				}
-			}
-		}
-		if data, err := root.ReadFile(path.Join(dir, "meta.json")); err == nil {
-			var m stateMeta
-			if json.Unmarshal(data, &m) == nil {
-				s.from = m.From
-			}
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func limit(v, def int64) int64 {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return math.MaxInt64
-	}
-	return v
-}
-
-// idleStates lists the kept states no transfer is using (nor keep), oldest
-// first; the caller holds r.mu.
-func (r *Receiver) idleStates(root *os.Root, keep string) []keptState {
-	var out []keptState
-	for _, s := range listStates(root) {
-		if s.id != keep && r.active[s.id] == nil {
-			out = append(out, s)
-		}
-	}
-	slices.SortFunc(out, func(a, b keptState) int { return a.mtime.Compare(b.mtime) })
-	return out
-}
-
-// trimPartials removes kept states that expired (StaleAfter) or that go
-// over PeerPartials or AllPartials, oldest first; never one in use.
-func (r *Receiver) trimPartials(keep string) {
-	root, err := os.OpenRoot(r.Dir)
-	if err != nil {
-		return
-	}
-	defer root.Close()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	states := r.idleStates(root, keep)
-	drop := make([]bool, len(states))
-	perPeer := map[string]int64{}
-	latest := map[string]bool{}
-	// Newest first, per sender: its latest offer stays.
-	for i := len(states) - 1; i >= 0; i-- {
-		s := states[i]
-		if time.Since(s.mtime) > StaleAfter {
-			drop[i] = true
-			continue
-		}
-		if latest[s.from] && perPeer[s.from]+s.bytes > limit(r.PeerPartials, DefaultPeerPartials) {
-			drop[i] = true
-			continue
-		}
-		latest[s.from] = true
-		perPeer[s.from] += s.bytes
-	}
-	var all int64
-	for i, s := range states {
-		if !drop[i] {
-			all += s.bytes
-		}
-	}
-	for i, s := range states { // oldest first
-		if !drop[i] && all > limit(r.AllPartials, DefaultAllPartials) {
-			drop[i] = true
-			all -= s.bytes
-		}
-	}
-	for i, s := range states {
-		if drop[i] {
-			slog.Info("removing kept partial data", slog.String("id", s.id), slog.Int64("bytes", s.bytes))
-			_ = root.RemoveAll(path.Join(StateDir, s.id))
-		}
-	}
-	_ = root.Remove(StateDir)
-}
-
-// makeRoom removes kept states nobody is using, oldest first, until need
-// bytes fit for offer id. If removing them all would not be enough, it
-// removes none: an offer too large for the disk must not wipe what others
-// may still resume.
-func (r *Receiver) makeRoom(id string, need int64) {
-	root, err := os.OpenRoot(r.Dir)
-	if err != nil {
-		return
-	}
-	defer root.Close()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	states := r.idleStates(root, id)
-	var kept int64
-	for _, s := range states {
-		kept += s.bytes
-	}
-	if r.checkSpace(id, need-kept) != nil {
-		return
-	}
-	for _, s := range states {
-		if r.checkSpace(id, need) == nil {
-			break
-		}
-		slog.Info("removing kept partial data to make room", slog.String("id", s.id), slog.Int64("bytes", s.bytes))
-		_ = root.RemoveAll(path.Join(StateDir, s.id))
-	}
-	_ = root.Remove(StateDir)
 }
