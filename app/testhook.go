@@ -37,11 +37,13 @@ type testHook struct {
 	answer    string   // EnvTestAnswer
 }
 
-// StartTestHooks enables the test hook when the PEERDROP_TEST_* variables
-// (read with getenv, os.Getenv in main) ask for it. Call it on the Fyne
+// startTestHooks enables the test hook when the PEERDROP_TEST_* variables
+// (read with getenv) ask for it; StartTestHooks calls it in a build with
+// the peerdrop_testhook tag (the end-to-end tests build the app so), and
+// nothing else does: a release build never reads them. Call it on the Fyne
 // thread, after SetEngine. The returned stop closes the file; it is never
 // nil.
-func (u *UI) StartTestHooks(getenv func(string) string) (stop func(), err error) {
+func (u *UI) startTestHooks(getenv func(string) string) (stop func(), err error) {
 	h := &testHook{answer: strings.TrimSpace(getenv(EnvTestAnswer))}
 	if h.answer != "" && h.answer != "accept" && h.answer != "decline" {
 		return func() {}, fmt.Errorf("%s must be accept or decline, not %q", EnvTestAnswer, h.answer)

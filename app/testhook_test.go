@@ -38,7 +38,7 @@ func TestTestHook(t *testing.T) {
 		EnvTestSend:   "Bob|/tmp/a.txt|/tmp/dir",
 		EnvTestAnswer: "accept",
 	}
-	stop, err := u.StartTestHooks(func(k string) string { return env[k] })
+	stop, err := u.startTestHooks(func(k string) string { return env[k] })
 	require.NoError(t, err)
 
 	u.HandleEvent(engine.DevicesChanged{Devices: []engine.Device{dev("c", "Carol", "phone")}})
@@ -75,11 +75,11 @@ func TestTestHookBadEnv(t *testing.T) {
 		{EnvTestAnswer: "maybe"},
 		{EnvTestHook: filepath.Join(t.TempDir(), "no", "such", "dir", "x")},
 	} {
-		stop, err := u.StartTestHooks(func(k string) string { return env[k] })
+		stop, err := u.startTestHooks(func(k string) string { return env[k] })
 		assert.Error(t, err, "%v", env)
 		stop()
 	}
-	stop, err := u.StartTestHooks(func(string) string { return "" })
+	stop, err := u.startTestHooks(func(string) string { return "" })
 	assert.NoError(t, err)
 	assert.Nil(t, u.hook.Load(), "off without variables")
 	stop()
@@ -113,7 +113,7 @@ func TestTestHookWebServedBefore(t *testing.T) {
 	u, f := newTestUI(t)
 	f.webURL = "http://10.0.0.2:53319/"
 	path := filepath.Join(t.TempDir(), "hook.jsonl")
-	stop, err := u.StartTestHooks(func(k string) string { return map[string]string{EnvTestHook: path}[k] })
+	stop, err := u.startTestHooks(func(k string) string { return map[string]string{EnvTestHook: path}[k] })
 	require.NoError(t, err)
 	stop()
 	lines := hookLines(t, path)
@@ -121,4 +121,20 @@ func TestTestHookWebServedBefore(t *testing.T) {
 	assert.Equal(t, "ready", lines[0]["event"])
 	assert.Equal(t, "web", lines[1]["event"])
 	assert.Equal(t, "http://10.0.0.2:53319/", lines[1]["url"])
+}
+
+// A build without the peerdrop_testhook tag (the app as released) never
+// reads the PEERDROP_TEST_* variables: no file, no automatic answers.
+func TestReleaseBuildIgnoresTestHooks(t *testing.T) {
+	if TestHooksBuilt {
+		t.Skip("built with the peerdrop_testhook tag")
+	}
+	u, _ := newTestUI(t)
+	path := filepath.Join(t.TempDir(), "hook.jsonl")
+	env := map[string]string{EnvTestHook: path, EnvTestAnswer: "accept", EnvTestSend: "Bob|/etc/passwd"}
+	stop, err := u.StartTestHooks(func(k string) string { return env[k] })
+	require.NoError(t, err)
+	stop()
+	assert.Nil(t, u.hook.Load())
+	assert.NoFileExists(t, path)
 }

@@ -42,7 +42,8 @@ func buildGUI(t *testing.T) string {
 			return
 		}
 		guiBin = filepath.Join(filepath.Dir(peerdropBin), "thepeerdrop")
-		build := exec.Command("go", "build", "-o", guiBin, ".")
+		// The test hook is built only with this tag (app/testhook_on.go).
+		build := exec.Command("go", "build", "-tags", "peerdrop_testhook", "-o", guiBin, ".")
 		build.Dir = root
 		build.Env = append(os.Environ(), "CGO_ENABLED=1")
 		if out, err := build.CombinedOutput(); err != nil {
