@@ -18,9 +18,8 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -28,17 +27,10 @@ import (
 // left no goroutine behind: pion's ICE, DTLS and SCTP workers must all be
 // gone once Serve has returned and both Conns are closed. goleak retries for
 // a while, which covers goroutines that are finishing on their own.
-func verifyNoLeaks(t *testing.T) {
-	t.Helper()
-	// Registered first, so it runs last.
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-}
+func verifyNoLeaks(t *testing.T) { t.Helper(); testkit.VerifyNoLeaks(t) }
 
 func newConfig(t *testing.T, name string) Config {
-	t.Helper()
-	id, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
-	return Config{Identity: id, Name: name}
+	return Config{Identity: testkit.Identity(t), Name: name}
 }
 
 // testServer is a real Listener serving on 127.0.0.1.

@@ -11,33 +11,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 )
 
-// verifyNoLeaks checks, after every other cleanup of t, that nothing the
-// test started is still running: pion's workers, pipes, muxes, servers.
-func verifyNoLeaks(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() { goleak.VerifyNone(t) }) // registered first: runs last
-}
+func verifyNoLeaks(t *testing.T) { t.Helper(); testkit.VerifyNoLeaks(t) }
 
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testContext(t *testing.T) context.Context { return testkit.Context(t, 60*time.Second) }
 
 func newConfig(t *testing.T, name string) peer.Config {
-	t.Helper()
-	id, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
-	return peer.Config{Identity: id, Name: name}
+	return peer.Config{Identity: testkit.Identity(t), Name: name}
 }
 
 // world is a rendezvous server with an embedded STUN/TURN relay on loopback.

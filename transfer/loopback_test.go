@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/peer"
 )
 
@@ -72,10 +72,7 @@ func (l *eventLog) wait(t *testing.T, what string, match func(Event) bool) Event
 }
 
 func newConfig(t *testing.T, name string) peer.Config {
-	t.Helper()
-	id, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
-	return peer.Config{Identity: id, Name: name}
+	return peer.Config{Identity: testkit.Identity(t), Name: name}
 }
 
 // receiverHost is a real listener handing each link to a Receiver.
