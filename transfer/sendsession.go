@@ -1,0 +1,606 @@
+package transfer
+
+// One connection's part of a send: the offer, the receiver's accept, the
+// queue of files, their bytes with backpressure, and the receiver's control
+// messages. Sender.Run runs one session a connection.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+type sendSession struct {
+	*Sender
+	ctx  context.Context
+	link Link
+	dc   *webrtc.DataChannel
+	in   *inbox
+}
+
+func (ss *sendSession) send(m Message) error {
+	if err := sendMessage(ss.dc, m); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return fmt.Errorf("%w: %v", errLinkLost, err)
+		}
+		return err // a message we cannot encode: no reconnect will help
+	}
+	return nil
+}
+
+func (ss *sendSession) run() error {
+	o := ss.opts.Offer
+	// Retry requests are counted per connection, as the receiver counts them.
+	ss.retries, ss.endSent, ss.accepted = 0, false, false
+	if err := ss.send(Message{Type: TypeOffer, ID: o.ID, Text: o.Text, Count: len(o.Entries), Size: o.TotalSize()}); err != nil {
+		return err
+	}
+	for _, batch := range entryBatches(o.Entries) {
+		if err := ss.send(Message{Type: TypeEntries, ID: o.ID, Entries: batch}); err != nil {
+			return err
+		}
+	}
+	// Wait for the decision; a person may take their time.
+	var accept Message
+	for {
+		m, err := ss.next(true)
+		if err != nil {
+			return err
+		}
+		if m.Type == TypeDecline && m.ID == o.ID {
+			ss.emit.emit(Declined{ID: o.ID, Reason: m.Message})
+			return &DeclinedError{Reason: m.Message}
+		}
+		if m.Type == TypeAccept && m.ID == o.ID {
+			accept = m
+			ss.accepted = true
+			break
+		}
+		if err := ss.handle(m); err != nil {
+			return err
+		}
+	}
+	if err := ss.choose(accept); err != nil {
+		return err
+	}
+	files := 0
+	for i, e := range o.Entries {
+		if !e.Dir && !ss.isSkipped(i) {
+			files++
+		}
+	}
+	ss.emit.emit(Accepted{ID: o.ID, Skipped: ss.skipNames, Files: files})
+	ss.lostSince = time.Time{} // the receiver answered: the reconnect window starts afresh
+	ss.plan(accept)
+	if ss.paused {
+		// Paused before this connection (or before the decision): say so now.
+		if err := ss.send(Message{Type: TypePause}); err != nil {
+			return err
+		}
+	}
+	for {
+		for len(ss.queue) > 0 {
+			q := ss.queue[0]
+			ss.queue = ss.queue[1:]
+			if err := ss.sendFile(q); err != nil {
+				return err
+			}
+		}
+		ss.progress("", true) // the last figure is never throttled away
+		if err := ss.send(Message{Type: TypeEnd, Retries: ss.retries}); err != nil {
+			return err
+		}
+		ss.endSent = true
+		// Wait for "done", serving retries and acknowledgements meanwhile.
+		for len(ss.queue) == 0 {
+			m, err := ss.next(true)
+			if err != nil {
+				return err
+			}
+			if m.Type == TypeDone {
+				ss.finish(m)
+				return nil
+			}
+			if err := ss.handle(m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// choose applies the accept's take list: the top-level entries it leaves
+// out are not sent, and the receiver may not ask for them later.
+func (ss *sendSession) choose(accept Message) error {
+	o := ss.opts.Offer
+	if len(accept.Take) == 0 { // absent or empty: all of them
+		ss.skipped, ss.skipNames = nil, nil
+		return nil
+	}
+	in, _, err := Takes(o.Entries, accept.Take)
+	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			return ss.violate(pe)
+		}
+		return err
+	}
+	ss.skipped = make([]bool, len(in))
+	for i := range in {
+		ss.skipped[i] = !in[i]
+	}
+	ss.skipNames = skippedNames(o.Entries, accept.Take)
+	return nil
+}
+
+// isSkipped reports whether the receiver left entry i out; an index that
+// names no entry (-1 is "all" in a cancel) is not skipped.
+func (s *Sender) isSkipped(i int) bool { return i >= 0 && i < len(s.skipped) && s.skipped[i] }
+
+// plan builds the queue from the receiver's accept: skip what it has, resume
+// what it has in part.
+func (ss *sendSession) plan(accept Message) {
+	o := ss.opts.Offer
+	for _, i := range accept.Done {
+		if i < len(o.Entries) && !o.Entries[i].Dir && !ss.isSkipped(i) && !ss.done[i] {
+			ss.done[i] = true
+		}
+	}
+	offsets := map[int]int64{}
+	for _, r := range accept.Resume {
+		if r.Index < len(o.Entries) && r.Offset <= o.Entries[r.Index].Size {
+			offsets[r.Index] = r.Offset
+		}
+	}
+	ss.queue = ss.queue[:0]
+	ss.bytes = 0
+	ss.total = 0
+	for i, e := range o.Entries {
+		if e.Dir || ss.isSkipped(i) {
+			continue
+		}
+		ss.total += e.Size
+		if ss.done[i] {
+			ss.bytes += e.Size
+			continue
+		}
+		if ss.cancelled[i] {
+			continue
+		}
+		if _, failed := ss.failed[i]; failed {
+			continue
+		}
+		ss.bytes += offsets[i]
+		ss.queue = append(ss.queue, queued{index: i, offset: offsets[i]})
+	}
+}
+
+func (ss *sendSession) finish(Message) {
+	o := ss.opts.Offer
+	for i, e := range o.Entries {
+		if e.Dir || ss.isSkipped(i) || ss.done[i] || ss.cancelled[i] {
+			continue
+		}
+		if _, ok := ss.failed[i]; !ok {
+			ss.failed[i] = FileFailed{ID: o.ID, Index: i, Name: e.Path, Code: CodeIO, Message: "the receiver did not confirm it"}
+		}
+	}
+	r := ss.result()
+	names := make([]string, 0, len(r.Failed))
+	for _, f := range r.Failed {
+		names = append(names, f.Name)
+	}
+	ss.emit.emit(TransferDone{ID: o.ID, Files: r.Sent, Bytes: r.Bytes, Failed: names})
+}
+
+// next returns the next control message. With block false it returns a
+// zero Message when nothing is waiting. Local commands are applied on the way.
+func (ss *sendSession) next(block bool) (Message, error) {
+	for {
+		var (
+			raw webrtc.DataChannelMessage
+			got bool
+		)
+		if block {
+			select {
+			case raw = <-ss.in.msgs:
+				got = true
+			case c := <-ss.cmds:
+				if err := ss.local(c); err != nil {
+					return Message{}, err
+				}
+				continue
+			case <-ss.link.Done():
+				// What the peer said before it closed still counts (an
+				// "error" explains why it closed).
+				select {
+				case raw = <-ss.in.msgs:
+					got = true
+				default:
+					return Message{}, errLinkLost
+				}
+			case <-ss.ctx.Done():
+				return Message{}, ctxErr(ss.ctx)
+			}
+		} else {
+			select {
+			case raw = <-ss.in.msgs:
+				got = true
+			case c := <-ss.cmds:
+				if err := ss.local(c); err != nil {
+					return Message{}, err
+				}
+				continue
+			default:
+				return Message{}, nil
+			}
+		}
+		if got {
+			return ss.decode(raw)
+		}
+	}
+}
+
+// decode checks one message from the receiver; a bad one is a violation.
+func (ss *sendSession) decode(raw webrtc.DataChannelMessage) (Message, error) {
+	if !raw.IsString {
+		return Message{}, ss.violate(violation(CodeProtocol, "the receiver sent file data"))
+	}
+	m, err := DecodeMessage(raw.Data)
+	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			return Message{}, ss.violate(pe)
+		}
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// violate reports a protocol violation to the peer and returns it.
+func (ss *sendSession) violate(pe *ProtocolError) error {
+	if sendMessage(ss.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
+		flush(ss.dc, time.Second)
+	}
+	return pe
+}
+
+// local applies a command from our user.
+func (ss *sendSession) local(c command) error {
+	o := ss.opts.Offer
+	switch c.kind {
+	case cmdPause:
+		if !ss.paused {
+			ss.paused = true
+			ss.emit.emit(Paused{ID: o.ID})
+			if ss.accepted {
+				return ss.send(Message{Type: TypePause})
+			}
+		}
+	case cmdResume:
+		if ss.paused {
+			ss.paused = false
+			ss.emit.emit(Resumed{ID: o.ID})
+			if ss.accepted {
+				return ss.send(Message{Type: TypeResume})
+			}
+		}
+	case cmdCancel:
+		if c.index < 0 {
+			if ss.send(Message{Type: TypeCancel, Index: -1}) == nil {
+				flush(ss.dc, 5*time.Second) // the link closes next: let the cancel arrive first
+			}
+			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
+			return ErrCancelled
+		}
+		if c.index >= len(o.Entries) || ss.isSkipped(c.index) || ss.done[c.index] {
+			return nil
+		}
+		ss.cancelItem(c.index)
+		if !ss.accepted {
+			return nil
+		}
+		return ss.send(Message{Type: TypeCancel, Index: c.index})
+	case cmdRetry:
+		if ss.endSent {
+			// The receiver may already be closing the offer; a retry now
+			// would reach it after "done". Send the file in a new offer.
+			slog.Warn("retry ignored: the transfer is finishing", slog.Int("index", c.index))
+			return nil
+		}
+		ss.requeue(c.index)
+	}
+	return nil
+}
+
+func (ss *sendSession) cancelItem(i int) {
+	ss.cancelled[i] = true
+	if ss.current == i {
+		ss.abortCur = true
+	}
+	for k, q := range ss.queue {
+		if q.index == i {
+			ss.queue = append(ss.queue[:k], ss.queue[k+1:]...)
+			break
+		}
+	}
+}
+
+// requeue sends file i again from the start, if it is a file not yet done.
+func (ss *sendSession) requeue(i int) {
+	o := ss.opts.Offer
+	if i >= len(o.Entries) || o.Entries[i].Dir || ss.isSkipped(i) || ss.done[i] || ss.current == i {
+		return
+	}
+	for _, q := range ss.queue {
+		if q.index == i {
+			return
+		}
+	}
+	delete(ss.failed, i)
+	delete(ss.cancelled, i)
+	ss.queue = append(ss.queue, queued{index: i})
+}
+
+// handle applies a control message from the receiver during a transfer.
+func (ss *sendSession) handle(m Message) error {
+	o := ss.opts.Offer
+	// An entry the receiver left out is not part of this transfer.
+	inRange := m.Index >= 0 && m.Index < len(o.Entries) && !ss.isSkipped(m.Index)
+	switch m.Type {
+	case TypeFileOK:
+		if !inRange || o.Entries[m.Index].Dir {
+			return ss.violate(violation(CodeProtocol, "file-ok for index %d", m.Index))
+		}
+		if !ss.done[m.Index] {
+			ss.done[m.Index] = true
+			delete(ss.failed, m.Index)
+			e := o.Entries[m.Index]
+			ss.emit.emit(FileDone{ID: o.ID, Index: m.Index, Name: e.Path, Size: e.Size})
+		}
+	case TypeFileError:
+		if !inRange {
+			return ss.violate(violation(CodeProtocol, "file-error for index %d", m.Index))
+		}
+		f := FileFailed{ID: o.ID, Index: m.Index, Name: o.Entries[m.Index].Path, Code: m.Code, Message: m.Message}
+		ss.failed[m.Index] = f
+		if ss.current == m.Index {
+			ss.abortCur = true // the receiver has given up on it: stop streaming
+		}
+		ss.emit.emit(f)
+	case TypeRetry:
+		if !inRange {
+			return ss.violate(violation(CodeProtocol, "retry for index %d", m.Index))
+		}
+		ss.retries++
+		ss.requeue(m.Index)
+	case TypePause:
+		if !ss.paused {
+			ss.paused = true
+			ss.emit.emit(Paused{ID: o.ID, Remote: true})
+		}
+	case TypeResume:
+		if ss.paused {
+			ss.paused = false
+			ss.emit.emit(Resumed{ID: o.ID, Remote: true})
+		}
+	case TypeCancel:
+		if m.Index < 0 {
+			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
+			return ErrCancelled
+		}
+		if inRange {
+			ss.cancelItem(m.Index)
+		}
+	case TypeText:
+		ss.emit.emit(TextReceived{ID: m.ID, Text: m.Text})
+		return ss.send(Message{Type: TypeTextAck, ID: m.ID})
+	case TypeTextAck:
+	case TypeError:
+		return &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
+	default:
+		return ss.violate(violation(CodeProtocol, "unexpected %s message from the receiver", m.Type))
+	}
+	return nil
+}
+
+// poll applies whatever control messages are waiting, without blocking.
+func (ss *sendSession) poll() error {
+	for {
+		m, err := ss.next(false)
+		if err != nil {
+			return err
+		}
+		if m.Type == "" {
+			return nil
+		}
+		if err := ss.handle(m); err != nil {
+			return err
+		}
+	}
+}
+
+// waitWhilePaused blocks until the transfer is resumed, by either side.
+func (ss *sendSession) waitWhilePaused() error {
+	return ss.waitWhile(func() bool { return ss.paused && !ss.abortCur }, nil)
+}
+
+// waitForRoom blocks while too much data waits in the channel's buffer.
+func (ss *sendSession) waitForRoom() error {
+	return ss.waitWhile(func() bool { return ss.dc.BufferedAmount() > highWater }, ss.in.low)
+}
+
+// waitWhile blocks while cond holds, applying the receiver's messages and
+// our own commands as they come (either may end the wait: our Resume, the
+// receiver's resume or cancel); wake, if not nil, also starts a new round.
+// It selects itself rather than calling next(true), which after a local
+// command goes on waiting for the peer.
+func (ss *sendSession) waitWhile(cond func() bool, wake <-chan struct{}) error {
+	for cond() {
+		select {
+		case <-wake:
+		case raw := <-ss.in.msgs:
+			m, err := ss.decode(raw)
+			if err != nil {
+				return err
+			}
+			if err := ss.handle(m); err != nil {
+				return err
+			}
+		case c := <-ss.cmds:
+			if err := ss.local(c); err != nil {
+				return err
+			}
+		case <-ss.link.Done():
+			return errLinkLost
+		case <-ss.ctx.Done():
+			return ctxErr(ss.ctx)
+		}
+	}
+	return nil
+}
+
+// failLocal reports a file we cannot read to the receiver and goes on.
+func (ss *sendSession) failLocal(i int, err error) error {
+	o := ss.opts.Offer
+	f := FileFailed{ID: o.ID, Index: i, Name: o.Entries[i].Path, Code: CodeIO, Message: err.Error()}
+	ss.failed[i] = f
+	ss.emit.emit(f)
+	return ss.send(Message{Type: TypeFileError, Index: i, Code: CodeIO, Message: "the sender could not read the file"})
+}
+
+func (ss *sendSession) sendFile(q queued) error {
+	o := ss.opts.Offer
+	e := o.Entries[q.index]
+	f, err := os.Open(o.Sources[q.index])
+	if err != nil {
+		return ss.failLocal(q.index, err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || info.Size() != e.Size {
+		return ss.failLocal(q.index, fmt.Errorf("%s changed since it was offered", o.Sources[q.index]))
+	}
+	h := sha256.New()
+	offset := q.offset
+	if offset > 0 {
+		// The receiver keeps the first offset bytes; the hash still covers them.
+		if _, err := io.CopyN(h, f, offset); err != nil {
+			return ss.failLocal(q.index, err)
+		}
+	}
+	ss.current, ss.abortCur = q.index, false
+	defer func() { ss.current = -1 }()
+	if err := ss.send(Message{Type: TypeFile, Index: q.index, Offset: offset}); err != nil {
+		return err
+	}
+	for remaining := e.Size - offset; remaining > 0; {
+		if err := ss.poll(); err != nil {
+			return err
+		}
+		if err := ss.waitWhilePaused(); err != nil {
+			return err
+		}
+		if err := ss.waitForRoom(); err != nil {
+			return err
+		}
+		if ss.abortCur {
+			return ss.send(Message{Type: TypeAbort, Index: q.index})
+		}
+		n := int(min(int64(len(ss.buf)), remaining))
+		if _, err := io.ReadFull(f, ss.buf[:n]); err != nil {
+			if err := ss.send(Message{Type: TypeAbort, Index: q.index}); err != nil {
+				return err
+			}
+			return ss.failLocal(q.index, fmt.Errorf("read %s: %w", o.Sources[q.index], err))
+		}
+		h.Write(ss.buf[:n])
+		if err := ss.dc.Send(ss.buf[:n]); err != nil {
+			return fmt.Errorf("%w: %v", errLinkLost, err)
+		}
+		remaining -= int64(n)
+		ss.bytes += int64(n)
+		ss.progress(e.Path, false)
+	}
+	ss.progress(e.Path, false)
+	return ss.send(Message{Type: TypeFileEnd, Index: q.index, SHA256: hexSum(h, &ss.hashB)})
+}
+
+func (ss *sendSession) progress(name string, force bool) {
+	now := time.Now()
+	if !force && now.Sub(ss.lastEvent) < progressEvery {
+		return
+	}
+	ss.lastEvent = now
+	ss.emit.emit(Progress{ID: ss.opts.Offer.ID, Name: name, Bytes: ss.bytes, Total: ss.total})
+}
+
+func hexSum(h hash.Hash, scratch *[]byte) string {
+	*scratch = h.Sum((*scratch)[:0])
+	return hex.EncodeToString(*scratch)
+}
+
+// SendText sends a chat message over link and waits for the peer to confirm it.
+func SendText(ctx context.Context, link Link, text string) (string, error) {
+	if text == "" || len(text) > MaxTextBytes {
+		return "", fmt.Errorf("a text message must be 1 to %d bytes", MaxTextBytes)
+	}
+	dc := link.DataChannel()
+	in := newInbox(link, lowWater)
+	id := NewID()
+	if err := sendMessage(dc, Message{Type: TypeText, ID: id, Text: text}); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		select {
+		case raw := <-in.msgs:
+			if !raw.IsString {
+				continue
+			}
+			m, err := DecodeMessage(raw.Data)
+			if err != nil {
+				return "", err
+			}
+			switch {
+			case m.Type == TypeTextAck && m.ID == id:
+				return id, nil
+			case m.Type == TypeError:
+				return "", &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
+			}
+		case <-link.Done():
+			return "", fmt.Errorf("text not confirmed: %w", ErrClosed)
+		case <-ctx.Done():
+			return "", fmt.Errorf("text not confirmed: %w", ctxErr(ctx))
+		}
+	}
+}
+
+// entryBatches splits entries into "entries" messages that stay under the
+// control message limit, however long the paths are.
+func entryBatches(entries []Entry) [][]Entry {
+	const budget = MaxControlSize - 1024 // room for the envelope
+	var batches [][]Entry
+	start, size := 0, 0
+	for i, e := range entries {
+		// A path's JSON can be up to 6 bytes per byte (\u00XX escapes).
+		n := 64 + 6*len(e.Path)
+		if i > start && (size+n > budget || i-start == MaxEntriesPerMessage) {
+			batches = append(batches, entries[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(entries) {
+		batches = append(batches, entries[start:])
+	}
+	return batches
+}
