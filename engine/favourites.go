@@ -84,9 +84,13 @@ func (e *Engine) offlineDevicesLocked(pins map[string]trust.Device) []Device {
 }
 
 // noteTypeLocked remembers the type a device was last seen with, for when
-// it is offline; the caller holds e.mu.
+// it is offline; the caller holds e.mu. Only for trusted devices, the only
+// ones listed offline: a flood of advertised ids stores nothing.
 func (e *Engine) noteTypeLocked(id, typ string) {
 	if !discovery.ValidType(typ) || e.seenType[id] == typ {
+		return
+	}
+	if d, ok := e.trust.Pinned(id); !ok || !d.Trusted {
 		return
 	}
 	if len(e.seenType) >= maxSeenTypes {

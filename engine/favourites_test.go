@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -158,4 +159,27 @@ func TestImpostorDoesNotEndAWaitingSend(t *testing.T) {
 		}
 	}
 	assert.Empty(t, mallory.rec.count(func(ev Event) bool { _, ok := ev.(OfferReceived); return ok }), "mallory got no offer")
+}
+
+// Advertisements of devices that are not trusted store nothing for the
+// offline list: a thousand made-up ids leave the remembered types alone.
+func TestAdvertisedTypesOnlyForTrusted(t *testing.T) {
+	a := startEngine(t, "alice")
+	bob, err := New(testConfig(t, "bob"))
+	require.NoError(t, err)
+	trustOffline(t, a, bob)
+	advertise := func(id, typ string) {
+		a.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
+			Info: discovery.Info{ID: id, Name: "x", Type: typ, Version: int(signaling.Version), Fingerprint: "sha-256 00"},
+			Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")},
+		}})
+	}
+	advertise(bob.Self().ID, discovery.TypeDesktop)
+	for i := range 2000 {
+		advertise(fmt.Sprintf("%032x", i), discovery.TypePhone)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	assert.Equal(t, 1, len(a.seenType), "only the trusted device's type")
+	assert.Equal(t, discovery.TypeDesktop, a.seenType[bob.Self().ID])
 }
