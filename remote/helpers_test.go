@@ -2,16 +2,13 @@ package remote
 
 import (
 	"context"
-	"log/slog"
-	"net"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/rendezvoustest"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/relay"
@@ -28,12 +25,9 @@ func newConfig(t *testing.T, name string) peer.Config {
 
 // world is a rendezvous server with an embedded STUN/TURN relay on loopback.
 type world struct {
-	t     *testing.T
 	relay *relay.Server
 	url   string // the rendezvous server's WebSocket URL
 }
-
-var testSecret = []byte("remote-test-secret-0123456789abcdef")
 
 // newWorld starts a relay (allowing loopback peers, which its default policy
 // refuses) and a rendezvous server that hands out its ICE servers.
@@ -45,37 +39,12 @@ func newWorld(t *testing.T) *world {
 // newWorldWith is newWorld with the rendezvous server's config adjusted.
 func newWorldWith(t *testing.T, mod func(*rendezvous.Config)) *world {
 	t.Helper()
-	rs, err := relay.New(relay.Config{
-		ListenUDP:    "127.0.0.1:0",
-		Secret:       testSecret,
-		AllowedPeers: func(net.IP) bool { return true },
-		Logger:       slog.New(slog.DiscardHandler),
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, rs.Close()) })
-	cfg := rendezvous.Config{
-		ICEServers: func(id string) []rendezvous.ICEServer {
-			var out []rendezvous.ICEServer
-			for _, s := range rs.ICEServers(id) {
-				cred, _ := s.Credential.(string)
-				out = append(out, rendezvous.ICEServer{URLs: s.URLs, Username: s.Username, Credential: cred})
-			}
-			return out
-		},
-	}
+	opts := []rendezvoustest.Option{rendezvoustest.WithTURN()}
 	if mod != nil {
-		mod(&cfg)
+		opts = append(opts, rendezvoustest.WithConfig(mod))
 	}
-	srv, err := rendezvous.New(cfg)
-	require.NoError(t, err)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		assert.NoError(t, srv.Shutdown(ctx))
-		ts.Close()
-	})
-	return &world{t: t, relay: rs, url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"}
+	srv := rendezvoustest.NewServer(t, opts...)
+	return &world{relay: srv.Relay, url: srv.URL()}
 }
 
 // dial connects a device to url; the client is closed when the test ends.
