@@ -1,10 +1,11 @@
 // Package testkit holds what the packages' tests share: a leak check, a
-// bounded context, a fresh device identity. It imports none of the
+// bounded context, a fresh device identity, a clock the test moves. It imports none of the
 // project's networking packages, so any package's tests can use it.
 package testkit
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,11 @@ func VerifyNoLeaks(t testing.TB, opts ...goleak.Option) {
 	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
 }
 
+// IgnoreZeroconfProbe is the option for VerifyNoLeaks in tests that
+// announce on mDNS: zeroconf's announcement goroutine cannot be stopped
+// (see discovery's Advertiser.Run).
+var IgnoreZeroconfProbe = goleak.IgnoreAnyFunction("github.com/grandcat/zeroconf.(*Server).probe")
+
 // Context is a context that ends after d, or when t ends.
 func Context(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
@@ -38,4 +44,29 @@ func Identity(t testing.TB) *identity.Identity {
 	id, err := identity.Load(t.TempDir())
 	require.NoError(t, err)
 	return id
+}
+
+// Clock is a clock that moves only when the test advances it; its Now fits
+// the Now fields of configs. It is safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock is a Clock at a fixed instant (1 June 2025, 12:00 UTC), so that
+// runs are repeatable.
+func NewClock() *Clock { return &Clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
