@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
-	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/internal/netnstest"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -24,9 +24,6 @@ func liveNetns(t *testing.T) bool {
 	t.Helper()
 	return netnstest.InVethPair(t, "pddisc", 78)
 }
-
-// zeroconf's announcement goroutine cannot be stopped (see Advertiser.Run).
-var ignoreZeroconfProbe = goleak.IgnoreAnyFunction("github.com/grandcat/zeroconf.(*Server).probe")
 
 // liveInfo is a valid Info whose fingerprint is 32 bytes b.
 func liveInfo(b byte, name string) Info {
@@ -42,7 +39,7 @@ func TestLiveAdvertiseAndBrowse(t *testing.T) {
 	if !liveNetns(t) {
 		return
 	}
-	defer goleak.VerifyNone(t, ignoreZeroconfProbe)
+	testkit.VerifyNoLeaks(t, testkit.IgnoreZeroconfProbe)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -141,7 +138,7 @@ func TestLiveDuplicateNamesGetDistinctInstances(t *testing.T) {
 	if !liveNetns(t) {
 		return
 	}
-	defer goleak.VerifyNone(t, ignoreZeroconfProbe)
+	testkit.VerifyNoLeaks(t, testkit.IgnoreZeroconfProbe)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b := &Browser{Self: identity.DeviceIDFor(fingerprint(0x5E))}
