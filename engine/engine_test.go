@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 	"github.com/thepeerdrop/peerdrop/trust"
@@ -32,7 +33,7 @@ import (
 func TestMain(m *testing.M) {
 	// zeroconf's announcement goroutine cannot be stopped (see
 	// discovery.Advertiser.Run); only the tests that advertise start it.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/grandcat/zeroconf.(*Server).probe"))
+	goleak.VerifyTestMain(m, testkit.IgnoreZeroconfProbe)
 }
 
 // waitFor bounds every wait for an event.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/rendezvoustest"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
@@ -28,28 +28,18 @@ import (
 )
 
 // newRendezvous runs a rendezvous server on loopback until the test ends
-// and returns its WebSocket URL. Every engine of a test shares one address,
-// so the per-address limits are lifted.
+// and returns its WebSocket URL.
 func newRendezvous(t *testing.T) string {
 	t.Helper()
-	_, url := newRendezvousServer(t)
-	return url
+	return newRendezvousServer(t).URL()
 }
 
-// newRendezvousServer is newRendezvous, with the server for its Stats.
-func newRendezvousServer(t *testing.T) (*rendezvous.Server, string) {
+// newRendezvousServer is newRendezvous, with the server for its Stats and
+// Close. Every engine of a test shares one address, so the per-address
+// limits are lifted.
+func newRendezvousServer(t *testing.T, opts ...rendezvoustest.Option) *rendezvoustest.Server {
 	t.Helper()
-	lots := rendezvous.Limit{Every: time.Millisecond, Burst: 1000}
-	srv, err := rendezvous.New(rendezvous.Config{ConnectRate: lots, PairRate: lots, PresenceRate: lots})
-	require.NoError(t, err)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		assert.NoError(t, srv.Shutdown(ctx))
-		ts.Close()
-	})
-	return srv, "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+	return rendezvoustest.NewServer(t, append([]rendezvoustest.Option{rendezvoustest.Unlimited()}, opts...)...)
 }
 
 // startRemote runs an engine on loopback, hidden and not browsing, with the
@@ -228,7 +218,8 @@ func TestPairWrongCode(t *testing.T) {
 // dialog is open: none once connected, one after StartPairing, none after
 // CancelPairing, and none after a device paired with it.
 func TestPairingCodeOnlyWhileShown(t *testing.T) {
-	srv, url := newRendezvousServer(t)
+	srv := newRendezvousServer(t)
+	url := srv.URL()
 	a, b := startRemote(t, "alice", url), startRemote(t, "bob", url)
 	codes := func() int { return srv.Stats().OpenCodes }
 	assert.Never(t, func() bool { return codes() > 0 }, 500*time.Millisecond, 20*time.Millisecond, "a code held while nobody pairs")
@@ -504,42 +495,20 @@ func TestRouteLANFirst(t *testing.T) {
 	assert.Equal(t, []string{"192.168.1.7:53318"}, e.route(target), "nearby: on the LAN")
 }
 
-// serveRendezvousAt runs a rendezvous server on addr ("127.0.0.1:0" for
-// any port) until the returned stop is called (or the test ends).
-func serveRendezvousAt(t *testing.T, addr string) (url string, stop func()) {
-	t.Helper()
-	lots := rendezvous.Limit{Every: time.Millisecond, Burst: 1000}
-	srv, err := rendezvous.New(rendezvous.Config{ConnectRate: lots, PairRate: lots, PresenceRate: lots})
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", addr)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			assert.NoError(t, <-done)
-		})
-	}
-	t.Cleanup(stop)
-	return "ws://" + ln.Addr().String() + "/ws", stop
-}
-
 // When the server goes away the engine says so and connects again, with
 // backoff, once it is back; pairing works on the new connection.
 func TestServerReconnects(t *testing.T) {
-	url, stop := serveRendezvousAt(t, "127.0.0.1:0")
+	srv := newRendezvousServer(t)
+	url := srv.URL()
 	a := startRemote(t, "alice", url)
 	from := a.rec.mark()
-	stop()
+	srv.Close()
 	a.rec.wait(t, from, "connection lost", func(ev Event) bool {
 		s, ok := ev.(ServerStatus)
 		return ok && !s.Connected && s.Err != nil && strings.Contains(s.Err.Error(), "trying again")
 	})
 	from = a.rec.mark()
-	serveRendezvousAt(t, strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws"))
+	newRendezvousServer(t, rendezvoustest.WithAddr(srv.Addr()))
 	a.rec.wait(t, from, "connected again", func(ev Event) bool {
 		s, ok := ev.(ServerStatus)
 		return ok && s.Connected
@@ -618,15 +587,16 @@ func TestServerFallbackAfterLAN(t *testing.T) {
 // Apply on the server that could not be reached tries again at once: the
 // error clears (a "connecting" status) and the connection comes.
 func TestSetSameServerRetries(t *testing.T) {
-	url, stop := serveRendezvousAt(t, "127.0.0.1:0")
+	srv := newRendezvousServer(t)
+	url := srv.URL()
 	a := startRemote(t, "alice", url)
 	from := a.rec.mark()
-	stop()
+	srv.Close()
 	a.rec.wait(t, from, "connection lost", func(ev Event) bool {
 		s, ok := ev.(ServerStatus)
 		return ok && !s.Connected && s.Err != nil
 	})
-	serveRendezvousAt(t, strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws"))
+	newRendezvousServer(t, rendezvoustest.WithAddr(srv.Addr()))
 	from = a.rec.mark()
 	require.NoError(t, a.SetServer(url))
 	a.rec.wait(t, from, "trying again", func(ev Event) bool {
