@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -31,38 +31,19 @@ func TestMain(m *testing.M) {
 
 const waitFor = 5 * time.Second
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type harness struct {
 	t     testing.TB
 	srv   *Server
 	ts    *httptest.Server
 	url   string
-	clock *fakeClock
+	clock *testkit.Clock
 }
 
 // newHarness runs a server on loopback. Tests take the client address from
 // X-Forwarded-For so that one machine can play many addresses.
 func newHarness(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
-	clock := newClock()
+	clock := testkit.NewClock()
 	cfg := Config{Now: clock.Now, ClientIPHeader: "X-Forwarded-For"}
 	if mod != nil {
 		mod(&cfg)
