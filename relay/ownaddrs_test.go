@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/internal/netnstest"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/relay"
 )
 
@@ -28,7 +29,7 @@ func TestNewHostAddressesAreRefused(t *testing.T) {
 		netnstest.Reexec(t, ns)
 		return
 	}
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	srv := newServer(t, func(c *relay.Config) { c.ListenUDP = "10.77.0.1:0" })
 	user, pass, _ := relay.Credentials(testSecret, "mallory", time.Hour, time.Now())
 	allocateFrom := func() net.PacketConn {

@@ -13,17 +13,12 @@ import (
 	"github.com/pion/turn/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/relay"
 )
 
 var testSecret = []byte("a shared secret of the test server")
-
-func noLeaks(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-}
 
 // testLogger is silent unless RELAY_TEST_LOG is set.
 func testLogger() *slog.Logger {
@@ -106,7 +101,7 @@ func readWithin(pc net.PacketConn, d time.Duration) (string, net.Addr, error) {
 
 // (1) STUN works for anyone, without credentials.
 func TestSTUNBindingReturnsMappedAddress(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	srv := newServer(t, nil)
 
 	conn, err := net.DialUDP("udp4", nil, srv.Addr().(*net.UDPAddr))
@@ -130,7 +125,7 @@ func TestSTUNBindingReturnsMappedAddress(t *testing.T) {
 
 // (2) Valid REST credentials allocate, and a datagram goes to a peer and back.
 func TestTURNRelaysDatagram(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	ports := relay.PortRange{Min: 42100, Max: 42119}
 	srv := newServer(t, func(c *relay.Config) {
 		c.AllowedPeers = allowAll
@@ -170,7 +165,7 @@ func TestTURNRelaysDatagram(t *testing.T) {
 
 // IPv6 works the same way: the relay IP is the listening one.
 func TestTURNRelaysOverIPv6(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	probe, err := net.ListenPacket("udp6", "[::1]:0")
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
@@ -207,7 +202,7 @@ func TestTURNRelaysOverIPv6(t *testing.T) {
 
 // (3) Wrong, expired and malformed credentials get no allocation.
 func TestBadCredentialsRefused(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	srv := newServer(t, nil)
 	now := time.Now()
 	goodUser, goodPass, _ := relay.Credentials(testSecret, "alice", time.Hour, now)
@@ -253,7 +248,7 @@ func TestBadCredentialsRefused(t *testing.T) {
 // (6) The default policy is no open relay: no loopback, link-local,
 // multicast or unspecified peers, nothing of the server's own.
 func TestDefaultPolicyRefusesLoopbackPeers(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	// The relay IP is announced only; it is not loopback, so loopback
 	// peers get no exception.
 	srv := newServer(t, func(c *relay.Config) { c.PublicIP = net.ParseIP("203.0.113.7") })
@@ -299,7 +294,7 @@ func isOwnAddress(ip string) bool {
 // policy lets datagrams through to other allocations only, not to whatever
 // else listens on that address; two relay-only peers need exactly that.
 func TestRelayIPReachesOnlyAllocations(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	srv := newServer(t, nil) // default policy; relay IP 127.0.0.1
 	a := allocate(t, srv, "a")
 	b := allocate(t, srv, "b")
@@ -328,10 +323,10 @@ func TestRelayIPReachesOnlyAllocations(t *testing.T) {
 	assert.Positive(t, srv.Stats().PeersRefused)
 }
 
-// Close ends live allocations and every goroutine (noLeaks checks), and can
+// Close ends live allocations and every goroutine (VerifyNoLeaks checks), and can
 // be called again.
 func TestCloseEndsAllocations(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	srv, err := relay.New(relay.Config{ListenUDP: "127.0.0.1:0", Secret: testSecret, Logger: testLogger()})
 	require.NoError(t, err)
 	allocate(t, srv, "a")
@@ -346,7 +341,7 @@ func TestCloseEndsAllocations(t *testing.T) {
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	_, err := relay.New(relay.Config{ListenUDP: "127.0.0.1:0"})
 	require.ErrorIs(t, err, relay.ErrNoSecret)
 	for _, r := range []relay.PortRange{{Min: 5000}, {Max: 5000}, {Min: 6000, Max: 5000}} {
@@ -390,7 +385,7 @@ func TestDefaultAllowedPeers(t *testing.T) {
 }
 
 func TestCheckUnreachable(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	silent := listenPeer(t) // a socket that never answers
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/relay"
 )
@@ -105,7 +106,7 @@ func connectRelayOnly(ctx context.Context, a, b *webrtc.PeerConnection, servers 
 // relay on both ends. The default peer policy is in force: each side's
 // peer is the other's allocation at the relay IP.
 func TestWebRTCThroughTURN(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	srv := newServer(t, nil)
 	a := newRelayOnlyPC(t, srv.ICEServers("alice"))
 	b := newRelayOnlyPC(t, srv.ICEServers("bob"))
@@ -154,7 +155,7 @@ func TestWebRTCThroughTURN(t *testing.T) {
 // (5) With credentials the server refuses, relay-only peers gather no
 // candidate; the attempt ends at once with an error that says why.
 func TestWebRTCWrongCredentialsFailClearly(t *testing.T) {
-	noLeaks(t)
+	testkit.VerifyNoLeaks(t)
 	srv := newServer(t, nil)
 	servers := relay.ICEServers(srv.Addr().String(), []byte("not the server's secret"), "alice", time.Hour)
 	a := newRelayOnlyPC(t, servers)
