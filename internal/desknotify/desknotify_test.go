@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/internal/dbustest"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 )
 
 // fakeServer is a notification server on the test's private bus, written
@@ -121,10 +122,7 @@ func sendSignal(conn *dbus.Conn, dest, name string, body ...any) {
 
 // leakCheck checks at cleanup, after what the test opens is closed, that
 // no goroutine started since is left (the bus's own are running now).
-func leakCheck(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-}
+func leakCheck(t *testing.T) { testkit.VerifyNoLeaks(t, goleak.IgnoreCurrent()) }
 
 // events collects a Client's events.
 type events chan Event
