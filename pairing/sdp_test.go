@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 )
 
 // offerSDP is a real pion offer made with id's certificate.
@@ -25,10 +26,8 @@ func offerSDP(t *testing.T, id *identity.Identity) string {
 }
 
 func TestCheckSDPFingerprint(t *testing.T) {
-	me, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
-	mallory, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
+	me := testkit.Identity(t)
+	mallory := testkit.Identity(t)
 	sdp := offerSDP(t, me)
 	require.Contains(t, sdp, "a=fingerprint:"+me.Fingerprint)
 
@@ -36,7 +35,7 @@ func TestCheckSDPFingerprint(t *testing.T) {
 	require.NoError(t, CheckSDPFingerprint(sdp, strings.ToLower(me.Fingerprint)), "hex is compared case-insensitively")
 
 	swapped := strings.ReplaceAll(sdp, me.Fingerprint, mallory.Fingerprint)
-	err = CheckSDPFingerprint(swapped, me.Fingerprint)
+	err := CheckSDPFingerprint(swapped, me.Fingerprint)
 	require.ErrorIs(t, err, ErrFingerprintSwapped)
 	assert.Contains(t, err.Error(), "swapped")
 	assert.Contains(t, err.Error(), mallory.Fingerprint)
@@ -64,12 +63,9 @@ func TestCheckSDPFingerprint(t *testing.T) {
 // swaps the fingerprint in the offer it carries next; the receiver of the
 // offer compares it with what the pairing authenticated and refuses.
 func TestPairingThenSwappedOfferIsRefused(t *testing.T) {
-	aliceID, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
-	bobID, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
-	mallory, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
+	aliceID := testkit.Identity(t)
+	bobID := testkit.Identity(t)
+	mallory := testkit.Identity(t)
 
 	r := newRelay(nil)
 	ra, rb := run(t, t.Context(), r.end(sideA), r.end(sideB), code, code, Initiator, Responder,
