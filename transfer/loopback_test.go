@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/thepeerdrop/peerdrop/internal/testkit"
+	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/peer"
 )
 
@@ -71,10 +71,6 @@ func (l *eventLog) wait(t *testing.T, what string, match func(Event) bool) Event
 	}
 }
 
-func newConfig(t *testing.T, name string) peer.Config {
-	return peer.Config{Identity: testkit.Identity(t), Name: name}
-}
-
 // receiverHost is a real listener handing each link to a Receiver.
 type receiverHost struct {
 	addr   string
@@ -93,7 +89,7 @@ func startReceiver(t *testing.T, decide func(context.Context, OfferReceived) boo
 	require.NoError(t, os.Mkdir(dir, 0o755))
 	h := &receiverHost{dir: dir, parent: parent, events: newEventLog(), errs: make(chan error, 16), conns: make(chan *peer.Conn, 16)}
 	h.rcv = &Receiver{Dir: dir, Decide: decide, OnEvent: h.events.add}
-	ln, err := peer.Listen("127.0.0.1:0", newConfig(t, "Receiver"))
+	ln, err := peer.Listen("127.0.0.1:0", peertest.Config(t, "Receiver"))
 	require.NoError(t, err)
 	h.addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -123,7 +119,7 @@ func startReceiver(t *testing.T, decide func(context.Context, OfferReceived) boo
 func acceptAll(context.Context, OfferReceived) bool { return true }
 
 func dialer(t *testing.T, addr string) Dialer {
-	cfg := newConfig(t, "Sender")
+	cfg := peertest.Config(t, "Sender")
 	return func(ctx context.Context) (Link, error) { return peer.Dial(ctx, addr, cfg, nil) }
 }
 
@@ -570,7 +566,7 @@ func TestRefusedLinkIsNotRedialled(t *testing.T) {
 			go c.Close()
 		}
 	}
-	cfg := newConfig(t, "Sender")
+	cfg := peertest.Config(t, "Sender")
 	dials := atomic.Int32{}
 	dial := func(ctx context.Context) (Link, error) {
 		dials.Add(1)

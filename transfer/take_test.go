@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/peer"
 )
 
@@ -147,7 +148,7 @@ func TestSenderWritesNothingLeftOut(t *testing.T) {
 // sends after; it returns what the sender sent.
 func hostileReceiver(t *testing.T, take []int, after ...string) (addr string, got <-chan []Message) {
 	t.Helper()
-	ln, err := peer.Listen("127.0.0.1:0", newConfig(t, "Hostile"))
+	ln, err := peer.Listen("127.0.0.1:0", peertest.Config(t, "Hostile"))
 	require.NoError(t, err)
 	out := make(chan []Message, 1)
 	ctx, cancel := context.WithCancel(context.Background())
