@@ -19,10 +19,6 @@ func verifyNoLeaks(t *testing.T) { t.Helper(); testkit.VerifyNoLeaks(t) }
 
 func testContext(t *testing.T) context.Context { return testkit.Context(t, 60*time.Second) }
 
-func newConfig(t *testing.T, name string) peer.Config {
-	return peer.Config{Identity: testkit.Identity(t), Name: name}
-}
-
 // world is a rendezvous server with an embedded STUN/TURN relay on loopback.
 type world struct {
 	relay *relay.Server

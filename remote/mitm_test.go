@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -160,9 +161,9 @@ func TestMaliciousServerSwapsFingerprint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			verifyNoLeaks(t)
 			w := newWorld(t)
-			mallory := newConfig(t, "Mallory")
+			mallory := peertest.Config(t, "Mallory")
 			evil := startEvilServer(t, w.url, mallory.Identity.Fingerprint, tc.frames...)
-			hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+			hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 			// The host answers in good faith when only the answer is
 			// rewritten, then waits for ICE checks that never come.
 			hostCfg.Tune = func(se *webrtc.SettingEngine) {
@@ -201,7 +202,7 @@ func TestEvilServerPassThrough(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
 	evil := startEvilServer(t, w.url, "")
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	hs := serveHost(t, &Host{Config: hostCfg}, dialRendezvous(t, evil.url, hostCfg))
 	jc, err := Join(testContext(t), dialRendezvous(t, evil.url, joinCfg), hs.code(t).Code, joinCfg, nil)
 	require.NoError(t, err)

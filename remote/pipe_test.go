@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 )
 
@@ -32,8 +33,8 @@ func newPipePair(t *testing.T) *pipePair {
 	t.Helper()
 	w := newWorld(t)
 	ctx := testContext(t)
-	creator := dialRendezvous(t, w.url, newConfig(t, "Creator"))
-	joiner := dialRendezvous(t, w.url, newConfig(t, "Joiner"))
+	creator := dialRendezvous(t, w.url, peertest.Config(t, "Creator"))
+	joiner := dialRendezvous(t, w.url, peertest.Config(t, "Joiner"))
 	mb := newMux(creator, true, muxHooks{})
 	t.Cleanup(mb.close)
 	ma := newMux(joiner, false, muxHooks{})
@@ -248,7 +249,7 @@ func TestPipeRefusedSignal(t *testing.T) {
 	verifyNoLeaks(t)
 	pp := newPipePair(t)
 	ctx := testContext(t)
-	other := dialRendezvous(t, pp.url, newConfig(t, "Other"))
+	other := dialRendezvous(t, pp.url, peertest.Config(t, "Other"))
 	mo := newMux(other, false, muxHooks{})
 	t.Cleanup(mo.close)
 	_, err := other.Join(ctx, pp.creatorCode)

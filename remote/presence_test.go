@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -17,7 +18,7 @@ func TestKnownDialer(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
 	ctx := testContext(t)
-	hostCfg, friendCfg, strangerCfg := newConfig(t, "Receiver"), newConfig(t, "Friend"), newConfig(t, "Stranger")
+	hostCfg, friendCfg, strangerCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Friend"), peertest.Config(t, "Stranger")
 	hostClient := dialRendezvous(t, w.url, hostCfg)
 	require.NoError(t, hostClient.Announce(ctx, hostCfg.Identity.Signer(), hostCfg.Identity.CertificateDER()))
 	known := func(id, fp string) bool {

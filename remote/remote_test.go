@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
@@ -40,7 +41,7 @@ func exchange(t *testing.T, a, b *peer.Conn) {
 func TestHostJoin(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	hs := serveHost(t, &Host{Config: hostCfg}, dialRendezvous(t, w.url, hostCfg))
 	code := hs.code(t)
 	assert.Regexp(t, `^[0-9A-Z]{5}-[0-9A-Z]{5}-[0-9A-Z]{5}$`, code.Code)
@@ -67,7 +68,7 @@ func TestHostJoin(t *testing.T) {
 func TestJoinTypedCode(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	hs := serveHost(t, &Host{Config: hostCfg}, dialRendezvous(t, w.url, hostCfg))
 	code := hs.code(t)
 	typed := " " + code.Code[:5] + " " + code.Code[6:11] + code.Code[12:] + " "
@@ -95,7 +96,7 @@ func toLowerASCII(s string) string {
 func TestTransferAndRedial(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	dir := t.TempDir()
 	rcv := &transfer.Receiver{Dir: dir, Decide: func(context.Context, transfer.OfferReceived) bool { return true }}
 	hostClient := dialRendezvous(t, w.url, hostCfg)
@@ -160,7 +161,7 @@ func TestTransferAndRedial(t *testing.T) {
 func TestRelayOnly(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	hostCfg.RelayOnly, joinCfg.RelayOnly = true, true
 	hs := serveHost(t, &Host{Config: hostCfg}, dialRendezvous(t, w.url, hostCfg))
 	start := time.Now()
@@ -183,7 +184,7 @@ func TestRelayOnly(t *testing.T) {
 func TestRelayOnlyBadCredentials(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	hs := serveHost(t, &Host{Config: hostCfg}, dialRendezvous(t, w.url, hostCfg))
 	jclient := dialRendezvous(t, w.url, joinCfg)
 	joinCfg.RelayOnly = true
@@ -207,7 +208,7 @@ func TestRelayOnlyBadCredentials(t *testing.T) {
 func TestWrongCode(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	hs := serveHost(t, &Host{Config: hostCfg}, dialRendezvous(t, w.url, hostCfg))
 	code := hs.code(t)
 	wrong := code.Code[:12] + "00000"
@@ -224,7 +225,7 @@ func TestWrongCode(t *testing.T) {
 
 	next := hs.code(t)
 	assert.NotEqual(t, code.Code[:11], next.Code[:11], "a new code, not the retired one")
-	other := newConfig(t, "Other")
+	other := peertest.Config(t, "Other")
 	_, err = Join(testContext(t), dialRendezvous(t, w.url, other), code.Code, other, nil)
 	assert.ErrorIs(t, err, ErrNoSuchCode, "the retired code is dead")
 	assert.EqualError(t, err, "no such pairing code (expired or already used?)")
@@ -240,7 +241,7 @@ func TestWrongCode(t *testing.T) {
 func TestUnknownCode(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	cfg := newConfig(t, "Sender")
+	cfg := peertest.Config(t, "Sender")
 	_, err := Join(testContext(t), dialRendezvous(t, w.url, cfg), "7KQ2M-XW4PD-R8T3Z", cfg, nil)
 	assert.ErrorIs(t, err, ErrNoSuchCode)
 	_, err = Join(testContext(t), dialRendezvous(t, w.url, cfg), "7KQ2M-XW4PD", cfg, nil)
@@ -251,7 +252,7 @@ func TestUnknownCode(t *testing.T) {
 func TestHostCheckRefuses(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	blocked := errors.New("this device is blocked")
 	hs := serveHost(t, &Host{Config: hostCfg, Check: func(signaling.Hello) error { return blocked }}, dialRendezvous(t, w.url, hostCfg))
 	_, err := Join(testContext(t), dialRendezvous(t, w.url, joinCfg), hs.code(t).Code, joinCfg, nil)
@@ -301,13 +302,13 @@ func TestSplitCode(t *testing.T) {
 func TestOneGuessPerCode(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg := newConfig(t, "Receiver")
+	hostCfg := peertest.Config(t, "Receiver")
 	hs := serveHost(t, &Host{Config: hostCfg}, dialRendezvous(t, w.url, hostCfg))
 	code := hs.code(t)
 	const guessers = 4
 	errs := make(chan error, guessers)
 	for i := range guessers {
-		cfg := newConfig(t, "Guesser")
+		cfg := peertest.Config(t, "Guesser")
 		client := dialRendezvous(t, w.url, cfg)
 		guess := code.Code[:12] + string("0123456789"[i]) + "ZZZZ"[:4]
 		go func() {
@@ -336,7 +337,7 @@ func TestOneGuessPerCode(t *testing.T) {
 func TestCodeRenewedOnExpiry(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorldWith(t, func(c *rendezvous.Config) { c.CodeTTL = 1500 * time.Millisecond })
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	hs := serveHost(t, &Host{Config: hostCfg}, dialRendezvous(t, w.url, hostCfg))
 	first := hs.code(t)
 	next := hs.code(t)
@@ -344,7 +345,7 @@ func TestCodeRenewedOnExpiry(t *testing.T) {
 	assert.False(t, next.Expires.Before(first.Expires))
 	_, err := Join(testContext(t), dialRendezvous(t, w.url, joinCfg), first.Code, joinCfg, nil)
 	assert.ErrorIs(t, err, ErrNoSuchCode, "the expired code")
-	other := newConfig(t, "Other")
+	other := peertest.Config(t, "Other")
 	jc, err := Join(testContext(t), dialRendezvous(t, w.url, other), next.Code, other, nil)
 	require.NoError(t, err)
 	defer jc.Close()
@@ -358,7 +359,7 @@ func TestCodeRenewedOnExpiry(t *testing.T) {
 func TestServeReturnsWhenTheServerIsLost(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	hostClient := dialRendezvous(t, w.url, hostCfg)
 	codes := make(chan Code, 4)
 	h := &Host{Config: hostCfg, OnCode: func(c Code) { codes <- c }}

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestHostRenewAndOnPaired(t *testing.T) {
 	verifyNoLeaks(t)
 	w := newWorld(t)
-	hostCfg, joinCfg := newConfig(t, "Receiver"), newConfig(t, "Sender")
+	hostCfg, joinCfg := peertest.Config(t, "Receiver"), peertest.Config(t, "Sender")
 	renew := make(chan struct{})
 	paired := make(chan signaling.Hello, 1)
 	hs := serveHost(t, &Host{Config: hostCfg, Renew: renew, OnPaired: func(h signaling.Hello, _ uint64) { paired <- h }},
