@@ -20,6 +20,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/internal/rendezvoustest"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
@@ -528,8 +529,7 @@ func TestFindRoundsRotate(t *testing.T) {
 	require.NoError(t, err)
 	var last *identity.Identity
 	for i := range maxFindsPerRound + 3 {
-		id, err := identity.Load(t.TempDir())
-		require.NoError(t, err)
+		id := testkit.Identity(t)
 		require.NoError(t, e.trust.Pin(id.DeviceID, fmt.Sprintf("dev%02d", i), id.Fingerprint))
 		last = id
 	}

@@ -24,7 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
@@ -52,13 +52,6 @@ func startWebEngine(t *testing.T, name string) (*testEngine, *url.URL) {
 	return te, u
 }
 
-// pageConfig is a page's identity (the browser keeps one in IndexedDB).
-func pageConfig(t *testing.T, name string) peer.Config {
-	id, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
-	return peer.Config{Identity: id, Name: name}
-}
-
 func wsURL(u *url.URL, path string) string { return "ws://" + u.Host + path }
 
 // A page sends a file: its handshake on /ws/connect is an offer like any
@@ -81,7 +74,7 @@ func TestWebPageSends(t *testing.T) {
 	offer, err := transfer.NewOffer([]string{src}, "")
 	require.NoError(t, err)
 
-	pc := pageConfig(t, "Phone (web)")
+	pc := peertest.Config(t, "Phone (web)")
 	ws, _, err := websocket.Dial(ctx, wsURL(u, "/ws/connect"), nil)
 	require.NoError(t, err)
 	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
@@ -130,7 +123,7 @@ func TestWebPageDeclined(t *testing.T) {
 	ws, _, err := websocket.Dial(ctx, wsURL(u, "/ws/connect"), nil)
 	require.NoError(t, err)
 	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	c, err := peer.DialConn(ctx, conn, pageConfig(t, "Tablet (web)"), nil)
+	c, err := peer.DialConn(ctx, conn, peertest.Config(t, "Tablet (web)"), nil)
 	_ = conn.Close()
 	require.NoError(t, err)
 	defer c.Close()
@@ -211,7 +204,7 @@ func TestWebPageListedAndReceives(t *testing.T) {
 	a, u := startWebEngine(t, "alice")
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	pc := pageConfig(t, "Phone (web)")
+	pc := peertest.Config(t, "Phone (web)")
 	pageID := pc.Identity.DeviceID
 
 	from := a.rec.mark()
@@ -359,7 +352,7 @@ func TestWebPageDialsNearby(t *testing.T) {
 	require.NoError(t, json.Unmarshal(resp, &list))
 	assert.Equal(t, []web.Nearby{{DeviceID: a.Self().ID, Name: "alice", Type: "desktop", Fingerprint: a.Fingerprint()}}, list)
 
-	pc := pageConfig(t, "Phone (web)")
+	pc := peertest.Config(t, "Phone (web)")
 	ws, _, err := websocket.Dial(ctx, wsURL(u, "/ws/dial?id="+url.QueryEscape(a.Self().ID)), nil)
 	require.NoError(t, err)
 	conn := websocket.NetConn(ctx, ws, websocket.MessageBinary)
