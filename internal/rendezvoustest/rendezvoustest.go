@@ -72,7 +72,7 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	s := &Server{}
 	var cfg rendezvous.Config
 	if o.turn {
-		s.Relay = startRelay(t)
+		s.Relay = NewRelay(t)
 		cfg.ICEServers = s.iceServers
 	}
 	if o.unlimited {
@@ -130,7 +130,10 @@ func (s *Server) iceServers(id string) []rendezvous.ICEServer {
 // Close may be called more than once.
 func (s *Server) Close() { s.stop() }
 
-func startRelay(t testing.TB) *relay.Server {
+// NewRelay starts a STUN/TURN relay on loopback with TURNSecret that
+// relays to loopback peers too (its default policy refuses them); it is
+// closed when the test ends.
+func NewRelay(t testing.TB) *relay.Server {
 	t.Helper()
 	rs, err := relay.New(relay.Config{
 		ListenUDP:    "127.0.0.1:0",
