@@ -3,7 +3,6 @@ package peer
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/rendezvoustest"
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -146,10 +146,7 @@ func TestDialConnSilentPeer(t *testing.T) {
 // timeouts.
 func TestRelayOnlyWithoutRelay(t *testing.T) {
 	verifyNoLeaks(t)
-	srv, err := relay.New(relay.Config{ListenUDP: "127.0.0.1:0", Secret: []byte("the server's secret, 32 bytes..."),
-		Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	defer srv.Close()
+	srv := rendezvoustest.NewRelay(t)
 	for _, tc := range []struct {
 		name    string
 		servers []webrtc.ICEServer
