@@ -5,16 +5,15 @@
 package rendezvoustest
 
 import (
-	"context"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 )
@@ -84,20 +83,8 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	}
 	srv, err := rendezvous.New(cfg)
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", o.addr)
-	require.NoError(t, err)
-	s.Server, s.addr = srv, ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	var once sync.Once
-	s.stop = func() {
-		once.Do(func() {
-			cancel()
-			assert.NoError(t, <-done, "rendezvous server")
-		})
-	}
-	t.Cleanup(s.stop)
+	s.Server = srv
+	s.addr, s.stop = testkit.Serve(t, o.addr, srv.Serve)
 	return s
 }
 

@@ -1,14 +1,17 @@
 // Package testkit holds what the packages' tests share: a leak check, a
-// bounded context, a fresh device identity, a clock the test moves. It imports none of the
+// bounded context, a fresh device identity, a clock the test moves, a
+// server on loopback for the length of a test. It imports none of the
 // project's networking packages, so any package's tests can use it.
 package testkit
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -36,6 +39,28 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// Serve listens on addr ("127.0.0.1:0" for any free port) and runs serve
+// there in the background until stop is called or the test ends; stop
+// waits for serve to return and checks that it returned nil. It returns
+// the address listened on. stop may be called more than once.
+func Serve(t testing.TB, addr string, serve func(context.Context, net.Listener) error) (listening string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			assert.NoError(t, <-done, "serve on %s", ln.Addr())
+		})
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }
 
 // Identity is a new device identity in a folder of t's own.
