@@ -127,3 +127,12 @@ func (e *Engine) runAdvertiser(ctx context.Context, port int) {
 		}
 	})
 }
+
+// Self is this device.
+func (e *Engine) Self() Peer { return Peer{ID: e.id.DeviceID, Name: e.peerConfig().Name} }
+
+// Type is this device's type (discovery.Type*).
+func (e *Engine) Type() string { return e.deviceType() }
+
+// Fingerprint is this device's certificate fingerprint.
+func (e *Engine) Fingerprint() string { return e.id.Fingerprint }

@@ -531,3 +531,13 @@ func (e *Engine) retry(itemID string) error {
 	}
 	return err
 }
+
+// Send queues an offer of paths (files and folders) to a device and starts
+// it; the returned Item is already in the queue. Paths that cannot be sent
+// are an error, and then nothing is queued.
+func (e *Engine) Send(to Target, paths []string) (Item, error) { return e.send(to, paths) }
+
+// SendText sends a text message. The Message returned is in the
+// conversation at once; delivery is reported by MessageReceived with the
+// same ID, Err set when it failed.
+func (e *Engine) SendText(to Target, text string) (Message, error) { return e.sendText(to, text) }
