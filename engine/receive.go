@@ -182,7 +182,18 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 	if it == nil || it.rcv != r {
 		return false
 	}
-	name := it.peerName()
+	if !finishIncoming(it, ev, now) {
+		e.updateIncomingLocked(it, ev, now)
+		return false
+	}
+	e.emitItem(it, false)
+	e.trimLocked()
+	return true
+}
+
+// updateIncomingLocked applies an event that moves a running incoming item
+// on without ending it; the caller holds e.mu.
+func (e *Engine) updateIncomingLocked(it *item, ev transfer.Event, now time.Time) {
 	switch ev := ev.(type) {
 	case transfer.Accepted:
 		if it.State != StatePaused {
@@ -201,7 +212,33 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 			e.addMessageLocked(m)
 			e.emit(MessageReceived{Message: m})
 		}
-		return false
+	case transfer.Progress:
+		it.progress(now, ev.Bytes, ev.Total)
+		e.emitItem(it, true)
+	case transfer.FileDone:
+		if !strings.Contains(ev.Name, "/") {
+			it.topPaths = append(it.topPaths, ev.Path)
+		}
+	case transfer.FolderDone:
+		if !strings.Contains(ev.Name, "/") {
+			it.topPaths = append(it.topPaths, ev.Path)
+		}
+	case transfer.Paused:
+		it.State = StatePaused
+		it.stopClock()
+		e.emitItem(it, false)
+	case transfer.Resumed:
+		it.State = StateRunning
+		it.stopClock()
+		e.emitItem(it, false)
+	}
+}
+
+// finishIncoming ends it with the state and words an ending event says,
+// and reports whether ev was one.
+func finishIncoming(it *item, ev transfer.Event, now time.Time) bool {
+	name := it.peerName()
+	switch ev := ev.(type) {
 	case transfer.Declined:
 		switch it.decided {
 		case decideSenderLeft:
@@ -211,36 +248,12 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 		default:
 			it.finish(now, StateDeclined, "")
 		}
-	case transfer.Progress:
-		it.progress(now, ev.Bytes, ev.Total)
-		e.emitItem(it, true)
-		return false
-	case transfer.FileDone:
-		if !strings.Contains(ev.Name, "/") {
-			it.topPaths = append(it.topPaths, ev.Path)
-		}
-		return false
-	case transfer.FolderDone:
-		if !strings.Contains(ev.Name, "/") {
-			it.topPaths = append(it.topPaths, ev.Path)
-		}
-		return false
 	case transfer.FileFailed:
 		if ev.Index >= 0 {
 			return false // TransferDone lists them
 		}
 		// The offer could not even start (the download folder is not writable).
 		it.finish(now, StateFailed, "could not save into the download folder: "+ev.Message)
-	case transfer.Paused:
-		it.State = StatePaused
-		it.stopClock()
-		e.emitItem(it, false)
-		return false
-	case transfer.Resumed:
-		it.State = StateRunning
-		it.stopClock()
-		e.emitItem(it, false)
-		return false
 	case transfer.Interrupted:
 		msg := "lost the connection to " + name
 		if errors.Is(ev.Err, context.Canceled) {
@@ -263,8 +276,6 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 	default:
 		return false
 	}
-	e.emitItem(it, false)
-	e.trimLocked()
 	return true
 }
 
