@@ -273,7 +273,7 @@ func TestAwayListedWhenItComesOnline(t *testing.T) {
 	url := newRendezvous(t)
 	acfg, bcfg := testConfig(t, "alice"), testConfig(t, "bob")
 	acfg.Server, bcfg.Server = url, url
-	a := startRemoteCfg(t, acfg, func(e *Engine) { e.srv.every = time.Hour })
+	a := startRemoteCfg(t, acfg, func(e *Engine) { e.srv.finds.every = time.Hour })
 	b := startRemoteCfg(t, bcfg, nil)
 	ctx := pairingContext(t)
 	code, err := b.StartPairing(ctx)
@@ -298,10 +298,10 @@ func TestAwayListedWhenItComesOnline(t *testing.T) {
 	require.Eventually(t, func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return a.srv.misses[bID].n == 1
+		return a.srv.finds.misses[bID].n == 1
 	}, 10*time.Second, 10*time.Millisecond, "the miss is not counted")
 	a.mu.Lock()
-	pause := time.Until(a.srv.misses[bID].next)
+	pause := time.Until(a.srv.finds.misses[bID].next)
 	a.mu.Unlock()
 	assert.Greater(t, pause, 30*time.Minute, "the next look waits a round (an hour here)")
 
@@ -309,7 +309,7 @@ func TestAwayListedWhenItComesOnline(t *testing.T) {
 	startRemoteCfg(t, bcfg, nil) // bob again: same identity, same pins
 	a.waitAway(t, from, bID)
 	a.mu.Lock()
-	_, missed := a.srv.misses[bID]
+	_, missed := a.srv.finds.misses[bID]
 	a.mu.Unlock()
 	assert.False(t, missed, "found: no longer counted as missing")
 }
