@@ -176,8 +176,8 @@ func (e *env) lanDialer(ctx context.Context, to string, wait time.Duration) (tra
 	check := e.checkPeer
 	if wantID != "" {
 		check = func(h signaling.Hello) error {
-			if h.DeviceID != wantID {
-				return fmt.Errorf("another device (%s, id %s) answered at the address of id %s", h.Name, h.DeviceID, wantID)
+			if h.ID != wantID {
+				return fmt.Errorf("another device (%s, id %s) answered at the address of id %s", h.Name, h.ID, wantID)
 			}
 			return e.checkPeer(h)
 		}

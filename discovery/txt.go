@@ -58,7 +58,7 @@ const (
 
 // Validate checks what a hello checks, plus the device type.
 func (i Info) Validate() error {
-	h := signaling.Hello{DeviceID: i.ID, Name: i.Name, Version: i.Version, Fingerprint: i.Fingerprint}
+	h := signaling.Hello{ID: i.ID, Name: i.Name, Version: i.Version, Fingerprint: i.Fingerprint}
 	if err := h.Validate(); err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func TestForgedHelloPinsNothing(t *testing.T) {
 	dl := t.TempDir()
 	r := startReceiver(t, ctx, receiverOpts{configDir: receiverDir, dir: dl, yes: true, once: true})
 
-	forged := signaling.Hello{DeviceID: victim.DeviceID, Name: senderName, Version: int(signaling.Version), Fingerprint: randomFingerprint(t)}
+	forged := signaling.Hello{ID: victim.DeviceID, Name: senderName, Version: int(signaling.Version), Fingerprint: randomFingerprint(t)}
 	f, err := sendHello(ctx, nil, r.addr(), forged)
 	require.NoError(t, err)
 	require.Equal(t, signaling.TypeError, f.Type, "the forged hello is refused")
@@ -166,7 +166,7 @@ func TestHelloFloodPinsNothing(t *testing.T) {
 				if forged {
 					id = identity.DeviceIDFor(randomFingerprint(t)) // another certificate's id
 				}
-				f, err := sendHello(ctx, from, r.addr(), signaling.Hello{DeviceID: id, Name: fmt.Sprintf("fake %d", i), Version: int(signaling.Version), Fingerprint: fp})
+				f, err := sendHello(ctx, from, r.addr(), signaling.Hello{ID: id, Name: fmt.Sprintf("fake %d", i), Version: int(signaling.Version), Fingerprint: fp})
 				switch {
 				case err != nil:
 					dropped.Add(1) // closed unanswered: the listener's admission

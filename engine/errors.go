@@ -44,5 +44,5 @@ type wrongDeviceError struct {
 }
 
 func (e *wrongDeviceError) Error() string {
-	return fmt.Sprintf("another device (%s, id %s) answered at the address of id %s", e.got.Name, e.got.DeviceID, e.want)
+	return fmt.Sprintf("another device (%s, id %s) answered at the address of id %s", e.got.Name, e.got.ID, e.want)
 }

@@ -44,9 +44,9 @@ func TestHelloAlonePinsNothing(t *testing.T) {
 		require.NoError(t, err)
 		return e.Code
 	}
-	forged := signaling.Hello{DeviceID: a.Self().ID, Name: "alice", Version: int(signaling.Version), Fingerprint: mallory.Fingerprint()}
+	forged := signaling.Hello{ID: a.Self().ID, Name: "alice", Version: int(signaling.Version), Fingerprint: mallory.Fingerprint()}
 	assert.Equal(t, signaling.CodeBadHello, hello(forged), "alice's id with mallory's certificate")
-	own := signaling.Hello{DeviceID: mallory.Self().ID, Name: "mallory", Version: int(signaling.Version), Fingerprint: mallory.Fingerprint()}
+	own := signaling.Hello{ID: mallory.Self().ID, Name: "mallory", Version: int(signaling.Version), Fingerprint: mallory.Fingerprint()}
 	assert.Equal(t, signaling.CodeBadSDP, hello(own), "a well-formed hello is taken, and waits for an offer")
 	assert.Empty(t, b.trust.List(), "no hello pins anything")
 

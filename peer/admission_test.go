@@ -189,7 +189,7 @@ func TestListenerFirstFrameDeadline(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, signaling.TypeHello, f.Type, "the listener speaks first")
 	sender := newConfig(t, "Sender")
-	p, err := json.Marshal(signaling.Hello{DeviceID: sender.Identity.DeviceID, Name: "Sender", Version: int(signaling.Version),
+	p, err := json.Marshal(signaling.Hello{ID: sender.Identity.DeviceID, Name: "Sender", Version: int(signaling.Version),
 		Fingerprint: sender.Identity.Fingerprint, Nonce: strings.Repeat("ab", 32)})
 	require.NoError(t, err)
 	require.NoError(t, signaling.WriteFrame(tcp, signaling.Frame{Type: signaling.TypeHello, Payload: p}))

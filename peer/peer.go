@@ -76,7 +76,7 @@ var ErrFingerprint = errors.New("the peer's certificate does not match its intro
 
 func (c Config) hello() signaling.Hello {
 	return signaling.Hello{
-		DeviceID:    c.Identity.DeviceID,
+		ID:          c.Identity.DeviceID,
 		Name:        c.Name,
 		Version:     int(signaling.Version),
 		Fingerprint: c.Identity.Fingerprint,

@@ -49,7 +49,7 @@ func TestOnProvenOnlyAfterDTLS(t *testing.T) {
 	// A hello, well formed (a certificate's own id), and nothing more.
 	tcp, err := net.Dial("tcp", srv.addr)
 	require.NoError(t, err)
-	p, err := json.Marshal(signaling.Hello{DeviceID: mallory.Identity.DeviceID, Name: "Mallory",
+	p, err := json.Marshal(signaling.Hello{ID: mallory.Identity.DeviceID, Name: "Mallory",
 		Version: int(signaling.Version), Fingerprint: mallory.Identity.Fingerprint})
 	require.NoError(t, err)
 	require.NoError(t, signaling.WriteFrame(tcp, signaling.Frame{Type: signaling.TypeHello, Payload: p}))
@@ -75,10 +75,10 @@ func TestOnProvenOnlyAfterDTLS(t *testing.T) {
 	c := mustDial(t, srv.addr, cliCfg)
 	require.Eventually(t, func() bool { return srv.handled.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.Len(t, srvLog.all(), 1)
-	assert.Equal(t, cliCfg.Identity.DeviceID, srvLog.all()[0].DeviceID)
+	assert.Equal(t, cliCfg.Identity.DeviceID, srvLog.all()[0].ID)
 	assert.Equal(t, cliCfg.Identity.Fingerprint, srvLog.all()[0].Fingerprint)
 	require.Len(t, cliLog.all(), 1)
-	assert.Equal(t, srvCfg.Identity.DeviceID, cliLog.all()[0].DeviceID)
+	assert.Equal(t, srvCfg.Identity.DeviceID, cliLog.all()[0].ID)
 	require.NoError(t, c.Close())
 }
 

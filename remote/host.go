@@ -380,8 +380,8 @@ var ErrNotPaired = errors.New("this device is not paired with the other one: pai
 func (r *hostRun) connectKnown(ctx context.Context, p *Pipe, name string) (c *peer.Conn, err error) {
 	defer func() { release(p, c) }()
 	check := func(h signaling.Hello) error {
-		if !r.h.Known(h.DeviceID, h.Fingerprint) {
-			return fmt.Errorf("%w (device %s, id %s)", ErrNotPaired, h.Name, h.DeviceID)
+		if !r.h.Known(h.ID, h.Fingerprint) {
+			return fmt.Errorf("%w (device %s, id %s)", ErrNotPaired, h.Name, h.ID)
 		}
 		if r.h.Check != nil {
 			return r.h.Check(h)

@@ -51,7 +51,7 @@ func TestHostJoin(t *testing.T) {
 	defer jc.Close()
 	hc := hs.conn(t)
 	assert.Equal(t, hostCfg.Identity.Fingerprint, jc.Remote.Fingerprint)
-	assert.Equal(t, hostCfg.Identity.DeviceID, jc.Remote.DeviceID)
+	assert.Equal(t, hostCfg.Identity.DeviceID, jc.Remote.ID)
 	assert.Equal(t, joinCfg.Identity.Fingerprint, hc.Remote.Fingerprint)
 	assert.Equal(t, "Sender", hc.Remote.Name)
 	assert.True(t, jc.Trickles(), "candidates trickle through the server")
@@ -109,7 +109,7 @@ func TestTransferAndRedial(t *testing.T) {
 	go func() {
 		served <- h.Serve(ctx, hostClient, func(ctx context.Context, c *peer.Conn) {
 			defer c.Close()
-			p := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
+			p := transfer.Peer{DeviceID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
 			handled <- rcv.Handle(ctx, p, c)
 		})
 	}()

@@ -120,7 +120,7 @@ func ReadFrame(r io.Reader) (Frame, error) {
 // Hello introduces a device. The listener sends its own first, the dialer
 // replies with its own once it has checked the listener's.
 type Hello struct {
-	DeviceID    string `json:"device_id"`
+	ID          string `json:"device_id"`
 	Name        string `json:"name"`
 	Version     int    `json:"version"`
 	Fingerprint string `json:"fingerprint"`
@@ -192,7 +192,7 @@ var (
 // identity.DeviceIDFor(h.Fingerprint) (an error that wraps both
 // ErrMalformed and identity.ErrIDMismatch otherwise).
 func (h Hello) Validate() error {
-	if !deviceIDRe.MatchString(h.DeviceID) {
+	if !deviceIDRe.MatchString(h.ID) {
 		return fmt.Errorf("%w: hello: bad device id", ErrMalformed)
 	}
 	if err := ValidateName(h.Name); err != nil {
@@ -206,7 +206,7 @@ func (h Hello) Validate() error {
 	}
 	// Self-certifying ids: a hello names the certificate it claims, so an
 	// id cannot be claimed without it (DTLS later proves the certificate).
-	if err := identity.CheckID(h.DeviceID, h.Fingerprint); err != nil {
+	if err := identity.CheckID(h.ID, h.Fingerprint); err != nil {
 		return fmt.Errorf("%w: hello: %w", ErrMalformed, err)
 	}
 	if h.Commit != "" && !hex64Re.MatchString(h.Commit) {

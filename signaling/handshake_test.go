@@ -49,7 +49,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 // from seed and the id it derives.
 func helloFor(seed, name string) Hello {
 	fp := fingerprintOf(seed)
-	return Hello{DeviceID: identity.DeviceIDFor(fp), Name: name, Version: int(Version), Fingerprint: fp}
+	return Hello{ID: identity.DeviceIDFor(fp), Name: name, Version: int(Version), Fingerprint: fp}
 }
 
 type answerResult struct {
@@ -136,7 +136,7 @@ func TestHandshakeFullExchange(t *testing.T) {
 		checked = h
 		return nil
 	}, func(remote Hello, offer string) (string, error) {
-		if remote.DeviceID != offererHello.DeviceID || remote.Fingerprint != offererHello.Fingerprint || offer != offerSDP {
+		if remote.ID != offererHello.ID || remote.Fingerprint != offererHello.Fingerprint || offer != offerSDP {
 			return "", errors.New("answer got the wrong hello or offer")
 		}
 		return answerSDP, nil
@@ -244,11 +244,11 @@ func TestAnswererRejects(t *testing.T) {
 	require.NoError(t, err)
 	noNonceHello, err := json.Marshal(helloFor("o", "O"))
 	require.NoError(t, err)
-	badHello, err := json.Marshal(Hello{DeviceID: "bad id!", Name: "O", Version: int(Version), Fingerprint: testFingerprint})
+	badHello, err := json.Marshal(Hello{ID: "bad id!", Name: "O", Version: int(Version), Fingerprint: testFingerprint})
 	require.NoError(t, err)
-	v1Hello, err := json.Marshal(Hello{DeviceID: testID, Name: "O", Version: 1, Fingerprint: testFingerprint})
+	v1Hello, err := json.Marshal(Hello{ID: testID, Name: "O", Version: 1, Fingerprint: testFingerprint})
 	require.NoError(t, err)
-	v3Hello, err := json.Marshal(Hello{DeviceID: testID, Name: "O", Version: int(Version) + 1, Fingerprint: testFingerprint})
+	v3Hello, err := json.Marshal(Hello{ID: testID, Name: "O", Version: int(Version) + 1, Fingerprint: testFingerprint})
 	require.NoError(t, err)
 	frame := func(v byte, ft FrameType, p []byte) []byte {
 		return append(header(v, ft, uint32(len(p))), p...)
@@ -396,7 +396,7 @@ func TestOffererRejectsBadAnswerer(t *testing.T) {
 		{
 			name: "answerer hello invalid",
 			reply: func(t *testing.T, server net.Conn) {
-				writeJSONFrame(t, server, TypeHello, Hello{DeviceID: testID, Name: "", Version: int(Version), Fingerprint: testFingerprint})
+				writeJSONFrame(t, server, TypeHello, Hello{ID: testID, Name: "", Version: int(Version), Fingerprint: testFingerprint})
 			},
 			wantCode: CodeBadHello,
 			wantErr:  ErrMalformed,
@@ -535,7 +535,7 @@ func TestListenerSpeaksFirst(t *testing.T) {
 		require.Equal(t, TypeHello, f.Type)
 		h, err := DecodeHello(f.Payload)
 		require.NoError(t, err)
-		assert.Equal(t, helloFor("answerer", "Receiver").DeviceID, h.DeviceID)
+		assert.Equal(t, helloFor("answerer", "Receiver").ID, h.ID)
 		assert.Len(t, h.Commit, 64)
 		_ = client.Close()
 		require.Error(t, waitAnswer(t, res).err)

@@ -34,7 +34,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 			return
 		}
 		defer c.Close()
-		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor(helloAs), Name: "Bob", Version: int(signaling.Version), Fingerprint: fpFor(helloAs)})
+		p, _ := json.Marshal(signaling.Hello{ID: idFor(helloAs), Name: "Bob", Version: int(signaling.Version), Fingerprint: fpFor(helloAs)})
 		if signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}) != nil {
 			return
 		}
@@ -125,7 +125,7 @@ func TestDial(t *testing.T) {
 	require.Equal(t, signaling.TypeHello, hello.Type)
 	h, err := signaling.DecodeHello(hello.Payload)
 	require.NoError(t, err)
-	assert.Equal(t, idFor("bob1"), h.DeviceID)
+	assert.Equal(t, idFor("bob1"), h.ID)
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeOffer, map[string]string{"sdp": "v=0"})))
 	assert.Equal(t, signaling.TypeOffer, (<-got).Type)
 	assert.Equal(t, signaling.TypeAnswer, read().Type)

@@ -118,7 +118,7 @@ func (l *LAN) page(ctx context.Context, p Page) {
 // with the identity it registered with.
 func PageInfo(p Page) discovery.Info {
 	return discovery.Info{
-		ID: p.Hello.DeviceID, Name: p.Hello.Name, Type: p.Type,
+		ID: p.Hello.ID, Name: p.Hello.Name, Type: p.Type,
 		Version: int(signaling.Version), Fingerprint: p.Hello.Fingerprint,
 	}
 }
