@@ -214,5 +214,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func peerOf(c *peer.Conn) transfer.Peer {
-	return transfer.Peer{DeviceID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code}
+	return transfer.Peer{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code}
 }

@@ -109,7 +109,7 @@ func TestTransferAndRedial(t *testing.T) {
 	go func() {
 		served <- h.Serve(ctx, hostClient, func(ctx context.Context, c *peer.Conn) {
 			defer c.Close()
-			p := transfer.Peer{DeviceID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
+			p := transfer.Peer{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
 			handled <- rcv.Handle(ctx, p, c)
 		})
 	}()

@@ -10,7 +10,7 @@ import (
 
 // Peer names the other side of a link, as its handshake introduced it.
 type Peer struct {
-	DeviceID    string
+	ID          string
 	Name        string
 	Fingerprint string
 	// Code is the verification code of the connection (peer.Conn.Code);

@@ -106,7 +106,7 @@ func startReceiver(t *testing.T, decide func(context.Context, OfferReceived) boo
 			case h.conns <- c:
 			default:
 			}
-			err := h.rcv.Handle(ctx, Peer{DeviceID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}, c)
+			err := h.rcv.Handle(ctx, Peer{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}, c)
 			select {
 			case h.errs <- err:
 			default:
