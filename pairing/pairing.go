@@ -107,7 +107,7 @@ type Identity struct {
 // in canonical form ("sha-256 " and upper-case hex), as identity and trust
 // write it.
 type Peer struct {
-	DeviceID    string
+	ID          string
 	Fingerprint string
 }
 
@@ -154,7 +154,7 @@ func Authenticate(ctx context.Context, tr Transport, code string, role Role, own
 	s := &session{
 		tr:   tr,
 		role: role,
-		own:  Peer{DeviceID: own.DeviceID, Fingerprint: fp},
+		own:  Peer{ID: own.DeviceID, Fingerprint: fp},
 		pw:   password(norm),
 	}
 	var peer Peer
@@ -205,13 +205,13 @@ func (s *session) initiate(ctx context.Context) (Peer, error) {
 		return Peer{}, err
 	}
 	ks := deriveKeys(key, transcriptHash(x, m2.PAKE))
-	responder := Peer{DeviceID: m2.DeviceID, Fingerprint: m2.Fingerprint}
+	responder := Peer{ID: m2.DeviceID, Fingerprint: m2.Fingerprint}
 	if !ks.verify(m2.MAC, ks.responderConfirm(responder)) {
 		return Peer{}, fmt.Errorf("%w (the responder's confirmation did not verify)", ErrMismatch)
 	}
 
 	confirm := message{Type: typeConfirm, Role: Initiator.String(),
-		DeviceID: s.own.DeviceID, Fingerprint: s.own.Fingerprint, MAC: ks.initiatorConfirm(s.own, responder)}
+		DeviceID: s.own.ID, Fingerprint: s.own.Fingerprint, MAC: ks.initiatorConfirm(s.own, responder)}
 	if err := s.send(ctx, confirm); err != nil {
 		return Peer{}, err
 	}
@@ -247,7 +247,7 @@ func (s *session) respond(ctx context.Context) (Peer, error) {
 	y := encodePoint(p.Yᵤ, p.Yᵥ)
 	ks := deriveKeys(key, transcriptHash(m1.PAKE, y))
 	m2 := message{Type: typePAKE, Role: Responder.String(), PAKE: y,
-		DeviceID: s.own.DeviceID, Fingerprint: s.own.Fingerprint, MAC: ks.responderConfirm(s.own)}
+		DeviceID: s.own.ID, Fingerprint: s.own.Fingerprint, MAC: ks.responderConfirm(s.own)}
 	if err := s.send(ctx, m2); err != nil {
 		return Peer{}, err
 	}
@@ -256,7 +256,7 @@ func (s *session) respond(ctx context.Context) (Peer, error) {
 	if err != nil {
 		return Peer{}, err
 	}
-	initiator := Peer{DeviceID: m3.DeviceID, Fingerprint: m3.Fingerprint}
+	initiator := Peer{ID: m3.DeviceID, Fingerprint: m3.Fingerprint}
 	if !ks.verify(m3.MAC, ks.initiatorConfirm(initiator, s.own)) {
 		return Peer{}, fmt.Errorf("%w (the initiator's confirmation did not verify)", ErrMismatch)
 	}

@@ -132,7 +132,7 @@ func fp(b byte) string {
 	return s
 }
 
-func peerOf(id Identity) Peer { return Peer{DeviceID: id.DeviceID, Fingerprint: id.Fingerprint} }
+func peerOf(id Identity) Peer { return Peer{ID: id.DeviceID, Fingerprint: id.Fingerprint} }
 
 func requireErr(t *testing.T, err, target error, who string) {
 	t.Helper()

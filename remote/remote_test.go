@@ -134,7 +134,7 @@ func TestTransferAndRedial(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "hello.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, "across networks", string(got))
-	assert.Equal(t, hostCfg.Identity.DeviceID, d.Peer().DeviceID)
+	assert.Equal(t, hostCfg.Identity.DeviceID, d.Peer().ID)
 
 	// A reconnect: a new pipe, the handshake only.
 	c2, err := d.Dial(testContext(t))
