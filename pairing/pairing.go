@@ -99,7 +99,7 @@ func RoleByDeviceID(own, other string) (Role, error) {
 // Identity is what a device asserts about itself: its device id and the
 // SHA-256 fingerprint of its DTLS certificate, as in SDP ("sha-256 AA:BB:...").
 type Identity struct {
-	DeviceID    string
+	ID          string
 	Fingerprint string
 }
 
@@ -143,7 +143,7 @@ func Authenticate(ctx context.Context, tr Transport, code string, role Role, own
 		return Peer{}, err
 	}
 	fp, ok := canonicalFingerprint(own.Fingerprint)
-	if !ok || !validDeviceID(own.DeviceID) || identity.CheckID(own.DeviceID, fp) != nil {
+	if !ok || !validDeviceID(own.ID) || identity.CheckID(own.ID, fp) != nil {
 		return Peer{}, errors.New("pairing: malformed own device id or fingerprint")
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -154,7 +154,7 @@ func Authenticate(ctx context.Context, tr Transport, code string, role Role, own
 	s := &session{
 		tr:   tr,
 		role: role,
-		own:  Peer{ID: own.DeviceID, Fingerprint: fp},
+		own:  Peer{ID: own.ID, Fingerprint: fp},
 		pw:   password(norm),
 	}
 	var peer Peer

@@ -172,7 +172,7 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 	}
 	var c *peer.Conn
 	defer func() { release(p, c) }()
-	own := pairing.Identity{DeviceID: d.cfg.Identity.DeviceID, Fingerprint: d.cfg.Identity.Fingerprint}
+	own := pairing.Identity{ID: d.cfg.Identity.DeviceID, Fingerprint: d.cfg.Identity.Fingerprint}
 	auth, err := pairing.Authenticate(ctx, p, d.full, pairing.Initiator, own)
 	if errors.Is(err, io.EOF) || errors.Is(err, ErrPeerLeft) {
 		return nil, fmt.Errorf("%w: %w", ErrPairingRefused, err)
