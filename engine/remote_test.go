@@ -565,7 +565,7 @@ func TestFindRoundsRotate(t *testing.T) {
 		last = id
 	}
 	dial := func(id *identity.Identity, name string) *rendezvous.Client {
-		c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{DeviceID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint})
+		c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{ID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 		return c

@@ -105,7 +105,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 		onError: func(err error) { slog.Debug("remote: the rendezvous server refused a signal", slog.Any("err", err)) },
 		onJoined: func(ev rendezvous.PeerJoined) {
 			if ev.Code == "" && h.OnFound != nil {
-				h.OnFound(ev.Peer.Hello.DeviceID)
+				h.OnFound(ev.Peer.Hello.ID)
 			}
 		},
 	})

@@ -310,7 +310,7 @@ func (s *Server) leaveLocked(c *conn, r *room) {
 
 func (c *conn) handleAnnounce(env *Envelope) bool {
 	s := c.s
-	if env.DeviceID != c.hello.DeviceID {
+	if env.DeviceID != c.hello.ID {
 		return c.refuse(env, newError(CodeBadMessage, "announce: device id differs from the hello's"))
 	}
 	now := s.cfg.Now()

@@ -99,7 +99,7 @@ type Envelope struct {
 // (section 12). They are claims; the fingerprint is checked end to end by
 // DTLS and the pairing PAKE, never by this server.
 type Hello struct {
-	DeviceID    string `json:"device_id,omitempty"`
+	ID          string `json:"device_id,omitempty"`
 	Name        string `json:"name,omitempty"`
 	Type        string `json:"type,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
@@ -108,7 +108,7 @@ type Hello struct {
 // Validate applies the LAN hello's rules and requires a known device type.
 func (h Hello) Validate() error {
 	return discovery.Info{
-		ID:          h.DeviceID,
+		ID:          h.ID,
 		Name:        h.Name,
 		Type:        h.Type,
 		Version:     int(signaling.Version),
