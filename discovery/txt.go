@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -58,7 +59,7 @@ const (
 
 // Validate checks what a hello checks, plus the device type.
 func (i Info) Validate() error {
-	h := signaling.Hello{ID: i.ID, Name: i.Name, Version: i.Version, Fingerprint: i.Fingerprint}
+	h := signaling.Hello{Device: device.Device{ID: i.ID, Name: i.Name, Fingerprint: i.Fingerprint}, Version: i.Version}
 	if err := h.Validate(); err != nil {
 		return err
 	}

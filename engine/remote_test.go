@@ -20,6 +20,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
@@ -441,7 +442,7 @@ func TestStartPairingWhileConnecting(t *testing.T) {
 	}()
 	var gen uint64
 	require.Eventually(t, func() bool { g, p := state(); gen = g; return p && g > 2 }, 5*time.Second, time.Millisecond)
-	bob := signaling.Hello{ID: "b0b0b0b0b0b0b0b0", Name: "bob"}
+	bob := signaling.Hello{Device: device.Device{ID: "b0b0b0b0b0b0b0b0", Name: "bob"}}
 	te.onPaired(bob, gen-1)
 	_, pairing = state()
 	assert.True(t, pairing, "an earlier dialog's pairing ended this one")

@@ -25,6 +25,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
@@ -218,7 +219,7 @@ func TestWebPageListedAndReceives(t *testing.T) {
 	ws, _, err := websocket.Dial(ctx, wsURL(u, "/ws/listen?type=tablet"), nil)
 	require.NoError(t, err)
 	defer ws.CloseNow()
-	hello := signaling.Hello{ID: pageID, Name: "Phone (web)", Version: int(signaling.Version), Fingerprint: pc.Identity.Fingerprint}
+	hello := signaling.Hello{Device: device.Device{ID: pageID, Name: "Phone (web)", Fingerprint: pc.Identity.Fingerprint}, Version: int(signaling.Version)}
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, helloFrame(t, hello)))
 	listening := readControl(t, ctx, ws)
 	require.Equal(t, web.CtlListening, listening.Type)

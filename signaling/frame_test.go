@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 const testFingerprint = "sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
@@ -33,7 +34,7 @@ func fingerprintOf(seed string) string {
 }
 
 func validHello() Hello {
-	return Hello{ID: testID, Name: "Alice's laptop", Version: int(Version), Fingerprint: testFingerprint}
+	return Hello{Device: device.Device{ID: testID, Name: "Alice's laptop", Fingerprint: testFingerprint}, Version: int(Version)}
 }
 
 // header builds a raw frame header.
@@ -236,7 +237,7 @@ func TestDecodeHello(t *testing.T) {
 	raw := `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`
 	h, err = DecodeHello([]byte(raw))
 	require.NoError(t, err)
-	assert.Equal(t, Hello{ID: testID, Name: "Bob", Version: 2, Fingerprint: testFingerprint}, h)
+	assert.Equal(t, Hello{Device: device.Device{ID: testID, Name: "Bob", Fingerprint: testFingerprint}, Version: 2}, h)
 
 	for _, bad := range []string{"", "null", "{}", "[]", `{"device_id":1}`, "{", `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`} {
 		_, err := DecodeHello([]byte(bad))

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -34,7 +35,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 			return
 		}
 		defer c.Close()
-		p, _ := json.Marshal(signaling.Hello{ID: idFor(helloAs), Name: "Bob", Version: int(signaling.Version), Fingerprint: fpFor(helloAs)})
+		p, _ := json.Marshal(signaling.Hello{Device: device.Device{ID: idFor(helloAs), Name: "Bob", Fingerprint: fpFor(helloAs)}, Version: int(signaling.Version)})
 		if signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}) != nil {
 			return
 		}
