@@ -35,19 +35,19 @@ func newCert(t testing.TB, key *ecdsa.PrivateKey) []byte {
 	return der
 }
 
-// device is a device with a real key and certificate: its hello's
+// signedDevice is a signedDevice with a real key and certificate: its hello's
 // fingerprint names the certificate and its id derives from it.
-type device struct {
+type signedDevice struct {
 	hello Hello
 	key   *ecdsa.PrivateKey
 	cert  []byte
 }
 
-func newDevice(t testing.TB, name string) device {
+func newDevice(t testing.TB, name string) signedDevice {
 	key := newKey(t)
 	cert := newCert(t, key)
 	fp := fingerprintOf(cert)
-	return device{
+	return signedDevice{
 		hello: Hello{ID: identity.DeviceIDFor(fp), Name: name, Type: "laptop", Fingerprint: fp},
 		key:   key, cert: cert,
 	}
