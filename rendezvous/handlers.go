@@ -11,8 +11,7 @@ import (
 	"slices"
 
 	"github.com/coder/websocket"
-
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // readLoop reads and handles messages until the connection ends or breaks
@@ -328,7 +327,7 @@ func (c *conn) handleAnnounce(env *Envelope) bool {
 	if err != nil {
 		return c.refuse(env, newError(CodeBadSignature, "certificate is not base64"))
 	}
-	if fingerprintOf(cert) != c.hello.Fingerprint || identity.CheckID(env.DeviceID, fingerprintOf(cert)) != nil {
+	if fingerprintOf(cert) != c.hello.Fingerprint || device.CheckID(env.DeviceID, fingerprintOf(cert)) != nil {
 		return c.refuse(env, newError(CodeBadSignature, "the certificate is not the one the device id and the hello's fingerprint name"))
 	}
 	parsed, err := x509.ParseCertificate(cert)
