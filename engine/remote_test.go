@@ -495,7 +495,7 @@ func TestRouteLANFirst(t *testing.T) {
 	e, err := New(cfg)
 	require.NoError(t, err)
 	bob := discovery.Device{
-		Info: discovery.Info{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop, Version: int(signaling.Version)},
+		Info: discovery.Info{Device: device.Device{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop}, Version: int(signaling.Version)},
 		Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.7")},
 	}
 	e.srv.away[bob.ID] = rendezvous.Peer{ClientID: "c1"}

@@ -350,7 +350,7 @@ func TestWebPageDialsNearby(t *testing.T) {
 	}, waitFor, 10*time.Millisecond)
 	// As the browser would report it: alice on loopback.
 	b.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
-		Info: discovery.Info{ID: a.Self().ID, Name: "alice", Type: "desktop", Version: int(signaling.Version), Fingerprint: a.Fingerprint()},
+		Info: discovery.Info{Device: device.Device{ID: a.Self().ID, Name: "alice", Type: "desktop", Fingerprint: a.Fingerprint()}, Version: int(signaling.Version)},
 		Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	}})
 

@@ -54,7 +54,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 	})
 	port := ln.Addr().(*net.TCPAddr).Port
 	dev := discovery.Device{
-		Info: discovery.Info{ID: idFor("bob1"), Name: "Bob", Type: "laptop", Version: int(signaling.Version), Fingerprint: fpFor("bob1")},
+		Info: discovery.Info{Device: device.Device{ID: idFor("bob1"), Name: "Bob", Type: "laptop", Fingerprint: fpFor("bob1")}, Version: int(signaling.Version)},
 		Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	}
 	return dev, got
@@ -66,7 +66,7 @@ func dialServer(t *testing.T, devs ...discovery.Device) string {
 		ListenHost: "127.0.0.1",
 		Devices: func() []discovery.Device {
 			// The serving device itself may be in its own list: never shown.
-			return append([]discovery.Device{{Info: discovery.Info{ID: idFor("host1"), Name: "alice"}, Port: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}, devs...)
+			return append([]discovery.Device{{Info: discovery.Info{Device: device.Device{ID: idFor("host1"), Name: "alice"}}, Port: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}, devs...)
 		},
 	})
 }
@@ -182,7 +182,7 @@ func TestDialUnreachable(t *testing.T) {
 	deviceHelloTimeout = 500 * time.Millisecond
 	t.Cleanup(func() { deviceHelloTimeout = old })
 	addr := dialServer(t, discovery.Device{
-		Info: discovery.Info{ID: "gone1", Name: "Gone"}, Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+		Info: discovery.Info{Device: device.Device{ID: "gone1", Name: "Gone"}}, Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	})
 	ctx := testCtx(t)
 	began := time.Now()
@@ -226,7 +226,7 @@ func TestDialSilentServiceGetsNothing(t *testing.T) {
 		received <- len(b)
 	})
 	addr := dialServer(t, discovery.Device{
-		Info: discovery.Info{ID: idFor("bob1"), Name: "Bob", Fingerprint: fpFor("bob1")},
+		Info: discovery.Info{Device: device.Device{ID: idFor("bob1"), Name: "Bob", Fingerprint: fpFor("bob1")}},
 		Port: ln.Addr().(*net.TCPAddr).Port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	})
 	ctx := testCtx(t)
