@@ -19,6 +19,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -214,5 +215,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func peerOf(c *peer.Conn) transfer.Peer {
-	return transfer.Peer{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code}
+	return transfer.Peer{Device: device.Device{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}, Code: c.Code}
 }

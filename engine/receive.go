@@ -33,8 +33,7 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 // serveConn serves one incoming connection until it closes.
 func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
 	defer c.Close()
-	from := transfer.Peer{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code,
-		Type: c.Remote.Type}
+	from := transfer.Peer{Device: c.Remote.Device, Code: c.Code}
 	e.mu.Lock()
 	r := e.receiverFor(e.dir)
 	e.mu.Unlock()

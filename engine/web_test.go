@@ -254,7 +254,7 @@ func TestWebPageListedAndReceives(t *testing.T) {
 	rcv := &transfer.Receiver{Dir: dir, Decide: func(context.Context, transfer.OfferReceived) bool { return true }}
 	received := make(chan error, 1)
 	go func() {
-		received <- rcv.Handle(ctx, transfer.Peer{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}, c)
+		received <- rcv.Handle(ctx, transfer.Peer{Device: device.Device{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}}, c)
 	}()
 	a.rec.waitState(t, 0, it.ID, StateDone)
 	onDisk, err := os.ReadFile(filepath.Join(dir, "to-phone.pdf"))

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
@@ -109,7 +110,7 @@ func TestTransferAndRedial(t *testing.T) {
 	go func() {
 		served <- h.Serve(ctx, hostClient, func(ctx context.Context, c *peer.Conn) {
 			defer c.Close()
-			p := transfer.Peer{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
+			p := transfer.Peer{Device: device.Device{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}}
 			handled <- rcv.Handle(ctx, p, c)
 		})
 	}()
