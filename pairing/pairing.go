@@ -18,7 +18,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // ErrMismatch means the confirmation of the other side did not verify: the
@@ -98,18 +98,13 @@ func RoleByDeviceID(own, other string) (Role, error) {
 
 // Identity is what a device asserts about itself: its device id and the
 // SHA-256 fingerprint of its DTLS certificate, as in SDP ("sha-256 AA:BB:...").
-type Identity struct {
-	ID          string
-	Fingerprint string
-}
+// Name and Type are not used.
+type Identity = device.Device
 
-// Peer is the other device as the pairing authenticated it. Fingerprint is
-// in canonical form ("sha-256 " and upper-case hex), as identity and trust
-// write it.
-type Peer struct {
-	ID          string
-	Fingerprint string
-}
+// Peer is the other device as the pairing authenticated it: its id and its
+// Fingerprint, in canonical form ("sha-256 " and upper-case hex), as
+// identity and trust write it. Name and Type are not set.
+type Peer = device.Device
 
 // Authenticate runs the pairing PAKE over tr and returns the other device's
 // authenticated identity. code is the pairing code as the user typed or was
@@ -143,7 +138,7 @@ func Authenticate(ctx context.Context, tr Transport, code string, role Role, own
 		return Peer{}, err
 	}
 	fp, ok := canonicalFingerprint(own.Fingerprint)
-	if !ok || !validDeviceID(own.ID) || identity.CheckID(own.ID, fp) != nil {
+	if !ok || device.ValidateID(own.ID) != nil || device.CheckID(own.ID, fp) != nil {
 		return Peer{}, errors.New("pairing: malformed own device id or fingerprint")
 	}
 	if _, ok := ctx.Deadline(); !ok {

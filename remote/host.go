@@ -96,7 +96,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 		h:      h,
 		client: client,
 		cfg:    remoteConfig(h.Config, client),
-		own:    pairing.Identity{ID: h.Config.Identity.DeviceID, Fingerprint: h.Config.Identity.Fingerprint},
+		own:    h.Config.Identity.Device(),
 		rooms:  map[string]*hostRoom{},
 		peers:  map[string]*hostPeer{},
 		failed: make(chan string, 16),

@@ -172,7 +172,7 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 	}
 	var c *peer.Conn
 	defer func() { release(p, c) }()
-	own := pairing.Identity{ID: d.cfg.Identity.DeviceID, Fingerprint: d.cfg.Identity.Fingerprint}
+	own := d.cfg.Identity.Device()
 	auth, err := pairing.Authenticate(ctx, p, d.full, pairing.Initiator, own)
 	if errors.Is(err, io.EOF) || errors.Is(err, ErrPeerLeft) {
 		return nil, fmt.Errorf("%w: %w", ErrPairingRefused, err)
