@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 func fp(t testing.TB) string {
@@ -70,7 +71,7 @@ func TestIdentityChanged(t *testing.T) {
 	s, err := Open(t.TempDir())
 	require.NoError(t, err)
 	id, a := newDevice(t)
-	s.devices[id] = &Device{ID: id, Name: "Laptop", Fingerprint: fp(t)}
+	s.devices[id] = &Device{Device: device.Device{ID: id, Name: "Laptop", Fingerprint: fp(t)}}
 	err = s.Verify(id, a)
 	require.ErrorIs(t, err, ErrIdentityChanged)
 	assert.Contains(t, err.Error(), "Laptop")
@@ -202,7 +203,7 @@ func TestFullStoreKeepsTrustedAndRecent(t *testing.T) {
 	var trusted, oldest, old string
 	for i := range maxDevices {
 		id, f := newDevice(t)
-		d := &Device{ID: id, Name: "Dev", Fingerprint: f, LastSeen: now.Add(-time.Minute)}
+		d := &Device{Device: device.Device{ID: id, Name: "Dev", Fingerprint: f}, LastSeen: now.Add(-time.Minute)}
 		switch i {
 		case 0:
 			d.Trusted, d.LastSeen, trusted = true, now.Add(-365*24*time.Hour), id
