@@ -247,7 +247,7 @@ func (e *env) pinned(query string) (trust.Device, error) {
 	list := e.trust.List()
 	devs := make([]discovery.Device, 0, len(list))
 	for _, k := range list {
-		devs = append(devs, discovery.Device{Info: discovery.Info{Device: device.Device{ID: k.ID, Name: k.Name}}})
+		devs = append(devs, discovery.Device{Info: discovery.Info{Device: k.Device}})
 	}
 	d, err := discovery.Resolve(devs, query)
 	if err != nil {
