@@ -19,6 +19,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -85,13 +86,13 @@ type env struct {
 // checkPeer is the check at hello time: it refuses a known device that
 // comes with another certificate and stores nothing (a hello is a claim).
 func (e *env) checkPeer(h signaling.Hello) error {
-	return e.trust.Verify(h.DeviceID, h.Fingerprint)
+	return e.trust.Verify(h.ID, h.Fingerprint)
 }
 
 // provenPeer pins a peer's certificate on first contact, once DTLS has
 // proven it (peer.Config.OnProven), as the engine does.
 func (e *env) provenPeer(h signaling.Hello) error {
-	return e.trust.Pin(h.DeviceID, h.Name, h.Fingerprint)
+	return e.trust.Pin(h.ID, h.Name, h.Fingerprint)
 }
 
 // Run executes the command line args (without the program name) and returns
@@ -214,5 +215,5 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func peerOf(c *peer.Conn) transfer.Peer {
-	return transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code}
+	return transfer.Peer{Device: device.Device{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}, Code: c.Code}
 }

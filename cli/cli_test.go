@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
@@ -61,7 +62,7 @@ func TestJSONEvents(t *testing.T) {
 	o.event(transfer.FileDone{ID: "ab", Index: 1, Name: "a/b.txt", Path: "/d/a/b.txt", Size: 3, SHA256: "00", ResumedFrom: 2})
 	o.event(transfer.FileDone{ID: "ab", Name: "a/b.txt", Size: 3})
 	o.event(transfer.TransferDone{ID: "ab", Files: 1, Bytes: 3})
-	o.event(transfer.TextReceived{From: transfer.Peer{Name: "Alice", DeviceID: "d1"}, ID: "t1", Text: "hi"})
+	o.event(transfer.TextReceived{From: transfer.Peer{Device: device.Device{Name: "Alice", ID: "d1"}}, ID: "t1", Text: "hi"})
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	require.Len(t, lines, 4)
 	var ev []map[string]any

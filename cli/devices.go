@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/trust"
@@ -18,8 +19,8 @@ import (
 // selfInfo is what this device advertises.
 func (e *env) selfInfo() discovery.Info {
 	return discovery.Info{
-		ID: e.cfg.Identity.DeviceID, Name: e.cfg.Name, Type: e.deviceType,
-		Version: int(signaling.Version), Fingerprint: e.cfg.Identity.Fingerprint,
+		Device:  device.Device{ID: e.cfg.Identity.DeviceID, Name: e.cfg.Name, Type: e.deviceType, Fingerprint: e.cfg.Identity.Fingerprint},
+		Version: int(signaling.Version),
 	}
 }
 
@@ -246,7 +247,7 @@ func (e *env) pinned(query string) (trust.Device, error) {
 	list := e.trust.List()
 	devs := make([]discovery.Device, 0, len(list))
 	for _, k := range list {
-		devs = append(devs, discovery.Device{Info: discovery.Info{ID: k.ID, Name: k.Name}})
+		devs = append(devs, discovery.Device{Info: discovery.Info{Device: k.Device}})
 	}
 	d, err := discovery.Resolve(devs, query)
 	if err != nil {

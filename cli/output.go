@@ -134,7 +134,7 @@ func (o *output) eventJSON(ev transfer.Event) {
 	switch ev := ev.(type) {
 	case transfer.OfferReceived:
 		o.jsonEvent("offer", map[string]any{
-			"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.DeviceID, "files": ev.Files,
+			"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.ID, "files": ev.Files,
 			"folders": ev.Folders, "size": ev.Size, "text": ev.Text, "resuming": ev.Resuming, "code": o.code(ev.From),
 		})
 	case transfer.Accepted:
@@ -177,7 +177,7 @@ func (o *output) eventJSON(ev transfer.Event) {
 			"id": ev.ID, "files": ev.Files, "bytes": ev.Bytes, "failed": failed, "cancelled": ev.Cancelled,
 		})
 	case transfer.TextReceived:
-		o.jsonEvent("text", map[string]any{"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.DeviceID, "text": ev.Text})
+		o.jsonEvent("text", map[string]any{"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.ID, "text": ev.Text})
 	case transfer.TextDelivered:
 		o.jsonEvent("text-delivered", map[string]any{"id": ev.ID})
 	}

@@ -119,7 +119,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 			if *yes {
 				return true
 			}
-			if *trusted && e.trust.IsTrusted(o.From.DeviceID, o.From.Fingerprint) {
+			if *trusted && e.trust.IsTrusted(o.From.ID, o.From.Fingerprint) {
 				e.out.say("Accepting from trusted device %s.", visible.Escape(o.From.Name))
 				return true
 			}

@@ -31,7 +31,7 @@ func (e *env) connected(c *peer.Conn, via, address string) {
 	local, remote := c.Route()
 	code := c.Code
 	if e.out.json {
-		fields := map[string]any{"peer": c.Remote.Name, "peer_id": c.Remote.DeviceID, "code": code,
+		fields := map[string]any{"peer": c.Remote.Name, "peer_id": c.Remote.ID, "code": code,
 			"via": via, "route_local": local, "route_remote": remote}
 		if via == "server" {
 			fields["server"] = address

@@ -176,8 +176,8 @@ func (e *env) lanDialer(ctx context.Context, to string, wait time.Duration) (tra
 	check := e.checkPeer
 	if wantID != "" {
 		check = func(h signaling.Hello) error {
-			if h.DeviceID != wantID {
-				return fmt.Errorf("another device (%s, id %s) answered at the address of id %s", h.Name, h.DeviceID, wantID)
+			if h.ID != wantID {
+				return fmt.Errorf("another device (%s, id %s) answered at the address of id %s", h.Name, h.ID, wantID)
 			}
 			return e.checkPeer(h)
 		}
@@ -231,7 +231,7 @@ func (e *env) serverDial(d *remote.Dialer, client *rendezvous.Client, wsURL stri
 		select {
 		case <-client.Done():
 			dev := d.Peer()
-			if dev.DeviceID == "" {
+			if dev.ID == "" {
 				break // not paired yet: the code's room is gone with the connection
 			}
 			if !e.out.json {
@@ -275,7 +275,7 @@ func (e *env) knownDialer(ctx context.Context, wsURL, id, name, fingerprint stri
 	}
 	cfg := e.cfg
 	cfg.RelayOnly = relayOnly
-	d := remote.NewKnownDialer(client, pairing.Peer{DeviceID: id, Fingerprint: fingerprint}, cfg, e.checkPeer)
+	d := remote.NewKnownDialer(client, pairing.Peer{ID: id, Fingerprint: fingerprint}, cfg, e.checkPeer)
 	dial, closeAll := e.serverDial(d, client, wsURL, func(err error) error {
 		var pe interface{ Permanent() bool }
 		if errors.Is(err, remote.ErrNotOnline) && errors.As(err, &pe) && pe.Permanent() {

@@ -31,7 +31,7 @@ func (e *env) serveWeb(ctx context.Context, listen string, hidden bool, handle f
 		OnPage: func(p web.Page) func() {
 			if e.out.json {
 				e.out.jsonEvent("web-page", map[string]any{
-					"name": p.Hello.Name, "device_id": p.Hello.DeviceID, "fingerprint": p.Hello.Fingerprint,
+					"name": p.Hello.Name, "device_id": p.Hello.ID, "fingerprint": p.Hello.Fingerprint,
 					"type": p.Type, "port": p.Port,
 				})
 			} else {

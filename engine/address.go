@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -118,7 +119,7 @@ func AddressDevice(s string) (Device, error) {
 	}
 	host, p, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(p)
-	d := Device{Device: discovery.Device{Info: discovery.Info{Name: addr}, Host: host, Port: port}}
+	d := Device{Device: discovery.Device{Info: discovery.Info{Device: device.Device{Name: addr}}, Host: host, Port: port}}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		d.Addrs = []netip.Addr{ip}
 	}

@@ -44,7 +44,7 @@ type wrongDeviceError struct {
 }
 
 func (e *wrongDeviceError) Error() string {
-	return fmt.Sprintf("another device (%s, id %s) answered at the address of id %s", e.got.Name, e.got.DeviceID, e.want)
+	return fmt.Sprintf("another device (%s, id %s) answered at the address of id %s", e.got.Name, e.got.ID, e.want)
 }
 
 // plainError is an error whose message is for people; the chain behind it

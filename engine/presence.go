@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/trust"
@@ -272,8 +273,8 @@ func (e *Engine) awayDevicesLocked(pins map[string]trust.Device) []Device {
 		}
 		out = append(out, Device{
 			Device: discovery.Device{Info: discovery.Info{
-				ID: id, Name: cmp.Or(p.Hello.Name, pin.Name), Type: typ,
-				Version: int(signaling.Version), Fingerprint: pin.Fingerprint,
+				Device:  device.Device{ID: id, Name: cmp.Or(p.Hello.Name, pin.Name), Type: typ, Fingerprint: pin.Fingerprint},
+				Version: int(signaling.Version),
 			}},
 			Known:   true,
 			Trusted: pin.Trusted,

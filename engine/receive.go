@@ -33,8 +33,7 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 // serveConn serves one incoming connection until it closes.
 func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
 	defer c.Close()
-	from := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code,
-		Type: c.Remote.Type}
+	from := transfer.Peer{Device: c.Remote.Device, Code: c.Code}
 	e.mu.Lock()
 	r := e.receiverFor(e.dir)
 	e.mu.Unlock()
@@ -74,7 +73,7 @@ func (e *Engine) decide(ctx context.Context, r *transfer.Receiver, o transfer.Of
 			return // cannot happen: OfferReceived made it
 		}
 		it.decided = decideAnswered
-		trusted := e.trust.IsTrusted(o.From.DeviceID, o.From.Fingerprint)
+		trusted := e.trust.IsTrusted(o.From.ID, o.From.Fingerprint)
 		if (e.autoAccept && trusted) || e.quickSave {
 			auto = true
 			return
@@ -173,7 +172,7 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 		e.offerArrived(r, ev, now)
 		return false
 	case transfer.TextReceived:
-		m := Message{ID: ev.ID, Peer: Peer{ID: ev.From.DeviceID, Name: ev.From.Name}, Text: ev.Text, Time: now}
+		m := Message{ID: ev.ID, Peer: Peer{ID: ev.From.ID, Name: ev.From.Name}, Text: ev.Text, Time: now}
 		e.addMessageLocked(m)
 		e.emit(MessageReceived{Message: m})
 		return false
@@ -284,7 +283,7 @@ func finishIncoming(it *item, ev transfer.Event, now time.Time) bool {
 // decide, which knows whether the user is asked.
 func (e *Engine) offerArrived(r *transfer.Receiver, o transfer.OfferReceived, now time.Time) {
 	if old := e.incoming[o.ID]; o.Resuming && old != nil && old.rcv == r &&
-		old.Peer.ID == o.From.DeviceID && old.peerFP == o.From.Fingerprint && e.byID[old.ID] == old {
+		old.Peer.ID == o.From.ID && old.peerFP == o.From.Fingerprint && e.byID[old.ID] == old {
 		old.State, old.Error, old.Finished = StateConnecting, "", time.Time{}
 		old.Code = o.From.Code
 		old.cancelRequested = false
@@ -294,7 +293,7 @@ func (e *Engine) offerArrived(r *transfer.Receiver, o transfer.OfferReceived, no
 	}
 	it := &item{
 		Item: Item{
-			ID: transfer.NewID(), Direction: Incoming, Peer: Peer{ID: o.From.DeviceID, Name: o.From.Name},
+			ID: transfer.NewID(), Direction: Incoming, Peer: Peer{ID: o.From.ID, Name: o.From.Name},
 			Title: incomingTitle(o), Files: o.Files, Total: o.Size, State: StateWaiting, Started: now,
 			Code: o.From.Code,
 		},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
@@ -441,7 +442,7 @@ func TestStartPairingWhileConnecting(t *testing.T) {
 	}()
 	var gen uint64
 	require.Eventually(t, func() bool { g, p := state(); gen = g; return p && g > 2 }, 5*time.Second, time.Millisecond)
-	bob := signaling.Hello{DeviceID: "b0b0b0b0b0b0b0b0", Name: "bob"}
+	bob := signaling.Hello{Device: device.Device{ID: "b0b0b0b0b0b0b0b0", Name: "bob"}}
 	te.onPaired(bob, gen-1)
 	_, pairing = state()
 	assert.True(t, pairing, "an earlier dialog's pairing ended this one")
@@ -494,7 +495,7 @@ func TestRouteLANFirst(t *testing.T) {
 	e, err := New(cfg)
 	require.NoError(t, err)
 	bob := discovery.Device{
-		Info: discovery.Info{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop, Version: int(signaling.Version)},
+		Info: discovery.Info{Device: device.Device{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop}, Version: int(signaling.Version)},
 		Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.7")},
 	}
 	e.srv.away[bob.ID] = rendezvous.Peer{ClientID: "c1"}
@@ -565,7 +566,7 @@ func TestFindRoundsRotate(t *testing.T) {
 		last = id
 	}
 	dial := func(id *identity.Identity, name string) *rendezvous.Client {
-		c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{DeviceID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint})
+		c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{ID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 		return c

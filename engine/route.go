@@ -52,7 +52,7 @@ func (r *remoteDial) dial(ctx context.Context) (*peer.Conn, error) {
 			return nil, &serverError{err}
 		}
 		r.client = client
-		r.d = remote.NewKnownDialer(client, pairing.Peer{DeviceID: r.id, Fingerprint: fp}, r.e.peerConfig(), r.e.checkPeer)
+		r.d = remote.NewKnownDialer(client, pairing.Peer{ID: r.id, Fingerprint: fp}, r.e.peerConfig(), r.e.checkPeer)
 	}
 	return r.d.Dial(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -111,8 +112,8 @@ func (e *Engine) runAdvertiser(ctx context.Context, port int) {
 	}, func(ctx context.Context, _ string) {
 		e.selfMu.Lock()
 		info := discovery.Info{
-			ID: e.id.DeviceID, Name: e.self.name, Type: e.self.typ,
-			Version: int(signaling.Version), Fingerprint: e.id.Fingerprint,
+			Device:  device.Device{ID: e.id.DeviceID, Name: e.self.name, Type: e.self.typ, Fingerprint: e.id.Fingerprint},
+			Version: int(signaling.Version),
 		}
 		e.selfMu.Unlock()
 		adv := &discovery.Advertiser{

@@ -20,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -76,12 +77,9 @@ var ErrFingerprint = errors.New("the peer's certificate does not match its intro
 
 func (c Config) hello() signaling.Hello {
 	return signaling.Hello{
-		DeviceID:    c.Identity.DeviceID,
-		Name:        c.Name,
-		Version:     int(signaling.Version),
-		Fingerprint: c.Identity.Fingerprint,
-		Type:        c.Type,
-		Trickle:     c.Trickle,
+		Device:  device.Device{ID: c.Identity.DeviceID, Name: c.Name, Fingerprint: c.Identity.Fingerprint, Type: c.Type},
+		Version: int(signaling.Version),
+		Trickle: c.Trickle,
 	}
 }
 

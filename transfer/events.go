@@ -6,18 +6,16 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
-// Peer names the other side of a link, as its handshake introduced it.
+// Peer names the other side of a link, as its handshake introduced it. Its
+// Type is the device type its hello claims ("" when it says none).
 type Peer struct {
-	DeviceID    string
-	Name        string
-	Fingerprint string
+	device.Device
 	// Code is the verification code of the connection (peer.Conn.Code);
 	// it depends on that handshake's nonces, so each connection has its own.
 	Code string
-	// Type is the device type its hello claims ("" when it says none).
-	Type string
 }
 
 // Link is an open connection to a peer with its data channel. peer.Conn is one.

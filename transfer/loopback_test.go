@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/peer"
 )
@@ -106,7 +107,7 @@ func startReceiver(t *testing.T, decide func(context.Context, OfferReceived) boo
 			case h.conns <- c:
 			default:
 			}
-			err := h.rcv.Handle(ctx, Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}, c)
+			err := h.rcv.Handle(ctx, Peer{Device: device.Device{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}}, c)
 			select {
 			case h.errs <- err:
 			default:

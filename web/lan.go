@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -118,8 +119,8 @@ func (l *LAN) page(ctx context.Context, p Page) {
 // with the identity it registered with.
 func PageInfo(p Page) discovery.Info {
 	return discovery.Info{
-		ID: p.Hello.DeviceID, Name: p.Hello.Name, Type: p.Type,
-		Version: int(signaling.Version), Fingerprint: p.Hello.Fingerprint,
+		Device:  device.Device{ID: p.Hello.ID, Name: p.Hello.Name, Type: p.Type, Fingerprint: p.Hello.Fingerprint},
+		Version: int(signaling.Version),
 	}
 }
 
