@@ -329,13 +329,12 @@ func hostile(t *testing.T, h *receiverHost, msgs ...any) []Message {
 	link, err := dialer(t, h.addr)(ctx)
 	require.NoError(t, err)
 	defer link.Close()
-	dc := link.DataChannel()
 	for _, m := range msgs {
 		switch m := m.(type) {
 		case string:
-			require.NoError(t, dc.SendText(m))
+			require.NoError(t, link.SendText([]byte(m)))
 		case []byte:
-			require.NoError(t, dc.Send(m))
+			require.NoError(t, link.Send(m))
 		}
 	}
 	var replies []Message
