@@ -329,6 +329,12 @@ func hostile(t *testing.T, h *receiverHost, msgs ...any) []Message {
 	link, err := dialer(t, h.addr)(ctx)
 	require.NoError(t, err)
 	defer link.Close()
+	return hostileOn(t, link, msgs...)
+}
+
+// hostileOn sends msgs on link and returns the receiver's answers, as hostile.
+func hostileOn(t *testing.T, link Link, msgs ...any) []Message {
+	t.Helper()
 	for _, m := range msgs {
 		switch m := m.(type) {
 		case string:
