@@ -384,6 +384,22 @@ func offerJSON(id string, text string, entries ...Entry) []any {
 	return out
 }
 
+// assertViolation checks that the receiver answered replies with an error
+// of code and ended the session (reported on errs) with a *ProtocolError.
+func assertViolation(t *testing.T, replies []Message, code string, errs <-chan error) {
+	t.Helper()
+	e := lastError(replies)
+	assert.Equal(t, TypeError, e.Type, "replies: %+v", replies)
+	assert.Equal(t, code, e.Code, "replies: %+v", replies)
+	var pe *ProtocolError
+	select {
+	case err := <-errs:
+		assert.ErrorAs(t, err, &pe)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver did not end the session")
+	}
+}
+
 func lastError(replies []Message) Message {
 	for i := len(replies) - 1; i >= 0; i-- {
 		if replies[i].Type == TypeError || replies[i].Type == TypeFileError {
@@ -431,17 +447,7 @@ func TestHostileSenders(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			replies := hostile(t, h, tc.msgs...)
-			e := lastError(replies)
-			assert.Equal(t, TypeError, e.Type, "replies: %+v", replies)
-			assert.Equal(t, tc.code, e.Code, "replies: %+v", replies)
-			var pe *ProtocolError
-			select {
-			case err := <-h.errs:
-				assert.ErrorAs(t, err, &pe)
-			case <-time.After(10 * time.Second):
-				t.Fatal("the receiver did not end the session")
-			}
+			assertViolation(t, hostile(t, h, tc.msgs...), tc.code, h.errs)
 		})
 	}
 
