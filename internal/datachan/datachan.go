@@ -36,7 +36,8 @@ type Options struct {
 	// Break, when set, sees every message as it is sent, with the end that
 	// sends it. Returning true breaks the link there: that message and all
 	// not yet delivered are lost, and Done closes at both ends, as when a
-	// network path dies mid-transfer.
+	// network path dies mid-transfer. It runs in the sender's goroutine,
+	// so a test may also hold the sender there; it must not call Close.
 	Break func(from *End, m Message) bool
 }
 
