@@ -16,19 +16,19 @@ import (
 // checkPeer is the check at hello time: it refuses a known device that
 // comes with another certificate and stores nothing (a hello is a claim).
 func (e *Engine) checkPeer(h signaling.Hello) error {
-	return e.trust.Verify(h.DeviceID, h.Fingerprint)
+	return e.trust.Verify(h.ID, h.Fingerprint)
 }
 
 // provenPeer pins a peer's certificate on first contact, once DTLS has
 // proven it (peer.Config.OnProven), and refuses a known device that comes
 // with another one.
 func (e *Engine) provenPeer(h signaling.Hello) error {
-	if err := e.trust.Pin(h.DeviceID, h.Name, h.Fingerprint); err != nil {
+	if err := e.trust.Pin(h.ID, h.Name, h.Fingerprint); err != nil {
 		return err
 	}
 	defer e.lock()()
-	_, near := e.nearby[h.DeviceID]
-	_, page := e.web.pages[h.DeviceID]
+	_, near := e.nearby[h.ID]
+	_, page := e.web.pages[h.ID]
 	if near || page {
 		e.emit(DevicesChanged{Devices: e.devicesLocked()}) // it may be known now
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/datachan"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -212,7 +213,7 @@ func TestDialEcho(t *testing.T) {
 		data []byte
 	}{{true, []byte("echo:hello over webrtc")}, {false, big}, {true, []byte("echo:bye")}}
 	for i, w := range want {
-		var m webrtc.DataChannelMessage
+		var m datachan.Message
 		for {
 			select {
 			case m = <-msgs:

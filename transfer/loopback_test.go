@@ -330,13 +330,18 @@ func hostile(t *testing.T, h *receiverHost, msgs ...any) []Message {
 	link, err := dialer(t, h.addr)(ctx)
 	require.NoError(t, err)
 	defer link.Close()
-	dc := link.DataChannel()
+	return hostileOn(t, link, msgs...)
+}
+
+// hostileOn sends msgs on link and returns the receiver's answers, as hostile.
+func hostileOn(t *testing.T, link Link, msgs ...any) []Message {
+	t.Helper()
 	for _, m := range msgs {
 		switch m := m.(type) {
 		case string:
-			require.NoError(t, dc.SendText(m))
+			require.NoError(t, link.SendText([]byte(m)))
 		case []byte:
-			require.NoError(t, dc.Send(m))
+			require.NoError(t, link.Send(m))
 		}
 	}
 	var replies []Message
@@ -378,6 +383,22 @@ func offerJSON(id string, text string, entries ...Entry) []any {
 		out = append(out, string(p))
 	}
 	return out
+}
+
+// assertViolation checks that the receiver answered replies with an error
+// of code and ended the session (reported on errs) with a *ProtocolError.
+func assertViolation(t *testing.T, replies []Message, code string, errs <-chan error) {
+	t.Helper()
+	e := lastError(replies)
+	assert.Equal(t, TypeError, e.Type, "replies: %+v", replies)
+	assert.Equal(t, code, e.Code, "replies: %+v", replies)
+	var pe *ProtocolError
+	select {
+	case err := <-errs:
+		assert.ErrorAs(t, err, &pe)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver did not end the session")
+	}
 }
 
 func lastError(replies []Message) Message {
@@ -427,17 +448,7 @@ func TestHostileSenders(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			replies := hostile(t, h, tc.msgs...)
-			e := lastError(replies)
-			assert.Equal(t, TypeError, e.Type, "replies: %+v", replies)
-			assert.Equal(t, tc.code, e.Code, "replies: %+v", replies)
-			var pe *ProtocolError
-			select {
-			case err := <-h.errs:
-				assert.ErrorAs(t, err, &pe)
-			case <-time.After(10 * time.Second):
-				t.Fatal("the receiver did not end the session")
-			}
+			assertViolation(t, hostile(t, h, tc.msgs...), tc.code, h.errs)
 		})
 	}
 

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/thepeerdrop/peerdrop/internal/datachan"
 )
 
 type phase int
@@ -34,7 +34,6 @@ type recvSession struct {
 	r    *Receiver
 	ctx  context.Context
 	link Link
-	dc   *webrtc.DataChannel
 	in   *inbox
 	root *os.Root
 	from Peer
@@ -129,8 +128,8 @@ func (rs *recvSession) run() error {
 				return err
 			}
 			if !pe.Remote {
-				if sendMessage(rs.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
-					flush(rs.dc, time.Second)
+				if sendMessage(rs.link, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
+					flush(rs.link, time.Second)
 				}
 			}
 			rs.abandon(err)
@@ -139,9 +138,9 @@ func (rs *recvSession) run() error {
 	}
 }
 
-func (rs *recvSession) send(m Message) error { return sendMessage(rs.dc, m) }
+func (rs *recvSession) send(m Message) error { return sendMessage(rs.link, m) }
 
-func (rs *recvSession) onMessage(raw webrtc.DataChannelMessage) error {
+func (rs *recvSession) onMessage(raw datachan.Message) error {
 	if !raw.IsString {
 		return rs.onData(raw.Data)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // Flow control: the sender stops queueing data while more than highWater
-// bytes wait in the channel and goes on when pion reports lowWater.
+// bytes wait in the channel and goes on when the link reports lowWater.
 const (
 	highWater = 4 * 1024 * 1024
 	lowWater  = 1 * 1024 * 1024
@@ -273,8 +273,7 @@ func (s *Sender) result() Result {
 // reports the transfer done, errLinkLost when the link drops, another error
 // when the transfer cannot go on.
 func (s *Sender) session(ctx context.Context, link Link) error {
-	dc := link.DataChannel()
 	in := newInbox(link, lowWater)
-	sess := &sendSession{Sender: s, ctx: ctx, link: link, dc: dc, in: in}
+	sess := &sendSession{Sender: s, ctx: ctx, link: link, in: in}
 	return sess.run()
 }
