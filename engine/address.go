@@ -11,6 +11,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/internal/device"
+	"github.com/thepeerdrop/peerdrop/internal/netif"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -149,37 +150,9 @@ func (e *Engine) Addresses() ([]netip.Addr, int) {
 }
 
 func localAddrs() []netip.Addr {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
 	var out []netip.Addr
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			n, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(n.IP)
-			if !ok {
-				continue
-			}
-			ip = ip.Unmap()
-			if ip.IsLoopback() || ip.IsUnspecified() || ip.IsMulticast() {
-				continue
-			}
-			if ip.Is6() && ip.IsLinkLocalUnicast() {
-				ip = ip.WithZone(ifc.Name)
-			}
-			out = append(out, ip)
-		}
+	for _, a := range netif.Up() {
+		out = append(out, a.IP)
 	}
 	rank := func(a netip.Addr) int {
 		switch {
