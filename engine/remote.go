@@ -196,16 +196,14 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 		},
 	}
 	defer h.Wait()
-	wait := backoffMin
+	var b backoff
 	for {
 		start := time.Now()
 		err := e.serverSession(ctx, u, h)
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) > stableAfter {
-			wait = backoffMin
-		}
+		wait := b.next(start, true)
 		slog.Warn("engine: rendezvous server connection ended", slog.String("server", u), slog.Any("err", err), slog.Duration("retry_in", wait))
 		e.setServerStatus(u, false, serverProblem(u, err, wait))
 		t := time.NewTimer(wait)
@@ -215,8 +213,23 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 			return
 		case <-t.C:
 		}
-		wait = min(wait*2, backoffMax)
 	}
+}
+
+// backoff is the one reconnect policy for the rendezvous server, the app's
+// and the command line's: wait backoffMin, doubling up to backoffMax; a
+// connection that served for stableAfter starts over (a new outage).
+type backoff struct{ wait time.Duration }
+
+// next is the wait before the next attempt, after one that started at
+// start and served (got as far as serving), or not.
+func (b *backoff) next(start time.Time, served bool) time.Duration {
+	if b.wait == 0 || served && time.Since(start) > stableAfter {
+		b.wait = backoffMin
+	}
+	w := b.wait
+	b.wait = min(b.wait*2, backoffMax)
+	return w
 }
 
 // serverProblem puts a failed server connection in plain words.

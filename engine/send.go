@@ -65,12 +65,7 @@ func IsPermanent(err error) bool {
 // sendCheck is the handshake check for a connection we open: the device
 // must be the one we mean (when we know its id) and pass trust on first use.
 func (e *Engine) sendCheck(wantID string) func(signaling.Hello) error {
-	return func(h signaling.Hello) error {
-		if wantID != "" && h.ID != wantID {
-			return &wrongDeviceError{want: wantID, got: h}
-		}
-		return e.checkPeer(h)
-	}
+	return checkWanted(wantID, e.checkPeer)
 }
 
 func (e *Engine) send(to Target, paths []string) (Item, error) {
