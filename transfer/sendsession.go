@@ -546,42 +546,6 @@ func hexSum(h hash.Hash, scratch *[]byte) string {
 	return hex.EncodeToString(*scratch)
 }
 
-// SendText sends a chat message over link and waits for the peer to confirm it.
-func SendText(ctx context.Context, link Link, text string) (string, error) {
-	if text == "" || len(text) > MaxTextBytes {
-		return "", fmt.Errorf("a text message must be 1 to %d bytes", MaxTextBytes)
-	}
-	in := newInbox(link, lowWater)
-	id := NewID()
-	if err := sendMessage(link, Message{Type: TypeText, ID: id, Text: text}); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	for {
-		select {
-		case raw := <-in.msgs:
-			if !raw.IsString {
-				continue
-			}
-			m, err := DecodeMessage(raw.Data)
-			if err != nil {
-				return "", err
-			}
-			switch {
-			case m.Type == TypeTextAck && m.ID == id:
-				return id, nil
-			case m.Type == TypeError:
-				return "", &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
-			}
-		case <-link.Done():
-			return "", fmt.Errorf("text not confirmed: %w", ErrClosed)
-		case <-ctx.Done():
-			return "", fmt.Errorf("text not confirmed: %w", ctxErr(ctx))
-		}
-	}
-}
-
 // entryBatches splits entries into "entries" messages that stay under the
 // control message limit, however long the paths are.
 func entryBatches(entries []Entry) [][]Entry {
