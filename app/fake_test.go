@@ -17,6 +17,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -161,7 +162,7 @@ func (f *fakeEngine) CancelPairing() { f.record("CancelPairing") }
 // dev is a nearby device for tests.
 func dev(id, name, kind string) engine.Device {
 	return engine.Device{Device: discovery.Device{
-		Info:  discovery.Info{ID: id, Name: name, Type: kind, Version: int(signaling.Version)},
+		Info:  discovery.Info{Device: device.Device{ID: id, Name: name, Type: kind}, Version: int(signaling.Version)},
 		Port:  53318,
 		Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.23")},
 	}}

@@ -16,14 +16,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
-	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
-	"github.com/thepeerdrop/peerdrop/peer"
-	"github.com/thepeerdrop/peerdrop/signaling"
-	"github.com/thepeerdrop/peerdrop/transfer"
-	"github.com/thepeerdrop/peerdrop/trust"
 )
 
 const usage = `peerdrop: send files and messages directly to other devices, nearby or across networks.
@@ -76,22 +70,7 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	out    *output
-	cfg    peer.Config
-	trust  *trust.Store
-	// deviceType is what discovery advertises (desktop, laptop, ...).
-	deviceType string
-}
-
-// checkPeer is the check at hello time: it refuses a known device that
-// comes with another certificate and stores nothing (a hello is a claim).
-func (e *env) checkPeer(h signaling.Hello) error {
-	return e.trust.Verify(h.DeviceID, h.Fingerprint)
-}
-
-// provenPeer pins a peer's certificate on first contact, once DTLS has
-// proven it (peer.Config.OnProven), as the engine does.
-func (e *env) provenPeer(h signaling.Hello) error {
-	return e.trust.Pin(h.DeviceID, h.Name, h.Fingerprint)
+	eng    *engine.Headless
 }
 
 // Run executes the command line args (without the program name) and returns
@@ -142,7 +121,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	name := fs.String("name", "", "display name (default: the host name)")
 	jsonOut := fs.Bool("json", false, "write one JSON event per line to stdout")
 	verbose := fs.Bool("verbose", false, "log details to stderr")
-	devType := fs.String("type", discovery.DetectType(), "device type shown to others: desktop, laptop, phone, tablet or server")
+	devType := fs.String("type", engine.DetectType(), "device type shown to others: desktop, laptop, phone, tablet or server")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -166,33 +145,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		h, _ := os.Hostname()
 		*name = engine.DefaultName(h)
 	}
-	if err := signaling.ValidateName(*name); err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("--name: %w", err)}
-	}
-	if !discovery.ValidType(*devType) {
-		return &exitError{code: 2, err: fmt.Errorf("--type %q: want desktop, laptop, phone, tablet or server", *devType)}
-	}
-	id, err := identity.Load(*configDir)
+	eng, err := engine.OpenHeadless(*configDir, *name, *devType)
 	if err != nil {
-		return fmt.Errorf("load identity: %w", err)
+		return usageError(err)
 	}
-	pins, err := trust.Open(*configDir)
-	if err != nil {
-		return fmt.Errorf("load trusted devices: %w", err)
-	}
-	e := &env{
-		trust: pins, deviceType: *devType,
-		stdin: stdin, stdout: stdout, stderr: stderr,
-		out: newOutput(stdout, stderr, *jsonOut),
-		cfg: peer.Config{Identity: id, Name: *name, Type: *devType},
-	}
-	e.cfg.OnPath = e.pathChanged
-	e.cfg.OnProven = e.provenPeer
-	defer func() {
-		if err := pins.Close(); err != nil {
-			slog.Warn("save trusted devices", slog.Any("err", err))
-		}
-	}()
+	defer eng.Close()
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, out: newOutput(stdout, stderr, *jsonOut), eng: eng}
+	eng.OnEvent = e.report
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "receive":
@@ -213,6 +172,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return &exitError{code: 2, err: fmt.Errorf("unknown command %q", cmd)}
 }
 
-func peerOf(c *peer.Conn) transfer.Peer {
-	return transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code}
+// usageError gives a mistake on the command line (engine.BadInputError)
+// exit status 2.
+func usageError(err error) error {
+	var bad *engine.BadInputError
+	if errors.As(err, &bad) {
+		return &exitError{code: 2, err: err}
+	}
+	return err
 }

@@ -10,40 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
-
-// --to takes HOST:PORT or an IP address as an address; anything else is a
-// name or id to look up nearby.
-func TestParseTo(t *testing.T) {
-	for _, tc := range []struct {
-		in, addr, err string
-	}{
-		{"127.0.0.1:53318", "127.0.0.1:53318", ""},
-		{"[::1]:9", "[::1]:9", ""},
-		{"laptop.local:53318", "laptop.local:53318", ""},
-		{"192.168.1.5", "192.168.1.5:53318", ""},
-		{"fe80::1", "[fe80::1]:53318", ""},
-		{"[::1]", "[::1]:53318", ""},
-		{"Laptop", "", ""},
-		{"0123456789abcdef", "", ""},
-		{"Bob: laptop", "", ""},
-		{"host:http", "", ""},
-		{"127.0.0.1:0", "", "out of range"},
-		{"127.0.0.1:70000", "", "out of range"},
-		{":53318", "", "missing host"},
-	} {
-		addr, isAddr, err := parseTo(tc.in)
-		if tc.err != "" {
-			assert.ErrorContains(t, err, tc.err, tc.in)
-			continue
-		}
-		require.NoError(t, err, tc.in)
-		assert.Equal(t, tc.addr, addr, tc.in)
-		assert.Equal(t, tc.addr != "", isAddr, tc.in)
-	}
-}
 
 func TestHumanBytes(t *testing.T) {
 	// SI, as the app and the web page write sizes (internal/units).
@@ -61,7 +31,7 @@ func TestJSONEvents(t *testing.T) {
 	o.event(transfer.FileDone{ID: "ab", Index: 1, Name: "a/b.txt", Path: "/d/a/b.txt", Size: 3, SHA256: "00", ResumedFrom: 2})
 	o.event(transfer.FileDone{ID: "ab", Name: "a/b.txt", Size: 3})
 	o.event(transfer.TransferDone{ID: "ab", Files: 1, Bytes: 3})
-	o.event(transfer.TextReceived{From: transfer.Peer{Name: "Alice", DeviceID: "d1"}, ID: "t1", Text: "hi"})
+	o.event(transfer.TextReceived{From: transfer.Peer{Device: device.Device{Name: "Alice", ID: "d1"}}, ID: "t1", Text: "hi"})
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	require.Len(t, lines, 4)
 	var ev []map[string]any

@@ -5,47 +5,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
-	"github.com/thepeerdrop/peerdrop/signaling"
-	"github.com/thepeerdrop/peerdrop/trust"
 )
 
-// selfInfo is what this device advertises.
-func (e *env) selfInfo() discovery.Info {
-	return discovery.Info{
-		ID: e.cfg.Identity.DeviceID, Name: e.cfg.Name, Type: e.deviceType,
-		Version: int(signaling.Version), Fingerprint: e.cfg.Identity.Fingerprint,
-	}
-}
-
-// trustMark says how we know a device: "trusted", "known" (pinned),
-// "identity changed" or "new".
-func (e *env) trustMark(d discovery.Device) string {
-	for _, k := range e.trust.List() {
-		if k.ID != d.ID {
-			continue
-		}
-		switch {
-		case k.Fingerprint != d.Fingerprint:
-			return "identity changed"
-		case k.Trusted:
-			return "trusted"
-		default:
-			return "known"
-		}
-	}
-	return "new"
-}
-
-func (e *env) deviceFields(d discovery.Device) map[string]any {
+func (e *env) deviceFields(d engine.Device) map[string]any {
 	return map[string]any{
 		"name": d.Name, "type": d.Type, "id": d.ID, "address": d.Address(), "addresses": d.Addresses(),
-		"fingerprint": d.Fingerprint, "trust": e.trustMark(d),
+		"fingerprint": d.Fingerprint, "trust": engine.TrustMark(d),
 	}
 }
 
@@ -64,45 +34,28 @@ func (e *env) devices(ctx context.Context, args []string) error {
 	if *wait <= 0 || *wait > time.Hour {
 		return &exitError{code: 2, err: fmt.Errorf("--wait %s: want a duration between 1ms and 1h", *wait)}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	b := &discovery.Browser{Self: e.cfg.Identity.DeviceID}
 	if *watch {
-		b.OnEvent = func(ev discovery.Event) {
+		if e.out.json {
+			e.out.jsonEvent("browsing", map[string]any{"device_id": e.eng.Self().ID})
+		}
+		return e.eng.WatchDevices(ctx, func(ev engine.DeviceChange) {
 			if e.out.json {
-				e.out.jsonEvent(ev.Kind.String(), e.deviceFields(ev.Device))
+				e.out.jsonEvent(ev.Kind, e.deviceFields(ev.Device))
 				return
 			}
 			e.out.say("%-8s %s (%s, id %s) at %s", ev.Kind, visible.Name(ev.Device.Name), visible.Escape(ev.Device.Type), ev.Device.ID,
 				ev.Device.Address())
-		}
-		if e.out.json {
-			e.out.jsonEvent("browsing", map[string]any{"device_id": e.cfg.Identity.DeviceID})
-		}
-		if err := b.Run(ctx); err != nil {
-			return fmt.Errorf("look for nearby devices: %w", err)
-		}
-		return nil
+		})
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- b.Run(ctx) }()
-	select {
-	case err := <-errc:
-		if err != nil {
-			return fmt.Errorf("look for nearby devices: %w", err)
-		}
-		return ctx.Err()
-	case <-time.After(*wait):
-	case <-ctx.Done():
+	list, err := e.eng.Devices(ctx, *wait)
+	if err != nil {
+		return err
 	}
-	list := b.Devices()
-	cancel()
-	<-errc
 	e.printDevices(list)
 	return nil
 }
 
-func (e *env) printDevices(list []discovery.Device) {
+func (e *env) printDevices(list []engine.Device) {
 	if e.out.json {
 		for _, d := range list {
 			e.out.jsonEvent("device", e.deviceFields(d))
@@ -121,56 +74,9 @@ func (e *env) printDevices(list []discovery.Device) {
 	// handshake's nonces), so it is only known once connected.
 	fmt.Fprintln(tw, "NAME\tTYPE\tID\tADDRESS\tTRUST")
 	for _, d := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", visible.Name(d.Name), visible.Escape(d.Type), d.ID, d.Address(), e.trustMark(d))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", visible.Name(d.Name), visible.Escape(d.Type), d.ID, d.Address(), engine.TrustMark(d))
 	}
 	_ = tw.Flush()
-}
-
-// resolveSettle: after the first device that matches appears, how long to
-// keep listening for another one with the same name.
-const resolveSettle = 500 * time.Millisecond
-
-// findDevice browses until query names a device, or until wait is over.
-func (e *env) findDevice(ctx context.Context, query string, wait time.Duration) (discovery.Device, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	found := make(chan struct{}, 1)
-	b := &discovery.Browser{Self: e.cfg.Identity.DeviceID}
-	b.OnEvent = func(ev discovery.Event) {
-		if ev.Kind == discovery.Gone {
-			return
-		}
-		if _, err := discovery.Resolve([]discovery.Device{ev.Device}, query); err == nil {
-			select {
-			case found <- struct{}{}:
-			default:
-			}
-		}
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- b.Run(ctx) }()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	select {
-	case err := <-errc:
-		if err != nil {
-			return discovery.Device{}, fmt.Errorf("look for %q nearby: %w", query, err)
-		}
-	case <-found:
-		select {
-		case <-time.After(resolveSettle):
-		case <-ctx.Done():
-		}
-	case <-deadline.C:
-	case <-ctx.Done():
-	}
-	list := b.Devices()
-	cancel()
-	<-errc
-	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) {
-		return discovery.Device{}, err
-	}
-	return discovery.Resolve(list, query)
 }
 
 // trustCmd manages pinned and trusted devices.
@@ -190,7 +96,7 @@ DEVICE is a device id, or a name when only one pinned device has it.`
 		if len(rest) > 0 {
 			return &exitError{code: 2, err: errors.New("trust list takes no arguments")}
 		}
-		list := e.trust.List()
+		list := e.eng.Pinned()
 		if e.out.json {
 			for _, d := range list {
 				e.out.jsonEvent("pinned", map[string]any{"id": d.ID, "name": d.Name, "fingerprint": d.Fingerprint, "trusted": d.Trusted})
@@ -218,17 +124,17 @@ DEVICE is a device id, or a name when only one pinned device has it.`
 		fmt.Fprintln(e.stderr, trustUsage)
 		return &exitError{code: 2, err: fmt.Errorf("trust: unknown subcommand %q", sub)}
 	}
-	d, err := e.pinned(rest[0])
+	d, err := e.eng.FindPinned(rest[0])
 	if err != nil {
 		return err
 	}
 	switch sub {
 	case "add":
-		err = e.trust.SetTrusted(d.ID, true)
+		err = e.eng.SetTrustedPinned(d.ID, true)
 	case "remove":
-		err = e.trust.SetTrusted(d.ID, false)
+		err = e.eng.SetTrustedPinned(d.ID, false)
 	case "forget":
-		err = e.trust.Forget(d.ID)
+		err = e.eng.Forget(d.ID)
 	}
 	if err != nil {
 		return err
@@ -239,31 +145,4 @@ DEVICE is a device id, or a name when only one pinned device has it.`
 		e.out.say("%s: %s (id %s)", map[string]string{"add": "Trusted", "remove": "No longer trusted", "forget": "Forgotten"}[sub], visible.Escape(d.Name), d.ID)
 	}
 	return nil
-}
-
-// pinned finds a pinned device by id, unique id prefix or name.
-func (e *env) pinned(query string) (trust.Device, error) {
-	list := e.trust.List()
-	devs := make([]discovery.Device, 0, len(list))
-	for _, k := range list {
-		devs = append(devs, discovery.Device{Info: discovery.Info{ID: k.ID, Name: k.Name}})
-	}
-	d, err := discovery.Resolve(devs, query)
-	if err != nil {
-		var nf *discovery.NotFoundError
-		if errors.As(err, &nf) {
-			names := make([]string, 0, len(list))
-			for _, k := range list {
-				names = append(names, fmt.Sprintf("%s (id %s)", k.Name, k.ID))
-			}
-			return trust.Device{}, fmt.Errorf("no pinned device %q; pinned: %s", query, strings.Join(names, ", "))
-		}
-		return trust.Device{}, err
-	}
-	for _, k := range list {
-		if k.ID == d.ID {
-			return k, nil
-		}
-	}
-	return trust.Device{}, fmt.Errorf("no pinned device %q", query)
 }

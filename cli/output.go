@@ -12,9 +12,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/internal/units"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
-	"github.com/thepeerdrop/peerdrop/transfer"
 )
 
 // output writes events either as JSON lines on stdout or as words and a
@@ -27,9 +27,6 @@ type output struct {
 	tty    bool
 	bars   map[string]*progressbar.ProgressBar
 }
-
-// code is the verification code of the connection p came on.
-func (o *output) code(p transfer.Peer) string { return p.Code }
 
 func newOutput(stdout, stderr io.Writer, jsonOut bool) *output {
 	tty := false
@@ -71,15 +68,15 @@ func errString(err error) string {
 }
 
 // event reports a transfer event. role is "send" or "receive".
-func (o *output) event(ev transfer.Event) {
+func (o *output) event(ev engine.TransferEvent) {
 	if o.json {
 		o.eventJSON(ev)
 		return
 	}
 	switch ev := ev.(type) {
-	case transfer.Progress:
+	case engine.Progress:
 		o.progress(ev)
-	case transfer.Accepted:
+	case engine.Accepted:
 		if len(ev.Skipped) == 0 {
 			o.say("Accepted.")
 			break
@@ -89,31 +86,31 @@ func (o *output) event(ev transfer.Event) {
 			names[i] = visible.Escape(n)
 		}
 		o.say("Accepted, without %s (left out by the receiver).", strings.Join(names, ", "))
-	case transfer.Declined:
+	case engine.Declined:
 		if ev.Reason != "" && ev.Reason != "declined by the receiver" {
 			o.say("Declined: %s.", visible.Escape(ev.Reason))
 		} else {
 			o.say("Declined.")
 		}
-	case transfer.FileDone:
+	case engine.FileDone:
 		if ev.Path != "" {
 			o.clearBar(ev.ID)
 			o.say("Received %s (%s)", visible.Escape(ev.Path), humanBytes(ev.Size))
 		}
-	case transfer.FileFailed:
+	case engine.FileFailed:
 		o.clearBar(ev.ID)
 		o.say("Failed: %s: %s", visible.Escape(ev.Name), visible.Escape(ev.Message))
-	case transfer.Paused:
+	case engine.Paused:
 		o.say("Paused.")
-	case transfer.Resumed:
+	case engine.Resumed:
 		o.say("Resumed.")
-	case transfer.Reconnecting:
+	case engine.Reconnecting:
 		o.clearBar(ev.ID)
 		o.say("Connection lost, reconnecting (attempt %d): %v", ev.Attempt, ev.Err)
-	case transfer.Interrupted:
+	case engine.Interrupted:
 		o.clearBar(ev.ID)
 		o.say("Connection lost; what arrived is kept so the sender can resume.")
-	case transfer.TransferDone:
+	case engine.TransferDone:
 		o.finishBar(ev.ID)
 		switch {
 		case ev.Cancelled:
@@ -123,31 +120,31 @@ func (o *output) event(ev transfer.Event) {
 		default:
 			o.say("Done: %d files, %s.", ev.Files, humanBytes(ev.Bytes))
 		}
-	case transfer.TextReceived:
+	case engine.TextReceived:
 		o.say("Message from %s: %s", visible.Escape(ev.From.Name), visible.Text(ev.Text))
-	case transfer.TextDelivered:
+	case engine.TextDelivered:
 		o.say("Message delivered.")
 	}
 }
 
-func (o *output) eventJSON(ev transfer.Event) {
+func (o *output) eventJSON(ev engine.TransferEvent) {
 	switch ev := ev.(type) {
-	case transfer.OfferReceived:
+	case engine.IncomingOffer:
 		o.jsonEvent("offer", map[string]any{
-			"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.DeviceID, "files": ev.Files,
-			"folders": ev.Folders, "size": ev.Size, "text": ev.Text, "resuming": ev.Resuming, "code": o.code(ev.From),
+			"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.ID, "files": ev.Files,
+			"folders": ev.Folders, "size": ev.Size, "text": ev.Text, "resuming": ev.Resuming, "code": ev.From.Code,
 		})
-	case transfer.Accepted:
+	case engine.Accepted:
 		fields := map[string]any{"id": ev.ID}
 		if len(ev.Skipped) > 0 {
 			fields["skipped"] = ev.Skipped // top-level entries the receiver left out
 		}
 		o.jsonEvent("accepted", fields)
-	case transfer.Declined:
+	case engine.Declined:
 		o.jsonEvent("declined", map[string]any{"id": ev.ID, "reason": ev.Reason})
-	case transfer.Progress:
+	case engine.Progress:
 		o.jsonEvent("progress", map[string]any{"id": ev.ID, "name": ev.Name, "bytes": ev.Bytes, "total": ev.Total})
-	case transfer.FileDone:
+	case engine.FileDone:
 		if ev.Path == "" { // sender side: the receiver confirmed it
 			o.jsonEvent("file-sent", map[string]any{"id": ev.ID, "name": ev.Name, "size": ev.Size})
 			return
@@ -156,19 +153,19 @@ func (o *output) eventJSON(ev transfer.Event) {
 			"id": ev.ID, "name": ev.Name, "path": ev.Path, "size": ev.Size,
 			"sha256": ev.SHA256, "resumed_from": ev.ResumedFrom,
 		})
-	case transfer.FolderDone:
+	case engine.FolderDone:
 		o.jsonEvent("folder-done", map[string]any{"id": ev.ID, "name": ev.Name, "path": ev.Path})
-	case transfer.FileFailed:
+	case engine.FileFailed:
 		o.jsonEvent("file-error", map[string]any{"id": ev.ID, "name": ev.Name, "code": ev.Code, "message": ev.Message})
-	case transfer.Paused:
+	case engine.Paused:
 		o.jsonEvent("paused", map[string]any{"id": ev.ID, "remote": ev.Remote})
-	case transfer.Resumed:
+	case engine.Resumed:
 		o.jsonEvent("resumed", map[string]any{"id": ev.ID, "remote": ev.Remote})
-	case transfer.Reconnecting:
+	case engine.Reconnecting:
 		o.jsonEvent("reconnecting", map[string]any{"id": ev.ID, "attempt": ev.Attempt, "error": errString(ev.Err)})
-	case transfer.Interrupted:
+	case engine.Interrupted:
 		o.jsonEvent("interrupted", map[string]any{"id": ev.ID, "error": errString(ev.Err)})
-	case transfer.TransferDone:
+	case engine.TransferDone:
 		failed := ev.Failed
 		if failed == nil {
 			failed = []string{}
@@ -176,14 +173,14 @@ func (o *output) eventJSON(ev transfer.Event) {
 		o.jsonEvent("transfer-done", map[string]any{
 			"id": ev.ID, "files": ev.Files, "bytes": ev.Bytes, "failed": failed, "cancelled": ev.Cancelled,
 		})
-	case transfer.TextReceived:
-		o.jsonEvent("text", map[string]any{"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.DeviceID, "text": ev.Text})
-	case transfer.TextDelivered:
+	case engine.TextReceived:
+		o.jsonEvent("text", map[string]any{"id": ev.ID, "from": ev.From.Name, "from_id": ev.From.ID, "text": ev.Text})
+	case engine.TextDelivered:
 		o.jsonEvent("text-delivered", map[string]any{"id": ev.ID})
 	}
 }
 
-func (o *output) progress(ev transfer.Progress) {
+func (o *output) progress(ev engine.Progress) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.tty {

@@ -48,24 +48,8 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	if a.Port <= 0 || a.Port > 65535 {
 		return fmt.Errorf("advertise: bad port %d", a.Port)
 	}
-	var (
-		srv        *zeroconf.Server
-		registered time.Time
-		current    string // interface snapshot srv was registered with
-		lastErr    string
-		instance   = instanceName(a.Info.Name)
-	)
-	stop := func() {
-		if srv == nil {
-			return
-		}
-		if d := settle - time.Since(registered); d > 0 {
-			time.Sleep(d)
-		}
-		srv.Shutdown() // sends the goodbye
-		srv = nil
-	}
-	defer stop()
+	reg := &registration{a: a, instance: instanceName(a.Info.Name)}
+	defer reg.stop()
 
 	// DNS-SD instance names must be unique on the link (RFC 6762 §9) and
 	// zeroconf does no probing, so a Browser watches the others. When two
@@ -73,7 +57,7 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	// moves to "Name (2)", "Name (3)", ...; its display name (TXT "name")
 	// stays, so `send --to Name` still sees both and says so.
 	var mine atomic.Value
-	mine.Store(instance)
+	mine.Store(reg.instance)
 	conflict := make(chan struct{}, 1)
 	watch := &Browser{Self: a.Info.ID, QueryInterval: conflictQueryInterval, OnEvent: func(ev Event) {
 		if ev.Kind != Gone && strings.EqualFold(ev.Device.Instance, mine.Load().(string)) && ev.Device.ID < a.Info.ID {
@@ -96,24 +80,7 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	ticker := time.NewTicker(ifaceCheck)
 	defer ticker.Stop()
 	for {
-		ifaces, ips, snap := advertisable()
-		if snap != current || srv == nil {
-			stop()
-			current = snap
-			if len(ips) > 0 {
-				s, err := zeroconf.RegisterProxy(escapeLabel(instance), Service, Domain, a.Port,
-					hostName(a.Info.ID), ips, escapeTXT(EncodeTXT(a.Info)), ifaces)
-				if err != nil {
-					if msg := err.Error(); msg != lastErr && a.OnError != nil {
-						a.OnError(fmt.Errorf("advertise on the local network: %w", err))
-						lastErr = msg
-					}
-				} else {
-					srv, registered, lastErr = s, time.Now(), ""
-					slog.Debug("discovery: advertising", slog.String("instance", instance), slog.Int("port", a.Port), slog.Any("ips", ips))
-				}
-			}
-		}
+		reg.refresh()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -123,12 +90,60 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			for _, d := range watch.Devices() {
 				taken[strings.ToLower(d.Instance)] = true
 			}
-			instance = freeInstance(a.Info.Name, taken)
-			mine.Store(instance)
-			slog.Debug("discovery: name taken, advertising under another instance name", slog.String("instance", instance))
-			current = "" // register again under the new name
+			reg.instance = freeInstance(a.Info.Name, taken)
+			mine.Store(reg.instance)
+			slog.Debug("discovery: name taken, advertising under another instance name", slog.String("instance", reg.instance))
+			reg.current = "" // register again under the new name
 		}
 	}
+}
+
+// registration is the Advertiser's current zeroconf registration.
+type registration struct {
+	a          *Advertiser
+	srv        *zeroconf.Server
+	registered time.Time
+	current    string // interface snapshot srv was registered with
+	lastErr    string
+	instance   string
+}
+
+// stop says goodbye and ends the registration, once it has settled.
+func (r *registration) stop() {
+	if r.srv == nil {
+		return
+	}
+	if d := settle - time.Since(r.registered); d > 0 {
+		time.Sleep(d)
+	}
+	r.srv.Shutdown() // sends the goodbye
+	r.srv = nil
+}
+
+// refresh registers again when the interfaces changed (or nothing is
+// registered), reporting a new error once.
+func (r *registration) refresh() {
+	a := r.a
+	ifaces, ips, snap := advertisable()
+	if snap == r.current && r.srv != nil {
+		return
+	}
+	r.stop()
+	r.current = snap
+	if len(ips) == 0 {
+		return
+	}
+	s, err := zeroconf.RegisterProxy(escapeLabel(r.instance), Service, Domain, a.Port,
+		hostName(a.Info.ID), ips, escapeTXT(EncodeTXT(a.Info)), ifaces)
+	if err != nil {
+		if msg := err.Error(); msg != r.lastErr && a.OnError != nil {
+			a.OnError(fmt.Errorf("advertise on the local network: %w", err))
+			r.lastErr = msg
+		}
+		return
+	}
+	r.srv, r.registered, r.lastErr = s, time.Now(), ""
+	slog.Debug("discovery: advertising", slog.String("instance", r.instance), slog.Int("port", a.Port), slog.Any("ips", ips))
 }
 
 // conflictQueryInterval: the name watch asks seldom; it hears every

@@ -9,11 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
 func dev(id, name string, addrs ...string) Device {
-	d := Device{Info: Info{ID: id, Name: name, Type: TypeLaptop, Version: int(signaling.Version), Fingerprint: fingerprint(0x01)}, Port: testPort}
+	d := Device{Info: Info{Device: device.Device{ID: id, Name: name, Type: TypeLaptop, Fingerprint: fingerprint(0x01)}, Version: int(signaling.Version)}, Port: testPort}
 	for _, a := range addrs {
 		d.Addrs = append(d.Addrs, netip.MustParseAddr(a))
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/identity"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/netnstest"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -28,7 +29,7 @@ func liveNetns(t *testing.T) bool {
 // liveInfo is a valid Info whose fingerprint is 32 bytes b.
 func liveInfo(b byte, name string) Info {
 	fp := fingerprint(b)
-	return Info{ID: identity.DeviceIDFor(fp), Name: name, Type: TypeLaptop, Version: int(signaling.Version), Fingerprint: fp}
+	return Info{Device: device.Device{ID: identity.DeviceIDFor(fp), Name: name, Type: TypeLaptop, Fingerprint: fp}, Version: int(signaling.Version)}
 }
 
 // An advertised device appears in a Browser with everything it said, and a

@@ -57,98 +57,111 @@ func parseResponse(b []byte) (response, error) {
 	if !m.Response || m.Opcode != dns.OpcodeQuery {
 		return response{}, nil
 	}
-	type inst struct {
-		ptrTTL, srvTTL, txtTTL int64 // -1: absent
-		host                   string
-		port                   int
-		txt                    []string
-	}
-	insts := map[string]*inst{}
-	get := func(fqdn string) *inst {
-		key := strings.ToLower(fqdn)
-		if i, ok := insts[key]; ok {
-			return i
-		}
-		if len(insts) >= maxInstancesPerPacket {
-			return nil
-		}
-		i := &inst{ptrTTL: -1, srvTTL: -1, txtTTL: -1}
-		insts[key] = i
-		return i
-	}
-	var order []string // instance names in packet order, for stable output
-	seen := map[string]bool{}
-	note := func(fqdn string) {
-		key := strings.ToLower(fqdn)
-		if !seen[key] {
-			seen[key] = true
-			order = append(order, fqdn)
-		}
-	}
+	c := newCollector()
 	all := make([]dns.RR, 0, len(m.Answer)+len(m.Ns)+len(m.Extra))
 	all = append(append(append(all, m.Answer...), m.Ns...), m.Extra...)
-	hosts := map[string]hostAddrs{}
 	for _, rr := range all {
-		h := rr.Header()
-		switch rr := rr.(type) {
-		case *dns.PTR:
-			if !strings.EqualFold(h.Name, serviceFQDN) || instanceLabel(rr.Ptr) == "" {
-				continue
-			}
-			if i := get(rr.Ptr); i != nil {
-				note(rr.Ptr)
-				i.ptrTTL = int64(h.Ttl)
-			}
-		case *dns.SRV:
-			if instanceLabel(h.Name) == "" {
-				continue
-			}
-			if i := get(h.Name); i != nil {
-				note(h.Name)
-				i.srvTTL, i.host, i.port = int64(h.Ttl), strings.ToLower(rr.Target), int(rr.Port)
-			}
-		case *dns.TXT:
-			if instanceLabel(h.Name) == "" {
-				continue
-			}
-			if i := get(h.Name); i != nil {
-				note(h.Name)
-				i.txtTTL, i.txt = int64(h.Ttl), rr.Txt
-			}
-		case *dns.A:
-			addHostAddr(hosts, h, rr.A.To4())
-		case *dns.AAAA:
-			addHostAddr(hosts, h, rr.AAAA.To16())
-		}
+		c.add(rr)
 	}
 	var resp response
-	for _, fqdn := range order {
-		i := insts[strings.ToLower(fqdn)]
-		s := sighting{instance: instanceLabel(fqdn), host: i.host, port: i.port}
-		ttl := int64(-1)
-		for _, t := range []int64{i.ptrTTL, i.srvTTL, i.txtTTL} {
-			if t >= 0 && (ttl < 0 || t < ttl) {
-				ttl = t
-			}
-		}
-		s.ttl = time.Duration(ttl) * time.Second
-		if i.txtTTL >= 0 {
-			s.goodbye = i.txtTTL == 0
-			if info, err := DecodeTXT(wireTXT(i.txt), s.instance); err == nil {
-				s.info, s.hasInfo = info, true
-			}
-		} else {
-			s.goodbye = i.ptrTTL == 0
-		}
-		if i.port <= 0 {
-			s.host, s.port = "", 0
-		}
-		resp.sightings = append(resp.sightings, s)
+	for _, fqdn := range c.order {
+		resp.sightings = append(resp.sightings, c.insts[strings.ToLower(fqdn)].sighting(fqdn))
 	}
-	if len(hosts) > 0 {
-		resp.hosts = hosts
+	if len(c.hosts) > 0 {
+		resp.hosts = c.hosts
 	}
 	return resp, nil
+}
+
+// inst is what one packet says about one service instance.
+type inst struct {
+	ptrTTL, srvTTL, txtTTL int64 // -1: absent
+	host                   string
+	port                   int
+	txt                    []string
+}
+
+// collector gathers a packet's records by instance and by host.
+type collector struct {
+	insts map[string]*inst // by lower-case instance name
+	order []string         // instance names in packet order, for stable output
+	hosts map[string]hostAddrs
+}
+
+func newCollector() *collector {
+	return &collector{insts: map[string]*inst{}, hosts: map[string]hostAddrs{}}
+}
+
+// get is the instance fqdn, noted in packet order; nil past
+// maxInstancesPerPacket.
+func (c *collector) get(fqdn string) *inst {
+	key := strings.ToLower(fqdn)
+	if i, ok := c.insts[key]; ok {
+		return i
+	}
+	if len(c.insts) >= maxInstancesPerPacket {
+		return nil
+	}
+	i := &inst{ptrTTL: -1, srvTTL: -1, txtTTL: -1}
+	c.insts[key] = i
+	c.order = append(c.order, fqdn)
+	return i
+}
+
+// add takes one record.
+func (c *collector) add(rr dns.RR) {
+	h := rr.Header()
+	switch rr := rr.(type) {
+	case *dns.PTR:
+		if !strings.EqualFold(h.Name, serviceFQDN) || instanceLabel(rr.Ptr) == "" {
+			return
+		}
+		if i := c.get(rr.Ptr); i != nil {
+			i.ptrTTL = int64(h.Ttl)
+		}
+	case *dns.SRV:
+		if instanceLabel(h.Name) == "" {
+			return
+		}
+		if i := c.get(h.Name); i != nil {
+			i.srvTTL, i.host, i.port = int64(h.Ttl), strings.ToLower(rr.Target), int(rr.Port)
+		}
+	case *dns.TXT:
+		if instanceLabel(h.Name) == "" {
+			return
+		}
+		if i := c.get(h.Name); i != nil {
+			i.txtTTL, i.txt = int64(h.Ttl), rr.Txt
+		}
+	case *dns.A:
+		addHostAddr(c.hosts, h, rr.A.To4())
+	case *dns.AAAA:
+		addHostAddr(c.hosts, h, rr.AAAA.To16())
+	}
+}
+
+// sighting is what the packet says of the instance named fqdn.
+func (i *inst) sighting(fqdn string) sighting {
+	s := sighting{instance: instanceLabel(fqdn), host: i.host, port: i.port}
+	ttl := int64(-1)
+	for _, t := range []int64{i.ptrTTL, i.srvTTL, i.txtTTL} {
+		if t >= 0 && (ttl < 0 || t < ttl) {
+			ttl = t
+		}
+	}
+	s.ttl = time.Duration(ttl) * time.Second
+	if i.txtTTL >= 0 {
+		s.goodbye = i.txtTTL == 0
+		if info, err := DecodeTXT(wireTXT(i.txt), s.instance); err == nil {
+			s.info, s.hasInfo = info, true
+		}
+	} else {
+		s.goodbye = i.ptrTTL == 0
+	}
+	if i.port <= 0 {
+		s.host, s.port = "", 0
+	}
+	return s
 }
 
 func addHostAddr(hosts map[string]hostAddrs, h *dns.RR_Header, ip []byte) {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -38,7 +39,7 @@ func fingerprint(b byte) string {
 
 // testInfo is a valid Info.
 func testInfo() Info {
-	return Info{ID: testID, Name: "Alice's Laptop", Type: TypeLaptop, Version: int(signaling.Version), Fingerprint: fingerprint(0xAB)}
+	return Info{Device: device.Device{ID: testID, Name: "Alice's Laptop", Type: TypeLaptop, Fingerprint: fingerprint(0xAB)}, Version: int(signaling.Version)}
 }
 
 // instFQDN is the service instance name of a presentation-format label.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -19,31 +20,22 @@ const Service = "_peerdrop._tcp"
 // Domain is the mDNS domain.
 const Domain = "local."
 
-// Device types, as carried in the TXT record "type".
+// Device types, as carried in the TXT record "type" (device.Type*).
 const (
-	TypeDesktop = "desktop"
-	TypeLaptop  = "laptop"
-	TypePhone   = "phone"
-	TypeTablet  = "tablet"
-	TypeServer  = "server"
+	TypeDesktop = device.TypeDesktop
+	TypeLaptop  = device.TypeLaptop
+	TypePhone   = device.TypePhone
+	TypeTablet  = device.TypeTablet
+	TypeServer  = device.TypeServer
 )
 
-// ValidType reports whether t is one of the device types above.
-func ValidType(t string) bool {
-	switch t {
-	case TypeDesktop, TypeLaptop, TypePhone, TypeTablet, TypeServer:
-		return true
-	}
-	return false
-}
+// ValidType reports whether t is one of the device types (device.ValidType).
+func ValidType(t string) bool { return device.ValidType(t) }
 
 // Info is what a device says about itself in its TXT record.
 type Info struct {
-	ID          string // stable device id
-	Name        string // display name
-	Type        string // one of the Type constants
-	Version     int    // protocol version (signaling.Version)
-	Fingerprint string // certificate fingerprint, "sha-256 AA:BB:..."
+	device.Device
+	Version int // protocol version (signaling.Version)
 }
 
 // TXT keys. Short keys keep the record small (RFC 6763 §6.2 asks for
@@ -58,12 +50,12 @@ const (
 
 // Validate checks what a hello checks, plus the device type.
 func (i Info) Validate() error {
-	h := signaling.Hello{DeviceID: i.ID, Name: i.Name, Version: i.Version, Fingerprint: i.Fingerprint}
+	h := signaling.Hello{Device: i.Device, Version: i.Version}
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	if !ValidType(i.Type) {
-		return fmt.Errorf("%w: unknown device type %q", signaling.ErrMalformed, i.Type)
+	if !device.ValidType(i.Type) {
+		return fmt.Errorf("%w: %w %q", signaling.ErrMalformed, device.ErrUnknownType, i.Type)
 	}
 	return nil
 }
@@ -107,11 +99,13 @@ func DecodeTXT(txt []string, instance string) (Info, error) {
 		return Info{}, fmt.Errorf("%w: TXT record without a protocol version", signaling.ErrMalformed)
 	}
 	i := Info{
-		ID:          seen[keyID],
-		Name:        seen[keyName],
-		Type:        seen[keyType],
-		Version:     v,
-		Fingerprint: seen[keyFingerprint],
+		Device: device.Device{
+			ID:          seen[keyID],
+			Name:        seen[keyName],
+			Type:        seen[keyType],
+			Fingerprint: seen[keyFingerprint],
+		},
+		Version: v,
 	}
 	if i.Name == "" {
 		i.Name = instance

@@ -27,12 +27,12 @@ import (
 // rendezvousHello is a valid hello of a device with a made-up certificate.
 func rendezvousHello(t testing.TB, name string) rendezvous.Hello {
 	fp := randomFingerprint(t)
-	return rendezvous.Hello{DeviceID: identity.DeviceIDFor(fp), Name: name, Type: "laptop", Fingerprint: fp}
+	return rendezvous.Hello{ID: identity.DeviceIDFor(fp), Name: name, Type: "laptop", Fingerprint: fp}
 }
 
 // deviceHello is the rendezvous hello of a device with a real identity.
 func deviceHello(id *identity.Identity, name string) rendezvous.Hello {
-	return rendezvous.Hello{DeviceID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint}
+	return rendezvous.Hello{ID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint}
 }
 
 // Issue 11, item 7, presence squatting: anyone could announce another
@@ -85,7 +85,7 @@ func TestPresenceSquattingIsRefused(t *testing.T) {
 	// The victim's id under the squatter's own certificate: the hello is
 	// refused before the server stores anything.
 	claim := deviceHello(squatter, "Bob")
-	claim.DeviceID = victim.DeviceID
+	claim.ID = victim.DeviceID
 	_, read, _ := raw(claim)
 	reply := read()
 	assert.Equal(t, rendezvous.CodeBadHello, reply.Code, "refused: %s", reply.Message)

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	pd "github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -100,7 +101,7 @@ func TestForgedHelloPinsNothing(t *testing.T) {
 	dl := t.TempDir()
 	r := startReceiver(t, ctx, receiverOpts{configDir: receiverDir, dir: dl, yes: true, once: true})
 
-	forged := signaling.Hello{DeviceID: victim.DeviceID, Name: senderName, Version: int(signaling.Version), Fingerprint: randomFingerprint(t)}
+	forged := signaling.Hello{Device: pd.Device{ID: victim.DeviceID, Name: senderName, Fingerprint: randomFingerprint(t)}, Version: int(signaling.Version)}
 	f, err := sendHello(ctx, nil, r.addr(), forged)
 	require.NoError(t, err)
 	require.Equal(t, signaling.TypeError, f.Type, "the forged hello is refused")
@@ -166,7 +167,7 @@ func TestHelloFloodPinsNothing(t *testing.T) {
 				if forged {
 					id = identity.DeviceIDFor(randomFingerprint(t)) // another certificate's id
 				}
-				f, err := sendHello(ctx, from, r.addr(), signaling.Hello{DeviceID: id, Name: fmt.Sprintf("fake %d", i), Version: int(signaling.Version), Fingerprint: fp})
+				f, err := sendHello(ctx, from, r.addr(), signaling.Hello{Device: pd.Device{ID: id, Name: fmt.Sprintf("fake %d", i), Fingerprint: fp}, Version: int(signaling.Version)})
 				switch {
 				case err != nil:
 					dropped.Add(1) // closed unanswered: the listener's admission

@@ -15,6 +15,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
+	pd "github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/netnstest"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -60,7 +61,7 @@ func offLinkInside(t *testing.T) {
 	require.NotEmpty(t, pageURL)
 	fake, err := identity.Load(t.TempDir())
 	require.NoError(t, err)
-	info := discovery.Info{ID: fake.DeviceID, Name: "Fake", Type: discovery.TypeLaptop, Version: int(signaling.Version), Fingerprint: fake.Fingerprint}
+	info := discovery.Info{Device: pd.Device{ID: fake.DeviceID, Name: "Fake", Type: discovery.TypeLaptop, Fingerprint: fake.Fingerprint}, Version: int(signaling.Version)}
 	srv, err := zeroconf.RegisterProxy("Fake", discovery.Service, discovery.Domain, 53318,
 		"pd-"+fake.DeviceID, []string{"10.88.0.2", "127.0.0.1"}, discovery.EncodeTXT(info), nil)
 	require.NoError(t, err)

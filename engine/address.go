@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
+	"github.com/thepeerdrop/peerdrop/internal/netif"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -118,7 +120,7 @@ func AddressDevice(s string) (Device, error) {
 	}
 	host, p, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(p)
-	d := Device{Device: discovery.Device{Info: discovery.Info{Name: addr}, Host: host, Port: port}}
+	d := Device{Device: discovery.Device{Info: discovery.Info{Device: device.Device{Name: addr}}, Host: host, Port: port}}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		d.Addrs = []netip.Addr{ip}
 	}
@@ -148,37 +150,9 @@ func (e *Engine) Addresses() ([]netip.Addr, int) {
 }
 
 func localAddrs() []netip.Addr {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
 	var out []netip.Addr
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			n, ok := a.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(n.IP)
-			if !ok {
-				continue
-			}
-			ip = ip.Unmap()
-			if ip.IsLoopback() || ip.IsUnspecified() || ip.IsMulticast() {
-				continue
-			}
-			if ip.Is6() && ip.IsLinkLocalUnicast() {
-				ip = ip.WithZone(ifc.Name)
-			}
-			out = append(out, ip)
-		}
+	for _, a := range netif.Up() {
+		out = append(out, a.IP)
 	}
 	rank := func(a netip.Addr) int {
 		switch {

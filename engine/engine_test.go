@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
@@ -599,8 +600,10 @@ func TestTrustCodesMatch(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnknownDevice, "never met, not nearby")
 	// Advertised but never connected: its certificate is only a claim.
 	a.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
-		Info: discovery.Info{ID: b.Self().ID, Name: "bob", Type: discovery.TypeLaptop, Version: int(signaling.Version),
-			Fingerprint: b.Fingerprint()},
+		Info: discovery.Info{
+			Device:  device.Device{ID: b.Self().ID, Name: "bob", Type: discovery.TypeLaptop, Fingerprint: b.Fingerprint()},
+			Version: int(signaling.Version),
+		},
 		Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.7")},
 	}})
 	_, err = a.TrustCode(b.Self().ID)
@@ -717,7 +720,7 @@ func TestDevices(t *testing.T) {
 	}
 	dev := func(id, name string, f string) discovery.Device {
 		return discovery.Device{
-			Info: discovery.Info{ID: id, Name: name, Type: discovery.TypeLaptop, Version: int(signaling.Version), Fingerprint: f},
+			Info: discovery.Info{Device: device.Device{ID: id, Name: name, Type: discovery.TypeLaptop, Fingerprint: f}, Version: int(signaling.Version)},
 			Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.7")},
 		}
 	}

@@ -44,5 +44,20 @@ type wrongDeviceError struct {
 }
 
 func (e *wrongDeviceError) Error() string {
-	return fmt.Sprintf("another device (%s, id %s) answered at the address of id %s", e.got.Name, e.got.DeviceID, e.want)
+	return fmt.Sprintf("another device (%s, id %s) answered at the address of id %s", e.got.Name, e.got.ID, e.want)
+}
+
+// plainError is an error whose message is for people; the chain behind it
+// is kept for errors.Is and the log.
+type plainError struct {
+	msg string
+	err error
+}
+
+func (p *plainError) Error() string { return p.msg }
+func (p *plainError) Unwrap() error { return p.err }
+
+// plainf wraps err under a sentence for people.
+func plainf(err error, format string, args ...any) error {
+	return &plainError{msg: fmt.Sprintf(format, args...), err: err}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
 	"github.com/thepeerdrop/peerdrop/trust"
@@ -72,8 +73,8 @@ func (e *Engine) offlineDevicesLocked(pins map[string]trust.Device) []Device {
 		}
 		out = append(out, Device{
 			Device: discovery.Device{Info: discovery.Info{
-				ID: id, Name: cmp.Or(p.Name, id), Type: e.seenType[id],
-				Version: int(signaling.Version), Fingerprint: p.Fingerprint,
+				Device:  device.Device{ID: id, Name: cmp.Or(p.Name, id), Type: e.seenType[id], Fingerprint: p.Fingerprint},
+				Version: int(signaling.Version),
 			}},
 			Known:   true,
 			Trusted: true,

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -146,8 +147,10 @@ func TestImpostorDoesNotEndAWaitingSend(t *testing.T) {
 	require.NoError(t, err)
 	from := a.rec.mark()
 	a.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
-		Info: discovery.Info{ID: bob.Self().ID, Name: "bob", Type: discovery.TypeLaptop, Version: int(signaling.Version),
-			Fingerprint: bob.Fingerprint()},
+		Info: discovery.Info{
+			Device:  device.Device{ID: bob.Self().ID, Name: "bob", Type: discovery.TypeLaptop, Fingerprint: bob.Fingerprint()},
+			Version: int(signaling.Version),
+		},
 		Port: p, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	}})
 	a.rec.waitState(t, from, it.ID, StateConnecting)
@@ -170,7 +173,7 @@ func TestAdvertisedTypesOnlyForTrusted(t *testing.T) {
 	trustOffline(t, a, bob)
 	advertise := func(id, typ string) {
 		a.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
-			Info: discovery.Info{ID: id, Name: "x", Type: typ, Version: int(signaling.Version), Fingerprint: "sha-256 00"},
+			Info: discovery.Info{Device: device.Device{ID: id, Name: "x", Type: typ, Fingerprint: "sha-256 00"}, Version: int(signaling.Version)},
 			Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")},
 		}})
 	}

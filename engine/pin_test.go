@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -44,9 +45,9 @@ func TestHelloAlonePinsNothing(t *testing.T) {
 		require.NoError(t, err)
 		return e.Code
 	}
-	forged := signaling.Hello{DeviceID: a.Self().ID, Name: "alice", Version: int(signaling.Version), Fingerprint: mallory.Fingerprint()}
+	forged := signaling.Hello{Device: device.Device{ID: a.Self().ID, Name: "alice", Fingerprint: mallory.Fingerprint()}, Version: int(signaling.Version)}
 	assert.Equal(t, signaling.CodeBadHello, hello(forged), "alice's id with mallory's certificate")
-	own := signaling.Hello{DeviceID: mallory.Self().ID, Name: "mallory", Version: int(signaling.Version), Fingerprint: mallory.Fingerprint()}
+	own := signaling.Hello{Device: device.Device{ID: mallory.Self().ID, Name: "mallory", Fingerprint: mallory.Fingerprint()}, Version: int(signaling.Version)}
 	assert.Equal(t, signaling.CodeBadSDP, hello(own), "a well-formed hello is taken, and waits for an offer")
 	assert.Empty(t, b.trust.List(), "no hello pins anything")
 

@@ -13,21 +13,137 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
 
+const (
+	// presenceEvery is how often paired devices that are neither nearby
+	// nor known to be on the server are looked for there.
+	presenceEvery = 30 * time.Second
+	// maxFindsPerRound keeps the finds of one round well under the
+	// server's presence limit (30 a minute per address).
+	maxFindsPerRound = 8
+	// findTimeout bounds one find.
+	findTimeout = 5 * time.Second
+	// maxFindPause caps the pause before a device that was not found is
+	// looked for again (presenceEvery, doubling). An app that comes online
+	// finds us, and then is looked for at once (Host.OnFound); a CLI
+	// receiver does not, so the cap is what it may wait to be listed.
+	maxFindPause = 2 * time.Minute
+	// maxFoundPerMinute bounds the finds of us that make us look the
+	// finder up out of turn (a fifth of the server's presence limit).
+	maxFoundPerMinute = 6
+)
+
+// findSchedule says which paired devices to look for on the server, and
+// when: first those that found us (want), then, in turns of at most
+// maxFindsPerRound, those not found lately, each miss in a row doubling
+// the pause before the next look (every, up to maxFindPause). The engine's
+// lock guards it; now is its clock (time.Now, or a test's).
+type findSchedule struct {
+	every time.Duration // presenceEvery; tests shorten it
+	now   func() time.Time
+
+	next        int                 // where the next round of finds starts
+	misses      map[string]findMiss // paired devices not found, by device id
+	wanted      map[string]bool     // paired devices that found us: looked for first
+	foundRecent []time.Time         // when finds of us made devices wanted, the last minute's
+}
+
+// findMiss counts the finds of a device that found nothing in a row, and
+// says when to look again.
+type findMiss struct {
+	n    int
+	next time.Time
+}
+
+func newFindSchedule(every time.Duration, now func() time.Time) findSchedule {
+	return findSchedule{every: every, now: now, misses: map[string]findMiss{}, wanted: map[string]bool{}}
+}
+
+// reset forgets the misses and the wants: a new connection looks for
+// everyone once more.
+func (s *findSchedule) reset() {
+	clear(s.misses)
+	clear(s.wanted)
+}
+
+// want asks for id to be looked for in the next round, ahead of the
+// others, and reports whether it will be: not if it is already wanted,
+// nor beyond maxFoundPerMinute wants a minute. The caller checks that id
+// is paired and neither nearby nor away.
+func (s *findSchedule) want(id string) bool {
+	now := s.now()
+	s.foundRecent = slices.DeleteFunc(s.foundRecent, func(t time.Time) bool { return now.Sub(t) >= time.Minute })
+	if s.wanted[id] || len(s.foundRecent) >= maxFoundPerMinute {
+		return false
+	}
+	s.wanted[id] = true
+	s.foundRecent = append(s.foundRecent, now)
+	return true
+}
+
+// due lists whom to look for now, at most maxFindsPerRound of the paired
+// devices (ids, in the trust store's order): the wanted ones first, then
+// the missing ones whose pause is over, in turns. present says whether a
+// device is nearby or known to be on the server: it is not looked for.
+func (s *findSchedule) due(paired []string, present func(id string) bool) []string {
+	// Half a round of slack: a pause of one round is measured from
+	// the end of the find, a little after the round that is due.
+	soon := s.now().Add(s.every / 2)
+	var look, missing []string
+	isPaired := map[string]bool{}
+	for _, id := range paired {
+		isPaired[id] = true
+		switch m, missed := s.misses[id]; {
+		case present(id):
+			delete(s.wanted, id)
+		case s.wanted[id]:
+			look = append(look, id)
+		case !missed || !soon.Before(m.next):
+			missing = append(missing, id)
+		}
+	}
+	for id := range s.wanted {
+		if !isPaired[id] { // forgotten meanwhile
+			delete(s.wanted, id)
+		}
+	}
+	// A round looks for a few; the next ones take their turn in the
+	// next round.
+	for i := 0; i < len(missing) && len(look) < maxFindsPerRound; i++ {
+		look = append(look, missing[(s.next+i)%len(missing)])
+	}
+	return look[:min(len(look), maxFindsPerRound)]
+}
+
+// looked records a find of id that got an answer: found, or not (nobody
+// there, or another certificate under that id). The next round starts
+// after it; a round cut short starts the next one where it stopped.
+func (s *findSchedule) looked(id string, found bool) {
+	s.next++
+	delete(s.wanted, id)
+	if found {
+		delete(s.misses, id)
+		return
+	}
+	m := s.misses[id]
+	m.next = s.now().Add(min(s.every<<min(m.n, 10), max(maxFindPause, s.every)))
+	m.n++
+	s.misses[id] = m
+}
+
 // presenceLoop looks for paired devices on the server through finder
 // until ctx ends or finder's connection does: at once, every
-// srv.every, and when asked (srv.refresh). A device found stays away until
+// srv.finds.every, and when asked (srv.refresh). A device found stays away until
 // the server says its connection left.
 func (e *Engine) presenceLoop(ctx context.Context, finder *rendezvous.Client) {
 	e.mu.Lock()
-	every := e.srv.every
-	// A new connection looks for everyone once more.
-	clear(e.srv.misses)
-	clear(e.srv.wanted)
+	every := e.srv.finds.every
+	e.srv.finds.reset()
 	e.mu.Unlock()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -61,13 +177,7 @@ func (e *Engine) onFound(id string) {
 	_, pinned := e.trust.Pinned(id)
 	_, near := e.nearby[id]
 	_, away := e.srv.away[id]
-	now := time.Now()
-	e.srv.foundRecent = slices.DeleteFunc(e.srv.foundRecent, func(t time.Time) bool { return now.Sub(t) >= time.Minute })
-	look := pinned && !near && !away && !e.srv.wanted[id] && len(e.srv.foundRecent) < maxFoundPerMinute
-	if look {
-		e.srv.wanted[id] = true
-		e.srv.foundRecent = append(e.srv.foundRecent, now)
-	}
+	look := pinned && !near && !away && e.srv.finds.want(id)
 	e.mu.Unlock()
 	if look {
 		poke(e.srv.refresh)
@@ -83,35 +193,20 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 	func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		// Half a round of slack: a pause of one round is measured from
-		// the end of the find, a little after the round that is due.
-		soon := time.Now().Add(e.srv.every / 2)
-		var missing []trust.Device
-		pinned := map[string]bool{}
+		pinned := map[string]trust.Device{}
+		var ids []string
 		for _, d := range e.trust.List() {
-			pinned[d.ID] = true
-			_, near := e.nearby[d.ID]
-			_, away := e.srv.away[d.ID]
-			switch m, missed := e.srv.misses[d.ID]; {
-			case near || away:
-				delete(e.srv.wanted, d.ID)
-			case e.srv.wanted[d.ID]:
-				look = append(look, d)
-			case !missed || !soon.Before(m.next):
-				missing = append(missing, d)
-			}
+			pinned[d.ID] = d
+			ids = append(ids, d.ID)
 		}
-		for id := range e.srv.wanted {
-			if !pinned[id] { // forgotten meanwhile
-				delete(e.srv.wanted, id)
-			}
+		present := func(id string) bool {
+			_, near := e.nearby[id]
+			_, away := e.srv.away[id]
+			return near || away
 		}
-		// A round looks for a few; the next ones take their turn in the
-		// next round.
-		for i := 0; i < len(missing) && len(look) < maxFindsPerRound; i++ {
-			look = append(look, missing[(e.srv.findNext+i)%len(missing)])
+		for _, id := range e.srv.finds.due(ids, present) {
+			look = append(look, pinned[id])
 		}
-		look = look[:min(len(look), maxFindsPerRound)]
 	}()
 	for _, d := range look {
 		fctx, cancel := context.WithTimeout(ctx, findTimeout)
@@ -121,20 +216,9 @@ func (e *Engine) findPaired(ctx context.Context, finder *rendezvous.Client) {
 		// with (the handshake would refuse it anyway): a miss too.
 		impostor := err == nil && !strings.EqualFold(p.Hello.Fingerprint, d.Fingerprint)
 		if err == nil || errors.Is(err, rendezvous.ErrNotFound) {
-			// Looked for: the next round starts after it. A round cut
-			// short (below) starts the next one where it stopped.
 			func() {
 				defer e.lock()()
-				e.srv.findNext++
-				delete(e.srv.wanted, d.ID)
-				if err == nil && !impostor {
-					delete(e.srv.misses, d.ID)
-					return
-				}
-				m := e.srv.misses[d.ID]
-				m.next = time.Now().Add(min(e.srv.every<<min(m.n, 10), max(maxFindPause, e.srv.every)))
-				m.n++
-				e.srv.misses[d.ID] = m
+				e.srv.finds.looked(d.ID, err == nil && !impostor)
 			}()
 		}
 		switch {
@@ -189,8 +273,8 @@ func (e *Engine) awayDevicesLocked(pins map[string]trust.Device) []Device {
 		}
 		out = append(out, Device{
 			Device: discovery.Device{Info: discovery.Info{
-				ID: id, Name: cmp.Or(p.Hello.Name, pin.Name), Type: typ,
-				Version: int(signaling.Version), Fingerprint: pin.Fingerprint,
+				Device:  device.Device{ID: id, Name: cmp.Or(p.Hello.Name, pin.Name), Type: typ, Fingerprint: pin.Fingerprint},
+				Version: int(signaling.Version),
 			}},
 			Known:   true,
 			Trusted: pin.Trusted,

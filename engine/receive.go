@@ -33,8 +33,7 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 // serveConn serves one incoming connection until it closes.
 func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
 	defer c.Close()
-	from := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint, Code: c.Code,
-		Type: c.Remote.Type}
+	from := transfer.Peer{Device: c.Remote.Device, Code: c.Code}
 	e.mu.Lock()
 	r := e.receiverFor(e.dir)
 	e.mu.Unlock()
@@ -74,7 +73,7 @@ func (e *Engine) decide(ctx context.Context, r *transfer.Receiver, o transfer.Of
 			return // cannot happen: OfferReceived made it
 		}
 		it.decided = decideAnswered
-		trusted := e.trust.IsTrusted(o.From.DeviceID, o.From.Fingerprint)
+		trusted := e.trust.IsTrusted(o.From.ID, o.From.Fingerprint)
 		if (e.autoAccept && trusted) || e.quickSave {
 			auto = true
 			return
@@ -173,7 +172,7 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 		e.offerArrived(r, ev, now)
 		return false
 	case transfer.TextReceived:
-		m := Message{ID: ev.ID, Peer: Peer{ID: ev.From.DeviceID, Name: ev.From.Name}, Text: ev.Text, Time: now}
+		m := Message{ID: ev.ID, Peer: Peer{ID: ev.From.ID, Name: ev.From.Name}, Text: ev.Text, Time: now}
 		e.addMessageLocked(m)
 		e.emit(MessageReceived{Message: m})
 		return false
@@ -182,7 +181,18 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 	if it == nil || it.rcv != r {
 		return false
 	}
-	name := it.peerName()
+	if !finishIncoming(it, ev, now) {
+		e.updateIncomingLocked(it, ev, now)
+		return false
+	}
+	e.emitItem(it, false)
+	e.trimLocked()
+	return true
+}
+
+// updateIncomingLocked applies an event that moves a running incoming item
+// on without ending it; the caller holds e.mu.
+func (e *Engine) updateIncomingLocked(it *item, ev transfer.Event, now time.Time) {
 	switch ev := ev.(type) {
 	case transfer.Accepted:
 		if it.State != StatePaused {
@@ -201,7 +211,33 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 			e.addMessageLocked(m)
 			e.emit(MessageReceived{Message: m})
 		}
-		return false
+	case transfer.Progress:
+		it.progress(now, ev.Bytes, ev.Total)
+		e.emitItem(it, true)
+	case transfer.FileDone:
+		if !strings.Contains(ev.Name, "/") {
+			it.topPaths = append(it.topPaths, ev.Path)
+		}
+	case transfer.FolderDone:
+		if !strings.Contains(ev.Name, "/") {
+			it.topPaths = append(it.topPaths, ev.Path)
+		}
+	case transfer.Paused:
+		it.State = StatePaused
+		it.stopClock()
+		e.emitItem(it, false)
+	case transfer.Resumed:
+		it.State = StateRunning
+		it.stopClock()
+		e.emitItem(it, false)
+	}
+}
+
+// finishIncoming ends it with the state and words an ending event says,
+// and reports whether ev was one.
+func finishIncoming(it *item, ev transfer.Event, now time.Time) bool {
+	name := it.peerName()
+	switch ev := ev.(type) {
 	case transfer.Declined:
 		switch it.decided {
 		case decideSenderLeft:
@@ -211,36 +247,12 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 		default:
 			it.finish(now, StateDeclined, "")
 		}
-	case transfer.Progress:
-		it.progress(now, ev.Bytes, ev.Total)
-		e.emitItem(it, true)
-		return false
-	case transfer.FileDone:
-		if !strings.Contains(ev.Name, "/") {
-			it.topPaths = append(it.topPaths, ev.Path)
-		}
-		return false
-	case transfer.FolderDone:
-		if !strings.Contains(ev.Name, "/") {
-			it.topPaths = append(it.topPaths, ev.Path)
-		}
-		return false
 	case transfer.FileFailed:
 		if ev.Index >= 0 {
 			return false // TransferDone lists them
 		}
 		// The offer could not even start (the download folder is not writable).
 		it.finish(now, StateFailed, "could not save into the download folder: "+ev.Message)
-	case transfer.Paused:
-		it.State = StatePaused
-		it.stopClock()
-		e.emitItem(it, false)
-		return false
-	case transfer.Resumed:
-		it.State = StateRunning
-		it.stopClock()
-		e.emitItem(it, false)
-		return false
 	case transfer.Interrupted:
 		msg := "lost the connection to " + name
 		if errors.Is(ev.Err, context.Canceled) {
@@ -263,8 +275,6 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 	default:
 		return false
 	}
-	e.emitItem(it, false)
-	e.trimLocked()
 	return true
 }
 
@@ -273,7 +283,7 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 // decide, which knows whether the user is asked.
 func (e *Engine) offerArrived(r *transfer.Receiver, o transfer.OfferReceived, now time.Time) {
 	if old := e.incoming[o.ID]; o.Resuming && old != nil && old.rcv == r &&
-		old.Peer.ID == o.From.DeviceID && old.peerFP == o.From.Fingerprint && e.byID[old.ID] == old {
+		old.Peer.ID == o.From.ID && old.peerFP == o.From.Fingerprint && e.byID[old.ID] == old {
 		old.State, old.Error, old.Finished = StateConnecting, "", time.Time{}
 		old.Code = o.From.Code
 		old.cancelRequested = false
@@ -283,7 +293,7 @@ func (e *Engine) offerArrived(r *transfer.Receiver, o transfer.OfferReceived, no
 	}
 	it := &item{
 		Item: Item{
-			ID: transfer.NewID(), Direction: Incoming, Peer: Peer{ID: o.From.DeviceID, Name: o.From.Name},
+			ID: transfer.NewID(), Direction: Incoming, Peer: Peer{ID: o.From.ID, Name: o.From.Name},
 			Title: incomingTitle(o), Files: o.Files, Total: o.Size, State: StateWaiting, Started: now,
 			Code: o.From.Code,
 		},

@@ -24,22 +24,6 @@ import (
 )
 
 const (
-	// presenceEvery is how often paired devices that are neither nearby
-	// nor known to be on the server are looked for there.
-	presenceEvery = 30 * time.Second
-	// maxFindsPerRound keeps the finds of one round well under the
-	// server's presence limit (30 a minute per address).
-	maxFindsPerRound = 8
-	// findTimeout bounds one find.
-	findTimeout = 5 * time.Second
-	// maxFindPause caps the pause before a device that was not found is
-	// looked for again (presenceEvery, doubling). An app that comes online
-	// finds us, and then is looked for at once (Host.OnFound); a CLI
-	// receiver does not, so the cap is what it may wait to be listed.
-	maxFindPause = 2 * time.Minute
-	// maxFoundPerMinute bounds the finds of us that make us look the
-	// finder up out of turn (a fifth of the server's presence limit).
-	maxFoundPerMinute = 6
 	// Reconnecting to the server waits backoffMin, doubling up to
 	// backoffMax; a connection that lasted stableAfter starts over.
 	backoffMin  = time.Second
@@ -53,34 +37,23 @@ type serverState struct {
 	wake    chan struct{} // the URL changed (buffered 1)
 	renew   chan struct{} // Host.Renew (buffered 1)
 	refresh chan struct{} // look for paired devices now (buffered 1)
-	every   time.Duration // presenceEvery; tests shorten it
 
-	url         string // canonical WebSocket URL, "" = LAN only
-	connected   bool
-	err         error  // why it is not connected (plain words); nil while connecting
-	pairing     bool   // a pairing dialog shows the code
-	pairGen     uint64 // counts StartPairing, CancelPairing and pairings: a late failure of an older dialog leaves a newer one alone
-	code        PairingCode
-	codeWait    chan struct{}              // closed when the next code arrives
-	away        map[string]rendezvous.Peer // paired devices present on the server, by device id
-	findNext    int                        // where the next round of finds starts
-	misses      map[string]findMiss        // paired devices not found, by device id
-	wanted      map[string]bool            // paired devices that found us: looked for first
-	foundRecent []time.Time                // when finds of us made devices wanted, the last minute's
-}
-
-// findMiss counts the finds of a device that found nothing in a row, and
-// says when to look again.
-type findMiss struct {
-	n    int
-	next time.Time
+	url       string // canonical WebSocket URL, "" = LAN only
+	connected bool
+	err       error  // why it is not connected (plain words); nil while connecting
+	pairing   bool   // a pairing dialog shows the code
+	pairGen   uint64 // counts StartPairing, CancelPairing and pairings: a late failure of an older dialog leaves a newer one alone
+	code      PairingCode
+	codeWait  chan struct{}              // closed when the next code arrives
+	away      map[string]rendezvous.Peer // paired devices present on the server, by device id
+	finds     findSchedule               // whom to look for on the server, when (presence.go)
 }
 
 func newServerState(url string) serverState {
 	return serverState{
 		wake: make(chan struct{}, 1), renew: make(chan struct{}, 1), refresh: make(chan struct{}, 1),
-		every: presenceEvery, url: url, codeWait: make(chan struct{}), away: map[string]rendezvous.Peer{},
-		misses: map[string]findMiss{}, wanted: map[string]bool{},
+		url: url, codeWait: make(chan struct{}), away: map[string]rendezvous.Peer{},
+		finds: newFindSchedule(presenceEvery, time.Now),
 	}
 }
 
@@ -223,16 +196,14 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 		},
 	}
 	defer h.Wait()
-	wait := backoffMin
+	var b backoff
 	for {
 		start := time.Now()
 		err := e.serverSession(ctx, u, h)
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) > stableAfter {
-			wait = backoffMin
-		}
+		wait := b.next(start, true)
 		slog.Warn("engine: rendezvous server connection ended", slog.String("server", u), slog.Any("err", err), slog.Duration("retry_in", wait))
 		e.setServerStatus(u, false, serverProblem(u, err, wait))
 		t := time.NewTimer(wait)
@@ -242,8 +213,23 @@ func (e *Engine) serveServer(ctx context.Context, u string) {
 			return
 		case <-t.C:
 		}
-		wait = min(wait*2, backoffMax)
 	}
+}
+
+// backoff is the one reconnect policy for the rendezvous server, the app's
+// and the command line's: wait backoffMin, doubling up to backoffMax; a
+// connection that served for stableAfter starts over (a new outage).
+type backoff struct{ wait time.Duration }
+
+// next is the wait before the next attempt, after one that started at
+// start and served (got as far as serving), or not.
+func (b *backoff) next(start time.Time, served bool) time.Duration {
+	if b.wait == 0 || served && time.Since(start) > stableAfter {
+		b.wait = backoffMin
+	}
+	w := b.wait
+	b.wait = min(b.wait*2, backoffMax)
+	return w
 }
 
 // serverProblem puts a failed server connection in plain words.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/rendezvoustest"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/pairing"
@@ -265,7 +266,7 @@ func TestAwayListedWhenItComesOnline(t *testing.T) {
 	url := newRendezvous(t)
 	acfg, bcfg := testConfig(t, "alice"), testConfig(t, "bob")
 	acfg.Server, bcfg.Server = url, url
-	a := startRemoteCfg(t, acfg, func(e *Engine) { e.srv.every = time.Hour })
+	a := startRemoteCfg(t, acfg, func(e *Engine) { e.srv.finds.every = time.Hour })
 	b := startRemoteCfg(t, bcfg, nil)
 	ctx := pairingContext(t)
 	code, err := b.StartPairing(ctx)
@@ -290,10 +291,10 @@ func TestAwayListedWhenItComesOnline(t *testing.T) {
 	require.Eventually(t, func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return a.srv.misses[bID].n == 1
+		return a.srv.finds.misses[bID].n == 1
 	}, 10*time.Second, 10*time.Millisecond, "the miss is not counted")
 	a.mu.Lock()
-	pause := time.Until(a.srv.misses[bID].next)
+	pause := time.Until(a.srv.finds.misses[bID].next)
 	a.mu.Unlock()
 	assert.Greater(t, pause, 30*time.Minute, "the next look waits a round (an hour here)")
 
@@ -301,7 +302,7 @@ func TestAwayListedWhenItComesOnline(t *testing.T) {
 	startRemoteCfg(t, bcfg, nil) // bob again: same identity, same pins
 	a.waitAway(t, from, bID)
 	a.mu.Lock()
-	_, missed := a.srv.misses[bID]
+	_, missed := a.srv.finds.misses[bID]
 	a.mu.Unlock()
 	assert.False(t, missed, "found: no longer counted as missing")
 }
@@ -433,7 +434,7 @@ func TestStartPairingWhileConnecting(t *testing.T) {
 	}()
 	var gen uint64
 	require.Eventually(t, func() bool { g, p := state(); gen = g; return p && g > 2 }, 5*time.Second, time.Millisecond)
-	bob := signaling.Hello{DeviceID: "b0b0b0b0b0b0b0b0", Name: "bob"}
+	bob := signaling.Hello{Device: device.Device{ID: "b0b0b0b0b0b0b0b0", Name: "bob"}}
 	te.onPaired(bob, gen-1)
 	_, pairing = state()
 	assert.True(t, pairing, "an earlier dialog's pairing ended this one")
@@ -486,7 +487,7 @@ func TestRouteLANFirst(t *testing.T) {
 	e, err := New(cfg)
 	require.NoError(t, err)
 	bob := discovery.Device{
-		Info: discovery.Info{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop, Version: int(signaling.Version)},
+		Info: discovery.Info{Device: device.Device{ID: "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Name: "bob", Type: discovery.TypeLaptop}, Version: int(signaling.Version)},
 		Port: 53318, Addrs: []netip.Addr{netip.MustParseAddr("192.168.1.7")},
 	}
 	e.srv.away[bob.ID] = rendezvous.Peer{ClientID: "c1"}
@@ -534,7 +535,7 @@ func TestFindRoundsRotate(t *testing.T) {
 		last = id
 	}
 	dial := func(id *identity.Identity, name string) *rendezvous.Client {
-		c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{DeviceID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint})
+		c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{ID: id.DeviceID, Name: name, Type: "laptop", Fingerprint: id.Fingerprint})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 		return c

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
@@ -50,7 +52,7 @@ func (r *remoteDial) dial(ctx context.Context) (*peer.Conn, error) {
 			return nil, &serverError{err}
 		}
 		r.client = client
-		r.d = remote.NewKnownDialer(client, pairing.Peer{DeviceID: r.id, Fingerprint: fp}, r.e.peerConfig(), r.e.checkPeer)
+		r.d = remote.NewKnownDialer(client, pairing.Peer{ID: r.id, Fingerprint: fp}, r.e.peerConfig(), r.e.checkPeer)
 	}
 	return r.d.Dial(ctx)
 }
@@ -174,4 +176,25 @@ func (e *Engine) dialTarget(ctx context.Context, t Target, want string, rd *remo
 		return nil, "", err
 	}
 	return c, "server", nil
+}
+
+// Target says where to send: a device's id and name (as discovered), and
+// the addresses to try, best first.
+type Target struct {
+	ID    string // "" when the device is only known by address
+	Name  string
+	Addrs []string // HOST:PORT
+}
+
+// TargetOf is the Target for a discovered device, or for one known only by
+// the address a user typed (AddressDevice: no id, and no name either, so
+// that its hello names it).
+func TargetOf(d Device) Target {
+	if d.ID == "" {
+		if len(d.Addrs) == 0 && d.Host != "" && d.Port > 0 {
+			return Target{Addrs: []string{net.JoinHostPort(d.Host, strconv.Itoa(d.Port))}}
+		}
+		return Target{Addrs: d.Addresses()}
+	}
+	return Target{ID: d.ID, Name: d.Name, Addrs: d.Addresses()}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -111,8 +112,8 @@ func (e *Engine) runAdvertiser(ctx context.Context, port int) {
 	}, func(ctx context.Context, _ string) {
 		e.selfMu.Lock()
 		info := discovery.Info{
-			ID: e.id.DeviceID, Name: e.self.name, Type: e.self.typ,
-			Version: int(signaling.Version), Fingerprint: e.id.Fingerprint,
+			Device:  device.Device{ID: e.id.DeviceID, Name: e.self.name, Type: e.self.typ, Fingerprint: e.id.Fingerprint},
+			Version: int(signaling.Version),
 		}
 		e.selfMu.Unlock()
 		adv := &discovery.Advertiser{
@@ -127,3 +128,12 @@ func (e *Engine) runAdvertiser(ctx context.Context, port int) {
 		}
 	})
 }
+
+// Self is this device.
+func (e *Engine) Self() Peer { return Peer{ID: e.id.DeviceID, Name: e.peerConfig().Name} }
+
+// Type is this device's type (discovery.Type*).
+func (e *Engine) Type() string { return e.deviceType() }
+
+// Fingerprint is this device's certificate fingerprint.
+func (e *Engine) Fingerprint() string { return e.id.Fingerprint }

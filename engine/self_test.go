@@ -120,7 +120,7 @@ func TestRenameReachesTheServer(t *testing.T) {
 	// Rounds often: bob's new connection may find alice before the server
 	// tells her that his old one left, and then she sees him again at her
 	// next round (30 s in the app).
-	a := startRemoteCfg(t, acfg, func(e *Engine) { e.srv.every = 200 * time.Millisecond })
+	a := startRemoteCfg(t, acfg, func(e *Engine) { e.srv.finds.every = 200 * time.Millisecond })
 	b := startRemote(t, "bob", url)
 	ctx := pairingContext(t)
 	code, err := b.StartPairing(ctx)

@@ -65,12 +65,7 @@ func IsPermanent(err error) bool {
 // sendCheck is the handshake check for a connection we open: the device
 // must be the one we mean (when we know its id) and pass trust on first use.
 func (e *Engine) sendCheck(wantID string) func(signaling.Hello) error {
-	return func(h signaling.Hello) error {
-		if wantID != "" && h.DeviceID != wantID {
-			return &wrongDeviceError{want: wantID, got: h}
-		}
-		return e.checkPeer(h)
-	}
+	return checkWanted(wantID, e.checkPeer)
 }
 
 func (e *Engine) send(to Target, paths []string) (Item, error) {
@@ -144,7 +139,7 @@ func (e *Engine) startSendLocked(it *item, offer *transfer.Offer) {
 		if err != nil {
 			return nil, err
 		}
-		want = c.Remote.DeviceID
+		want = c.Remote.ID
 		slog.Debug("engine: connected", slog.String("item", id), slog.String("addr", addr))
 		e.onConnected(id, gen, c.Remote, c.Code)
 		return c, nil
@@ -184,7 +179,7 @@ func (e *Engine) onConnected(id string, gen int, h signaling.Hello, code string)
 	changed := it.Code != code
 	it.Code = code
 	if it.Peer.ID == "" {
-		it.Peer.ID, it.target.ID, changed = h.DeviceID, h.DeviceID, true
+		it.Peer.ID, it.target.ID, changed = h.ID, h.ID, true
 	}
 	if it.Peer.Name == "" {
 		it.Peer.Name, it.target.Name, changed = h.Name, h.Name, true
@@ -377,8 +372,8 @@ func (e *Engine) sendText(to Target, text string) (Message, error) {
 func (e *Engine) textSent(m Message, remote signaling.Hello, err error) {
 	defer e.lock()()
 	old := m.Peer.ID
-	if m.Peer.ID == "" && remote.DeviceID != "" {
-		m.Peer.ID = remote.DeviceID
+	if m.Peer.ID == "" && remote.ID != "" {
+		m.Peer.ID = remote.ID
 	}
 	if m.Peer.Name == "" {
 		m.Peer.Name = remote.Name
@@ -389,7 +384,7 @@ func (e *Engine) textSent(m Message, remote signaling.Hello, err error) {
 		switch {
 		case errors.Is(err, context.Canceled):
 			m.Err = "not sent: ThePeerDrop stopped"
-		case remote.DeviceID != "" && !IsPermanent(err):
+		case remote.ID != "" && !IsPermanent(err):
 			m.Err = name + " did not confirm the message"
 		default:
 			m.Err = describeSendError(name, err, false)
@@ -531,3 +526,13 @@ func (e *Engine) retry(itemID string) error {
 	}
 	return err
 }
+
+// Send queues an offer of paths (files and folders) to a device and starts
+// it; the returned Item is already in the queue. Paths that cannot be sent
+// are an error, and then nothing is queued.
+func (e *Engine) Send(to Target, paths []string) (Item, error) { return e.send(to, paths) }
+
+// SendText sends a text message. The Message returned is in the
+// conversation at once; delivery is reported by MessageReceived with the
+// same ID, Err set when it failed.
+func (e *Engine) SendText(to Target, text string) (Message, error) { return e.sendText(to, text) }

@@ -25,16 +25,6 @@ import (
 // DefaultWebListen is where the desktop app serves the web client.
 const DefaultWebListen = web.DefaultListen
 
-// WebStatus: the web client started or stopped being served. URL is what
-// a phone opens ("" when it is not served); Err, in plain words, says why
-// it could not be served.
-type WebStatus struct {
-	URL string
-	Err error
-}
-
-func (WebStatus) isEvent() {}
-
 // webState is the web client's part of the engine; e.mu guards it.
 type webState struct {
 	listen  string        // "" = off

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -82,7 +83,7 @@ func TestWebPageSends(t *testing.T) {
 	_ = conn.Close() // the page closes its WebSocket once the data channel is open
 	require.NoError(t, err)
 	defer c.Close()
-	assert.Equal(t, b.Self().ID, c.Remote.DeviceID)
+	assert.Equal(t, b.Self().ID, c.Remote.ID)
 
 	dialed := false
 	s := transfer.NewSender(transfer.SendOptions{Offer: offer, Dial: func(context.Context) (transfer.Link, error) {
@@ -211,7 +212,7 @@ func TestWebPageListedAndReceives(t *testing.T) {
 	ws, _, err := websocket.Dial(ctx, wsURL(u, "/ws/listen?type=tablet"), nil)
 	require.NoError(t, err)
 	defer ws.CloseNow()
-	hello := signaling.Hello{DeviceID: pageID, Name: "Phone (web)", Version: int(signaling.Version), Fingerprint: pc.Identity.Fingerprint}
+	hello := signaling.Hello{Device: device.Device{ID: pageID, Name: "Phone (web)", Fingerprint: pc.Identity.Fingerprint}, Version: int(signaling.Version)}
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, helloFrame(t, hello)))
 	listening := readControl(t, ctx, ws)
 	require.Equal(t, web.CtlListening, listening.Type)
@@ -246,7 +247,7 @@ func TestWebPageListedAndReceives(t *testing.T) {
 	rcv := &transfer.Receiver{Dir: dir, Decide: func(context.Context, transfer.OfferReceived) bool { return true }}
 	received := make(chan error, 1)
 	go func() {
-		received <- rcv.Handle(ctx, transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}, c)
+		received <- rcv.Handle(ctx, transfer.Peer{Device: device.Device{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}}, c)
 	}()
 	a.rec.waitState(t, 0, it.ID, StateDone)
 	onDisk, err := os.ReadFile(filepath.Join(dir, "to-phone.pdf"))
@@ -342,7 +343,7 @@ func TestWebPageDialsNearby(t *testing.T) {
 	}, waitFor, 10*time.Millisecond)
 	// As the browser would report it: alice on loopback.
 	b.onDiscovery(discovery.Event{Kind: discovery.Appeared, Device: discovery.Device{
-		Info: discovery.Info{ID: a.Self().ID, Name: "alice", Type: "desktop", Version: int(signaling.Version), Fingerprint: a.Fingerprint()},
+		Info: discovery.Info{Device: device.Device{ID: a.Self().ID, Name: "alice", Type: "desktop", Fingerprint: a.Fingerprint()}, Version: int(signaling.Version)},
 		Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	}})
 
@@ -360,7 +361,7 @@ func TestWebPageDialsNearby(t *testing.T) {
 	_ = conn.Close()
 	require.NoError(t, err)
 	defer c.Close()
-	assert.Equal(t, a.Self().ID, c.Remote.DeviceID, "through bob's bridge to alice")
+	assert.Equal(t, a.Self().ID, c.Remote.ID, "through bob's bridge to alice")
 	assert.Equal(t, a.Fingerprint(), c.Remote.Fingerprint)
 
 	_, resp2, err := websocket.Dial(ctx, wsURL(u, "/ws/dial?id=someone-else"), nil)

@@ -1,59 +1,15 @@
 package identity
 
-import (
-	"errors"
-	"strings"
-)
+import "github.com/thepeerdrop/peerdrop/internal/device"
 
-// IDLen is the length of a device id: 32 lower-case hex digits.
-const IDLen = 32
+// IDLen is the length of a device id (device.IDLen).
+const IDLen = device.IDLen
 
-// ErrIDMismatch means a device id is not the one its fingerprint derives:
-// whoever sent the pair does not hold the certificate the id names.
-var ErrIDMismatch = errors.New("device id does not match its certificate")
+// ErrIDMismatch is device.ErrIDMismatch.
+var ErrIDMismatch = device.ErrIDMismatch
 
-// DeviceIDFor derives the device id of the certificate with fingerprint fp
-// ("sha-256 AA:BB:...", as in SDP): the first 16 bytes of the SHA-256
-// fingerprint as 32 lower-case hex digits (docs/PROTOCOL.md section 2.1).
-// It returns "" when fp is not a SHA-256 fingerprint of that form (hex
-// digits of either case are accepted).
-func DeviceIDFor(fp string) string {
-	rest, ok := strings.CutPrefix(fp, "sha-256 ")
-	if !ok || len(rest) != 32*3-1 {
-		return ""
-	}
-	var b strings.Builder
-	b.Grow(IDLen)
-	for i := 0; i < len(rest); i++ {
-		c := rest[i]
-		if i%3 == 2 {
-			if c != ':' {
-				return ""
-			}
-			continue
-		}
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			c += 'a' - 'A'
-		default:
-			return ""
-		}
-		if b.Len() < IDLen {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+// DeviceIDFor is device.IDFor: the id of the certificate with fingerprint fp.
+func DeviceIDFor(fp string) string { return device.IDFor(fp) }
 
-// CheckID returns ErrIDMismatch unless id is DeviceIDFor(fp). Every id that
-// arrives with a fingerprint from the network (hello, TXT record,
-// rendezvous hello and announce, pairing messages) goes through it before
-// anything is stored.
-func CheckID(id, fp string) error {
-	want := DeviceIDFor(fp)
-	if want == "" || id != want {
-		return ErrIDMismatch
-	}
-	return nil
-}
+// CheckID is device.CheckID: ErrIDMismatch unless id is DeviceIDFor(fp).
+func CheckID(id, fp string) error { return device.CheckID(id, fp) }

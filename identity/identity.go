@@ -25,6 +25,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 const (
@@ -44,6 +45,12 @@ type Identity struct {
 
 	key *ecdsa.PrivateKey // Certificate's private key
 	der []byte            // Certificate in DER
+}
+
+// Device returns this device's id and fingerprint as a device.Device
+// (without a name or type, which are settings, not identity).
+func (id *Identity) Device() device.Device {
+	return device.Device{ID: id.DeviceID, Fingerprint: id.Fingerprint}
 }
 
 // CertificateDER returns the certificate in DER, whose SHA-256 is the

@@ -130,20 +130,20 @@ func mac(key []byte, data []byte) []byte {
 
 // responderConfirm is the MAC in the responder's PAKE message.
 func (k keys) responderConfirm(r Peer) []byte {
-	return mac(k.responder, lp([]byte(labelResponderConfirm), []byte(r.DeviceID), []byte(r.Fingerprint), k.th))
+	return mac(k.responder, lp([]byte(labelResponderConfirm), []byte(r.ID), []byte(r.Fingerprint), k.th))
 }
 
 // initiatorConfirm is the MAC in the initiator's confirm message; it covers
 // the responder's identity too: what the initiator accepted.
 func (k keys) initiatorConfirm(i, r Peer) []byte {
-	return mac(k.initiator, lp([]byte(labelInitiatorConfirm), []byte(i.DeviceID), []byte(i.Fingerprint),
-		[]byte(r.DeviceID), []byte(r.Fingerprint), k.th))
+	return mac(k.initiator, lp([]byte(labelInitiatorConfirm), []byte(i.ID), []byte(i.Fingerprint),
+		[]byte(r.ID), []byte(r.Fingerprint), k.th))
 }
 
 // responderOK is the MAC in the responder's ok: the responder accepted i.
 func (k keys) responderOK(i, r Peer) []byte {
-	return mac(k.responder, lp([]byte(labelResponderOK), []byte(i.DeviceID), []byte(i.Fingerprint),
-		[]byte(r.DeviceID), []byte(r.Fingerprint), k.th))
+	return mac(k.responder, lp([]byte(labelResponderOK), []byte(i.ID), []byte(i.Fingerprint),
+		[]byte(r.ID), []byte(r.Fingerprint), k.th))
 }
 
 func (k keys) verify(got, want []byte) bool { return hmac.Equal(got, want) }

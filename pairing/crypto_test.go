@@ -133,8 +133,8 @@ func TestKnownAnswers(t *testing.T) {
 	assert.Equal(t, "64e3778f7fa10d7b645c493325d8ef4c7a655be77c372088c8777faf8809908d", hex.EncodeToString(ks.responder))
 	// The ids of the document's vectors (from before ids were derived
 	// from fingerprints): the MACs take them as they come.
-	a := Peer{DeviceID: "a11ce0000000000a", Fingerprint: fp(0xA1)}
-	b := Peer{DeviceID: "b0b0000000000b0b", Fingerprint: fp(0xB0)}
+	a := Peer{ID: "a11ce0000000000a", Fingerprint: fp(0xA1)}
+	b := Peer{ID: "b0b0000000000b0b", Fingerprint: fp(0xB0)}
 	assert.Equal(t, "36e28d6eeaa739d8c53459271ef9f2ae72292e0779cb57979a0dd547741a6f8a", hex.EncodeToString(ks.responderConfirm(b)))
 	assert.Equal(t, "5bca929bbe0d5baffab80fd23302ef0f8ea30c4df074209a6afac6d568f1bc39", hex.EncodeToString(ks.initiatorConfirm(a, b)))
 	assert.Equal(t, "5ffe690f98e9c72a064284565c6435ba44b24aa812875995cc73a188133d975c", hex.EncodeToString(ks.responderOK(a, b)))

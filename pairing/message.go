@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // Version is the pairing protocol version, the "v" of every message.
@@ -52,12 +52,7 @@ type message struct {
 	Reason      string `json:"reason,omitempty"`
 }
 
-var (
-	deviceIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	fpHexRe    = regexp.MustCompile(`^([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
-)
-
-func validDeviceID(id string) bool { return deviceIDRe.MatchString(id) }
+var fpHexRe = regexp.MustCompile(`^([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
 
 // canonicalFingerprint returns fp as "sha-256 " and upper-case hex, or false
 // if it is not a SHA-256 fingerprint. SDP compares the hex case-insensitively
@@ -143,7 +138,7 @@ func (m message) validate() error {
 			return err
 		}
 	}
-	if m.DeviceID != "" && !validDeviceID(m.DeviceID) {
+	if m.DeviceID != "" && device.ValidateID(m.DeviceID) != nil {
 		return errors.New("malformed device id")
 	}
 	if m.Fingerprint != "" {
@@ -152,10 +147,10 @@ func (m message) validate() error {
 			return errors.New("malformed fingerprint")
 		}
 	}
-	if m.DeviceID != "" && identity.CheckID(m.DeviceID, m.Fingerprint) != nil {
+	if m.DeviceID != "" && device.CheckID(m.DeviceID, m.Fingerprint) != nil {
 		// The shapes above pair a device id with its fingerprint: the id
 		// must be the one the certificate derives.
-		return identity.ErrIDMismatch
+		return device.ErrIDMismatch
 	}
 	if m.MAC != nil && len(m.MAC) != macLen {
 		return fmt.Errorf("mac of %d bytes", len(m.MAC))

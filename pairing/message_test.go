@@ -39,8 +39,8 @@ func sampleMessages(tb testing.TB) []message {
 	mac := make([]byte, macLen)
 	return []message{
 		{Type: typePAKE, Role: "initiator", PAKE: x},
-		{Type: typePAKE, Role: "responder", PAKE: x, DeviceID: bob.DeviceID, Fingerprint: bob.Fingerprint, MAC: mac},
-		{Type: typeConfirm, Role: "initiator", DeviceID: alice.DeviceID, Fingerprint: alice.Fingerprint, MAC: mac},
+		{Type: typePAKE, Role: "responder", PAKE: x, DeviceID: bob.ID, Fingerprint: bob.Fingerprint, MAC: mac},
+		{Type: typeConfirm, Role: "initiator", DeviceID: alice.ID, Fingerprint: alice.Fingerprint, MAC: mac},
 		{Type: typeOK, Role: "responder", MAC: mac},
 		{Type: typeAbort, Reason: reasonMismatch},
 	}
@@ -81,13 +81,13 @@ func TestDecodeRefuses(t *testing.T) {
 // is refused before the MAC is even checked.
 func TestDecodeRefusesIDOfAnotherCertificate(t *testing.T) {
 	mac := make([]byte, macLen)
-	m := message{V: 1, Type: typeConfirm, Role: "initiator", DeviceID: eve.DeviceID, Fingerprint: alice.Fingerprint, MAC: mac}
+	m := message{V: 1, Type: typeConfirm, Role: "initiator", DeviceID: eve.ID, Fingerprint: alice.Fingerprint, MAC: mac}
 	data, err := encode(m)
 	if err == nil {
 		_, err = decode(data)
 	}
 	assert.ErrorIs(t, err, identity.ErrIDMismatch)
-	m.DeviceID = alice.DeviceID
+	m.DeviceID = alice.ID
 	data, err = encode(m)
 	require.NoError(t, err)
 	_, err = decode(data)

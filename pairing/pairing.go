@@ -18,7 +18,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // ErrMismatch means the confirmation of the other side did not verify: the
@@ -98,18 +98,13 @@ func RoleByDeviceID(own, other string) (Role, error) {
 
 // Identity is what a device asserts about itself: its device id and the
 // SHA-256 fingerprint of its DTLS certificate, as in SDP ("sha-256 AA:BB:...").
-type Identity struct {
-	DeviceID    string
-	Fingerprint string
-}
+// Name and Type are not used.
+type Identity = device.Device
 
-// Peer is the other device as the pairing authenticated it. Fingerprint is
-// in canonical form ("sha-256 " and upper-case hex), as identity and trust
-// write it.
-type Peer struct {
-	DeviceID    string
-	Fingerprint string
-}
+// Peer is the other device as the pairing authenticated it: its id and its
+// Fingerprint, in canonical form ("sha-256 " and upper-case hex), as
+// identity and trust write it. Name and Type are not set.
+type Peer = device.Device
 
 // Authenticate runs the pairing PAKE over tr and returns the other device's
 // authenticated identity. code is the pairing code as the user typed or was
@@ -143,7 +138,7 @@ func Authenticate(ctx context.Context, tr Transport, code string, role Role, own
 		return Peer{}, err
 	}
 	fp, ok := canonicalFingerprint(own.Fingerprint)
-	if !ok || !validDeviceID(own.DeviceID) || identity.CheckID(own.DeviceID, fp) != nil {
+	if !ok || device.ValidateID(own.ID) != nil || device.CheckID(own.ID, fp) != nil {
 		return Peer{}, errors.New("pairing: malformed own device id or fingerprint")
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -154,7 +149,7 @@ func Authenticate(ctx context.Context, tr Transport, code string, role Role, own
 	s := &session{
 		tr:   tr,
 		role: role,
-		own:  Peer{DeviceID: own.DeviceID, Fingerprint: fp},
+		own:  Peer{ID: own.ID, Fingerprint: fp},
 		pw:   password(norm),
 	}
 	var peer Peer
@@ -205,13 +200,13 @@ func (s *session) initiate(ctx context.Context) (Peer, error) {
 		return Peer{}, err
 	}
 	ks := deriveKeys(key, transcriptHash(x, m2.PAKE))
-	responder := Peer{DeviceID: m2.DeviceID, Fingerprint: m2.Fingerprint}
+	responder := Peer{ID: m2.DeviceID, Fingerprint: m2.Fingerprint}
 	if !ks.verify(m2.MAC, ks.responderConfirm(responder)) {
 		return Peer{}, fmt.Errorf("%w (the responder's confirmation did not verify)", ErrMismatch)
 	}
 
 	confirm := message{Type: typeConfirm, Role: Initiator.String(),
-		DeviceID: s.own.DeviceID, Fingerprint: s.own.Fingerprint, MAC: ks.initiatorConfirm(s.own, responder)}
+		DeviceID: s.own.ID, Fingerprint: s.own.Fingerprint, MAC: ks.initiatorConfirm(s.own, responder)}
 	if err := s.send(ctx, confirm); err != nil {
 		return Peer{}, err
 	}
@@ -247,7 +242,7 @@ func (s *session) respond(ctx context.Context) (Peer, error) {
 	y := encodePoint(p.Yᵤ, p.Yᵥ)
 	ks := deriveKeys(key, transcriptHash(m1.PAKE, y))
 	m2 := message{Type: typePAKE, Role: Responder.String(), PAKE: y,
-		DeviceID: s.own.DeviceID, Fingerprint: s.own.Fingerprint, MAC: ks.responderConfirm(s.own)}
+		DeviceID: s.own.ID, Fingerprint: s.own.Fingerprint, MAC: ks.responderConfirm(s.own)}
 	if err := s.send(ctx, m2); err != nil {
 		return Peer{}, err
 	}
@@ -256,7 +251,7 @@ func (s *session) respond(ctx context.Context) (Peer, error) {
 	if err != nil {
 		return Peer{}, err
 	}
-	initiator := Peer{DeviceID: m3.DeviceID, Fingerprint: m3.Fingerprint}
+	initiator := Peer{ID: m3.DeviceID, Fingerprint: m3.Fingerprint}
 	if !ks.verify(m3.MAC, ks.initiatorConfirm(initiator, s.own)) {
 		return Peer{}, fmt.Errorf("%w (the initiator's confirmation did not verify)", ErrMismatch)
 	}

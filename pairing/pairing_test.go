@@ -107,8 +107,8 @@ func TestTamperingIsDetected(t *testing.T) {
 		hook  hook
 		onlyA bool // the responder has finished before the change (the ok)
 	}{
-		{name: "responder identity swapped", hook: rewrite(sideB, 0, set("fingerprint", eve.Fingerprint), set("device_id", eve.DeviceID))},
-		{name: "initiator identity swapped", hook: rewrite(sideA, 1, set("fingerprint", eve.Fingerprint), set("device_id", eve.DeviceID))},
+		{name: "responder identity swapped", hook: rewrite(sideB, 0, set("fingerprint", eve.Fingerprint), set("device_id", eve.ID))},
+		{name: "initiator identity swapped", hook: rewrite(sideA, 1, set("fingerprint", eve.Fingerprint), set("device_id", eve.ID))},
 		{name: "initiator point replaced", hook: rewrite(sideA, 0, otherPoint(Initiator))},
 		{name: "responder point replaced", hook: rewrite(sideB, 0, otherPoint(Responder))},
 		{name: "responder confirmation mac changed", hook: rewrite(sideB, 0, flipMAC)},
@@ -267,11 +267,11 @@ func TestInvalidArguments(t *testing.T) {
 		"no role":    func() error { _, err := Authenticate(t.Context(), r.end(sideA), code, 0, alice); return err },
 		"empty code": func() error { _, err := Authenticate(t.Context(), r.end(sideA), " - ", Initiator, alice); return err },
 		"bad fingerprint": func() error {
-			_, err := Authenticate(t.Context(), r.end(sideA), code, Initiator, Identity{DeviceID: "x", Fingerprint: "sha-1 AA"})
+			_, err := Authenticate(t.Context(), r.end(sideA), code, Initiator, Identity{ID: "x", Fingerprint: "sha-1 AA"})
 			return err
 		},
 		"bad device id": func() error {
-			_, err := Authenticate(t.Context(), r.end(sideA), code, Initiator, Identity{DeviceID: "a b", Fingerprint: alice.Fingerprint})
+			_, err := Authenticate(t.Context(), r.end(sideA), code, Initiator, Identity{ID: "a b", Fingerprint: alice.Fingerprint})
 			return err
 		},
 	} {

@@ -114,9 +114,9 @@ func pair(t *testing.T, r *relay, codeA, codeB string) (result, result) {
 }
 
 var (
-	alice = Identity{DeviceID: identity.DeviceIDFor(fp(0xA1)), Fingerprint: fp(0xA1)}
-	bob   = Identity{DeviceID: identity.DeviceIDFor(fp(0xB0)), Fingerprint: fp(0xB0)}
-	eve   = Identity{DeviceID: identity.DeviceIDFor(fp(0xEE)), Fingerprint: fp(0xEE)}
+	alice = Identity{ID: identity.DeviceIDFor(fp(0xA1)), Fingerprint: fp(0xA1)}
+	bob   = Identity{ID: identity.DeviceIDFor(fp(0xB0)), Fingerprint: fp(0xB0)}
+	eve   = Identity{ID: identity.DeviceIDFor(fp(0xEE)), Fingerprint: fp(0xEE)}
 )
 
 // fp is a well-formed fingerprint whose 32 bytes are all b.
@@ -132,7 +132,7 @@ func fp(b byte) string {
 	return s
 }
 
-func peerOf(id Identity) Peer { return Peer{DeviceID: id.DeviceID, Fingerprint: id.Fingerprint} }
+func peerOf(id Identity) Peer { return Peer{ID: id.ID, Fingerprint: id.Fingerprint} }
 
 func requireErr(t *testing.T, err, target error, who string) {
 	t.Helper()

@@ -69,8 +69,8 @@ func TestPairingThenSwappedOfferIsRefused(t *testing.T) {
 
 	r := newRelay(nil)
 	ra, rb := run(t, t.Context(), r.end(sideA), r.end(sideB), code, code, Initiator, Responder,
-		Identity{DeviceID: aliceID.DeviceID, Fingerprint: aliceID.Fingerprint},
-		Identity{DeviceID: bobID.DeviceID, Fingerprint: bobID.Fingerprint})
+		Identity{ID: aliceID.DeviceID, Fingerprint: aliceID.Fingerprint},
+		Identity{ID: bobID.DeviceID, Fingerprint: bobID.Fingerprint})
 	require.NoError(t, ra.err)
 	require.NoError(t, rb.err)
 	require.Equal(t, bobID.Fingerprint, ra.peer.Fingerprint)

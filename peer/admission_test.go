@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -189,8 +190,11 @@ func TestListenerFirstFrameDeadline(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, signaling.TypeHello, f.Type, "the listener speaks first")
 	sender := newConfig(t, "Sender")
-	p, err := json.Marshal(signaling.Hello{DeviceID: sender.Identity.DeviceID, Name: "Sender", Version: int(signaling.Version),
-		Fingerprint: sender.Identity.Fingerprint, Nonce: strings.Repeat("ab", 32)})
+	p, err := json.Marshal(signaling.Hello{
+		Device:  device.Device{ID: sender.Identity.DeviceID, Name: "Sender", Fingerprint: sender.Identity.Fingerprint},
+		Version: int(signaling.Version),
+		Nonce:   strings.Repeat("ab", 32),
+	})
 	require.NoError(t, err)
 	require.NoError(t, signaling.WriteFrame(tcp, signaling.Frame{Type: signaling.TypeHello, Payload: p}))
 	time.Sleep(time.Second)

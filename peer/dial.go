@@ -140,7 +140,7 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 	dc.OnOpen(func() { openOnce.Do(func() { close(opened) }) })
 
 	remote, answer, nonces, err := signaling.Offerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
-		if remote.DeviceID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
+		if remote.ID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
 			return errors.New("that address is this device itself")
 		}
 		if check != nil {

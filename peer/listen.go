@@ -189,7 +189,7 @@ func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signa
 		once   sync.Once
 	)
 	remote, nonces, err := signaling.Answerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
-		if remote.DeviceID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
+		if remote.ID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {
 			return errors.New("refusing a connection from this device itself")
 		}
 		if check != nil {

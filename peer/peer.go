@@ -20,6 +20,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/datachan"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -76,12 +78,9 @@ var ErrFingerprint = errors.New("the peer's certificate does not match its intro
 
 func (c Config) hello() signaling.Hello {
 	return signaling.Hello{
-		DeviceID:    c.Identity.DeviceID,
-		Name:        c.Name,
-		Version:     int(signaling.Version),
-		Fingerprint: c.Identity.Fingerprint,
-		Type:        c.Type,
-		Trickle:     c.Trickle,
+		Device:  device.Device{ID: c.Identity.DeviceID, Name: c.Name, Fingerprint: c.Identity.Fingerprint, Type: c.Type},
+		Version: int(signaling.Version),
+		Trickle: c.Trickle,
 	}
 }
 
@@ -148,7 +147,7 @@ type Conn struct {
 	Remote signaling.Hello
 	pc     *webrtc.PeerConnection
 	dc     *webrtc.DataChannel
-	msgs   chan webrtc.DataChannelMessage
+	msgs   chan datachan.Message
 
 	// Code is this connection's verification code (trust.Code): the six
 	// digits both screens show, which a device in the middle cannot make
@@ -166,7 +165,7 @@ type Conn struct {
 }
 
 func newConn(pc *webrtc.PeerConnection) *Conn {
-	c := &Conn{pc: pc, done: make(chan struct{}), msgs: make(chan webrtc.DataChannelMessage, inboxSize)}
+	c := &Conn{pc: pc, done: make(chan struct{}), msgs: make(chan datachan.Message, inboxSize)}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		slog.Debug("peer connection state", slog.String("state", s.String()))
 		if s == webrtc.PeerConnectionStateClosed ||
@@ -209,7 +208,7 @@ func (c *Conn) setChannel(dc *webrtc.DataChannel) {
 	dc.OnClose(c.markDone)
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
 		select {
-		case c.msgs <- m:
+		case c.msgs <- datachan.Message{IsString: m.IsString, Data: m.Data}:
 		case <-c.done:
 		}
 	})
@@ -217,10 +216,34 @@ func (c *Conn) setChannel(dc *webrtc.DataChannel) {
 
 // Messages delivers the data channel's messages in order. Nobody reading
 // it holds the peer back: that is the flow control.
-func (c *Conn) Messages() <-chan webrtc.DataChannelMessage { return c.msgs }
+func (c *Conn) Messages() <-chan datachan.Message { return c.msgs }
 
 // DataChannel returns the connection's data channel.
 func (c *Conn) DataChannel() *webrtc.DataChannel { return c.dc }
+
+// Send sends p as a binary message; pion copies it before it returns.
+func (c *Conn) Send(p []byte) error { return c.dc.Send(p) }
+
+// SendText sends p as a string message.
+func (c *Conn) SendText(p []byte) error { return c.dc.SendText(string(p)) }
+
+// BufferedAmount is how many bytes sent the peer has not acknowledged yet.
+func (c *Conn) BufferedAmount() uint64 { return c.dc.BufferedAmount() }
+
+// LowWater returns a channel that receives a value each time the buffered
+// amount falls to n bytes or below; values nobody takes merge into one. A
+// later call replaces the earlier one.
+func (c *Conn) LowWater(n uint64) <-chan struct{} {
+	low := make(chan struct{}, 1)
+	c.dc.SetBufferedAmountLowThreshold(n)
+	c.dc.OnBufferedAmountLow(func() {
+		select {
+		case low <- struct{}{}:
+		default:
+		}
+	})
+	return low
+}
 
 // Done is closed when the connection has failed or closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }

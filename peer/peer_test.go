@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/datachan"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -158,7 +159,7 @@ func TestDialEcho(t *testing.T) {
 	})
 
 	conn := mustDial(t, srv.addr, cliCfg)
-	assert.Equal(t, srvCfg.Identity.DeviceID, conn.Remote.DeviceID)
+	assert.Equal(t, srvCfg.Identity.DeviceID, conn.Remote.ID)
 	assert.Equal(t, "Receiver", conn.Remote.Name)
 	assert.Equal(t, srvCfg.Identity.Fingerprint, conn.Remote.Fingerprint)
 	assert.Equal(t, int(signaling.Version), conn.Remote.Version)
@@ -175,7 +176,7 @@ func TestDialEcho(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("handler was not called")
 	}
-	assert.Equal(t, cliCfg.Identity.DeviceID, srvConn.Remote.DeviceID)
+	assert.Equal(t, cliCfg.Identity.DeviceID, srvConn.Remote.ID)
 	assert.Equal(t, "Sender ☺", srvConn.Remote.Name)
 	assert.Equal(t, cliCfg.Identity.Fingerprint, srvConn.Remote.Fingerprint)
 	assert.Equal(t, ChannelLabel, srvConn.DataChannel().Label())
@@ -212,7 +213,7 @@ func TestDialEcho(t *testing.T) {
 		data []byte
 	}{{true, []byte("echo:hello over webrtc")}, {false, big}, {true, []byte("echo:bye")}}
 	for i, w := range want {
-		var m webrtc.DataChannelMessage
+		var m datachan.Message
 		for {
 			select {
 			case m = <-msgs:
@@ -348,7 +349,7 @@ func TestListenerCheckRefuses(t *testing.T) {
 
 	h := checked.Load()
 	require.NotNil(t, h, "Check was not called")
-	assert.Equal(t, cliCfg.Identity.DeviceID, h.DeviceID)
+	assert.Equal(t, cliCfg.Identity.DeviceID, h.ID)
 	assert.Equal(t, cliCfg.Identity.Fingerprint, h.Fingerprint)
 
 	assert.ErrorContains(t, srv.nextError(t), "this device is not paired")
@@ -490,7 +491,7 @@ func TestGarbageDoesNotStopServe(t *testing.T) {
 	assert.ErrorIs(t, srv.nextError(t), signaling.ErrVersion)
 
 	conn := mustDial(t, srv.addr, newConfig(t, "Sender"))
-	assert.Equal(t, srvCfg.Identity.DeviceID, conn.Remote.DeviceID)
+	assert.Equal(t, srvCfg.Identity.DeviceID, conn.Remote.ID)
 	require.NoError(t, conn.Close())
 }
 

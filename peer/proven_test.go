@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -49,8 +50,10 @@ func TestOnProvenOnlyAfterDTLS(t *testing.T) {
 	// A hello, well formed (a certificate's own id), and nothing more.
 	tcp, err := net.Dial("tcp", srv.addr)
 	require.NoError(t, err)
-	p, err := json.Marshal(signaling.Hello{DeviceID: mallory.Identity.DeviceID, Name: "Mallory",
-		Version: int(signaling.Version), Fingerprint: mallory.Identity.Fingerprint})
+	p, err := json.Marshal(signaling.Hello{
+		Device:  device.Device{ID: mallory.Identity.DeviceID, Name: "Mallory", Fingerprint: mallory.Identity.Fingerprint},
+		Version: int(signaling.Version),
+	})
 	require.NoError(t, err)
 	require.NoError(t, signaling.WriteFrame(tcp, signaling.Frame{Type: signaling.TypeHello, Payload: p}))
 	f, err := signaling.ReadFrame(tcp)
@@ -75,10 +78,10 @@ func TestOnProvenOnlyAfterDTLS(t *testing.T) {
 	c := mustDial(t, srv.addr, cliCfg)
 	require.Eventually(t, func() bool { return srv.handled.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
 	require.Len(t, srvLog.all(), 1)
-	assert.Equal(t, cliCfg.Identity.DeviceID, srvLog.all()[0].DeviceID)
+	assert.Equal(t, cliCfg.Identity.DeviceID, srvLog.all()[0].ID)
 	assert.Equal(t, cliCfg.Identity.Fingerprint, srvLog.all()[0].Fingerprint)
 	require.Len(t, cliLog.all(), 1)
-	assert.Equal(t, srvCfg.Identity.DeviceID, cliLog.all()[0].DeviceID)
+	assert.Equal(t, srvCfg.Identity.DeviceID, cliLog.all()[0].ID)
 	require.NoError(t, c.Close())
 }
 

@@ -40,9 +40,9 @@ func (e *permanent) Permanent() bool { return true }
 // it); then the caller's own check (trust pinning) applies.
 func authCheck(auth pairing.Peer, check func(signaling.Hello) error) func(signaling.Hello) error {
 	return func(h signaling.Hello) error {
-		if h.DeviceID != auth.DeviceID || !strings.EqualFold(h.Fingerprint, auth.Fingerprint) {
+		if h.ID != auth.ID || !strings.EqualFold(h.Fingerprint, auth.Fingerprint) {
 			return fmt.Errorf("%w (the pairing authenticated device %s with %s; the handshake came from device %s with %s)",
-				pairing.ErrFingerprintSwapped, auth.DeviceID, auth.Fingerprint, h.DeviceID, h.Fingerprint)
+				pairing.ErrFingerprintSwapped, auth.ID, auth.Fingerprint, h.ID, h.Fingerprint)
 		}
 		if check != nil {
 			return check(h)

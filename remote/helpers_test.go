@@ -49,7 +49,7 @@ func dialRendezvous(t *testing.T, url string, cfg peer.Config) *rendezvous.Clien
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := rendezvous.Dial(ctx, url, rendezvous.Hello{
-		DeviceID: cfg.Identity.DeviceID, Name: cfg.Name, Type: "laptop", Fingerprint: cfg.Identity.Fingerprint,
+		ID: cfg.Identity.DeviceID, Name: cfg.Name, Type: "laptop", Fingerprint: cfg.Identity.Fingerprint,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })

@@ -96,7 +96,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 		h:      h,
 		client: client,
 		cfg:    remoteConfig(h.Config, client),
-		own:    pairing.Identity{DeviceID: h.Config.Identity.DeviceID, Fingerprint: h.Config.Identity.Fingerprint},
+		own:    h.Config.Identity.Device(),
 		rooms:  map[string]*hostRoom{},
 		peers:  map[string]*hostPeer{},
 		failed: make(chan string, 16),
@@ -105,7 +105,7 @@ func (h *Host) Serve(ctx context.Context, client *rendezvous.Client, handle func
 		onError: func(err error) { slog.Debug("remote: the rendezvous server refused a signal", slog.Any("err", err)) },
 		onJoined: func(ev rendezvous.PeerJoined) {
 			if ev.Code == "" && h.OnFound != nil {
-				h.OnFound(ev.Peer.Hello.DeviceID)
+				h.OnFound(ev.Peer.Hello.ID)
 			}
 		},
 	})
@@ -380,8 +380,8 @@ var ErrNotPaired = errors.New("this device is not paired with the other one: pai
 func (r *hostRun) connectKnown(ctx context.Context, p *Pipe, name string) (c *peer.Conn, err error) {
 	defer func() { release(p, c) }()
 	check := func(h signaling.Hello) error {
-		if !r.h.Known(h.DeviceID, h.Fingerprint) {
-			return fmt.Errorf("%w (device %s, id %s)", ErrNotPaired, h.Name, h.DeviceID)
+		if !r.h.Known(h.ID, h.Fingerprint) {
+			return fmt.Errorf("%w (device %s, id %s)", ErrNotPaired, h.Name, h.ID)
 		}
 		if r.h.Check != nil {
 			return r.h.Check(h)

@@ -61,7 +61,7 @@ var ErrNotOnline = errors.New("the device is not connected to the server")
 // (check, when set, applies after). No code, no PAKE. The Dialer takes
 // over client.Events until Close.
 func NewKnownDialer(client *rendezvous.Client, dev pairing.Peer, cfg peer.Config, check func(signaling.Hello) error) *Dialer {
-	d := &Dialer{client: client, cfg: remoteConfig(cfg, client), check: check, find: dev.DeviceID, auth: &dev}
+	d := &Dialer{client: client, cfg: remoteConfig(cfg, client), check: check, find: dev.ID, auth: &dev}
 	d.m = newMux(client, false, muxHooks{})
 	return d
 }
@@ -172,7 +172,7 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 	}
 	var c *peer.Conn
 	defer func() { release(p, c) }()
-	own := pairing.Identity{DeviceID: d.cfg.Identity.DeviceID, Fingerprint: d.cfg.Identity.Fingerprint}
+	own := d.cfg.Identity.Device()
 	auth, err := pairing.Authenticate(ctx, p, d.full, pairing.Initiator, own)
 	if errors.Is(err, io.EOF) || errors.Is(err, ErrPeerLeft) {
 		return nil, fmt.Errorf("%w: %w", ErrPairingRefused, err)
@@ -182,7 +182,7 @@ func (d *Dialer) pair(ctx context.Context) (*peer.Conn, error) {
 	}
 	// Later Dials find the device by its id when its connection to the
 	// server is not the one it paired on any more.
-	d.host, d.auth, d.find = host.ClientID, &auth, auth.DeviceID
+	d.host, d.auth, d.find = host.ClientID, &auth, auth.ID
 	c, err = peer.DialConn(ctx, p, d.cfg, authCheck(auth, d.check))
 	if err != nil {
 		err = handshakeErr(err)

@@ -117,7 +117,7 @@ func (e *evilServer) rewrite(msg []byte) []byte {
 		}
 		// The id goes with the fingerprint it derives from: a careful
 		// man in the middle swaps both, so that the hello stays well formed.
-		h.Fingerprint, h.DeviceID = e.fp, identity.DeviceIDFor(e.fp)
+		h.Fingerprint, h.ID = e.fp, identity.DeviceIDFor(e.fp)
 		f.Payload, _ = json.Marshal(h)
 	case signaling.TypeOffer, signaling.TypeAnswer:
 		var s signaling.SDP

@@ -26,7 +26,7 @@ func TestKnownDialer(t *testing.T) {
 	}
 	hs := serveHost(t, &Host{Config: hostCfg, Known: known}, hostClient)
 	hs.code(t)
-	pinned := pairing.Peer{DeviceID: hostCfg.Identity.DeviceID, Fingerprint: hostCfg.Identity.Fingerprint}
+	pinned := pairing.Peer{ID: hostCfg.Identity.DeviceID, Fingerprint: hostCfg.Identity.Fingerprint}
 
 	d := NewKnownDialer(dialRendezvous(t, w.url, friendCfg), pinned, friendCfg, nil)
 	defer d.Close()
@@ -53,7 +53,7 @@ func TestKnownDialer(t *testing.T) {
 	_, err = x.Dial(ctx)
 	assert.ErrorIs(t, err, pairing.ErrFingerprintSwapped)
 
-	n := NewKnownDialer(dialRendezvous(t, w.url, friendCfg), pairing.Peer{DeviceID: "nobody0123456789", Fingerprint: pinned.Fingerprint}, friendCfg, nil)
+	n := NewKnownDialer(dialRendezvous(t, w.url, friendCfg), pairing.Peer{ID: "nobody0123456789", Fingerprint: pinned.Fingerprint}, friendCfg, nil)
 	defer n.Close()
 	_, err = n.Dial(ctx)
 	assert.ErrorIs(t, err, ErrNotOnline)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
@@ -52,7 +53,7 @@ func TestHostJoin(t *testing.T) {
 	defer jc.Close()
 	hc := hs.conn(t)
 	assert.Equal(t, hostCfg.Identity.Fingerprint, jc.Remote.Fingerprint)
-	assert.Equal(t, hostCfg.Identity.DeviceID, jc.Remote.DeviceID)
+	assert.Equal(t, hostCfg.Identity.DeviceID, jc.Remote.ID)
 	assert.Equal(t, joinCfg.Identity.Fingerprint, hc.Remote.Fingerprint)
 	assert.Equal(t, "Sender", hc.Remote.Name)
 	assert.True(t, jc.Trickles(), "candidates trickle through the server")
@@ -110,7 +111,7 @@ func TestTransferAndRedial(t *testing.T) {
 	go func() {
 		served <- h.Serve(ctx, hostClient, func(ctx context.Context, c *peer.Conn) {
 			defer c.Close()
-			p := transfer.Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}
+			p := transfer.Peer{Device: device.Device{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}}
 			handled <- rcv.Handle(ctx, p, c)
 		})
 	}()
@@ -135,7 +136,7 @@ func TestTransferAndRedial(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "hello.txt"))
 	require.NoError(t, err)
 	assert.Equal(t, "across networks", string(got))
-	assert.Equal(t, hostCfg.Identity.DeviceID, d.Peer().DeviceID)
+	assert.Equal(t, hostCfg.Identity.DeviceID, d.Peer().ID)
 
 	// A reconnect: a new pipe, the handshake only.
 	c2, err := d.Dial(testContext(t))

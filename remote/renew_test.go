@@ -35,7 +35,7 @@ func TestHostRenewAndOnPaired(t *testing.T) {
 	defer hc.Close()
 	select {
 	case h := <-paired:
-		assert.Equal(t, joinCfg.Identity.DeviceID, h.DeviceID)
+		assert.Equal(t, joinCfg.Identity.DeviceID, h.ID)
 		assert.Equal(t, joinCfg.Identity.Fingerprint, h.Fingerprint)
 	default:
 		t.Fatal("OnPaired was not called before the connection was handed over")

@@ -71,7 +71,7 @@ func DialServer(ctx context.Context, wsURL string, cfg peer.Config, deviceType s
 	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
 	c, err := rendezvous.Dial(ctx, wsURL, rendezvous.Hello{
-		DeviceID:    cfg.Identity.DeviceID,
+		ID:          cfg.Identity.DeviceID,
 		Name:        cfg.Name,
 		Type:        deviceType,
 		Fingerprint: cfg.Identity.Fingerprint,

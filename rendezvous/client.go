@@ -111,7 +111,7 @@ type Client struct {
 // and says hello. ctx bounds only this setup; the connection lasts until
 // Close or until the server goes away (Done, Err).
 func Dial(ctx context.Context, url string, hello Hello, opts ...DialOption) (*Client, error) {
-	if err := hello.Validate(); err != nil {
+	if err := hello.ValidateAdvertised(); err != nil {
 		return nil, fmt.Errorf("rendezvous hello: %w", err)
 	}
 	o := dialOptions{keepAlive: 15 * time.Second}
@@ -257,13 +257,13 @@ func (c *Client) Announce(ctx context.Context, key crypto.Signer, cert []byte) e
 		return errors.New("announce: the certificate is not the hello's")
 	}
 	// An ECDSA crypto.Signer returns an ASN.1 signature.
-	sig, err := key.Sign(rand.Reader, AnnounceDigest(c.nonce, c.hello.DeviceID), crypto.SHA256)
+	sig, err := key.Sign(rand.Reader, AnnounceDigest(c.nonce, c.hello.ID), crypto.SHA256)
 	if err != nil {
 		return fmt.Errorf("announce: sign: %w", err)
 	}
 	_, err = c.request(ctx, &Envelope{
 		Type:        TypeAnnounce,
-		DeviceID:    c.hello.DeviceID,
+		DeviceID:    c.hello.ID,
 		Certificate: base64.StdEncoding.EncodeToString(cert),
 		Sig:         base64.StdEncoding.EncodeToString(sig),
 	})
@@ -280,7 +280,7 @@ func (c *Client) Find(ctx context.Context, deviceID string) (Peer, error) {
 	if r.Peer == nil {
 		return Peer{}, errors.New("rendezvous server: found without a peer")
 	}
-	if r.Peer.DeviceID != deviceID || r.Peer.Hello.Validate() != nil {
+	if r.Peer.ID != deviceID || r.Peer.Hello.ValidateAdvertised() != nil {
 		return Peer{}, errors.New("rendezvous server: found another device, or one whose id is not its certificate's")
 	}
 	return *r.Peer, nil
@@ -428,7 +428,7 @@ func eventOf(e *Envelope) Event {
 	case TypePeerJoined:
 		// A peer whose hello breaks the rules (an id that is not its
 		// fingerprint's) comes from a server that lies: ignored.
-		if e.Peer != nil && e.Peer.Hello.Validate() == nil {
+		if e.Peer != nil && e.Peer.Hello.ValidateAdvertised() == nil {
 			return PeerJoined{Peer: *e.Peer, Code: e.Code}
 		}
 	case TypePeerLeft:

@@ -11,8 +11,7 @@ import (
 	"slices"
 
 	"github.com/coder/websocket"
-
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // readLoop reads and handles messages until the connection ends or breaks
@@ -310,7 +309,7 @@ func (s *Server) leaveLocked(c *conn, r *room) {
 
 func (c *conn) handleAnnounce(env *Envelope) bool {
 	s := c.s
-	if env.DeviceID != c.hello.DeviceID {
+	if env.DeviceID != c.hello.ID {
 		return c.refuse(env, newError(CodeBadMessage, "announce: device id differs from the hello's"))
 	}
 	now := s.cfg.Now()
@@ -328,7 +327,7 @@ func (c *conn) handleAnnounce(env *Envelope) bool {
 	if err != nil {
 		return c.refuse(env, newError(CodeBadSignature, "certificate is not base64"))
 	}
-	if fingerprintOf(cert) != c.hello.Fingerprint || identity.CheckID(env.DeviceID, fingerprintOf(cert)) != nil {
+	if fingerprintOf(cert) != c.hello.Fingerprint || device.CheckID(env.DeviceID, fingerprintOf(cert)) != nil {
 		return c.refuse(env, newError(CodeBadSignature, "the certificate is not the one the device id and the hello's fingerprint name"))
 	}
 	parsed, err := x509.ParseCertificate(cert)

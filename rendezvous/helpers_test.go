@@ -73,7 +73,7 @@ func testHello(name string) Hello {
 	}
 	fp := "sha-256 " + strings.Join(pairs, ":")
 	return Hello{
-		DeviceID:    identity.DeviceIDFor(fp),
+		ID:          identity.DeviceIDFor(fp),
 		Name:        name,
 		Type:        "laptop",
 		Fingerprint: fp,

@@ -35,20 +35,20 @@ func newCert(t testing.TB, key *ecdsa.PrivateKey) []byte {
 	return der
 }
 
-// device is a device with a real key and certificate: its hello's
+// signedDevice is a signedDevice with a real key and certificate: its hello's
 // fingerprint names the certificate and its id derives from it.
-type device struct {
+type signedDevice struct {
 	hello Hello
 	key   *ecdsa.PrivateKey
 	cert  []byte
 }
 
-func newDevice(t testing.TB, name string) device {
+func newDevice(t testing.TB, name string) signedDevice {
 	key := newKey(t)
 	cert := newCert(t, key)
 	fp := fingerprintOf(cert)
-	return device{
-		hello: Hello{DeviceID: identity.DeviceIDFor(fp), Name: name, Type: "laptop", Fingerprint: fp},
+	return signedDevice{
+		hello: Hello{ID: identity.DeviceIDFor(fp), Name: name, Type: "laptop", Fingerprint: fp},
 		key:   key, cert: cert,
 	}
 }
@@ -71,11 +71,11 @@ func TestPresence(t *testing.T) {
 	laptop := h.dial("192.0.2.1", laptopHello)
 	phone := h.dial("198.51.100.2", testHello("phone"))
 
-	_, err := phone.Find(ctxT(t), laptopHello.DeviceID)
+	_, err := phone.Find(ctxT(t), laptopHello.ID)
 	assert.ErrorIs(t, err, ErrNotFound, "not announced yet")
 
 	require.NoError(t, laptop.Announce(ctxT(t), laptopDev.key, laptopDev.cert))
-	peer, err := phone.Find(ctxT(t), laptopHello.DeviceID)
+	peer, err := phone.Find(ctxT(t), laptopHello.ID)
 	require.NoError(t, err)
 	assert.Equal(t, Peer{ClientID: laptop.ClientID(), Hello: laptopHello}, peer)
 	pj := expectType[PeerJoined](t, laptop)
@@ -84,7 +84,7 @@ func TestPresence(t *testing.T) {
 	assert.Equal(t, 1, h.srv.Stats().Links)
 
 	// Finding again changes nothing.
-	_, err = phone.Find(ctxT(t), laptopHello.DeviceID)
+	_, err = phone.Find(ctxT(t), laptopHello.ID)
 	require.NoError(t, err)
 	assert.Equal(t, 1, h.srv.Stats().Links)
 
@@ -94,7 +94,7 @@ func TestPresence(t *testing.T) {
 	assert.Equal(t, laptop.ClientID(), expectType[Signal](t, phone).From)
 
 	// Nobody finds itself.
-	_, err = laptop.Find(ctxT(t), laptopHello.DeviceID)
+	_, err = laptop.Find(ctxT(t), laptopHello.ID)
 	assert.ErrorIs(t, err, ErrNotFound)
 
 	// The link ends with either side.
@@ -107,7 +107,7 @@ func TestPresence(t *testing.T) {
 	laptop2 := h.dial("192.0.2.9", laptopHello)
 	require.NoError(t, laptop2.Announce(ctxT(t), laptopDev.key, laptopDev.cert))
 	tablet := h.dial("198.51.100.3", testHello("tablet"))
-	peer, err = tablet.Find(ctxT(t), laptopHello.DeviceID)
+	peer, err = tablet.Find(ctxT(t), laptopHello.ID)
 	require.NoError(t, err)
 	assert.Equal(t, laptop2.ClientID(), peer.ClientID)
 }
@@ -122,27 +122,27 @@ func TestPresenceRefusesForgeries(t *testing.T) {
 	// First come: a hello claiming the victim's id with mallory's own
 	// certificate is refused before anything is stored.
 	squat := mallory.hello
-	squat.DeviceID = victim.hello.DeviceID
+	squat.ID = victim.hello.ID
 	squatter := h.raw("203.0.113.4", nil)
 	squatter.send(&Envelope{Type: TypeHello, Req: 1, Device: &squat})
 	assert.Equal(t, CodeBadHello, squatter.read().Code)
 
 	// Another device id's hello cannot announce the victim.
 	other := h.raw("203.0.113.5", &mallory.hello)
-	other.send(announceEnv(t, mallory.key, mallory.cert, other.welcome.Nonce, victim.hello.DeviceID))
+	other.send(announceEnv(t, mallory.key, mallory.cert, other.welcome.Nonce, victim.hello.ID))
 	assert.Equal(t, CodeBadMessage, other.read().Code)
 
 	// A connection claiming the victim's hello (its id and fingerprint are
 	// public)...
 	claim := h.raw("203.0.113.6", &victim.hello)
 	// ...announcing with its own certificate and key,
-	claim.send(announceEnv(t, mallory.key, mallory.cert, claim.welcome.Nonce, victim.hello.DeviceID))
+	claim.send(announceEnv(t, mallory.key, mallory.cert, claim.welcome.Nonce, victim.hello.ID))
 	assert.Equal(t, CodeBadSignature, claim.read().Code)
 	// ...with the victim's certificate but a signature by another key,
-	claim.send(announceEnv(t, mallory.key, victim.cert, claim.welcome.Nonce, victim.hello.DeviceID))
+	claim.send(announceEnv(t, mallory.key, victim.cert, claim.welcome.Nonce, victim.hello.ID))
 	assert.Equal(t, CodeBadSignature, claim.read().Code)
 	// ...or with garbage,
-	garbage := announceEnv(t, mallory.key, victim.cert, claim.welcome.Nonce, victim.hello.DeviceID)
+	garbage := announceEnv(t, mallory.key, victim.cert, claim.welcome.Nonce, victim.hello.ID)
 	garbage.Certificate = base64.StdEncoding.EncodeToString([]byte("not a certificate"))
 	claim.send(garbage)
 	assert.Equal(t, CodeBadSignature, claim.read().Code)
@@ -152,11 +152,11 @@ func TestPresenceRefusesForgeries(t *testing.T) {
 	real := h.dial("192.0.2.1", victim.hello)
 	require.NoError(t, real.Announce(ctxT(t), victim.key, victim.cert))
 	// A signature replayed from its connection (another nonce) is refused.
-	claim.send(announceEnv(t, victim.key, victim.cert, real.nonce, victim.hello.DeviceID))
+	claim.send(announceEnv(t, victim.key, victim.cert, real.nonce, victim.hello.ID))
 	assert.Equal(t, CodeBadSignature, claim.read().Code)
 
 	finder := h.dial("198.51.100.1", testHello("finder"))
-	peer, err := finder.Find(ctxT(t), victim.hello.DeviceID)
+	peer, err := finder.Find(ctxT(t), victim.hello.ID)
 	require.NoError(t, err)
 	assert.Equal(t, real.ClientID(), peer.ClientID)
 
@@ -172,11 +172,11 @@ func TestAnnounceNeedsP256(t *testing.T) {
 	require.NoError(t, err)
 	cert := newCert(t, k)
 	fp := fingerprintOf(cert)
-	c := h.dial("192.0.2.1", Hello{DeviceID: identity.DeviceIDFor(fp), Name: "a", Type: "laptop", Fingerprint: fp})
+	c := h.dial("192.0.2.1", Hello{ID: identity.DeviceIDFor(fp), Name: "a", Type: "laptop", Fingerprint: fp})
 	assert.Error(t, c.Announce(ctxT(t), k, cert))
 
 	// Nor does the server take one.
-	r := h.raw("192.0.2.2", &Hello{DeviceID: identity.DeviceIDFor(fp), Name: "b", Type: "laptop", Fingerprint: fp})
+	r := h.raw("192.0.2.2", &Hello{ID: identity.DeviceIDFor(fp), Name: "b", Type: "laptop", Fingerprint: fp})
 	r.send(announceEnv(t, k, cert, r.welcome.Nonce, identity.DeviceIDFor(fp)))
 	assert.Equal(t, CodeBadSignature, r.read().Code)
 }
@@ -186,7 +186,7 @@ func TestAnnounceNeedsP256(t *testing.T) {
 func TestClientIgnoresMismatchedPeer(t *testing.T) {
 	good := testHello("good")
 	bad := good
-	bad.DeviceID = testHello("other").DeviceID
+	bad.ID = testHello("other").ID
 	assert.Equal(t, PeerJoined{Peer: Peer{ClientID: "0123456789abcdef", Hello: good}},
 		eventOf(&Envelope{Type: TypePeerJoined, Peer: &Peer{ClientID: "0123456789abcdef", Hello: good}}))
 	assert.Nil(t, eventOf(&Envelope{Type: TypePeerJoined, Peer: &Peer{ClientID: "0123456789abcdef", Hello: bad}}))

@@ -7,8 +7,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/thepeerdrop/peerdrop/discovery"
-	"github.com/thepeerdrop/peerdrop/signaling"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // Subprotocol is the WebSocket subprotocol a client must ask for; the server
@@ -96,25 +95,11 @@ type Envelope struct {
 
 // Hello is what a device says about itself: the fields of the LAN hello
 // (docs/PROTOCOL.md, section 2.1) and the device type of its DNS-SD record
-// (section 12). They are claims; the fingerprint is checked end to end by
-// DTLS and the pairing PAKE, never by this server.
-type Hello struct {
-	DeviceID    string `json:"device_id,omitempty"`
-	Name        string `json:"name,omitempty"`
-	Type        string `json:"type,omitempty"`
-	Fingerprint string `json:"fingerprint,omitempty"`
-}
-
-// Validate applies the LAN hello's rules and requires a known device type.
-func (h Hello) Validate() error {
-	return discovery.Info{
-		ID:          h.DeviceID,
-		Name:        h.Name,
-		Type:        h.Type,
-		Version:     int(signaling.Version),
-		Fingerprint: h.Fingerprint,
-	}.Validate()
-}
+// (section 12), as device.Device, whose JSON form this protocol defines.
+// They are claims; the fingerprint is checked end to end by DTLS and the
+// pairing PAKE, never by this server. A hello must pass
+// device.Device.ValidateAdvertised (a known type included).
+type Hello = device.Device
 
 // Peer is another client as the server describes it: its connection's
 // client id and the hello it sent. In peer-left only ClientID is set.
@@ -131,10 +116,7 @@ type ICEServer struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
-var (
-	deviceIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	clientIDRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
-)
+var clientIDRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // DecodeEnvelope parses and checks one message a client sent, as the server
 // does before acting on it. On error the returned Envelope still carries the
@@ -162,7 +144,7 @@ func (e *Envelope) check(maxPayload int) error {
 		if e.Device == nil {
 			return newError(CodeBadHello, "hello without a device")
 		}
-		if err := e.Device.Validate(); err != nil {
+		if err := e.Device.ValidateAdvertised(); err != nil {
 			return newError(CodeBadHello, err.Error())
 		}
 	case TypeCreate:
@@ -175,14 +157,14 @@ func (e *Envelope) check(maxPayload int) error {
 			return newError(CodeBadCode, "")
 		}
 	case TypeAnnounce:
-		if !deviceIDRe.MatchString(e.DeviceID) {
+		if device.ValidateID(e.DeviceID) != nil {
 			return newError(CodeBadMessage, "announce: bad device id")
 		}
 		if e.Certificate == "" || len(e.Certificate) > maxCertificate || e.Sig == "" || len(e.Sig) > maxField {
 			return newError(CodeBadMessage, "announce: certificate and sig are required")
 		}
 	case TypeFind:
-		if !deviceIDRe.MatchString(e.DeviceID) {
+		if device.ValidateID(e.DeviceID) != nil {
 			return newError(CodeBadMessage, "find: bad device id")
 		}
 	case TypeSignal:

@@ -130,7 +130,7 @@ func TestDecodeEnvelope(t *testing.T) {
 	}{
 		{"hello", mustJSON(t, Envelope{Type: TypeHello, Device: &hello}), ""},
 		{"hello without device", `{"type":"hello"}`, CodeBadHello},
-		{"hello id not its fingerprint's", `{"type":"hello","device":{"device_id":"` + testHello("other").DeviceID + `","name":"n","type":"laptop","fingerprint":"` + hello.Fingerprint + `"}}`, CodeBadHello},
+		{"hello id not its fingerprint's", `{"type":"hello","device":{"device_id":"` + testHello("other").ID + `","name":"n","type":"laptop","fingerprint":"` + hello.Fingerprint + `"}}`, CodeBadHello},
 		{"hello bad type", `{"type":"hello","device":{"device_id":"a","name":"n","type":"toaster","fingerprint":"` + hello.Fingerprint + `"}}`, CodeBadHello},
 		{"create", `{"type":"create","req":1}`, ""},
 		{"join", `{"type":"join","code":"7KQ2M-XW4PD"}`, ""},

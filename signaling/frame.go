@@ -11,10 +11,8 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // Version is the handshake protocol version, the first byte of every frame.
@@ -119,27 +117,59 @@ func ReadFrame(r io.Reader) (Frame, error) {
 
 // Hello introduces a device. The listener sends its own first, the dialer
 // replies with its own once it has checked the listener's.
+//
+// Its Device's Type is the sender's device type as it advertises it
+// (desktop, laptop, phone, tablet, server; section 2.3), for a device that
+// is not advertised (a command line that only sends). A claim, like the
+// name; DecodeHello drops what is not a short lower-case word.
 type Hello struct {
-	DeviceID    string `json:"device_id"`
-	Name        string `json:"name"`
-	Version     int    `json:"version"`
-	Fingerprint string `json:"fingerprint"`
-	// Type is the sender's device type as it advertises it (desktop,
-	// laptop, phone, tablet, server; section 2.3), for a device that is not
-	// advertised (a command line that only sends). A claim, like the name;
-	// DecodeHello drops what is not a short lower-case word.
-	Type string `json:"type,omitempty"`
+	device.Device
+	Version int
 	// Trickle says the sender keeps the stream open after the handshake for
 	// trickled candidates and ICE restarts (section 2.4). Only streams that
 	// outlive the handshake offer it (a pipe through a rendezvous server);
 	// a session trickles when both hellos say so.
-	Trickle bool `json:"trickle,omitempty"`
+	Trickle bool
 	// Commit is the listener's commitment to its nonce:
 	// hex(SHA-256(nonce)), 64 lower-case hex digits (section 2.2).
-	Commit string `json:"commit,omitempty"`
+	Commit string
 	// Nonce is the dialer's nonce: 32 random bytes in 64 lower-case hex
 	// digits, sent once it holds the listener's commitment.
-	Nonce string `json:"nonce,omitempty"`
+	Nonce string
+}
+
+// helloWire is a hello as it is sent (section 2.1): the device's fields
+// are spelled as this protocol spells them, in this order.
+type helloWire struct {
+	ID          string `json:"device_id"`
+	Name        string `json:"name"`
+	Version     int    `json:"version"`
+	Fingerprint string `json:"fingerprint"`
+	Type        string `json:"type,omitempty"`
+	Trickle     bool   `json:"trickle,omitempty"`
+	Commit      string `json:"commit,omitempty"`
+	Nonce       string `json:"nonce,omitempty"`
+}
+
+// MarshalJSON writes h as section 2.1 spells it.
+func (h Hello) MarshalJSON() ([]byte, error) {
+	return json.Marshal(helloWire{
+		ID: h.ID, Name: h.Name, Version: h.Version, Fingerprint: h.Fingerprint,
+		Type: h.Type, Trickle: h.Trickle, Commit: h.Commit, Nonce: h.Nonce,
+	})
+}
+
+// UnmarshalJSON reads a hello as section 2.1 spells it.
+func (h *Hello) UnmarshalJSON(b []byte) error {
+	var w helloWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*h = Hello{
+		Device:  device.Device{ID: w.ID, Name: w.Name, Type: w.Type, Fingerprint: w.Fingerprint},
+		Version: w.Version, Trickle: w.Trickle, Commit: w.Commit, Nonce: w.Nonce,
+	}
+	return nil
 }
 
 // SDP carries an offer or an answer. The handshake's answer also reveals
@@ -183,30 +213,24 @@ func (e *RemoteError) Error() string {
 	return fmt.Sprintf("peer refused the handshake (%s): %s", e.Code, e.Message)
 }
 
-var (
-	deviceIDRe    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	fingerprintRe = regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
-)
-
 // Validate reports whether h is well formed, its id included: it must be
-// identity.DeviceIDFor(h.Fingerprint) (an error that wraps both
-// ErrMalformed and identity.ErrIDMismatch otherwise).
+// device.IDFor(h.Fingerprint) (an error that wraps both ErrMalformed and
+// device.ErrIDMismatch otherwise). The id and name are checked before the
+// version, so that a peer of another version that names itself well is
+// told ErrVersion.
 func (h Hello) Validate() error {
-	if !deviceIDRe.MatchString(h.DeviceID) {
-		return fmt.Errorf("%w: hello: bad device id", ErrMalformed)
+	if err := device.ValidateID(h.ID); err != nil {
+		return fmt.Errorf("%w: hello: %w", ErrMalformed, err)
 	}
-	if err := ValidateName(h.Name); err != nil {
-		return fmt.Errorf("%w: hello: %v", ErrMalformed, err)
+	if err := device.ValidateName(h.Name); err != nil {
+		return fmt.Errorf("%w: hello: %w", ErrMalformed, err)
 	}
 	if h.Version != int(Version) {
 		return fmt.Errorf("%w: hello says version %d", ErrVersion, h.Version)
 	}
-	if !fingerprintRe.MatchString(h.Fingerprint) {
-		return fmt.Errorf("%w: hello: bad fingerprint", ErrMalformed)
-	}
 	// Self-certifying ids: a hello names the certificate it claims, so an
 	// id cannot be claimed without it (DTLS later proves the certificate).
-	if err := identity.CheckID(h.DeviceID, h.Fingerprint); err != nil {
+	if err := h.Device.Validate(); err != nil {
 		return fmt.Errorf("%w: hello: %w", ErrMalformed, err)
 	}
 	if h.Commit != "" && !hex64Re.MatchString(h.Commit) {
@@ -218,18 +242,8 @@ func (h Hello) Validate() error {
 	return nil
 }
 
-// ValidateName checks a display name: 1 to 64 bytes of printable UTF-8.
-func ValidateName(name string) error {
-	if name == "" || len(name) > 64 || !utf8.ValidString(name) {
-		return errors.New("display name must be 1 to 64 bytes of UTF-8")
-	}
-	for _, r := range name {
-		if !unicode.IsPrint(r) {
-			return errors.New("display name has a control character")
-		}
-	}
-	return nil
-}
+// ValidateName is device.ValidateName: 1 to 64 bytes of printable UTF-8.
+func ValidateName(name string) error { return device.ValidateName(name) }
 
 // DecodeHello parses and validates a hello payload.
 func DecodeHello(p []byte) (Hello, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 const testFingerprint = "sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
@@ -33,7 +34,7 @@ func fingerprintOf(seed string) string {
 }
 
 func validHello() Hello {
-	return Hello{DeviceID: testID, Name: "Alice's laptop", Version: int(Version), Fingerprint: testFingerprint}
+	return Hello{Device: device.Device{ID: testID, Name: "Alice's laptop", Fingerprint: testFingerprint}, Version: int(Version)}
 }
 
 // header builds a raw frame header.
@@ -172,21 +173,21 @@ func TestHelloValidate(t *testing.T) {
 		wantErr error // nil: valid
 	}{
 		{"valid", validHello(), nil},
-		{"id of another certificate", mod(func(h *Hello) { h.DeviceID = identity.DeviceIDFor(fingerprintOf("other")) }), identity.ErrIDMismatch},
-		{"id one digit off", mod(func(h *Hello) { h.DeviceID = testID[:31] + "0" }), identity.ErrIDMismatch},
-		{"id upper case", mod(func(h *Hello) { h.DeviceID = strings.ToUpper(testID) }), identity.ErrIDMismatch},
-		{"id with dash and underscore", mod(func(h *Hello) { h.DeviceID = "a-b_C" }), ErrMalformed},
-		{"id 64 chars", mod(func(h *Hello) { h.DeviceID = strings.Repeat("a", 64) }), ErrMalformed},
-		{"old random id", mod(func(h *Hello) { h.DeviceID = "0123456789abcdef" }), identity.ErrIDMismatch},
+		{"id of another certificate", mod(func(h *Hello) { h.ID = identity.DeviceIDFor(fingerprintOf("other")) }), identity.ErrIDMismatch},
+		{"id one digit off", mod(func(h *Hello) { h.ID = testID[:31] + "0" }), identity.ErrIDMismatch},
+		{"id upper case", mod(func(h *Hello) { h.ID = strings.ToUpper(testID) }), identity.ErrIDMismatch},
+		{"id with dash and underscore", mod(func(h *Hello) { h.ID = "a-b_C" }), ErrMalformed},
+		{"id 64 chars", mod(func(h *Hello) { h.ID = strings.Repeat("a", 64) }), ErrMalformed},
+		{"old random id", mod(func(h *Hello) { h.ID = "0123456789abcdef" }), identity.ErrIDMismatch},
 		{"name 64 bytes", mod(func(h *Hello) { h.Name = strings.Repeat("n", 64) }), nil},
 		{"unicode name", mod(func(h *Hello) { h.Name = "Zoë's 电脑 📱" }), nil},
 
-		{"empty id", mod(func(h *Hello) { h.DeviceID = "" }), ErrMalformed},
-		{"id 65 chars", mod(func(h *Hello) { h.DeviceID = strings.Repeat("a", 65) }), ErrMalformed},
-		{"id with space", mod(func(h *Hello) { h.DeviceID = "a b" }), ErrMalformed},
-		{"id with slash", mod(func(h *Hello) { h.DeviceID = "../etc" }), ErrMalformed},
-		{"id with newline", mod(func(h *Hello) { h.DeviceID = "abc\n" }), ErrMalformed},
-		{"id non-ascii", mod(func(h *Hello) { h.DeviceID = "abcé" }), ErrMalformed},
+		{"empty id", mod(func(h *Hello) { h.ID = "" }), ErrMalformed},
+		{"id 65 chars", mod(func(h *Hello) { h.ID = strings.Repeat("a", 65) }), ErrMalformed},
+		{"id with space", mod(func(h *Hello) { h.ID = "a b" }), ErrMalformed},
+		{"id with slash", mod(func(h *Hello) { h.ID = "../etc" }), ErrMalformed},
+		{"id with newline", mod(func(h *Hello) { h.ID = "abc\n" }), ErrMalformed},
+		{"id non-ascii", mod(func(h *Hello) { h.ID = "abcé" }), ErrMalformed},
 
 		{"empty name", mod(func(h *Hello) { h.Name = "" }), ErrMalformed},
 		{"name 65 bytes", mod(func(h *Hello) { h.Name = strings.Repeat("n", 65) }), ErrMalformed},
@@ -236,7 +237,7 @@ func TestDecodeHello(t *testing.T) {
 	raw := `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` + testFingerprint + `"}`
 	h, err = DecodeHello([]byte(raw))
 	require.NoError(t, err)
-	assert.Equal(t, Hello{DeviceID: testID, Name: "Bob", Version: 2, Fingerprint: testFingerprint}, h)
+	assert.Equal(t, Hello{Device: device.Device{ID: testID, Name: "Bob", Fingerprint: testFingerprint}, Version: 2}, h)
 
 	for _, bad := range []string{"", "null", "{}", "[]", `{"device_id":1}`, "{", `{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":1,"fingerprint":"` + testFingerprint + `"}`} {
 		_, err := DecodeHello([]byte(bad))

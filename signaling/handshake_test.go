@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // tcpPair returns both ends of a real TCP connection on 127.0.0.1.
@@ -49,7 +50,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 // from seed and the id it derives.
 func helloFor(seed, name string) Hello {
 	fp := fingerprintOf(seed)
-	return Hello{DeviceID: identity.DeviceIDFor(fp), Name: name, Version: int(Version), Fingerprint: fp}
+	return Hello{Device: device.Device{ID: identity.DeviceIDFor(fp), Name: name, Fingerprint: fp}, Version: int(Version)}
 }
 
 type answerResult struct {
@@ -136,7 +137,7 @@ func TestHandshakeFullExchange(t *testing.T) {
 		checked = h
 		return nil
 	}, func(remote Hello, offer string) (string, error) {
-		if remote.DeviceID != offererHello.DeviceID || remote.Fingerprint != offererHello.Fingerprint || offer != offerSDP {
+		if remote.ID != offererHello.ID || remote.Fingerprint != offererHello.Fingerprint || offer != offerSDP {
 			return "", errors.New("answer got the wrong hello or offer")
 		}
 		return answerSDP, nil
@@ -244,11 +245,11 @@ func TestAnswererRejects(t *testing.T) {
 	require.NoError(t, err)
 	noNonceHello, err := json.Marshal(helloFor("o", "O"))
 	require.NoError(t, err)
-	badHello, err := json.Marshal(Hello{DeviceID: "bad id!", Name: "O", Version: int(Version), Fingerprint: testFingerprint})
+	badHello, err := json.Marshal(Hello{Device: device.Device{ID: "bad id!", Name: "O", Fingerprint: testFingerprint}, Version: int(Version)})
 	require.NoError(t, err)
-	v1Hello, err := json.Marshal(Hello{DeviceID: testID, Name: "O", Version: 1, Fingerprint: testFingerprint})
+	v1Hello, err := json.Marshal(Hello{Device: device.Device{ID: testID, Name: "O", Fingerprint: testFingerprint}, Version: 1})
 	require.NoError(t, err)
-	v3Hello, err := json.Marshal(Hello{DeviceID: testID, Name: "O", Version: int(Version) + 1, Fingerprint: testFingerprint})
+	v3Hello, err := json.Marshal(Hello{Device: device.Device{ID: testID, Name: "O", Fingerprint: testFingerprint}, Version: int(Version) + 1})
 	require.NoError(t, err)
 	frame := func(v byte, ft FrameType, p []byte) []byte {
 		return append(header(v, ft, uint32(len(p))), p...)
@@ -396,7 +397,7 @@ func TestOffererRejectsBadAnswerer(t *testing.T) {
 		{
 			name: "answerer hello invalid",
 			reply: func(t *testing.T, server net.Conn) {
-				writeJSONFrame(t, server, TypeHello, Hello{DeviceID: testID, Name: "", Version: int(Version), Fingerprint: testFingerprint})
+				writeJSONFrame(t, server, TypeHello, Hello{Device: device.Device{ID: testID, Name: "", Fingerprint: testFingerprint}, Version: int(Version)})
 			},
 			wantCode: CodeBadHello,
 			wantErr:  ErrMalformed,
@@ -535,7 +536,7 @@ func TestListenerSpeaksFirst(t *testing.T) {
 		require.Equal(t, TypeHello, f.Type)
 		h, err := DecodeHello(f.Payload)
 		require.NoError(t, err)
-		assert.Equal(t, helloFor("answerer", "Receiver").DeviceID, h.DeviceID)
+		assert.Equal(t, helloFor("answerer", "Receiver").ID, h.ID)
 		assert.Len(t, h.Commit, 64)
 		_ = client.Close()
 		require.Error(t, waitAnswer(t, res).err)

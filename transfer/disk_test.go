@@ -257,10 +257,9 @@ func TestFoldersOnlyWithTheirData(t *testing.T) {
 	link, err := dialer(t, h.addr)(ctx)
 	require.NoError(t, err)
 	defer link.Close()
-	dc := link.DataChannel()
 	id := NewID()
 	for _, m := range offerJSON(id, "", entries...) {
-		require.NoError(t, dc.SendText(m.(string)))
+		require.NoError(t, link.SendText([]byte(m.(string))))
 	}
 	for m := range link.Messages() {
 		reply, err := DecodeMessage(m.Data)
@@ -272,10 +271,10 @@ func TestFoldersOnlyWithTheirData(t *testing.T) {
 	assert.Equal(t, []string{StateDir}, topNames(t, h.dir))
 	// Half a file: still no folder.
 	f, _ := Encode(Message{Type: TypeFile, Index: 1})
-	require.NoError(t, dc.SendText(string(f)))
-	require.NoError(t, dc.Send([]byte("da")))
+	require.NoError(t, link.SendText(f))
+	require.NoError(t, link.Send([]byte("da")))
 	c, _ := Encode(Message{Type: TypeCancel, Index: -1})
-	require.NoError(t, dc.SendText(string(c)))
+	require.NoError(t, link.SendText(c))
 	h.events.wait(t, "transfer-done", func(e Event) bool { _, ok := e.(TransferDone); return ok })
 	assert.Empty(t, snapshot(t, h.dir), "a cancelled offer leaves nothing")
 
@@ -303,9 +302,8 @@ func TestCancelRemovesOnlyFoldersItMade(t *testing.T) {
 	link, err := dialer(t, h.addr)(ctx)
 	require.NoError(t, err)
 	defer link.Close()
-	dc := link.DataChannel()
 	for _, m := range offerJSON(NewID(), "", entries...) {
-		require.NoError(t, dc.SendText(m.(string)))
+		require.NoError(t, link.SendText([]byte(m.(string))))
 	}
 	for m := range link.Messages() {
 		reply, err := DecodeMessage(m.Data)
@@ -320,10 +318,10 @@ func TestCancelRemovesOnlyFoldersItMade(t *testing.T) {
 		{Type: TypeCancel, Index: -1},
 	} {
 		b, _ := Encode(m)
-		require.NoError(t, dc.SendText(string(b)))
+		require.NoError(t, link.SendText(b))
 		if m.Type == TypeFile {
 			data := "data"
-			require.NoError(t, dc.Send([]byte(data)))
+			require.NoError(t, link.Send([]byte(data)))
 		}
 	}
 	h.events.wait(t, "transfer-done", func(e Event) bool { _, ok := e.(TransferDone); return ok })

@@ -5,28 +5,34 @@ import (
 	"errors"
 	"time"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/thepeerdrop/peerdrop/internal/datachan"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
-// Peer names the other side of a link, as its handshake introduced it.
+// Peer names the other side of a link, as its handshake introduced it. Its
+// Type is the device type its hello claims ("" when it says none).
 type Peer struct {
-	DeviceID    string
-	Name        string
-	Fingerprint string
+	device.Device
 	// Code is the verification code of the connection (peer.Conn.Code);
 	// it depends on that handshake's nonces, so each connection has its own.
 	Code string
-	// Type is the device type its hello claims ("" when it says none).
-	Type string
 }
 
-// Link is an open connection to a peer with its data channel. peer.Conn is one.
+// Link is an open, ordered and reliable data channel to a peer. peer.Conn
+// is one; datachan.Pipe makes an in-memory pair for tests.
 type Link interface {
-	// DataChannel is used for sending and for the buffered amount.
-	DataChannel() *webrtc.DataChannel
+	// SendText sends a string message (a control message), Send a binary
+	// one (file data). Neither blocks for the peer, nor keeps p.
+	SendText(p []byte) error
+	Send(p []byte) error
 	// Messages delivers what the peer sends, in order, from the moment the
 	// channel opened; when nobody reads, the peer is held back.
-	Messages() <-chan webrtc.DataChannelMessage
+	Messages() <-chan datachan.Message
+	// BufferedAmount is how many bytes sent still wait to reach the peer.
+	BufferedAmount() uint64
+	// LowWater returns a channel that receives a value each time the
+	// buffered amount falls to n bytes or below; a later call replaces it.
+	LowWater(n uint64) <-chan struct{}
 	// Done is closed when the connection has failed or closed.
 	Done() <-chan struct{}
 	Close() error
@@ -169,41 +175,32 @@ func (TextDelivered) event() {}
 // inbox gathers what the goroutine that owns a session waits for: the
 // peer's messages and the "buffer has room again" signal.
 type inbox struct {
-	msgs <-chan webrtc.DataChannelMessage
-	low  chan struct{}
+	msgs <-chan datachan.Message
+	low  <-chan struct{}
 }
 
 func newInbox(link Link, lowWater uint64) *inbox {
-	in := &inbox{msgs: link.Messages(), low: make(chan struct{}, 1)}
-	dc := link.DataChannel()
-	dc.SetBufferedAmountLowThreshold(lowWater)
-	dc.OnBufferedAmountLow(func() {
-		select {
-		case in.low <- struct{}{}:
-		default:
-		}
-	})
-	return in
+	return &inbox{msgs: link.Messages(), low: link.LowWater(lowWater)}
 }
 
 // sendMessage encodes and sends a control message.
-func sendMessage(dc *webrtc.DataChannel, m Message) error {
+func sendMessage(link Link, m Message) error {
 	p, err := Encode(m)
 	if err != nil {
 		return err
 	}
-	if err := dc.SendText(string(p)); err != nil {
+	if err := link.SendText(p); err != nil {
 		return errors.Join(ErrClosed, err)
 	}
 	return nil
 }
 
 // flush waits, up to max, until the peer has acknowledged everything sent
-// on dc: used before a deliberate close, whose teardown would otherwise drop
+// on link: used before a deliberate close, whose teardown would otherwise drop
 // the last message (an "error", a "cancel") still queued behind file data.
-func flush(dc *webrtc.DataChannel, max time.Duration) {
+func flush(link Link, max time.Duration) {
 	deadline := time.Now().Add(max)
-	for dc.BufferedAmount() > 0 && time.Now().Before(deadline) {
+	for link.BufferedAmount() > 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }

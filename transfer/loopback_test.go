@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/peertest"
 	"github.com/thepeerdrop/peerdrop/peer"
 )
@@ -102,7 +103,7 @@ func startReceiver(t *testing.T, decide func(context.Context, OfferReceived) boo
 			case h.conns <- c:
 			default:
 			}
-			err := h.rcv.Handle(ctx, Peer{DeviceID: c.Remote.DeviceID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}, c)
+			err := h.rcv.Handle(ctx, Peer{Device: device.Device{ID: c.Remote.ID, Name: c.Remote.Name, Fingerprint: c.Remote.Fingerprint}}, c)
 			select {
 			case h.errs <- err:
 			default:
@@ -325,13 +326,18 @@ func hostile(t *testing.T, h *receiverHost, msgs ...any) []Message {
 	link, err := dialer(t, h.addr)(ctx)
 	require.NoError(t, err)
 	defer link.Close()
-	dc := link.DataChannel()
+	return hostileOn(t, link, msgs...)
+}
+
+// hostileOn sends msgs on link and returns the receiver's answers, as hostile.
+func hostileOn(t *testing.T, link Link, msgs ...any) []Message {
+	t.Helper()
 	for _, m := range msgs {
 		switch m := m.(type) {
 		case string:
-			require.NoError(t, dc.SendText(m))
+			require.NoError(t, link.SendText([]byte(m)))
 		case []byte:
-			require.NoError(t, dc.Send(m))
+			require.NoError(t, link.Send(m))
 		}
 	}
 	var replies []Message
@@ -373,6 +379,22 @@ func offerJSON(id string, text string, entries ...Entry) []any {
 		out = append(out, string(p))
 	}
 	return out
+}
+
+// assertViolation checks that the receiver answered replies with an error
+// of code and ended the session (reported on errs) with a *ProtocolError.
+func assertViolation(t *testing.T, replies []Message, code string, errs <-chan error) {
+	t.Helper()
+	e := lastError(replies)
+	assert.Equal(t, TypeError, e.Type, "replies: %+v", replies)
+	assert.Equal(t, code, e.Code, "replies: %+v", replies)
+	var pe *ProtocolError
+	select {
+	case err := <-errs:
+		assert.ErrorAs(t, err, &pe)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver did not end the session")
+	}
 }
 
 func lastError(replies []Message) Message {
@@ -422,17 +444,7 @@ func TestHostileSenders(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			replies := hostile(t, h, tc.msgs...)
-			e := lastError(replies)
-			assert.Equal(t, TypeError, e.Type, "replies: %+v", replies)
-			assert.Equal(t, tc.code, e.Code, "replies: %+v", replies)
-			var pe *ProtocolError
-			select {
-			case err := <-h.errs:
-				assert.ErrorAs(t, err, &pe)
-			case <-time.After(10 * time.Second):
-				t.Fatal("the receiver did not end the session")
-			}
+			assertViolation(t, hostile(t, h, tc.msgs...), tc.code, h.errs)
 		})
 	}
 

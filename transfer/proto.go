@@ -193,19 +193,8 @@ func DecodeMessage(p []byte) (Message, error) {
 	return m, nil
 }
 
+// validate checks a control message's fields for its type.
 func (m *Message) validate() error {
-	needID := func() error {
-		if !idRe.MatchString(m.ID) {
-			return violation(CodeProtocol, "%s: bad id", m.Type)
-		}
-		return nil
-	}
-	checkIndex := func() error {
-		if m.Index < 0 || m.Index >= MaxEntries {
-			return violation(CodeProtocol, "%s: index %d out of range", m.Type, m.Index)
-		}
-		return nil
-	}
 	if len(m.Text) > MaxTextBytes {
 		return violation(CodeTooLarge, "%s: text of %d bytes, limit %d", m.Type, len(m.Text), MaxTextBytes)
 	}
@@ -214,7 +203,7 @@ func (m *Message) validate() error {
 	}
 	switch m.Type {
 	case TypeOffer:
-		if err := needID(); err != nil {
+		if err := m.needID(); err != nil {
 			return err
 		}
 		if m.Count < 0 || m.Count > MaxEntries {
@@ -224,67 +213,13 @@ func (m *Message) validate() error {
 			return violation(CodeProtocol, "offer: negative size")
 		}
 	case TypeEntries:
-		if err := needID(); err != nil {
-			return err
-		}
-		if len(m.Entries) == 0 || len(m.Entries) > MaxEntriesPerMessage {
-			return violation(CodeProtocol, "entries: %d entries in one message, want 1 to %d", len(m.Entries), MaxEntriesPerMessage)
-		}
-		for _, e := range m.Entries {
-			if err := e.Validate(); err != nil {
-				return err
-			}
-		}
+		return m.validateEntries()
 	case TypeAccept:
-		if err := needID(); err != nil {
-			return err
-		}
-		if len(m.Resume)+len(m.Done) > MaxEntries {
-			return violation(CodeTooLarge, "accept: too many items")
-		}
-		for _, r := range m.Resume {
-			if r.Index < 0 || r.Index >= MaxEntries || r.Offset < 0 || r.Offset > MaxFileSize {
-				return violation(CodeProtocol, "accept: bad resume point")
-			}
-		}
-		for _, i := range m.Done {
-			if i < 0 || i >= MaxEntries {
-				return violation(CodeProtocol, "accept: bad done index")
-			}
-		}
-		if len(m.Take) == 0 {
-			m.Take = nil // "take":[] is all of them, as an absent list
-		}
-		if len(m.Take) > MaxTake {
-			return violation(CodeTooLarge, "accept: take lists %d entries, limit %d", len(m.Take), MaxTake)
-		}
-		for k, i := range m.Take {
-			if i < 0 || i >= MaxEntries || (k > 0 && i <= m.Take[k-1]) {
-				return violation(CodeProtocol, "accept: take indexes must increase, within 0..%d", MaxEntries-1)
-			}
-		}
-	case TypeDecline:
-		return needID()
-	case TypeFile:
-		if err := checkIndex(); err != nil {
-			return err
-		}
-		if m.Offset < 0 || m.Offset > MaxFileSize {
-			return violation(CodeProtocol, "file: bad offset")
-		}
-	case TypeFileEnd:
-		if err := checkIndex(); err != nil {
-			return err
-		}
-		if !shaRe.MatchString(m.SHA256) {
-			return violation(CodeProtocol, "file-end: sha256 must be 64 lowercase hex digits")
-		}
-	case TypeFileOK, TypeFileError, TypeAbort, TypeRetry:
-		return checkIndex()
-	case TypeCancel:
-		if m.Index < -1 || m.Index >= MaxEntries {
-			return violation(CodeProtocol, "cancel: index %d out of range", m.Index)
-		}
+		return m.validateAccept()
+	case TypeDecline, TypeText, TypeTextAck:
+		return m.needID()
+	case TypeFile, TypeFileEnd, TypeFileOK, TypeFileError, TypeAbort, TypeRetry, TypeCancel:
+		return m.validateIndexed()
 	case TypePause, TypeResume, TypeError:
 	case TypeEnd:
 		if m.Retries < 0 {
@@ -294,10 +229,93 @@ func (m *Message) validate() error {
 		if len(m.Failed) > MaxEntries {
 			return violation(CodeTooLarge, "done: too many failed items")
 		}
-	case TypeText, TypeTextAck:
-		return needID()
 	default:
 		return violation(CodeProtocol, "unknown message type %q", m.Type)
+	}
+	return nil
+}
+
+// needID checks the message's offer (or text) id.
+func (m *Message) needID() error {
+	if !idRe.MatchString(m.ID) {
+		return violation(CodeProtocol, "%s: bad id", m.Type)
+	}
+	return nil
+}
+
+// checkIndex checks the message's entry index.
+func (m *Message) checkIndex() error {
+	if m.Index < 0 || m.Index >= MaxEntries {
+		return violation(CodeProtocol, "%s: index %d out of range", m.Type, m.Index)
+	}
+	return nil
+}
+
+// validateEntries checks a part of the manifest.
+func (m *Message) validateEntries() error {
+	if err := m.needID(); err != nil {
+		return err
+	}
+	if len(m.Entries) == 0 || len(m.Entries) > MaxEntriesPerMessage {
+		return violation(CodeProtocol, "entries: %d entries in one message, want 1 to %d", len(m.Entries), MaxEntriesPerMessage)
+	}
+	for _, e := range m.Entries {
+		if err := e.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateAccept checks an accept: what to resume, what is done, what is
+// taken.
+func (m *Message) validateAccept() error {
+	if err := m.needID(); err != nil {
+		return err
+	}
+	if len(m.Resume)+len(m.Done) > MaxEntries {
+		return violation(CodeTooLarge, "accept: too many items")
+	}
+	for _, r := range m.Resume {
+		if r.Index < 0 || r.Index >= MaxEntries || r.Offset < 0 || r.Offset > MaxFileSize {
+			return violation(CodeProtocol, "accept: bad resume point")
+		}
+	}
+	for _, i := range m.Done {
+		if i < 0 || i >= MaxEntries {
+			return violation(CodeProtocol, "accept: bad done index")
+		}
+	}
+	if len(m.Take) == 0 {
+		m.Take = nil // "take":[] is all of them, as an absent list
+	}
+	if len(m.Take) > MaxTake {
+		return violation(CodeTooLarge, "accept: take lists %d entries, limit %d", len(m.Take), MaxTake)
+	}
+	for k, i := range m.Take {
+		if i < 0 || i >= MaxEntries || (k > 0 && i <= m.Take[k-1]) {
+			return violation(CodeProtocol, "accept: take indexes must increase, within 0..%d", MaxEntries-1)
+		}
+	}
+	return nil
+}
+
+// validateIndexed checks the messages about one entry.
+func (m *Message) validateIndexed() error {
+	if m.Type == TypeCancel {
+		if m.Index < -1 || m.Index >= MaxEntries {
+			return violation(CodeProtocol, "cancel: index %d out of range", m.Index)
+		}
+		return nil
+	}
+	if err := m.checkIndex(); err != nil {
+		return err
+	}
+	switch {
+	case m.Type == TypeFile && (m.Offset < 0 || m.Offset > MaxFileSize):
+		return violation(CodeProtocol, "file: bad offset")
+	case m.Type == TypeFileEnd && !shaRe.MatchString(m.SHA256):
+		return violation(CodeProtocol, "file-end: sha256 must be 64 lowercase hex digits")
 	}
 	return nil
 }

@@ -175,8 +175,7 @@ func (r *Receiver) Handle(ctx context.Context, from Peer, link Link) error {
 		return fmt.Errorf("open download folder: %w", err)
 	}
 	defer root.Close()
-	dc := link.DataChannel()
 	in := newInbox(link, lowWater)
-	rs := &recvSession{r: r, ctx: ctx, link: link, dc: dc, in: in, root: root, from: from, emit: r.OnEvent}
+	rs := &recvSession{r: r, ctx: ctx, link: link, in: in, root: root, from: from, emit: r.OnEvent}
 	return rs.run()
 }

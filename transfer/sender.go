@@ -9,7 +9,7 @@ import (
 )
 
 // Flow control: the sender stops queueing data while more than highWater
-// bytes wait in the channel and goes on when pion reports lowWater.
+// bytes wait in the channel and goes on when the link reports lowWater.
 const (
 	highWater = 4 * 1024 * 1024
 	lowWater  = 1 * 1024 * 1024
@@ -273,8 +273,43 @@ func (s *Sender) result() Result {
 // reports the transfer done, errLinkLost when the link drops, another error
 // when the transfer cannot go on.
 func (s *Sender) session(ctx context.Context, link Link) error {
-	dc := link.DataChannel()
 	in := newInbox(link, lowWater)
-	sess := &sendSession{Sender: s, ctx: ctx, link: link, dc: dc, in: in}
+	sess := &sendSession{Sender: s, ctx: ctx, link: link, in: in}
 	return sess.run()
+}
+
+// SendText sends a chat message over link and waits for the peer to confirm it.
+func SendText(ctx context.Context, link Link, text string) (string, error) {
+	if text == "" || len(text) > MaxTextBytes {
+		return "", fmt.Errorf("a text message must be 1 to %d bytes", MaxTextBytes)
+	}
+	in := newInbox(link, lowWater)
+	id := NewID()
+	if err := sendMessage(link, Message{Type: TypeText, ID: id, Text: text}); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		select {
+		case raw := <-in.msgs:
+			if !raw.IsString {
+				continue
+			}
+			m, err := DecodeMessage(raw.Data)
+			if err != nil {
+				return "", err
+			}
+			switch {
+			case m.Type == TypeTextAck && m.ID == id:
+				return id, nil
+			case m.Type == TypeError:
+				return "", &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
+			}
+		case <-link.Done():
+			return "", fmt.Errorf("text not confirmed: %w", ErrClosed)
+		case <-ctx.Done():
+			return "", fmt.Errorf("text not confirmed: %w", ctxErr(ctx))
+		}
+	}
 }

@@ -16,19 +16,18 @@ import (
 	"os"
 	"time"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/thepeerdrop/peerdrop/internal/datachan"
 )
 
 type sendSession struct {
 	*Sender
 	ctx  context.Context
 	link Link
-	dc   *webrtc.DataChannel
 	in   *inbox
 }
 
 func (ss *sendSession) send(m Message) error {
-	if err := sendMessage(ss.dc, m); err != nil {
+	if err := sendMessage(ss.link, m); err != nil {
 		if errors.Is(err, ErrClosed) {
 			return fmt.Errorf("%w: %v", errLinkLost, err)
 		}
@@ -206,7 +205,7 @@ func (ss *sendSession) finish(Message) {
 func (ss *sendSession) next(block bool) (Message, error) {
 	for {
 		var (
-			raw webrtc.DataChannelMessage
+			raw datachan.Message
 			got bool
 		)
 		if block {
@@ -250,7 +249,7 @@ func (ss *sendSession) next(block bool) (Message, error) {
 }
 
 // decode checks one message from the receiver; a bad one is a violation.
-func (ss *sendSession) decode(raw webrtc.DataChannelMessage) (Message, error) {
+func (ss *sendSession) decode(raw datachan.Message) (Message, error) {
 	if !raw.IsString {
 		return Message{}, ss.violate(violation(CodeProtocol, "the receiver sent file data"))
 	}
@@ -267,8 +266,8 @@ func (ss *sendSession) decode(raw webrtc.DataChannelMessage) (Message, error) {
 
 // violate reports a protocol violation to the peer and returns it.
 func (ss *sendSession) violate(pe *ProtocolError) error {
-	if sendMessage(ss.dc, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
-		flush(ss.dc, time.Second)
+	if sendMessage(ss.link, Message{Type: TypeError, Code: pe.Code, Message: pe.Reason}) == nil {
+		flush(ss.link, time.Second)
 	}
 	return pe
 }
@@ -296,7 +295,7 @@ func (ss *sendSession) local(c command) error {
 	case cmdCancel:
 		if c.index < 0 {
 			if ss.send(Message{Type: TypeCancel, Index: -1}) == nil {
-				flush(ss.dc, 5*time.Second) // the link closes next: let the cancel arrive first
+				flush(ss.link, 5*time.Second) // the link closes next: let the cancel arrive first
 			}
 			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
 			return ErrCancelled
@@ -435,7 +434,7 @@ func (ss *sendSession) waitWhilePaused() error {
 
 // waitForRoom blocks while too much data waits in the channel's buffer.
 func (ss *sendSession) waitForRoom() error {
-	return ss.waitWhile(func() bool { return ss.dc.BufferedAmount() > highWater }, ss.in.low)
+	return ss.waitWhile(func() bool { return ss.link.BufferedAmount() > highWater }, ss.in.low)
 }
 
 // waitWhile blocks while cond holds, applying the receiver's messages and
@@ -522,7 +521,7 @@ func (ss *sendSession) sendFile(q queued) error {
 			return ss.failLocal(q.index, fmt.Errorf("read %s: %w", o.Sources[q.index], err))
 		}
 		h.Write(ss.buf[:n])
-		if err := ss.dc.Send(ss.buf[:n]); err != nil {
+		if err := ss.link.Send(ss.buf[:n]); err != nil {
 			return fmt.Errorf("%w: %v", errLinkLost, err)
 		}
 		remaining -= int64(n)
@@ -545,43 +544,6 @@ func (ss *sendSession) progress(name string, force bool) {
 func hexSum(h hash.Hash, scratch *[]byte) string {
 	*scratch = h.Sum((*scratch)[:0])
 	return hex.EncodeToString(*scratch)
-}
-
-// SendText sends a chat message over link and waits for the peer to confirm it.
-func SendText(ctx context.Context, link Link, text string) (string, error) {
-	if text == "" || len(text) > MaxTextBytes {
-		return "", fmt.Errorf("a text message must be 1 to %d bytes", MaxTextBytes)
-	}
-	dc := link.DataChannel()
-	in := newInbox(link, lowWater)
-	id := NewID()
-	if err := sendMessage(dc, Message{Type: TypeText, ID: id, Text: text}); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	for {
-		select {
-		case raw := <-in.msgs:
-			if !raw.IsString {
-				continue
-			}
-			m, err := DecodeMessage(raw.Data)
-			if err != nil {
-				return "", err
-			}
-			switch {
-			case m.Type == TypeTextAck && m.ID == id:
-				return id, nil
-			case m.Type == TypeError:
-				return "", &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
-			}
-		case <-link.Done():
-			return "", fmt.Errorf("text not confirmed: %w", ErrClosed)
-		case <-ctx.Done():
-			return "", fmt.Errorf("text not confirmed: %w", ctxErr(ctx))
-		}
-	}
 }
 
 // entryBatches splits entries into "entries" messages that stay under the

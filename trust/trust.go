@@ -19,14 +19,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 const fileName = "peers.json"
@@ -69,8 +68,16 @@ func (e *IdentityChangedError) Permanent() bool { return true }
 // Is makes errors.Is(err, ErrIdentityChanged) true.
 func (e *IdentityChangedError) Is(target error) bool { return target == ErrIdentityChanged }
 
-// Device is what we remember of another device.
+// Device is what we remember of another device. Its Type is not kept.
 type Device struct {
+	device.Device
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Trusted   bool
+}
+
+// deviceFile is a Device as the store file spells it.
+type deviceFile struct {
 	ID          string    `json:"id"`
 	Name        string    `json:"name"`
 	Fingerprint string    `json:"fingerprint"`
@@ -79,12 +86,31 @@ type Device struct {
 	Trusted     bool      `json:"trusted,omitempty"`
 }
 
-var fpRe = regexp.MustCompile(`^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$`)
+// MarshalJSON writes d as the store file spells it.
+func (d Device) MarshalJSON() ([]byte, error) {
+	return json.Marshal(deviceFile{
+		ID: d.ID, Name: d.Name, Fingerprint: d.Fingerprint,
+		FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Trusted: d.Trusted,
+	})
+}
+
+// UnmarshalJSON reads d as the store file spells it.
+func (d *Device) UnmarshalJSON(b []byte) error {
+	var f deviceFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*d = Device{
+		Device:    device.Device{ID: f.ID, Name: f.Name, Fingerprint: f.Fingerprint},
+		FirstSeen: f.FirstSeen, LastSeen: f.LastSeen, Trusted: f.Trusted,
+	}
+	return nil
+}
 
 // valid says whether id and fingerprint are well formed and id derives
-// from fingerprint (identity.DeviceIDFor).
+// from fingerprint (device.IDFor).
 func valid(id, fingerprint string) bool {
-	return fpRe.MatchString(fingerprint) && identity.CheckID(id, fingerprint) == nil
+	return device.ValidateFingerprint(fingerprint) == nil && device.CheckID(id, fingerprint) == nil
 }
 
 // Store is the pinned and trusted devices, kept in the config dir. It is
@@ -209,7 +235,7 @@ func (s *Store) Pin(id, name, fingerprint string) error {
 				slog.String("id", id), slog.String("name", name))
 			return nil
 		}
-		s.devices[id] = &Device{ID: id, Name: name, Fingerprint: fingerprint, FirstSeen: now, LastSeen: now}
+		s.devices[id] = &Device{Device: device.Device{ID: id, Name: name, Fingerprint: fingerprint}, FirstSeen: now, LastSeen: now}
 		if err := s.save(); err != nil {
 			delete(s.devices, id)
 			return err

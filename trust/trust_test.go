@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 func fp(t testing.TB) string {
@@ -28,8 +29,8 @@ func fp(t testing.TB) string {
 	return "sha-256 " + strings.Join(parts, ":")
 }
 
-// device returns a fresh id and the fingerprint it derives from.
-func device(t testing.TB) (id, fingerprint string) {
+// newDevice returns a fresh id and the fingerprint it derives from.
+func newDevice(t testing.TB) (id, fingerprint string) {
 	f := fp(t)
 	return identity.DeviceIDFor(f), f
 }
@@ -38,7 +39,7 @@ func TestTrustOnFirstUse(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	require.NoError(t, err)
-	id, a := device(t)
+	id, a := newDevice(t)
 	require.NoError(t, s.Verify(id, a), "unknown: fine")
 	assert.Empty(t, s.List(), "a hello pins nothing")
 	require.NoError(t, s.Pin(id, "Laptop", a), "first proven contact pins")
@@ -69,8 +70,8 @@ func TestTrustOnFirstUse(t *testing.T) {
 func TestIdentityChanged(t *testing.T) {
 	s, err := Open(t.TempDir())
 	require.NoError(t, err)
-	id, a := device(t)
-	s.devices[id] = &Device{ID: id, Name: "Laptop", Fingerprint: fp(t)}
+	id, a := newDevice(t)
+	s.devices[id] = &Device{Device: device.Device{ID: id, Name: "Laptop", Fingerprint: fp(t)}}
 	err = s.Verify(id, a)
 	require.ErrorIs(t, err, ErrIdentityChanged)
 	assert.Contains(t, err.Error(), "Laptop")
@@ -84,7 +85,7 @@ func TestIdentityChanged(t *testing.T) {
 func TestTrusted(t *testing.T) {
 	s, err := Open(t.TempDir())
 	require.NoError(t, err)
-	id, a := device(t)
+	id, a := newDevice(t)
 	assert.False(t, s.IsTrusted(id, a), "unknown")
 	require.NoError(t, s.Pin(id, "Phone", a))
 	assert.False(t, s.IsTrusted(id, a), "pinned is not trusted")
@@ -102,8 +103,8 @@ func TestMalformedInput(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	require.NoError(t, err)
-	id, a := device(t)
-	other, _ := device(t)
+	id, a := newDevice(t)
+	other, _ := newDevice(t)
 	for _, tc := range []struct{ id, fp string }{
 		{"bad id", a}, {id, "sha-256 zz"}, {other, a}, {"0123456789abcdef", a},
 	} {
@@ -125,7 +126,7 @@ func TestMalformedInput(t *testing.T) {
 // uses any more: they are dropped.
 func TestOpenDropsUnderivedIDs(t *testing.T) {
 	dir := t.TempDir()
-	id, a := device(t)
+	id, a := newDevice(t)
 	old := fmt.Sprintf(`[{"id":"0123456789abcdef","name":"Old","fingerprint":%q,"trusted":true},
 		{"id":%q,"name":"New","fingerprint":%q}]`, fp(t), id, a)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, fileName), []byte(old), 0o600))
@@ -141,7 +142,7 @@ func TestConcurrentPins(t *testing.T) {
 	require.NoError(t, err)
 	var ids, fps [4]string
 	for i := range ids {
-		ids[i], fps[i] = device(t)
+		ids[i], fps[i] = newDevice(t)
 	}
 	var wg sync.WaitGroup
 	for i := range 16 {
@@ -163,7 +164,7 @@ func TestUpdatesAreWrittenLater(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir)
 	require.NoError(t, err)
-	id, f := device(t)
+	id, f := newDevice(t)
 	require.NoError(t, s.Pin(id, "Dev", f))
 	other, err := Open(dir)
 	require.NoError(t, err)
@@ -201,8 +202,8 @@ func TestFullStoreKeepsTrustedAndRecent(t *testing.T) {
 	now := time.Now()
 	var trusted, oldest, old string
 	for i := range maxDevices {
-		id, f := device(t)
-		d := &Device{ID: id, Name: "Dev", Fingerprint: f, LastSeen: now.Add(-time.Minute)}
+		id, f := newDevice(t)
+		d := &Device{Device: device.Device{ID: id, Name: "Dev", Fingerprint: f}, LastSeen: now.Add(-time.Minute)}
 		switch i {
 		case 0:
 			d.Trusted, d.LastSeen, trusted = true, now.Add(-365*24*time.Hour), id
@@ -213,7 +214,7 @@ func TestFullStoreKeepsTrustedAndRecent(t *testing.T) {
 		}
 		s.devices[id] = d
 	}
-	id, f := device(t)
+	id, f := newDevice(t)
 	require.NoError(t, s.Pin(id, "New", f))
 	assert.True(t, s.IsPinned(id, f))
 	_, ok := s.Pinned(oldest)
@@ -221,12 +222,12 @@ func TestFullStoreKeepsTrustedAndRecent(t *testing.T) {
 	_, ok = s.Pinned(trusted)
 	assert.True(t, ok, "a trusted device stays, however old")
 
-	id2, f2 := device(t)
+	id2, f2 := newDevice(t)
 	require.NoError(t, s.Pin(id2, "Newer", f2))
 	_, ok = s.Pinned(old)
 	assert.False(t, ok)
 
-	id3, f3 := device(t)
+	id3, f3 := newDevice(t)
 	require.NoError(t, s.Pin(id3, "Newest", f3), "not remembered is not an error")
 	assert.False(t, s.IsPinned(id3, f3), "every other device was seen recently: nothing goes")
 	assert.Len(t, s.List(), maxDevices)
@@ -282,8 +283,8 @@ func TestChangesFromAnotherProcess(t *testing.T) {
 	dir := t.TempDir()
 	receiver, err := Open(dir)
 	require.NoError(t, err)
-	alice, a := device(t)
-	bob, b := device(t)
+	alice, a := newDevice(t)
+	bob, b := newDevice(t)
 	require.NoError(t, receiver.Pin(alice, "Alice", a))
 	require.NoError(t, receiver.Flush())
 
@@ -303,7 +304,7 @@ func TestChangesFromAnotherProcess(t *testing.T) {
 	// An update waiting in memory survives a change another process made
 	// meanwhile, and does not undo it; nor does it bring back a device
 	// forgotten there.
-	carol, c := device(t)
+	carol, c := newDevice(t)
 	require.NoError(t, receiver.Pin(carol, "Carol", c))
 	require.NoError(t, receiver.Pin(carol, "Carol renamed", c))
 	require.NoError(t, receiver.Pin(bob, "Bob renamed", b))

@@ -137,12 +137,12 @@ func (s *Server) listen(ctx context.Context, ws *websocket.Conn, devType string)
 	// One device id, one advertisement: a page may not pose as the device
 	// that serves it, nor as another page (other devices key their lists
 	// by id, and sends to the real one would go astray).
-	if hello.DeviceID == s.Host.DeviceID {
+	if hello.ID == s.Host.DeviceID {
 		return fmt.Errorf("%w: the page uses this device's own id", ErrBadMessage)
 	}
-	release, ok := s.claimID(hello.DeviceID)
+	release, ok := s.claimID(hello.ID)
 	if !ok {
-		return fmt.Errorf("%w: another page is registered with device id %s", ErrBadMessage, hello.DeviceID)
+		return fmt.Errorf("%w: another page is registered with device id %s", ErrBadMessage, hello.ID)
 	}
 	defer release()
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.ListenHost, "0"))
@@ -230,7 +230,7 @@ func (l *pageLink) readPage(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("the page's hello: %w", err)
 			}
-			if h.DeviceID != l.hello.DeviceID || h.Fingerprint != l.hello.Fingerprint {
+			if h.ID != l.hello.ID || h.Fingerprint != l.hello.Fingerprint {
 				return fmt.Errorf("%w: the page answered with another identity than it registered", ErrBadMessage)
 			}
 		}

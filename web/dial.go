@@ -255,8 +255,8 @@ func readDeviceHello(ctx context.Context, tcp net.Conn, dev discovery.Device, by
 	if err != nil {
 		return f, fmt.Errorf("the device's hello: %w", err)
 	}
-	if h.DeviceID != dev.ID {
-		return f, fmt.Errorf("the device answered as %s, not as %s", h.DeviceID, dev.ID)
+	if h.ID != dev.ID {
+		return f, fmt.Errorf("the device answered as %s, not as %s", h.ID, dev.ID)
 	}
 	if dev.Fingerprint != "" && !strings.EqualFold(h.Fingerprint, dev.Fingerprint) {
 		return f, fmt.Errorf("the device %s answered with another certificate than it advertises", dev.ID)

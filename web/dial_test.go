@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -34,7 +35,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 			return
 		}
 		defer c.Close()
-		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor(helloAs), Name: "Bob", Version: int(signaling.Version), Fingerprint: fpFor(helloAs)})
+		p, _ := json.Marshal(signaling.Hello{Device: device.Device{ID: idFor(helloAs), Name: "Bob", Fingerprint: fpFor(helloAs)}, Version: int(signaling.Version)})
 		if signaling.WriteFrame(c, signaling.Frame{Type: signaling.TypeHello, Payload: p}) != nil {
 			return
 		}
@@ -53,7 +54,7 @@ func fakeDevice(t *testing.T, helloAs string) (discovery.Device, chan signaling.
 	})
 	port := ln.Addr().(*net.TCPAddr).Port
 	dev := discovery.Device{
-		Info: discovery.Info{ID: idFor("bob1"), Name: "Bob", Type: "laptop", Version: int(signaling.Version), Fingerprint: fpFor("bob1")},
+		Info: discovery.Info{Device: device.Device{ID: idFor("bob1"), Name: "Bob", Type: "laptop", Fingerprint: fpFor("bob1")}, Version: int(signaling.Version)},
 		Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	}
 	return dev, got
@@ -65,7 +66,7 @@ func dialServer(t *testing.T, devs ...discovery.Device) string {
 		ListenHost: "127.0.0.1",
 		Devices: func() []discovery.Device {
 			// The serving device itself may be in its own list: never shown.
-			return append([]discovery.Device{{Info: discovery.Info{ID: idFor("host1"), Name: "alice"}, Port: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}, devs...)
+			return append([]discovery.Device{{Info: discovery.Info{Device: device.Device{ID: idFor("host1"), Name: "alice"}}, Port: 1, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}}, devs...)
 		},
 	})
 }
@@ -125,7 +126,7 @@ func TestDial(t *testing.T) {
 	require.Equal(t, signaling.TypeHello, hello.Type)
 	h, err := signaling.DecodeHello(hello.Payload)
 	require.NoError(t, err)
-	assert.Equal(t, idFor("bob1"), h.DeviceID)
+	assert.Equal(t, idFor("bob1"), h.ID)
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeOffer, map[string]string{"sdp": "v=0"})))
 	assert.Equal(t, signaling.TypeOffer, (<-got).Type)
 	assert.Equal(t, signaling.TypeAnswer, read().Type)
@@ -181,7 +182,7 @@ func TestDialUnreachable(t *testing.T) {
 	deviceHelloTimeout = 500 * time.Millisecond
 	t.Cleanup(func() { deviceHelloTimeout = old })
 	addr := dialServer(t, discovery.Device{
-		Info: discovery.Info{ID: "gone1", Name: "Gone"}, Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
+		Info: discovery.Info{Device: device.Device{ID: "gone1", Name: "Gone"}}, Port: port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	})
 	ctx := testCtx(t)
 	began := time.Now()
@@ -225,7 +226,7 @@ func TestDialSilentServiceGetsNothing(t *testing.T) {
 		received <- len(b)
 	})
 	addr := dialServer(t, discovery.Device{
-		Info: discovery.Info{ID: idFor("bob1"), Name: "Bob", Fingerprint: fpFor("bob1")},
+		Info: discovery.Info{Device: device.Device{ID: idFor("bob1"), Name: "Bob", Fingerprint: fpFor("bob1")}},
 		Port: ln.Addr().(*net.TCPAddr).Port, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 	})
 	ctx := testCtx(t)

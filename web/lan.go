@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
+	"github.com/thepeerdrop/peerdrop/internal/netif"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -118,8 +120,8 @@ func (l *LAN) page(ctx context.Context, p Page) {
 // with the identity it registered with.
 func PageInfo(p Page) discovery.Info {
 	return discovery.Info{
-		ID: p.Hello.DeviceID, Name: p.Hello.Name, Type: p.Type,
-		Version: int(signaling.Version), Fingerprint: p.Hello.Fingerprint,
+		Device:  device.Device{ID: p.Hello.ID, Name: p.Hello.Name, Type: p.Type, Fingerprint: p.Hello.Fingerprint},
+		Version: int(signaling.Version),
 	}
 }
 
@@ -155,30 +157,17 @@ func lanIP() net.IP {
 	if ip := routeIP(); ip != nil {
 		return ip
 	}
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
 	var global net.IP
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+	for _, a := range netif.Up() {
+		if !a.IP.Is4() || !a.IP.IsGlobalUnicast() {
 			continue
 		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
+		ip := net.IP(a.IP.AsSlice())
+		if a.IP.IsPrivate() {
+			return ip
 		}
-		for _, a := range addrs {
-			n, ok := a.(*net.IPNet)
-			if !ok || n.IP.To4() == nil || !n.IP.IsGlobalUnicast() {
-				continue
-			}
-			if n.IP.IsPrivate() {
-				return n.IP
-			}
-			if global == nil {
-				global = n.IP
-			}
+		if global == nil {
+			global = ip
 		}
 	}
 	return global

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -44,7 +45,7 @@ func fpFor(seed string) string {
 func idFor(seed string) string { return identity.DeviceIDFor(fpFor(seed)) }
 
 func pageHello() signaling.Hello {
-	return signaling.Hello{DeviceID: idFor("page1"), Name: "Phone (web)", Version: int(signaling.Version), Fingerprint: fpFor("page1")}
+	return signaling.Hello{Device: device.Device{ID: idFor("page1"), Name: "Phone (web)", Fingerprint: fpFor("page1")}, Version: int(signaling.Version)}
 }
 
 func frameBytes(t testing.TB, typ signaling.FrameType, v any) []byte {
@@ -238,7 +239,7 @@ func TestConnect(t *testing.T) {
 			return nil
 		}
 		got <- f
-		p, _ := json.Marshal(signaling.Hello{DeviceID: idFor("host1"), Name: "bob", Version: int(signaling.Version), Fingerprint: fpFor("host1")})
+		p, _ := json.Marshal(signaling.Hello{Device: device.Device{ID: idFor("host1"), Name: "bob", Fingerprint: fpFor("host1")}, Version: int(signaling.Version)})
 		_ = signaling.WriteFrame(conn, signaling.Frame{Type: signaling.TypeHello, Payload: p})
 		return nil
 	}})
@@ -302,7 +303,7 @@ func TestListen(t *testing.T) {
 	for n := 1; n <= 2; n++ {
 		tcp, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.Port))
 		require.NoError(t, err)
-		sender := signaling.Hello{DeviceID: idFor("alice"), Name: "alice", Version: int(signaling.Version), Fingerprint: fpFor("alice")}
+		sender := signaling.Hello{Device: device.Device{ID: idFor("alice"), Name: "alice", Fingerprint: fpFor("alice")}, Version: int(signaling.Version)}
 		_, err = tcp.Write(frameBytes(t, signaling.TypeHello, sender))
 		require.NoError(t, err)
 		assert.Equal(t, Control{Type: CtlOpen, N: n}, readControl(t, ctx, ws))
@@ -345,7 +346,7 @@ func TestListen(t *testing.T) {
 	_, _, err = ws.Read(ctx)
 	require.NoError(t, err)
 	other := pageHello()
-	other.DeviceID, other.Fingerprint = idFor("someone-else"), fpFor("someone-else")
+	other.ID, other.Fingerprint = idFor("someone-else"), fpFor("someone-else")
 	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, other)))
 	for {
 		_, _, err = ws.Read(ctx)
@@ -362,9 +363,9 @@ func TestListenNeedsHello(t *testing.T) {
 	ctx := testCtx(t)
 	for _, first := range [][]byte{
 		frameBytes(t, signaling.TypeOffer, signaling.SDP{SDP: "v=0"}),
-		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: "bad id!", Name: "x", Version: int(signaling.Version), Fingerprint: testFP}),
+		frameBytes(t, signaling.TypeHello, signaling.Hello{Device: device.Device{ID: "bad id!", Name: "x", Fingerprint: testFP}, Version: int(signaling.Version)}),
 		// A page claiming another certificate's id is not registered.
-		frameBytes(t, signaling.TypeHello, signaling.Hello{DeviceID: idFor("host1"), Name: "x", Version: int(signaling.Version), Fingerprint: fpFor("page")}),
+		frameBytes(t, signaling.TypeHello, signaling.Hello{Device: device.Device{ID: idFor("host1"), Name: "x", Fingerprint: fpFor("page")}, Version: int(signaling.Version)}),
 		{1, 1, 0, 0},
 	} {
 		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen", nil)
@@ -428,7 +429,7 @@ func TestListenRefusesTakenIDs(t *testing.T) {
 	assert.Equal(t, CtlListening, readControl(t, ctx, first).Type)
 
 	for name, h := range map[string]signaling.Hello{
-		"the host's id":   {DeviceID: idFor("host1"), Name: "fake bob", Version: int(signaling.Version), Fingerprint: fpFor("host1")},
+		"the host's id":   {Device: device.Device{ID: idFor("host1"), Name: "fake bob", Fingerprint: fpFor("host1")}, Version: int(signaling.Version)},
 		"a page's id too": pageHello(),
 	} {
 		ws := register(h)

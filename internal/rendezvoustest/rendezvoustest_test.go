@@ -15,7 +15,7 @@ import (
 func dial(t *testing.T, url string) (*rendezvous.Client, error) {
 	t.Helper()
 	id := testkit.Identity(t)
-	hello := rendezvous.Hello{DeviceID: id.DeviceID, Name: "alice", Type: "laptop", Fingerprint: id.Fingerprint}
+	hello := rendezvous.Hello{ID: id.DeviceID, Name: "alice", Type: "laptop", Fingerprint: id.Fingerprint}
 	c, err := rendezvous.Dial(testkit.Context(t, 10*time.Second), url, hello)
 	if err == nil {
 		t.Cleanup(func() { _ = c.Close() })
