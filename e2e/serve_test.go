@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/testkit"
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/rendezvous"
 )
@@ -47,10 +48,8 @@ func TestPresenceSquattingIsRefused(t *testing.T) {
 	url := p.await("serving", nil).str("url")
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	victim, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
-	squatter, err := identity.Load(t.TempDir())
-	require.NoError(t, err)
+	victim := testkit.Identity(t)
+	squatter := testkit.Identity(t)
 
 	// The squatter writes its messages itself: the Go client refuses to
 	// send them.
