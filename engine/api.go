@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // Config is what New needs.
@@ -89,6 +90,12 @@ type Peer struct {
 	ID   string
 	Name string
 }
+
+// peerOf is the Peer a device's identity names.
+func peerOf(d device.Device) Peer { return Peer{ID: d.ID, Name: d.Name} }
+
+// Peer is the device d, as items and messages name it.
+func (d Device) Peer() Peer { return peerOf(d.Info.Device) }
 
 // Item is one transfer in the queue, either direction.
 type Item struct {

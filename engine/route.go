@@ -186,6 +186,9 @@ type Target struct {
 	Addrs []string // HOST:PORT
 }
 
+// peer is the device a send to t names.
+func (t Target) peer() Peer { return Peer{ID: t.ID, Name: t.Name} }
+
 // TargetOf is the Target for a discovered device, or for one known only by
 // the address a user typed (AddressDevice: no id, and no name either, so
 // that its hello names it).
