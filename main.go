@@ -45,20 +45,10 @@ func main() {
 	dir, dirErr := resolveConfigDir(*configDir)
 	var inst *single.Instance
 	if dirErr == nil {
-		var err error
-		inst, err = single.Acquire(dir, single.Options{})
-		switch {
-		case err == single.ErrRunning: // it answered
-			fmt.Fprintf(os.Stderr, "thepeerdrop: %v: its window is brought to the front.\n", err)
-			os.Exit(0)
-		case errors.Is(err, single.ErrRunning):
-			fmt.Fprintf(os.Stderr, "thepeerdrop: %v\n", err)
-			os.Exit(1)
-		case err != nil:
-			slog.Warn("one instance per config folder is not enforced", slog.Any("err", err))
-		default:
-			defer inst.Close()
-		}
+		inst = acquire(dir)
+	}
+	if inst != nil {
+		defer inst.Close()
 	}
 
 	a := fyneapp.NewWithID("org.thepeerdrop.app")
@@ -97,27 +87,7 @@ func main() {
 		slog.Error("engine", slog.Any("err", err))
 		ui.ShowError(fmt.Errorf("ThePeerDrop could not start: %w", err))
 	} else {
-		// Set here, not in Config: a stored server that is not valid (any
-		// text an older version kept) is shown, and the app runs LAN only.
-		if err := eng.SetServer(settings.SignalingURL); err != nil {
-			ui.ShowError(fmt.Errorf("the server in Settings is not used: %w", err))
-		}
-		ui.SetEngine(eng)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := eng.Run(ctx); err != nil && ctx.Err() == nil {
-				ui.HandleEvent(engine.Problem{Err: fmt.Errorf("ThePeerDrop stopped working: %w", err)})
-			}
-		}()
-		a.Lifecycle().SetOnStopped(func() {
-			cancel()
-			select { // running transfers are interrupted; the receiver keeps what it has
-			case <-done:
-			case <-time.After(5 * time.Second):
-			}
-		})
+		run(a, ui, eng, settings.SignalingURL)
 	}
 
 	stop, err := ui.StartTestHooks(os.Getenv)
@@ -127,17 +97,66 @@ func main() {
 	defer stop()
 	defer ui.StartNotifications()()
 	if inst != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		served := make(chan struct{})
-		go func() {
-			defer close(served)
-			if err := inst.Serve(ctx, func() { fyne.Do(ui.Raise) }); err != nil {
-				slog.Warn("a second launch cannot show this window", slog.Any("err", err))
-			}
-		}()
-		defer func() { cancel(); <-served }()
+		defer raiseOnSecondLaunch(inst, ui)()
 	}
 	ui.ShowAndRun()
+}
+
+// acquire makes this the one app for the config dir, or exits: a second
+// launch shows the running app's window instead. nil: not enforced.
+func acquire(dir string) *single.Instance {
+	inst, err := single.Acquire(dir, single.Options{})
+	switch {
+	case err == single.ErrRunning: // it answered
+		fmt.Fprintf(os.Stderr, "thepeerdrop: %v: its window is brought to the front.\n", err)
+		os.Exit(0)
+	case errors.Is(err, single.ErrRunning):
+		fmt.Fprintf(os.Stderr, "thepeerdrop: %v\n", err)
+		os.Exit(1)
+	case err != nil:
+		slog.Warn("one instance per config folder is not enforced", slog.Any("err", err))
+		return nil
+	}
+	return inst
+}
+
+// run starts the engine for the app's life: it stops when the app does.
+func run(a fyne.App, ui *app.UI, eng *engine.Engine, server string) {
+	// Set here, not in Config: a stored server that is not valid (any
+	// text an older version kept) is shown, and the app runs LAN only.
+	if err := eng.SetServer(server); err != nil {
+		ui.ShowError(fmt.Errorf("the server in Settings is not used: %w", err))
+	}
+	ui.SetEngine(eng)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := eng.Run(ctx); err != nil && ctx.Err() == nil {
+			ui.HandleEvent(engine.Problem{Err: fmt.Errorf("ThePeerDrop stopped working: %w", err)})
+		}
+	}()
+	a.Lifecycle().SetOnStopped(func() {
+		cancel()
+		select { // running transfers are interrupted; the receiver keeps what it has
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+}
+
+// raiseOnSecondLaunch brings the window to the front when the app is
+// launched again, until the returned func is called.
+func raiseOnSecondLaunch(inst *single.Instance, ui *app.UI) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := inst.Serve(ctx, func() { fyne.Do(ui.Raise) }); err != nil {
+			slog.Warn("a second launch cannot show this window", slog.Any("err", err))
+		}
+	}()
+	return func() { cancel(); <-served }
 }
 
 // resolveConfigDir is the config dir: the flag, else the same default as

@@ -121,7 +121,7 @@ func (m *messagesView) devicesChanged(devs []engine.Device) {
 	for _, d := range devs {
 		if !seen[d.ID] {
 			seen[d.ID] = true
-			peers = append(peers, engine.Peer{ID: d.ID, Name: d.Name})
+			peers = append(peers, d.Peer())
 		}
 	}
 	others := make([]engine.Peer, 0, len(m.known))

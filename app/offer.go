@@ -72,6 +72,34 @@ func (u *UI) showOffer(o engine.Offer) {
 // text between them scroll when the window is short.
 func (u *UI) offerContent(p *offerPrompt) fyne.CanvasObject {
 	o := p.offer
+	header := u.offerHeader(o)
+	var middle []fyne.CanvasObject
+	// Choosing needs every top-level entry listed, and two at least.
+	p.choose = len(o.Entries) > 1 && len(o.Entries) == o.EntryCount
+	if len(o.Entries) > 0 {
+		middle = append(middle, p.entryList())
+	}
+	if o.Text != "" {
+		text := widget.NewLabel(visible.Text(o.Text))
+		text.Wrapping = fyne.TextWrapWord
+		bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
+		bg.CornerRadius = theme.InputRadiusSize() * 2
+		middle = append(middle, container.NewStack(bg, text))
+	}
+	p.list = container.NewVScroll(container.NewVBox(middle...))
+	footer := codeFooter(o)
+	p.code = footer
+	top := header
+	if len(middle) > 0 {
+		top = container.NewVBox(header, widget.NewSeparator())
+	} else {
+		p.list.Hide()
+	}
+	return container.New(&promptLayout{width: 420}, top, p.list, footer)
+}
+
+// offerHeader is the sender (avatar, name, marks) and what it offers.
+func (u *UI) offerHeader(o engine.Offer) fyne.CanvasObject {
 	kind := o.Type // what the sender's hello says: it may not advertise
 	if d, ok := u.device(o.From.ID); ok {
 		kind = d.Type
@@ -101,65 +129,52 @@ func (u *UI) offerContent(p *offerPrompt) fyne.CanvasObject {
 		// entries ticked do (chosen).
 		who.Add(lookAlike(fmt.Sprintf("Only %s free on this computer: choose less", humanBytes(o.Room))))
 	}
-	header := container.NewBorder(nil, nil, container.NewCenter(av), nil, tighten(who.Objects...))
+	return container.NewBorder(nil, nil, container.NewCenter(av), nil, tighten(who.Objects...))
+}
 
-	var middle []fyne.CanvasObject
-	// Choosing needs every top-level entry listed, and two at least.
-	p.choose = len(o.Entries) > 1 && len(o.Entries) == o.EntryCount
-	if len(o.Entries) > 0 {
-		files := container.NewVBox()
-		for _, e := range o.Entries {
-			r := offerRow{icon: widget.NewIcon(theme.FileIcon())}
-			if e.Folder {
-				r.icon.SetResource(theme.FolderIcon())
-			}
-			// Invisible characters escaped: "a\u200Bb.txt", not "ab.txt".
-			r.name = widget.NewLabel(visible.Escape(e.Name))
-			r.name.Truncation = fyne.TextTruncateEllipsis
-			left := []fyne.CanvasObject{r.icon}
-			if p.choose {
-				r.check = widget.NewCheck("", func(bool) { p.chosen() })
-				r.check.Checked = true
-				left = append([]fyne.CanvasObject{r.check}, left...)
-			}
-			detail := newMuted(entryDetail(e), theme.SizeNameText, fyne.TextAlignTrailing)
-			files.Add(container.NewBorder(nil, nil, container.NewHBox(left...), detail, r.name))
-			if w := visible.Warning(e.Name); w != "" {
-				files.Add(lookAlike("The name above " + w))
-			}
-			p.rows = append(p.rows, r)
+// entryList lists the offer's top-level entries, each with a box to tick
+// when the prompt lets the user choose.
+func (p *offerPrompt) entryList() fyne.CanvasObject {
+	o := p.offer
+	files := container.NewVBox()
+	for _, e := range o.Entries {
+		r := offerRow{icon: widget.NewIcon(theme.FileIcon())}
+		if e.Folder {
+			r.icon.SetResource(theme.FolderIcon())
 		}
-		if more := o.EntryCount - len(o.Entries); more > 0 {
-			files.Add(newMuted(fmt.Sprintf("and %d more", more), theme.SizeNameText, fyne.TextAlignLeading))
+		// Invisible characters escaped: "a\u200Bb.txt", not "ab.txt".
+		r.name = widget.NewLabel(visible.Escape(e.Name))
+		r.name.Truncation = fyne.TextTruncateEllipsis
+		left := []fyne.CanvasObject{r.icon}
+		if p.choose {
+			r.check = widget.NewCheck("", func(bool) { p.chosen() })
+			r.check.Checked = true
+			left = append([]fyne.CanvasObject{r.check}, left...)
 		}
-		middle = append(middle, tighten(files.Objects...))
+		detail := newMuted(entryDetail(e), theme.SizeNameText, fyne.TextAlignTrailing)
+		files.Add(container.NewBorder(nil, nil, container.NewHBox(left...), detail, r.name))
+		if w := visible.Warning(e.Name); w != "" {
+			files.Add(lookAlike("The name above " + w))
+		}
+		p.rows = append(p.rows, r)
 	}
-	if o.Text != "" {
-		text := widget.NewLabel(visible.Text(o.Text))
-		text.Wrapping = fyne.TextWrapWord
-		bg := canvas.NewRectangle(theme.Color(theme.ColorNameInputBackground))
-		bg.CornerRadius = theme.InputRadiusSize() * 2
-		middle = append(middle, container.NewStack(bg, text))
+	if more := o.EntryCount - len(o.Entries); more > 0 {
+		files.Add(newMuted(fmt.Sprintf("and %d more", more), theme.SizeNameText, fyne.TextAlignLeading))
 	}
-	p.list = container.NewVScroll(container.NewVBox(middle...))
+	return tighten(files.Objects...)
+}
 
-	var footer fyne.CanvasObject = container.NewVBox()
-	if o.Code != "" {
-		codeLabel := widget.NewLabel("Verification code")
-		code := widget.NewLabelWithStyle(o.Code, fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true})
-		code.SizeName = theme.SizeNameSubHeadingText
-		check := newMuted(fmt.Sprintf("Go ahead if %s shows the same code.", peerName(o.From)), theme.SizeNameText, fyne.TextAlignLeading)
-		check.Wrapping = fyne.TextWrapWord
-		footer = container.NewVBox(widget.NewSeparator(), tighten(container.NewBorder(nil, nil, codeLabel, code), check))
+// codeFooter is the verification code to compare, when the connection has one.
+func codeFooter(o engine.Offer) fyne.CanvasObject {
+	if o.Code == "" {
+		return container.NewVBox()
 	}
-	p.code = footer
-	top := header
-	if len(middle) > 0 {
-		top = container.NewVBox(header, widget.NewSeparator())
-	} else {
-		p.list.Hide()
-	}
-	return container.New(&promptLayout{width: 420}, top, p.list, footer)
+	codeLabel := widget.NewLabel("Verification code")
+	code := widget.NewLabelWithStyle(o.Code, fyne.TextAlignTrailing, fyne.TextStyle{Monospace: true})
+	code.SizeName = theme.SizeNameSubHeadingText
+	check := newMuted(fmt.Sprintf("Go ahead if %s shows the same code.", peerName(o.From)), theme.SizeNameText, fyne.TextAlignLeading)
+	check.Wrapping = fyne.TextWrapWord
+	return container.NewVBox(widget.NewSeparator(), tighten(container.NewBorder(nil, nil, codeLabel, code), check))
 }
 
 // chosen updates the Accept button to the ticked entries: disabled when

@@ -194,7 +194,7 @@ func (u *UI) promptText(devs []engine.Device) {
 func (u *UI) sendText(devs []engine.Device, text string) {
 	var errs []error
 	for _, d := range devs {
-		errs = append(errs, u.sendTextTo(engine.Peer{ID: d.ID, Name: d.Name}, text))
+		errs = append(errs, u.sendTextTo(d.Peer(), text))
 	}
 	u.ShowError(errors.Join(errs...))
 }

@@ -115,7 +115,18 @@ type settingsView struct {
 func newSettingsView(u *UI) *settingsView {
 	s := &settingsView{u: u, prefs: u.app.Preferences()}
 	cur := LoadSettings(s.prefs)
+	s.makeWidgets(cur)
+	form := s.makeForm(cur)
+	title := widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	title.SizeName = theme.SizeNameSubHeadingText
+	s.content = container.NewBorder(container.NewVBox(container.NewPadded(title), widget.NewSeparator()), nil, nil, nil,
+		container.NewScroll(container.NewPadded(form))) // both ways: a form's hints do not wrap
+	s.refreshTrusted()
+	return s
+}
 
+// makeWidgets makes the view's controls, set to the saved settings cur.
+func (s *settingsView) makeWidgets(cur Settings) {
 	s.name, s.save, s.saved = newSaveRow("This computer's name", s.saveName)
 	s.name.SetText(cur.Name)
 	s.save.Disable()
@@ -124,7 +135,6 @@ func newSettingsView(u *UI) *settingsView {
 	s.dir = widget.NewLabel("")
 	s.dir.Truncation = fyne.TextTruncateEllipsis
 	s.showDir(cur.DownloadDir)
-	choose := widget.NewButtonWithIcon("Choose…", theme.FolderOpenIcon(), s.chooseDir)
 
 	s.auto = widget.NewCheck("Accept files from trusted devices without asking", s.setAutoAccept)
 	s.auto.SetChecked(cur.AutoAcceptTrusted)
@@ -164,6 +174,11 @@ func newSettingsView(u *UI) *settingsView {
 	s.portBtn.Disable()
 	s.portMsg.Wrapping = fyne.TextWrapWord
 
+}
+
+// makeForm lays the controls out as a form with a hint under each.
+func (s *settingsView) makeForm(cur Settings) *widget.Form {
+	choose := widget.NewButtonWithIcon("Choose…", theme.FolderOpenIcon(), s.chooseDir)
 	nameItem := widget.NewFormItem("Device name", container.NewBorder(nil, s.saved, nil, s.save, s.name))
 	nameItem.HintText = "Others on the network see this name."
 	typeItem := widget.NewFormItem("Device type", s.kind)
@@ -191,12 +206,7 @@ func newSettingsView(u *UI) *settingsView {
 		form.AppendItem(it)
 	}
 
-	title := widget.NewLabelWithStyle("Settings", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	title.SizeName = theme.SizeNameSubHeadingText
-	s.content = container.NewBorder(container.NewVBox(container.NewPadded(title), widget.NewSeparator()), nil, nil, nil,
-		container.NewScroll(container.NewPadded(form))) // both ways: a form's hints do not wrap
-	s.refreshTrusted()
-	return s
+	return form
 }
 
 // selfChanged shows this device's new name wherever it shows.

@@ -112,7 +112,7 @@ func (t *deviceTile) update() {
 }
 
 func cmpName(d engine.Device) string {
-	return peerName(engine.Peer{ID: d.ID, Name: d.Name})
+	return peerName(d.Peer())
 }
 
 func (t *deviceTile) Tapped(ev *fyne.PointEvent) {
@@ -213,7 +213,7 @@ func (u *UI) deviceMenu(d engine.Device) *fyne.Menu {
 	}
 	if len(devs) == 1 {
 		items = append(items, fyne.NewMenuItemWithIcon("Messages", theme.MailComposeIcon(), func() {
-			u.openConversation(engine.Peer{ID: d.ID, Name: d.Name})
+			u.openConversation(d.Peer())
 		}))
 	}
 	sel := "Select"

@@ -27,136 +27,47 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+// serveOptions are serve's flags.
+type serveOptions struct {
+	listen, metricsListen, tlsCert, tlsKey string
+	turnListen, realm, secretFile          string
+	publicIP                               net.IP
+	prefix4, prefix6                       int
+	external                               listFlag
+}
+
 // serve runs the rendezvous server: WebSocket signaling plus STUN/TURN (the
 // embedded relay, or an external coturn that shares the secret).
 func (e *env) serve(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	listen := fs.String("listen", ":8080", "address for WebSocket signaling, /healthz and the web client at /")
-	metricsListen := fs.String("metrics-listen", defaultMetricsListen, `address for Prometheus /metrics ("": none); keep it off the public network`)
-	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve wss:// and https://")
-	tlsKey := fs.String("tls-key", "", "TLS key file (PEM)")
-	turnListen := fs.String("turn-listen", ":3478", `UDP address of the embedded STUN/TURN server ("off": none)`)
-	publicIP := fs.String("public-ip", "", "the relay address clients are told (the server's public IP behind a 1:1 NAT)")
-	realm := fs.String("realm", relay.DefaultRealm, "TURN realm")
-	secretFile := fs.String("turn-secret-file", "", "file holding the TURN secret shared with coturn's static-auth-secret (default: a random secret for this run)")
-	prefix4 := fs.Int("net4-prefix", 24, "IPv4 addresses sharing this many leading bits are one network for the connection limit per network")
-	prefix6 := fs.Int("net6-prefix", 56, "the same for IPv6")
-	var external listFlag
-	fs.Var(&external, "external-turn", "a STUN/TURN URL of an external server (coturn with use-auth-secret) to hand out instead of the embedded one; repeatable")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("serve takes no arguments, got %q", fs.Arg(0))}
-	}
-	if *prefix4 < 1 || *prefix4 > 32 || *prefix6 < 1 || *prefix6 > 128 {
-		return &exitError{code: 2, err: errors.New("--net4-prefix takes 1 to 32 bits, --net6-prefix 1 to 128")}
-	}
-	if (*tlsCert == "") != (*tlsKey == "") {
-		return &exitError{code: 2, err: errors.New("give both --tls-cert and --tls-key, or neither")}
-	}
-	var ip net.IP
-	if *publicIP != "" {
-		if ip = net.ParseIP(*publicIP); ip == nil {
-			return &exitError{code: 2, err: fmt.Errorf("--public-ip %q is not an IP address", *publicIP)}
-		}
-	}
-	if len(external) > 0 && *secretFile == "" {
-		return &exitError{code: 2, err: errors.New("--external-turn needs --turn-secret-file: the external server must share the secret")}
-	}
-	secret, err := turnSecret(*secretFile)
+	o, err := e.serveFlags(args)
 	if err != nil {
 		return err
 	}
-
-	// The STUN/TURN entries every client gets on connecting, with fresh
-	// credentials of its own.
-	var iceFor func(id string) ([]webrtc.ICEServer, error)
-	turnDesc := "none"
-	switch {
-	case len(external) > 0:
-		if _, err := relay.External(external, secret, "check", 0); err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("--external-turn: %w", err)}
-		}
-		iceFor = func(id string) ([]webrtc.ICEServer, error) { return relay.External(external, secret, id, 0) }
-		turnDesc = strings.Join(external, " ")
-	case *turnListen != "off" && *turnListen != "":
-		rs, err := relay.New(relay.Config{ListenUDP: *turnListen, PublicIP: ip, Realm: *realm, Secret: secret})
-		if err != nil {
-			return fmt.Errorf("start STUN/TURN on %s: %w", *turnListen, err)
-		}
-		defer rs.Close()
-		iceFor = func(id string) ([]webrtc.ICEServer, error) { return rs.ICEServers(id), nil }
-		_, port, _ := net.SplitHostPort(rs.Addr().String())
-		turnDesc = net.JoinHostPort(rs.RelayIP().String(), port)
+	secret, err := turnSecret(o.secretFile)
+	if err != nil {
+		return err
 	}
-
+	iceFor, turnDesc, stopTURN, err := o.turn(secret)
+	if err != nil {
+		return err
+	}
+	defer stopTURN()
 	srv, err := rendezvous.New(rendezvous.Config{
 		// The web client at /: a phone anywhere pairs with a code there.
 		Site:        web.ServerSite(),
-		PrefixBits4: *prefix4,
-		PrefixBits6: *prefix6,
-		ICEServers: func(clientID string) []rendezvous.ICEServer {
-			if iceFor == nil {
-				return nil
-			}
-			servers, err := iceFor(clientID)
-			if err != nil {
-				e.reportError(fmt.Errorf("ICE servers for a client: %w", err))
-				return nil
-			}
-			out := make([]rendezvous.ICEServer, 0, len(servers))
-			for _, s := range servers {
-				cred, _ := s.Credential.(string)
-				out = append(out, rendezvous.ICEServer{URLs: s.URLs, Username: s.Username, Credential: cred})
-			}
-			return out
-		},
+		PrefixBits4: o.prefix4,
+		PrefixBits6: o.prefix6,
+		ICEServers:  e.iceServers(iceFor),
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, scheme, metricsAddr, stopMetrics, err := o.listenAll(srv)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return err
 	}
-	var metricsAddr string
-	if *metricsListen != "" {
-		mln, err := net.Listen("tcp", *metricsListen)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("listen for /metrics on %s (choose another with --metrics-listen, or \"\" for none): %w", *metricsListen, err)
-		}
-		metricsAddr = mln.Addr().String()
-		stop := serveMetrics(mln, srv.Metrics())
-		defer stop()
-	}
-	scheme := "ws"
-	if *tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("load the TLS certificate: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		scheme = "wss"
-	}
-	addr := ln.Addr().String()
-	if e.out.json {
-		ev := map[string]any{"address": addr, "url": scheme + "://" + addr + "/ws",
-			"web": webScheme(scheme) + "://" + addr + "/", "turn": turnDesc}
-		if metricsAddr != "" {
-			ev["metrics"] = "http://" + metricsAddr + "/metrics"
-		}
-		e.out.jsonEvent("serving", ev)
-	} else {
-		e.out.say("Serving signaling on %s://%s/ws (health: /healthz); STUN/TURN: %s", scheme, addr, turnDesc)
-		if metricsAddr != "" {
-			e.out.say("Metrics: http://%s/metrics", metricsAddr)
-		}
-		e.out.say("The web client for phones anywhere: %s://%s/", webScheme(scheme), addr)
-	}
+	defer stopMetrics()
+	e.serving(ln.Addr().String(), scheme, turnDesc, metricsAddr)
 	err = srv.Serve(ctx, ln)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
@@ -165,6 +76,135 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		e.out.say("Stopped.")
 	}
 	return nil
+}
+
+// serveFlags reads serve's command line.
+func (e *env) serveFlags(args []string) (*serveOptions, error) {
+	o := &serveOptions{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.StringVar(&o.listen, "listen", ":8080", "address for WebSocket signaling, /healthz and the web client at /")
+	fs.StringVar(&o.metricsListen, "metrics-listen", defaultMetricsListen, `address for Prometheus /metrics ("": none); keep it off the public network`)
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key, serve wss:// and https://")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS key file (PEM)")
+	fs.StringVar(&o.turnListen, "turn-listen", ":3478", `UDP address of the embedded STUN/TURN server ("off": none)`)
+	publicIP := fs.String("public-ip", "", "the relay address clients are told (the server's public IP behind a 1:1 NAT)")
+	fs.StringVar(&o.realm, "realm", relay.DefaultRealm, "TURN realm")
+	fs.StringVar(&o.secretFile, "turn-secret-file", "", "file holding the TURN secret shared with coturn's static-auth-secret (default: a random secret for this run)")
+	fs.IntVar(&o.prefix4, "net4-prefix", 24, "IPv4 addresses sharing this many leading bits are one network for the connection limit per network")
+	fs.IntVar(&o.prefix6, "net6-prefix", 56, "the same for IPv6")
+	fs.Var(&o.external, "external-turn", "a STUN/TURN URL of an external server (coturn with use-auth-secret) to hand out instead of the embedded one; repeatable")
+	if err := fs.Parse(args); err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, &exitError{code: 2, err: fmt.Errorf("serve takes no arguments, got %q", fs.Arg(0))}
+	case o.prefix4 < 1 || o.prefix4 > 32 || o.prefix6 < 1 || o.prefix6 > 128:
+		return nil, &exitError{code: 2, err: errors.New("--net4-prefix takes 1 to 32 bits, --net6-prefix 1 to 128")}
+	case (o.tlsCert == "") != (o.tlsKey == ""):
+		return nil, &exitError{code: 2, err: errors.New("give both --tls-cert and --tls-key, or neither")}
+	}
+	if *publicIP != "" {
+		if o.publicIP = net.ParseIP(*publicIP); o.publicIP == nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("--public-ip %q is not an IP address", *publicIP)}
+		}
+	}
+	if len(o.external) > 0 && o.secretFile == "" {
+		return nil, &exitError{code: 2, err: errors.New("--external-turn needs --turn-secret-file: the external server must share the secret")}
+	}
+	return o, nil
+}
+
+// turn sets up the STUN/TURN entries every client gets on connecting, with
+// fresh credentials of its own: the external servers', or the embedded
+// relay's (started here; stop stops it), or none.
+func (o *serveOptions) turn(secret []byte) (iceFor func(id string) ([]webrtc.ICEServer, error), desc string, stop func(), err error) {
+	switch {
+	case len(o.external) > 0:
+		if _, err := relay.External(o.external, secret, "check", 0); err != nil {
+			return nil, "", nil, &exitError{code: 2, err: fmt.Errorf("--external-turn: %w", err)}
+		}
+		iceFor = func(id string) ([]webrtc.ICEServer, error) { return relay.External(o.external, secret, id, 0) }
+		return iceFor, strings.Join(o.external, " "), func() {}, nil
+	case o.turnListen != "off" && o.turnListen != "":
+		rs, err := relay.New(relay.Config{ListenUDP: o.turnListen, PublicIP: o.publicIP, Realm: o.realm, Secret: secret})
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("start STUN/TURN on %s: %w", o.turnListen, err)
+		}
+		iceFor = func(id string) ([]webrtc.ICEServer, error) { return rs.ICEServers(id), nil }
+		_, port, _ := net.SplitHostPort(rs.Addr().String())
+		return iceFor, net.JoinHostPort(rs.RelayIP().String(), port), func() { _ = rs.Close() }, nil
+	}
+	return nil, "none", func() {}, nil
+}
+
+// iceServers turns iceFor into the server's hook.
+func (e *env) iceServers(iceFor func(id string) ([]webrtc.ICEServer, error)) func(string) []rendezvous.ICEServer {
+	return func(clientID string) []rendezvous.ICEServer {
+		if iceFor == nil {
+			return nil
+		}
+		servers, err := iceFor(clientID)
+		if err != nil {
+			e.reportError(fmt.Errorf("ICE servers for a client: %w", err))
+			return nil
+		}
+		out := make([]rendezvous.ICEServer, 0, len(servers))
+		for _, s := range servers {
+			cred, _ := s.Credential.(string)
+			out = append(out, rendezvous.ICEServer{URLs: s.URLs, Username: s.Username, Credential: cred})
+		}
+		return out
+	}
+}
+
+// listenAll opens the server's listener (with TLS when asked) and the
+// metrics listener (when asked; stop ends it).
+func (o *serveOptions) listenAll(srv *rendezvous.Server) (ln net.Listener, scheme, metricsAddr string, stop func(), err error) {
+	stop = func() {}
+	ln, err = net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, "", "", nil, fmt.Errorf("listen on %s: %w", o.listen, err)
+	}
+	scheme = "ws"
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			_ = ln.Close()
+			return nil, "", "", nil, fmt.Errorf("load the TLS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "wss"
+	}
+	if o.metricsListen != "" {
+		mln, err := net.Listen("tcp", o.metricsListen)
+		if err != nil {
+			_ = ln.Close()
+			return nil, "", "", nil, fmt.Errorf("listen for /metrics on %s (choose another with --metrics-listen, or \"\" for none): %w", o.metricsListen, err)
+		}
+		metricsAddr = mln.Addr().String()
+		stop = serveMetrics(mln, srv.Metrics())
+	}
+	return ln, scheme, metricsAddr, stop, nil
+}
+
+// serving says where the server is.
+func (e *env) serving(addr, scheme, turnDesc, metricsAddr string) {
+	if e.out.json {
+		ev := map[string]any{"address": addr, "url": scheme + "://" + addr + "/ws",
+			"web": webScheme(scheme) + "://" + addr + "/", "turn": turnDesc}
+		if metricsAddr != "" {
+			ev["metrics"] = "http://" + metricsAddr + "/metrics"
+		}
+		e.out.jsonEvent("serving", ev)
+		return
+	}
+	e.out.say("Serving signaling on %s://%s/ws (health: /healthz); STUN/TURN: %s", scheme, addr, turnDesc)
+	if metricsAddr != "" {
+		e.out.say("Metrics: http://%s/metrics", metricsAddr)
+	}
+	e.out.say("The web client for phones anywhere: %s://%s/", webScheme(scheme), addr)
 }
 
 // defaultMetricsListen keeps the counters on loopback: they say how busy the

@@ -1,2 +1,5 @@
-// Package discovery will advertise and browse _peerdrop._tcp over mDNS (next issue).
+// Package discovery finds devices on the local network with DNS-SD over
+// mDNS: an Advertiser announces this device as a _peerdrop._tcp service,
+// and a Browser keeps the live list of the others and reports each change
+// as an Event (appeared, updated, gone).
 package discovery

@@ -1,18 +1,20 @@
-// Package engine is the one engine behind both faces: it ties identity,
+// Package engine is the one core behind both faces. Engine ties identity,
 // trust, discovery, the LAN listener and transfers into a device list, a
 // transfer queue and a few verbs (send, answer, pause, resume, cancel,
-// retry), and reports every change as a typed Event. With a rendezvous
-// server set it also pairs with codes and reaches paired devices on other
-// networks (remote.go, pairing.go, presence.go, route.go); with Config.WebListen set it serves the web client
-// for phones and tablets, whose pages are devices too (web.go). The desktop
-// app (app/) drives it through a small interface of its own; it imports no
-// UI package.
+// retry), and reports every change as a typed Event; with a rendezvous
+// server it also pairs with codes and reaches paired devices on other
+// networks, and with Config.WebListen it serves the web client for phones
+// and tablets. The desktop app (app/) drives it through a small interface
+// of its own. Headless (face*.go) does the same work one run at a time for
+// the command line (cli/): receive, send, list devices. It imports no UI
+// package.
 package engine
 
 import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/discovery"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 )
 
 // Config is what New needs.
@@ -88,6 +90,12 @@ type Peer struct {
 	ID   string
 	Name string
 }
+
+// peerOf is the Peer a device's identity names.
+func peerOf(d device.Device) Peer { return Peer{ID: d.ID, Name: d.Name} }
+
+// Peer is the device d, as items and messages name it.
+func (d Device) Peer() Peer { return peerOf(d.Info.Device) }
 
 // Item is one transfer in the queue, either direction.
 type Item struct {

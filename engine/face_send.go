@@ -281,30 +281,32 @@ func (h *Headless) pairedDialer(ctx context.Context, wsURL string, p PinnedDevic
 		srv      dialer
 		closeSrv = func() {}
 	)
+	// Once through the server, a send stays there (reconnects included).
+	viaServer := func(ctx context.Context) (transfer.Link, error) {
+		mu.Lock()
+		if srv == nil {
+			s, c, err := h.knownDialer(ctx, wsURL, p, relayOnly)
+			if err != nil {
+				mu.Unlock()
+				return nil, err
+			}
+			srv, closeSrv = s, c
+		}
+		d := srv
+		mu.Unlock()
+		return d(ctx)
+	}
 	dial := func(ctx context.Context) (transfer.Link, error) {
 		mu.Lock()
-		viaServer := srv != nil
-		mu.Unlock()
-		if !viaServer {
-			link, err := lan(ctx)
-			if err == nil {
-				return link, nil
-			}
-			if !ServerMayHelp(err) {
-				return nil, err // refused on purpose: no other way around
-			}
-			h.warnLANFailed(p.Name, err)
-			mu.Lock()
-			defer mu.Unlock()
-			if srv == nil {
-				s, c, err := h.knownDialer(ctx, wsURL, p, relayOnly)
-				if err != nil {
-					return nil, err
-				}
-				srv, closeSrv = s, c
-			}
+		onLAN := lan
+		if srv != nil {
+			onLAN = nil
 		}
-		return srv(ctx)
+		mu.Unlock()
+		return lanFirst(ctx, onLAN, viaServer, func(err error) bool {
+			h.warnLANFailed(p.Name, err)
+			return true
+		})
 	}
 	return dial, func() {
 		mu.Lock()

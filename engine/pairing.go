@@ -117,7 +117,7 @@ func (e *Engine) onPaired(h signaling.Hello, request uint64) {
 			e.srv.pairGen++
 			e.wakeCodeWaitLocked() // a StartPairing still waiting returns
 		}
-		e.emit(Paired{Peer: Peer{ID: h.ID, Name: h.Name}})
+		e.emit(Paired{Peer: peerOf(h.Device)})
 	}()
 	poke(e.srv.renew) // the code was seen: it dies
 	poke(e.srv.refresh)
@@ -235,7 +235,7 @@ func (e *Engine) JoinPairing(ctx context.Context, code string) (Peer, error) {
 		slog.Info("engine: pairing failed", slog.Any("err", err))
 		return Peer{}, describePairError(err)
 	}
-	p := Peer{ID: c.Remote.ID, Name: c.Remote.Name}
+	p := peerOf(c.Remote.Device)
 	// Pairing only: files go on connections of their own. The other
 	// device counts the pairing done when its end of the data channel
 	// opens, a moment after ours did: closing at once could beat that.

@@ -172,7 +172,7 @@ func (e *Engine) applyReceiveEvent(r *transfer.Receiver, ev transfer.Event) (fin
 		e.offerArrived(r, ev, now)
 		return false
 	case transfer.TextReceived:
-		m := Message{ID: ev.ID, Peer: Peer{ID: ev.From.ID, Name: ev.From.Name}, Text: ev.Text, Time: now}
+		m := Message{ID: ev.ID, Peer: peerOf(ev.From.Device), Text: ev.Text, Time: now}
 		e.addMessageLocked(m)
 		e.emit(MessageReceived{Message: m})
 		return false
@@ -293,7 +293,7 @@ func (e *Engine) offerArrived(r *transfer.Receiver, o transfer.OfferReceived, no
 	}
 	it := &item{
 		Item: Item{
-			ID: transfer.NewID(), Direction: Incoming, Peer: Peer{ID: o.From.ID, Name: o.From.Name},
+			ID: transfer.NewID(), Direction: Incoming, Peer: peerOf(o.From.Device),
 			Title: incomingTitle(o), Files: o.Files, Total: o.Size, State: StateWaiting, Started: now,
 			Code: o.From.Code,
 		},

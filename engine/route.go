@@ -154,28 +154,60 @@ func (e *Engine) reachable(t Target) error {
 	return fmt.Errorf("%s: %w", cmp.Or(t.Name, t.ID, "the device"), errNoRoute)
 }
 
+// lanFirst is the one routing rule of a send, the app's and the command
+// line's: the LAN when a way there is known (lan not nil); the server when
+// there is none, or when the LAN failed in a way the server may get around
+// (ServerMayHelp, and fallback agrees: it may also say why). server nil:
+// the device cannot be reached through a server.
+func lanFirst[T any](ctx context.Context, lan, server func(context.Context) (T, error), fallback func(error) bool) (T, error) {
+	if lan != nil {
+		v, err := lan(ctx)
+		if err == nil || server == nil || !ServerMayHelp(err) || !fallback(err) {
+			return v, err
+		}
+	}
+	if server == nil {
+		var zero T
+		return zero, &permanentError{errNoRoute}
+	}
+	return server(ctx)
+}
+
 // dialTarget connects to t for one attempt: on the LAN when route gives
 // addresses, else through the server with rd. want is the device id the LAN
 // peer must answer with ("" when only an address is known).
 func (e *Engine) dialTarget(ctx context.Context, t Target, want string, rd *remoteDial) (*peer.Conn, string, error) {
+	type dialed struct {
+		c    *peer.Conn
+		addr string
+	}
+	var lan, server func(context.Context) (dialed, error)
 	if addrs := e.route(t); len(addrs) > 0 {
-		c, addr, err := DialFirst(ctx, addrs, e.peerConfig(), e.sendCheck(want))
-		if err == nil || !e.serverFallback(t, err) {
-			return c, addr, err
+		lan = func(ctx context.Context) (dialed, error) {
+			c, addr, err := DialFirst(ctx, addrs, e.peerConfig(), e.sendCheck(want))
+			return dialed{c, addr}, err
+		}
+	}
+	if t.ID != "" {
+		server = func(ctx context.Context) (dialed, error) {
+			c, err := rd.dial(ctx)
+			if err != nil {
+				return dialed{}, err
+			}
+			return dialed{c, "server"}, nil
+		}
+	}
+	d, err := lanFirst(ctx, lan, server, func(err error) bool {
+		if !e.serverFallback(t, err) {
+			return false
 		}
 		// Listed nearby but not answering (a stale record, a laptop that
 		// just left, a network that isolates its clients): a paired device
 		// may still be reached through the server.
 		slog.Info("engine: not reachable on the LAN, trying the server", slog.String("device", t.ID), slog.Any("err", err))
-	}
-	if t.ID == "" {
-		return nil, "", &permanentError{errNoRoute}
-	}
-	c, err := rd.dial(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	return c, "server", nil
+		return true
+	})
+	return d.c, d.addr, err
 }
 
 // Target says where to send: a device's id and name (as discovered), and
@@ -185,6 +217,9 @@ type Target struct {
 	Name  string
 	Addrs []string // HOST:PORT
 }
+
+// peer is the device a send to t names.
+func (t Target) peer() Peer { return Peer{ID: t.ID, Name: t.Name} }
 
 // TargetOf is the Target for a discovered device, or for one known only by
 // the address a user typed (AddressDevice: no id, and no name either, so

@@ -95,7 +95,7 @@ func (e *Engine) send(to Target, paths []string) (Item, error) {
 	t, files := offerTitle(offer)
 	it := &item{
 		Item: Item{
-			ID: transfer.NewID(), Direction: Outgoing, Peer: Peer{ID: to.ID, Name: to.Name},
+			ID: transfer.NewID(), Direction: Outgoing, Peer: to.peer(),
 			Title: t, Files: files, Total: offer.TotalSize(), State: StateConnecting,
 			Paths: abs, Started: time.Now(),
 		},
@@ -343,7 +343,7 @@ func (e *Engine) sendText(to Target, text string) (Message, error) {
 	if err := e.reachable(to); err != nil {
 		return Message{}, fmt.Errorf("send text to %w", err)
 	}
-	m := Message{ID: transfer.NewID(), Peer: Peer{ID: to.ID, Name: to.Name}, Text: text, Time: time.Now(), Outgoing: true}
+	m := Message{ID: transfer.NewID(), Peer: to.peer(), Text: text, Time: time.Now(), Outgoing: true}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stopped {

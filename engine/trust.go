@@ -80,7 +80,7 @@ func (e *Engine) Trusted() []Peer {
 	var out []Peer
 	for _, d := range e.trust.List() {
 		if d.Trusted {
-			out = append(out, Peer{ID: d.ID, Name: d.Name})
+			out = append(out, peerOf(d.Device))
 		}
 	}
 	return out

@@ -132,22 +132,30 @@ type Server struct {
 	closeErr  error
 }
 
-// New starts a server listening on cfg.ListenUDP.
-func New(cfg Config) (*Server, error) {
+// check checks cfg and fills in its defaults.
+func (cfg *Config) check() error {
 	if len(cfg.Secret) == 0 {
-		return nil, ErrNoSecret
+		return ErrNoSecret
 	}
 	if err := cfg.PortRange.validate(); err != nil {
-		return nil, err
+		return err
 	}
 	if ip := cfg.PublicIP; ip != nil && (ip.IsUnspecified() || ip.IsMulticast() || ip.To16() == nil) {
-		return nil, fmt.Errorf("relay: %s cannot be announced as the relay address", ip)
+		return fmt.Errorf("relay: %s cannot be announced as the relay address", ip)
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = DefaultRealm
 	}
 	if cfg.CredentialTTL <= 0 {
 		cfg.CredentialTTL = DefaultCredentialTTL
+	}
+	return nil
+}
+
+// New starts a server listening on cfg.ListenUDP.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -194,15 +202,7 @@ func New(cfg Config) (*Server, error) {
 				bindIP: bindIP,
 				ports:  cfg.PortRange,
 			},
-			PermissionHandler: func(client net.Addr, peer net.IP) bool {
-				if s.permit(peer) {
-					return true
-				}
-				s.peersRefused.Add(1)
-				s.log.Debug("relay permission refused",
-					slog.String("client", client.String()), slog.String("peer", peer.String()))
-				return false
-			},
+			PermissionHandler: s.permission,
 		}},
 	})
 	if err != nil {
@@ -216,6 +216,17 @@ func New(cfg Config) (*Server, error) {
 		slog.String("addr", pc.LocalAddr().String()), slog.String("relay_ip", relayIP.String()),
 		slog.String("realm", cfg.Realm))
 	return s, nil
+}
+
+// permission says whether client may send to peer through its allocation.
+func (s *Server) permission(client net.Addr, peer net.IP) bool {
+	if s.permit(peer) {
+		return true
+	}
+	s.peersRefused.Add(1)
+	s.log.Debug("relay permission refused",
+		slog.String("client", client.String()), slog.String("peer", peer.String()))
+	return false
 }
 
 // Addr is the address STUN and TURN requests arrive at.

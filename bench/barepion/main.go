@@ -150,10 +150,41 @@ func recv(args []string) error {
 		return err
 	}
 	defer f.Close()
-
-	ln, err := net.Listen("tcp", *listen)
+	conn, offer, err := acceptOffer(*listen)
 	if err != nil {
 		return err
+	}
+	r := &receiver{f: f, size: -1, lastMove: time.Now(), finished: make(chan result, 1), opened: make(chan *webrtc.DataChannel, 1)}
+	pc, answer, err := r.answer(offer)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer pc.Close()
+	gone := watchState(pc)
+	b, _ := json.Marshal(answer)
+	_, err = conn.Write(append(b, '\n'))
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("write answer: %w", err)
+	}
+	var dc *webrtc.DataChannel
+	select {
+	case dc = <-r.opened:
+	case <-gone:
+		return errors.New("peer connection failed before the data channel opened")
+	case <-time.After(connectTimeout):
+		return errors.New("data channel did not open")
+	}
+	return r.wait(dc, gone)
+}
+
+// acceptOffer takes one TCP connection on listen and reads the sender's offer.
+func acceptOffer(listen string) (net.Conn, webrtc.SessionDescription, error) {
+	var offer webrtc.SessionDescription
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, offer, err
 	}
 	event("listening", map[string]any{"port": ln.Addr().(*net.TCPAddr).Port})
 	if tl, ok := ln.(*net.TCPListener); ok {
@@ -162,158 +193,148 @@ func recv(args []string) error {
 	conn, err := ln.Accept()
 	ln.Close()
 	if err != nil {
-		return fmt.Errorf("accept: %w", err)
+		return nil, offer, fmt.Errorf("accept: %w", err)
 	}
 	_ = conn.SetDeadline(time.Now().Add(connectTimeout))
-	rd := bufio.NewReader(conn)
-	line, err := rd.ReadBytes('\n')
+	line, err := bufio.NewReader(conn).ReadBytes('\n')
 	if err != nil {
-		return fmt.Errorf("read offer: %w", err)
+		conn.Close()
+		return nil, offer, fmt.Errorf("read offer: %w", err)
 	}
-	var offer webrtc.SessionDescription
 	if err := json.Unmarshal(line, &offer); err != nil {
-		return fmt.Errorf("decode offer: %w", err)
+		conn.Close()
+		return nil, offer, fmt.Errorf("decode offer: %w", err)
 	}
+	return conn, offer, nil
+}
 
-	var (
-		pc       *webrtc.PeerConnection
-		answer   webrtc.SessionDescription
-		loopback bool
-	)
-	type result struct {
-		size    int64
-		written int64
-		err     error
-	}
-	var (
-		mu       sync.Mutex
-		size     int64 = -1
-		written  int64
-		lastMove = time.Now()
-		finished = make(chan result, 1)
-		finOnce  sync.Once
-		opened   = make(chan *webrtc.DataChannel, 1)
-	)
-	finish := func(r result) { finOnce.Do(func() { finished <- r }) }
+// result is how a receive ended.
+type result struct {
+	size    int64
+	written int64
+	err     error
+}
+
+// receiver writes what arrives to f.
+type receiver struct {
+	f        *os.File
+	mu       sync.Mutex
+	size     int64 // -1 until the header came
+	written  int64
+	lastMove time.Time
+	finished chan result
+	finOnce  sync.Once
+	opened   chan *webrtc.DataChannel
+	loopback bool
+}
+
+func (r *receiver) finish(res result) { r.finOnce.Do(func() { r.finished <- res }) }
+
+// answer answers offer, with loopback candidates only when there is no
+// other candidate.
+func (r *receiver) answer(offer webrtc.SessionDescription) (*webrtc.PeerConnection, webrtc.SessionDescription, error) {
+	var answer webrtc.SessionDescription
 	for _, lb := range []bool{false, true} {
-		loopback = lb
-		if pc, err = newPC(lb); err != nil {
-			return fmt.Errorf("new peer connection: %w", err)
+		r.loopback = lb
+		pc, err := newPC(lb)
+		if err != nil {
+			return nil, answer, fmt.Errorf("new peer connection: %w", err)
 		}
 		pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 			dc.OnOpen(func() {
-				event("open", map[string]any{"loopback_candidates": loopback})
-				opened <- dc
+				event("open", map[string]any{"loopback_candidates": r.loopback})
+				r.opened <- dc
 			})
 			// pion calls OnMessage from its read loop, one message at a time:
 			// writing here is the back pressure (SCTP's receive window fills).
-			dc.OnMessage(func(m webrtc.DataChannelMessage) {
-				if m.IsString {
-					var hdr struct {
-						Size int64 `json:"size"`
-					}
-					if err := json.Unmarshal(m.Data, &hdr); err != nil || hdr.Size < 0 {
-						finish(result{err: fmt.Errorf("bad header %q", m.Data)})
-						return
-					}
-					mu.Lock()
-					size = hdr.Size
-					mu.Unlock()
-					if hdr.Size == 0 {
-						finish(result{})
-					}
-					return
-				}
-				mu.Lock()
-				sz := size
-				mu.Unlock()
-				if sz < 0 {
-					finish(result{err: errors.New("data before the size header")})
-					return
-				}
-				if _, err := f.Write(m.Data); err != nil {
-					finish(result{err: err})
-					return
-				}
-				mu.Lock()
-				written += int64(len(m.Data))
-				w := written
-				lastMove = time.Now()
-				mu.Unlock()
-				if w >= sz {
-					finish(result{size: sz, written: w})
-				}
-			})
+			dc.OnMessage(r.onMessage)
 		})
 		if err := pc.SetRemoteDescription(offer); err != nil {
-			return fmt.Errorf("set remote description: %w", err)
+			return nil, answer, fmt.Errorf("set remote description: %w", err)
 		}
 		a, err := pc.CreateAnswer(nil)
 		if err != nil {
-			return fmt.Errorf("create answer: %w", err)
+			return nil, answer, fmt.Errorf("create answer: %w", err)
 		}
 		if answer, err = gather(pc, a); err != nil {
-			return err
+			return nil, answer, err
 		}
 		if hasCandidate(answer.SDP) || lb {
-			break
+			return pc, answer, nil
 		}
 		_ = pc.Close() // no candidate at all: try again with loopback candidates
 	}
-	defer pc.Close()
-	gone := watchState(pc)
-	b, _ := json.Marshal(answer)
-	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("write answer: %w", err)
-	}
-	conn.Close()
+	panic("unreachable")
+}
 
-	var dc *webrtc.DataChannel
-	select {
-	case dc = <-opened:
-	case <-gone:
-		return errors.New("peer connection failed before the data channel opened")
-	case <-time.After(connectTimeout):
-		return errors.New("data channel did not open")
+// onMessage takes the size header, then the file's bytes.
+func (r *receiver) onMessage(m webrtc.DataChannelMessage) {
+	if m.IsString {
+		var hdr struct {
+			Size int64 `json:"size"`
+		}
+		if err := json.Unmarshal(m.Data, &hdr); err != nil || hdr.Size < 0 {
+			r.finish(result{err: fmt.Errorf("bad header %q", m.Data)})
+			return
+		}
+		r.mu.Lock()
+		r.size = hdr.Size
+		r.mu.Unlock()
+		if hdr.Size == 0 {
+			r.finish(result{})
+		}
+		return
 	}
+	r.mu.Lock()
+	sz := r.size
+	r.mu.Unlock()
+	if sz < 0 {
+		r.finish(result{err: errors.New("data before the size header")})
+		return
+	}
+	if _, err := r.f.Write(m.Data); err != nil {
+		r.finish(result{err: err})
+		return
+	}
+	r.mu.Lock()
+	r.written += int64(len(m.Data))
+	w := r.written
+	r.lastMove = time.Now()
+	r.mu.Unlock()
+	if w >= sz {
+		r.finish(result{size: sz, written: w})
+	}
+}
+
+// wait waits for the whole file, then confirms it to the sender.
+func (r *receiver) wait(dc *webrtc.DataChannel, gone <-chan struct{}) error {
 	dcClosed := make(chan struct{})
 	var closeOnce sync.Once
 	dc.OnClose(func() { closeOnce.Do(func() { close(dcClosed) }) })
-
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var r result
+	var res result
 wait:
 	for {
 		select {
-		case r = <-finished:
+		case res = <-r.finished:
 			break wait
 		case <-gone:
 			return errors.New("connection lost during the transfer")
 		case <-dcClosed:
 			return errors.New("data channel closed during the transfer")
 		case <-tick.C:
-			mu.Lock()
-			idle := time.Since(lastMove)
-			mu.Unlock()
+			r.mu.Lock()
+			idle := time.Since(r.lastMove)
+			r.mu.Unlock()
 			if idle > idleTimeout {
 				return fmt.Errorf("no data for %s", idleTimeout)
 			}
 		}
 	}
-	if r.err != nil {
-		return r.err
-	}
-	if r.written != r.size {
-		return fmt.Errorf("got %d bytes, want %d", r.written, r.size)
-	}
-	if err := f.Sync(); err != nil {
+	if err := r.done(res); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	event("done", map[string]any{"bytes": r.written})
 	if err := dc.SendText("done"); err != nil {
 		return fmt.Errorf("send done: %w", err)
 	}
@@ -323,6 +344,24 @@ wait:
 	case <-gone:
 	case <-time.After(closeTimeout):
 	}
+	return nil
+}
+
+// done checks and saves the file.
+func (r *receiver) done(res result) error {
+	if res.err != nil {
+		return res.err
+	}
+	if res.written != res.size {
+		return fmt.Errorf("got %d bytes, want %d", res.written, res.size)
+	}
+	if err := r.f.Sync(); err != nil {
+		return err
+	}
+	if err := r.f.Close(); err != nil {
+		return err
+	}
+	event("done", map[string]any{"bytes": res.written})
 	return nil
 }
 
@@ -345,62 +384,96 @@ func send(args []string) error {
 	if err != nil {
 		return err
 	}
-	size := st.Size()
+	s, err := newSendConn()
+	if err != nil {
+		return err
+	}
+	defer s.pc.Close()
+	if err := s.connect(*to); err != nil {
+		return err
+	}
+	sent, err := s.stream(f, st.Size())
+	if err != nil {
+		return err
+	}
+	select {
+	case <-s.doneMsg:
+	case <-s.gone:
+		return errors.New("connection lost before the receiver confirmed")
+	case <-time.After(idleTimeout):
+		return errors.New("the receiver did not confirm")
+	}
+	event("done", map[string]any{"bytes": sent})
+	return s.pc.Close()
+}
 
-	var (
-		pc       *webrtc.PeerConnection
-		dc       *webrtc.DataChannel
-		offer    webrtc.SessionDescription
-		loopback bool
-	)
+// sendConn is the sender's peer connection and data channel.
+type sendConn struct {
+	pc       *webrtc.PeerConnection
+	dc       *webrtc.DataChannel
+	offer    webrtc.SessionDescription
+	loopback bool
+	gone     <-chan struct{}
+	opened   chan struct{}
+	sendMore chan struct{}
+	doneMsg  chan struct{}
+}
+
+// newSendConn makes the offer, with loopback candidates only when there is
+// no other candidate.
+func newSendConn() (*sendConn, error) {
+	s := &sendConn{opened: make(chan struct{}), sendMore: make(chan struct{}, 1), doneMsg: make(chan struct{})}
 	for _, lb := range []bool{false, true} {
-		loopback = lb
-		if pc, err = newPC(lb); err != nil {
-			return fmt.Errorf("new peer connection: %w", err)
+		s.loopback = lb
+		pc, err := newPC(lb)
+		if err != nil {
+			return nil, fmt.Errorf("new peer connection: %w", err)
 		}
-		if dc, err = pc.CreateDataChannel("data", nil); err != nil { // reliable, ordered
-			return fmt.Errorf("create data channel: %w", err)
+		s.pc = pc
+		if s.dc, err = pc.CreateDataChannel("data", nil); err != nil { // reliable, ordered
+			return nil, fmt.Errorf("create data channel: %w", err)
 		}
 		o, err := pc.CreateOffer(nil)
 		if err != nil {
-			return fmt.Errorf("create offer: %w", err)
+			return nil, fmt.Errorf("create offer: %w", err)
 		}
-		if offer, err = gather(pc, o); err != nil {
-			return err
+		if s.offer, err = gather(pc, o); err != nil {
+			return nil, err
 		}
-		if hasCandidate(offer.SDP) || lb {
+		if hasCandidate(s.offer.SDP) || lb {
 			break
 		}
 		_ = pc.Close()
 	}
-	defer pc.Close()
-	gone := watchState(pc)
-
-	opened := make(chan struct{})
-	dc.OnOpen(func() { close(opened) })
-	sendMore := make(chan struct{}, 1)
-	dc.SetBufferedAmountLowThreshold(lowThreshold)
-	dc.OnBufferedAmountLow(func() {
+	s.gone = watchState(s.pc)
+	s.dc.OnOpen(func() { close(s.opened) })
+	s.dc.SetBufferedAmountLowThreshold(lowThreshold)
+	s.dc.OnBufferedAmountLow(func() {
 		select {
-		case sendMore <- struct{}{}:
+		case s.sendMore <- struct{}{}:
 		default:
 		}
 	})
-	doneMsg := make(chan struct{})
 	var doneOnce sync.Once
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+	s.dc.OnMessage(func(m webrtc.DataChannelMessage) {
 		if m.IsString && string(m.Data) == "done" {
-			doneOnce.Do(func() { close(doneMsg) })
+			doneOnce.Do(func() { close(s.doneMsg) })
 		}
 	})
+	return s, nil
+}
 
-	conn, err := net.DialTimeout("tcp", *to, 10*time.Second)
+// connect exchanges offer and answer with the receiver at to, over TCP,
+// and waits for the data channel.
+func (s *sendConn) connect(to string) error {
+	conn, err := net.DialTimeout("tcp", to, 10*time.Second)
 	if err != nil {
 		return err
 	}
 	_ = conn.SetDeadline(time.Now().Add(connectTimeout))
-	b, _ := json.Marshal(offer)
+	b, _ := json.Marshal(s.offer)
 	if _, err := conn.Write(append(b, '\n')); err != nil {
+		conn.Close()
 		return fmt.Errorf("write offer: %w", err)
 	}
 	line, err := bufio.NewReader(conn).ReadBytes('\n')
@@ -412,20 +485,24 @@ func send(args []string) error {
 	if err := json.Unmarshal(line, &answer); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
-	if err := pc.SetRemoteDescription(answer); err != nil {
+	if err := s.pc.SetRemoteDescription(answer); err != nil {
 		return fmt.Errorf("set remote description: %w", err)
 	}
 	select {
-	case <-opened:
-	case <-gone:
+	case <-s.opened:
+	case <-s.gone:
 		return errors.New("peer connection failed before the data channel opened")
 	case <-time.After(connectTimeout):
 		return errors.New("data channel did not open")
 	}
-	event("open", map[string]any{"loopback_candidates": loopback})
+	event("open", map[string]any{"loopback_candidates": s.loopback})
+	return nil
+}
 
-	if err := dc.SendText(fmt.Sprintf(`{"size":%d}`, size)); err != nil {
-		return err
+// stream sends the size header, then f's bytes, with backpressure.
+func (s *sendConn) stream(f *os.File, size int64) (int64, error) {
+	if err := s.dc.SendText(fmt.Sprintf(`{"size":%d}`, size)); err != nil {
+		return 0, err
 	}
 	buf := make([]byte, messageSize)
 	var sent int64
@@ -433,37 +510,38 @@ func send(args []string) error {
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {
 			// pion copies the payload into its SCTP chunks, so buf can be reused.
-			if err := dc.Send(buf[:n]); err != nil {
-				return fmt.Errorf("send: %w", err)
+			if err := s.dc.Send(buf[:n]); err != nil {
+				return sent, fmt.Errorf("send: %w", err)
 			}
 			sent += int64(n)
-			if dc.BufferedAmount() > maxBuffered {
-				select {
-				case <-sendMore:
-				case <-gone:
-					return errors.New("connection lost during the transfer")
-				case <-time.After(idleTimeout):
-					return fmt.Errorf("buffered amount stuck above %d for %s", maxBuffered, idleTimeout)
-				}
+			if err := s.waitForRoom(); err != nil {
+				return sent, err
 			}
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}
 		if err != nil {
-			return err
+			return sent, err
 		}
 	}
 	if sent != size {
-		return fmt.Errorf("read %d bytes, the file has %d", sent, size)
+		return sent, fmt.Errorf("read %d bytes, the file has %d", sent, size)
+	}
+	return sent, nil
+}
+
+// waitForRoom waits while more than maxBuffered is buffered.
+func (s *sendConn) waitForRoom() error {
+	if s.dc.BufferedAmount() <= maxBuffered {
+		return nil
 	}
 	select {
-	case <-doneMsg:
-	case <-gone:
-		return errors.New("connection lost before the receiver confirmed")
+	case <-s.sendMore:
+		return nil
+	case <-s.gone:
+		return errors.New("connection lost during the transfer")
 	case <-time.After(idleTimeout):
-		return errors.New("the receiver did not confirm")
+		return fmt.Errorf("buffered amount stuck above %d for %s", maxBuffered, idleTimeout)
 	}
-	event("done", map[string]any{"bytes": sent})
-	return pc.Close()
 }
