@@ -51,8 +51,8 @@ type pickEntry struct {
 	kind    string // what other entries are: "named pipe", "socket", "device"
 }
 
-// sendable: folders and regular files can be sent; pipes, sockets and
-// devices are shown greyed.
+// sendable reports whether the entry can be sent: folders and regular files
+// can; pipes, sockets and devices are shown greyed.
 func (e pickEntry) sendable() bool { return e.dir || e.regular }
 
 // listDir lists dir, folders first, then by name without regard to case.
@@ -102,7 +102,8 @@ func listDir(dir string) ([]pickEntry, error) {
 	return out, nil
 }
 
-// folderOnly: the pick is one folder (Settings' download folder).
+// folderOnly reports whether the pick is one folder (Settings' download
+// folder).
 func (r pickRequest) folderOnly() bool { return r.dirs && !r.multiple }
 
 // showPicker opens our own chooser; done gets the paths chosen.

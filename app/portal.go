@@ -32,7 +32,7 @@ type pickRequest struct {
 // there is no chooser to ask. It blocks, never call it on the Fyne thread.
 type portalFunc func(ctx context.Context, parent string, req pickRequest) ([]string, error)
 
-// errNoPortal: no desktop file chooser answers on the session bus.
+// errNoPortal says that no desktop file chooser answers on the session bus.
 var errNoPortal = errors.New("no desktop file chooser")
 
 // portalProbeTimeout bounds the question whether the desktop portal is

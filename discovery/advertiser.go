@@ -146,8 +146,8 @@ func (r *registration) refresh() {
 	slog.Debug("discovery: advertising", slog.String("instance", r.instance), slog.Int("port", a.Port), slog.Any("ips", ips))
 }
 
-// conflictQueryInterval: the name watch asks seldom; it hears every
-// device's announcements anyway.
+// conflictQueryInterval spaces the name watch's queries. It asks seldom: it
+// hears every device's announcements anyway.
 const conflictQueryInterval = 30 * time.Second
 
 // freeInstance is the first of "name (2)", "name (3)", ... (each cut to a
@@ -169,7 +169,8 @@ func freeInstance(name string, taken map[string]bool) string {
 	}
 }
 
-// settle: see Run's note on Shutdown.
+// settle is the shortest time a registration lives before Run shuts it
+// down (see Run's note on Shutdown).
 const settle = 200 * time.Millisecond
 
 // zeroconf hands the instance name and the TXT strings to miekg/dns as they

@@ -14,20 +14,20 @@ import (
 
 // Browsing defaults.
 const (
-	// DefaultQueryInterval: how often the browser asks who is there. Every
+	// DefaultQueryInterval is how often the browser asks who is there. Every
 	// device answers each query, so this also bounds how late a vanished
 	// device is noticed.
 	DefaultQueryInterval = 4 * time.Second
-	// DefaultExpiry: a device that has not answered for this long is gone
+	// DefaultExpiry is how long a device may stay silent before it is gone
 	// (it vanished without a goodbye: crash, link cut, out of range).
 	DefaultExpiry = 15 * time.Second
-	// goodbyeDelay: RFC 6762 §10.1 keeps a record for one second after its
-	// goodbye, so a device that re-announces at once (it re-registered
-	// after an interface change) does not flicker.
+	// goodbyeDelay is how long a record stays after its goodbye, one second
+	// as in RFC 6762 §10.1, so a device that re-announces at once (it
+	// re-registered after an interface change) does not flicker.
 	goodbyeDelay = time.Second
-	// tick: how often interfaces and expiries are checked.
+	// tick is how often interfaces and expiries are checked.
 	tick = 500 * time.Millisecond
-	// ifaceCheck: how often interfaces are listed again.
+	// ifaceCheck is how often interfaces are listed again.
 	ifaceCheck = 2 * time.Second
 )
 

@@ -90,7 +90,7 @@ func sortAddrs(addrs []netip.Addr) {
 	})
 }
 
-// AmbiguousError: a name matched several devices.
+// AmbiguousError says that a name matched several devices.
 type AmbiguousError struct {
 	Query      string
 	Candidates []Device
@@ -105,7 +105,7 @@ func (e *AmbiguousError) Error() string {
 	return b.String()
 }
 
-// NotFoundError: nothing matched. It lists what was seen, to help.
+// NotFoundError says that nothing matched. It lists what was seen, to help.
 type NotFoundError struct {
 	Query string
 	Seen  []Device
@@ -125,7 +125,7 @@ func (e *NotFoundError) Error() string {
 // Is lets callers test errors.Is(err, ErrNotFound).
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
-// ErrNotFound: no nearby device matches a name or id.
+// ErrNotFound says that no nearby device matches a name or id.
 var ErrNotFound = errors.New("no such device nearby")
 
 // minIDPrefix is the shortest id prefix Resolve accepts.

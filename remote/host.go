@@ -370,8 +370,8 @@ func (r *hostRun) connect(ctx context.Context, p *Pipe, hp *hostPeer, auth *pair
 	return c, nil
 }
 
-// ErrNotPaired: a device reached us through the server by our device id,
-// but it is not pinned here (or presents another certificate).
+// ErrNotPaired says that a device reached us through the server by our device
+// id, but it is not pinned here (or presents another certificate).
 var ErrNotPaired = errors.New("this device is not paired with the other one: pair with a code first")
 
 // connectKnown runs the handshake, without a PAKE, with a device that found
@@ -395,7 +395,8 @@ func (r *hostRun) connectKnown(ctx context.Context, p *Pipe, name string) (c *pe
 	return c, nil
 }
 
-// errRetired: the code was retired while the pipe waited for its turn.
+// errRetired says that the code was retired while the pipe waited for its
+// turn.
 var errRetired = errors.New("the pairing code was retired (a pairing with it failed); ask for the new one")
 
 // pairIn runs the PAKE with the code of room, when its turn comes. A

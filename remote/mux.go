@@ -18,7 +18,7 @@ const acceptQueue = 16
 
 var pipeIDRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
-// errMuxClosed: the pipe outlived the demultiplexer that fed it.
+// errMuxClosed says that the pipe outlived the demultiplexer that fed it.
 var errMuxClosed = errors.New("remote: no longer reading from the rendezvous server")
 
 type pipeKey struct{ peer, id string }

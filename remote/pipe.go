@@ -37,7 +37,7 @@ var (
 	// ErrLost means a message of the pipe never arrived: the server dropped
 	// it (a full queue, a rate limit) or reordered it.
 	ErrLost = errors.New("a message between the devices was lost on the rendezvous server")
-	// errOverflow: the peer sent more than a pipe buffers.
+	// errOverflow says that the peer sent more than a pipe buffers.
 	errOverflow = errors.New("the other device sent more than the handshake needs")
 )
 

@@ -23,15 +23,15 @@ import (
 // that could not be delivered, say).
 type Event interface{ isEvent() }
 
-// PeerJoined: Peer can now be signalled. Code is the room's pairing code, or
-// "" when Peer found this device by its id (Client.Find).
+// PeerJoined reports that Peer can now be signalled. Code is the room's
+// pairing code, or "" when Peer found this device by its id (Client.Find).
 type PeerJoined struct {
 	Peer Peer
 	Code string
 }
 
-// PeerLeft: the peer left the room with Code ("" for a find link). It may
-// still share another room with this client.
+// PeerLeft reports that the peer left the room with Code ("" for a find
+// link). It may still share another room with this client.
 type PeerLeft struct {
 	ClientID string
 	Code     string

@@ -428,7 +428,7 @@ func (c *conn) handleSignal(env *Envelope) bool {
 	return true
 }
 
-// sharesRoom: call with s.mu held.
+// sharesRoom reports whether c and t are in one room. Call it with s.mu held.
 func (c *conn) sharesRoom(t *conn) bool {
 	for _, r := range c.rooms {
 		if slices.Contains(r.members, t) {

@@ -41,7 +41,8 @@ type Link interface {
 // Event is anything a transfer reports. Each is a plain value.
 type Event interface{ event() }
 
-// OfferReceived: a peer offers files and/or text; the receiver decides.
+// OfferReceived reports that a peer offers files and/or text; the receiver
+// decides.
 type OfferReceived struct {
 	From    Peer
 	ID      string
@@ -66,15 +67,16 @@ type OfferReceived struct {
 	Room   int64
 }
 
-// Accepted: the offer was accepted (by the receiver). Skipped lists the
-// top-level entries it left out (PROTOCOL.md 4.1, the accept's take).
+// Accepted reports that the offer was accepted (by the receiver). Skipped
+// lists the top-level entries it left out (PROTOCOL.md 4.1, the accept's
+// take).
 type Accepted struct {
 	ID      string
 	Skipped []string
 	Files   int // the files taken (all of them when none is skipped)
 }
 
-// Declined: the offer was declined.
+// Declined reports that the offer was declined.
 type Declined struct {
 	ID     string
 	Reason string
@@ -88,7 +90,8 @@ type Progress struct {
 	Total int64
 }
 
-// FileDone: a file arrived and verified (receiver) or the receiver confirmed it (sender).
+// FileDone reports that a file arrived and verified (receiver) or that the
+// receiver confirmed it (sender).
 type FileDone struct {
 	ID          string
 	Index       int
@@ -99,14 +102,15 @@ type FileDone struct {
 	ResumedFrom int64
 }
 
-// FolderDone: a folder entry was created (receiver).
+// FolderDone reports that a folder entry was created (receiver).
 type FolderDone struct {
 	ID   string
 	Name string
 	Path string
 }
 
-// FileFailed: a file could not be moved; the transfer goes on with the rest.
+// FileFailed reports that a file could not be moved; the transfer goes on
+// with the rest.
 type FileFailed struct {
 	ID      string
 	Index   int
@@ -115,30 +119,34 @@ type FileFailed struct {
 	Message string
 }
 
-// Paused and Resumed: the transfer was paused or resumed, by either side.
+// Paused reports that the transfer was paused, by either side.
 type Paused struct {
 	ID     string
 	Remote bool
 }
+
+// Resumed reports that the transfer was resumed, by either side.
 type Resumed struct {
 	ID     string
 	Remote bool
 }
 
-// Reconnecting: the connection was lost; the sender tries again.
+// Reconnecting reports that the connection was lost; the sender tries again.
 type Reconnecting struct {
 	ID      string
 	Attempt int
 	Err     error
 }
 
-// Interrupted: the connection was lost mid-transfer (receiver); partial data is kept.
+// Interrupted reports that the connection was lost mid-transfer (receiver);
+// partial data is kept.
 type Interrupted struct {
 	ID  string
 	Err error
 }
 
-// TransferDone: the offer ended. Failed lists the manifest paths that did not arrive.
+// TransferDone reports that the offer ended. Failed lists the manifest paths
+// that did not arrive.
 type TransferDone struct {
 	ID        string
 	Files     int
@@ -147,14 +155,14 @@ type TransferDone struct {
 	Cancelled bool
 }
 
-// TextReceived: a text message from a peer (receiver side).
+// TextReceived carries a text message from a peer (receiver side).
 type TextReceived struct {
 	From Peer
 	ID   string
 	Text string
 }
 
-// TextDelivered: the peer confirmed a text message (sender side).
+// TextDelivered reports that the peer confirmed a text message (sender side).
 type TextDelivered struct{ ID string }
 
 func (OfferReceived) event() {}

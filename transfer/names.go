@@ -23,7 +23,8 @@ const maxNumber = 10000
 // paths 64 folders deep (6.4 million folders) took a gigabyte and a minute.
 const MaxNamedPaths = 2 * MaxEntries
 
-// ErrTooManyPaths: an offer has more than MaxNamedPaths files and folders.
+// ErrTooManyPaths says that an offer has more than MaxNamedPaths files and
+// folders.
 var ErrTooManyPaths = fmt.Errorf("more than %d files and folders in one offer", MaxNamedPaths)
 
 // NameKey is how the receiver compares two names: equal keys are the same

@@ -15,8 +15,8 @@ import (
 // final link or rename atomic.
 const StateDir = ".peerdrop"
 
-// syncThreshold: files at least this large are fsynced before they get their
-// final name. Smaller ones are not: thousands of small files would spend
+// syncThreshold is the size from which files are fsynced before they get
+// their final name. Smaller ones are not: thousands of small files would spend
 // most of their time in fsync, and a crash loses at most a few of them.
 const syncThreshold = 1 << 20
 
@@ -24,10 +24,10 @@ const syncThreshold = 1 << 20
 // file system unless told otherwise (Receiver.Margin).
 const DefaultMargin = 64 << 20
 
-// StaleAfter: the resume state of an offer nobody resumed for this long
-// (its newest file's mtime) is removed. A sender retries for a minute
-// (ReconnectWindow) and a restarted sender makes a new offer, so hours are
-// plenty.
+// StaleAfter is how long the resume state of an offer waits for a resume
+// (from its newest file's mtime) before it is removed. A sender retries for
+// a minute (ReconnectWindow) and a restarted sender makes a new offer, so
+// hours are plenty.
 const StaleAfter = 6 * time.Hour
 
 // Defaults for Receiver.PeerPartials and Receiver.AllPartials.
@@ -36,8 +36,8 @@ const (
 	DefaultAllPartials  = 4 << 30
 )
 
-// spaceCheckEvery: while writing, free space is measured again before each
-// file and after every this many bytes.
+// spaceCheckEvery is how many bytes are written between two measures of free
+// space. Free space is also measured before each file.
 const spaceCheckEvery = 4 << 20
 
 // Receiver accepts offers into Dir.

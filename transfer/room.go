@@ -33,7 +33,7 @@ func (r *Receiver) free() (int64, bool) {
 	return freeSpace(r.Dir)
 }
 
-// NoSpaceError: an offer does not fit on the receiving device.
+// NoSpaceError says that an offer does not fit on the receiving device.
 type NoSpaceError struct {
 	Need, Have int64 // Need includes the margin; Have excludes what other offers still write
 }

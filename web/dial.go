@@ -109,8 +109,8 @@ func (s *Server) serveDial(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 }
 
-// errPageLeft: the page closed its WebSocket (its data channel is open, or
-// it gave up); the handshake is over, not failed.
+// errPageLeft says that the page closed its WebSocket (its data channel is
+// open, or it gave up): the handshake is over, not failed.
 var errPageLeft = errors.New("the page closed the handshake")
 
 // dialDevice connects to dev's addresses, best first.

@@ -55,11 +55,12 @@ func Static() http.Handler {
 
 // Modes of the page, the "mode" of /api/info.
 const (
-	// ModeLAN: served by receive --web, which the page sends to and which
-	// bridges its handshakes (the zero value: /api/info describes the host).
+	// ModeLAN marks a page served by receive --web, which the page sends to
+	// and which bridges its handshakes (the zero value: /api/info describes
+	// the host).
 	ModeLAN = "lan"
-	// ModeServer: served by peerdrop serve; the page pairs with a code
-	// over the rendezvous WebSocket (docs/PROTOCOL.md §14, off the LAN).
+	// ModeServer marks a page served by peerdrop serve; the page pairs with a
+	// code over the rendezvous WebSocket (docs/PROTOCOL.md §14, off the LAN).
 	ModeServer = "server"
 )
 
