@@ -29,13 +29,21 @@ type Listener struct {
 	// OnError, when set, hears about handshakes that failed after the peer
 	// said something, a few per interval; the rest are summed up in the log.
 	OnError func(remote net.Addr, err error)
+	// AnswerProbes says whether the listener tells a prober who it is
+	// (docs/PROTOCOL.md section 2.5): set for a device that may be found,
+	// unset for a hidden one, which closes on a probe.
+	AnswerProbes bool
 
 	// Limits, the package's constants unless a test says otherwise.
 	maxTotal, maxPerSource int
 	firstFrame             time.Duration
 	log                    *slog.Logger // nil: slog.Default()
 	failures               *failureLog
+	probes                 atomic.Int64
 }
+
+// Probes is how many probes the listener has been asked (answered or not).
+func (l *Listener) Probes() int64 { return l.probes.Load() }
 
 // Listen opens the handshake port at addr (":53318", "127.0.0.1:0").
 func Listen(addr string, cfg Config) (*Listener, error) {
@@ -93,6 +101,10 @@ func (l *Listener) Serve(ctx context.Context, handle func(context.Context, *Conn
 		wg.Go(func() {
 			c, introduced, err := l.accept(ctx, tcp)
 			adm.release(src)
+			if errors.Is(err, signaling.ErrProbed) {
+				l.probes.Add(1)
+				return // asked who we are, and answered (or not, hidden)
+			}
 			if err != nil {
 				failures.failed(tcp.RemoteAddr(), err, introduced)
 				return
@@ -145,6 +157,11 @@ func (l *Listener) accept(ctx context.Context, tcp net.Conn) (c *Conn, introduce
 		return nil
 	})
 	introduced = ff.arrived.Load()
+	if errors.Is(err, signaling.ErrProbed) && l.AnswerProbes {
+		if werr := signaling.AnswerProbe(ctx, tcp, l.config().hello()); werr != nil {
+			slog.Debug("answer a probe", slog.String("from", tcp.RemoteAddr().String()), slog.Any("err", werr))
+		}
+	}
 	if err != nil && !introduced && ctx.Err() == nil && !time.Now().Before(ff.by) {
 		err = fmt.Errorf("%w (%s)", errFirstFrame, l.firstFrame)
 	}

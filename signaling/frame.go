@@ -41,6 +41,10 @@ const (
 	// (docs/PROTOCOL.md section 2.4). On such a session, offer and answer
 	// frames that follow the handshake are ICE restarts.
 	TypeCandidate FrameType = 5
+	// TypeProbe asks a listener "who are you" in place of the dialer's
+	// hello (docs/PROTOCOL.md section 2.5): a listener that may be found
+	// answers with its hello again and closes, a hidden one just closes.
+	TypeProbe FrameType = 6
 )
 
 func (t FrameType) String() string {
@@ -55,6 +59,8 @@ func (t FrameType) String() string {
 		return "error"
 	case TypeCandidate:
 		return "candidate"
+	case TypeProbe:
+		return "probe"
 	}
 	return fmt.Sprintf("type %d", byte(t))
 }
@@ -101,7 +107,7 @@ func ReadFrame(r io.Reader) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: got %d, want %d", ErrVersion, hdr[0], Version)
 	}
 	t := FrameType(hdr[1])
-	if t < TypeHello || t > TypeCandidate {
+	if t < TypeHello || t > TypeProbe {
 		return Frame{}, fmt.Errorf("%w: unknown type %d", ErrMalformed, hdr[1])
 	}
 	n := binary.BigEndian.Uint32(hdr[2:6])

@@ -118,7 +118,7 @@ func TestReadFrameErrors(t *testing.T) {
 		{"version 255", header(255, TypeHello, 0), ErrVersion},
 		{"http request", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), ErrVersion},
 		{"type 0", header(Version, 0, 0), ErrMalformed},
-		{"type 6", header(Version, 6, 0), ErrMalformed},
+		{"type 7", header(Version, 7, 0), ErrMalformed},
 		{"type 255", header(Version, 255, 0), ErrMalformed},
 		{"too large by one", header(Version, TypeOffer, MaxPayload+1), ErrTooLarge},
 		{"too large max uint32", header(Version, TypeHello, 0xFFFFFFFF), ErrTooLarge},
@@ -158,6 +158,7 @@ func TestFrameTypeString(t *testing.T) {
 	assert.Equal(t, "answer", TypeAnswer.String())
 	assert.Equal(t, "error", TypeError.String())
 	assert.Equal(t, "candidate", TypeCandidate.String())
+	assert.Equal(t, "probe", TypeProbe.String())
 	assert.Equal(t, "type 9", FrameType(9).String())
 }
 
@@ -377,7 +378,7 @@ func FuzzReadFrame(f *testing.F) {
 		if len(fr.Payload) > MaxPayload {
 			t.Fatalf("decoded payload of %d bytes, limit %d", len(fr.Payload), MaxPayload)
 		}
-		if fr.Type < TypeHello || fr.Type > TypeCandidate {
+		if fr.Type < TypeHello || fr.Type > TypeProbe {
 			t.Fatalf("decoded unknown type %d", fr.Type)
 		}
 		// What decodes must encode to the bytes it came from and read back the same.

@@ -50,8 +50,15 @@ func (s *session) fail(code string, err error) error {
 	return err
 }
 
+// errGotProbe is what expect returns for a probe frame it was told to take.
+var errGotProbe = errors.New("probe frame")
+
 // expect reads the next frame, which must be of type want (or an error frame).
-func (s *session) expect(want FrameType) ([]byte, error) {
+func (s *session) expect(want FrameType) ([]byte, error) { return s.expectOr(want, false) }
+
+// expectOr is expect that also takes a probe frame when probe is set
+// (errGotProbe; its payload is ignored).
+func (s *session) expectOr(want FrameType, probe bool) ([]byte, error) {
 	if err := s.conn.SetReadDeadline(s.deadline()); err != nil {
 		return nil, err
 	}
@@ -88,6 +95,9 @@ func (s *session) expect(want FrameType) ([]byte, error) {
 		}
 		return nil, re
 	}
+	if f.Type == TypeProbe && probe {
+		return nil, errGotProbe
+	}
 	if f.Type != want {
 		return nil, s.fail(CodeUnexpected, fmt.Errorf("%w: got %s, want %s", ErrUnexpected, f.Type, want))
 	}
@@ -99,6 +109,23 @@ func (s *session) readHello() (Hello, error) {
 	if err != nil {
 		return Hello{}, err
 	}
+	return s.decodeHello(p)
+}
+
+// readHelloOrProbe is the listener's first read: the dialer's hello, or a
+// probe (ErrProbed).
+func (s *session) readHelloOrProbe() (Hello, error) {
+	p, err := s.expectOr(TypeHello, true)
+	if errors.Is(err, errGotProbe) {
+		return Hello{}, ErrProbed
+	}
+	if err != nil {
+		return Hello{}, err
+	}
+	return s.decodeHello(p)
+}
+
+func (s *session) decodeHello(p []byte) (Hello, error) {
 	h, err := DecodeHello(p)
 	if err != nil {
 		code := CodeBadHello
@@ -221,7 +248,7 @@ func Answerer(ctx context.Context, conn net.Conn, local Hello, check func(remote
 	if err := s.send(TypeHello, local); err != nil {
 		return Hello{}, Nonces{}, err
 	}
-	remote, err := s.readHello()
+	remote, err := s.readHelloOrProbe()
 	if err != nil {
 		return Hello{}, Nonces{}, err
 	}
