@@ -60,6 +60,18 @@ type Browser struct {
 	QueryInterval time.Duration
 	Expiry        time.Duration
 
+	// Probe, when set, turns on the unicast fallbacks (unicast.go): known
+	// devices are probed at their last addresses, and the local subnets are
+	// scanned on ScanPort (DefaultScanPort) when mDNS lists nobody.
+	Probe ProbeFunc
+	// Known, when set, lists the devices to look for at their last
+	// addresses (pinned, trusted) while mDNS does not list them.
+	Known    func() []Known
+	ScanPort int
+
+	// scanNets lists the subnets to scan (nil: the system's, scanNets).
+	scanNets func() []scanNet
+
 	// prefixes lists the networks of an interface, by name (nil: the
 	// system's, read again at most every ifPrefixTTL).
 	prefixes func(ifName string) []netip.Prefix
@@ -128,13 +140,32 @@ func (b *Browser) onLink(ifName string, a netip.Addr, now time.Time) bool {
 	return false
 }
 
-// entry is a device in the list and when it stops counting.
+// entry is a device in the list and when it stops counting. It is known
+// from mDNS (heard: dev, lastSeen, until, src), from a probe (uni), or both;
+// what mDNS says wins.
 type entry struct {
-	dev      Device  // as known now
+	dev      Device  // as mDNS says now
 	shown    *Device // as last reported; nil: not reported yet
+	heard    bool    // mDNS has described it
 	lastSeen time.Time
 	until    time.Time // TTL or goodbye deadline
 	src      netip.Addr
+
+	uni     *Device // as a probe found it; nil: none
+	uniAddr netip.AddrPort
+	uniSeen time.Time
+}
+
+// current is the device as it should be shown now, false when nothing says
+// where to reach it.
+func (e *entry) current() (Device, bool) {
+	if e.heard && e.dev.Port != 0 && len(e.dev.Addrs) > 0 {
+		return e.dev, true
+	}
+	if e.uni != nil {
+		return *e.uni, true
+	}
+	return Device{}, false
 }
 
 // packet is one datagram read from a socket.
@@ -193,6 +224,16 @@ func (b *Browser) Run(ctx context.Context) error {
 		readers.Wait()
 	}()
 
+	found := make(chan probeResult, 16)
+	netDirty := make(chan struct{}, 1)
+	if b.Probe != nil {
+		u := &unicast{b: b, found: found, netDirty: netDirty, inFlight: map[netip.AddrPort]bool{}}
+		uctx, stopUnicast := context.WithCancel(ctx)
+		var uwg sync.WaitGroup
+		uwg.Go(func() { u.run(uctx) })
+		defer func() { stopUnicast(); uwg.Wait() }()
+	}
+
 	socks.refresh()
 	socks.query()
 	// Ask again soon after starting: a lost first answer should not cost a
@@ -207,13 +248,25 @@ func (b *Browser) Run(ctx context.Context) error {
 			return nil
 		case p := <-packets:
 			b.handle(p, socks.ifaceName(p.ifIndex))
+		case r := <-found:
+			b.mu.Lock()
+			events := b.applyProbe(r, time.Now())
+			b.mu.Unlock()
+			for _, ev := range events {
+				b.emit(ev)
+			}
 		case now := <-ticker.C:
 			if now.After(nextIfaces) {
 				nextIfaces = now.Add(ifaceCheck)
 				if socks.refresh() {
-					// An interface came (back) up: ask right away.
+					// An interface came (back) up: ask right away, and
+					// scan again soon if mDNS still lists nobody.
 					socks.query()
 					nextQuery = now.Add(time.Second)
+					select {
+					case netDirty <- struct{}{}:
+					default:
+					}
 				}
 			}
 			if now.After(nextQuery) {
@@ -281,7 +334,7 @@ func (b *Browser) apply(s sighting, src netip.Addr, ifName string, now time.Time
 		// A PTR, SRV or undecodable TXT alone: refresh, or say goodbye to,
 		// the devices with that instance name that answered from src.
 		for _, e := range b.devices {
-			if e.dev.Instance != s.instance || e.src != src {
+			if !e.heard || e.dev.Instance != s.instance || e.src != src {
 				continue
 			}
 			if s.goodbye {
@@ -297,7 +350,7 @@ func (b *Browser) apply(s sighting, src netip.Addr, ifName string, now time.Time
 	}
 	e, known := b.devices[s.info.ID]
 	if s.goodbye {
-		if known {
+		if known && e.heard {
 			e.until = now.Add(goodbyeDelay)
 		}
 		return nil
@@ -306,7 +359,7 @@ func (b *Browser) apply(s sighting, src netip.Addr, ifName string, now time.Time
 		e = &entry{}
 		b.devices[s.info.ID] = e
 	}
-	e.lastSeen, e.src = now, src
+	e.heard, e.lastSeen, e.src = true, now, src
 	e.until = time.Time{}
 	if s.ttl > 0 {
 		e.until = now.Add(s.ttl)
@@ -331,18 +384,19 @@ func (b *Browser) refreshDevice(e *entry, now time.Time) (Event, bool) {
 // report returns the event that tells what changed since the last report.
 // A device is reported once it can be reached: it has a port and an address.
 func (e *entry) report() (Event, bool) {
-	if e.dev.Port == 0 || len(e.dev.Addrs) == 0 {
+	cur, ok := e.current()
+	if !ok {
 		return Event{}, false
 	}
 	kind := Appeared
 	if e.shown != nil {
-		if e.shown.equal(e.dev) {
+		if e.shown.equal(cur) {
 			return Event{}, false
 		}
 		kind = Updated
 	}
-	shown := e.dev
-	shown.Addrs = slices.Clone(e.dev.Addrs)
+	shown := cur
+	shown.Addrs = slices.Clone(cur.Addrs)
 	e.shown = &shown
 	return Event{Kind: kind, Device: shown}, true
 }
@@ -415,8 +469,16 @@ func (b *Browser) expire(now time.Time) {
 	var events []Event
 	b.mu.Lock()
 	for id, e := range b.devices {
-		gone := now.Sub(e.lastSeen) > b.expiry() || (!e.until.IsZero() && now.After(e.until))
-		if !gone {
+		if e.heard && (now.Sub(e.lastSeen) > b.expiry() || (!e.until.IsZero() && now.After(e.until))) {
+			e.heard, e.dev = false, Device{}
+		}
+		if e.uni != nil && now.Sub(e.uniSeen) > b.expiry() {
+			e.uni = nil
+		}
+		if e.heard || e.uni != nil {
+			if ev, ok := e.report(); ok {
+				events = append(events, ev) // mDNS lost it, a probe still finds it
+			}
 			continue
 		}
 		delete(b.devices, id)

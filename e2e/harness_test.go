@@ -45,6 +45,9 @@ var peerdropBin string
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
+	// No process scans the machine's own network (discovery's subnet
+	// scan); the tests that scan turn it on inside their namespaces.
+	_ = os.Setenv("PEERDROP_SCAN", "off")
 	root, err := moduleRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

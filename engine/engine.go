@@ -219,6 +219,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	ln.Check = e.checkPeer
 	ln.OnError = e.onHandshakeError
+	ln.AnswerProbes = !e.cfg.Hidden
 	e.mu.Lock()
 	e.addr = ln.Addr().String()
 	e.ln = ln
@@ -236,7 +237,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Go(func() { e.runServer(ctx) })
 	wg.Go(func() { e.runWeb(ctx) })
 	if !e.cfg.NoBrowse {
-		b := &discovery.Browser{Self: e.id.DeviceID, OnEvent: e.onDiscovery}
+		b := newBrowser(e.id.DeviceID, e.trust, e.onDiscovery)
 		wg.Go(func() {
 			if err := b.Run(ctx); err != nil {
 				e.problem(plainf(err, "Cannot look for nearby devices on this network."))

@@ -34,6 +34,8 @@ import (
 func TestMain(m *testing.M) {
 	// zeroconf's announcement goroutine cannot be stopped (see
 	// discovery.Advertiser.Run); only the tests that advertise start it.
+	// No test scans the machine's own network (discovery's subnet scan).
+	_ = os.Setenv(discovery.ScanEnv, "off")
 	goleak.VerifyTestMain(m, testkit.IgnoreZeroconfProbe)
 }
 

@@ -143,7 +143,7 @@ type DeviceChange struct {
 func (h *Headless) Devices(ctx context.Context, wait time.Duration) ([]Device, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b := &discovery.Browser{Self: h.cfg.Identity.DeviceID}
+	b := newBrowser(h.cfg.Identity.DeviceID, h.trust, nil)
 	errc := make(chan error, 1)
 	go func() { errc <- b.Run(ctx) }()
 	select {
@@ -167,7 +167,7 @@ func (h *Headless) Devices(ctx context.Context, wait time.Duration) ([]Device, e
 
 // WatchDevices reports every change to the nearby list until ctx ends.
 func (h *Headless) WatchDevices(ctx context.Context, onChange func(DeviceChange)) error {
-	b := &discovery.Browser{Self: h.cfg.Identity.DeviceID}
+	b := newBrowser(h.cfg.Identity.DeviceID, h.trust, nil)
 	b.OnEvent = func(ev discovery.Event) {
 		onChange(DeviceChange{Kind: ev.Kind.String(), Device: h.describe(ev.Device)})
 	}
@@ -187,7 +187,7 @@ func (h *Headless) findDevice(ctx context.Context, query string, wait time.Durat
 	defer cancel()
 	var once sync.Once
 	found := make(chan struct{})
-	b := &discovery.Browser{Self: h.cfg.Identity.DeviceID}
+	b := newBrowser(h.cfg.Identity.DeviceID, h.trust, nil)
 	b.OnEvent = func(ev discovery.Event) {
 		if ev.Kind == discovery.Gone {
 			return

@@ -25,6 +25,7 @@ func (r *receiveRun) lan(ctx context.Context, port int) error {
 		return err
 	}
 	ln.Check = h.checkPeer
+	ln.AnswerProbes = !r.o.Hidden
 	ln.OnError = func(from net.Addr, err error) {
 		h.warn(fmt.Errorf("connection from %s failed: %w", from, err))
 	}
@@ -79,7 +80,7 @@ func (r *receiveRun) web(ctx context.Context) error {
 	var browsing sync.WaitGroup
 	defer browsing.Wait()
 	if !r.o.Hidden {
-		b := &discovery.Browser{Self: h.cfg.Identity.DeviceID}
+		b := newBrowser(h.cfg.Identity.DeviceID, h.trust, nil)
 		lan.Devices = b.Devices
 		bctx, cancel := context.WithCancel(ctx)
 		defer cancel() // before browsing.Wait: deferred calls run last first

@@ -139,6 +139,7 @@ func (h *Headless) lanDialer(ctx context.Context, to string, wait time.Duration)
 		if err != nil {
 			return nil, err
 		}
+		rememberAddr(h.trust, c, addr)
 		connectOnce.Do(func() { h.connected(c, "lan", addr) })
 		return c, nil
 	}, desc, nil

@@ -185,6 +185,9 @@ func (e *Engine) dialTarget(ctx context.Context, t Target, want string, rd *remo
 	if addrs := e.route(t); len(addrs) > 0 {
 		lan = func(ctx context.Context) (dialed, error) {
 			c, addr, err := DialFirst(ctx, addrs, e.peerConfig(), e.sendCheck(want))
+			if err == nil {
+				rememberAddr(e.trust, c, addr)
+			}
 			return dialed{c, addr}, err
 		}
 	}

@@ -74,7 +74,14 @@ type Device struct {
 	FirstSeen time.Time
 	LastSeen  time.Time
 	Trusted   bool
+	// Addrs are the LAN handshake addresses (HOST:PORT) where a connection
+	// we opened reached it, most recent first, at most MaxAddrs: where to
+	// look for it when multicast does not pass (SeenAt).
+	Addrs []string
 }
+
+// MaxAddrs bounds the addresses kept per device.
+const MaxAddrs = 4
 
 // deviceFile is a Device as the store file spells it.
 type deviceFile struct {
@@ -84,13 +91,14 @@ type deviceFile struct {
 	FirstSeen   time.Time `json:"first_seen"`
 	LastSeen    time.Time `json:"last_seen"`
 	Trusted     bool      `json:"trusted,omitempty"`
+	Addrs       []string  `json:"addrs,omitempty"`
 }
 
 // MarshalJSON writes d as the store file spells it.
 func (d Device) MarshalJSON() ([]byte, error) {
 	return json.Marshal(deviceFile{
 		ID: d.ID, Name: d.Name, Fingerprint: d.Fingerprint,
-		FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Trusted: d.Trusted,
+		FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, Trusted: d.Trusted, Addrs: d.Addrs,
 	})
 }
 
@@ -103,6 +111,7 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 	*d = Device{
 		Device:    device.Device{ID: f.ID, Name: f.Name, Fingerprint: f.Fingerprint},
 		FirstSeen: f.FirstSeen, LastSeen: f.LastSeen, Trusted: f.Trusted,
+		Addrs: validAddrs(f.Addrs),
 	}
 	return nil
 }
@@ -189,6 +198,9 @@ func (s *Store) sync() {
 	for id, p := range s.pending {
 		if d := s.devices[id]; d != nil && d.Fingerprint == p.Fingerprint {
 			d.Name = p.Name
+			if len(p.Addrs) > 0 {
+				d.Addrs = p.Addrs
+			}
 			if p.LastSeen.After(d.LastSeen) {
 				d.LastSeen = p.LastSeen
 			}
