@@ -41,7 +41,7 @@ E2E_PKGS ?= $(shell for d in $(E2E_DIRS); do [ -d $$d ] && find $$d -name '*_tes
 # Fuzz targets as package:FuzzName, each run for FUZZTIME.
 FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signaling:FuzzDecodeCandidate ./signaling:FuzzDecodeSDP ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
-	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./pairing:FuzzDecode \
+	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./discovery:FuzzAnswerQuery ./pairing:FuzzDecode \
 	./rendezvous:FuzzDecodeEnvelope ./rendezvous:FuzzClientIP ./remote:FuzzDecodeChunk ./internal/visible:FuzzEscape \
 	./web:FuzzDecodeFrameMessage ./web:FuzzDecodeControl
 

@@ -67,6 +67,7 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			}
 		}
 	}}
+	watch.answer = (&answerer{info: a.Info, port: a.Port, instance: func() string { return mine.Load().(string) }}).reply
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {

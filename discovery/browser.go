@@ -71,6 +71,9 @@ type Browser struct {
 
 	// scanNets lists the subnets to scan (nil: the system's, scanNets).
 	scanNets func() []scanNet
+	// answer, when set, returns the unicast reply to a query packet, nil
+	// for none (the Advertiser's unicast answers, unicastmdns.go).
+	answer func(p packet) []byte
 
 	// prefixes lists the networks of an interface, by name (nil: the
 	// system's, read again at most every ifPrefixTTL).
@@ -173,6 +176,7 @@ type packet struct {
 	data    []byte
 	ifIndex int
 	src     netip.Addr
+	srcPort int
 }
 
 // Devices returns the current list, sorted by name then id.
@@ -247,6 +251,11 @@ func (b *Browser) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case p := <-packets:
+			if b.answer != nil {
+				if reply := b.answer(p); reply != nil {
+					socks.reply(p, reply)
+				}
+			}
 			b.handle(p, socks.ifaceName(p.ifIndex))
 		case r := <-found:
 			b.mu.Lock()

@@ -131,3 +131,42 @@ func FuzzDecodeTXT(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAnswerQuery: any packet to port 5353 is handed to the unicast
+// answerer; it never panics, answers only queries, and what it says always
+// parses as an mDNS response about this device alone.
+func FuzzAnswerQuery(f *testing.F) {
+	for _, qt := range []uint16{dns.TypePTR, dns.TypeSRV, dns.TypeANY, dns.TypeA} {
+		var m dns.Msg
+		m.SetQuestion(serviceFQDN, qt)
+		if b, err := m.Pack(); err == nil {
+			f.Add(b, true)
+		}
+	}
+	f.Add([]byte{0, 0, 0x84, 0}, false)
+	f.Fuzz(func(t *testing.T, data []byte, legacy bool) {
+		a := &answerer{info: testInfo(), port: 53318, instance: func() string { return "Alice Laptop" },
+			addrs: func(int) []netip.Addr { return []netip.Addr{netip.MustParseAddr("10.0.0.2")} }}
+		port := mdnsPort
+		if legacy {
+			port = 40000
+		}
+		out := a.reply(packet{data: data, srcPort: port})
+		if out == nil {
+			return
+		}
+		var q dns.Msg
+		if err := q.Unpack(data); err != nil || q.Response {
+			t.Fatalf("answered a packet that is no query")
+		}
+		resp, err := parseResponse(out)
+		if err != nil {
+			t.Fatalf("the answer does not parse: %v", err)
+		}
+		for _, s := range resp.sightings {
+			if s.hasInfo && s.info.ID != testInfo().ID {
+				t.Errorf("the answer speaks of another device: %+v", s.info)
+			}
+		}
+	})
+}

@@ -157,6 +157,23 @@ func (s *sockets) query() {
 	}
 }
 
+// reply sends data to the sender of p, from port 5353, out of the
+// interface p came in on.
+func (s *sockets) reply(p packet, data []byte) {
+	to := &net.UDPAddr{IP: p.src.AsSlice(), Port: p.srcPort}
+	var err error
+	switch {
+	case p.src.Is4() && s.v4 != nil:
+		_, err = s.v4.WriteTo(data, &ipv4.ControlMessage{IfIndex: p.ifIndex}, to)
+	case p.src.Is6() && s.v6 != nil:
+		to.Zone = s.ifaceName(p.ifIndex)
+		_, err = s.v6.WriteTo(data, &ipv6.ControlMessage{IfIndex: p.ifIndex}, to)
+	}
+	if err != nil {
+		slog.Debug("discovery: unicast answer", slog.String("to", to.String()), slog.Any("err", err))
+	}
+}
+
 // read4 and read6 feed out with what the IPv4 and IPv6 sockets receive,
 // until the socket is closed.
 func (s *sockets) read4(ctx context.Context, out chan<- packet) {
@@ -199,7 +216,7 @@ func readLoop(ctx context.Context, out chan<- packet, read func([]byte) (n, ifIn
 		p := packet{data: append([]byte(nil), buf[:n]...), ifIndex: ifIndex}
 		if ua, ok := src.(*net.UDPAddr); ok {
 			p.src, _ = netip.AddrFromSlice(ua.IP)
-			p.src = p.src.Unmap()
+			p.src, p.srcPort = p.src.Unmap(), ua.Port
 		}
 		select {
 		case out <- p:
