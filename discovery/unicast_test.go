@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -165,4 +166,29 @@ func TestScanFindsAndBoundsProbes(t *testing.T) {
 	assert.Equal(t, testInfo().ID, r.info.ID)
 	assert.Equal(t, 253, probed, "every address of the /24 but ours")
 	assert.LessOrEqual(t, most, scanInFlight)
+}
+
+func TestScanIface(t *testing.T) {
+	up := net.FlagUp | net.FlagBroadcast | net.FlagMulticast
+	for _, tc := range []struct {
+		name  string
+		flags net.Flags
+		want  bool
+	}{
+		{"eth0", up, true},
+		{"wlp3s0", up, true},
+		{"enp0s31f6", up, true},
+		{"eth1", net.FlagBroadcast, false},
+		{"lo", up | net.FlagLoopback, false},
+		{"ppp0", net.FlagUp | net.FlagPointToPoint, false},
+		{"tun0", up, false},
+		{"wg0", up, false},
+		{"tailscale0", up, false},
+		{"docker0", up, false},
+		{"veth1234", up, false},
+		{"virbr0", up, false},
+		{"br-5f2c", up, false},
+	} {
+		assert.Equal(t, tc.want, scanIface(net.Interface{Name: tc.name, Flags: tc.flags}), tc.name)
+	}
 }
