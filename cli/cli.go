@@ -26,7 +26,7 @@ Usage:
   peerdrop [--config-dir DIR] [--name NAME] [--type TYPE] [--json] [--verbose] <command>
 
 Commands:
-  receive [--dir DIR] [--yes | --trusted] [--once] [--port N] [--hidden]
+  receive [--dir DIR] [--yes | --trusted] [--once] [--port N] [--udp-port N] [--hidden]
                             wait for offers, visible to nearby devices (unless --hidden);
                             prompt, or accept all (--yes) or those from trusted devices (--trusted)
   receive --web [--web-listen :53319] [other receive flags]

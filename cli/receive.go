@@ -22,6 +22,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	hidden := fs.Bool("hidden", false, "do not advertise on the local network: senders need HOST:PORT")
 	once := fs.Bool("once", false, "exit after one offer or message")
 	port := fs.Int("port", engine.DefaultPort, "TCP port for the LAN handshake (0: any free port)")
+	udpPort := fs.Int("udp-port", 0, "the one UDP port every transfer uses (default: the --port number; with 0 given, a random port per transfer)")
 	server := fs.String("server", "", "rendezvous server URL (peerdrop serve): also show a pairing code for a device on another network, and be reachable there by paired devices")
 	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the sender never learns your addresses)")
 	webOn := fs.Bool("web", false, "also serve the web client for phones and tablets on this network (its address is shown as a QR code)")
@@ -38,6 +39,9 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	if *port < 0 || *port > 65535 {
 		return &exitError{code: 2, err: fmt.Errorf("--port %d out of range", *port)}
 	}
+	if *udpPort < 0 || *udpPort > 65535 {
+		return &exitError{code: 2, err: fmt.Errorf("--udp-port %d out of range", *udpPort)}
+	}
 	if *relayOnly && *server == "" {
 		return &exitError{code: 2, err: errors.New("--relay-only needs --server")}
 	}
@@ -49,6 +53,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	o := engine.ReceiveOptions{
 		Dir: *dir, Once: *once, Hidden: *hidden, Port: *port, PortGiven: flagGiven(fs, "port"),
 		RelayOnly: *relayOnly, Ask: e.prompter(ctx),
+		UDPPort: *udpPort, PerConnectionUDP: flagGiven(fs, "udp-port") && *udpPort == 0,
 	}
 	if *webOn {
 		o.WebListen = *webListen

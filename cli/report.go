@@ -69,7 +69,7 @@ func (e *env) listening(ev engine.Listening) {
 	self := e.eng.Self()
 	if e.out.json {
 		e.out.jsonEvent("listening", map[string]any{
-			"port": ev.Port, "address": ev.Address, "dir": ev.Dir,
+			"port": ev.Port, "udp_port": ev.UDPPort, "address": ev.Address, "dir": ev.Dir,
 			"device_id": self.ID, "name": self.Name, "fingerprint": self.Fingerprint,
 			"type": self.Type, "discoverable": ev.Discoverable,
 		})
@@ -79,7 +79,13 @@ func (e *env) listening(ev engine.Listening) {
 	if !ev.Discoverable {
 		how = "hidden from nearby devices"
 	}
-	e.out.say("%s is ready to receive on port %d (%s); files go to %s", self.Name, ev.Port, how, ev.Dir)
+	ports := fmt.Sprintf("TCP port %d, UDP port %d", ev.Port, ev.UDPPort)
+	if ev.UDPPort == 0 {
+		ports = fmt.Sprintf("TCP port %d, random UDP ports", ev.Port)
+	} else if ev.UDPPort == ev.Port {
+		ports = fmt.Sprintf("port %d, TCP and UDP", ev.Port)
+	}
+	e.out.say("%s is ready to receive on %s (%s); files go to %s", self.Name, ports, how, ev.Dir)
 }
 
 // webServing tells people where the web client is.

@@ -30,6 +30,11 @@ type Config struct {
 	// (Port 0) always falls back; a port the user typed in Settings should
 	// too, or the app could not start at all.
 	PortFallback bool
+	// UDPPort is the one UDP port every peer connection uses (0: the
+	// handshake's port number); PerConnectionUDP turns that off: random
+	// UDP ports per connection, as pion does by default.
+	UDPPort          int
+	PerConnectionUDP bool
 	// Hidden: do not advertise over mDNS (tests on loopback; "receiving off").
 	Hidden bool
 	// NoBrowse: do not look for devices (tests on loopback).

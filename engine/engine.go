@@ -220,6 +220,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	ln.Check = e.checkPeer
 	ln.OnError = e.onHandshakeError
 	ln.AnswerProbes = !e.cfg.Hidden
+	udp, err := openUDP(ln.Addr().(*net.TCPAddr).Port, e.cfg.UDPPort, e.cfg.PerConnectionUDP)
+	if err != nil {
+		e.problem(plainf(err, "Another program uses the UDP port, so transfers use random UDP ports: a firewall must let them all in."))
+	}
+	if udp != nil {
+		ln.SetUDP(udp)
+		e.selfMu.Lock()
+		e.peerCfg.UDP = udp
+		e.selfMu.Unlock()
+	}
 	e.mu.Lock()
 	e.addr = ln.Addr().String()
 	e.ln = ln
@@ -298,6 +308,7 @@ func (e *Engine) shutdown() {
 	e.mu.Unlock()
 	e.events.flush()
 	e.work.Wait()
+	e.closeUDP()
 	if failed {
 		e.saveHistory()
 	}

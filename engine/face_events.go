@@ -33,6 +33,7 @@ type (
 // Listening: Receive takes handshakes on the LAN at Address.
 type Listening struct {
 	Port         int
+	UDPPort      int // the one UDP port of every connection; 0: a random one each
 	Address      string
 	Dir          string
 	Discoverable bool

@@ -30,6 +30,15 @@ func (r *receiveRun) lan(ctx context.Context, port int) error {
 		h.warn(fmt.Errorf("connection from %s failed: %w", from, err))
 	}
 	addr := ln.Addr().(*net.TCPAddr)
+	u, err := openUDP(addr.Port, r.o.UDPPort, r.o.PerConnectionUDP)
+	if err != nil {
+		h.warn(err)
+	}
+	if u != nil {
+		defer u.Close() // after Serve, which waits for every connection
+		ln.SetUDP(u)
+		r.udp = u
+	}
 	var advertising sync.WaitGroup
 	defer advertising.Wait() // the goodbye goes out before we exit
 	if !r.o.Hidden {
@@ -41,7 +50,11 @@ func (r *receiveRun) lan(ctx context.Context, port int) error {
 			}
 		})
 	}
-	h.report(Listening{Port: addr.Port, Address: addr.String(), Dir: r.dir, Discoverable: !r.o.Hidden})
+	ev := Listening{Port: addr.Port, Address: addr.String(), Dir: r.dir, Discoverable: !r.o.Hidden}
+	if u != nil {
+		ev.UDPPort = u.Port()
+	}
+	h.report(ev)
 	if r.o.WebListen == "" {
 		return ln.Serve(ctx, r.handle)
 	}
@@ -58,6 +71,14 @@ func (r *receiveRun) lan(ctx context.Context, port int) error {
 	return errors.Join(err, <-webErr)
 }
 
+// peerConfig is the run's peer settings: the device's, with the shared UDP
+// port of its LAN listener.
+func (r *receiveRun) peerConfig() peer.Config {
+	cfg := r.h.cfg
+	cfg.UDP = r.udp
+	return cfg
+}
+
 // web serves the web client until ctx ends: pages send to this device
 // through it and register to receive; each registered page is advertised
 // nearby like a device (unless hidden). Unless hidden, it also looks for
@@ -70,7 +91,7 @@ func (r *receiveRun) web(ctx context.Context) error {
 		return err
 	}
 	lan := &web.LAN{
-		Peer: h.cfg, Type: h.typ, Check: h.checkPeer, Handle: r.handle, Hidden: r.o.Hidden,
+		Peer: r.peerConfig(), Type: h.typ, Check: h.checkPeer, Handle: r.handle, Hidden: r.o.Hidden,
 		OnPage: func(p web.Page) func() {
 			h.report(PageJoined{Name: p.Hello.Name, ID: p.Hello.ID, Fingerprint: p.Hello.Fingerprint, Type: p.Type, Port: p.Port})
 			return nil

@@ -36,7 +36,10 @@ type ReceiveOptions struct {
 	// listens on any free port unless PortGiven.
 	Port      int
 	PortGiven bool
-	Server    string // rendezvous server URL: also show a pairing code
+	// UDPPort and PerConnectionUDP: as in Config.
+	UDPPort          int
+	PerConnectionUDP bool
+	Server           string // rendezvous server URL: also show a pairing code
 	RelayOnly bool   // with Server: only through the server's TURN relay
 	WebListen string // also serve the web client there ("" = not)
 }
@@ -49,6 +52,7 @@ type receiveRun struct {
 	dir    string
 	cancel context.CancelFunc
 	handle func(context.Context, *peer.Conn) // every connection, LAN, server and web
+	udp    *peer.UDPPort                     // the LAN listener's shared UDP port; nil: none
 
 	mu       sync.Mutex
 	result   error

@@ -132,6 +132,14 @@ func (l *Listener) SetSelf(name, typ string) {
 	l.cfg.Name, l.cfg.Type = name, typ
 }
 
+// SetUDP makes the handshakes that start from now on use the shared UDP
+// port u (nil: random ports per connection).
+func (l *Listener) SetUDP(u *UDPPort) {
+	l.cfgMu.Lock()
+	defer l.cfgMu.Unlock()
+	l.cfg.UDP = u
+}
+
 func (l *Listener) config() Config {
 	l.cfgMu.Lock()
 	defer l.cfgMu.Unlock()

@@ -69,6 +69,9 @@ type Config struct {
 	// check function; what is learnt from it is recorded here (trust
 	// pins the device). An error closes the connection.
 	OnProven func(remote signaling.Hello) error
+	// UDP, when set, is the one UDP port every connection's host
+	// candidates use (OpenUDP); nil: random ports per connection.
+	UDP *UDPPort
 	// Tune, when set, adjusts the SettingEngine after our defaults (tests, benchmarks).
 	Tune func(*webrtc.SettingEngine)
 }
@@ -122,6 +125,9 @@ func (c Config) newPeerConnection() (*webrtc.PeerConnection, error) {
 		// After an outage mended by an ICE restart, SCTP resends at its next
 		// timeout; pion lets that back off to a minute.
 		se.SetSCTPRTOMax(3 * time.Second)
+	}
+	if c.UDP != nil {
+		se.SetICEUDPMux(c.UDP.mux)
 	}
 	if c.Tune != nil {
 		c.Tune(&se)
