@@ -40,8 +40,8 @@ type ReceiveOptions struct {
 	UDPPort          int
 	PerConnectionUDP bool
 	Server           string // rendezvous server URL: also show a pairing code
-	RelayOnly bool   // with Server: only through the server's TURN relay
-	WebListen string // also serve the web client there ("" = not)
+	RelayOnly        bool   // with Server: only through the server's TURN relay
+	WebListen        string // also serve the web client there ("" = not)
 }
 
 // receiveRun is one Receive: its options, its outcome for Once, and the
