@@ -416,7 +416,8 @@ func TestRetry(t *testing.T) {
 	it, err := a.Send(to, []string{f})
 	require.NoError(t, err)
 	failed := a.rec.waitState(t, 0, it.ID, StateFailed)
-	assert.Equal(t, "could not reach carol", failed.Error)
+	assert.Equal(t, fmt.Sprintf("could not reach carol: nothing answers on its handshake port (TCP %d); is ThePeerDrop running there, and receiving?", port), failed.Error,
+		"which step failed, in plain words")
 
 	cfg := testConfig(t, "carol")
 	cfg.Port = port
@@ -589,9 +590,10 @@ func TestText(t *testing.T) {
 	dead, err := a.SendText(Target{ID: "deadbeefdeadbeef", Name: "dave", Addrs: []string{"127.0.0.1:1"}}, "anyone?")
 	require.NoError(t, err)
 	ev = a.rec.wait(t, 0, "failure", func(ev Event) bool { mr, ok := ev.(MessageReceived); return ok && mr.Message.ID == dead.ID })
-	assert.Equal(t, "could not reach dave", ev.(MessageReceived).Message.Err)
+	const nobody = "could not reach dave: nothing answers on its handshake port (TCP 1); is ThePeerDrop running there, and receiving?"
+	assert.Equal(t, nobody, ev.(MessageReceived).Message.Err)
 	require.Len(t, a.Messages("deadbeefdeadbeef"), 1)
-	assert.Equal(t, "could not reach dave", a.Messages("deadbeefdeadbeef")[0].Err)
+	assert.Equal(t, nobody, a.Messages("deadbeefdeadbeef")[0].Err)
 }
 
 // Two devices that met show each other the same trust code, made of their

@@ -3,6 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"syscall"
+
+	"github.com/thepeerdrop/peerdrop/peer"
 
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -60,4 +63,44 @@ func (p *plainError) Unwrap() error { return p.err }
 // plainf wraps err under a sentence for people.
 func plainf(err error, format string, args ...any) error {
 	return &plainError{msg: fmt.Sprintf(format, args...), err: err}
+}
+
+// connectFailure says in plain words which step of a connection to name
+// failed, and what to do about it; false when err is none of these steps
+// (a refusal, an identity check and the like are described elsewhere).
+// Both faces use it: the app's queue (describeSendError) and the command
+// line's send.
+func connectFailure(name string, err error) (string, bool) {
+	var (
+		ue *peer.UnreachableError
+		np *peer.NoPathError
+	)
+	switch {
+	case errors.As(err, &ue) && errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("could not reach %s: nothing answers on its handshake port (TCP %d); "+
+			"is ThePeerDrop running there, and receiving?", name, ue.Port()), true
+	case errors.As(err, &ue):
+		return fmt.Sprintf("could not reach %s: no answer on its handshake port (TCP %d); "+
+			"it has left the network, or its firewall drops TCP %d", name, ue.Port(), ue.Port()), true
+	case errors.As(err, &np):
+		udp := "the UDP port it uses"
+		switch len(np.UDPPorts) {
+		case 0:
+		case 1:
+			udp = fmt.Sprintf("UDP %d", np.UDPPorts[0])
+		default:
+			udp = "the random UDP ports it uses: let it use one UDP port, the default, and open that one"
+		}
+		return fmt.Sprintf("%s answered, but no connection could be set up: UDP is blocked between the two devices "+
+			"(its firewall must let in %s); `peerdrop doctor --to %q` checks", name, udp, name), true
+	}
+	return "", false
+}
+
+// explainConnect is err under connectFailure's words, when it has some.
+func explainConnect(name string, err error) error {
+	if msg, ok := connectFailure(name, err); ok {
+		return plainf(err, "%s", msg)
+	}
+	return err
 }

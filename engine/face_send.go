@@ -137,7 +137,7 @@ func (h *Headless) lanDialer(ctx context.Context, to string, wait time.Duration)
 	return func(ctx context.Context) (transfer.Link, error) {
 		c, addr, err := DialFirst(ctx, addrs, h.cfg, check)
 		if err != nil {
-			return nil, err
+			return nil, explainConnect(desc, err)
 		}
 		rememberAddr(h.trust, c, addr)
 		connectOnce.Do(func() { h.connected(c, "lan", addr) })

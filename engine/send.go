@@ -331,6 +331,9 @@ func describeSendError(name string, err error, connected bool) string {
 	case errors.As(err, &pe):
 		return fmt.Sprintf("%s broke the transfer protocol: %s", name, pe.Reason)
 	case !connected:
+		if msg, ok := connectFailure(name, err); ok {
+			return msg
+		}
 		return "could not reach " + name
 	}
 	return "lost the connection to " + name

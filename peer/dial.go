@@ -70,7 +70,7 @@ func dialOnce(ctx context.Context, addr string, cfg Config, check func(signaling
 			// Accepted, then reset before the connect returned.
 			return nil, fmt.Errorf("dial %s: %w: %w", addr, err, ErrTurnedAway)
 		}
-		return nil, fmt.Errorf("dial %s: %w", addr, err)
+		return nil, &UnreachableError{Addr: addr, Err: err}
 	}
 	defer tcp.Close() // the socket's job ends once the data channel is open
 	cfg.Trickle = false
@@ -181,6 +181,10 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 		c.sess.start()
 	}
 	if err := c.waitOpen(ctx, opened); err != nil {
+		var np *NoPathError
+		if errors.As(err, &np) {
+			np.UDPPorts = hostPorts(answer)
+		}
 		return nil, fmt.Errorf("connect to %s: %w", desc, err)
 	}
 	if err := cfg.proven(remote); err != nil {

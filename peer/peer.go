@@ -324,10 +324,10 @@ func (c *Conn) waitOpen(ctx context.Context, opened <-chan struct{}) error {
 			return nil
 		case <-t.C:
 		}
-		return errors.New("peer connection failed before the data channel opened")
+		return &NoPathError{Err: errors.New("peer connection failed before the data channel opened")}
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("no connection within %s (is a firewall blocking UDP?)", ConnectTimeout)
+			return &NoPathError{Err: fmt.Errorf("no connection within %s (is a firewall blocking UDP?)", ConnectTimeout)}
 		}
 		return ctx.Err()
 	}

@@ -75,6 +75,10 @@ func DecodeFrameMessage(p []byte) (signaling.Frame, error) {
 	if r.Len() != 0 {
 		return signaling.Frame{}, fmt.Errorf("%w: %d bytes after the frame", ErrBadMessage, r.Len())
 	}
+	if f.Type == signaling.TypeProbe {
+		// Probes are for finding devices on the LAN, not for pages.
+		return signaling.Frame{}, fmt.Errorf("%w: a probe frame", ErrBadMessage)
+	}
 	return f, nil
 }
 

@@ -25,7 +25,9 @@ const dialTimeout = 5 * time.Second
 // no sooner than deviceHelloTimeout after the dial began: the page learns
 // nothing about what listens at an address (no port scanner).
 const (
-	dialFailure = "cannot reach the device"
+	// It names the step (the TCP handshake port), in at most the 123
+	// bytes a WebSocket close reason may carry.
+	dialFailure = "cannot reach the device on its handshake port (TCP 53318 by default): is it receiving, with that port open?"
 )
 
 // deviceHelloTimeout bounds the dial and the wait for the dialed device's

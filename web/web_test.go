@@ -73,7 +73,8 @@ func TestDecodeFrameMessage(t *testing.T) {
 		{"empty", nil, false},
 		{"version 1", []byte{1, 1, 0, 0, 0, 0}, false},
 		{"version 3", []byte{3, 1, 0, 0, 0, 0}, false},
-		{"type 6", []byte{2, 6, 0, 0, 0, 0}, false},
+		{"type 6 (probe: not from a page)", []byte{2, 6, 0, 0, 0, 0}, false},
+		{"type 7", []byte{2, 7, 0, 0, 0, 0}, false},
 		{"too large", []byte{2, 2, 0, 1, 0, 1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

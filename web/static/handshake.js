@@ -355,14 +355,19 @@ function keepEarly(dc) {
   return dc;
 }
 
+// NO_PATH says which step failed when the handshake worked but no data
+// path opened: UDP (the same words as the app's and the command line's).
+const NO_PATH = 'the device answered, but no connection could be set up: UDP is blocked between this device and it '
+  + '(its firewall must let in its UDP port, 53318 by default)';
+
 function channelOpen(pc, dc) {
   return new Promise((resolve, reject) => {
     if (dc.readyState === 'open') return resolve();
-    const t = setTimeout(() => reject(new Error('no connection within 15 s (is a firewall blocking UDP?)')), OPEN_TIMEOUT);
+    const t = setTimeout(() => reject(new Error(NO_PATH)), OPEN_TIMEOUT);
     dc.addEventListener('open', () => { clearTimeout(t); resolve(); });
     dc.addEventListener('close', () => { clearTimeout(t); reject(new Error('the data channel closed before it opened')); });
     pc.addEventListener('connectionstatechange', () => {
-      if (pc.connectionState === 'failed') { clearTimeout(t); reject(new Error('the connection failed')); }
+      if (pc.connectionState === 'failed') { clearTimeout(t); reject(new Error(NO_PATH)); }
     });
   });
 }
@@ -393,7 +398,8 @@ export async function dial(id, to = null) {
     : await openSocket('ws/connect');
   const q = new FrameQueue();
   ws.onmessage = (ev) => { if (ev.data instanceof ArrayBuffer) q.push(ev.data); };
-  ws.onclose = () => q.close();
+  // The bridge says why it closed (which step failed) in the reason.
+  ws.onclose = (ev) => q.close(ev.reason ? new Error(ev.reason) : null);
   // The bridge checks the device id; the page also holds it to the
   // fingerprint the device advertised, which its card's code is made of.
   const check = to ? (remote) => {
