@@ -44,6 +44,9 @@ Commands:
                             send to a paired (pinned) device through the server, no code
   devices [--wait 3s] [--watch]
                             list nearby devices: name, type, id, address, verification code
+  doctor [--to NAME|ID|HOST:PORT] [--wait 3s] [--port 53318]
+                            check the network: interfaces, multicast, this device's ports and,
+                            with --to, each step of a connection to a device; says what to fix
   trust list | add DEVICE | remove DEVICE | forget DEVICE
                             pinned devices; trust one, or forget it to pair again
   serve [--listen :8080] [--tls-cert F --tls-key F] [--turn-listen :3478] [--public-ip IP]
@@ -162,6 +165,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.devices(ctx, rest)
 	case "trust":
 		return e.trustCmd(rest)
+	case "doctor":
+		return e.doctor(ctx, rest)
 	case "serve":
 		return e.serve(ctx, rest)
 	case "help":

@@ -131,30 +131,45 @@ func (s *sockets) ifaceName(index int) string {
 }
 
 // query asks every joined interface for _peerdrop._tcp instances.
-func (s *sockets) query() {
+func (s *sockets) query() { s.send(serviceFQDN) }
+
+// joined lists the interfaces the mDNS group was joined on.
+func (s *sockets) joined() []net.Interface {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ifaces := make([]net.Interface, 0, len(s.ifaces))
+	for _, ifi := range s.ifaces {
+		ifaces = append(ifaces, ifi)
+	}
+	return ifaces
+}
+
+// send asks every joined interface for PTR records of name; it returns how
+// many of the writes went out.
+func (s *sockets) send(name string) int {
 	var m dns.Msg
-	m.SetQuestion(serviceFQDN, dns.TypePTR)
+	m.SetQuestion(name, dns.TypePTR)
 	m.RecursionDesired = false
 	m.Id = 0 // RFC 6762 §18.1
 	buf, err := m.Pack()
 	if err != nil {
 		slog.Warn("discovery: pack query", slog.Any("err", err))
-		return
+		return 0
 	}
-	s.mu.Lock()
-	ifaces := make([]net.Interface, 0, len(s.ifaces))
-	for _, ifi := range s.ifaces {
-		ifaces = append(ifaces, ifi)
-	}
-	s.mu.Unlock()
-	for _, ifi := range ifaces {
+	sent := 0
+	for _, ifi := range s.joined() {
 		if s.v4 != nil {
-			_, _ = s.v4.WriteTo(buf, &ipv4.ControlMessage{IfIndex: ifi.Index}, &net.UDPAddr{IP: mdnsGroup4.AsSlice(), Port: mdnsPort})
+			if _, err := s.v4.WriteTo(buf, &ipv4.ControlMessage{IfIndex: ifi.Index}, &net.UDPAddr{IP: mdnsGroup4.AsSlice(), Port: mdnsPort}); err == nil {
+				sent++
+			}
 		}
 		if s.v6 != nil {
-			_, _ = s.v6.WriteTo(buf, &ipv6.ControlMessage{IfIndex: ifi.Index}, &net.UDPAddr{IP: mdnsGroup6.AsSlice(), Port: mdnsPort})
+			if _, err := s.v6.WriteTo(buf, &ipv6.ControlMessage{IfIndex: ifi.Index}, &net.UDPAddr{IP: mdnsGroup6.AsSlice(), Port: mdnsPort}); err == nil {
+				sent++
+			}
 		}
 	}
+	return sent
 }
 
 // reply sends data to the sender of p, from port 5353, out of the

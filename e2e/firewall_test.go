@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,8 +46,25 @@ func TestFirewallOnlyTwoPorts(t *testing.T) {
 	// Random UDP ports: the firewall drops them.
 	bp = bravo.run(ctx, "bravo-receive-random", "receive", "--yes", "--once", "--udp-port", "0", "--dir", t.TempDir())
 	assert.Zero(t, bp.await("listening", nil).num("udp_port"))
+	r, code := alpha.doctor(ctx, t, "--to", to)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, true, field(r, "target", "handshake"), "the handshake port answers")
+	assert.Equal(t, false, field(r, "target", "connected"))
+	assert.Contains(t, field(r, "target", "error"), "UDP is blocked between the two devices")
+	assert.Contains(t, joined(field(r, "advice")), "On Bravo with ufw: sudo ufw allow 53318/udp")
 	s = alpha.run(ctx, "alpha-send-random", "send", "--to", to, big)
 	assert.NotEqual(t, 0, s.wait(), "without the shared port the firewall stops the transfer")
 	t.Logf("with random UDP ports: %s", s.stderr.String())
 	assert.Contains(t, s.stderr.String(), "UDP is blocked between the two devices", "the step that failed, in plain words")
+	bp.signal(syscall.SIGINT)
+	bp.wait()
+
+	// Nothing listens any more: the handshake port is the step that fails.
+	r, code = alpha.doctor(ctx, t, "--to", to)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, false, field(r, "target", "handshake"))
+	assert.Contains(t, field(r, "target", "error"), "nothing answers on its handshake port (TCP 53318)")
+	s = alpha.run(ctx, "alpha-send-nobody", "send", "--to", to, big)
+	assert.NotEqual(t, 0, s.wait())
+	assert.Contains(t, s.stderr.String(), "nothing answers on its handshake port (TCP 53318)")
 }

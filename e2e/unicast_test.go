@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +112,13 @@ func TestKnownDeviceOnAnotherSubnet(t *testing.T) {
 	assert.Equal(t, l.hosts["b"].ip+":53318", appeared.str("address"))
 	assert.Equal(t, "trusted", appeared.str("trust"))
 
+	// doctor: no multicast from anyone on this subnet; Bravo reached.
+	r, code := alpha.doctor(ctx, t, "--to", "Bravo")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, joined(field(r, "problems")), "No other device's mDNS (multicast) was heard")
+	assert.Equal(t, l.hosts["b"].ip+":53318", field(r, "target", "address"))
+	assert.Equal(t, true, field(r, "target", "connected"))
+
 	writeFile(t, src, "second.txt", "by name\n")
 	s = alpha.run(ctx, "alpha-send-name", "send", "--to", "Bravo", "--wait", "10s", filepath.Join(src, "second.txt"))
 	require.Equal(t, 0, s.wait(), "stderr: %s", s.stderr.String())
@@ -200,4 +208,64 @@ func newRouted(t *testing.T) *lan {
 		l.hosts[name] = h
 	}
 	return l
+}
+
+// doctor runs `peerdrop doctor` (with the scan on) and returns its report
+// and exit status.
+func (d *device) doctor(ctx context.Context, t *testing.T, args ...string) (map[string]any, int) {
+	t.Helper()
+	p := d.runScanning(ctx, d.name+"-doctor", append([]string{"doctor", "--wait", "2s"}, args...)...)
+	code := p.wait()
+	p.mu.Lock()
+	events := p.events
+	p.mu.Unlock()
+	require.Len(t, events, 1, "doctor prints one JSON object; stderr: %s", p.stderr.String())
+	b, _ := json.Marshal(events[0])
+	t.Logf("doctor %s: exit %d, %s", strings.Join(args, " "), code, b)
+	return events[0], code
+}
+
+// field digs a value out of a decoded JSON object by keys.
+func field(m map[string]any, keys ...string) any {
+	var v any = m
+	for _, k := range keys {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = o[k]
+	}
+	return v
+}
+
+// joined is a JSON list of strings as one string.
+func joined(v any) string {
+	var out []string
+	for _, s := range v.([]any) {
+		out = append(out, s.(string))
+	}
+	return strings.Join(out, "\n")
+}
+
+// Multicast dropped: doctor says no multicast is heard and what to open,
+// and finds the device through the scan, with a working connection.
+func TestDoctorMulticastDropped(t *testing.T) {
+	l := newLAN(t, "a", "b")
+	dropMulticast(l)
+	ctx := lanContext(t)
+	alpha := l.hosts["a"].device("Alpha")
+	bravo := l.hosts["b"].device("Bravo")
+	bp, _ := bravo.receive(ctx, t.TempDir())
+
+	r, code := alpha.doctor(ctx, t, "--to", "Bravo")
+	assert.Equal(t, 1, code, "a problem was found")
+	assert.Equal(t, false, field(r, "multicast", "sent"), "this machine's firewall drops mDNS")
+	assert.Contains(t, joined(field(r, "problems")), "mDNS queries cannot go out")
+	assert.Contains(t, joined(field(r, "advice")), "sudo ufw allow 5353/udp")
+	assert.Equal(t, true, field(r, "target", "found"), "found through the scan")
+	assert.Equal(t, true, field(r, "target", "handshake"))
+	assert.Equal(t, true, field(r, "target", "connected"))
+	assert.False(t, bp.exited(), "the check's connection leaves the receiver running: %s", bp.stderr.String())
+	bp.signal(syscall.SIGINT)
+	bp.wait()
 }

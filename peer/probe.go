@@ -15,9 +15,9 @@ const ProbeTimeout = 3 * time.Second
 
 // Probe asks the LAN listener at addr (HOST:PORT) who it is, without a
 // handshake (docs/PROTOCOL.md section 2.5), and returns its hello: a claim,
-// like any hello, that only a handshake proves. It fails with the dial's
-// error (wrapped: errors.Is finds syscall.ECONNREFUSED and the like) when
-// nothing listens there, and with signaling.ErrHidden when a listener is
+// like any hello, that only a handshake proves. It fails with an
+// *UnreachableError (errors.Is finds syscall.ECONNREFUSED and the like)
+// when nothing listens there, and with signaling.ErrHidden when a listener is
 // there but does not want to be found.
 func Probe(ctx context.Context, addr string) (signaling.Hello, error) {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
@@ -25,7 +25,7 @@ func Probe(ctx context.Context, addr string) (signaling.Hello, error) {
 	var d net.Dialer
 	tcp, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return signaling.Hello{}, fmt.Errorf("probe %s: %w", addr, err)
+		return signaling.Hello{}, &UnreachableError{Addr: addr, Err: err}
 	}
 	defer tcp.Close()
 	h, err := signaling.Probe(ctx, tcp)
