@@ -43,6 +43,9 @@ type Engine interface {
 	SetType(typ string) error
 	Type() string
 	Addresses() ([]netip.Addr, int)
+	// Diagnose runs the network check (Settings, *Check the network*); it
+	// takes seconds: the UI calls it off the Fyne thread.
+	Diagnose(ctx context.Context, o engine.DiagnoseOptions) (engine.Report, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)

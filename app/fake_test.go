@@ -274,3 +274,13 @@ func (f *fakeEngine) Type() string {
 }
 
 func (f *fakeEngine) Addresses() ([]netip.Addr, int) { return f.addrs, f.port }
+
+func (f *fakeEngine) Diagnose(_ context.Context, o engine.DiagnoseOptions) (engine.Report, error) {
+	f.record("Diagnose %s", o.To)
+	return engine.Report{
+		Interfaces: []engine.InterfaceAddrs{{Name: "eth0", Addrs: []string{"192.168.1.5"}}},
+		Multicast:  engine.MulticastReport{Sent: true, Heard: []string{}},
+		Local:      engine.LocalPorts{TCPPort: 53318, UDPPort: 53318, Receiving: true},
+		Problems:   []string{"No other device's mDNS (multicast) was heard."},
+	}, nil
+}

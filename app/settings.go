@@ -9,6 +9,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -109,6 +110,8 @@ type settingsView struct {
 	port    *widget.Entry
 	portBtn *widget.Button
 	portMsg *widget.Label
+	check   *widget.Button // Check the network (doctor.go)
+	report  dialog.Dialog  // its last report; nil: none yet
 	content fyne.CanvasObject
 }
 
@@ -205,6 +208,7 @@ func (s *settingsView) makeForm(cur Settings) *widget.Form {
 	for _, it := range s.startupItems() { // app/startup.go
 		form.AppendItem(it)
 	}
+	form.AppendItem(s.networkItem())
 
 	return form
 }
