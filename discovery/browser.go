@@ -228,15 +228,8 @@ func (b *Browser) Run(ctx context.Context) error {
 		readers.Wait()
 	}()
 
-	found := make(chan probeResult, 16)
-	netDirty := make(chan struct{}, 1)
-	if b.Probe != nil {
-		u := &unicast{b: b, found: found, netDirty: netDirty, inFlight: map[netip.AddrPort]bool{}}
-		uctx, stopUnicast := context.WithCancel(ctx)
-		var uwg sync.WaitGroup
-		uwg.Go(func() { u.run(uctx) })
-		defer func() { stopUnicast(); uwg.Wait() }()
-	}
+	found, netDirty, stopUnicast := b.startUnicast(ctx)
+	defer stopUnicast()
 
 	socks.refresh()
 	socks.query()
@@ -258,12 +251,7 @@ func (b *Browser) Run(ctx context.Context) error {
 			}
 			b.handle(p, socks.ifaceName(p.ifIndex))
 		case r := <-found:
-			b.mu.Lock()
-			events := b.applyProbe(r, time.Now())
-			b.mu.Unlock()
-			for _, ev := range events {
-				b.emit(ev)
-			}
+			b.found(r)
 		case now := <-ticker.C:
 			if now.After(nextIfaces) {
 				nextIfaces = now.Add(ifaceCheck)

@@ -255,6 +255,32 @@ func scanNetOf(a netip.Addr, bits int) (scanNet, bool) {
 
 // --- the browser's side ---
 
+// startUnicast starts the unicast fallbacks when Probe is set: what answers
+// comes on found, and a send on netDirty says the interfaces changed. stop
+// ends them and waits.
+func (b *Browser) startUnicast(ctx context.Context) (found <-chan probeResult, netDirty chan<- struct{}, stop func()) {
+	f := make(chan probeResult, 16)
+	dirty := make(chan struct{}, 1)
+	if b.Probe == nil {
+		return f, dirty, func() {}
+	}
+	u := &unicast{b: b, found: f, netDirty: dirty, inFlight: map[netip.AddrPort]bool{}}
+	uctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { u.run(uctx) })
+	return f, dirty, func() { cancel(); wg.Wait() }
+}
+
+// found lists what a probe found (Run's goroutine).
+func (b *Browser) found(r probeResult) {
+	b.mu.Lock()
+	events := b.applyProbe(r, time.Now())
+	b.mu.Unlock()
+	for _, ev := range events {
+		b.emit(ev)
+	}
+}
+
 // heardCount is how many devices mDNS lists now.
 func (b *Browser) heardCount() int {
 	b.mu.Lock()

@@ -135,11 +135,19 @@ func (h *host) device(name string) *device {
 
 func (d *device) run(ctx context.Context, label string, args ...string) *proc {
 	d.lan.t.Helper()
+	return d.runEnv(ctx, label, nil, args...)
+}
+
+// runEnv is run with env (KEY=VALUE) added to the environment.
+func (d *device) runEnv(ctx context.Context, label string, env []string, args ...string) *proc {
+	d.lan.t.Helper()
 	global := []string{"--config-dir", d.config, "--name", d.name, "--json"}
 	if d.typ != "" {
 		global = append(global, "--type", d.typ)
 	}
-	return d.peerdrop(ctx, label, append(global, args...)...)
+	args = append(global, args...)
+	cmd := exec.CommandContext(ctx, "ip", append(append([]string{"netns", "exec", d.ns, "env"}, env...), append([]string{peerdropBin}, args...)...)...)
+	return startCmd(d.lan.t, ctx, label, false, cmd, args)
 }
 
 // receive starts `receive --yes` (or with extra flags) and waits until it

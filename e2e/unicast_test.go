@@ -25,10 +25,7 @@ import (
 // inside namespaces the test made).
 func (d *device) runScanning(ctx context.Context, label string, args ...string) *proc {
 	d.lan.t.Helper()
-	global := []string{"--config-dir", d.config, "--name", d.name, "--json"}
-	args = append(global, args...)
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", d.ns, "env", "PEERDROP_SCAN=on", peerdropBin}, args...)...)
-	return startCmd(d.lan.t, ctx, label, false, cmd, args)
+	return d.runEnv(ctx, label, []string{"PEERDROP_SCAN=on"}, args...)
 }
 
 // dropMulticast makes every host of l drop mDNS multicast both ways, as an
