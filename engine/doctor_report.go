@@ -41,12 +41,12 @@ func (r *Report) judgeTarget(t TargetReport) {
 	}
 	switch {
 	case !t.Found:
-		r.Problems = append(r.Problems, capital(t.Err)+".")
+		r.Problems = append(r.Problems, sentence(t.Err))
 	case !t.Handshake:
-		r.Problems = append(r.Problems, capital(t.Err)+".")
+		r.Problems = append(r.Problems, sentence(t.Err))
 		r.Advice = append(r.Advice, firewallAdvice(who, portOf(t.Address), 0, false)...)
 	case !t.Connected:
-		r.Problems = append(r.Problems, capital(t.Err)+".")
+		r.Problems = append(r.Problems, sentence(t.Err))
 		udp := portOf(t.Address)
 		if len(t.UDPPorts) == 1 {
 			udp = t.UDPPorts[0]
@@ -153,11 +153,16 @@ func yesNo(ok bool, yes, no string) string {
 	return no
 }
 
-func capital(s string) string {
+// sentence is s with a capital and a full stop, unless it ends in one.
+func sentence(s string) string {
 	if s == "" {
 		return s
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "!") {
+		s += "."
+	}
+	return s
 }
 
 func nonNil(s []string) []string {

@@ -46,3 +46,9 @@ func TestReportAllWell(t *testing.T) {
 	assert.Contains(t, r.Text(), "heard from 1 other device(s): 10.0.0.2")
 	assert.Contains(t, r.Text(), "No problem found.")
 }
+
+func TestSentence(t *testing.T) {
+	assert.Equal(t, "Could not reach Bob: is it receiving?", sentence("could not reach Bob: is it receiving?"))
+	assert.Equal(t, "UDP is blocked.", sentence("UDP is blocked"))
+	assert.Empty(t, sentence(""))
+}
