@@ -134,10 +134,9 @@ func dialConn(ctx context.Context, conn net.Conn, desc string, cfg Config, check
 	if err != nil {
 		return nil, fmt.Errorf("create data channel: %w", err)
 	}
-	c.setChannel(dc)
 	opened := make(chan struct{})
 	var openOnce sync.Once
-	dc.OnOpen(func() { openOnce.Do(func() { close(opened) }) })
+	c.setChannel(dc, true, func() { openOnce.Do(func() { close(opened) }) })
 
 	remote, answer, nonces, err := signaling.Offerer(ctx, conn, cfg.hello(), func(remote signaling.Hello) error {
 		if remote.ID == cfg.Identity.DeviceID && remote.Fingerprint == cfg.Identity.Fingerprint {

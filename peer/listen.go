@@ -235,8 +235,7 @@ func AnswerConn(ctx context.Context, conn net.Conn, cfg Config, check func(signa
 				slog.Warn("ignoring unknown data channel", slog.String("label", dc.Label()))
 				return
 			}
-			c.setChannel(dc)
-			dc.OnOpen(func() { once.Do(func() { close(opened) }) })
+			c.setChannel(dc, false, func() { once.Do(func() { close(opened) }) })
 		})
 		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 			return "", fmt.Errorf("set remote description: %w", err)

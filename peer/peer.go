@@ -128,7 +128,10 @@ func (c Config) newPeerConnection() (*webrtc.PeerConnection, error) {
 	}
 	if c.UDP != nil {
 		se.SetICEUDPMux(c.UDP.mux)
+	} else if n, err := newBufferedNet(); err == nil {
+		se.SetNet(n)
 	}
+	se.DetachDataChannels()
 	if c.Tune != nil {
 		c.Tune(&se)
 	}
@@ -206,18 +209,13 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
-// setChannel adopts dc. Its message handler is set before the channel opens:
-// pion drops messages that arrive while no handler is set, and the first
-// message can arrive before whoever gets the Conn is ready for it.
-func (c *Conn) setChannel(dc *webrtc.DataChannel) {
+// setChannel adopts dc; onOpen runs once it is open (for the side that
+// created it, dialer: once the peer has acknowledged it), with our own
+// goroutine reading it (read.go).
+func (c *Conn) setChannel(dc *webrtc.DataChannel, dialer bool, onOpen func()) {
 	c.dc = dc
 	dc.OnClose(c.markDone)
-	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		select {
-		case c.msgs <- datachan.Message{IsString: m.IsString, Data: m.Data}:
-		case <-c.done:
-		}
-	})
+	dc.OnOpen(func() { c.startReading(dc, dialer, onOpen) })
 }
 
 // Messages delivers the data channel's messages in order. Nobody reading

@@ -25,10 +25,6 @@ type UDPPort struct {
 	mux  *ice.UDPMuxDefault
 }
 
-// udpBuffer is the socket buffer size asked for: one socket carries every
-// connection's packets. The system may grant less (net.core.rmem_max).
-const udpBuffer = 4 << 20
-
 // OpenUDP opens the shared UDP port (0: any free port).
 func OpenUDP(port int) (*UDPPort, error) {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
@@ -39,8 +35,7 @@ func OpenUDP(port int) (*UDPPort, error) {
 			return nil, fmt.Errorf("open UDP port %d: %w", port, errors.Join(err, err4))
 		}
 	}
-	_ = conn.SetReadBuffer(udpBuffer)
-	_ = conn.SetWriteBuffer(udpBuffer)
+	growBuffers(conn)
 	return &UDPPort{conn: conn, mux: ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn})}, nil
 }
 

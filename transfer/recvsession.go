@@ -138,6 +138,7 @@ func (rs *recvSession) run() error {
 func (rs *recvSession) send(m Message) error { return sendMessage(rs.link, m) }
 
 func (rs *recvSession) onMessage(raw datachan.Message) error {
+	defer raw.Release() // nothing keeps Data: it is written, hashed, decoded
 	if !raw.IsString {
 		return rs.onData(raw.Data)
 	}

@@ -250,6 +250,7 @@ func (ss *sendSession) next(block bool) (Message, error) {
 
 // decode checks one message from the receiver; a bad one is a violation.
 func (ss *sendSession) decode(raw datachan.Message) (Message, error) {
+	defer raw.Release()
 	if !raw.IsString {
 		return Message{}, ss.violate(violation(CodeProtocol, "the receiver sent file data"))
 	}

@@ -15,6 +15,7 @@ import (
 type Message struct {
 	IsString bool
 	Data     []byte
+	back     func([]byte) // gives Data back to its pool (Lent)
 }
 
 // ErrClosed is what a send on a closed end returns.
@@ -204,3 +205,18 @@ func (e *End) Close() error {
 // Break ends the link as a dying network path does: Done closes at both
 // ends and Err reports ErrBroken.
 func (e *End) Break() { e.l.end(ErrBroken) }
+
+// Lent is a message whose Data was lent by its reader's buffer pool:
+// Release gives it back once the message has been used.
+func Lent(isString bool, data []byte, back func([]byte)) Message {
+	return Message{IsString: isString, Data: data, back: back}
+}
+
+// Release hands the message's buffer back to the pool it came from (see
+// Lent), after which Data must not be used. Releasing a message that was not
+// lent, or not releasing one, is harmless: the garbage collector takes it.
+func (m Message) Release() {
+	if m.back != nil {
+		m.back(m.Data)
+	}
+}
