@@ -66,6 +66,7 @@ const (
 	TypeText      = "text"
 	TypeTextAck   = "text-ack"
 	TypeError     = "error"
+	TypeLane      = "lane" // the first message on an extra association (PROTOCOL 4.3)
 )
 
 // Error codes, in "error" and "file-error" messages.
@@ -117,6 +118,13 @@ type Message struct {
 	Retries int           `json:"retries,omitempty"`
 	Code    string        `json:"code,omitempty"`
 	Message string        `json:"message,omitempty"`
+	// Lanes: in an offer, the associations the sender could use for it;
+	// in an accept, those the receiver allows, which also says it knows
+	// ranges and lanes (PROTOCOL 4.3). End: a file message's range end.
+	// Ranges: in an accept, the ranges of files already verified.
+	Lanes  int          `json:"lanes,omitempty"`
+	End    int64        `json:"end,omitempty"`
+	Ranges []RangePoint `json:"ranges,omitempty"`
 }
 
 // ProtocolError is a violation of the protocol by the peer, or reported by it.
@@ -212,10 +220,18 @@ func (m *Message) validate() error {
 		if m.Size < 0 {
 			return violation(CodeProtocol, "offer: negative size")
 		}
+		if m.Lanes < 0 {
+			return violation(CodeProtocol, "offer: negative lanes")
+		}
 	case TypeEntries:
 		return m.validateEntries()
 	case TypeAccept:
+		if err := m.validateRanges(); err != nil {
+			return err
+		}
 		return m.validateAccept()
+	case TypeLane:
+		return m.needID()
 	case TypeDecline, TypeText, TypeTextAck:
 		return m.needID()
 	case TypeFile, TypeFileEnd, TypeFileOK, TypeFileError, TypeAbort, TypeRetry, TypeCancel:
@@ -314,6 +330,8 @@ func (m *Message) validateIndexed() error {
 	switch {
 	case m.Type == TypeFile && (m.Offset < 0 || m.Offset > MaxFileSize):
 		return violation(CodeProtocol, "file: bad offset")
+	case m.Type == TypeFile && m.End != 0 && (m.End <= m.Offset || m.End > MaxFileSize):
+		return violation(CodeProtocol, "file: bad range end")
 	case m.Type == TypeFileEnd && !shaRe.MatchString(m.SHA256):
 		return violation(CodeProtocol, "file-end: sha256 must be 64 lowercase hex digits")
 	}

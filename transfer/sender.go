@@ -47,6 +47,13 @@ type SendOptions struct {
 	OnEvent func(Event)
 	// ReconnectWindow is how long to keep redialling after a drop (default 60 s).
 	ReconnectWindow time.Duration
+	// DialLane, when set, opens one more association to the same receiver
+	// for this transfer (docs/PROTOCOL.md 4.3: the receiver proves it is
+	// the same device, as for Dial); Lanes is how many the transfer may
+	// use in all, the first included (0 or 1: one, DefaultLanes: one per
+	// core).
+	DialLane Dialer
+	Lanes    int
 }
 
 // Result summarises a finished send.
@@ -73,9 +80,12 @@ type command struct {
 	index int // -1: the whole transfer
 }
 
+// queued is a file to send from offset, or, with end set, the range of
+// it up to end.
 type queued struct {
 	index  int
 	offset int64
+	end    int64
 }
 
 // Sender sends one offer, reconnecting and resuming as needed. Create it with
@@ -96,8 +106,6 @@ type Sender struct {
 	skipNames []string
 	paused    bool
 	retries   int  // retry requests from the receiver on this connection, echoed in "end"
-	current   int  // index being streamed, -1 if none
-	abortCur  bool // stop streaming the current file
 	accepted  bool // the receiver accepted on this connection
 	endSent   bool // "end" went out on this connection
 	lostSince time.Time
@@ -120,7 +128,6 @@ func NewSender(opts SendOptions) *Sender {
 		done:      map[int]bool{},
 		failed:    map[int]FileFailed{},
 		cancelled: map[int]bool{},
-		current:   -1,
 		total:     opts.Offer.TotalSize(),
 	}
 }
@@ -275,6 +282,7 @@ func (s *Sender) result() Result {
 func (s *Sender) session(ctx context.Context, link Link) error {
 	in := newInbox(link, lowWater)
 	sess := &sendSession{Sender: s, ctx: ctx, link: link, in: in}
+	defer sess.closeLanes()
 	return sess.run()
 }
 

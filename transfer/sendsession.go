@@ -6,14 +6,12 @@ package transfer
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"log/slog"
-	"os"
+	"slices"
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/internal/datachan"
@@ -24,6 +22,15 @@ type sendSession struct {
 	ctx  context.Context
 	link Link
 	in   *inbox
+
+	lanes      []*sendLane // the first is link
+	allowed    int         // lanes the receiver allows, the first included
+	ranged     bool        // the receiver knows ranges: large files go in ranges
+	grow       chan Link   // lanes dialled, to adopt (growLanes)
+	stopGrow   func()
+	grown      bool
+	since      time.Time // when lane growth started measuring
+	sinceBytes int64
 }
 
 func (ss *sendSession) send(m Message) error {
@@ -40,7 +47,11 @@ func (ss *sendSession) run() error {
 	o := ss.opts.Offer
 	// Retry requests are counted per connection, as the receiver counts them.
 	ss.retries, ss.endSent, ss.accepted = 0, false, false
-	if err := ss.send(Message{Type: TypeOffer, ID: o.ID, Text: o.Text, Count: len(o.Entries), Size: o.TotalSize()}); err != nil {
+	offer := Message{Type: TypeOffer, ID: o.ID, Text: o.Text, Count: len(o.Entries), Size: o.TotalSize()}
+	if ss.opts.DialLane != nil && ss.opts.Lanes > 1 {
+		offer.Lanes = min(ss.opts.Lanes, MaxLanes)
+	}
+	if err := ss.send(offer); err != nil {
 		return err
 	}
 	for _, batch := range entryBatches(o.Entries) {
@@ -79,6 +90,9 @@ func (ss *sendSession) run() error {
 	}
 	ss.emit.emit(Accepted{ID: o.ID, Skipped: ss.skipNames, Files: files})
 	ss.lostSince = time.Time{} // the receiver answered: the reconnect window starts afresh
+	ss.lanes = []*sendLane{{link: ss.link, in: ss.in}}
+	ss.ranged = accept.Lanes > 0
+	ss.allowed = min(accept.Lanes, max(ss.opts.Lanes, 1), MaxLanes)
 	ss.plan(accept)
 	if ss.paused {
 		// Paused before this connection (or before the decision): say so now.
@@ -87,15 +101,11 @@ func (ss *sendSession) run() error {
 		}
 	}
 	for {
-		for len(ss.queue) > 0 {
-			q := ss.queue[0]
-			ss.queue = ss.queue[1:]
-			if err := ss.sendFile(q); err != nil {
-				return err
-			}
+		if err := ss.pump(); err != nil {
+			return err
 		}
 		ss.progress("", true) // the last figure is never throttled away
-		if err := ss.send(Message{Type: TypeEnd, Retries: ss.retries}); err != nil {
+		if err := ss.sendEnd(); err != nil {
 			return err
 		}
 		ss.endSent = true
@@ -159,6 +169,12 @@ func (ss *sendSession) plan(accept Message) {
 			offsets[r.Index] = r.Offset
 		}
 	}
+	ranges := map[int]spans{}
+	for _, r := range accept.Ranges {
+		if r.Index < len(o.Entries) && !o.Entries[r.Index].Dir && r.End <= o.Entries[r.Index].Size {
+			ranges[r.Index] = ranges[r.Index].add(r.Offset, r.End)
+		}
+	}
 	ss.queue = ss.queue[:0]
 	ss.bytes = 0
 	ss.total = 0
@@ -175,6 +191,11 @@ func (ss *sendSession) plan(accept Message) {
 			continue
 		}
 		if _, failed := ss.failed[i]; failed {
+			continue
+		}
+		if have, ok := ranges[i]; ok || offsets[i] == 0 {
+			ss.bytes += have.bytes()
+			ss.queue = append(ss.queue, ss.pieces(i, have)...)
 			continue
 		}
 		ss.bytes += offsets[i]
@@ -323,21 +344,19 @@ func (ss *sendSession) local(c command) error {
 
 func (ss *sendSession) cancelItem(i int) {
 	ss.cancelled[i] = true
-	if ss.current == i {
-		ss.abortCur = true
-	}
-	for k, q := range ss.queue {
-		if q.index == i {
-			ss.queue = append(ss.queue[:k], ss.queue[k+1:]...)
-			break
-		}
-	}
+	ss.abortFile(i)
+	ss.unqueue(i)
+}
+
+// unqueue drops file i (all its ranges) from the queue.
+func (ss *sendSession) unqueue(i int) {
+	ss.queue = slices.DeleteFunc(ss.queue, func(q queued) bool { return q.index == i })
 }
 
 // requeue sends file i again from the start, if it is a file not yet done.
 func (ss *sendSession) requeue(i int) {
 	o := ss.opts.Offer
-	if i >= len(o.Entries) || o.Entries[i].Dir || ss.isSkipped(i) || ss.done[i] || ss.current == i {
+	if i >= len(o.Entries) || o.Entries[i].Dir || ss.isSkipped(i) || ss.done[i] || ss.isStreaming(i) {
 		return
 	}
 	for _, q := range ss.queue {
@@ -347,7 +366,7 @@ func (ss *sendSession) requeue(i int) {
 	}
 	delete(ss.failed, i)
 	delete(ss.cancelled, i)
-	ss.queue = append(ss.queue, queued{index: i})
+	ss.queue = append(ss.queue, ss.pieces(i, nil)...)
 }
 
 // handle applies a control message from the receiver during a transfer.
@@ -372,9 +391,8 @@ func (ss *sendSession) handle(m Message) error {
 		}
 		f := FileFailed{ID: o.ID, Index: m.Index, Name: o.Entries[m.Index].Path, Code: m.Code, Message: m.Message}
 		ss.failed[m.Index] = f
-		if ss.current == m.Index {
-			ss.abortCur = true // the receiver has given up on it: stop streaming
-		}
+		ss.abortFile(m.Index) // the receiver has given up on it: stop streaming
+		ss.unqueue(m.Index)
 		ss.emit.emit(f)
 	case TypeRetry:
 		if !inRange {
@@ -430,12 +448,12 @@ func (ss *sendSession) poll() error {
 
 // waitWhilePaused blocks until the transfer is resumed, by either side.
 func (ss *sendSession) waitWhilePaused() error {
-	return ss.waitWhile(func() bool { return ss.paused && !ss.abortCur }, nil)
+	return ss.waitWhile(func() bool { return ss.paused && !ss.aborting() }, false)
 }
 
 // waitForRoom blocks while too much data waits in the channel's buffer.
 func (ss *sendSession) waitForRoom() error {
-	return ss.waitWhile(func() bool { return ss.link.BufferedAmount() > highWater }, ss.in.low)
+	return ss.waitWhile(func() bool { return !ss.canMove() }, true)
 }
 
 // waitWhile blocks while cond holds, applying the receiver's messages and
@@ -443,10 +461,14 @@ func (ss *sendSession) waitForRoom() error {
 // receiver's resume or cancel); wake, if not nil, also starts a new round.
 // It selects itself rather than calling next(true), which after a local
 // command goes on waiting for the peer.
-func (ss *sendSession) waitWhile(cond func() bool, wake <-chan struct{}) error {
+func (ss *sendSession) waitWhile(cond func() bool, wake bool) error {
 	for cond() {
+		w := ss.waits(wake)
 		select {
-		case <-wake:
+		case <-w.low[0]:
+		case <-w.low[1]:
+		case <-w.low[2]:
+		case <-w.low[3]:
 		case raw := <-ss.in.msgs:
 			m, err := ss.decode(raw)
 			if err != nil {
@@ -455,11 +477,25 @@ func (ss *sendSession) waitWhile(cond func() bool, wake <-chan struct{}) error {
 			if err := ss.handle(m); err != nil {
 				return err
 			}
+		case raw := <-w.msgs[1]:
+			return ss.laneMessage(raw)
+		case raw := <-w.msgs[2]:
+			return ss.laneMessage(raw)
+		case raw := <-w.msgs[3]:
+			return ss.laneMessage(raw)
+		case link := <-ss.grow:
+			ss.adopt(link)
 		case c := <-ss.cmds:
 			if err := ss.local(c); err != nil {
 				return err
 			}
 		case <-ss.link.Done():
+			return errLinkLost
+		case <-w.done[1]:
+			return errLinkLost
+		case <-w.done[2]:
+			return errLinkLost
+		case <-w.done[3]:
 			return errLinkLost
 		case <-ss.ctx.Done():
 			return ctxErr(ss.ctx)
@@ -475,62 +511,6 @@ func (ss *sendSession) failLocal(i int, err error) error {
 	ss.failed[i] = f
 	ss.emit.emit(f)
 	return ss.send(Message{Type: TypeFileError, Index: i, Code: CodeIO, Message: "the sender could not read the file"})
-}
-
-func (ss *sendSession) sendFile(q queued) error {
-	o := ss.opts.Offer
-	e := o.Entries[q.index]
-	f, err := os.Open(o.Sources[q.index])
-	if err != nil {
-		return ss.failLocal(q.index, err)
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err != nil || info.Size() != e.Size {
-		return ss.failLocal(q.index, fmt.Errorf("%s changed since it was offered", o.Sources[q.index]))
-	}
-	h := sha256.New()
-	offset := q.offset
-	if offset > 0 {
-		// The receiver keeps the first offset bytes; the hash still covers them.
-		if _, err := io.CopyN(h, f, offset); err != nil {
-			return ss.failLocal(q.index, err)
-		}
-	}
-	ss.current, ss.abortCur = q.index, false
-	defer func() { ss.current = -1 }()
-	if err := ss.send(Message{Type: TypeFile, Index: q.index, Offset: offset}); err != nil {
-		return err
-	}
-	for remaining := e.Size - offset; remaining > 0; {
-		if err := ss.poll(); err != nil {
-			return err
-		}
-		if err := ss.waitWhilePaused(); err != nil {
-			return err
-		}
-		if err := ss.waitForRoom(); err != nil {
-			return err
-		}
-		if ss.abortCur {
-			return ss.send(Message{Type: TypeAbort, Index: q.index})
-		}
-		n := int(min(int64(len(ss.buf)), remaining))
-		if _, err := io.ReadFull(f, ss.buf[:n]); err != nil {
-			if err := ss.send(Message{Type: TypeAbort, Index: q.index}); err != nil {
-				return err
-			}
-			return ss.failLocal(q.index, fmt.Errorf("read %s: %w", o.Sources[q.index], err))
-		}
-		h.Write(ss.buf[:n])
-		if err := ss.link.Send(ss.buf[:n]); err != nil {
-			return fmt.Errorf("%w: %v", errLinkLost, err)
-		}
-		remaining -= int64(n)
-		ss.bytes += int64(n)
-		ss.progress(e.Path, false)
-	}
-	ss.progress(e.Path, false)
-	return ss.send(Message{Type: TypeFileEnd, Index: q.index, SHA256: hexSum(h, &ss.hashB)})
 }
 
 func (ss *sendSession) progress(name string, force bool) {
