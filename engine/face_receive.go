@@ -71,7 +71,7 @@ func (h *Headless) Receive(ctx context.Context, o ReceiveOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &receiveRun{h: h, o: o, dir: dir, cancel: cancel}
-	r.handle = r.handler(&transfer.Receiver{Dir: dir, Decide: r.decide, OnEvent: r.onEvent})
+	r.handle = r.handler(&transfer.Receiver{Dir: dir, Decide: r.decide, OnEvent: r.onEvent, Lanes: transfer.DefaultLanes()})
 	if o.Server != "" {
 		err = r.lanAndServer(ctx)
 	} else {

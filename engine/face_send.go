@@ -39,7 +39,8 @@ type dialer = transfer.Dialer
 // Send sends files, folders and/or a message, and returns when the
 // receiver has them all, or why not.
 func (h *Headless) Send(ctx context.Context, o SendOptions) error {
-	dial, closeDial, desc, err := h.sendDialer(ctx, o)
+	lanes := newLaneDialer(func() peer.Config { return h.cfg }, h.checkPeer)
+	dial, closeDial, desc, err := h.sendDialer(ctx, o, lanes)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,9 @@ func (h *Headless) Send(ctx context.Context, o SendOptions) error {
 		}
 	}
 	h.report(Offering{Files: files, Size: offer.TotalSize(), To: desc})
-	s := transfer.NewSender(transfer.SendOptions{Offer: offer, Dial: dial, OnEvent: func(ev transfer.Event) { h.report(ev) }})
+	opts := transfer.SendOptions{Offer: offer, Dial: dial, OnEvent: func(ev transfer.Event) { h.report(ev) }}
+	laneOptions(&opts, lanes)
+	s := transfer.NewSender(opts)
 	res, err := s.Run(ctx)
 	if err != nil {
 		if errors.Is(err, transfer.ErrIncomplete) && len(res.Failed) > 0 {
@@ -85,7 +88,7 @@ func (h *Headless) Send(ctx context.Context, o SendOptions) error {
 
 // sendDialer picks the way to the receiver that o names; desc names it for
 // people.
-func (h *Headless) sendDialer(ctx context.Context, o SendOptions) (d dialer, closeDial func(), desc string, err error) {
+func (h *Headless) sendDialer(ctx context.Context, o SendOptions, lanes *laneDialer) (d dialer, closeDial func(), desc string, err error) {
 	nothing := func() {}
 	switch {
 	case o.Server != "" && o.To != "":
@@ -107,13 +110,14 @@ func (h *Headless) sendDialer(ctx context.Context, o SendOptions) (d dialer, clo
 		d, closeDial, err = h.serverDialer(ctx, o.Server, o.Code, o.RelayOnly)
 		return d, closeDial, "the device with code " + o.Code, err
 	}
-	d, desc, err = h.lanDialer(ctx, o.To, o.Wait)
+	d, desc, err = h.lanDialer(ctx, o.To, o.Wait, lanes)
 	return d, nothing, desc, err
 }
 
 // lanDialer finds the receiver on the LAN (an address, or a device name or
 // id looked up for up to wait) and returns how to connect to it.
-func (h *Headless) lanDialer(ctx context.Context, to string, wait time.Duration) (dialer, string, error) {
+// lanes, when set, hears of every connection made, for the send's extra lanes.
+func (h *Headless) lanDialer(ctx context.Context, to string, wait time.Duration, lanes *laneDialer) (dialer, string, error) {
 	addr, isAddr, err := parseTo(to)
 	if err != nil {
 		return nil, "", badInput(err)
@@ -140,6 +144,9 @@ func (h *Headless) lanDialer(ctx context.Context, to string, wait time.Duration)
 			return nil, explainConnect(desc, err)
 		}
 		rememberAddr(h.trust, c, addr)
+		if lanes != nil {
+			lanes.reached(c, addr, true)
+		}
 		connectOnce.Do(func() { h.connected(c, "lan", addr) })
 		return c, nil
 	}, desc, nil
@@ -270,7 +277,7 @@ const lanFirstWait = 1500 * time.Millisecond
 func (h *Headless) pairedDialer(ctx context.Context, wsURL string, p PinnedDevice, relayOnly bool, wait time.Duration) (dialer, func(), error) {
 	var lan dialer
 	if !relayOnly {
-		if l, _, err := h.lanDialer(ctx, p.ID, min(wait, lanFirstWait)); err == nil {
+		if l, _, err := h.lanDialer(ctx, p.ID, min(wait, lanFirstWait), nil); err == nil {
 			lan = l
 		}
 	}

@@ -23,7 +23,7 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 	if r := e.receivers[dir]; r != nil {
 		return r
 	}
-	r := &transfer.Receiver{Dir: dir}
+	r := &transfer.Receiver{Dir: dir, Lanes: transfer.DefaultLanes()}
 	r.Choose = func(ctx context.Context, o transfer.OfferReceived) ([]int, bool) { return e.decide(ctx, r, o) }
 	r.OnEvent = func(ev transfer.Event) { e.onReceiveEvent(r, ev) }
 	e.receivers[dir] = r

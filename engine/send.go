@@ -134,21 +134,25 @@ func (e *Engine) startSendLocked(it *item, offer *transfer.Offer) {
 	// known only by address has answered, reconnects must reach the same one.
 	want := target.ID
 	rd := &remoteDial{e: e, id: target.ID}
+	lanes := newLaneDialer(e.peerConfig, e.checkPeer)
 	dial := func(ctx context.Context) (transfer.Link, error) {
 		c, addr, err := e.dialTarget(ctx, target, want, rd)
 		if err != nil {
 			return nil, err
 		}
 		want = c.Remote.ID
+		lanes.reached(c, addr, addr != "server")
 		slog.Debug("engine: connected", slog.String("item", id), slog.String("addr", addr))
 		e.onConnected(id, gen, c.Remote, c.Code)
 		return c, nil
 	}
-	s := transfer.NewSender(transfer.SendOptions{
+	opts := transfer.SendOptions{
 		Offer:   offer,
 		Dial:    dial,
 		OnEvent: func(ev transfer.Event) { e.onSendEvent(id, gen, ev) },
-	})
+	}
+	laneOptions(&opts, lanes)
+	s := transfer.NewSender(opts)
 	it.sender = s
 	e.work.Go(func() {
 		defer cancel()

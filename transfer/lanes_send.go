@@ -25,9 +25,11 @@ import (
 // Lane growth: after laneAfter of streaming, a sender whose receiver
 // allows lanes opens more when the data moves at laneRate or more (a
 // slower link is the limit, not the CPU) and at least 4 ranges are left.
-const (
+// rangeSize is RangeSize. (Variables for the tests.)
+var (
 	laneAfter = 500 * time.Millisecond
 	laneRate  = 8e6 // bytes per second
+	rangeSize = int64(RangeSize)
 )
 
 // sendLane is one association of a send: the first is the session's link.
@@ -260,7 +262,7 @@ func (ss *sendSession) maybeGrow() {
 			left += ss.opts.Offer.Entries[q.index].Size - q.offset
 		}
 	}
-	if rate < laneRate || left < 4*RangeSize {
+	if rate < laneRate || left < 4*rangeSize {
 		return
 	}
 	ss.growLanes(ss.allowed - 1)
@@ -307,6 +309,7 @@ func (ss *sendSession) adopt(link Link) {
 		return
 	}
 	ss.lanes = append(ss.lanes, &sendLane{link: link, in: newInbox(link, lowWater)})
+	slog.Debug("transfer: another lane", slog.String("id", ss.opts.Offer.ID), slog.Int("lanes", len(ss.lanes)))
 }
 
 // closeLanes ends the session's extra lanes and their files.
@@ -370,7 +373,7 @@ func (ss *sendSession) laneMessage(raw datachan.Message) error {
 // was sent in ranges before; else the whole file.
 func (ss *sendSession) pieces(i int, have spans) []queued {
 	size := ss.opts.Offer.Entries[i].Size
-	if ss.ranged && (size > RangeSize || have != nil) {
+	if ss.ranged && (size > rangeSize || have != nil) {
 		return have.missing(i, size)
 	}
 	return []queued{{index: i}}

@@ -102,8 +102,8 @@ func (s spans) missing(index int, size int64) []queued {
 	var out []queued
 	at := int64(0)
 	for _, x := range append(s, span{size, size}) {
-		for ; at < x.start; at = min(at+RangeSize, x.start) {
-			out = append(out, queued{index: index, offset: at, end: min(at+RangeSize, x.start)})
+		for ; at < x.start; at = min(at+rangeSize, x.start) {
+			out = append(out, queued{index: index, offset: at, end: min(at+rangeSize, x.start)})
 		}
 		at = max(at, x.end)
 	}

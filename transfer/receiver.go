@@ -65,6 +65,10 @@ type Receiver struct {
 	// stays, whatever its size). AllPartials caps it for all senders
 	// together, oldest first. Zero means the default; negative, no cap.
 	PeerPartials, AllPartials int64
+	// Lanes is how many associations one transfer may use here (the
+	// sender's extra lanes and ranges, docs/PROTOCOL.md 4.3; DefaultLanes:
+	// one per core). 0 announces none: one association, whole files.
+	Lanes int
 
 	// statfs measures free space (freeSpace; tests replace it).
 	statfs func(dir string) (int64, bool)
@@ -82,6 +86,12 @@ type activeOffer struct {
 	// remaining: bytes this offer may still write, reserved against the
 	// free space other offers see.
 	remaining atomic.Int64
+	// Lanes (lanes_recv.go), under Receiver.mu: the sender's certificate,
+	// the lanes allowed in all and those joined; lanes carries their
+	// events to the offer's session.
+	from            string
+	allowed, joined int
+	lanes           chan laneEvent
 }
 
 func (r *Receiver) control(id string, c command) bool {
@@ -142,7 +152,7 @@ func (r *Receiver) takeover(ctx context.Context, id string) error {
 // register records offer id as in flight on link, reserving need bytes; it
 // fails with a *NoSpaceError when they do not fit.
 func (r *Receiver) register(id string, link Link, need int64) (*activeOffer, error) {
-	a := &activeOffer{cmds: make(chan command, 16), link: link, ended: make(chan struct{})}
+	a := &activeOffer{cmds: make(chan command, 16), link: link, ended: make(chan struct{}), lanes: make(chan laneEvent, 16)}
 	a.remaining.Store(need)
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -144,7 +144,8 @@ func (rs *recvSession) reserveResumed(accept *Message, meta stateMeta) (stop boo
 	if o.names, err = planNames(o.accepted(), meta.Top, nil); err != nil {
 		return true, err
 	}
-	accept.Done, accept.Resume = rs.loadProgress()
+	kept := rs.loadRanges()
+	accept.Done, accept.Resume = rs.loadProgress(kept)
 	if o.reg, err = rs.r.register(o.id, rs.link, o.want-o.bytes); err != nil {
 		// What arrived stays for a later attempt (or until it expires).
 		return true, rs.decline(err.Error())
@@ -191,6 +192,11 @@ func (rs *recvSession) sendAccept(accept Message) error {
 	}
 	rs.phase = active
 	accept.Take = o.take
+	kept := o.ranges
+	rs.agreeLanes(&accept)
+	if kept != nil {
+		rs.resumeRanges(&accept, kept)
+	}
 	files := 0
 	for i, e := range o.entries {
 		if !e.Dir && o.in[i] {

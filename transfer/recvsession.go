@@ -71,6 +71,14 @@ type incoming struct {
 	lastEvent time.Time
 	unchecked int64    // bytes written since free space was last measured
 	made      []string // folders this connection created, parents first
+
+	// Lanes and ranges (lanes_recv.go).
+	offerLanes    int           // the lanes the offer proposed
+	lanesAllowed  int           // the lanes our accept allows (0: no ranges either)
+	lanes         []*recvLane   // the extra lanes that joined
+	end           *Message      // the first lane's end, waiting for the others'
+	ranges        map[int]spans // files sent in ranges: the ranges verified
+	resumedRanges map[int]bool  // files whose ranges arrived on an earlier connection
 }
 
 type curFile struct {
@@ -81,13 +89,16 @@ type curFile struct {
 	size        int64
 	resumedFrom int64
 	discard     bool
+	start       int64 // a range: its first byte (size is then its end)
+	ranged      bool
 }
 
 func (rs *recvSession) run() error {
 	for {
 		var cmds chan command
+		var lanes chan laneEvent
 		if rs.off != nil && rs.phase == active {
-			cmds = rs.off.reg.cmds
+			cmds, lanes = rs.off.reg.cmds, rs.off.reg.lanes
 		}
 		var err error
 		// Our user's commands go first: a Retry given while an event was
@@ -101,6 +112,8 @@ func (rs *recvSession) run() error {
 				err = rs.onMessage(raw)
 			case c := <-cmds:
 				err = rs.local(c)
+			case ev := <-lanes:
+				err = rs.onLane(ev)
 			case <-rs.link.Done():
 				// What the peer sent before it closed still counts: a
 				// "cancel" may sit behind the last chunks of data.
@@ -154,13 +167,15 @@ func (rs *recvSession) onMessage(raw datachan.Message) error {
 		return nil
 	case TypeError:
 		return &ProtocolError{Code: m.Code, Reason: m.Message, Remote: true}
+	case TypeLane:
+		return rs.serveLane(m)
 	case TypeOffer:
 		rs.draining = false
 		if rs.phase != idle {
 			return violation(CodeBusy, "an offer arrived while another one runs")
 		}
 		rs.phase = collecting
-		rs.off = &incoming{id: m.ID, text: m.Text, count: m.Count, size: m.Size}
+		rs.off = &incoming{id: m.ID, text: m.Text, count: m.Count, size: m.Size, offerLanes: m.Lanes}
 		if m.Count == 0 {
 			return rs.decide()
 		}
@@ -220,10 +235,16 @@ func (rs *recvSession) onTransfer(m Message) error {
 	}
 	switch m.Type {
 	case TypeFile:
+		if m.End > 0 {
+			return rs.openRange(m)
+		}
 		return rs.openFile(m)
 	case TypeFileEnd:
 		if o.cur == nil || o.cur.index != m.Index {
 			return violation(CodeProtocol, "file-end for a file that is not open")
+		}
+		if o.cur.ranged {
+			return rs.endRange(m.SHA256)
 		}
 		return rs.endFile(m.SHA256)
 	case TypeFileError:
@@ -254,18 +275,10 @@ func (rs *recvSession) onTransfer(m Message) error {
 			rs.cancelAll()
 			return nil
 		}
-		o.cancelled[m.Index] = true
-		if o.cur != nil && o.cur.index == m.Index {
-			o.cur.discard = true
-		}
+		rs.cancelFile(m.Index)
 	case TypeEnd:
-		if m.Retries < o.retryRequests {
-			return nil // the sender has not seen our retry yet; another end follows
-		}
-		if o.cur != nil {
-			return violation(CodeProtocol, "end while a file is open")
-		}
-		return rs.finish()
+		o.end = &m
+		return rs.maybeEnd()
 	default:
 		return violation(CodeProtocol, "unexpected %s message", m.Type)
 	}
@@ -282,6 +295,8 @@ func (rs *recvSession) openFile(m Message) error {
 		return violation(CodeProtocol, "file data for folder %q", e.Path)
 	case o.done[m.Index]:
 		return violation(CodeProtocol, "%q was already received", e.Path)
+	case o.ranges[m.Index] != nil:
+		return violation(CodeProtocol, "%q whole after ranges of it", e.Path)
 	case m.Offset > e.Size:
 		return violation(CodeSizeMismatch, "offset %d beyond the size of %q", m.Offset, e.Path)
 	}
@@ -406,31 +421,49 @@ func (rs *recvSession) endFile(sum string) error {
 	if err := cur.f.Close(); err != nil {
 		return rs.ioFail(err)
 	}
-	final, err := rs.place(partName(o.dir, cur.index), rs.diskPath(e.Path))
-	if err != nil {
-		cur.f = nil
-		return rs.ioFail(err)
-	}
 	o.cur = nil
+	return rs.placeFile(cur.index, sum, cur.resumedFrom)
+}
+
+// placeFile gives verified file i its final name and says so.
+func (rs *recvSession) placeFile(i int, sum string, resumedFrom int64) error {
+	o := rs.off
+	e := o.entries[i]
+	final, err := rs.place(partName(o.dir, i), rs.diskPath(e.Path))
+	if err != nil {
+		rs.fail(i, CodeIO, err.Error(), true)
+		_ = rs.root.Remove(partName(o.dir, i))
+		return nil
+	}
 	if e.MTime > 0 {
 		t := time.Unix(e.MTime, 0)
 		_ = rs.root.Chtimes(final, t, t)
 	}
-	if _, err := fmt.Fprintf(o.doneLog, "%d\t%s\n", cur.index, final); err != nil {
+	if _, err := fmt.Fprintf(o.doneLog, "%d\t%s\n", i, final); err != nil {
 		slog.Warn("cannot record progress", slog.Any("err", err))
 	}
-	o.done[cur.index] = true
+	o.done[i] = true
 	rs.emit.emit(FileDone{
-		ID: o.id, Index: cur.index, Name: e.Path, Path: filepath.Join(rs.r.Dir, filepath.FromSlash(final)),
-		Size: e.Size, SHA256: sum, ResumedFrom: cur.resumedFrom,
+		ID: o.id, Index: i, Name: e.Path, Path: filepath.Join(rs.r.Dir, filepath.FromSlash(final)),
+		Size: e.Size, SHA256: sum, ResumedFrom: resumedFrom,
 	})
-	return rs.send(Message{Type: TypeFileOK, Index: cur.index})
+	return rs.send(Message{Type: TypeFileOK, Index: i})
 }
 
 // discardCurrent closes and deletes the open partial file.
 func (rs *recvSession) discardCurrent() {
 	o := rs.off
 	if o == nil || o.cur == nil {
+		return
+	}
+	if cur := o.cur; cur.ranged {
+		// A range stopped: the file's other ranges go with it.
+		if cur.f != nil {
+			_ = cur.f.Close()
+		}
+		o.cur = nil
+		o.bytes -= cur.written - cur.start
+		rs.dropRanges(cur.index)
 		return
 	}
 	if o.cur.f != nil {
@@ -507,6 +540,7 @@ func (rs *recvSession) interrupted(err error) {
 	if o.cur != nil && o.cur.f != nil {
 		_ = o.cur.f.Close()
 	}
+	rs.closeLanes()
 	if o.doneLog != nil {
 		_ = o.doneLog.Close()
 	}
@@ -562,10 +596,7 @@ func (rs *recvSession) local(c command) error {
 		if c.index >= len(o.entries) || o.entries[c.index].Dir || !o.in[c.index] || o.done[c.index] {
 			return nil
 		}
-		o.cancelled[c.index] = true
-		if o.cur != nil && o.cur.index == c.index {
-			o.cur.discard = true
-		}
+		rs.cancelFile(c.index)
 		return rs.send(Message{Type: TypeCancel, Index: c.index})
 	case cmdRetry:
 		if c.index >= len(o.entries) || o.entries[c.index].Dir || !o.in[c.index] || o.done[c.index] {

@@ -127,7 +127,9 @@ func (rs *recvSession) makeFolders() {
 }
 
 // loadProgress reads what an earlier attempt finished and how far it got.
-func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
+// Files sent in ranges (ranged) are resumed by their ranges instead; they
+// are kept in o.ranges for resumeRanges.
+func (rs *recvSession) loadProgress(ranged map[int]spans) (done []int, resume []ResumePoint) {
 	o := rs.off
 	if f, err := rs.root.Open(path.Join(o.dir, "done.log")); err == nil {
 		sc := bufio.NewScanner(f)
@@ -143,8 +145,9 @@ func (rs *recvSession) loadProgress() (done []int, resume []ResumePoint) {
 		}
 		f.Close()
 	}
+	o.ranges = ranged
 	for i, e := range o.entries {
-		if e.Dir || !o.in[i] || o.done[i] {
+		if _, ok := ranged[i]; e.Dir || !o.in[i] || o.done[i] || ok {
 			continue
 		}
 		info, err := rs.root.Stat(partName(o.dir, i))
@@ -203,6 +206,7 @@ func (rs *recvSession) place(part, final string) (string, error) {
 func (rs *recvSession) cleanup() {
 	o := rs.off
 	rs.discardCurrent()
+	rs.closeLanes()
 	if o.doneLog != nil {
 		_ = o.doneLog.Close()
 	}
