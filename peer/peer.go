@@ -93,8 +93,9 @@ func (c Config) trickles(remote signaling.Hello) bool { return c.Trickle && remo
 // NewSettingEngine returns pion settings tuned for bulk transfer on a LAN.
 func NewSettingEngine() webrtc.SettingEngine {
 	var se webrtc.SettingEngine
-	// A larger receive window keeps the pipe full at LAN speeds; pion's default is 1 MiB.
-	se.SetSCTPMaxReceiveBufferSize(8 * 1024 * 1024)
+	// A larger receive window keeps the pipe full at LAN speeds, within
+	// what our UDP sockets can hold (sctpWindow).
+	se.SetSCTPMaxReceiveBufferSize(sctpWindow(grantedBuffer()))
 	// DTLS already authenticates every packet; the CRC32c is wasted work. pion
 	// only uses it when the other end announces support in its SCTP INIT.
 	se.EnableSCTPZeroChecksum(true)
