@@ -20,6 +20,10 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"type":"accept","id":"` + id + `","take":[-1]}`, `{"type":"accept","id":"` + id + `","take":[99999,100000]}`,
 		`{"type":"cancel","index":-1}`, `{"type":"end","retries":1}`, `{"type":"done","failed":[1]}`,
 		`{"type":"text","id":"` + id + `","text":"hello"}`, `{}`, `[]`, `null`, ``,
+		`{"type":"offer","id":"` + id + `","count":1,"size":10,"lanes":4}`, `{"type":"lane","id":"` + id + `"}`,
+		`{"type":"accept","id":"` + id + `","lanes":2,"ranges":[{"index":0,"offset":0,"end":1048576}]}`,
+		`{"type":"accept","id":"` + id + `","lanes":9}`, `{"type":"file","index":0,"offset":16777216,"end":33554432}`,
+		`{"type":"file","index":0,"offset":5,"end":5}`, `{"type":"end","retries":0,"lanes":3}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -35,6 +39,17 @@ func FuzzDecodeMessage(f *testing.F) {
 			if i < 0 || i >= MaxEntries || (k > 0 && i <= m.Take[k-1]) {
 				t.Fatalf("take %v passed", m.Take)
 			}
+		}
+		if m.Type == TypeAccept && (m.Lanes < 0 || m.Lanes > MaxLanes) {
+			t.Fatalf("accept with %d lanes passed", m.Lanes)
+		}
+		for _, r := range m.Ranges {
+			if m.Type == TypeAccept && (r.Index < 0 || r.Index >= MaxEntries || r.Offset < 0 || r.End <= r.Offset || r.End > MaxFileSize) {
+				t.Fatalf("range %+v passed", r)
+			}
+		}
+		if m.Type == TypeFile && m.End != 0 && (m.End <= m.Offset || m.End > MaxFileSize) {
+			t.Fatalf("file range %d..%d passed", m.Offset, m.End)
 		}
 		enc, err := Encode(m)
 		if err != nil {
