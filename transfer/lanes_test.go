@@ -188,3 +188,57 @@ func progressSincePause(l *eventLog) int {
 	}
 	return n
 }
+
+// A lane is admitted only for a transfer running here from the same
+// certificate, within the lanes agreed: another device that names a
+// running offer's id, or the sender beyond the lanes agreed, is refused
+// with a protocol error, and the transfer goes on untouched.
+func TestLaneFromAnotherDeviceIsRefused(t *testing.T) {
+	striped(t)
+	laneRate = 1e18 // lanes agreed, but the sender opens none itself
+	lane := func(id string) string { p, _ := Encode(Message{Type: TypeLane, ID: id}); return string(p) }
+
+	// Lanes agreed (two): another device claims one.
+	h, o, _, finish := pausedTransfer(t, 2)
+	assertViolation(t, hostile(t, h, lane(o.ID)), CodeProtocol, h.errs)
+	finish()
+
+	// No lanes agreed: the sender's own certificate cannot add one either.
+	h, o, dial, finish := pausedTransfer(t, 0)
+	link, err := dial(context.Background())
+	require.NoError(t, err)
+	replies := hostileOn(t, link, lane(o.ID))
+	link.Close()
+	assertViolation(t, replies, CodeProtocol, h.errs)
+	finish()
+}
+
+// pausedTransfer starts a send of 16 MiB to a receiver allowing lanes,
+// paused at the receiver after the first MiB; finish resumes it and checks
+// that it arrived intact.
+func pausedTransfer(t *testing.T, lanes int) (*receiverHost, *Offer, Dialer, func()) {
+	t.Helper()
+	src := t.TempDir()
+	data := randomBytes(16 << 20)
+	writeFile(t, filepath.Join(src, "big.bin"), data)
+	h := startReceiver(t, acceptAll)
+	h.rcv.Lanes = lanes
+	o, err := NewOffer([]string{filepath.Join(src, "big.bin")}, "")
+	require.NoError(t, err)
+	dial := dialer(t, h.addr)
+	opts := SendOptions{Offer: o, Dial: dial}
+	if lanes > 0 {
+		opts.DialLane, opts.Lanes = dial, lanes
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	done := make(chan error, 1)
+	go func() { _, err := NewSender(opts).Run(ctx); done <- err }()
+	h.events.wait(t, "progress", func(e Event) bool { p, ok := e.(Progress); return ok && p.Bytes > 1<<20 })
+	require.True(t, h.rcv.Pause(o.ID))
+	return h, o, dial, func() {
+		defer cancel()
+		require.True(t, h.rcv.Resume(o.ID))
+		require.NoError(t, <-done)
+		assert.Equal(t, map[string]string{"big.bin": sum(data)}, snapshot(t, h.dir), "the transfer went on untouched")
+	}
+}
