@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/transfer"
 )
 
 func (e *env) send(ctx context.Context, args []string) error {
@@ -19,6 +20,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	server := fs.String("server", "", "rendezvous server URL (peerdrop serve), to reach a device on another network with --code, or a paired device with --to")
 	code := fs.String("code", "", "with --server: the pairing code the receiver shows")
 	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the receiver never learns your addresses)")
+	lanes := fs.Int("lanes", 0, fmt.Sprintf("on the local network, how many connections one transfer may use at most, 1 to %d (0: one per core, when the link is fast)", transfer.MaxLanes))
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -38,11 +40,14 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if len(paths) == 0 && *text == "" {
 		return &exitError{code: 2, err: errors.New("nothing to send: give files, folders or --text")}
 	}
+	if *lanes < 0 || *lanes > transfer.MaxLanes {
+		return &exitError{code: 2, err: fmt.Errorf("--lanes %d: want 0 to %d", *lanes, transfer.MaxLanes)}
+	}
 	if *wait <= 0 || *wait > time.Hour {
 		return &exitError{code: 2, err: fmt.Errorf("--wait %s: want a duration between 1ms and 1h", *wait)}
 	}
 
-	o := engine.SendOptions{To: *to, Wait: *wait, Code: *code, RelayOnly: *relayOnly, Paths: paths, Text: *text}
+	o := engine.SendOptions{To: *to, Wait: *wait, Code: *code, RelayOnly: *relayOnly, Paths: paths, Text: *text, Lanes: *lanes}
 	if *server != "" {
 		u, err := serverURL(*server)
 		if err != nil {

@@ -31,6 +31,9 @@ type SendOptions struct {
 	RelayOnly bool
 	Paths     []string
 	Text      string
+	// Lanes caps the associations one transfer uses on the LAN (0: one
+	// per core, transfer.DefaultLanes; 1: one).
+	Lanes int
 }
 
 // dialer opens a connection for a send (and again for each reconnect).
@@ -71,6 +74,9 @@ func (h *Headless) Send(ctx context.Context, o SendOptions) error {
 	h.report(Offering{Files: files, Size: offer.TotalSize(), To: desc})
 	opts := transfer.SendOptions{Offer: offer, Dial: dial, OnEvent: func(ev transfer.Event) { h.report(ev) }}
 	laneOptions(&opts, lanes)
+	if o.Lanes > 0 {
+		opts.Lanes = o.Lanes
+	}
 	s := transfer.NewSender(opts)
 	res, err := s.Run(ctx)
 	if err != nil {

@@ -99,6 +99,8 @@ type FileDone struct {
 	Path        string // final path on disk (receiver only)
 	Size        int64
 	SHA256      string
+	// ResumedFrom is the bytes that arrived on an earlier connection: the
+	// resume offset, or for a file sent in ranges the ranges verified.
 	ResumedFrom int64
 }
 

@@ -269,7 +269,7 @@ func (rs *recvSession) endRange(sum string) error {
 		rs.fail(i, CodeSizeMismatch, fmt.Sprintf("a range of %d bytes arrived with %d", cur.size-cur.start, cur.written-cur.start), true)
 		return nil
 	case fmt.Sprintf("%x", cur.h.Sum(nil)) != sum:
-		resumed := o.resumedRanges[i]
+		resumed := o.resumedRanges[i] > 0
 		rs.dropRanges(i)
 		if resumed && !o.autoRetried[i] {
 			o.autoRetried[i] = true
@@ -308,7 +308,7 @@ func (rs *recvSession) placeRanged(i int) error {
 		return rs.rangedIOFail(i, err)
 	}
 	delete(o.ranges, i)
-	return rs.placeFile(i, fmt.Sprintf("%x", h.Sum(nil)), 0)
+	return rs.placeFile(i, fmt.Sprintf("%x", h.Sum(nil)), o.resumedRanges[i])
 }
 
 func (rs *recvSession) rangedIOFail(i int, err error) error {
@@ -406,7 +406,7 @@ func (rs *recvSession) agreeLanes(accept *Message) {
 		o.ranges = map[int]spans{}
 	}
 	if o.resumedRanges == nil {
-		o.resumedRanges = map[int]bool{}
+		o.resumedRanges = map[int]int64{}
 	}
 	rs.r.mu.Lock()
 	o.reg.from, o.reg.allowed = rs.from.Fingerprint, max(o.lanesAllowed, 1)
@@ -418,7 +418,7 @@ func (rs *recvSession) agreeLanes(accept *Message) {
 // arrived but that was not placed, they are dropped: sent again.
 func (rs *recvSession) resumeRanges(accept *Message, kept map[int]spans) {
 	o := rs.off
-	o.ranges, o.resumedRanges = map[int]spans{}, map[int]bool{}
+	o.ranges, o.resumedRanges = map[int]spans{}, map[int]int64{}
 	for i, have := range kept {
 		if o.done[i] {
 			continue
@@ -429,7 +429,7 @@ func (rs *recvSession) resumeRanges(accept *Message, kept map[int]spans) {
 			continue
 		}
 		o.ranges[i] = have
-		o.resumedRanges[i] = len(have) > 0
+		o.resumedRanges[i] = have.bytes()
 		o.bytes += have.bytes()
 		for _, x := range have {
 			accept.Ranges = append(accept.Ranges, RangePoint{Index: i, Offset: x.start, End: x.end})

@@ -78,7 +78,7 @@ type incoming struct {
 	lanes         []*recvLane   // the extra lanes that joined
 	end           *Message      // the first lane's end, waiting for the others'
 	ranges        map[int]spans // files sent in ranges: the ranges verified
-	resumedRanges map[int]bool  // files whose ranges arrived on an earlier connection
+	resumedRanges map[int]int64 // files sent in ranges: the bytes verified on earlier connections
 }
 
 type curFile struct {
