@@ -59,7 +59,14 @@ func (l *laneDialer) dial(ctx context.Context) (transfer.Link, error) {
 	return c, nil
 }
 
+// onLAN says whether the send's latest connection was made on the LAN.
+func (l *laneDialer) onLAN() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addr != ""
+}
+
 // laneOptions fills a send's lane options from l.
 func laneOptions(o *transfer.SendOptions, l *laneDialer) {
-	o.DialLane, o.Lanes = l.dial, transfer.DefaultLanes()
+	o.DialLane, o.LanesOK, o.Lanes = l.dial, l.onLAN, transfer.DefaultLanes()
 }

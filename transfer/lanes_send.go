@@ -329,6 +329,12 @@ func (ss *sendSession) closeLanes() {
 	ss.lanes = nil
 }
 
+// lanesPossible says whether this connection may get extra lanes.
+func (ss *sendSession) lanesPossible() bool {
+	o := ss.opts
+	return o.DialLane != nil && o.Lanes > 1 && (o.LanesOK == nil || o.LanesOK())
+}
+
 // DefaultLanes is how many associations a transfer may use: one per core,
 // at most MaxLanes.
 func DefaultLanes() int { return min(runtime.NumCPU(), MaxLanes) }

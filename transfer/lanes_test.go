@@ -245,3 +245,24 @@ func pausedTransfer(t *testing.T, lanes int) (*receiverHost, *Offer, Dialer, fun
 		assert.Equal(t, map[string]string{"big.bin": sum(data)}, snapshot(t, h.dir), "the transfer went on untouched")
 	}
 }
+
+// A connection that cannot have lanes (through a server) offers none: one
+// association, whole files, whatever the receiver would allow.
+func TestNoLanesWhenTheConnectionCannotHaveThem(t *testing.T) {
+	striped(t)
+	src := t.TempDir()
+	big := randomBytes(6 << 20)
+	writeFile(t, filepath.Join(src, "big.bin"), big)
+	h := startReceiver(t, acceptAll)
+	h.rcv.Lanes = 2
+	o, err := NewOffer([]string{filepath.Join(src, "big.bin")}, "")
+	require.NoError(t, err)
+	d := dialer(t, h.addr)
+	s := NewSender(SendOptions{Offer: o, Dial: d, DialLane: d, Lanes: 2, LanesOK: func() bool { return false }})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	_, err = s.Run(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, conns(h))
+	assert.Equal(t, map[string]string{"big.bin": sum(big)}, snapshot(t, h.dir))
+}

@@ -54,6 +54,10 @@ type SendOptions struct {
 	// core).
 	DialLane Dialer
 	Lanes    int
+	// LanesOK, when set, says whether the connection just dialled may get
+	// extra lanes (the engine: only on the LAN, not through a server);
+	// nil: whenever DialLane is set.
+	LanesOK func() bool
 }
 
 // Result summarises a finished send.

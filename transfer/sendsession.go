@@ -48,7 +48,7 @@ func (ss *sendSession) run() error {
 	// Retry requests are counted per connection, as the receiver counts them.
 	ss.retries, ss.endSent, ss.accepted = 0, false, false
 	offer := Message{Type: TypeOffer, ID: o.ID, Text: o.Text, Count: len(o.Entries), Size: o.TotalSize()}
-	if ss.opts.DialLane != nil && ss.opts.Lanes > 1 {
+	if ss.lanesPossible() {
 		offer.Lanes = min(ss.opts.Lanes, MaxLanes)
 	}
 	if err := ss.send(offer); err != nil {
@@ -91,9 +91,9 @@ func (ss *sendSession) run() error {
 	ss.emit.emit(Accepted{ID: o.ID, Skipped: ss.skipNames, Files: files})
 	ss.lostSince = time.Time{} // the receiver answered: the reconnect window starts afresh
 	ss.lanes = []*sendLane{{link: ss.link, in: ss.in}}
-	ss.allowed = max(min(accept.Lanes, ss.opts.Lanes, MaxLanes), 1)
-	if ss.opts.DialLane == nil {
-		ss.allowed = 1
+	ss.allowed = 1
+	if ss.lanesPossible() {
+		ss.allowed = max(min(accept.Lanes, ss.opts.Lanes, MaxLanes), 1)
 	}
 	// Ranges only when lanes may come (or came before: the accept lists
 	// ranges of files that arrived in part), so that a file on one lane
