@@ -93,12 +93,12 @@ type Progress struct {
 // FileDone reports that a file arrived and verified (receiver) or that the
 // receiver confirmed it (sender).
 type FileDone struct {
-	ID          string
-	Index       int
-	Name        string // manifest path
-	Path        string // final path on disk (receiver only)
-	Size        int64
-	SHA256      string
+	ID     string
+	Index  int
+	Name   string // manifest path
+	Path   string // final path on disk (receiver only)
+	Size   int64
+	SHA256 string
 	// ResumedFrom is the bytes that arrived on an earlier connection: the
 	// resume offset, or for a file sent in ranges the ranges verified.
 	ResumedFrom int64
