@@ -329,6 +329,20 @@ func (ss *sendSession) closeLanes() {
 	ss.lanes = nil
 }
 
+// agreeLanes takes the receiver's word on lanes: how many this session
+// may open, and whether large files go in ranges.
+func (ss *sendSession) agreeLanes(accept Message) {
+	ss.lanes = []*sendLane{{link: ss.link, in: ss.in}}
+	ss.allowed = 1
+	if ss.lanesPossible() {
+		ss.allowed = max(min(accept.Lanes, ss.opts.Lanes, MaxLanes), 1)
+	}
+	// Ranges only when lanes may come (or came before: the accept lists
+	// ranges of files that arrived in part), so that a file on one lane
+	// keeps its one SHA-256 from end to end.
+	ss.ranged = ss.allowed > 1 || len(accept.Ranges) > 0
+}
+
 // lanesPossible says whether this connection may get extra lanes.
 func (ss *sendSession) lanesPossible() bool {
 	o := ss.opts

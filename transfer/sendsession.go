@@ -90,15 +90,7 @@ func (ss *sendSession) run() error {
 	}
 	ss.emit.emit(Accepted{ID: o.ID, Skipped: ss.skipNames, Files: files})
 	ss.lostSince = time.Time{} // the receiver answered: the reconnect window starts afresh
-	ss.lanes = []*sendLane{{link: ss.link, in: ss.in}}
-	ss.allowed = 1
-	if ss.lanesPossible() {
-		ss.allowed = max(min(accept.Lanes, ss.opts.Lanes, MaxLanes), 1)
-	}
-	// Ranges only when lanes may come (or came before: the accept lists
-	// ranges of files that arrived in part), so that a file on one lane
-	// keeps its one SHA-256 from end to end.
-	ss.ranged = ss.allowed > 1 || len(accept.Ranges) > 0
+	ss.agreeLanes(accept)
 	ss.plan(accept)
 	if ss.paused {
 		// Paused before this connection (or before the decision): say so now.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -285,4 +286,29 @@ func listStates(root *os.Root) []keptState {
 		out = append(out, s)
 	}
 	return out
+}
+
+// placeFile gives verified file i its final name and says so.
+func (rs *recvSession) placeFile(i int, sum string, resumedFrom int64) error {
+	o := rs.off
+	e := o.entries[i]
+	final, err := rs.place(partName(o.dir, i), rs.diskPath(e.Path))
+	if err != nil {
+		rs.fail(i, CodeIO, err.Error(), true)
+		_ = rs.root.Remove(partName(o.dir, i))
+		return nil
+	}
+	if e.MTime > 0 {
+		t := time.Unix(e.MTime, 0)
+		_ = rs.root.Chtimes(final, t, t)
+	}
+	if _, err := fmt.Fprintf(o.doneLog, "%d\t%s\n", i, final); err != nil {
+		slog.Warn("cannot record progress", slog.Any("err", err))
+	}
+	o.done[i] = true
+	rs.emit.emit(FileDone{
+		ID: o.id, Index: i, Name: e.Path, Path: filepath.Join(rs.r.Dir, filepath.FromSlash(final)),
+		Size: e.Size, SHA256: sum, ResumedFrom: resumedFrom,
+	})
+	return rs.send(Message{Type: TypeFileOK, Index: i})
 }
