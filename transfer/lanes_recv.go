@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -333,16 +335,74 @@ func (rs *recvSession) dropRanges(i int) {
 	rs.logRange(i, -1, -1) // forgotten
 }
 
+// rangeLogSlack is how many lines ranges.log may grow by before it is
+// compared with the state it describes (see logRange).
+const rangeLogSlack = 1024
+
 // logRange appends to ranges.log: a range of file i verified; 0 0 marks
-// a file sent in ranges, -1 -1 one whose ranges were dropped.
+// a file sent in ranges, -1 -1 one whose ranges were dropped. A sender
+// can make the log grow without end (a short last range failing its hash
+// over and over adds two lines each time), so when the log holds more
+// than twice the lines that describe o.ranges, it is rewritten from
+// them: its size stays within twice the state's, plus rangeLogSlack.
 func (rs *recvSession) logRange(i int, start, end int64) {
 	o := rs.off
+	o.logLines++
+	if o.logLines >= o.logCheck {
+		n := rangeLines(o.ranges)
+		compacted := o.logLines > 2*n && rs.writeRangeLog() == nil
+		if compacted {
+			o.logLines = n // the line for this call included: o.ranges has it
+		}
+		o.logCheck = o.logLines + max(rangeLogSlack, n)
+		if compacted {
+			return
+		}
+	}
 	f, err := rs.root.OpenFile(path.Join(o.dir, "ranges.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return
 	}
 	fmt.Fprintf(f, "%d\t%d\t%d\n", i, start, end)
 	f.Close()
+}
+
+// rangeLines is how many lines of ranges.log describe ranges.
+func rangeLines(ranges map[int]spans) int {
+	n := 0
+	for _, s := range ranges {
+		n += 1 + len(s)
+	}
+	return n
+}
+
+// writeRangeLog replaces ranges.log with the lines that describe
+// o.ranges, through a new file renamed over the old one.
+func (rs *recvSession) writeRangeLog() error {
+	o := rs.off
+	var sb strings.Builder
+	for _, i := range slices.Sorted(maps.Keys(o.ranges)) {
+		fmt.Fprintf(&sb, "%d\t0\t0\n", i)
+		for _, x := range o.ranges[i] {
+			fmt.Fprintf(&sb, "%d\t%d\t%d\n", i, x.start, x.end)
+		}
+	}
+	name := path.Join(o.dir, "ranges.log")
+	f, err := rs.root.OpenFile(name+".new", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(sb.String())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = rs.root.Rename(name+".new", name)
+	}
+	return err
 }
 
 // loadRanges reads ranges.log back on a resume: the files sent in ranges
@@ -357,6 +417,7 @@ func (rs *recvSession) loadRanges() map[int]spans {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
+		o.logLines++
 		parts := strings.Split(sc.Text(), "\t")
 		if len(parts) != 3 {
 			continue

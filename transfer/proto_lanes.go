@@ -1,5 +1,10 @@
 package transfer
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Lanes and ranges (docs/PROTOCOL.md section 4.3): one transfer over
 // several associations with the same receiver, large files cut into
 // ranges spread across them, each range verified by its own SHA-256.
@@ -57,6 +62,21 @@ func (s spans) overlaps(start, end int64) bool {
 		}
 	}
 	return false
+}
+
+// mergeSpans makes a set of ranges given in any order, in O(n log n)
+// (adding them one by one is O(n) each). It sorts in.
+func mergeSpans(in []span) spans {
+	slices.SortFunc(in, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	out := make(spans, 0, len(in))
+	for _, x := range in {
+		if n := len(out); n > 0 && x.start <= out[n-1].end {
+			out[n-1].end = max(out[n-1].end, x.end)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 // add puts [start, end) in the set, merging what touches it.

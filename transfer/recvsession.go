@@ -78,6 +78,8 @@ type incoming struct {
 	end           *Message      // the first lane's end, waiting for the others'
 	ranges        map[int]spans // files sent in ranges: the ranges verified
 	resumedRanges map[int]int64 // files sent in ranges: the bytes verified on earlier connections
+	logLines      int           // lines in ranges.log
+	logCheck      int           // logLines at which to see whether to compact it
 }
 
 type curFile struct {

@@ -167,11 +167,15 @@ func (ss *sendSession) plan(accept Message) {
 			offsets[r.Index] = r.Offset
 		}
 	}
-	ranges := map[int]spans{}
+	verified := map[int][]span{} // about 2,000 at most: the accept is one control message
 	for _, r := range accept.Ranges {
 		if r.Index < len(o.Entries) && !o.Entries[r.Index].Dir && r.End <= o.Entries[r.Index].Size {
-			ranges[r.Index] = ranges[r.Index].add(r.Offset, r.End)
+			verified[r.Index] = append(verified[r.Index], span{r.Offset, r.End})
 		}
+	}
+	ranges := make(map[int]spans, len(verified))
+	for i, v := range verified {
+		ranges[i] = mergeSpans(v)
 	}
 	ss.queue = ss.queue[:0]
 	ss.bytes = 0
