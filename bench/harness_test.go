@@ -28,7 +28,7 @@ var (
 	binOnce  sync.Once
 	binDir   string
 	binErr   error
-	binPaths struct{ peerdrop, barepion string }
+	binPaths struct{ peerdrop, barepion, linkpeer string }
 )
 
 func TestMain(m *testing.M) {
@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binaries builds cmd/peerdrop and bench/barepion (without -race, whatever
+// binaries builds cmd/peerdrop, bench/barepion and bench/linkpeer (without -race, whatever
 // the test binary was built with: they are what is being measured).
 func binaries(b *testing.B) (peerdrop, barepion string) {
 	b.Helper()
@@ -54,9 +54,11 @@ func binaries(b *testing.B) (peerdrop, barepion string) {
 		}
 		binPaths.peerdrop = filepath.Join(binDir, "peerdrop")
 		binPaths.barepion = filepath.Join(binDir, "barepion")
+		binPaths.linkpeer = filepath.Join(binDir, "linkpeer")
 		for _, t := range []struct{ out, pkg string }{
 			{binPaths.peerdrop, "github.com/thepeerdrop/peerdrop/cmd/peerdrop"},
 			{binPaths.barepion, "github.com/thepeerdrop/peerdrop/bench/barepion"},
+			{binPaths.linkpeer, "github.com/thepeerdrop/peerdrop/bench/linkpeer"},
 		} {
 			cmd := exec.Command(goBin, "build", "-o", t.out, t.pkg)
 			out, err := cmd.CombinedOutput()

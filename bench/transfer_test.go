@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,11 @@ const (
 
 // peerdropPair runs `peerdrop receive --yes --once` and `peerdrop send` of paths.
 func peerdropPair(bin, work, tag string, timeout time.Duration, paths ...string) (pairSpec, string) {
+	return peerdropPairTo("127.0.0.1", bin, work, tag, timeout, paths...)
+}
+
+// peerdropPairTo is peerdropPair with the sender dialling host.
+func peerdropPairTo(host, bin, work, tag string, timeout time.Duration, paths ...string) (pairSpec, string) {
 	recvDir := filepath.Join(work, tag+"-received")
 	return pairSpec{
 		impl: "peerdrop",
@@ -32,7 +38,7 @@ func peerdropPair(bin, work, tag string, timeout time.Duration, paths ...string)
 			"receive", "--dir", recvDir, "--yes", "--once", "--port", "0"},
 		sendArgs: func(port int) []string {
 			return append([]string{"--config-dir", filepath.Join(work, tag+"-cfg-send"), "--name", "bench-send", "--json",
-				"send", "--to", "127.0.0.1:" + strconv.Itoa(port)}, paths...)
+				"send", "--to", net.JoinHostPort(host, strconv.Itoa(port))}, paths...)
 		},
 		startEvent: "accepted",
 		endEvent:   "transfer-done",
