@@ -201,14 +201,10 @@ func (rs *recvSession) openRange(m Message) error {
 	o := rs.off
 	e := o.entries[m.Index]
 	switch {
-	case o.cur != nil:
-		return violation(CodeProtocol, "file %d started while file %d is open", m.Index, o.cur.index)
 	case o.lanesAllowed == 0:
 		return violation(CodeProtocol, "a range, but ranges were not agreed")
 	case e.Dir:
 		return violation(CodeProtocol, "file data for folder %q", e.Path)
-	case o.done[m.Index]:
-		return violation(CodeProtocol, "%q was already received", e.Path)
 	case m.End > e.Size:
 		return violation(CodeSizeMismatch, "range end %d beyond the size of %q", m.End, e.Path)
 	case m.End-m.Offset < MinRange && m.End != e.Size:
@@ -218,9 +214,7 @@ func (rs *recvSession) openRange(m Message) error {
 	case len(o.ranges[m.Index]) >= MaxRanges:
 		return violation(CodeTooLarge, "%q in more than %d ranges", e.Path, MaxRanges)
 	}
-	delete(o.cancelled, m.Index)
-	delete(o.failed, m.Index)
-	if err := rs.spaceLeft(); err != nil {
+	if err := rs.openable(m); err != nil {
 		return err
 	}
 	if _, ok := o.ranges[m.Index]; !ok {

@@ -286,7 +286,10 @@ func (rs *recvSession) onTransfer(m Message) error {
 	return nil
 }
 
-func (rs *recvSession) openFile(m Message) error {
+// openable checks what a file message, whole or a range, needs: no file
+// open, a file not received yet; then it clears the file's cancel or
+// failure (the sender is sending it again) and checks the free space.
+func (rs *recvSession) openable(m Message) error {
 	o := rs.off
 	e := o.entries[m.Index]
 	switch {
@@ -296,14 +299,22 @@ func (rs *recvSession) openFile(m Message) error {
 		return violation(CodeProtocol, "file data for folder %q", e.Path)
 	case o.done[m.Index]:
 		return violation(CodeProtocol, "%q was already received", e.Path)
+	}
+	delete(o.cancelled, m.Index)
+	delete(o.failed, m.Index)
+	return rs.spaceLeft()
+}
+
+func (rs *recvSession) openFile(m Message) error {
+	o := rs.off
+	e := o.entries[m.Index]
+	switch {
 	case o.ranges[m.Index] != nil:
 		return violation(CodeProtocol, "%q whole after ranges of it", e.Path)
 	case m.Offset > e.Size:
 		return violation(CodeSizeMismatch, "offset %d beyond the size of %q", m.Offset, e.Path)
 	}
-	delete(o.cancelled, m.Index)
-	delete(o.failed, m.Index)
-	if err := rs.spaceLeft(); err != nil {
+	if err := rs.openable(m); err != nil {
 		return err
 	}
 	name := partName(o.dir, m.Index)
