@@ -77,7 +77,10 @@ func TestManInTheMiddleCodesDiffer(t *testing.T) {
 	// Mallory introduces herself as "Bob" on one side and "Alice" on the other.
 	asBob, asAlice := newConfig(t, "Bob"), newConfig(t, "Alice")
 	bobSrv, bobCodes := serveCodes(t, bob)
-	type legs struct{ toAlice, toBob string }
+	type legs struct {
+		toAlice, toBob string
+		release        chan struct{} // Mallory hangs up when the test has Bob's code
+	}
 	mallory := make(chan legs, 4)
 	mitm := startServer(t, asBob, nil, func(ctx context.Context, fromAlice *Conn) {
 		defer fromAlice.Close()
@@ -87,7 +90,14 @@ func TestManInTheMiddleCodesDiffer(t *testing.T) {
 			return
 		}
 		defer toBob.Close()
-		mallory <- legs{fromAlice.Code, toBob.Code}
+		// Hanging up at once could close the connection before Bob's side
+		// has handed it over (the dialer sees its channel open first).
+		release := make(chan struct{})
+		mallory <- legs{fromAlice.Code, toBob.Code, release}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
 	})
 	var alices, bobs []string
 	for range 2 {
@@ -99,6 +109,7 @@ func TestManInTheMiddleCodesDiffer(t *testing.T) {
 			t.Fatal("mallory did not connect to bob")
 		}
 		atBob := nextCode(t, bobCodes)
+		close(m.release)
 		assert.Equal(t, c.Code, m.toAlice, "Alice's handshake ran with Mallory")
 		assert.Equal(t, atBob, m.toBob, "Bob's handshake ran with Mallory")
 		assert.NotEqual(t, c.Code, atBob, "Alice and Bob see different codes: Mallory is caught")
