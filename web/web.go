@@ -49,6 +49,12 @@ func Static() http.Handler {
 		// The address may carry a pairing code: never send it as a referrer.
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; style-src 'self'")
 		w.Header().Set("Referrer-Policy", "no-referrer")
+		if r.URL.Path == "/favicon.ico" {
+			// The page names icon.png; a browser that asks anyway gets it
+			// rather than a 404 in its console.
+			http.ServeFileFS(w, r, sub, "icon.png")
+			return
+		}
 		files.ServeHTTP(w, r)
 	})
 }

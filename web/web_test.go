@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,6 +191,17 @@ func TestStaticAndInfo(t *testing.T) {
 		resp, _ := get("/" + js)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, js)
 		assert.Contains(t, resp.Header.Get("Content-Type"), "javascript", js)
+	}
+	// An icon, so no browser logs a 404 for /favicon.ico; the same bytes
+	// as the desktop app's.
+	assert.Contains(t, body, `<link rel="icon" type="image/png" href="icon.png">`)
+	want, err := os.ReadFile("../assets/icon.png")
+	require.NoError(t, err)
+	for _, p := range []string{"/icon.png", "/favicon.ico"} {
+		resp, b := get(p)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, p)
+		assert.Equal(t, "image/png", resp.Header.Get("Content-Type"), p)
+		assert.Equal(t, string(want), b, "%s is assets/icon.png", p)
 	}
 	resp, body = get("/api/info")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
