@@ -86,6 +86,8 @@ func DecodeFrameMessage(p []byte) (signaling.Frame, error) {
 type pageLink struct {
 	ws    *websocket.Conn
 	hello signaling.Hello
+	// answerProbes: tell a prober who the page is (Server.HideFromProbes).
+	answerProbes bool
 	// closing: we are closing ws for a bad message; what fails after is
 	// not worth reporting.
 	closing atomic.Bool
@@ -156,7 +158,7 @@ func (s *Server) listen(ctx context.Context, ws *websocket.Conn, devType string)
 	defer ln.Close()
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
-	l := &pageLink{ws: ws, hello: hello}
+	l := &pageLink{ws: ws, hello: hello, answerProbes: !s.HideFromProbes}
 	port := ln.Addr().(*net.TCPAddr).Port
 	if err := l.control(ctx, Control{Type: CtlListening, Port: port}); err != nil {
 		return fmt.Errorf("tell the page its port: %w", err)
@@ -288,8 +290,18 @@ func (l *pageLink) bridge(ctx context.Context, n int, tcp net.Conn) error {
 		return fmt.Errorf("tell the page: %w", err)
 	}
 	var result error
-	for {
+	for first := true; ; first = false {
 		f, err := signaling.ReadFrame(tcp)
+		if err == nil && f.Type == signaling.TypeProbe {
+			// "Who are you" in place of the dialer's hello (PROTOCOL.md
+			// §2.5): the bridge answers for the page, which knows no probes.
+			if first && l.answerProbes {
+				if err := signaling.AnswerProbe(ctx, tcp, l.hello); err != nil {
+					result = fmt.Errorf("answer a probe: %w", err)
+				}
+			}
+			break
+		}
 		if err != nil {
 			select {
 			case <-b.pageClosed: // the page ended it: not an error

@@ -67,11 +67,12 @@ func (l *LAN) Serve(ctx context.Context, ln net.Listener) error {
 			DeviceID: l.Peer.Identity.DeviceID, Name: l.Peer.Name,
 			Fingerprint: l.Peer.Identity.Fingerprint, Type: l.Type,
 		},
-		ListenHost: listenHost,
-		Connect:    l.connect,
-		OnPage:     l.page,
-		Devices:    l.Devices,
-		OnError:    l.report,
+		ListenHost:     listenHost,
+		Connect:        l.connect,
+		OnPage:         l.page,
+		Devices:        l.Devices,
+		OnError:        l.report,
+		HideFromProbes: l.Hidden,
 	}
 	return srv.Serve(ctx, ln)
 }

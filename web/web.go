@@ -154,6 +154,10 @@ type Server struct {
 	Devices func() []discovery.Device
 	// OnError, when set, hears about bridged handshakes that failed.
 	OnError func(error)
+	// HideFromProbes: a registered page's port does not say who the page
+	// is to a probe (PROTOCOL.md §2.5); it closes, as a hidden listener
+	// does. By default the bridge answers with the page's hello.
+	HideFromProbes bool
 
 	wg       sync.WaitGroup
 	mu       sync.Mutex

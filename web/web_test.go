@@ -506,3 +506,48 @@ func TestAllowedHost(t *testing.T) {
 	}
 	assert.False(t, allowedHost("pd-.local", ownHostName("")), "no id, no name of its own")
 }
+
+// A probe ("who are you", PROTOCOL.md §2.5) to a registered page's port is
+// answered by the bridge with the page's hello; the page, which knows no
+// probes, sees the handshake open and close and never a probe frame (it
+// used to, and showed "A connection failed: unknown frame type 6"). With
+// HideFromProbes the bridge closes instead, as a hidden listener does.
+func TestProbeOfAPage(t *testing.T) {
+	for _, hidden := range []bool{false, true} {
+		addr := testServer(t, &Server{ListenHost: "127.0.0.1", HideFromProbes: hidden})
+		ctx := testCtx(t)
+		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen?type=phone", nil)
+		require.NoError(t, err)
+		defer ws.CloseNow()
+		require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+		c := readControl(t, ctx, ws)
+		require.Equal(t, CtlListening, c.Type)
+
+		tcp, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.Port))
+		require.NoError(t, err)
+		defer tcp.Close()
+		type probed struct {
+			h   signaling.Hello
+			err error
+		}
+		got := make(chan probed, 1)
+		go func() {
+			h, err := signaling.Probe(ctx, tcp)
+			got <- probed{h, err}
+		}()
+		assert.Equal(t, Control{Type: CtlOpen, N: 1}, readControl(t, ctx, ws))
+		withCommit := pageHello()
+		withCommit.Commit = strings.Repeat("ab", 32)
+		require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, withCommit)))
+		assert.Equal(t, Control{Type: CtlClose, N: 1}, readControl(t, ctx, ws), "the page hears close, not the probe frame")
+		require.NoError(t, ws.Write(ctx, websocket.MessageText, []byte(`{"type":"close","n":1}`)))
+		r := <-got
+		if hidden {
+			assert.ErrorIs(t, r.err, signaling.ErrHidden)
+			continue
+		}
+		require.NoError(t, r.err)
+		assert.Equal(t, pageHello().ID, r.h.ID)
+		assert.Equal(t, pageHello().Name, r.h.Name)
+	}
+}

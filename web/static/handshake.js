@@ -525,23 +525,31 @@ export async function register(id, { onListening, onConn, onError, onClosed }) {
       try { c = JSON.parse(ev.data); } catch { return; }
       if (c.type === 'listening') onListening(c.port);
       else if (c.type === 'open') {
-        const h = { n: c.n, queue: new FrameQueue() };
+        const h = { n: c.n, queue: new FrameQueue(), frames: 0 };
         cur = h;
         const s = new Session((b) => { if (cur === h) ws.send(b); }, h.queue);
         answer(id, s)
           .then((conn) => onConn(conn))
-          .catch((e) => onError(e))
+          .catch((e) => { if (!e.silent) onError(e); })
           .finally(() => closeHandshake(h));
       } else if (c.type === 'close' && cur && cur.n === c.n) {
         // The TCP side ended (normally once the data channel is open): the
         // answer in progress reads nothing more, and sends nothing more.
         const h = cur;
-        h.queue.close(new Error('the sender closed the connection'));
+        const e = new Error('the sender closed the connection');
+        // Closed before a single frame: a probe, which the bridge answered
+        // for us (PROTOCOL.md §2.5), or a port scan. Nothing failed that
+        // the user wanted, so nothing is shown (the CLI counts it silent).
+        e.silent = h.frames === 0;
+        h.queue.close(e);
         closeHandshake(h);
       }
       return;
     }
-    if (cur) cur.queue.push(ev.data);
+    if (cur) {
+      cur.frames++;
+      cur.queue.push(ev.data);
+    }
   };
   ws.onclose = (ev) => {
     if (cur) cur.queue.close();
