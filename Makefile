@@ -19,11 +19,12 @@ BIN := bin
 # Debian packages the desktop app needs to build (and Xvfb to run headless);
 # iproute2 (the ip command) and iptables build the network namespaces and
 # NAT routers of multi-host tests; chromium runs the web client's tests
-# (headless, driven by chromedp); dbus, dunst and xdotool give the desktop
+# (headless, driven by chromedp) and firefox-esr some of them (headless,
+# driven over its own WebDriver BiDi, with its default settings); dbus, dunst and xdotool give the desktop
 # app's end-to-end tests a session bus, a notification server with actions
 # and a way to close or raise windows under Xvfb; x11-utils' xprop reads a
 # window's minimum size.
-SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium dbus dbus-x11 dunst xdotool x11-utils
+SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium firefox-esr dbus dbus-x11 dunst xdotool x11-utils
 # `make run` needs only what builds the app (a target-specific value, which
 # its prerequisites see too).
 RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc
