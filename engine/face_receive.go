@@ -47,12 +47,13 @@ type ReceiveOptions struct {
 // receiveRun is one Receive: its options, its outcome for Once, and the
 // means to stop it.
 type receiveRun struct {
-	h      *Headless
-	o      ReceiveOptions
-	dir    string
-	cancel context.CancelFunc
-	handle func(context.Context, *peer.Conn) // every connection, LAN, server and web
-	udp    *peer.UDPPort                     // the LAN listener's shared UDP port; nil: none
+	h          *Headless
+	o          ReceiveOptions
+	dir        string
+	cancel     context.CancelFunc
+	handle     func(context.Context, *peer.Conn) // every connection, LAN and server
+	handlePage func(context.Context, *peer.Conn) // a web page's, through the LAN bridge
+	udp        *peer.UDPPort                     // the LAN listener's shared UDP port; nil: none
 
 	mu       sync.Mutex
 	result   error
@@ -71,7 +72,8 @@ func (h *Headless) Receive(ctx context.Context, o ReceiveOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &receiveRun{h: h, o: o, dir: dir, cancel: cancel}
-	r.handle = r.handler(&transfer.Receiver{Dir: dir, Decide: r.decide, OnEvent: r.onEvent, Lanes: transfer.DefaultLanes()})
+	rcv := &transfer.Receiver{Dir: dir, Decide: r.decide, OnEvent: r.onEvent, Lanes: transfer.DefaultLanes()}
+	r.handle, r.handlePage = r.handler(rcv, false), r.handler(rcv, true)
 	if o.Server != "" {
 		err = r.lanAndServer(ctx)
 	} else {
@@ -162,11 +164,12 @@ func (r *receiveRun) onEvent(ev transfer.Event) {
 	}
 }
 
-// handler serves one connection with rcv.
-func (r *receiveRun) handler(rcv *transfer.Receiver) func(context.Context, *peer.Conn) {
+// handler serves one connection with rcv; page says it comes from a web
+// page (transfer.Peer.Ephemeral).
+func (r *receiveRun) handler(rcv *transfer.Receiver, page bool) func(context.Context, *peer.Conn) {
 	return func(ctx context.Context, c *peer.Conn) {
 		defer c.Close()
-		p := transfer.Peer{Device: c.Remote.Device, Code: c.Code}
+		p := transfer.Peer{Device: c.Remote.Device, Code: c.Code, Ephemeral: page}
 		p.Type = ""
 		err := rcv.Handle(ctx, p, c)
 		var pe *transfer.ProtocolError

@@ -31,9 +31,14 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 }
 
 // serveConn serves one incoming connection until it closes.
-func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
+func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) { e.serve(ctx, c, false) }
+
+// servePage serves a connection from a web page that sends to us.
+func (e *Engine) servePage(ctx context.Context, c *peer.Conn) { e.serve(ctx, c, true) }
+
+func (e *Engine) serve(ctx context.Context, c *peer.Conn, page bool) {
 	defer c.Close()
-	from := transfer.Peer{Device: c.Remote.Device, Code: c.Code}
+	from := transfer.Peer{Device: c.Remote.Device, Code: c.Code, Ephemeral: page}
 	e.mu.Lock()
 	r := e.receiverFor(e.dir)
 	e.mu.Unlock()

@@ -16,6 +16,11 @@ type Peer struct {
 	// Code is the verification code of the connection (peer.Conn.Code);
 	// it depends on that handshake's nonces, so each connection has its own.
 	Code string
+	// Ephemeral marks a sender that never resumes: a web page (its
+	// identity lasts one visit, and a closed tab is gone). What it leaves
+	// unfinished when the connection ends is removed at once rather than
+	// kept for a resume (docs/PROTOCOL.md 6.3).
+	Ephemeral bool
 }
 
 // Link is an open, ordered and reliable data channel to a peer. peer.Conn

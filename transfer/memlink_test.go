@@ -6,6 +6,7 @@ package transfer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ type memHost struct {
 	dir    string // download folder, alone inside parent
 	parent string
 	rcv    *Receiver
+	from   Peer // who every link comes from
 	events *eventLog
 	errs   chan error
 	ctx    context.Context
@@ -39,7 +41,8 @@ func startMem(t *testing.T, decide func(context.Context, OfferReceived) bool) *m
 	dir := filepath.Join(parent, "downloads")
 	require.NoError(t, os.Mkdir(dir, 0o755))
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &memHost{dir: dir, parent: parent, events: newEventLog(), errs: make(chan error, 16), ctx: ctx}
+	h := &memHost{dir: dir, parent: parent, events: newEventLog(), errs: make(chan error, 16), ctx: ctx,
+		from: Peer{Device: device.Device{Name: "Sender"}}}
 	h.rcv = &Receiver{Dir: dir, Decide: decide, OnEvent: h.events.add}
 	t.Cleanup(func() {
 		cancel()
@@ -55,7 +58,7 @@ func (h *memHost) connect(opts datachan.Options) *datachan.End {
 	go func() {
 		defer h.wg.Done()
 		defer far.Close()
-		err := h.rcv.Handle(h.ctx, Peer{Device: device.Device{Name: "Sender"}}, far)
+		err := h.rcv.Handle(h.ctx, h.from, far)
 		select {
 		case h.errs <- err:
 		default:
@@ -260,6 +263,45 @@ func TestMemResumeAfterBrokenLink(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(data, got), "file intact after resume")
 	assert.Equal(t, map[string]string{"big.bin": sum(data)}, snapshot(t, h.dir), "no partial files left")
+}
+
+// A web page's connection ends in the middle of a file (a closed tab): a
+// page never resumes, so the partial file and the offer's state go at once,
+// while a file that arrived whole stays (issue 16 item 3). From any other
+// sender they are kept for a resume (TestMemResumeAfterBrokenLink).
+func TestMemPageSenderLeavesNoPartials(t *testing.T) {
+	src := t.TempDir()
+	small, big := []byte("arrived whole"), randomBytes(6<<20)
+	writeFile(t, filepath.Join(src, "a-small.txt"), small)
+	writeFile(t, filepath.Join(src, "b-big.bin"), big)
+	h := startMem(t, acceptAll)
+	h.from.Ephemeral = true
+	var chunks atomic.Int32
+	dial := h.dialer(func(int) datachan.Options {
+		return datachan.Options{Break: func(from *datachan.End, m datachan.Message) bool {
+			if m.IsString || chunks.Add(1) != 20 {
+				return false
+			}
+			for from.BufferedAmount() > 0 {
+				time.Sleep(time.Millisecond)
+			}
+			return true
+		}}
+	})
+	var dials atomic.Int32
+	once := func(ctx context.Context) (Link, error) { // the tab is gone: no second connection
+		if dials.Add(1) > 1 {
+			return nil, errors.New("the page was closed")
+		}
+		return dial(ctx)
+	}
+	o, err := NewOffer([]string{filepath.Join(src, "a-small.txt"), filepath.Join(src, "b-big.bin")}, "")
+	require.NoError(t, err)
+	s := NewSender(SendOptions{Offer: o, Dial: once, ReconnectWindow: time.Second})
+	assert.Error(t, waitErr(t, runSender(t, s)), "the sender could not finish")
+	h.events.wait(t, "interrupted", isEvent[Interrupted])
+	assert.Equal(t, map[string]string{"a-small.txt": sum(small)}, snapshot(t, h.dir),
+		"the whole file stays; no partial file or state is kept")
 }
 
 func TestMemTextMessage(t *testing.T) {

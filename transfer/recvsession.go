@@ -533,7 +533,13 @@ func (rs *recvSession) interrupted(err error) {
 	}
 	rs.r.unregister(o.id, o.reg)
 	rs.off, rs.phase = nil, idle
-	rs.r.trimPartials(o.id)
+	if rs.from.Ephemeral {
+		// Nobody will come back for it: complete files stay, partial ones go.
+		_ = rs.root.RemoveAll(o.dir)
+		_ = rs.root.Remove(StateDir) // only if empty
+	} else {
+		rs.r.trimPartials(o.id)
+	}
 	rs.emit.emit(Interrupted{ID: o.id, Err: err})
 }
 
