@@ -99,6 +99,20 @@ func firefoxInside(t *testing.T) {
 	require.Len(t, st.Received, 1, "state: %s", p.stateJSON())
 	assert.Equal(t, os.Getenv(envFirefoxToSum), st.Received[0].SHA256, "the page received it byte for byte")
 
+	// An offer of many files is one download, a ZIP archive, after the
+	// earlier download.
+	paths, want := manyFiles(t, 25)
+	send = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", os.Getenv(envFirefoxSendNS), peerdropBin,
+		"--config-dir", os.Getenv(envFirefoxSendCfg), "--name", "Bravo", "--json", "send", "--to", firefoxPageName}, paths...)...)
+	out.Reset()
+	send.Stdout, send.Stderr = &out, &out
+	require.NoError(t, send.Start())
+	p.poll(`document.querySelector("#offer-list .offer button.accept") !== null`, 60*time.Second)
+	p.click("#offer-list .offer button.accept")
+	require.NoError(t, send.Wait(), "Bravo's send of 25 files to the page: %s", out.String())
+	assert.Equal(t, want, waitZip(t, ctx, filepath.Join(downloads, "25 files from Bravo.zip"), len(want)),
+		"every file in the archive, byte for byte")
+
 	// Bravo lists the devices nearby, probing the page it now knows at its
 	// last address: the bridge answers for the page, which shows nothing.
 	devices := exec.CommandContext(ctx, "ip", "netns", "exec", os.Getenv(envFirefoxSendNS), peerdropBin,

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"archive/zip"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -256,6 +259,27 @@ func TestWebClient(t *testing.T) {
 		assert.Equal(t, sum, sha256File(t, filepath.Join(downloads, "big.bin")), "the downloaded file, byte for byte")
 	})
 
+	// Browsers block or throttle a page that starts many downloads (two of
+	// twenty were lost so, after earlier downloads): an offer of several
+	// files is one download, a ZIP archive of the verified files.
+	t.Run("page receives 25 files as one archive, after earlier downloads", func(t *testing.T) {
+		paths, want := manyFiles(t, 25)
+		s := startSender(t, ctx, append([]string{"--to", pageAddr}, paths...)...)
+		p.poll(`document.querySelector("#offer-list .offer button.accept") !== null`, 30*time.Second)
+		p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.accept")))
+		require.Equal(t, 0, s.wait(), "sender exit status; stderr: %s", s.stderr.String())
+		archive := filepath.Join(downloads, "25 files from "+senderName+".zip")
+		got := waitZip(t, ctx, archive, len(want))
+		assert.Equal(t, want, got, "every file in the archive, byte for byte (name -> SHA-256)")
+		entries, err := os.ReadDir(downloads)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		assert.ElementsMatch(t, []string{"big.bin", filepath.Base(archive)}, names, "one download for the offer, beside the earlier one")
+	})
+
 	t.Run("page sends a folder to the CLI", func(t *testing.T) {
 		src := t.TempDir()
 		writeFile(t, src, "Trip/notes.txt", "hello world")
@@ -413,5 +437,56 @@ func TestWebClient(t *testing.T) {
 
 	if t.Failed() {
 		t.Log(fmt.Sprintf("page state: %s", p.stateJSON()))
+	}
+}
+
+// manyFiles writes n small files of random bytes and returns their paths
+// and name -> SHA-256.
+func manyFiles(t *testing.T, n int) ([]string, map[string]string) {
+	t.Helper()
+	src := t.TempDir()
+	var paths []string
+	for i := range n {
+		path := filepath.Join(src, fmt.Sprintf("photo-%02d.bin", i+1))
+		writeRandomFile(t, path, int64(64*1024+i*4099), uint64(100+i))
+		paths = append(paths, path)
+	}
+	return paths, files(snapshot(t, src))
+}
+
+// waitZip waits until the ZIP archive at path is complete (the browser
+// renames it into place when done) and returns its files, name -> SHA-256;
+// it checks that there are n of them, stored, not compressed.
+func waitZip(t *testing.T, ctx context.Context, path string, n int) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		if r, err := zip.OpenReader(path); err == nil {
+			defer r.Close()
+			require.Len(t, r.File, n, "files in %s", path)
+			got := map[string]string{}
+			for _, f := range r.File {
+				assert.Equal(t, zip.Store, f.Method, "%s is stored, not compressed", f.Name)
+				rc, err := f.Open()
+				require.NoError(t, err)
+				h := sha256.New()
+				_, err = io.Copy(h, rc)
+				require.NoError(t, err, "%s in %s (its CRC-32 is checked as it is read)", f.Name, path)
+				rc.Close()
+				got[f.Name] = hex.EncodeToString(h.Sum(nil))
+			}
+			return got
+		}
+		select {
+		case <-ctx.Done():
+			entries, _ := os.ReadDir(filepath.Dir(path))
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			require.FailNow(t, "no archive", "%s never appeared; the folder has %v", path, names)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -549,5 +551,21 @@ func TestProbeOfAPage(t *testing.T) {
 		require.NoError(t, r.err)
 		assert.Equal(t, pageHello().ID, r.h.ID)
 		assert.Equal(t, pageHello().Name, r.h.Name)
+	}
+}
+
+// The vendored libraries are the packages' files, unchanged: their
+// SHA-256 is the one static/vendor/README.md records.
+func TestVendoredFiles(t *testing.T) {
+	readme, err := fs.ReadFile(static, "static/vendor/README.md")
+	require.NoError(t, err)
+	for name, sum := range map[string]string{
+		"client-zip.js": "28c957c53d8e5290951d4b45ccff8ab8c9c37219da08b9d537bbdd595a75706d",
+	} {
+		b, err := fs.ReadFile(static, "static/vendor/"+name)
+		require.NoError(t, err)
+		got := sha256.Sum256(b)
+		assert.Equal(t, sum, hex.EncodeToString(got[:]), "%s is the package's file, unchanged", name)
+		assert.Contains(t, string(readme), sum, "the README records %s", name)
 	}
 }

@@ -10,7 +10,7 @@ import { connectServer, RemoteDialer, RemoteHost, splitCode } from './offlan.js'
 import { PairingError } from './pake.js';
 import { svg as qrSVG } from './qr.js';
 import { Channel, sendFiles, sendText, receive, Declined, Cancelled, validatePath } from './transfer.js';
-import { canPickFolder, folderSink, downloadSink } from './save.js';
+import { canPickFolder, folderSink, downloadSink, zipSink, zipName } from './save.js';
 import { escapeName, escapeText, showName } from './visible.js';
 import { humanBytes as human } from './units.js';
 
@@ -231,7 +231,9 @@ function decide(offer) {
           problem(`Cannot use that folder (${e.message}); saving as downloads.`);
         }
       }
-      answered(downloadSink());
+      // Several files are one download: browsers block a page that
+      // starts many.
+      answered(files.length > 1 ? zipSink(zipName(offer.entries, offer.from.name), problem) : downloadSink());
     };
   });
 }

@@ -503,6 +503,13 @@ export async function receive(ch, ui) {
   const drop = async () => {
     if (cur) { try { await cur.w.abort(); } catch { /* best effort */ } cur = null; }
   };
+  // finish tells the offer's sink it ended, however it ended (done,
+  // cancelled, the connection lost), once: a ZIP archive is handed over.
+  const finish = async () => {
+    if (!off || !off.sink || off.finished) return;
+    off.finished = true;
+    try { await off.sink.finish?.(); } catch { /* the sink reports its own failure */ }
+  };
   try {
     for (;;) {
       if (off && off.phase === 'active' && ui.cancelRequested?.(off.id)) {
@@ -510,6 +517,7 @@ export async function receive(ch, ui) {
         // dropped without complaint until its next offer (§7).
         ch.send({ type: 'cancel', index: -1 });
         await drop();
+        await finish();
         ui.onCancelled?.(off.id, 'you cancelled');
         off = { ...off, phase: 'idle', draining: true };
       }
@@ -517,7 +525,7 @@ export async function receive(ch, ui) {
       // only when a cancel could be pending.
       const m = await ch.next(off && off.phase === 'active' ? 500 : undefined);
       if (m === undefined) continue;
-      if (m === null) { await drop(); if (off && off.phase === 'active') ui.onCancelled?.(off.id, 'the connection was lost'); return; }
+      if (m === null) { await drop(); await finish(); if (off && off.phase === 'active') ui.onCancelled?.(off.id, 'the connection was lost'); return; }
       if (m instanceof Uint8Array) {
         if (!off || off.phase !== 'active' || !cur) {
           if (off && off.draining) continue;
@@ -630,6 +638,7 @@ export async function receive(ch, ui) {
         case 'cancel':
           if (m.index === -1) {
             await drop();
+            await finish();
             ui.onCancelled?.(off.id, 'the sender cancelled');
             off = { ...off, phase: 'idle', draining: true };
             continue;
@@ -645,7 +654,7 @@ export async function receive(ch, ui) {
           const failed = [];
           off.entries.forEach((e, i) => { if (!e.dir && !off.done.has(i)) failed.push(i); });
           ch.send({ type: 'done', failed });
-          try { await off.sink.finish?.(); } catch { /* reported per file */ }
+          await finish();
           ui.onDone?.(off.id, failed.map((i) => off.entries[i].path));
           off = null;
           continue;
@@ -656,6 +665,7 @@ export async function receive(ch, ui) {
     }
   } catch (err) {
     await drop();
+    await finish();
     if (err instanceof ProtocolError && !err.remote) await ch.violate(err);
     throw err;
   } finally {
