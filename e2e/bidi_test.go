@@ -230,3 +230,19 @@ func (b *bidiTab) setFiles(selector string, paths ...string) {
 		"context": b.context, "element": map[string]any{"sharedId": node.Result.SharedID}, "files": paths,
 	})
 }
+
+// navigate opens url in the tab.
+func (b *bidiTab) navigate(url string) {
+	b.t.Helper()
+	b.result(nil, "browsingContext.navigate", map[string]any{"context": b.context, "url": url, "wait": "complete"})
+}
+
+// str evaluates a JavaScript expression whose value is a string.
+func (b *bidiTab) str(expr string) string {
+	b.t.Helper()
+	v, err := b.eval(expr)
+	require.NoError(b.t, err, "evaluate %s", expr)
+	s, ok := v.(string)
+	require.True(b.t, ok, "%s is %v, not a string", expr, v)
+	return s
+}

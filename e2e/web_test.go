@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	cdpdevice "github.com/chromedp/chromedp/device"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -49,13 +50,29 @@ func chromiumPath(t *testing.T) string {
 
 // page is one browser tab on the web client.
 type page struct {
-	t   *testing.T
-	ctx context.Context // the chromedp tab context
+	t     *testing.T
+	ctx   context.Context // the chromedp tab context
+	phone bool            // a phone's screen and touch: click taps
 }
 
 // openBrowser starts a headless Chromium with a fresh profile that saves
-// downloads to downloads, and opens pageURL in it.
+// downloads to downloads, and opens pageURL in it. It shows the page's
+// host candidates as addresses and allows loopback ones, so that a page
+// and a CLI connect on loopback.
 func openBrowser(t *testing.T, ctx context.Context, pageURL, downloads string) *page {
+	t.Helper()
+	return openChromium(t, ctx, pageURL, downloads, false)
+}
+
+// openPhone is openBrowser with Chromium's default settings (host
+// candidates behind .local names, no loopback ones: it needs the namespace
+// LAN) and the screen, user agent and touch of a Pixel 5 (393 px wide).
+func openPhone(t *testing.T, ctx context.Context, pageURL, downloads string) *page {
+	t.Helper()
+	return openChromium(t, ctx, pageURL, downloads, true)
+}
+
+func openChromium(t *testing.T, ctx context.Context, pageURL, downloads string, phone bool) *page {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
@@ -68,11 +85,13 @@ func openBrowser(t *testing.T, ctx context.Context, pageURL, downloads string) *
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+	}
+	if !phone {
 		// Plain host candidates: on loopback, .local names would need
 		// mDNS on the test machine (a phone hides its addresses behind
 		// them, and pion resolves them).
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		opts = append(opts, chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+			chromedp.Flag("allow-loopback-in-peer-connection", true))
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
@@ -82,9 +101,42 @@ func openBrowser(t *testing.T, ctx context.Context, pageURL, downloads string) *
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
 	})
 	require.NoError(t, err, "start chromium")
-	p := &page{t: t, ctx: tab}
+	p := &page{t: t, ctx: tab, phone: phone}
+	if phone {
+		p.do(chromedp.Emulate(cdpdevice.Pixel5))
+	}
 	p.do(chromedp.Navigate(pageURL))
 	return p
+}
+
+// click clicks (on a phone: taps) the element matching the CSS selector.
+func (p *page) click(selector string) {
+	p.t.Helper()
+	if p.phone {
+		p.do(chromedp.ScrollIntoView(chromedp.CSS(selector)), chromedp.Tap(chromedp.CSS(selector)))
+		return
+	}
+	p.do(chromedp.Click(chromedp.CSS(selector)))
+}
+
+// setFiles puts paths in the file input matching the CSS selector.
+func (p *page) setFiles(selector string, paths ...string) {
+	p.t.Helper()
+	p.do(chromedp.SetUploadFiles(chromedp.CSS(selector), paths))
+}
+
+// navigate opens url in the tab.
+func (p *page) navigate(url string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(url))
+}
+
+// str evaluates a JavaScript expression whose value is a string.
+func (p *page) str(expr string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](expr))
+	require.NoError(p.t, err, "evaluate %s", expr)
+	return v
 }
 
 func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
