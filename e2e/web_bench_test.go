@@ -1,14 +1,22 @@
 package e2e
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
@@ -55,21 +63,43 @@ func TestWebThroughput(t *testing.T) {
 		require.NoError(t, err)
 		return t1.Sub(t0)
 	}
-	send := func(label, to string) time.Duration {
+	// cpu is what each side spent on one direction, in CPU seconds.
+	type cpu struct{ sender, receiver, browser cpuByKind }
+	var use [3]cpu
+	rcvPid := r.cmd.Process.Pid
+	send := func(label, to string, u *cpu) time.Duration {
+		r0, b0 := procCPU(rcvPid), chromiumCPU()
 		s := start(t, ctx, label, false, "--config-dir", t.TempDir(), "--name", senderName, "--json", "send", "--to", to, file)
 		if to == pageAddr {
 			p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.accept")))
 		}
 		require.Equal(t, 0, s.wait(), "%s: %s", label, s.stderr.String())
+		st := s.cmd.ProcessState
+		u.sender = cpuByKind{"peerdrop": (st.UserTime() + st.SystemTime()).Seconds()}
+		if to == pageAddr {
+			u.receiver = chromiumCPU().minus(b0)
+		} else {
+			u.receiver = cpuByKind{"peerdrop": procCPU(rcvPid) - r0}
+		}
 		return span(s, "accepted")
 	}
 
-	baseline := send("cli-to-cli", cliAddr)
+	baseline := send("cli-to-cli", cliAddr, &use[0])
 	require.NoError(t, os.Remove(filepath.Join(dl, "bench.bin")))
-	toPage := send("cli-to-page", pageAddr)
+	// The page's JavaScript is profiled while it receives: where its main
+	// thread spends the time (idle is waiting for the network).
+	_, err := chromedp.Call(p.ctx, profiler.Enable, cdp.Empty{})
+	require.NoError(t, err)
+	_, err = chromedp.Call(p.ctx, profiler.Start, cdp.Empty{})
+	require.NoError(t, err)
+	toPage := send("cli-to-page", pageAddr, &use[1])
+	res, err := chromedp.Call(p.ctx, profiler.Stop, cdp.Empty{})
+	require.NoError(t, err)
+	js := jsSelfTime(res.Profile)
 
 	// The page sends to the receiver; the receiver's events time it.
 	mark := len(r.all("transfer-done"))
+	r0, b0 := procCPU(rcvPid), chromiumCPU()
 	p.do(chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{file}))
 	var fromPage time.Duration
 	for fromPage == 0 {
@@ -90,15 +120,120 @@ func TestWebThroughput(t *testing.T) {
 		}
 	}
 
+	use[2].sender = chromiumCPU().minus(b0)
+	use[2].receiver = cpuByKind{"peerdrop": procCPU(rcvPid) - r0}
+
 	rate := func(d time.Duration) float64 { return float64(size) / MiB / d.Seconds() }
 	var out string
-	out += fmt.Sprintf("=== web page throughput: %d MiB (random) over loopback, Chromium headless, one run each\n", mib)
-	out += fmt.Sprintf("  %-30s %9s %9s %7s\n", "direction", "seconds", "MiB/s", "ratio")
-	for _, row := range []struct {
+	out += fmt.Sprintf("=== web page throughput: %d MiB (random) over loopback, Chromium headless, one run each, both ends on this machine (%d cores)\n", mib, runtime.NumCPU())
+	out += fmt.Sprintf("  %-22s %8s %8s %6s  %-34s %s\n", "direction", "seconds", "MiB/s", "ratio", "sender CPU s", "receiver CPU s")
+	for i, row := range []struct {
 		name string
 		d    time.Duration
 	}{{"CLI -> CLI (baseline)", baseline}, {"CLI -> page", toPage}, {"page -> CLI", fromPage}} {
-		out += fmt.Sprintf("  %-30s %9.2f %9.1f %7.2f\n", row.name, row.d.Seconds(), rate(row.d), rate(row.d)/rate(baseline))
+		out += fmt.Sprintf("  %-22s %8.2f %8.1f %6.2f  %-34s %s\n", row.name, row.d.Seconds(), rate(row.d), rate(row.d)/rate(baseline),
+			use[i].sender, use[i].receiver)
 	}
+	out += fmt.Sprintf("  the page's main thread while it received (s): %s\n", js)
 	fmt.Print(out)
+}
+
+// cpuByKind is CPU seconds by kind of process.
+type cpuByKind map[string]float64
+
+func (c cpuByKind) minus(before cpuByKind) cpuByKind {
+	d := cpuByKind{}
+	for k, v := range c {
+		d[k] = v - before[k]
+	}
+	return d
+}
+
+// String lists the kinds, largest first, with their total.
+func (c cpuByKind) String() string {
+	keys := slices.Collect(maps.Keys(c))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(c[b], c[a]) })
+	var total float64
+	var parts []string
+	for _, k := range keys {
+		total += c[k]
+		if c[k] >= 0.05 {
+			parts = append(parts, fmt.Sprintf("%s %.1f", k, c[k]))
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return fmt.Sprintf("%.1f (%s)", total, strings.Join(parts, ", "))
+}
+
+// procCPU is the CPU seconds process pid has used so far (Linux).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis: state is the
+	// first, utime and stime the 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// chromiumCPU is the CPU seconds the running Chromium processes have used,
+// by their --type (the browser process has none; utility processes by
+// sub-type: the network service carries every WebRTC packet).
+func chromiumCPU() cpuByKind {
+	c := cpuByKind{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		comm, err := os.ReadFile(d + "/comm")
+		if err != nil || !strings.HasPrefix(string(comm), "chrom") {
+			continue
+		}
+		args, _ := os.ReadFile(d + "/cmdline")
+		kind := "browser"
+		// Processes forked from the zygote rewrite their command line
+		// with spaces between the arguments.
+		for _, a := range strings.FieldsFunc(string(args), func(r rune) bool { return r == 0 || r == ' ' }) {
+			if v, ok := strings.CutPrefix(a, "--type="); ok {
+				kind = v
+			}
+			if v, ok := strings.CutPrefix(a, "--utility-sub-type="); ok {
+				kind = strings.TrimSuffix(strings.TrimPrefix(v, "network.mojom."), "Service") + " service"
+			}
+		}
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		c[kind] += procCPU(pid)
+	}
+	return c
+}
+
+// jsSelfTime sums a CPU profile's samples: idle, SHA-256, Blobs, the rest.
+func jsSelfTime(prof *profiler.Profile) cpuByKind {
+	byID := map[int64]*profiler.ProfileNode{}
+	for _, n := range prof.Nodes {
+		byID[n.ID] = n
+	}
+	c := cpuByKind{}
+	for i, id := range prof.Samples {
+		n := byID[id]
+		kind := "other JS"
+		switch {
+		case n.CallFrame.FunctionName == "(idle)":
+			kind = "idle"
+		case strings.HasSuffix(n.CallFrame.URL, "/sha256.js"):
+			kind = "SHA-256"
+		case n.CallFrame.FunctionName == "Blob":
+			kind = "Blob"
+		case n.CallFrame.FunctionName == "(program)" || n.CallFrame.FunctionName == "(garbage collector)":
+			kind = "browser work"
+		}
+		c[kind] += float64(prof.TimeDeltas[i]) / 1e6
+	}
+	return c
 }
