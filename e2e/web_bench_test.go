@@ -64,16 +64,20 @@ func TestWebThroughput(t *testing.T) {
 		return t1.Sub(t0)
 	}
 	// cpu is what each side spent on one direction, in CPU seconds.
-	type cpu struct{ sender, receiver, browser cpuByKind }
+	type cpu struct {
+		sender, receiver cpuByKind
+		udp              udpCounts
+	}
 	var use [3]cpu
 	rcvPid := r.cmd.Process.Pid
 	send := func(label, to string, u *cpu) time.Duration {
-		r0, b0 := procCPU(rcvPid), chromiumCPU()
+		r0, b0, n0 := procCPU(rcvPid), chromiumCPU(), readUDP()
 		s := start(t, ctx, label, false, "--config-dir", t.TempDir(), "--name", senderName, "--json", "send", "--to", to, file)
 		if to == pageAddr {
 			p.do(chromedp.Click(chromedp.CSS("#offer-list .offer button.accept")))
 		}
 		require.Equal(t, 0, s.wait(), "%s: %s", label, s.stderr.String())
+		u.udp = readUDP().minus(n0)
 		st := s.cmd.ProcessState
 		u.sender = cpuByKind{"peerdrop": (st.UserTime() + st.SystemTime()).Seconds()}
 		if to == pageAddr {
@@ -99,7 +103,7 @@ func TestWebThroughput(t *testing.T) {
 
 	// The page sends to the receiver; the receiver's events time it.
 	mark := len(r.all("transfer-done"))
-	r0, b0 := procCPU(rcvPid), chromiumCPU()
+	r0, b0, n0 := procCPU(rcvPid), chromiumCPU(), readUDP()
 	p.do(chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{file}))
 	var fromPage time.Duration
 	for fromPage == 0 {
@@ -120,19 +124,20 @@ func TestWebThroughput(t *testing.T) {
 		}
 	}
 
+	use[2].udp = readUDP().minus(n0)
 	use[2].sender = chromiumCPU().minus(b0)
 	use[2].receiver = cpuByKind{"peerdrop": procCPU(rcvPid) - r0}
 
 	rate := func(d time.Duration) float64 { return float64(size) / MiB / d.Seconds() }
 	var out string
 	out += fmt.Sprintf("=== web page throughput: %d MiB (random) over loopback, Chromium headless, one run each, both ends on this machine (%d cores)\n", mib, runtime.NumCPU())
-	out += fmt.Sprintf("  %-22s %8s %8s %6s  %-34s %s\n", "direction", "seconds", "MiB/s", "ratio", "sender CPU s", "receiver CPU s")
+	out += fmt.Sprintf("  %-22s %8s %8s %6s %9s  %-34s %s\n", "direction", "seconds", "MiB/s", "ratio", "UDP drops", "sender CPU s", "receiver CPU s")
 	for i, row := range []struct {
 		name string
 		d    time.Duration
 	}{{"CLI -> CLI (baseline)", baseline}, {"CLI -> page", toPage}, {"page -> CLI", fromPage}} {
-		out += fmt.Sprintf("  %-22s %8.2f %8.1f %6.2f  %-34s %s\n", row.name, row.d.Seconds(), rate(row.d), rate(row.d)/rate(baseline),
-			use[i].sender, use[i].receiver)
+		out += fmt.Sprintf("  %-22s %8.2f %8.1f %6.2f %9d  %-34s %s\n", row.name, row.d.Seconds(), rate(row.d), rate(row.d)/rate(baseline),
+			use[i].udp.drops, use[i].sender, use[i].receiver)
 	}
 	out += fmt.Sprintf("  the page's main thread while it received (s): %s\n", js)
 	fmt.Print(out)
@@ -234,6 +239,40 @@ func jsSelfTime(prof *profiler.Profile) cpuByKind {
 			kind = "browser work"
 		}
 		c[kind] += float64(prof.TimeDeltas[i]) / 1e6
+	}
+	return c
+}
+
+// udpCounts are the machine's UDP packets dropped for a full receive
+// buffer (IPv4, /proc/net/snmp): both ends run here.
+type udpCounts struct{ drops int64 }
+
+func (c udpCounts) minus(b udpCounts) udpCounts { return udpCounts{c.drops - b.drops} }
+
+func readUDP() udpCounts {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return udpCounts{}
+	}
+	var names, values []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Udp: "); ok {
+			if names == nil {
+				names = strings.Fields(rest)
+			} else {
+				values = strings.Fields(rest)
+			}
+		}
+	}
+	var c udpCounts
+	for i, n := range names {
+		if i >= len(values) {
+			break
+		}
+		v, _ := strconv.ParseInt(values[i], 10, 64)
+		if n == "RcvbufErrors" {
+			c.drops = v
+		}
 	}
 	return c
 }
