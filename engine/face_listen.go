@@ -91,7 +91,7 @@ func (r *receiveRun) web(ctx context.Context) error {
 		return err
 	}
 	lan := &web.LAN{
-		Peer: r.peerConfig(), Type: h.typ, Check: h.checkPeer, Handle: r.handlePage, Hidden: r.o.Hidden,
+		Peer: r.peerConfig(), Type: h.typ, Check: h.checkPeer, Handle: r.handle, Hidden: r.o.Hidden,
 		OnPage: func(p web.Page) func() {
 			h.report(PageJoined{Name: p.Hello.Name, ID: p.Hello.ID, Fingerprint: p.Hello.Fingerprint, Type: p.Type, Port: p.Port})
 			return nil

@@ -47,13 +47,12 @@ type ReceiveOptions struct {
 // receiveRun is one Receive: its options, its outcome for Once, and the
 // means to stop it.
 type receiveRun struct {
-	h          *Headless
-	o          ReceiveOptions
-	dir        string
-	cancel     context.CancelFunc
-	handle     func(context.Context, *peer.Conn) // every connection, LAN and server
-	handlePage func(context.Context, *peer.Conn) // a web page's, through the LAN bridge
-	udp        *peer.UDPPort                     // the LAN listener's shared UDP port; nil: none
+	h      *Headless
+	o      ReceiveOptions
+	dir    string
+	cancel context.CancelFunc
+	handle func(context.Context, *peer.Conn) // every connection: LAN, server, a page's through the LAN bridge
+	udp    *peer.UDPPort                     // the LAN listener's shared UDP port; nil: none
 
 	mu       sync.Mutex
 	result   error
@@ -73,7 +72,7 @@ func (h *Headless) Receive(ctx context.Context, o ReceiveOptions) error {
 	defer cancel()
 	r := &receiveRun{h: h, o: o, dir: dir, cancel: cancel}
 	rcv := &transfer.Receiver{Dir: dir, Decide: r.decide, OnEvent: r.onEvent, Lanes: transfer.DefaultLanes()}
-	r.handle, r.handlePage = r.handler(rcv, false), r.handler(rcv, true)
+	r.handle = r.handler(rcv)
 	if o.Server != "" {
 		err = r.lanAndServer(ctx)
 	} else {
@@ -164,12 +163,11 @@ func (r *receiveRun) onEvent(ev transfer.Event) {
 	}
 }
 
-// handler serves one connection with rcv; page says it comes from a web
-// page (transfer.Peer.Ephemeral).
-func (r *receiveRun) handler(rcv *transfer.Receiver, page bool) func(context.Context, *peer.Conn) {
+// handler serves one connection with rcv.
+func (r *receiveRun) handler(rcv *transfer.Receiver) func(context.Context, *peer.Conn) {
 	return func(ctx context.Context, c *peer.Conn) {
 		defer c.Close()
-		p := transfer.Peer{Device: c.Remote.Device, Code: c.Code, Ephemeral: page}
+		p := senderOf(c)
 		p.Type = ""
 		err := rcv.Handle(ctx, p, c)
 		var pe *transfer.ProtocolError

@@ -30,15 +30,19 @@ func (e *Engine) receiverFor(dir string) *transfer.Receiver {
 	return r
 }
 
-// serveConn serves one incoming connection until it closes.
-func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) { e.serve(ctx, c, false) }
+// senderOf is the sender of an incoming connection, as transfer knows it: a
+// web page (its hello says so) never resumes, so what it leaves unfinished
+// is removed at once (transfer.Peer.Ephemeral).
+func senderOf(c *peer.Conn) transfer.Peer {
+	return transfer.Peer{Device: c.Remote.Device, Code: c.Code, Ephemeral: c.Remote.Web}
+}
 
-// servePage serves a connection from a web page that sends to us.
-func (e *Engine) servePage(ctx context.Context, c *peer.Conn) { e.serve(ctx, c, true) }
-
-func (e *Engine) serve(ctx context.Context, c *peer.Conn, page bool) {
+// serveConn serves one incoming connection until it closes: from a device
+// on the LAN or through a server, or from a web page (through the LAN
+// bridge, or like any device).
+func (e *Engine) serveConn(ctx context.Context, c *peer.Conn) {
 	defer c.Close()
-	from := transfer.Peer{Device: c.Remote.Device, Code: c.Code, Ephemeral: page}
+	from := senderOf(c)
 	e.mu.Lock()
 	r := e.receiverFor(e.dir)
 	e.mu.Unlock()

@@ -17,7 +17,7 @@ import (
 // The web client for phones and tablets (PROTOCOL.md §14): while
 // Config.WebListen (or SetWebListen) names an address, Run serves the page
 // there with web.LAN, the wiring `peerdrop receive --web` uses too. A page
-// that sends comes in through servePage like a LAN connection (the user
+// that sends comes in through serveConn like a LAN connection (the user
 // accepts or declines; what it leaves unfinished is not kept); a page
 // registered to receive is advertised over mDNS and listed among the
 // devices, reached on the port the bridge listens on for it in this process.
@@ -127,7 +127,7 @@ func (e *Engine) serveWeb(ctx context.Context, listen string) {
 		Peer:    e.peerConfig(),
 		Type:    e.deviceType(),
 		Check:   e.checkPeer,
-		Handle:  e.servePage,
+		Handle:  e.serveConn,
 		Hidden:  e.cfg.Hidden,
 		OnPage:  func(p web.Page) func() { return e.addPage(p, pageAddr) },
 		Devices: e.lanDevices,

@@ -142,6 +142,11 @@ type Hello struct {
 	// Nonce is the dialer's nonce: 32 random bytes in 64 lower-case hex
 	// digits, sent once it holds the listener's commitment.
 	Nonce string
+	// Web says the sender is a web page (PROTOCOL 14): its identity lasts
+	// one visit and it never resumes, so a receiver removes what it left
+	// unfinished as soon as its connection is gone (6.3). A peer can only
+	// lose its own partial files by claiming it.
+	Web bool
 }
 
 // helloWire is a hello as it is sent (section 2.1): the device's fields
@@ -155,13 +160,14 @@ type helloWire struct {
 	Trickle     bool   `json:"trickle,omitempty"`
 	Commit      string `json:"commit,omitempty"`
 	Nonce       string `json:"nonce,omitempty"`
+	Web         bool   `json:"web,omitempty"`
 }
 
 // MarshalJSON writes h as section 2.1 spells it.
 func (h Hello) MarshalJSON() ([]byte, error) {
 	return json.Marshal(helloWire{
 		ID: h.ID, Name: h.Name, Version: h.Version, Fingerprint: h.Fingerprint,
-		Type: h.Type, Trickle: h.Trickle, Commit: h.Commit, Nonce: h.Nonce,
+		Type: h.Type, Trickle: h.Trickle, Commit: h.Commit, Nonce: h.Nonce, Web: h.Web,
 	})
 }
 
@@ -173,7 +179,7 @@ func (h *Hello) UnmarshalJSON(b []byte) error {
 	}
 	*h = Hello{
 		Device:  device.Device{ID: w.ID, Name: w.Name, Type: w.Type, Fingerprint: w.Fingerprint},
-		Version: w.Version, Trickle: w.Trickle, Commit: w.Commit, Nonce: w.Nonce,
+		Version: w.Version, Trickle: w.Trickle, Commit: w.Commit, Nonce: w.Nonce, Web: w.Web,
 	}
 	return nil
 }

@@ -261,6 +261,19 @@ func TestDecodeHello(t *testing.T) {
 	_, err = DecodeHello([]byte(`{"device_id":"abcdef0123456789abcdef0123456789","name":"Bob","version":2,"fingerprint":"` +
 		testFingerprint + `","type":5}`))
 	assert.ErrorIs(t, err, ErrMalformed, "not a string at all")
+
+	// A web page says so (PROTOCOL 2.1, "web"); others leave it out.
+	page := validHello()
+	page.Web = true
+	b, err := json.Marshal(page)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"web":true`)
+	h, err = DecodeHello(b)
+	require.NoError(t, err)
+	assert.True(t, h.Web)
+	b, err = json.Marshal(validHello())
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), `"web"`)
 }
 
 func TestDecodeSDP(t *testing.T) {

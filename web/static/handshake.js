@@ -289,7 +289,9 @@ async function certFingerprint(cert) {
 }
 
 export function helloOf(id) {
-  return { device_id: id.deviceId, name: id.name, version: VERSION, fingerprint: id.fingerprint };
+  // web: a page never resumes (its identity lasts one visit): receivers
+  // drop what it leaves unfinished (PROTOCOL.md 6.3).
+  return { device_id: id.deviceId, name: id.name, version: VERSION, fingerprint: id.fingerprint, web: true };
 }
 
 function hexBytes(h) {
