@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/thepeerdrop/peerdrop/internal/dbustest"
 )
 
 // The desktop app's environment hooks (see app/testhook.go).
@@ -73,6 +74,10 @@ type guiApp struct {
 // startGUI runs the desktop app on host h (nil: in this process's network
 // namespace), under its own Xvfb (xvfb-run), with the test hook on. env adds PEERDROP_TEST_* settings
 // and any other variable; with a DISPLAY among them, the app uses that X server instead.
+// It has a private session bus that activates nothing, unless env brings
+// one: with none, the app's D-Bus client would autolaunch a session bus
+// that outlives the test and starts the machine's desktop portal, whose
+// document portal mounts a FUSE file system in the test's HOME.
 func startGUI(t *testing.T, ctx context.Context, h *host, name string, env ...string) *guiApp {
 	t.Helper()
 	bin := buildGUI(t)
@@ -88,6 +93,9 @@ func startGUI(t *testing.T, ctx context.Context, h *host, name string, env ...st
 		where = h.name
 	}
 	g.cmd = exec.CommandContext(ctx, args[0], args[1:]...)
+	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "DBUS_SESSION_BUS_ADDRESS=") }) {
+		env = append(env, "DBUS_SESSION_BUS_ADDRESS="+dbustest.Start(t))
+	}
 	g.cmd.Env = append(os.Environ(), append([]string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		envTestHook + "=" + g.hook}, env...)...)
 	g.cmd.Stdout, g.cmd.Stderr = &g.out, &g.out

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/thepeerdrop/peerdrop/internal/dbustest"
 )
 
 // needX skips a test without Xvfb and xdotool.
@@ -36,7 +37,7 @@ type guiProc struct {
 }
 
 // runGUI runs the desktop app on display with this config dir; prefix
-// wraps it (dbus-run-session --), port is its LAN port (-1: any).
+// wraps it, port is its LAN port (-1: any).
 func runGUI(t *testing.T, display, configDir string, port int, prefix ...string) *guiProc {
 	t.Helper()
 	bin := buildGUI(t)
@@ -45,7 +46,7 @@ func runGUI(t *testing.T, display, configDir string, port int, prefix ...string)
 	args := append(prefix, bin, "--config-dir", configDir, "--name", "Window", "--download-dir", t.TempDir(),
 		"--port", strconv.Itoa(port), "--web-listen", "127.0.0.1:0")
 	p.cmd = exec.Command(args[0], args[1:]...)
-	p.cmd.Env = append(guiEnv(home, display), envTestHook+"="+p.hook)
+	p.cmd.Env = append(guiEnv(t, home, display), envTestHook+"="+p.hook)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, p.cmd.Start())
@@ -67,8 +68,8 @@ func runGUI(t *testing.T, display, configDir string, port int, prefix ...string)
 }
 
 // guiEnv is the app's environment: its own HOME and config, this display,
-// and no session bus unless a prefix brings one.
-func guiEnv(home, display string) []string {
+// and a private session bus that activates nothing (see startGUI for why).
+func guiEnv(t *testing.T, home, display string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); k == "DISPLAY" || k == "DBUS_SESSION_BUS_ADDRESS" || k == "HOME" || k == "XDG_CONFIG_HOME" {
@@ -76,7 +77,8 @@ func guiEnv(home, display string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "DISPLAY="+display)
+	return append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "DISPLAY="+display,
+		"DBUS_SESSION_BUS_ADDRESS="+dbustest.Start(t))
 }
 
 // exited waits for the process to end; false when it is still running at
@@ -133,13 +135,13 @@ func closeWindow(t *testing.T, display, win string) {
 // the window quits the app. It used to hide the window for good: the tray
 // icon it counted on never registered.
 func TestDesktopCloseWithoutTrayQuits(t *testing.T) {
-	needX(t, "dbus-run-session")
+	needX(t)
 	buildGUI(t) // before the clock starts: the first cgo build is slow
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	display := startXvfb(t, t.Context())
 
-	p := runGUI(t, display, t.TempDir(), -1, "dbus-run-session", "--")
+	p := runGUI(t, display, t.TempDir(), -1) // a private session bus: no tray on it
 	p.await(ctx, "ready", nil)
 	win := windowOf(t, ctx, display)
 	closeWindow(t, display, win)
@@ -165,7 +167,7 @@ func TestDesktopSecondLaunchRaisesTheFirst(t *testing.T) {
 	first.await(ctx, "ready", nil)
 
 	second := exec.CommandContext(ctx, bin, "--config-dir", config, "--port", "-1", "--web-listen", "127.0.0.1:0")
-	second.Env = guiEnv(t.TempDir(), display)
+	second.Env = guiEnv(t, t.TempDir(), display)
 	var stderr bytes.Buffer
 	second.Stderr = &stderr
 	second.WaitDelay = time.Second

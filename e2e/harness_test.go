@@ -593,3 +593,18 @@ func dirs(s map[string]node) []string {
 	}
 	return out
 }
+
+// dirNames lists the names in dir (none when it cannot be read: a folder
+// not made yet has nothing).
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		require.NoError(t, err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}

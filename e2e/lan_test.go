@@ -340,12 +340,7 @@ func TestLANAmbiguousNameAndTrusted(t *testing.T) {
 
 func assertEmptyDir(t *testing.T, dir string) {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
+	names := dirNames(t, dir)
 	assert.Empty(t, names, "nothing written to %s", dir)
 }
 

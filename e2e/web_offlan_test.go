@@ -466,14 +466,7 @@ func TestWebOffLANFailedPairKeepsPaired(t *testing.T) {
 	ctx := webContext(t)
 	wsURL, pageURL := startServeWithPage(t, ctx)
 	dl := t.TempDir()
-	r := start(t, ctx, "receiver", false, "--config-dir", t.TempDir(), "--name", receiverName, "--json",
-		"receive", "--server", wsURL, "--hidden", "--yes", "--dir", dl)
-	code := r.await("pairing-code", nil).str("code")
-	p := openBrowser(t, ctx, pageURL+"#"+code, t.TempDir())
-	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
-	p.do(chromedp.Click(chromedp.CSS("#join")))
-	p.poll(`window.peerdrop.state.paired.length > 0 || window.peerdrop.state.errors.length > 0`, 40*time.Second)
-	require.Empty(t, p.offLAN().Errors)
+	r, p := pairedPage(t, ctx, wsURL, pageURL, dl)
 
 	src := t.TempDir()
 	sent := 0
@@ -497,4 +490,19 @@ func TestWebOffLANFailedPairKeepsPaired(t *testing.T) {
 	assert.Contains(t, p.offLAN().Errors[0], "no such pairing code")
 
 	send("second.txt")
+}
+
+// pairedPage starts `receive --server wsURL` saving to dl (it goes on after
+// its first offer) and a page off the LAN that pairs with its code.
+func pairedPage(t *testing.T, ctx context.Context, wsURL, pageURL, dl string) (*proc, *page) {
+	t.Helper()
+	r := start(t, ctx, "receiver", false, "--config-dir", t.TempDir(), "--name", receiverName, "--json",
+		"receive", "--server", wsURL, "--hidden", "--yes", "--dir", dl)
+	code := r.await("pairing-code", nil).str("code")
+	p := openBrowser(t, ctx, pageURL+"#"+code, t.TempDir())
+	p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
+	p.do(chromedp.Click(chromedp.CSS("#join")))
+	p.poll(`window.peerdrop.state.paired.length > 0 || window.peerdrop.state.errors.length > 0`, 40*time.Second)
+	require.Empty(t, p.offLAN().Errors)
+	return r, p
 }

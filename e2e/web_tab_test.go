@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,14 +35,7 @@ func TestWebClosedTabLeavesNoPartials(t *testing.T) {
 	t.Run("off the LAN, through peerdrop serve", func(t *testing.T) {
 		wsURL, pageURL := startServeWithPage(t, ctx)
 		dl := t.TempDir()
-		r := start(t, ctx, "receiver", false, "--config-dir", t.TempDir(), "--name", receiverName, "--json",
-			"receive", "--server", wsURL, "--hidden", "--yes", "--dir", dl)
-		code := r.await("pairing-code", nil).str("code")
-		p := openBrowser(t, ctx, pageURL+"#"+code, t.TempDir())
-		p.poll(`window.peerdrop && window.peerdrop.state.ready`, 30*time.Second)
-		p.do(chromedp.Click(chromedp.CSS("#join")))
-		p.poll(`window.peerdrop.state.paired.length > 0 || window.peerdrop.state.errors.length > 0`, 40*time.Second)
-		require.Empty(t, p.offLAN().Errors)
+		r, p := pairedPage(t, ctx, wsURL, pageURL, dl)
 		closeMidFile(t, r, p, big, dl)
 	})
 }
@@ -57,11 +49,6 @@ func closeMidFile(t *testing.T, r *proc, p *page, big, dl string) {
 	r.await("progress", func(ev event) bool { return ev.num("bytes") > 0 })
 	require.NoError(t, chromedp.Cancel(p.ctx), "close the tab")
 	r.await("interrupted", nil)
-	entries, err := os.ReadDir(dl)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
+	names := dirNames(t, dl)
 	assert.Empty(t, names, "no partial file, no .peerdrop state")
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -116,12 +115,7 @@ func TestWebPageSendsOnlyTaken(t *testing.T) {
 		"too-large: accept: take lists 1001 entries, limit 1000; sent offer,entries,error",
 	}, verdicts)
 
-	entries, err := os.ReadDir(dl)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
+	names := dirNames(t, dl)
 	assert.Equal(t, []string{"b.bin"}, names, "the download folder holds the file taken, nothing else")
 	assert.Equal(t, sum, sha256File(t, filepath.Join(dl, "b.bin")))
 }

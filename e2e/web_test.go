@@ -212,11 +212,7 @@ func waitDownload(t *testing.T, ctx context.Context, path string, size int64) {
 		}
 		select {
 		case <-ctx.Done():
-			entries, _ := os.ReadDir(filepath.Dir(path))
-			var names []string
-			for _, e := range entries {
-				names = append(names, e.Name())
-			}
+			names := dirNames(t, filepath.Dir(path))
 			require.FailNowf(t, "no download", "%s did not arrive with %d bytes; the folder has %v", path, size, names)
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -323,12 +319,7 @@ func TestWebClient(t *testing.T) {
 		archive := filepath.Join(downloads, "25 files from "+senderName+".zip")
 		got := waitZip(t, ctx, archive, len(want))
 		assert.Equal(t, want, got, "every file in the archive, byte for byte (name -> SHA-256)")
-		entries, err := os.ReadDir(downloads)
-		require.NoError(t, err)
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
+		names := dirNames(t, downloads)
 		assert.ElementsMatch(t, []string{"big.bin", filepath.Base(archive)}, names, "one download for the offer, beside the earlier one")
 	})
 
@@ -532,11 +523,7 @@ func waitZip(t *testing.T, ctx context.Context, path string, n int) map[string]s
 		}
 		select {
 		case <-ctx.Done():
-			entries, _ := os.ReadDir(filepath.Dir(path))
-			var names []string
-			for _, e := range entries {
-				names = append(names, e.Name())
-			}
+			names := dirNames(t, filepath.Dir(path))
 			require.FailNow(t, "no archive", "%s never appeared; the folder has %v", path, names)
 		case <-time.After(100 * time.Millisecond):
 		}
