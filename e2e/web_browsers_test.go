@@ -312,9 +312,10 @@ func pageOffLANInside(t *testing.T) {
 }
 
 // assertFitsPhone checks the page on a phone's screen, as it is now: no
-// sideways scrolling, every control on the screen, and every button at
-// least 44 × 44 px, the size a finger hits (WCAG 2.5.5, Apple's and
-// Android's guidelines).
+// sideways scrolling, every control on the screen, every button at least
+// 44 × 44 px, the size a finger hits (WCAG 2.5.5, Apple's and Android's
+// guidelines), and every text field at least half the screen wide (a
+// pairing code is 17 characters).
 func assertFitsPhone(t *testing.T, p browserTab, when string) {
 	t.Helper()
 	var got struct {
@@ -331,6 +332,7 @@ func assertFitsPhone(t *testing.T, p browserTab, when string) {
 			const name = "#" + e.id + "." + e.className + " '" + e.textContent.trim().slice(0, 24) + "'";
 			if (r.left < 0 || r.right > w + 0.5) bad.push(name + " leaves the screen (" + Math.round(r.left) + " to " + Math.round(r.right) + ")");
 			if (e.matches("button, .button") && (r.width < 44 || r.height < 44)) bad.push(name + " is " + Math.round(r.width) + " × " + Math.round(r.height) + " px");
+			if (e.matches("input[type=text]") && r.width < w / 2) bad.push(name + " is " + Math.round(r.width) + " px wide, too narrow to read what is typed");
 		}
 		return JSON.stringify({width: w, bad});
 	})()`)), &got))
