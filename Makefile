@@ -23,8 +23,9 @@ BIN := bin
 # driven over its own WebDriver BiDi, with its default settings); dbus, dunst and xdotool give the desktop
 # app's end-to-end tests a session bus, a notification server with actions
 # and a way to close or raise windows under Xvfb; x11-utils' xprop reads a
-# window's minimum size.
-SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium firefox-esr dbus dbus-x11 dunst xdotool x11-utils
+# window's minimum size; redis-server is started privately by tests
+# (internal/redistest, on a free loopback port; never the system service).
+SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium firefox-esr dbus dbus-x11 dunst xdotool x11-utils redis-server
 # `make run` needs only what builds the app (a target-specific value, which
 # its prerequisites see too).
 RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc
