@@ -210,15 +210,30 @@ func sendMessage(link Link, m Message) error {
 	return nil
 }
 
-// flush waits, up to max, until the peer has acknowledged everything sent
-// on link: used before a deliberate close, whose teardown would otherwise drop
-// the last message (an "error", a "cancel") still queued behind file data.
+// flush waits until the peer has acknowledged everything sent on link:
+// used before a deliberate close, whose teardown would otherwise drop the
+// last message (an "error", a "cancel") still queued behind file data. It
+// gives up once max passes with nothing acknowledged (a stalled link), and
+// after flushLimit times max in all: a slow but moving peer (a loaded
+// machine draining megabytes of queued chunks) still gets the message.
 func flush(link Link, max time.Duration) {
-	deadline := time.Now().Add(max)
-	for link.BufferedAmount() > 0 && time.Now().Before(deadline) {
+	start := time.Now()
+	stall := start.Add(max)
+	last := link.BufferedAmount()
+	for last > 0 {
 		time.Sleep(5 * time.Millisecond)
+		now := time.Now()
+		if b := link.BufferedAmount(); b < last {
+			last, stall = b, now.Add(max)
+		}
+		if now.After(stall) || now.Sub(start) > flushLimit*max {
+			return
+		}
 	}
 }
+
+// flushLimit bounds a flush that keeps moving, in multiples of its max.
+const flushLimit = 6
 
 // emitter delivers events to a callback, never blocking on a nil one.
 type emitter func(Event)

@@ -345,3 +345,34 @@ func TestMemHostileSender(t *testing.T) {
 		})
 	}
 }
+
+// flush waits for a slow peer that keeps reading, beyond max, and gives up
+// on one that stops.
+func TestFlushFollowsProgress(t *testing.T) {
+	a, b := datachan.Pipe(datachan.Options{Inbox: 1})
+	defer a.Close()
+	for range 12 {
+		require.NoError(t, a.Send(make([]byte, 1024)))
+	}
+	// The reader takes a message every 40 ms: about 0.5 s in all, longer
+	// than max (150 ms) but never still for that long.
+	go func() {
+		for range 12 {
+			time.Sleep(40 * time.Millisecond)
+			if m, ok := <-b.Messages(); ok {
+				m.Release()
+			}
+		}
+	}()
+	flush(a, 150*time.Millisecond)
+	assert.Zero(t, a.BufferedAmount(), "everything reached the peer")
+
+	// Nobody reads now: flush gives up about max after the last progress.
+	for range 4 {
+		require.NoError(t, a.Send(make([]byte, 1024)))
+	}
+	t0 := time.Now()
+	flush(a, 100*time.Millisecond)
+	assert.Positive(t, a.BufferedAmount())
+	assert.Less(t, time.Since(t0), 100*time.Millisecond*flushLimit, "a stalled link is given up on")
+}
