@@ -318,10 +318,13 @@ func (ss *sendSession) local(c command) error {
 		}
 	case cmdCancel:
 		if c.index < 0 {
-			if ss.send(Message{Type: TypeCancel, Index: -1}) == nil {
-				flush(ss.link, 5*time.Second) // the link closes next: let the cancel arrive first
-			}
+			sent := ss.send(Message{Type: TypeCancel, Index: -1}) == nil
+			// Cancelled for our user at once; the link closes once the
+			// cancel has reached the peer (a slow one may take a while).
 			ss.emit.emit(TransferDone{ID: o.ID, Cancelled: true})
+			if sent {
+				flush(ss.link, 5*time.Second)
+			}
 			return ErrCancelled
 		}
 		if c.index >= len(o.Entries) || ss.isSkipped(c.index) || ss.done[c.index] {
