@@ -175,3 +175,54 @@ func TestRelayOnlyWithoutRelay(t *testing.T) {
 		})
 	}
 }
+
+// What a peer sent before it closed reaches us, all of it, before Done: a
+// sender that cancels sends "cancel", waits until it is acknowledged and
+// closes; the cancel must not be lost to the close.
+func TestConnDeliversAllBeforeDone(t *testing.T) {
+	verifyNoLeaks(t)
+	d, a := pipeHandshake(t, newConfig(t, "Sender"), newConfig(t, "Receiver"), nil, nil)
+	require.NoError(t, d.err)
+	require.NoError(t, a.err)
+	const n = 300
+	for i := range n {
+		require.NoError(t, d.c.Send(make([]byte, 16<<10)))
+		if i == n-1 {
+			require.NoError(t, d.c.SendText([]byte("the last one")))
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.c.BufferedAmount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	require.Zero(t, d.c.BufferedAmount(), "acknowledged")
+	require.NoError(t, d.c.Close())
+	// The receiver reads slowly, as a busy one does.
+	got, last := 0, ""
+	for {
+		time.Sleep(time.Millisecond)
+		select {
+		case m := <-a.c.Messages():
+			got++
+			if m.IsString {
+				last = string(m.Data)
+			}
+			m.Release()
+			continue
+		default:
+		}
+		select {
+		case m := <-a.c.Messages():
+			got++
+			if m.IsString {
+				last = string(m.Data)
+			}
+			m.Release()
+			continue
+		case <-a.c.Done():
+		}
+		break
+	}
+	assert.Equal(t, n+1, got, "every message")
+	assert.Equal(t, "the last one", last)
+}

@@ -167,6 +167,7 @@ type Conn struct {
 	done      chan struct{}
 	doneOnce  sync.Once
 	closeOnce sync.Once
+	reading   atomic.Bool // readLoop runs: it marks Done once it has read all
 
 	sess        *session    // a trickle session, or nil
 	restartable atomic.Bool // a failed path waits for ICE restarts
@@ -178,8 +179,10 @@ func newConn(pc *webrtc.PeerConnection) *Conn {
 	c := &Conn{pc: pc, done: make(chan struct{}), msgs: make(chan datachan.Message, inboxSize)}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		slog.Debug("peer connection state", slog.String("state", s.String()))
-		if s == webrtc.PeerConnectionStateClosed ||
-			(s == webrtc.PeerConnectionStateFailed && !c.restartable.Load()) {
+		switch {
+		case s == webrtc.PeerConnectionStateClosed:
+			c.peerClosed() // the peer closed (our own Close marks Done itself)
+		case s == webrtc.PeerConnectionStateFailed && !c.restartable.Load():
 			c.markDone()
 		}
 	})
@@ -187,6 +190,18 @@ func newConn(pc *webrtc.PeerConnection) *Conn {
 }
 
 func (c *Conn) markDone() { c.doneOnce.Do(func() { close(c.done) }) }
+
+// peerClosed handles the channel or the connection closing from the
+// peer's side. What it sent before may still wait in pion's buffers:
+// readLoop delivers it and marks Done at the end of the stream. Done comes
+// at once if nothing reads, and after drainTimeout if the end never shows.
+func (c *Conn) peerClosed() {
+	if !c.reading.Load() {
+		c.markDone()
+		return
+	}
+	time.AfterFunc(drainTimeout, c.markDone)
+}
 
 // fail ends the connection (Done closes) for err; the owner still closes it.
 func (c *Conn) fail(err error) {
@@ -215,7 +230,7 @@ func (c *Conn) Err() error {
 // goroutine reading it (read.go).
 func (c *Conn) setChannel(dc *webrtc.DataChannel, dialer bool, onOpen func()) {
 	c.dc = dc
-	dc.OnClose(c.markDone)
+	dc.OnClose(c.peerClosed)
 	dc.OnOpen(func() { c.startReading(dc, dialer, onOpen) })
 }
 

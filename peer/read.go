@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pion/datachannel"
 	"github.com/pion/webrtc/v4"
@@ -50,11 +51,18 @@ func (c *Conn) startReading(dc *webrtc.DataChannel, dialer bool, onOpen func()) 
 	} else {
 		onOpen()
 	}
+	c.reading.Store(true)
 	go c.readLoop(raw)
 }
 
+// drainTimeout bounds how long, after the peer closed the channel, its
+// last messages may take to be read (a receiver busy with what came
+// before): then Done closes whatever is left.
+const drainTimeout = 10 * time.Second
+
 // readLoop delivers what raw carries to Messages until the channel or
-// the connection closes.
+// the connection closes. A channel the peer closed is read to its end
+// first: nothing it sent before closing is lost.
 func (c *Conn) readLoop(raw datachannel.ReadWriteCloser) {
 	defer c.markDone()
 	for {
