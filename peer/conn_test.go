@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/thepeerdrop/peerdrop/internal/datachan"
 	"github.com/thepeerdrop/peerdrop/internal/rendezvoustest"
 	"github.com/thepeerdrop/peerdrop/relay"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -199,29 +200,24 @@ func TestConnDeliversAllBeforeDone(t *testing.T) {
 	require.NoError(t, d.c.Close())
 	// The receiver reads slowly, as a busy one does.
 	got, last := 0, ""
-	for {
+	take := func(m datachan.Message) {
+		got++
+		if m.IsString {
+			last = string(m.Data)
+		}
+		m.Release()
+	}
+	for done := false; !done; {
 		time.Sleep(time.Millisecond)
 		select {
 		case m := <-a.c.Messages():
-			got++
-			if m.IsString {
-				last = string(m.Data)
-			}
-			m.Release()
-			continue
-		default:
-		}
-		select {
-		case m := <-a.c.Messages():
-			got++
-			if m.IsString {
-				last = string(m.Data)
-			}
-			m.Release()
-			continue
+			take(m)
 		case <-a.c.Done():
+			done = true // what is still in the inbox counts: read it below
 		}
-		break
+	}
+	for len(a.c.Messages()) > 0 {
+		take(<-a.c.Messages())
 	}
 	assert.Equal(t, n+1, got, "every message")
 	assert.Equal(t, "the last one", last)

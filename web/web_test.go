@@ -286,6 +286,20 @@ func TestConnectOrigin(t *testing.T) {
 	}
 }
 
+// registerPage registers a page of type typ with pageHello on /ws/listen
+// and returns its WebSocket (closed when the test ends) and the
+// "listening" control.
+func registerPage(t *testing.T, ctx context.Context, addr, typ string) (*websocket.Conn, Control) {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen?type="+typ, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
+	c := readControl(t, ctx, ws)
+	require.Equal(t, CtlListening, c.Type)
+	return ws, c
+}
+
 func readControl(t *testing.T, ctx context.Context, ws *websocket.Conn) Control {
 	t.Helper()
 	typ, p, err := ws.Read(ctx)
@@ -305,12 +319,7 @@ func TestListen(t *testing.T) {
 		<-ctx.Done()
 	}})
 	ctx := testCtx(t)
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen?type=tablet", nil)
-	require.NoError(t, err)
-	defer ws.CloseNow()
-	require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
-	c := readControl(t, ctx, ws)
-	require.Equal(t, CtlListening, c.Type)
+	ws, c := registerPage(t, ctx, addr, "tablet")
 	require.Positive(t, c.Port)
 	p := <-pages
 	assert.Equal(t, Page{Hello: pageHello(), Type: "tablet", Port: c.Port}, p)
@@ -518,12 +527,7 @@ func TestProbeOfAPage(t *testing.T) {
 	for _, hidden := range []bool{false, true} {
 		addr := testServer(t, &Server{ListenHost: "127.0.0.1", HideFromProbes: hidden})
 		ctx := testCtx(t)
-		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws/listen?type=phone", nil)
-		require.NoError(t, err)
-		defer ws.CloseNow()
-		require.NoError(t, ws.Write(ctx, websocket.MessageBinary, frameBytes(t, signaling.TypeHello, pageHello())))
-		c := readControl(t, ctx, ws)
-		require.Equal(t, CtlListening, c.Type)
+		ws, c := registerPage(t, ctx, addr, "phone")
 
 		tcp, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(c.Port))
 		require.NoError(t, err)
