@@ -28,6 +28,9 @@ type Config struct {
 	// always accepted; by default a browser must come from the server's
 	// own origin.
 	OriginPatterns []string
+	// Store holds the rooms, presence, pins and rate limits: NewRedisStore
+	// to share them with other instances. [NewMemoryStore()]
+	Store Store
 	// Site, when set, serves every request the protocol's paths (/ws,
 	// /healthz) do not: peerdrop serve puts the web client there.
 	Site http.Handler

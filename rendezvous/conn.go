@@ -26,19 +26,15 @@ type conn struct {
 	s      *Server
 	ws     *websocket.Conn
 	id     string
-	ip     string
-	ipst   *ipState
-	prefix string // the address prefix counted in s.prefixes
+	ip     string // the address counted in s.ips
+	prefix string // the network counted in s.prefixes
 
 	nonce string
 
-	// Under s.mu:
-	hello     *Hello
-	rooms     []*room
-	announced string
-
 	// Reader goroutine only.
-	strikes int
+	hello     *Hello
+	announced string // the device id this connection announced
+	strikes   int
 
 	helloed  atomic.Bool
 	lastSeen atomic.Int64 // unix nanoseconds, real clock: last message or pong
@@ -126,6 +122,11 @@ func (c *conn) send(e *Envelope) {
 		c.s.log.Error("rendezvous: encode", slog.String("type", e.Type), slog.Any("err", err))
 		return
 	}
+	c.sendRaw(b)
+}
+
+// sendRaw is send of a marshalled message.
+func (c *conn) sendRaw(b []byte) {
 	if !c.enqueue(b) {
 		c.s.m.slow.Add(1)
 		c.kill(websocket.StatusPolicyViolation, "too slow")

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"slices"
 
 	"github.com/coder/websocket"
 	"github.com/thepeerdrop/peerdrop/internal/device"
@@ -38,12 +37,11 @@ func (c *conn) readLoop() {
 func (c *conn) handle(data []byte) bool {
 	s := c.s
 	env, derr := DecodeEnvelope(data, s.cfg.MaxPayload)
-	now := s.cfg.Now()
-	s.mu.Lock()
-	ok := c.ipst.message.allow(now, s.cfg.MessageRate)
-	s.mu.Unlock()
-	if !ok {
-		s.m.limited[limitMessage].Add(1)
+	if ok, e := c.allow(limitMessage); !ok {
+		if e != nil {
+			c.replyError(&env, e)
+			return true
+		}
 		return c.refuse(&env, newError(CodeRateLimited, "too many messages"))
 	}
 	if derr != nil {
@@ -113,198 +111,158 @@ func (c *conn) reply(req uint32, e *Envelope) {
 	c.send(e)
 }
 
-// peer describes c to others; call with s.mu held.
+// peer describes c to others.
 func (c *conn) peer() *Peer { return &Peer{ClientID: c.id, Hello: *c.hello} }
+
+// allow takes a token of the address's bucket of kind. A refusal counts;
+// when the store failed, e says what to answer.
+func (c *conn) allow(kind int) (ok bool, e *Error) {
+	s := c.s
+	ok, err := s.store.allow(c.ctx, kind, c.ip, s.cfg.Now(), limitOf(&s.cfg, kind))
+	if err != nil {
+		return false, c.failed("rate limit", err)
+	}
+	if !ok {
+		s.m.limited[kind].Add(1)
+	}
+	return ok, nil
+}
+
+func limitOf(cfg *Config, kind int) Limit {
+	return [nLimits]Limit{cfg.ConnectRate, cfg.PairRate, cfg.PresenceRate, cfg.MessageRate}[kind]
+}
+
+// failed turns a store error into the answer to the client: a refusal the
+// store decided (*Error) as it is, a failure of the store as "try again".
+func (c *conn) failed(op string, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	c.s.storeFailed(op, err)
+	return errUnavailable
+}
+
+// answer replies to env with ok, or with the error the store returned.
+func (c *conn) answer(env *Envelope, op string, err error) bool {
+	if err != nil {
+		c.replyError(env, c.failed(op, err))
+		return true
+	}
+	c.reply(env.Req, &Envelope{Type: TypeOK})
+	return true
+}
 
 func (c *conn) handleHello(env *Envelope) bool {
 	if c.helloed.Load() {
 		return c.refuse(env, newError(CodeProtocol, "hello twice"))
 	}
 	h := *env.Device
-	c.s.mu.Lock()
 	c.hello = &h
-	c.s.mu.Unlock()
+	if err := c.s.store.setPeer(c.ctx, c.peer()); err != nil {
+		// No hello taken: the client may say it again.
+		c.replyError(env, c.failed("hello", err))
+		return true
+	}
 	c.helloed.Store(true)
 	c.reply(env.Req, &Envelope{Type: TypeOK})
 	return true
 }
 
-func (c *conn) handleCreate(env *Envelope) bool {
+// pairAllowed counts a create or join against the address's pairing rate;
+// false when the message was answered.
+func (c *conn) pairAllowed(env *Envelope, ok *bool) bool {
+	allowed, e := c.allow(limitPair)
+	switch {
+	case e != nil:
+		c.replyError(env, e)
+		*ok = true
+	case !allowed:
+		*ok = c.refuse(env, newError(CodeRateLimited, "too many pairing attempts; wait a minute"))
+	}
+	return allowed
+}
+
+func (c *conn) handleCreate(env *Envelope) (ok bool) {
 	s := c.s
+	if !c.pairAllowed(env, &ok) {
+		return ok
+	}
 	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !c.ipst.pair.allow(now, s.cfg.PairRate) {
-		s.m.limited[limitPair].Add(1)
-		return c.refuse(env, newError(CodeRateLimited, "too many pairing attempts; wait a minute"))
-	}
-	if len(c.rooms) >= s.cfg.MaxRoomsPerConn {
-		c.replyError(env, newError(CodeTooManyRooms, ""))
-		return true
-	}
-	s.maybeSweep(now)
-	if len(s.codes) >= s.cfg.MaxCodes {
-		c.replyError(env, newError(CodeServerFull, "too many pairing codes in use"))
-		return true
-	}
-	var k string
+	expires := now.Add(s.cfg.CodeTTL)
 	for i := 0; ; i++ {
-		var err error
-		if k, err = s.newCode(); err != nil || i == 16 {
+		s.mu.Lock()
+		k, err := s.newCode()
+		s.mu.Unlock()
+		if err != nil || i == 16 {
 			c.replyError(env, newError(CodeInternal, "cannot draw a code"))
 			return true
 		}
-		// Live codes and tombstones alike: a code is issued once in its lifetime.
-		if s.codes[k] == nil {
-			break
+		err = s.store.create(c.ctx, k, c.id, now, expires)
+		if errors.Is(err, errCodeTaken) {
+			continue
 		}
+		if err != nil {
+			c.replyError(env, c.failed("create", err))
+			return true
+		}
+		c.reply(env.Req, &Envelope{Type: TypeCreated, Code: FormatCode(k), Expires: expires})
+		return true
 	}
-	r := &room{code: k, creator: c, members: []*conn{c}, open: true, expires: now.Add(s.cfg.CodeTTL)}
-	s.codes[k] = &code{room: r, expires: r.expires}
-	s.openCodes++
-	s.rooms++
-	c.rooms = append(c.rooms, r)
-	c.reply(env.Req, &Envelope{Type: TypeCreated, Code: FormatCode(k), Expires: r.expires})
-	return true
 }
 
-func (c *conn) handleJoin(env *Envelope) bool {
+func (c *conn) handleJoin(env *Envelope) (ok bool) {
 	s := c.s
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	// Every attempt counts, good code or not, before anything is looked up.
-	if !c.ipst.pair.allow(now, s.cfg.PairRate) {
-		s.m.limited[limitPair].Add(1)
-		return c.refuse(env, newError(CodeRateLimited, "too many pairing attempts; wait a minute"))
+	if !c.pairAllowed(env, &ok) {
+		return ok
 	}
 	k, err := NormalizeCode(env.Code)
-	var e *code
-	if err == nil {
-		e = s.codes[k]
-	}
-	if e != nil && e.room != nil && !now.Before(e.expires) {
-		s.killCodeLocked(e.room)
-	}
-	// Unknown, malformed, expired and closed look the same from outside.
-	if e == nil || e.room == nil || !e.room.open {
+	if err != nil {
+		// Malformed looks like unknown, expired and closed.
 		c.replyError(env, newError(CodeBadCode, ""))
 		return true
 	}
-	r := e.room
-	if slices.Contains(r.members, c) {
-		c.replyError(env, newError(CodeProtocol, "already in this room"))
-		return true
-	}
-	if len(r.members) >= s.cfg.MaxRoomMembers {
-		c.replyError(env, newError(CodeRoomFull, ""))
-		return true
-	}
-	if len(c.rooms) >= s.cfg.MaxRoomsPerConn {
-		c.replyError(env, newError(CodeTooManyRooms, ""))
+	expires, members, err := s.store.join(c.ctx, k, c.id, s.cfg.Now())
+	if err != nil {
+		c.replyError(env, c.failed("join", err))
 		return true
 	}
 	shown := FormatCode(k)
-	c.reply(env.Req, &Envelope{Type: TypeJoined, Code: shown, Expires: r.expires})
-	me := c.peer()
-	for _, m := range r.members {
-		m.send(&Envelope{Type: TypePeerJoined, Code: shown, Peer: me})
-		c.send(&Envelope{Type: TypePeerJoined, Code: shown, Peer: m.peer()})
+	c.reply(env.Req, &Envelope{Type: TypeJoined, Code: shown, Expires: expires})
+	ids := make([]string, 0, len(members))
+	for _, m := range members {
+		c.send(&Envelope{Type: TypePeerJoined, Code: shown, Peer: m})
+		ids = append(ids, m.ClientID)
 	}
-	r.members = append(r.members, c)
-	c.rooms = append(c.rooms, r)
+	s.tellAll(c.ctx, ids, &Envelope{Type: TypePeerJoined, Code: shown, Peer: c.peer()})
 	return true
-}
-
-// roomByCode finds c's room with the typed code; call with s.mu held.
-func (c *conn) roomByCode(typed string) *room {
-	k, err := NormalizeCode(typed)
-	if err != nil {
-		return nil
-	}
-	for _, r := range c.rooms {
-		if r.code == k {
-			return r
-		}
-	}
-	return nil
 }
 
 func (c *conn) handleLeave(env *Envelope) bool {
 	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := c.roomByCode(env.Code)
-	if r == nil {
+	k, err := NormalizeCode(env.Code)
+	if err != nil {
 		c.replyError(env, newError(CodeBadCode, ""))
 		return true
 	}
-	s.leaveLocked(c, r)
-	c.reply(env.Req, &Envelope{Type: TypeOK})
-	return true
+	others, err := s.store.leave(c.ctx, k, c.id)
+	if err == nil {
+		s.tellAll(c.ctx, others, &Envelope{Type: TypePeerLeft, Code: FormatCode(k), Peer: &Peer{ClientID: c.id}})
+	}
+	return c.answer(env, "leave", err)
 }
 
 func (c *conn) handleClose(env *Envelope) bool {
-	s := c.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if env.Code == "" {
-		for _, r := range c.rooms {
-			if r.creator == c {
-				s.killCodeLocked(r)
-			}
+	k := ""
+	if env.Code != "" {
+		var err error
+		if k, err = NormalizeCode(env.Code); err != nil {
+			c.replyError(env, newError(CodeBadCode, ""))
+			return true
 		}
-		c.reply(env.Req, &Envelope{Type: TypeOK})
-		return true
 	}
-	r := c.roomByCode(env.Code)
-	if r == nil || r.creator != c {
-		c.replyError(env, newError(CodeBadCode, ""))
-		return true
-	}
-	s.killCodeLocked(r)
-	c.reply(env.Req, &Envelope{Type: TypeOK})
-	return true
-}
-
-// killCodeLocked makes r's code refuse joins from now on, for good.
-func (s *Server) killCodeLocked(r *room) {
-	if !r.open {
-		return
-	}
-	r.open = false
-	s.openCodes--
-	if e := s.codes[r.code]; e != nil && e.room == r {
-		e.room = nil // a tombstone until the code's expiry
-	}
-}
-
-// leaveLocked takes c out of r and tells the other members. A presence link
-// ends with either member; a code room with its last one.
-func (s *Server) leaveLocked(c *conn, r *room) {
-	r.members = slices.DeleteFunc(r.members, func(m *conn) bool { return m == c })
-	c.rooms = slices.DeleteFunc(c.rooms, func(x *room) bool { return x == r })
-	if r.creator == c {
-		s.killCodeLocked(r)
-	}
-	shown := ""
-	if r.code != "" {
-		shown = FormatCode(r.code)
-	}
-	for _, m := range r.members {
-		m.send(&Envelope{Type: TypePeerLeft, Code: shown, Peer: &Peer{ClientID: c.id}})
-	}
-	if r.code == "" {
-		for _, m := range r.members {
-			m.rooms = slices.DeleteFunc(m.rooms, func(x *room) bool { return x == r })
-		}
-		r.members = nil
-		s.links--
-		return
-	}
-	if len(r.members) == 0 {
-		s.rooms--
-	}
+	return c.answer(env, "close", c.s.store.closeCode(c.ctx, k, c.id))
 }
 
 func (c *conn) handleAnnounce(env *Envelope) bool {
@@ -312,12 +270,11 @@ func (c *conn) handleAnnounce(env *Envelope) bool {
 	if env.DeviceID != c.hello.ID {
 		return c.refuse(env, newError(CodeBadMessage, "announce: device id differs from the hello's"))
 	}
-	now := s.cfg.Now()
-	s.mu.Lock()
-	ok := c.ipst.presence.allow(now, s.cfg.PresenceRate)
-	s.mu.Unlock()
-	if !ok {
-		s.m.limited[limitPresence].Add(1)
+	if ok, e := c.allow(limitPresence); !ok {
+		if e != nil {
+			c.replyError(env, e)
+			return true
+		}
 		return c.refuse(env, newError(CodeRateLimited, "too many announces"))
 	}
 	// The certificate must be the one the hello's fingerprint names (and
@@ -343,64 +300,32 @@ func (c *conn) handleAnnounce(env *Envelope) bool {
 	if err != nil || !ecdsa.VerifyASN1(pub, AnnounceDigest(c.nonce, env.DeviceID), sig) {
 		return c.refuse(env, newError(CodeBadSignature, "signature does not verify"))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.pins[env.DeviceID]
-	if p != nil && p.key != string(der) {
-		c.replyError(env, newError(CodeKeyMismatch, "this device id is bound to another key"))
-		return true
+	// Only now, with the key proven, is anything stored about it.
+	err = s.store.announce(c.ctx, env.DeviceID, string(der), c.id, s.cfg.Now())
+	if err == nil {
+		c.announced = env.DeviceID
 	}
-	if p == nil {
-		if len(s.pins) >= s.cfg.MaxPins {
-			s.sweep(now)
-		}
-		if len(s.pins) >= s.cfg.MaxPins {
-			c.replyError(env, newError(CodeServerFull, "too many devices"))
-			return true
-		}
-		p = &pin{key: string(der)}
-		s.pins[env.DeviceID] = p
-	}
-	p.lastSeen = now
-	if old := s.presence[env.DeviceID]; old != nil && old != c {
-		old.announced = "" // the device reconnected; the newest connection wins
-	}
-	s.presence[env.DeviceID] = c
-	c.announced = env.DeviceID
-	c.reply(env.Req, &Envelope{Type: TypeOK})
-	return true
+	return c.answer(env, "announce", err)
 }
 
 func (c *conn) handleFind(env *Envelope) bool {
 	s := c.s
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !c.ipst.presence.allow(now, s.cfg.PresenceRate) {
-		s.m.limited[limitPresence].Add(1)
-		return c.refuse(env, newError(CodeRateLimited, "too many finds"))
-	}
-	t := s.presence[env.DeviceID]
-	if t == nil || t == c {
-		c.replyError(env, newError(CodeNotFound, ""))
-		return true
-	}
-	for _, r := range c.rooms {
-		if r.code == "" && slices.Contains(r.members, t) {
-			c.reply(env.Req, &Envelope{Type: TypeFound, Peer: t.peer()})
+	if ok, e := c.allow(limitPresence); !ok {
+		if e != nil {
+			c.replyError(env, e)
 			return true
 		}
+		return c.refuse(env, newError(CodeRateLimited, "too many finds"))
 	}
-	if len(c.rooms) >= s.cfg.MaxRoomsPerConn || len(t.rooms) >= s.cfg.MaxRoomsPerConn {
-		c.replyError(env, newError(CodeTooManyRooms, ""))
+	t, linked, err := s.store.find(c.ctx, env.DeviceID, c.id)
+	if err != nil {
+		c.replyError(env, c.failed("find", err))
 		return true
 	}
-	r := &room{members: []*conn{c, t}}
-	c.rooms = append(c.rooms, r)
-	t.rooms = append(t.rooms, r)
-	s.links++
-	c.reply(env.Req, &Envelope{Type: TypeFound, Peer: t.peer()})
-	t.send(&Envelope{Type: TypePeerJoined, Peer: c.peer()})
+	c.reply(env.Req, &Envelope{Type: TypeFound, Peer: t})
+	if linked {
+		s.tellAll(c.ctx, []string{t.ClientID}, &Envelope{Type: TypePeerJoined, Peer: c.peer()})
+	}
 	return true
 }
 
@@ -411,31 +336,32 @@ func (c *conn) handleSignal(env *Envelope) bool {
 		c.replyError(env, newError(CodeBadMessage, "payload"))
 		return true
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.conns[env.To]
-	if t == nil || t == c || !c.sharesRoom(t) {
-		// Whether the id exists elsewhere is none of the sender's business.
+	// Whether the id exists elsewhere is none of the sender's business.
+	if env.To == c.id {
 		c.replyError(env, newError(CodeUnknownPeer, ""))
 		return true
 	}
-	if !t.enqueue(b) {
+	shared, err := s.store.shares(c.ctx, c.id, env.To)
+	if err != nil {
+		c.replyError(env, c.failed("signal", err))
+		return true
+	}
+	if !shared {
+		c.replyError(env, newError(CodeUnknownPeer, ""))
+		return true
+	}
+	delivered, err := s.store.deliver(c.ctx, env.To, b, true)
+	switch {
+	case err != nil:
+		c.replyError(env, c.failed("signal", err))
+		return true
+	case !delivered:
 		c.replyError(env, newError(CodePeerBusy, "the recipient is not keeping up; try again"))
 		return true
 	}
 	s.m.relayed.Add(1)
 	s.m.relayedBytes.Add(uint64(len(env.Payload)))
 	return true
-}
-
-// sharesRoom reports whether c and t are in one room. Call it with s.mu held.
-func (c *conn) sharesRoom(t *conn) bool {
-	for _, r := range c.rooms {
-		if slices.Contains(r.members, t) {
-			return true
-		}
-	}
-	return false
 }
 
 // jsonMarshal is json.Marshal without HTML escaping (payloads are relayed

@@ -52,15 +52,6 @@ func (b *bucket) full(now time.Time, l Limit) bool {
 	return b.tokens >= float64(l.Burst)
 }
 
-// ipState is what the server keeps per client address.
-type ipState struct {
-	conns    int // open connections
-	connect  bucket
-	pair     bucket // create, join
-	presence bucket // announce, find
-	message  bucket // every message
-}
-
 // clientIP returns the keys limits are counted under for the client of r:
 // its address (an IPv4 address, or the /64 of an IPv6 address: one
 // subscriber usually has a whole /64, so counting single addresses would not

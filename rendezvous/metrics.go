@@ -30,6 +30,7 @@ type metrics struct {
 	idle         atomic.Uint64 // connections closed for silence
 	slow         atomic.Uint64 // connections closed for not reading
 	abusive      atomic.Uint64 // connections closed after MaxStrikes
+	storeErrors  atomic.Uint64 // requests refused because the store failed
 	errors       map[string]*atomic.Uint64
 }
 
@@ -87,6 +88,14 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	value("closed_total", `{reason="idle"}`, s.m.idle.Load())
 	value("closed_total", `{reason="slow"}`, s.m.slow.Load())
 	value("closed_total", `{reason="abuse"}`, s.m.abusive.Load())
+	counter("store_failures_total", "Requests refused or left undone because the store (Redis) failed.", s.m.storeErrors.Load())
+	if rt, ok := s.store.(roundTripper); ok {
+		n, sum, errs := rt.roundTrips()
+		metric("store_round_trip_seconds", "summary", "Round trips to the store (Redis), successful or not.")
+		fmt.Fprintf(&b, "peerdrop_rendezvous_store_round_trip_seconds_sum %g\n", sum.Seconds())
+		value("store_round_trip_seconds_count", "", n)
+		counter("store_errors_total", "Round trips to the store (Redis) that failed.", errs)
+	}
 	metric("errors_total", "counter", "Error messages sent to clients, by code.")
 	for _, c := range errorCodes {
 		value("errors_total", `{code="`+c+`"}`, s.m.errors[c].Load())

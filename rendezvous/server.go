@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -33,47 +34,21 @@ type Server struct {
 	hardCtx    context.Context
 	hardCancel context.CancelFunc
 
-	mu        sync.Mutex
-	closing   bool
-	conns     map[string]*conn    // by client id
-	codes     map[string]*code    // canonical code -> live room or tombstone
-	presence  map[string]*conn    // announced device id -> its connection
-	pins      map[string]*pin     // device id -> the key it first announced
-	ips       map[string]*ipState // rate limits per client address
-	prefixes  map[string]int      // open connections per network, none at 0
-	rooms     int                 // code rooms with members
-	links     int                 // presence links (find)
-	openCodes int
-	lastSweep time.Time
+	// store holds the rooms, presence, pins and rate limits (shared with
+	// other instances when it is Redis).
+	store Store
+
+	mu       sync.Mutex
+	closing  bool
+	conns    map[string]*conn // by client id
+	ips      map[string]int   // open connections per client address
+	prefixes map[string]int   // open connections per network, none at 0
 
 	wg        sync.WaitGroup // every connection's goroutines
 	closeOnce sync.Once
 	closeErr  error
 
 	m metrics
-}
-
-// code is an issued pairing code. Once dead (closed, creator gone, expired)
-// room is nil, and the entry stays as a tombstone until the code's expiry so
-// that the code is never issued again in its lifetime.
-type code struct {
-	room    *room
-	expires time.Time
-}
-
-// room is a set of connections allowed to signal each other: a code room, or
-// a two-member presence link made by find (code "").
-type room struct {
-	code    string
-	creator *conn
-	members []*conn
-	open    bool // the code still admits joins
-	expires time.Time
-}
-
-type pin struct {
-	key      string // PKIX DER
-	lastSeen time.Time
 }
 
 // New returns a server; it starts no goroutine.
@@ -85,16 +60,20 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		rand:     rand.Reader,
+		store:    cfg.Store,
 		conns:    make(map[string]*conn),
-		codes:    make(map[string]*code),
-		presence: make(map[string]*conn),
-		pins:     make(map[string]*pin),
-		ips:      make(map[string]*ipState),
+		ips:      make(map[string]int),
 		prefixes: make(map[string]int),
+	}
+	if s.store == nil {
+		s.store = NewMemoryStore()
 	}
 	s.newCode = func() (string, error) { return newCode(s.rand) }
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.m.init()
+	if err := s.store.start(s.deliverLocal, &s.cfg); err != nil {
+		return nil, fmt.Errorf("rendezvous store: %w", err)
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /ws", s.handleWS)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
@@ -159,17 +138,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
+		s.hardCancel()
+		for _, c := range conns {
+			_ = c.ws.CloseNow()
+		}
+		<-done
+		err = ctx.Err()
 	}
-	s.hardCancel()
-	for _, c := range conns {
-		_ = c.ws.CloseNow()
+	if cerr := s.store.close(); err == nil {
+		err = cerr
 	}
-	<-done
-	return ctx.Err()
+	return err
 }
 
 // Close shuts down with a 10 s grace period. It is idempotent.
@@ -183,8 +166,9 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// handleHealth says "ok" until shutdown begins, then 503 so that a load
-// balancer stops sending clients here.
+// handleHealth says "ok" while the server takes new clients, and 503 (so
+// that a load balancer sends them elsewhere) once shutdown begins or while
+// its store is unreachable.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	closing := s.closing
@@ -193,15 +177,18 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if err := s.store.ready(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, "ok\n")
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	ip, prefix := clientIP(r, s.cfg.ClientIPHeader, s.cfg.PrefixBits4, s.cfg.PrefixBits6)
-	now := s.cfg.Now()
-	st, status := s.admit(ip, prefix, now)
-	if st == nil {
+	status := s.admit(r.Context(), ip, prefix)
+	if status != 0 {
 		if status == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
@@ -219,7 +206,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		s:          s,
 		ip:         ip,
-		ipst:       st,
 		prefix:     prefix,
 		writerDone: make(chan struct{}),
 	}
@@ -274,39 +260,55 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	go c.serve()
 }
 
-// admit counts a new connection against the limits. On success it has
-// added one to s.wg for the handler.
-func (s *Server) admit(ip, prefix string, now time.Time) (*ipState, int) {
+// admit counts a new connection against the limits. On success (0) it has
+// added one to s.wg for the handler; otherwise it returns the HTTP status
+// of the refusal.
+func (s *Server) admit(ctx context.Context, ip, prefix string) int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return nil, http.StatusServiceUnavailable
-	}
-	if len(s.conns) >= s.cfg.MaxConns {
+	switch {
+	case s.closing:
+		s.mu.Unlock()
+		return http.StatusServiceUnavailable
+	case len(s.conns) >= s.cfg.MaxConns || (s.ips[ip] == 0 && len(s.ips) >= s.cfg.MaxIPs):
+		s.mu.Unlock()
 		s.m.refused.Add(1)
-		return nil, http.StatusServiceUnavailable
-	}
-	s.maybeSweep(now)
-	st := s.ips[ip]
-	if st == nil {
-		if len(s.ips) >= s.cfg.MaxIPs {
-			s.m.refused.Add(1)
-			return nil, http.StatusServiceUnavailable
-		}
-		st = &ipState{}
-		s.ips[ip] = st
-	}
-	// The network's count is checked first: its refusals spend no token of
-	// the address.
-	if s.prefixes[prefix] >= s.cfg.MaxConnsPerPrefix || st.conns >= s.cfg.MaxConnsPerIP ||
-		!st.connect.allow(now, s.cfg.ConnectRate) {
+		return http.StatusServiceUnavailable
+	case s.prefixes[prefix] >= s.cfg.MaxConnsPerPrefix || s.ips[ip] >= s.cfg.MaxConnsPerIP:
+		// The counts are checked first: their refusals spend no token of
+		// the address.
+		s.mu.Unlock()
 		s.m.limited[limitConnect].Add(1)
-		return nil, http.StatusTooManyRequests
+		return http.StatusTooManyRequests
 	}
-	st.conns++
+	s.ips[ip]++
 	s.prefixes[prefix]++
 	s.wg.Add(1)
-	return st, 0
+	s.mu.Unlock()
+	ok, err := s.store.allow(ctx, limitConnect, ip, s.cfg.Now(), s.cfg.ConnectRate)
+	if err == nil && ok {
+		return 0
+	}
+	s.mu.Lock()
+	s.releaseLocked(ip, prefix)
+	s.mu.Unlock()
+	s.wg.Done()
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		s.m.refused.Add(1)
+		return http.StatusServiceUnavailable
+	case err != nil:
+		s.storeFailed("admit", err)
+		return http.StatusServiceUnavailable
+	}
+	s.m.limited[limitConnect].Add(1)
+	return http.StatusTooManyRequests
+}
+
+// storeFailed logs a failure of the store (Redis unreachable, ...).
+func (s *Server) storeFailed(op string, err error) {
+	s.m.storeErrors.Add(1)
+	s.log.Warn("rendezvous: store failed", slog.String("op", op), slog.Any("err", err))
 }
 
 // register gives c its id and nonce and makes it reachable.
@@ -321,12 +323,14 @@ func (s *Server) register(c *conn) error {
 	if s.closing {
 		return errors.New("closing")
 	}
+	// The store's prefix tells other instances where the client is.
+	prefix := s.store.idPrefix()
 	for {
 		var id [8]byte
 		if _, err := io.ReadFull(s.rand, id[:]); err != nil {
 			return err
 		}
-		c.id = hex.EncodeToString(id[:])
+		c.id = prefix + hex.EncodeToString(id[:])[len(prefix):]
 		if s.conns[c.id] == nil {
 			break
 		}
@@ -339,64 +343,81 @@ func (s *Server) register(c *conn) error {
 // release gives back what admit took, for a connection never registered.
 func (s *Server) release(c *conn) {
 	s.mu.Lock()
-	s.releaseLocked(c)
+	s.releaseLocked(c.ip, c.prefix)
 	s.mu.Unlock()
 }
 
-// releaseLocked gives back c's share of its address's and network's counts.
-func (s *Server) releaseLocked(c *conn) {
-	c.ipst.conns--
-	if s.prefixes[c.prefix]--; s.prefixes[c.prefix] <= 0 {
-		delete(s.prefixes, c.prefix)
+// releaseLocked gives back a connection's share of its address's and
+// network's counts.
+func (s *Server) releaseLocked(ip, prefix string) {
+	if s.ips[ip]--; s.ips[ip] <= 0 {
+		delete(s.ips, ip)
+	}
+	if s.prefixes[prefix]--; s.prefixes[prefix] <= 0 {
+		delete(s.prefixes, prefix)
 	}
 }
 
-// unregister removes c from every room and table, telling the others.
+// unregister takes c out of every room and table, telling the others.
 func (s *Server) unregister(c *conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(c.rooms) > 0 {
-		s.leaveLocked(c, c.rooms[len(c.rooms)-1])
-	}
-	if c.announced != "" && s.presence[c.announced] == c {
-		delete(s.presence, c.announced)
-	}
 	delete(s.conns, c.id)
-	s.releaseLocked(c)
-}
-
-// maybeSweep forgets expired codes, old pins and idle addresses, at most
-// every 10 s (so the work is bounded and needs no goroutine).
-func (s *Server) maybeSweep(now time.Time) {
-	if el := now.Sub(s.lastSweep); el >= 0 && el < 10*time.Second {
+	s.releaseLocked(c.ip, c.prefix)
+	s.mu.Unlock()
+	if !c.helloed.Load() {
+		return // in no room
+	}
+	// The store may be failing: its own retries are bounded by this.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	left, err := s.store.drop(ctx, c.id, c.announced)
+	if err != nil {
+		s.storeFailed("drop", err)
 		return
 	}
-	s.sweep(now)
+	for _, d := range left {
+		s.tellAll(ctx, d.others, &Envelope{Type: TypePeerLeft, Code: showCode(d.code), Peer: &Peer{ClientID: c.id}})
+	}
 }
 
-func (s *Server) sweep(now time.Time) {
-	s.lastSweep = now
-	for k, e := range s.codes {
-		if now.Before(e.expires) {
-			continue
-		}
-		if e.room != nil {
-			e.room.open = false
-			s.openCodes--
-		}
-		delete(s.codes, k)
+// deliverLocal queues msg for the connection of id on this instance.
+func (s *Server) deliverLocal(id string, msg []byte, signal bool) bool {
+	s.mu.Lock()
+	c := s.conns[id]
+	s.mu.Unlock()
+	if c == nil {
+		return false
 	}
-	for k, p := range s.pins {
-		if s.presence[k] == nil && now.Sub(p.lastSeen) > s.cfg.PinTTL {
-			delete(s.pins, k)
+	if signal {
+		return c.enqueue(msg)
+	}
+	c.sendRaw(msg)
+	return true
+}
+
+// tellAll sends a server message to each client in ids, wherever it is.
+func (s *Server) tellAll(ctx context.Context, ids []string, e *Envelope) {
+	if len(ids) == 0 {
+		return
+	}
+	b, err := jsonMarshal(e)
+	if err != nil {
+		s.log.Error("rendezvous: encode", slog.String("type", e.Type), slog.Any("err", err))
+		return
+	}
+	for _, id := range ids {
+		if _, err := s.store.deliver(ctx, id, b, false); err != nil {
+			s.storeFailed("deliver", err)
 		}
 	}
-	for k, st := range s.ips {
-		if st.conns == 0 && st.connect.full(now, s.cfg.ConnectRate) && st.pair.full(now, s.cfg.PairRate) &&
-			st.presence.full(now, s.cfg.PresenceRate) && st.message.full(now, s.cfg.MessageRate) {
-			delete(s.ips, k)
-		}
+}
+
+// showCode is a room's code as clients see it ("" for a presence link).
+func showCode(k string) string {
+	if k == "" {
+		return ""
 	}
+	return FormatCode(k)
 }
 
 // Stats is a snapshot of the server's state, as /metrics shows it.
@@ -404,9 +425,17 @@ type Stats struct {
 	Conns, Rooms, Links, OpenCodes, Announced int
 }
 
-// Stats returns the current counts.
+// Stats returns the current counts: the connections of this instance, the
+// rest of the store (all instances', with Redis). Those it cannot read are 0.
 func (s *Server) Stats() Stats {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := s.store.stats(ctx, s.cfg.Now())
+	if err != nil {
+		s.storeFailed("stats", err)
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return Stats{Conns: len(s.conns), Rooms: s.rooms, Links: s.links, OpenCodes: s.openCodes, Announced: len(s.presence)}
+	st.Conns = len(s.conns)
+	s.mu.Unlock()
+	return st
 }
