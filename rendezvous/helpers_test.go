@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/internal/redistest"
 	"github.com/thepeerdrop/peerdrop/internal/testkit"
 )
 
@@ -44,7 +45,7 @@ type harness struct {
 func newHarness(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
 	clock := testkit.NewClock()
-	cfg := Config{Now: clock.Now, ClientIPHeader: "X-Forwarded-For"}
+	cfg := Config{Now: clock.Now, ClientIPHeader: "X-Forwarded-For", Store: testStore(t)}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -59,6 +60,25 @@ func newHarness(t testing.TB, mod func(*Config)) *harness {
 		ts.Close()
 	})
 	return h
+}
+
+// storeEnv names the store every harness uses: "redis" runs the whole
+// suite on a private Redis per test (make test runs it both ways).
+const storeEnv = "PEERDROP_TEST_STORE"
+
+// testStore is the store of a new harness: nil (the memory store) unless
+// storeEnv asks for Redis.
+func testStore(t testing.TB) Store {
+	if os.Getenv(storeEnv) != "redis" {
+		return nil
+	}
+	return newRedisStore(t, redistest.Start(t).URL(), "")
+}
+
+func newRedisStore(t testing.TB, url, prefix string) Store {
+	st, err := NewRedisStore(RedisOptions{URL: url, Prefix: prefix})
+	require.NoError(t, err)
+	return st
 }
 
 var devices atomic.Int64

@@ -91,10 +91,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	counter("store_failures_total", "Requests refused or left undone because the store (Redis) failed.", s.m.storeErrors.Load())
 	if rt, ok := s.store.(roundTripper); ok {
 		n, sum, errs := rt.roundTrips()
-		metric("store_round_trip_seconds", "summary", "Round trips to the store (Redis), successful or not.")
-		fmt.Fprintf(&b, "peerdrop_rendezvous_store_round_trip_seconds_sum %g\n", sum.Seconds())
-		value("store_round_trip_seconds_count", "", n)
-		counter("store_errors_total", "Round trips to the store (Redis) that failed.", errs)
+		counter("store_round_trips_total", "Round trips to the store (Redis), successful or not.", n)
+		counter("store_round_trip_microseconds_total", "Time spent in round trips to the store (Redis): divided by store_round_trips_total, the mean round trip.", uint64(sum.Microseconds()))
+		counter("store_errors_total", "Round trips to the store (Redis) that failed to reach it.", errs)
 	}
 	metric("errors_total", "counter", "Error messages sent to clients, by code.")
 	for _, c := range errorCodes {

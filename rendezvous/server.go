@@ -71,7 +71,7 @@ func New(cfg Config) (*Server, error) {
 	s.newCode = func() (string, error) { return newCode(s.rand) }
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.m.init()
-	if err := s.store.start(s.deliverLocal, &s.cfg); err != nil {
+	if err := s.store.start(s.deliverLocal, s.tellLeft, &s.cfg); err != nil {
 		return nil, fmt.Errorf("rendezvous store: %w", err)
 	}
 	s.mux = http.NewServeMux()
@@ -375,8 +375,13 @@ func (s *Server) unregister(c *conn) {
 		s.storeFailed("drop", err)
 		return
 	}
+	s.tellLeft(ctx, c.id, left)
+}
+
+// tellLeft tells the members of the rooms client id left.
+func (s *Server) tellLeft(ctx context.Context, id string, left []departure) {
 	for _, d := range left {
-		s.tellAll(ctx, d.others, &Envelope{Type: TypePeerLeft, Code: showCode(d.code), Peer: &Peer{ClientID: c.id}})
+		s.tellAll(ctx, d.others, &Envelope{Type: TypePeerLeft, Code: showCode(d.code), Peer: &Peer{ClientID: id}})
 	}
 }
 

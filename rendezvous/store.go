@@ -22,9 +22,10 @@ import (
 // too many rooms, ...); any other error means the store failed, and the
 // request is refused with "try again".
 type Store interface {
-	// start hands the store the server's local delivery and config; the
-	// store's goroutines (if any) run until close.
-	start(local localDelivery, cfg *Config) error
+	// start hands the store the server's local delivery, what to do with
+	// the rooms a client of a dead instance left (tell the others), and
+	// the config; the store's goroutines (if any) run until close.
+	start(local localDelivery, gone func(ctx context.Context, id string, left []departure), cfg *Config) error
 	// idPrefix starts every client id this instance gives out, so that a
 	// message for it finds this instance ("" for a single process).
 	idPrefix() string
@@ -148,7 +149,7 @@ func NewMemoryStore() Store {
 	}
 }
 
-func (m *memStore) start(local localDelivery, cfg *Config) error {
+func (m *memStore) start(local localDelivery, _ func(context.Context, string, []departure), cfg *Config) error {
 	m.local, m.cfg = local, cfg
 	return nil
 }
