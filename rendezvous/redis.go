@@ -93,6 +93,7 @@ func NewRedisStore(o RedisOptions) (Store, error) {
 	if o.Prefix == "" {
 		o.Prefix = "peerdrop:"
 	}
+	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 	opt.MaxRetries = 1
 	var id [3]byte
@@ -144,7 +145,7 @@ func (s *redisStore) keepAlive() {
 	defer s.wg.Done()
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
-	for i := 0; ; i++ {
+	for {
 		select {
 		case <-s.ctx.Done():
 			return
@@ -152,7 +153,7 @@ func (s *redisStore) keepAlive() {
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, heartbeat)
 		s.beat(ctx)
-		if s.err.Load() == nil && i%3 == 0 {
+		if s.err.Load() == nil {
 			s.reap(ctx)
 		}
 		cancel()
@@ -255,6 +256,17 @@ func (s *redisStore) deliver(ctx context.Context, id string, msg []byte, signal 
 	}
 	n, err := s.rdb.Publish(ctx, s.p+"bus:"+id[:prefixLen], kind+id+string(msg)).Result()
 	return n > 0, err
+}
+
+// quiet takes go-redis's own log lines (one per failed dial while Redis is
+// down) to slog at debug level: the store logs the outage once, and
+// /healthz and /metrics tell the rest.
+type quiet struct{}
+
+var quietOnce sync.Once
+
+func (quiet) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // run runs a script with the prefix as its first argument.
