@@ -100,9 +100,10 @@ fmt-check: ## Fail if gofmt would change any file.
 	@files="$$(gofmt -l .)"; \
 	if [ -n "$$files" ]; then echo "gofmt: these files need formatting (run gofmt -w):"; echo "$$files"; exit 1; fi
 
-test-core: ## Unit tests of the core packages, with the race detector.
+test-core: ## Unit tests of the core packages, with the race detector; the rendezvous suite again on a private Redis.
 	@if [ -z "$(strip $(CORE_PKGS))" ]; then echo "test-core: no core packages yet, skipped"; exit 0; fi; \
-	set -x; $(GO) test -race -count=1 -timeout 15m $(CORE_PKGS)
+	set -x; $(GO) test -race -count=1 -timeout 15m $(CORE_PKGS) && \
+	PEERDROP_TEST_STORE=redis $(GO) test -race -count=1 -timeout 10m ./rendezvous/
 
 test-app: ## Widget tests of the desktop app, with -race (Fyne's test driver: no display needed).
 	$(GO) test -race -count=1 ./app

@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -31,6 +33,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 type serveOptions struct {
 	listen, metricsListen, tlsCert, tlsKey string
 	turnListen, realm, secretFile          string
+	redis, redisPasswordFile, clientIPHdr  string
 	publicIP                               net.IP
 	prefix4, prefix6                       int
 	external                               listFlag
@@ -52,12 +55,19 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopTURN()
+	store, err := o.store(os.Getenv)
+	if err != nil {
+		return err
+	}
 	srv, err := rendezvous.New(rendezvous.Config{
 		// The web client at /: a phone anywhere pairs with a code there.
-		Site:        web.ServerSite(),
-		PrefixBits4: o.prefix4,
-		PrefixBits6: o.prefix6,
-		ICEServers:  e.iceServers(iceFor),
+		Site:           web.ServerSite(),
+		PrefixBits4:    o.prefix4,
+		PrefixBits6:    o.prefix6,
+		ICEServers:     e.iceServers(iceFor),
+		Store:          store,
+		ClientIPHeader: o.clientIPHdr,
+		Logger:         slog.Default(),
 	})
 	if err != nil {
 		return err
@@ -94,12 +104,21 @@ func (e *env) serveFlags(args []string) (*serveOptions, error) {
 	fs.IntVar(&o.prefix4, "net4-prefix", 24, "IPv4 addresses sharing this many leading bits are one network for the connection limit per network")
 	fs.IntVar(&o.prefix6, "net6-prefix", 56, "the same for IPv6")
 	fs.Var(&o.external, "external-turn", "a STUN/TURN URL of an external server (coturn with use-auth-secret) to hand out instead of the embedded one; repeatable")
+	fs.StringVar(&o.redis, "redis", "", "share codes, presence, pins and rate limits with other instances through this Redis (redis://HOST:6379/0, or rediss:// for TLS); the password comes from --redis-password-file or $"+redisPasswordEnv+", never the command line")
+	fs.StringVar(&o.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (mode 600)")
+	fs.StringVar(&o.clientIPHdr, "client-ip-header", "", `behind a reverse proxy: the header holding the client's address ("X-Forwarded-For": its last entry), for the per-address limits; set it only when the proxy overwrites that header, or clients choose their own address`)
 	if err := fs.Parse(args); err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
 	switch {
 	case fs.NArg() > 0:
 		return nil, &exitError{code: 2, err: fmt.Errorf("serve takes no arguments, got %q", fs.Arg(0))}
+	case o.redis != "" && !strings.HasPrefix(o.redis, "redis://") && !strings.HasPrefix(o.redis, "rediss://"):
+		return nil, &exitError{code: 2, err: fmt.Errorf("--redis %q: give a redis:// or rediss:// URL", o.redis)}
+	case redisURLHasPassword(o.redis):
+		return nil, &exitError{code: 2, err: errors.New("--redis: the URL holds a password, which every user of this machine can read in the process list; put it in --redis-password-file or $" + redisPasswordEnv)}
+	case o.redisPasswordFile != "" && o.redis == "":
+		return nil, &exitError{code: 2, err: errors.New("--redis-password-file needs --redis")}
 	case o.prefix4 < 1 || o.prefix4 > 32 || o.prefix6 < 1 || o.prefix6 > 128:
 		return nil, &exitError{code: 2, err: errors.New("--net4-prefix takes 1 to 32 bits, --net6-prefix 1 to 128")}
 	case (o.tlsCert == "") != (o.tlsKey == ""):
@@ -244,26 +263,71 @@ func turnSecret(path string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	f, err := os.Open(path)
+	b, err := readSecretFile(path, "the TURN secret")
 	if err != nil {
-		return nil, fmt.Errorf("read the TURN secret: %w", err)
-	}
-	defer f.Close()
-	// Like ssh with a private key: a secret others can read is no secret,
-	// and saying so beats using it.
-	if fi, err := f.Stat(); err != nil {
-		return nil, fmt.Errorf("read the TURN secret: %w", err)
-	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, &exitError{code: 2, err: fmt.Errorf("%s: the TURN secret file can be read by others (mode %04o); make it private with: chmod 600 %s",
-			path, perm, path)}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return nil, fmt.Errorf("read the TURN secret: %w", err)
+		return nil, err
 	}
 	secret := []byte(strings.TrimSpace(string(b)))
 	if len(secret) < 16 {
 		return nil, &exitError{code: 2, err: fmt.Errorf("%s: the TURN secret must be at least 16 characters", path)}
 	}
 	return secret, nil
+}
+
+// readSecretFile reads a file holding a secret (what names it in errors),
+// refusing one that others can read.
+func readSecretFile(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	defer f.Close()
+	// Like ssh with a private key: a secret others can read is no secret,
+	// and saying so beats using it.
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	} else if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, &exitError{code: 2, err: fmt.Errorf("%s: the file of %s can be read by others (mode %04o); make it private with: chmod 600 %s",
+			path, what, perm, path)}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	return b, nil
+}
+
+// redisPasswordEnv holds the Redis password when no file does: never the
+// command line, which every user of the machine can read.
+const redisPasswordEnv = "PEERDROP_REDIS_PASSWORD"
+
+// redisURLHasPassword reports a redis:// URL with a password in it.
+func redisURLHasPassword(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, has := u.User.Password()
+	return has
+}
+
+// store is the rendezvous store of the options: in memory, or the Redis of
+// --redis shared with other instances.
+func (o *serveOptions) store(getenv func(string) string) (rendezvous.Store, error) {
+	if o.redis == "" {
+		return nil, nil
+	}
+	password := getenv(redisPasswordEnv)
+	if o.redisPasswordFile != "" {
+		b, err := readSecretFile(o.redisPasswordFile, "the Redis password")
+		if err != nil {
+			return nil, err
+		}
+		password = strings.TrimSpace(string(b))
+	}
+	st, err := rendezvous.NewRedisStore(rendezvous.RedisOptions{URL: o.redis, Password: password})
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("--redis: %w", err)}
+	}
+	return st, nil
 }

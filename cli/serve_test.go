@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/thepeerdrop/peerdrop/internal/redistest"
 )
 
 // runServe starts `serve` with args and returns its "serving" event; the
@@ -109,4 +111,59 @@ func TestServeTURNSecretFileMode(t *testing.T) {
 	ev := runServe(t, "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--metrics-listen", "",
 		"--turn-secret-file", path)
 	assert.NotEqual(t, "none", ev["turn"], "a private secret file is used")
+}
+
+// --redis takes a redis:// URL without a password; the password comes from
+// a private file or the environment.
+func TestServeRedisFlags(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "redis-password")
+	require.NoError(t, os.WriteFile(pwFile, []byte("secret\n"), 0o644))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--redis", "redis://:hunter2@127.0.0.1:6379/0"}, "process list"},
+		{[]string{"--redis", "http://127.0.0.1:6379"}, "redis:// or rediss://"},
+		{[]string{"--redis-password-file", pwFile}, "needs --redis"},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--redis-password-file", pwFile}, "chmod 600 " + pwFile},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := run(ctx, append([]string{"--config-dir", t.TempDir(), "serve", "--listen", "127.0.0.1:0", "--turn-listen", "off",
+			"--metrics-listen", ""}, tc.args...), strings.NewReader(""), io.Discard, io.Discard)
+		cancel()
+		var ee *exitError
+		if assert.ErrorAs(t, err, &ee, "%v: refused", tc.args) {
+			assert.Equal(t, 2, ee.code)
+			assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
+		}
+	}
+}
+
+// With --redis the server uses Redis, with the password of the
+// environment or of a file: ready with the right one, not with a wrong one.
+func TestServeOnRedis(t *testing.T) {
+	r := redistest.Start(t)
+	_, err := r.Do("CONFIG", "SET", "requirepass", "right password")
+	require.NoError(t, err)
+	pwFile := filepath.Join(t.TempDir(), "redis-password")
+	require.NoError(t, os.WriteFile(pwFile, []byte("right password\n"), 0o600))
+
+	t.Setenv("PEERDROP_REDIS_PASSWORD", "wrong password")
+	wrong := runServe(t, "--listen", "127.0.0.1:0", "--turn-listen", "off", "--metrics-listen", "", "--redis", r.URL())
+	code, body := get(t, "http://"+wrong["address"].(string)+"/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "the wrong password: not ready")
+	assert.Contains(t, body, "redis unreachable")
+
+	ev := runServe(t, "--listen", "127.0.0.1:0", "--turn-listen", "off", "--metrics-listen", "127.0.0.1:0",
+		"--redis", r.URL(), "--redis-password-file", pwFile)
+	code, body = get(t, "http://"+ev["address"].(string)+"/healthz")
+	assert.Equal(t, http.StatusOK, code, body)
+	_, body = get(t, ev["metrics"].(string))
+	assert.Contains(t, body, "peerdrop_rendezvous_store_round_trips_total ")
+	assert.Contains(t, body, "peerdrop_rendezvous_store_errors_total 0\n")
+
+	t.Setenv("PEERDROP_REDIS_PASSWORD", "right password")
+	env := runServe(t, "--listen", "127.0.0.1:0", "--turn-listen", "off", "--metrics-listen", "", "--redis", r.URL())
+	code, _ = get(t, "http://"+env["address"].(string)+"/healthz")
+	assert.Equal(t, http.StatusOK, code, "the password of the environment")
 }

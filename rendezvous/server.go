@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -48,7 +49,8 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	m metrics
+	m           metrics
+	storeLogged atomic.Int64 // unix nanoseconds of the last store failure logged
 }
 
 // New returns a server; it starts no goroutine.
@@ -305,11 +307,21 @@ func (s *Server) admit(ctx context.Context, ip, prefix string) int {
 	return http.StatusTooManyRequests
 }
 
-// storeFailed logs a failure of the store (Redis unreachable, ...).
+// storeFailed counts a failure of the store (Redis unreachable, ...) and
+// logs it, at most once every storeLogEvery (an outage fails every
+// request: the log must not grow with them).
 func (s *Server) storeFailed(op string, err error) {
-	s.m.storeErrors.Add(1)
-	s.log.Warn("rendezvous: store failed", slog.String("op", op), slog.Any("err", err))
+	n := s.m.storeErrors.Add(1)
+	now := time.Now().UnixNano()
+	last := s.storeLogged.Load()
+	if now-last < int64(storeLogEvery) || !s.storeLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("rendezvous: store failed", slog.String("op", op), slog.Any("err", err), slog.Uint64("failures_so_far", n))
 }
+
+// storeLogEvery bounds the log lines of a failing store.
+const storeLogEvery = 10 * time.Second
 
 // register gives c its id and nonce and makes it reachable.
 func (s *Server) register(c *conn) error {
