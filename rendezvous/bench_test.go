@@ -112,6 +112,7 @@ func benchSizes(b *testing.B) []int {
 
 const (
 	benchServerEnv = "RENDEZVOUS_BENCH_SERVER" // child process mode: "relay" or "baseline"
+	benchRedisEnv  = "RENDEZVOUS_BENCH_REDIS"  // the relay child's Redis URL (none: in memory)
 	benchRounds    = 10                        // ping-pongs per pair per iteration
 	dialParallel   = 64
 )
@@ -126,6 +127,14 @@ func raiseFileLimit(b *testing.B, want int) {
 	}
 	if lim.Cur >= uint64(want) {
 		return
+	}
+	if lim.Max < uint64(want) {
+		// Root may raise the hard limit too (up to fs.nr_open).
+		hard := lim
+		hard.Cur, hard.Max = uint64(want), uint64(want)
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &hard) == nil {
+			return
+		}
 	}
 	lim.Cur = min(max(uint64(want), lim.Cur), lim.Max)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < uint64(want) {
@@ -379,9 +388,9 @@ func (s *benchServer) rss() int64 {
 	return 0
 }
 
-func startBenchServer(b *testing.B, mode string) *benchServer {
+func startBenchServer(b *testing.B, mode string, env ...string) *benchServer {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchServerEnv+"="+mode)
+	cmd.Env = append(append(os.Environ(), benchServerEnv+"="+mode), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -419,11 +428,19 @@ func runBenchServer(mode string) int {
 	done := make(chan error, 1)
 	switch mode {
 	case "relay":
-		srv, err := New(Config{
+		cfg := Config{
 			ClientIPHeader: "X-Forwarded-For",
 			// The benchmark measures the relay, not the limits.
 			MessageRate: Limit{Every: time.Microsecond, Burst: 1 << 20},
-		})
+			MaxConns:    1 << 20,
+		}
+		if url := os.Getenv(benchRedisEnv); url != "" {
+			if cfg.Store, err = NewRedisStore(RedisOptions{URL: url}); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+		}
+		srv, err := New(cfg)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -341,19 +341,13 @@ func (c *conn) handleSignal(env *Envelope) bool {
 		c.replyError(env, newError(CodeUnknownPeer, ""))
 		return true
 	}
-	shared, err := s.store.shares(c.ctx, c.id, env.To)
-	if err != nil {
-		c.replyError(env, c.failed("signal", err))
-		return true
-	}
-	if !shared {
-		c.replyError(env, newError(CodeUnknownPeer, ""))
-		return true
-	}
-	delivered, err := s.store.deliver(c.ctx, env.To, b, true)
+	shared, delivered, err := s.store.relay(c.ctx, c.id, env.To, b)
 	switch {
 	case err != nil:
 		c.replyError(env, c.failed("signal", err))
+		return true
+	case !shared:
+		c.replyError(env, newError(CodeUnknownPeer, ""))
 		return true
 	case !delivered:
 		c.replyError(env, newError(CodePeerBusy, "the recipient is not keeping up; try again"))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // RedisOptions say where the shared state of a deployment lives.
@@ -96,6 +97,9 @@ func NewRedisStore(o RedisOptions) (Store, error) {
 	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 	opt.MaxRetries = 1
+	// Maintenance notifications are Redis Enterprise's; their goroutines
+	// would outlive Close.
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	var id [3]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
@@ -400,9 +404,26 @@ func (s *redisStore) find(ctx context.Context, deviceID, id string) (*Peer, bool
 	return decodePeer(r[2].(string), r[3].(string)), r[1] == "1", nil
 }
 
-func (s *redisStore) shares(ctx context.Context, a, b string) (bool, error) {
-	n, err := s.rdb.SInterCard(ctx, 1, s.p+"cr:"+a, s.p+"cr:"+b).Result()
-	return n > 0, err
+// relay checks the room and publishes in one round trip; a recipient on
+// this instance gets the signal without Redis carrying it.
+func (s *redisStore) relay(ctx context.Context, from, to string, msg []byte) (shared, delivered bool, err error) {
+	here := to[:prefixLen] == s.inst
+	payload := ""
+	if !here {
+		payload = "s" + to + string(msg)
+	}
+	v, err := s.run(ctx, relayScript, from, to, payload, prefixLen)
+	if err != nil {
+		return false, false, err
+	}
+	switch n := v.(int64); {
+	case n < 0:
+		return false, false, nil
+	case here:
+		return true, s.local(to, msg, true), nil
+	default:
+		return true, n > 0, nil
+	}
 }
 
 func (s *redisStore) drop(ctx context.Context, id, _ string) ([]departure, error) {
@@ -657,6 +678,12 @@ redis.call('SADD', P .. 'cr:' .. id, room)
 redis.call('SADD', P .. 'cr:' .. t, room)
 redis.call('SADD', P .. 'links', room)
 return {'ok', '1', t, peer}
+`)
+	relayScript = redis.NewScript(lib + `
+local from, to, payload, pl = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+if redis.call('SINTERCARD', 2, P .. 'cr:' .. from, P .. 'cr:' .. to, 'LIMIT', 1) == 0 then return -1 end
+if payload == '' then return 0 end
+return redis.call('PUBLISH', P .. 'bus:' .. string.sub(to, 1, pl), payload)
 `)
 	dropScript = redis.NewScript(lib + `
 local id, pl = ARGV[2], tonumber(ARGV[3])

@@ -55,8 +55,9 @@ type Store interface {
 	// find links id with the connection of deviceID and returns it;
 	// linked is false when they were linked already.
 	find(ctx context.Context, deviceID, id string) (p *Peer, linked bool, err error)
-	// shares reports whether a and b are in one room.
-	shares(ctx context.Context, a, b string) (bool, error)
+	// relay hands a signal from client from to client to when they share
+	// a room (shared); delivered as deliver says.
+	relay(ctx context.Context, from, to string, msg []byte) (shared, delivered bool, err error)
 	// drop takes id out of every room and out of presence (when deviceID
 	// still names it), and returns whom to tell of each room left.
 	drop(ctx context.Context, id, deviceID string) ([]departure, error)
@@ -388,17 +389,21 @@ func (m *memStore) find(_ context.Context, deviceID, id string) (*Peer, bool, er
 	return m.peer(t), true, nil
 }
 
-func (m *memStore) shares(_ context.Context, a, b string) (bool, error) {
+func (m *memStore) relay(_ context.Context, from, to string, msg []byte) (shared, delivered bool, err error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if c := m.clients[a]; c != nil {
+	if c := m.clients[from]; c != nil {
 		for _, r := range c.rooms {
-			if slices.Contains(r.members, b) {
-				return true, nil
+			if slices.Contains(r.members, to) {
+				shared = true
+				break
 			}
 		}
 	}
-	return false, nil
+	m.mu.Unlock()
+	if !shared {
+		return false, false, nil
+	}
+	return true, m.local(to, msg, true), nil
 }
 
 func (m *memStore) drop(_ context.Context, id, deviceID string) ([]departure, error) {
