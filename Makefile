@@ -25,7 +25,7 @@ BIN := bin
 # and a way to close or raise windows under Xvfb; x11-utils' xprop reads a
 # window's minimum size; redis-server is started privately by tests
 # (internal/redistest, on a free loopback port; never the system service).
-SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium firefox-esr dbus dbus-x11 dunst xdotool x11-utils redis-server
+SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium firefox-esr dbus dbus-x11 dunst xdotool x11-utils redis-server nginx
 # `make run` needs only what builds the app (a target-specific value, which
 # its prerequisites see too).
 RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc
@@ -58,7 +58,7 @@ help: ## List the targets.
 
 deps: sys-deps go-deps ## Install missing system packages and download Go modules.
 
-sys-deps: ## Install the missing Debian packages in SYS_PKGS (apt-get only when one is missing).
+sys-deps: ## Install the missing Debian packages in SYS_PKGS (apt-get only when one is missing; no service they bring is started: the tests run private redis-server and nginx).
 	@if ! command -v dpkg >/dev/null 2>&1; then \
 		echo "deps: no dpkg here (not Debian?); install by hand: $(SYS_PKGS)"; exit 0; \
 	fi; \
@@ -73,8 +73,16 @@ sys-deps: ## Install the missing Debian packages in SYS_PKGS (apt-get only when 
 		exit 1; \
 	fi; \
 	echo "deps: installing missing packages:$$missing"; \
+	policy=""; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then \
+		printf '#!/bin/sh\n# make deps: no service starts while packages install\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null && \
+		$$sudo chmod 755 /usr/sbin/policy-rc.d && policy=1; \
+	fi; \
 	$$sudo apt-get update && \
-	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	rc=$$?; \
+	if [ -n "$$policy" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
+	exit $$rc
 
 go-deps: ## Download the Go modules in go.mod.
 	$(GO) mod download
