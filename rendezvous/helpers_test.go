@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(benchServerEnv); mode != "" {
 		os.Exit(runBenchServer(mode)) // a BenchmarkRelay child
 	}
+	if spec := os.Getenv(benchCrowdEnv); spec != "" {
+		os.Exit(runCrowd(spec)) // a BenchmarkScaleOut child
+	}
 	goleak.VerifyTestMain(m)
 }
 
