@@ -131,11 +131,12 @@ fuzz: ## Run each fuzz target in FUZZ_TARGETS for FUZZTIME.
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-bench: ## Handshake time (./peer), the transfer benchmarks in ./bench once each (the 1 Gbit namespace link table against TCP, TLS, bare pion and croc needs root; PEERDROP_BENCH_BASELINE=old-binary adds a before row), 2000 rendezvous clients (relay latency, memory per idle connection), the web page's throughput.
+bench: ## Handshake time (./peer), the transfer benchmarks in ./bench once each (the 1 Gbit namespace link table against TCP, TLS, bare pion and croc needs root; PEERDROP_BENCH_BASELINE=old-binary adds a before row), 2000 rendezvous clients (relay latency, memory per idle connection), 20,000 over two instances on Redis beside one in memory (signal delivery p50/p99, memory per connection), the web page's throughput.
 	@if ! ls bench/*_test.go >/dev/null 2>&1; then echo "bench: no benchmarks yet, skipped"; exit 0; fi; \
 	set -x; $(GO) test -run '^$$' -bench Connect -benchtime 20x ./peer/ && \
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 45m ./bench/ && \
 	RENDEZVOUS_BENCH_CLIENTS=2000 $(GO) test -run '^$$' -bench 'Relay|Idle' -benchtime 1x -timeout 10m ./rendezvous/ && \
+	RENDEZVOUS_BENCH_CLIENTS=20000 $(GO) test -run '^$$' -bench ScaleOut -benchtime 1x -timeout 20m ./rendezvous/ && \
 	PEERDROP_BENCH_WEB=1 $(GO) test -v -run '^TestWebThroughput$$' -count=1 -timeout 20m ./e2e/
 
 lint: vet fmt-check ## go vet and gofmt check.

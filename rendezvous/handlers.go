@@ -14,8 +14,13 @@ import (
 )
 
 // readLoop reads and handles messages until the connection ends or breaks
-// a rule too often.
+// a rule too often. Each message is handled on a goroutine of its own,
+// one at a time: the reader, which an idle connection keeps blocked in
+// Read, then keeps the small stack reading needs, not the one that JSON,
+// signatures and the store grow (a stack shrinks only to the size it
+// still uses).
 func (c *conn) readLoop() {
+	handled := make(chan bool, 1)
 	for {
 		typ, data, err := c.ws.Read(c.s.hardCtx)
 		if err != nil {
@@ -27,7 +32,8 @@ func (c *conn) readLoop() {
 			c.kill(websocket.StatusUnsupportedData, "text messages only")
 			return
 		}
-		if !c.handle(data) {
+		go func() { handled <- c.handle(data) }()
+		if !<-handled {
 			return
 		}
 	}

@@ -1,6 +1,8 @@
 package rendezvous
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -213,7 +215,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.ctx, c.cancel = context.WithCancel(s.hardCtx)
 	c.touch()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: s.cfg.OriginPatterns,
 		OnPongReceived: func(context.Context, []byte) { c.touch() },
@@ -260,6 +262,33 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c.timerMu.Unlock()
 	handed = true
 	go c.serve()
+}
+
+// connBuffer is the size of a connection's read and write buffers.
+const connBuffer = 512
+
+// smallBuffers hands the WebSocket library small buffers for the hijacked
+// connection: the 4 KiB reader and 4 KiB writer net/http gives it were a
+// third of what an idle connection holds. Frames larger than the buffers
+// are read and written past them, in place.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the connection cannot be taken over (no http.Hijacker)")
+	}
+	c, brw, err := h.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// What the client sent right behind the handshake is read first.
+	var r io.Reader = c
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), c)
+	}
+	return c, bufio.NewReadWriter(bufio.NewReaderSize(r, connBuffer), bufio.NewWriterSize(c, connBuffer)), nil
 }
 
 // admit counts a new connection against the limits. On success (0) it has
