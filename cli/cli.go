@@ -52,6 +52,7 @@ Commands:
   serve [--listen :8080] [--tls-cert F --tls-key F] [--turn-listen :3478] [--public-ip IP]
         [--realm NAME] [--turn-secret-file F] [--external-turn URL...]
         [--metrics-listen 127.0.0.1:9090] [--net4-prefix 24] [--net6-prefix 56]
+        [--redis URL [--redis-password-file F]] [--client-ip-header NAME]
                             run the rendezvous server for devices on different networks:
                             WebSocket signaling, STUN/TURN, and the web client at /
 
