@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,32 +109,7 @@ func benchScale(b *testing.B, n, instances int, cross bool, active int) {
 		mem += m - mem0[i]
 	}
 
-	lat := make([][]time.Duration, active)
-	b.ResetTimer()
-	for range b.N {
-		err := parallel(active, active, func(p int) error {
-			x, y := ends[2*p], ends[2*p+1]
-			for range 5 * benchRounds {
-				for _, dir := range [2][2]benchEnd{{x, y}, {y, x}} {
-					if err := dir[0].send(time.Now().UnixNano()); err != nil {
-						return err
-					}
-					t, err := dir[1].recv()
-					if err != nil {
-						return err
-					}
-					lat[p] = append(lat[p], time.Duration(time.Now().UnixNano()-t))
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	all := slices.Concat(lat...)
-	slices.Sort(all)
+	all := pingPong(b, ends, active, active, 5*benchRounds)
 	pct := func(q float64) float64 { return float64(all[int(q*float64(len(all)-1))]) / 1e6 }
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")

@@ -182,12 +182,28 @@ func benchRelay(b *testing.B, n int, mode string) {
 	if v, err := strconv.Atoi(os.Getenv("RENDEZVOUS_BENCH_ACTIVE")); err == nil && v > 0 {
 		active = min(v, pairs)
 	}
+	all := pingPong(b, ends, pairs, active, benchRounds)
+	pct := func(q float64) float64 { return float64(all[int(q*float64(len(all)-1))]) / 1e3 }
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "msgs/s")
+	if rssAfter := srv.rss(); rssAfter > 0 {
+		b.ReportMetric(float64(rssAfter)/(1<<20), "server-RSS-MiB")
+		b.ReportMetric(float64(rssAfter-rssBefore)/float64(n)/1024, "server-KiB/conn")
+	}
+	b.Logf("%s: %d clients connected and paired in %v", mode, n, setup.Round(time.Millisecond))
+}
+
+// pingPong times b.N rounds of ping-pongs between the ends of each pair
+// (ends 2p and 2p+1), active pairs at a time, and returns every one-way
+// latency, sorted.
+func pingPong(b *testing.B, ends []benchEnd, pairs, active, rounds int) []time.Duration {
 	lat := make([][]time.Duration, pairs)
 	b.ResetTimer()
 	for range b.N {
 		err := parallel(pairs, active, func(p int) error {
 			x, y := ends[2*p], ends[2*p+1]
-			for range benchRounds {
+			for range rounds {
 				for _, dir := range [2][2]benchEnd{{x, y}, {y, x}} {
 					if err := dir[0].send(time.Now().UnixNano()); err != nil {
 						return err
@@ -208,15 +224,7 @@ func benchRelay(b *testing.B, n int, mode string) {
 	b.StopTimer()
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	pct := func(q float64) float64 { return float64(all[int(q*float64(len(all)-1))]) / 1e3 }
-	b.ReportMetric(pct(0.50), "p50-µs")
-	b.ReportMetric(pct(0.99), "p99-µs")
-	b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "msgs/s")
-	if rssAfter := srv.rss(); rssAfter > 0 {
-		b.ReportMetric(float64(rssAfter)/(1<<20), "server-RSS-MiB")
-		b.ReportMetric(float64(rssAfter-rssBefore)/float64(n)/1024, "server-KiB/conn")
-	}
-	b.Logf("%s: %d clients connected and paired in %v", mode, n, setup.Round(time.Millisecond))
+	return all
 }
 
 // parallel runs f(0..n-1) with at most limit at once; first error wins.
