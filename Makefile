@@ -24,7 +24,10 @@ BIN := bin
 # app's end-to-end tests a session bus, a notification server with actions
 # and a way to close or raise windows under Xvfb; x11-utils' xprop reads a
 # window's minimum size; redis-server is started privately by tests
-# (internal/redistest, on a free loopback port; never the system service).
+# (internal/redistest, on a free loopback port; never the system service);
+# so is nginx, in front of serve instances (e2e/deploy_test.go runs
+# deploy/nginx/peerdrop.conf). sys-deps keeps the services of the packages
+# it installs from starting (a policy-rc.d while apt-get runs).
 SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chromium firefox-esr dbus dbus-x11 dunst xdotool x11-utils redis-server nginx
 # `make run` needs only what builds the app (a target-specific value, which
 # its prerequisites see too).
