@@ -52,7 +52,7 @@ Commands:
   serve [--listen :8080] [--tls-cert F --tls-key F] [--turn-listen :3478] [--public-ip IP]
         [--realm NAME] [--turn-secret-file F] [--external-turn URL...]
         [--metrics-listen 127.0.0.1:9090] [--net4-prefix 24] [--net6-prefix 56]
-        [--redis URL [--redis-password-file F]] [--client-ip-header NAME]
+        [--redis URL [--redis-password-file F]] [--client-ip-header NAME] [--max-connections 10000]
                             run the rendezvous server for devices on different networks:
                             WebSocket signaling, STUN/TURN, and the web client at /
 
@@ -80,7 +80,6 @@ type env struct {
 // Run executes the command line args (without the program name) and returns
 // the process exit status.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, args, stdin, stdout, stderr)
@@ -157,6 +156,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, out: newOutput(stdout, stderr, *jsonOut), eng: eng}
 	eng.OnEvent = e.report
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	if cmd != "serve" {
+		// serve keeps Go's defaults: its heap is its connections (16 KiB
+		// each), which a 48 MiB limit would make the collector chase.
+		tuneGC()
+	}
 	switch cmd {
 	case "receive":
 		return e.receive(ctx, rest)

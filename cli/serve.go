@@ -35,7 +35,7 @@ type serveOptions struct {
 	turnListen, realm, secretFile          string
 	redis, redisPasswordFile, clientIPHdr  string
 	publicIP                               net.IP
-	prefix4, prefix6                       int
+	prefix4, prefix6, maxConns             int
 	external                               listFlag
 }
 
@@ -67,6 +67,7 @@ func (e *env) serve(ctx context.Context, args []string) error {
 		ICEServers:     e.iceServers(iceFor),
 		Store:          store,
 		ClientIPHeader: o.clientIPHdr,
+		MaxConns:       o.maxConns,
 		Logger:         slog.Default(),
 	})
 	if err != nil {
@@ -103,6 +104,7 @@ func (e *env) serveFlags(args []string) (*serveOptions, error) {
 	fs.StringVar(&o.secretFile, "turn-secret-file", "", "file holding the TURN secret shared with coturn's static-auth-secret (default: a random secret for this run)")
 	fs.IntVar(&o.prefix4, "net4-prefix", 24, "IPv4 addresses sharing this many leading bits are one network for the connection limit per network")
 	fs.IntVar(&o.prefix6, "net6-prefix", 56, "the same for IPv6")
+	fs.IntVar(&o.maxConns, "max-connections", 10000, "open WebSocket connections this instance holds at most (about 16 KiB of memory each, and one open file)")
 	fs.Var(&o.external, "external-turn", "a STUN/TURN URL of an external server (coturn with use-auth-secret) to hand out instead of the embedded one; repeatable")
 	fs.StringVar(&o.redis, "redis", "", "share codes, presence, pins and rate limits with other instances through this Redis (redis://HOST:6379/0, or rediss:// for TLS); the password comes from --redis-password-file or $"+redisPasswordEnv+", never the command line")
 	fs.StringVar(&o.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (mode 600)")
@@ -121,6 +123,8 @@ func (e *env) serveFlags(args []string) (*serveOptions, error) {
 		return nil, &exitError{code: 2, err: errors.New("--redis-password-file needs --redis")}
 	case o.prefix4 < 1 || o.prefix4 > 32 || o.prefix6 < 1 || o.prefix6 > 128:
 		return nil, &exitError{code: 2, err: errors.New("--net4-prefix takes 1 to 32 bits, --net6-prefix 1 to 128")}
+	case o.maxConns < 1:
+		return nil, &exitError{code: 2, err: errors.New("--max-connections must be at least 1")}
 	case (o.tlsCert == "") != (o.tlsKey == ""):
 		return nil, &exitError{code: 2, err: errors.New("give both --tls-cert and --tls-key, or neither")}
 	}
