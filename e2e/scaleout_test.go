@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -100,43 +101,62 @@ func TestServeScalesOutOnRedis(t *testing.T) {
 	bob.await("file-done", func(ev event) bool { return ev.str("name") == "third.txt" })
 }
 
-// Behind one URL (nginx in front of two instances), the instance holding
-// a paired, idle receiver is killed (SIGKILL): the receiver reconnects
-// through the same URL to the other instance within its retry window, and
-// a new send by name goes through.
+// Behind one URL (the shipped nginx site, over TLS, in front of two
+// instances), the instance holding a paired, idle receiver is killed
+// (SIGKILL): the receiver reconnects through the same URL to the other
+// instance within its retry window, and a new send by name goes through.
+// Instance B starts after the devices connected, so that they all sit on
+// A.
 func TestServeInstanceKilled(t *testing.T) {
+	nginx := nginxBinary(t)
 	ctx := testContext(t)
 	r := redistest.Start(t)
-	pa, pb := freePort(t), freePort(t)
-	a := startInstance(t, ctx, "serve-a", r.URL(), fmt.Sprintf("127.0.0.1:%d", pa))
-	b := startInstance(t, ctx, "serve-b", r.URL(), fmt.Sprintf("127.0.0.1:%d", pb))
-	url := startNginx(t, ctx, pa, pb)
+	a := startInstance(t, ctx, "serve-a", r.URL(), "127.0.0.1:0")
+	bAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSignedCert(t, dir)
+	httpPort, httpsPort := freePort(t), freePort(t)
+	conf := nginxMainConf(t, dir, nginxSite(t, httpPort, httpsPort, a.addr, bAddr, certFile, keyFile))
+	startNginx(t, ctx, nginx, dir, conf, httpsPort)
+	url := fmt.Sprintf("wss://127.0.0.1:%d/ws", httpsPort)
+	// The devices trust the test's certificate as a public one.
+	device := func(label, config, name string, args ...string) *proc {
+		cmd := exec.CommandContext(ctx, peerdropBin, append([]string{"--config-dir", config, "--name", name, "--json"}, args...)...)
+		cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+certFile)
+		return startCmd(t, ctx, label, false, cmd, cmd.Args[1:])
+	}
 
 	bobCfg, aliceCfg, dl := t.TempDir(), t.TempDir(), t.TempDir()
-	bob := runDevice(t, ctx, "bob", bobCfg, "Bob", "receive", "--server", url, "--hidden", "--yes", "--dir", dl)
+	bob := device("bob", bobCfg, "Bob", "receive", "--server", url, "--hidden", "--yes", "--dir", dl)
 	code := bob.await("pairing-code", nil).str("code")
 	src := t.TempDir()
 	first := writeFile(t, src, "first.txt", "paired through the load balancer\n")
-	s := runDevice(t, ctx, "alice-pair", aliceCfg, "Alice", "send", "--server", url, "--code", code, first)
+	s := device("alice-pair", aliceCfg, "Alice", "send", "--server", url, "--code", code, first)
 	require.Equal(t, 0, s.wait(), "sender stderr: %s", s.stderr.String())
 	bob.await("file-done", func(ev event) bool { return ev.str("name") == "first.txt" })
+	require.Positive(t, connections(t, a), "Bob is idle on A")
 
-	// Bob is idle on one instance (the balancer hashes the client
-	// address): kill that one.
-	held, other := a, b
-	if connections(t, a) == 0 {
-		held, other = b, a
-	}
-	require.Positive(t, connections(t, held), "Bob's connection is on an instance")
-	held.p.signal(syscall.SIGKILL)
-	held.p.wait()
+	b := startInstance(t, ctx, "serve-b", r.URL(), bAddr)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test's own nginx
+	require.Eventually(t, func() bool {
+		resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", httpsPort))
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && connections(t, b) == 0
+	}, 10*time.Second, 100*time.Millisecond, "nginx reaches B")
+
+	a.p.signal(syscall.SIGKILL)
+	a.p.wait()
 	bob.await("server-reconnecting", nil)
-	require.Eventually(t, func() bool { return connections(t, other) > 0 }, 30*time.Second, 100*time.Millisecond,
-		"Bob reconnected to the other instance")
+	require.Eventually(t, func() bool { return connections(t, b) > 0 }, 30*time.Second, 100*time.Millisecond,
+		"Bob reconnected to B")
 
 	second := writeFile(t, src, "second.txt", "after an instance died\n")
 	require.Eventually(t, func() bool {
-		s = runDevice(t, ctx, "alice-after", aliceCfg, "Alice", "send", "--server", url, "--to", "Bob", second)
+		s = device("alice-after", aliceCfg, "Alice", "send", "--server", url, "--to", "Bob", second)
 		return s.wait() == 0
 	}, 30*time.Second, time.Second, "a send by name goes through")
 	bob.await("file-done", func(ev event) bool { return ev.str("name") == "second.txt" })
@@ -158,79 +178,4 @@ func connections(t *testing.T, in *instance) int {
 	}
 	t.Fatalf("no connections gauge in %s", body)
 	return 0
-}
-
-// startNginx runs Debian's nginx privately (its files in a temporary
-// folder, never the system's) in front of two instances on loopback, and
-// returns the WebSocket URL clients use. It hashes the client address, so
-// that every process of this test lands on one instance until it dies.
-func startNginx(t *testing.T, ctx context.Context, ports ...int) string {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("skipped: needs nginx (Debian package nginx; make test installs it)")
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	var servers strings.Builder
-	for _, p := range ports {
-		fmt.Fprintf(&servers, "    server 127.0.0.1:%d max_fails=1 fail_timeout=30s;\n", p)
-	}
-	// One process (no master): nothing outlives a kill.
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  upstream peerdrop {
-    hash $remote_addr consistent;
-%[2]s  }
-  server {
-    listen 127.0.0.1:%[3]d;
-    location / {
-      proxy_pass http://peerdrop;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header X-Forwarded-For $remote_addr;
-      proxy_read_timeout 1h;
-    }
-  }
-}
-`, dir, servers.String(), port)
-	path := filepath.Join(dir, "nginx.conf")
-	require.NoError(t, os.WriteFile(path, []byte(conf), 0o600))
-	cmd := exec.CommandContext(ctx, bin, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(dir, "error.log")); err == nil {
-				t.Logf("nginx error.log:\n%s", b)
-			}
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	require.Eventually(t, func() bool { return httpStatus(base+"/healthz") == http.StatusOK }, 10*time.Second, 50*time.Millisecond,
-		"nginx answers /healthz")
-	return fmt.Sprintf("ws://127.0.0.1:%d/ws", port)
 }

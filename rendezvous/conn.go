@@ -31,9 +31,10 @@ type conn struct {
 
 	nonce string
 
-	// Reader goroutine only.
+	// The handler of the current message only (one at a time).
 	hello     *Hello
 	announced string // the device id this connection announced
+	stored    bool   // the store may hold the client (its hello was sent there)
 	strikes   int
 
 	helloed  atomic.Bool
@@ -54,7 +55,9 @@ type conn struct {
 	// queue has messages, or to close the connection after kill.
 	qmu        sync.Mutex
 	queue      [][]byte // nil when empty: an idle connection holds no buffer
-	queued     int      // bytes in queue
+	held       [][]byte // messages from elsewhere waiting for release
+	holding    bool     // a request of c is being handled
+	queued     int      // bytes in queue and held
 	writing    bool     // a writer goroutine runs
 	killed     bool
 	closed     bool // the connection is closed: nothing more is written
@@ -99,35 +102,71 @@ func (c *conn) startWriterLocked() {
 
 // enqueue queues a marshalled message without blocking; false when the
 // connection's queue is full.
-func (c *conn) enqueue(b []byte) bool {
+// A message from elsewhere (another client's signal, a peer-joined or
+// peer-left) that comes while c's own request is being handled waits
+// (held) until the request's answers are queued: whatever the store did
+// after the request came after it, and so does its message. Otherwise a
+// member leaving right after a join could be reported to the joiner before
+// the join itself.
+func (c *conn) enqueue(b []byte) bool { return c.push(b, false) }
+
+func (c *conn) push(b []byte, own bool) bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	if c.closed {
 		return true // nobody reads it any more; nothing to punish
 	}
-	if c.queued+len(b) > c.s.cfg.SendQueue || len(c.queue) >= maxQueued {
+	if c.queued+len(b) > c.s.cfg.SendQueue || len(c.queue)+len(c.held) >= maxQueued {
 		return false
 	}
-	c.queue = append(c.queue, b)
 	c.queued += len(b)
+	if c.holding && !own {
+		c.held = append(c.held, b)
+		return true
+	}
+	c.queue = append(c.queue, b)
 	c.startWriterLocked()
 	return true
 }
 
-// send queues a server message to c; a client that does not keep up with
-// its own messages is dropped.
+// hold makes messages from elsewhere wait until release.
+func (c *conn) hold() {
+	c.qmu.Lock()
+	c.holding = true
+	c.qmu.Unlock()
+}
+
+// release queues the messages held since hold.
+func (c *conn) release() {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	c.holding = false
+	if len(c.held) == 0 || c.closed {
+		c.held = nil
+		return
+	}
+	c.queue = append(c.queue, c.held...)
+	c.held = nil
+	c.startWriterLocked()
+}
+
+// send queues c's own answer; a client that does not keep up with its own
+// messages is dropped.
 func (c *conn) send(e *Envelope) {
 	b, err := jsonMarshal(e)
 	if err != nil {
 		c.s.log.Error("rendezvous: encode", slog.String("type", e.Type), slog.Any("err", err))
 		return
 	}
-	c.sendRaw(b)
+	c.pushOrKill(b, true)
 }
 
-// sendRaw is send of a marshalled message.
-func (c *conn) sendRaw(b []byte) {
-	if !c.enqueue(b) {
+// sendRaw queues a marshalled server message from elsewhere (peer-joined,
+// peer-left, or a signal relayed through another instance).
+func (c *conn) sendRaw(b []byte) { c.pushOrKill(b, false) }
+
+func (c *conn) pushOrKill(b []byte, own bool) {
+	if !c.push(b, own) {
 		c.s.m.slow.Add(1)
 		c.kill(websocket.StatusPolicyViolation, "too slow")
 	}

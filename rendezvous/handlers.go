@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/thepeerdrop/peerdrop/internal/device"
@@ -32,8 +33,11 @@ func (c *conn) readLoop() {
 			c.kill(websocket.StatusUnsupportedData, "text messages only")
 			return
 		}
+		c.hold()
 		go func() { handled <- c.handle(data) }()
-		if !<-handled {
+		ok := <-handled
+		c.release()
+		if !ok {
 			return
 		}
 	}
@@ -165,6 +169,7 @@ func (c *conn) handleHello(env *Envelope) bool {
 	}
 	h := *env.Device
 	c.hello = &h
+	c.stored = true // from now on unregister drops it, whatever setPeer says
 	if err := c.s.store.setPeer(c.ctx, c.peer()); err != nil {
 		// No hello taken: the client may say it again.
 		c.replyError(env, c.failed("hello", err))
@@ -195,7 +200,8 @@ func (c *conn) handleCreate(env *Envelope) (ok bool) {
 		return ok
 	}
 	now := s.cfg.Now()
-	expires := now.Add(s.cfg.CodeTTL)
+	// Microseconds: what every store keeps (joined says the same).
+	expires := now.Add(s.cfg.CodeTTL).Truncate(time.Microsecond)
 	for i := 0; ; i++ {
 		s.mu.Lock()
 		k, err := s.newCode()

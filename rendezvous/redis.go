@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,16 +67,24 @@ type redisStore struct {
 	p      string
 	inst   string
 	cfg    *Config
-	local  localDelivery
-	gone   func(ctx context.Context, id string, left []departure)
+	h      hooks
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
 
+	// ttl and every: the heartbeat's lifetime and period (tests shorten
+	// them before the server starts).
+	ttl, every time.Duration
+
 	claimed atomic.Bool
 	err     atomic.Pointer[error] // nil: ready
+	upSince atomic.Int64          // unix nanoseconds since Redis answers again
+	// dirty: a change for a client may be missing (a drop or hello failed
+	// with Redis away); the next heartbeat reconciles this instance's
+	// clients with the connections it holds.
+	dirty atomic.Bool
 
 	n, failed atomic.Uint64
 	total     atomic.Int64 // nanoseconds
@@ -97,6 +106,7 @@ func NewRedisStore(o RedisOptions) (Store, error) {
 	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 	opt.MaxRetries = 1
+	opt.ContextTimeoutEnabled = true // the callers' deadlines bound the I/O
 	// Maintenance notifications are Redis Enterprise's; their goroutines
 	// would outlive Close.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
@@ -104,15 +114,15 @@ func NewRedisStore(o RedisOptions) (Store, error) {
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
 	}
-	s := &redisStore{rdb: redis.NewClient(opt), p: o.Prefix, inst: hex.EncodeToString(id[:])}
+	s := &redisStore{rdb: redis.NewClient(opt), p: o.Prefix, inst: hex.EncodeToString(id[:]), ttl: instanceTTL, every: heartbeat}
 	s.rdb.AddHook(s)
 	notYet := errors.New("not connected to redis yet")
 	s.err.Store(&notYet)
 	return s, nil
 }
 
-func (s *redisStore) start(local localDelivery, gone func(context.Context, string, []departure), cfg *Config) error {
-	s.local, s.gone, s.cfg, s.log = local, gone, cfg, cfg.Logger
+func (s *redisStore) start(h hooks, cfg *Config) error {
+	s.h, s.cfg, s.log = h, cfg, cfg.Logger
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	s.beat(ctx)
@@ -143,11 +153,12 @@ func (s *redisStore) close() error {
 	return err
 }
 
-// keepAlive beats the instance's heartbeat and drops the clients of dead
-// instances, until close.
+// keepAlive beats the instance's heartbeat, reconciles this instance's
+// clients after a failure, and drops the clients of dead instances, until
+// close.
 func (s *redisStore) keepAlive() {
 	defer s.wg.Done()
-	t := time.NewTicker(heartbeat)
+	t := time.NewTicker(s.every)
 	defer t.Stop()
 	for {
 		select {
@@ -155,10 +166,18 @@ func (s *redisStore) keepAlive() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, heartbeat)
+		ctx, cancel := context.WithTimeout(s.ctx, s.every)
 		s.beat(ctx)
 		if s.err.Load() == nil {
-			s.reap(ctx)
+			if s.dirty.Load() {
+				s.reconcile(ctx)
+			}
+			// Reap only once every live instance has had a heartbeat's
+			// lifetime to renew after an outage: the lapse may be
+			// Redis's, not theirs.
+			if time.Since(time.Unix(0, s.upSince.Load())) >= s.ttl {
+				s.reap(ctx)
+			}
 		}
 		cancel()
 	}
@@ -170,18 +189,20 @@ func (s *redisStore) beat(ctx context.Context) {
 	key := s.p + "inst:" + s.inst
 	var err error
 	if s.claimed.Load() {
-		err = s.rdb.Set(ctx, key, "1", instanceTTL).Err()
-	} else {
 		var ok bool
-		ok, err = s.rdb.SetNX(ctx, key, "1", instanceTTL).Result()
+		ok, err = s.rdb.SetXX(ctx, key, "1", s.ttl).Result()
 		if err == nil && !ok {
-			// Another live instance drew this id (1 in 16 million): stay
-			// unready; a restart draws another.
-			err = fmt.Errorf("instance id %s is taken by another instance", s.inst)
+			// The heartbeat lapsed (Redis was away too long): other
+			// instances may have dropped this one's clients. Close them
+			// all (they reconnect and announce again) and claim anew.
+			s.log.Warn("rendezvous: this instance's heartbeat lapsed; closing its connections", slog.String("instance", s.inst))
+			s.h.lost()
+			s.dirty.Store(true)
+			s.claimed.Store(false)
 		}
-		if err == nil {
-			s.claimed.Store(true)
-		}
+	}
+	if err == nil && !s.claimed.Load() {
+		err = s.claim(ctx, key)
 	}
 	was := s.err.Load()
 	if err != nil {
@@ -191,14 +212,72 @@ func (s *redisStore) beat(ctx context.Context) {
 		}
 		return
 	}
-	s.err.Store(nil)
 	if was != nil {
+		s.upSince.Store(time.Now().UnixNano())
+		s.dirty.Store(true) // what failed meanwhile is reconciled
+		s.err.Store(nil)
 		s.log.Info("rendezvous: redis reachable", slog.String("instance", s.inst))
 	}
 }
 
+// claim takes the instance's id in Redis, after checking Redis can run the
+// scripts (7.0 or later: SINTERCARD).
+func (s *redisStore) claim(ctx context.Context, key string) error {
+	info, err := s.rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return err
+	}
+	if v := redisVersion(info); v < 7 {
+		return fmt.Errorf("Redis 7.0 or later is needed (this one is %d.x)", v)
+	}
+	ok, err := s.rdb.SetNX(ctx, key, "1", s.ttl).Result()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Another live instance drew this id (1 in 16 million): stay
+		// unready; a restart draws another.
+		return fmt.Errorf("instance id %s is taken by another instance", s.inst)
+	}
+	s.claimed.Store(true)
+	return nil
+}
+
+// redisVersion is the major version in INFO server's redis_version line.
+func redisVersion(info string) int {
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			major, _, _ := strings.Cut(v, ".")
+			n, _ := strconv.Atoi(major)
+			return n
+		}
+	}
+	return 0
+}
+
+// reconcile drops this instance's clients that Redis still holds but that
+// are no longer connected (their drop failed), telling their rooms.
+func (s *redisStore) reconcile(ctx context.Context) {
+	s.dirty.Store(false)
+	iter := s.rdb.SScan(ctx, s.p+"ic:"+s.inst, 0, "", 512).Iterator()
+	for iter.Next(ctx) {
+		if id := iter.Val(); !s.h.live(id) {
+			left, err := s.drop(ctx, id, "")
+			if err != nil {
+				s.dirty.Store(true)
+				return
+			}
+			s.h.gone(ctx, id, left)
+		}
+	}
+	if iter.Err() != nil {
+		s.dirty.Store(true)
+	}
+}
+
 // reap drops the clients of instances whose heartbeat stopped, telling the
-// members of their rooms. Each client is taken by one live instance (SPOP).
+// members of their rooms. Each client is taken and dropped in one script,
+// by one live instance; the instance is forgotten once it has none left.
 func (s *redisStore) reap(ctx context.Context) {
 	insts, err := s.rdb.SMembers(ctx, s.p+"instances").Result()
 	if err != nil {
@@ -211,19 +290,21 @@ func (s *redisStore) reap(ctx context.Context) {
 		if n, err := s.rdb.Exists(ctx, s.p+"inst:"+in).Result(); err != nil || n > 0 {
 			continue
 		}
+		dropped := 0
 		for {
-			id, err := s.rdb.SPop(ctx, s.p+"ic:"+in).Result()
-			if err != nil { // redis.Nil: all dropped
-				break
-			}
-			left, err := s.drop(ctx, id, "")
+			v, err := s.run(ctx, reapScript, in, prefixLen)
 			if err != nil {
+				return // the next heartbeat carries on
+			}
+			r, _ := v.([]any)
+			if len(r) == 0 {
 				break
 			}
-			s.gone(ctx, id, left)
+			id, _ := r[0].(string)
+			s.h.gone(ctx, id, departures(r[1:]))
+			dropped++
 		}
-		s.rdb.SRem(ctx, s.p+"instances", in)
-		s.log.Info("rendezvous: dropped the clients of a dead instance", slog.String("instance", in))
+		s.log.Info("rendezvous: dropped the clients of a dead instance", slog.String("instance", in), slog.Int("clients", dropped))
 	}
 }
 
@@ -245,14 +326,16 @@ func (s *redisStore) listen(ps *redis.PubSub) {
 			if len(b) < 1+16 {
 				continue
 			}
-			s.local(b[1:17], []byte(b[17:]), b[0] == 's')
+			// A recipient here that does not keep up is closed, as for
+			// the server's own messages: its sender cannot be told.
+			s.h.local(b[1:17], []byte(b[17:]), false)
 		}
 	}
 }
 
 func (s *redisStore) deliver(ctx context.Context, id string, msg []byte, signal bool) (bool, error) {
 	if len(id) < prefixLen || id[:prefixLen] == s.inst {
-		return s.local(id, msg, signal), nil
+		return s.h.local(id, msg, signal), nil
 	}
 	kind := "m"
 	if signal {
@@ -310,7 +393,9 @@ func (s *redisStore) setPeer(ctx context.Context, p *Peer) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.run(ctx, setPeerScript, p.ClientID, b, s.inst)
+	if _, err = s.run(ctx, setPeerScript, p.ClientID, b, s.inst); err != nil {
+		s.dirty.Store(true) // it may have run: the client is reconciled
+	}
 	return err
 }
 
@@ -420,7 +505,7 @@ func (s *redisStore) relay(ctx context.Context, from, to string, msg []byte) (sh
 	case n < 0:
 		return false, false, nil
 	case here:
-		return true, s.local(to, msg, true), nil
+		return true, s.h.local(to, msg, true), nil
 	default:
 		return true, n > 0, nil
 	}
@@ -429,9 +514,16 @@ func (s *redisStore) relay(ctx context.Context, from, to string, msg []byte) (sh
 func (s *redisStore) drop(ctx context.Context, id, _ string) ([]departure, error) {
 	v, err := s.run(ctx, dropScript, id, prefixLen)
 	if err != nil {
+		s.dirty.Store(true) // the next heartbeat drops it
 		return nil, err
 	}
-	r := v.([]any)
+	r, _ := v.([]any)
+	return departures(r), nil
+}
+
+// departures reads a drop's reply: per room left, its code (or ""), the
+// count of members still there and their ids.
+func departures(r []any) []departure {
 	var out []departure
 	for i := 0; i+1 < len(r); {
 		code, _ := r[i].(string)
@@ -441,7 +533,7 @@ func (s *redisStore) drop(ctx context.Context, id, _ string) ([]departure, error
 		out = append(out, departure{code: code, others: strs(r[i:end])})
 		i = end
 	}
-	return out, nil
+	return out
 }
 
 func (s *redisStore) stats(ctx context.Context, now time.Time) (Stats, error) {
@@ -540,6 +632,22 @@ local function room_of(id, code)
   return nil
 end
 local function fmt(x) return string.format('%.17g', x) end
+local function drop_client(id, pl)
+  local out = {}
+  for _, room in ipairs(redis.call('SMEMBERS', P .. 'cr:' .. id)) do
+    local code = ''
+    if not is_link(room) then code = string.sub(room, 1, 10) end
+    local others = leave_room(room, id)
+    table.insert(out, code)
+    table.insert(out, #others)
+    for _, o in ipairs(others) do table.insert(out, o) end
+  end
+  local dev = redis.call('HGET', P .. 'c:' .. id, 'dev')
+  if dev and redis.call('HGET', P .. 'pres', dev) == id then redis.call('HDEL', P .. 'pres', dev) end
+  redis.call('DEL', P .. 'c:' .. id, P .. 'cr:' .. id)
+  redis.call('SREM', P .. 'ic:' .. string.sub(id, 1, pl), id)
+  return out
+end
 `
 
 var (
@@ -651,8 +759,9 @@ if not cur and redis.call('ZCARD', P .. 'pins') >= maxPins then
   end
   if redis.call('ZCARD', P .. 'pins') >= maxPins then return 'server-full' end
 end
+-- no expiry in Redis's time: a pin stays while its device is present
+-- (as in memory); the count of pins is bounded by maxPins
 redis.call('HSET', pk, 'key', key, 'seen', fmt(now))
-redis.call('PEXPIRE', pk, math.ceil(ttl / 1000))
 redis.call('ZADD', P .. 'pins', now, dev)
 -- the device reconnected: the newest connection wins
 redis.call('HSET', P .. 'pres', dev, id)
@@ -686,20 +795,17 @@ if payload == '' then return 0 end
 return redis.call('PUBLISH', P .. 'bus:' .. string.sub(to, 1, pl), payload)
 `)
 	dropScript = redis.NewScript(lib + `
-local id, pl = ARGV[2], tonumber(ARGV[3])
-local out = {}
-for _, room in ipairs(redis.call('SMEMBERS', P .. 'cr:' .. id)) do
-  local code = ''
-  if not is_link(room) then code = string.sub(room, 1, 10) end
-  local others = leave_room(room, id)
-  table.insert(out, code)
-  table.insert(out, #others)
-  for _, o in ipairs(others) do table.insert(out, o) end
+return drop_client(ARGV[2], tonumber(ARGV[3]))
+`)
+	reapScript = redis.NewScript(lib + `
+local inst, pl = ARGV[2], tonumber(ARGV[3])
+local id = redis.call('SPOP', P .. 'ic:' .. inst)
+if not id then
+  redis.call('SREM', P .. 'instances', inst)
+  return {}
 end
-local dev = redis.call('HGET', P .. 'c:' .. id, 'dev')
-if dev and redis.call('HGET', P .. 'pres', dev) == id then redis.call('HDEL', P .. 'pres', dev) end
-redis.call('DEL', P .. 'c:' .. id, P .. 'cr:' .. id)
-redis.call('SREM', P .. 'ic:' .. string.sub(id, 1, pl), id)
+local out = drop_client(id, pl)
+table.insert(out, 1, id)
 return out
 `)
 )

@@ -75,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 	s.newCode = func() (string, error) { return newCode(s.rand) }
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.m.init()
-	if err := s.store.start(s.deliverLocal, s.tellLeft, &s.cfg); err != nil {
+	if err := s.store.start(hooks{local: s.deliverLocal, gone: s.tellLeft, live: s.live, lost: s.dropAll}, &s.cfg); err != nil {
 		return nil, fmt.Errorf("rendezvous store: %w", err)
 	}
 	s.mux = http.NewServeMux()
@@ -297,7 +297,7 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (s *Server) admit(ctx context.Context, ip, prefix string) int {
 	s.mu.Lock()
 	switch {
-	case s.closing:
+	case s.closing || s.store.ready() != nil:
 		s.mu.Unlock()
 		return http.StatusServiceUnavailable
 	case len(s.conns) >= s.cfg.MaxConns || (s.ips[ip] == 0 && len(s.ips) >= s.cfg.MaxIPs):
@@ -405,8 +405,8 @@ func (s *Server) unregister(c *conn) {
 	delete(s.conns, c.id)
 	s.releaseLocked(c.ip, c.prefix)
 	s.mu.Unlock()
-	if !c.helloed.Load() {
-		return // in no room
+	if !c.stored {
+		return // never in the store
 	}
 	// The store may be failing: its own retries are bounded by this.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -423,6 +423,26 @@ func (s *Server) unregister(c *conn) {
 func (s *Server) tellLeft(ctx context.Context, id string, left []departure) {
 	for _, d := range left {
 		s.tellAll(ctx, d.others, &Envelope{Type: TypePeerLeft, Code: showCode(d.code), Peer: &Peer{ClientID: id}})
+	}
+}
+
+// live reports whether client id is connected to this instance.
+func (s *Server) live(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[id] != nil
+}
+
+// dropAll closes every connection: the store lost them.
+func (s *Server) dropAll() {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.kill(websocket.StatusTryAgainLater, "the server lost its state; connect again")
 	}
 }
 

@@ -22,10 +22,9 @@ import (
 // too many rooms, ...); any other error means the store failed, and the
 // request is refused with "try again".
 type Store interface {
-	// start hands the store the server's local delivery, what to do with
-	// the rooms a client of a dead instance left (tell the others), and
-	// the config; the store's goroutines (if any) run until close.
-	start(local localDelivery, gone func(ctx context.Context, id string, left []departure), cfg *Config) error
+	// start hands the store its server's hooks and config; the store's
+	// goroutines (if any) run until close.
+	start(h hooks, cfg *Config) error
 	// idPrefix starts every client id this instance gives out, so that a
 	// message for it finds this instance ("" for a single process).
 	idPrefix() string
@@ -69,6 +68,19 @@ type Store interface {
 	stats(ctx context.Context, now time.Time) (Stats, error)
 	// close stops the store's goroutines.
 	close() error
+}
+
+// hooks are what a store calls its server back with.
+type hooks struct {
+	local localDelivery
+	// gone tells the members of the rooms a client left that the store
+	// dropped by itself (its instance died, or its own drop failed).
+	gone func(ctx context.Context, id string, left []departure)
+	// live reports whether a client of this instance is connected.
+	live func(id string) bool
+	// lost closes every connection of this instance: the store forgot
+	// them (they reconnect).
+	lost func()
 }
 
 // localDelivery queues msg for the connection of id on this instance; false
@@ -150,8 +162,8 @@ func NewMemoryStore() Store {
 	}
 }
 
-func (m *memStore) start(local localDelivery, _ func(context.Context, string, []departure), cfg *Config) error {
-	m.local, m.cfg = local, cfg
+func (m *memStore) start(h hooks, cfg *Config) error {
+	m.local, m.cfg = h.local, cfg
 	return nil
 }
 

@@ -1,0 +1,165 @@
+package rendezvous
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Redis is away longer than the instances' heartbeats live: each instance
+// may have been reaped by another, so it closes its connections (the
+// clients reconnect and announce again) rather than keep clients the
+// tables no longer hold. Afterwards new clients pair across instances.
+func TestLapsedInstanceClosesItsConnections(t *testing.T) {
+	hs, r := instances(t, 2, func(c *Config) { quickBeats(c.Store) })
+	a, b := hs[0], hs[1]
+	alice := a.dial("192.0.2.1", testHello("alice"))
+	bob := b.dial("198.51.100.2", testHello("bob"))
+	room, err := alice.Create(ctxT(t))
+	require.NoError(t, err)
+	_, err = bob.Join(ctxT(t), room.Code)
+	require.NoError(t, err)
+
+	r.Stop()
+	time.Sleep(3 * time.Second) // longer than a heartbeat lives
+	r.Restart()
+	for _, c := range []*Client{alice, bob} {
+		select {
+		case <-c.Done():
+			assert.Equal(t, websocket.StatusTryAgainLater, websocket.CloseStatus(c.Err()), "%v", c.Err())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s kept a connection its instance may have lost", c.ClientID())
+		}
+	}
+	carol := a.dial("192.0.2.3", testHello("carol"))
+	dave := b.dial("198.51.100.4", testHello("dave"))
+	room, err = carol.Create(ctxT(t))
+	require.NoError(t, err)
+	_, err = dave.Join(ctxT(t), room.Code)
+	require.NoError(t, err)
+	assert.Equal(t, carol.ClientID(), expectType[PeerJoined](t, dave).Peer.ClientID)
+}
+
+// A client that disconnects while Redis is away cannot be dropped then:
+// once Redis is back its instance drops it, and its room hears it left.
+func TestDropMissedInOutageIsDoneLater(t *testing.T) {
+	hs, r := instances(t, 2, nil)
+	a, b := hs[0], hs[1]
+	alice := a.dial("192.0.2.1", testHello("alice"))
+	room, err := alice.Create(ctxT(t))
+	require.NoError(t, err)
+	dev := newDevice(t, "laptop")
+	bob := b.dial("198.51.100.2", dev.hello)
+	require.NoError(t, bob.Announce(ctxT(t), dev.key, dev.cert))
+	_, err = bob.Join(ctxT(t), room.Code)
+	require.NoError(t, err)
+	expectType[PeerJoined](t, alice)
+
+	r.Stop()
+	require.NoError(t, bob.Close())
+	require.Eventually(t, func() bool { return b.srv.Stats().Conns == 0 }, 15*time.Second, 50*time.Millisecond)
+	r.Restart()
+	select {
+	case ev := <-alice.Events():
+		assert.Equal(t, PeerLeft{ClientID: bob.ClientID(), Code: room.Code}, ev)
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice was never told that bob left")
+	}
+	carol := a.dial("203.0.113.3", testHello("carol"))
+	_, err = carol.Find(ctxT(t), dev.hello.ID)
+	assert.ErrorIs(t, err, ErrNotFound, "bob's old connection is not found")
+}
+
+// The clients of a dead instance are all dropped, each in one script with
+// its removal from the instance's list: a reap cut short (its time ran out,
+// a failover) goes on at the next heartbeat, and a client whose entries
+// are broken does not stop the rest.
+func TestReapDropsEveryClient(t *testing.T) {
+	hs, r := instances(t, 1, func(c *Config) { quickBeats(c.Store) })
+	h := hs[0]
+	dead, err := NewRedisStore(RedisOptions{URL: r.URL()})
+	require.NoError(t, err)
+	ds := dead.(*redisStore)
+	t.Cleanup(func() { _ = ds.rdb.Close() })
+	ds.cfg = &h.srv.cfg
+	ctx := context.Background()
+	const n = 2000
+	for i := range n {
+		id := fmt.Sprintf("%s%010x", ds.inst, i)
+		require.NoError(t, ds.setPeer(ctx, &Peer{ClientID: id, Hello: testHello("g")}))
+		require.NoError(t, ds.announce(ctx, fmt.Sprintf("%016x", i), "k", id, h.clock.Now()))
+	}
+	// One client's room list is not a set: its drop fails.
+	require.NoError(t, ds.rdb.Set(ctx, ds.p+"cr:"+ds.inst+"0000000000", "x", 0).Err())
+	require.Eventually(t, func() bool {
+		left, _ := ds.rdb.SCard(ctx, ds.p+"ic:"+ds.inst).Result()
+		pres, _ := ds.rdb.HLen(ctx, ds.p+"pres").Result()
+		return left == 0 && pres <= 1
+	}, 30*time.Second, 100*time.Millisecond, "every client reaped")
+	require.Eventually(t, func() bool {
+		on, _ := ds.rdb.SIsMember(ctx, ds.p+"instances", ds.inst).Result()
+		return !on
+	}, 5*time.Second, 50*time.Millisecond, "the instance is forgotten once it has no client")
+}
+
+// A recipient on another instance that reads nothing is closed by its
+// instance as too slow, as one on the sender's instance makes the sender
+// hear peer-busy: signals are never dropped unseen.
+func TestSlowRecipientOnAnotherInstance(t *testing.T) {
+	hs, _ := instances(t, 2, func(c *Config) {
+		c.SendQueue = 256 << 10
+		c.MessageRate = Limit{Every: time.Microsecond, Burst: 100000}
+	})
+	a, b := hs[0], hs[1]
+	alice := a.dial("192.0.2.1", testHello("alice"))
+	room, err := alice.Create(ctxT(t))
+	require.NoError(t, err)
+	h := testHello("bob")
+	bob := b.raw("198.51.100.2", &h)
+	bob.send(&Envelope{Type: TypeJoin, Req: 2, Code: room.Code})
+	require.Equal(t, TypeJoined, bob.read().Type)
+	require.Equal(t, TypePeerJoined, bob.read().Type)
+	expectType[PeerJoined](t, alice)
+	payload := strings.Repeat("x", 60000)
+	for range 600 {
+		require.NoError(t, alice.Signal(bob.welcome.ClientID, payload))
+	}
+	require.Eventually(t, func() bool { return b.srv.m.slow.Load() > 0 }, 10*time.Second, 50*time.Millisecond,
+		"bob's instance closes him as too slow")
+}
+
+// slowJoin widens the time between the store's join and the joiner's
+// answers, as a pause or a slow Redis reply would.
+type slowJoin struct {
+	Store
+	delay time.Duration
+}
+
+func (s *slowJoin) join(ctx context.Context, code, id string, now time.Time) (time.Time, []*Peer, error) {
+	exp, m, err := s.Store.join(ctx, code, id, now)
+	time.Sleep(s.delay)
+	return exp, m, err
+}
+
+// A member that leaves while a join is answered is reported to the joiner
+// after the join, not before: the joiner never keeps a member that left.
+func TestPeerLeftComesAfterTheJoin(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Store = &slowJoin{Store: NewMemoryStore(), delay: 300 * time.Millisecond} })
+	alice := h.dial("192.0.2.1", testHello("alice"))
+	room, err := alice.Create(ctxT(t))
+	require.NoError(t, err)
+	bob := h.dial("198.51.100.2", testHello("bob"))
+	done := make(chan error, 1)
+	go func() { _, err := bob.Join(ctxT(t), room.Code); done <- err }()
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, alice.Close())
+	require.NoError(t, <-done)
+	assert.Equal(t, alice.ClientID(), expectType[PeerJoined](t, bob).Peer.ClientID)
+	assert.Equal(t, PeerLeft{ClientID: alice.ClientID(), Code: room.Code}, expectType[PeerLeft](t, bob))
+}
