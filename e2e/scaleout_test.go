@@ -103,8 +103,9 @@ func TestServeScalesOutOnRedis(t *testing.T) {
 
 // Behind one URL (the shipped nginx site, over TLS, in front of two
 // instances), the instance holding a paired, idle receiver is killed
-// (SIGKILL): the receiver reconnects through the same URL to the other
-// instance within its retry window, and a new send by name goes through.
+// (SIGKILL) while a transfer runs peer to peer: the transfer completes,
+// the receiver reconnects through the same URL to the other instance
+// within its retry window, and a new send by name goes through.
 // Instance B starts after the devices connected, so that they all sit on
 // A.
 func TestServeInstanceKilled(t *testing.T) {
@@ -137,6 +138,12 @@ func TestServeInstanceKilled(t *testing.T) {
 	bob.await("file-done", func(ev event) bool { return ev.str("name") == "first.txt" })
 	require.Positive(t, connections(t, a), "Bob is idle on A")
 
+	// A transfer that runs peer to peer while A dies is untouched.
+	big := filepath.Join(src, "big.bin")
+	bigSum := writeRandomFile(t, big, 128*MiB, 9)
+	running := device("alice-big", aliceCfg, "Alice", "send", "--server", url, "--to", "Bob", big)
+	running.await("progress", func(ev event) bool { return ev.num("bytes") > 0 })
+
 	b := startInstance(t, ctx, "serve-b", r.URL(), bAddr)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test's own nginx
 	require.Eventually(t, func() bool {
@@ -148,9 +155,13 @@ func TestServeInstanceKilled(t *testing.T) {
 		return resp.StatusCode == http.StatusOK && connections(t, b) == 0
 	}, 10*time.Second, 100*time.Millisecond, "nginx reaches B")
 
+	require.False(t, running.exited(), "the transfer still runs when A dies")
 	a.p.signal(syscall.SIGKILL)
 	a.p.wait()
 	bob.await("server-reconnecting", nil)
+	require.Equal(t, 0, running.wait(), "the running send: %s", running.stderr.String())
+	bob.await("file-done", func(ev event) bool { return ev.str("name") == "big.bin" })
+	assert.Equal(t, bigSum, sha256File(t, filepath.Join(dl, "big.bin")), "the file is intact")
 	require.Eventually(t, func() bool { return connections(t, b) > 0 }, 30*time.Second, 100*time.Millisecond,
 		"Bob reconnected to B")
 
