@@ -1,11 +1,9 @@
 package rendezvous
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -122,25 +120,8 @@ func benchScale(b *testing.B, n, instances int, cross bool, active int) {
 // startCrowd runs a child process holding count paired, idle clients
 // (indices first...), until the benchmark ends.
 func startCrowd(b *testing.B, urls []string, cross bool, first, count int) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s;%t;%d;%d", benchCrowdEnv, strings.Join(urls, ","), cross, first, count))
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = stdin.Close() // the child closes its clients and ends
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	_, out, _ := startChild(b, fmt.Sprintf("%s=%s;%t;%d;%d", benchCrowdEnv, strings.Join(urls, ","), cross, first, count))
+	line, err := out.ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		b.Fatalf("crowd of %d from %d: %q %v", count, first, line, err)
 	}

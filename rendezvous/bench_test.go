@@ -397,14 +397,26 @@ func (s *benchServer) rss() int64 {
 }
 
 func startBenchServer(b *testing.B, mode string, env ...string) *benchServer {
+	stdin, out, pid := startChild(b, append(env, benchServerEnv+"="+mode)...)
+	line, err := out.ReadString('\n')
+	if err != nil {
+		b.Fatalf("bench server: %v", err)
+	}
+	// The child waits for a warm-up GC to settle before it prints.
+	return &benchServer{url: "ws://" + strings.TrimSpace(line) + "/ws", pid: pid, in: stdin, out: out}
+}
+
+// startChild runs this test binary again with env added, as a child that
+// ends when its stdin closes (at the end of the benchmark).
+func startChild(b *testing.B, env ...string) (stdin io.Writer, stdout *bufio.Reader, pid int) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), benchServerEnv+"="+mode), env...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	in, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -412,16 +424,10 @@ func startBenchServer(b *testing.B, mode string, env ...string) *benchServer {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
-		_ = stdin.Close() // the child shuts down when its stdin ends
+		_ = in.Close()
 		_ = cmd.Wait()
 	})
-	out := bufio.NewReader(stdout)
-	line, err := out.ReadString('\n')
-	if err != nil {
-		b.Fatalf("bench server: %v", err)
-	}
-	// The child waits for a warm-up GC to settle before it prints.
-	return &benchServer{url: "ws://" + strings.TrimSpace(line) + "/ws", pid: cmd.Process.Pid, in: stdin, out: out}
+	return in, bufio.NewReader(out), cmd.Process.Pid
 }
 
 // runBenchServer is the child's main: serve until stdin closes.
