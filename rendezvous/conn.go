@@ -116,14 +116,20 @@ func (c *conn) push(b []byte, own bool) bool {
 	if c.closed {
 		return true // nobody reads it any more; nothing to punish
 	}
-	if c.queued+len(b) > c.s.cfg.SendQueue || len(c.queue)+len(c.held) >= maxQueued {
+	if c.queued+len(b) > c.s.cfg.SendQueue {
+		return false
+	}
+	if c.holding && !own {
+		// Held messages wait for c's own request, not for c to read:
+		// only their bytes count.
+		c.held = append(c.held, b)
+		c.queued += len(b)
+		return true
+	}
+	if len(c.queue) >= maxQueued {
 		return false
 	}
 	c.queued += len(b)
-	if c.holding && !own {
-		c.held = append(c.held, b)
-		return true
-	}
 	c.queue = append(c.queue, b)
 	c.startWriterLocked()
 	return true

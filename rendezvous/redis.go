@@ -85,6 +85,9 @@ type redisStore struct {
 	// with Redis away); the next heartbeat reconciles this instance's
 	// clients with the connections it holds.
 	dirty atomic.Bool
+	// lapsed: the heartbeat was found lapsed; once the id is claimed
+	// again (and the store ready), every connection is closed.
+	lapsed atomic.Bool
 
 	n, failed atomic.Uint64
 	total     atomic.Int64 // nanoseconds
@@ -196,9 +199,12 @@ func (s *redisStore) beat(ctx context.Context) {
 			// instances may have dropped this one's clients. Close them
 			// all (they reconnect and announce again) and claim anew.
 			s.log.Warn("rendezvous: this instance's heartbeat lapsed; closing its connections", slog.String("instance", s.inst))
-			s.h.lost()
+			s.lapsed.Store(true)
 			s.dirty.Store(true)
 			s.claimed.Store(false)
+			// Others may have seen no outage: wait a lifetime before
+			// reaping them too.
+			s.upSince.Store(time.Now().UnixNano())
 		}
 	}
 	if err == nil && !s.claimed.Load() {
@@ -217,6 +223,11 @@ func (s *redisStore) beat(ctx context.Context) {
 		s.dirty.Store(true) // what failed meanwhile is reconciled
 		s.err.Store(nil)
 		s.log.Info("rendezvous: redis reachable", slog.String("instance", s.inst))
+	}
+	// Only now, claimed and ready: the clients told to try again are let
+	// in at once.
+	if s.lapsed.Swap(false) {
+		s.h.lost()
 	}
 }
 
@@ -267,7 +278,7 @@ func (s *redisStore) reconcile(ctx context.Context) {
 				s.dirty.Store(true)
 				return
 			}
-			s.h.gone(ctx, id, left)
+			s.tellGone(id, left)
 		}
 	}
 	if iter.Err() != nil {
@@ -301,11 +312,19 @@ func (s *redisStore) reap(ctx context.Context) {
 				break
 			}
 			id, _ := r[0].(string)
-			s.h.gone(ctx, id, departures(r[1:]))
+			s.tellGone(id, departures(r[1:]))
 			dropped++
 		}
 		s.log.Info("rendezvous: dropped the clients of a dead instance", slog.String("instance", in), slog.Int("clients", dropped))
 	}
+}
+
+// tellGone tells the rooms of a client the store dropped, on a context of
+// its own: the drop is done, and the heartbeat's may be about to end.
+func (s *redisStore) tellGone(id string, left []departure) {
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	s.h.gone(ctx, id, left)
 }
 
 // listen hands messages published for this instance's clients to them.
@@ -799,6 +818,8 @@ return drop_client(ARGV[2], tonumber(ARGV[3]))
 `)
 	reapScript = redis.NewScript(lib + `
 local inst, pl = ARGV[2], tonumber(ARGV[3])
+-- the instance may have claimed its id again since the reaper looked
+if redis.call('EXISTS', P .. 'inst:' .. inst) == 1 then return {} end
 local id = redis.call('SPOP', P .. 'ic:' .. inst)
 if not id then
   redis.call('SREM', P .. 'instances', inst)

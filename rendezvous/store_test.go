@@ -3,13 +3,17 @@ package rendezvous
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/thepeerdrop/peerdrop/internal/redistest"
 )
 
 // Redis is away longer than the instances' heartbeats live: each instance
@@ -162,4 +166,134 @@ func TestPeerLeftComesAfterTheJoin(t *testing.T) {
 	require.NoError(t, <-done)
 	assert.Equal(t, alice.ClientID(), expectType[PeerJoined](t, bob).Peer.ClientID)
 	assert.Equal(t, PeerLeft{ClientID: alice.ClientID(), Code: room.Code}, expectType[PeerLeft](t, bob))
+}
+
+// slowHook delays every command of one name by d, widening a window.
+type slowHook struct {
+	name string
+	d    time.Duration
+}
+
+func (h slowHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h slowHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h slowHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == h.name {
+			time.Sleep(h.d)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// A lapsed instance closes its clients only once it is ready again: told
+// to try again later, they are let in at once.
+func TestLapsedInstanceTakesItsClientsBack(t *testing.T) {
+	hs, r := instances(t, 1, func(c *Config) {
+		quickBeats(c.Store)
+		c.Store.(*redisStore).rdb.AddHook(slowHook{name: "info", d: 150 * time.Millisecond})
+	})
+	a := hs[0]
+	alice := a.dial("192.0.2.1", testHello("alice"))
+	r.Stop()
+	time.Sleep(3 * time.Second)
+	r.Restart()
+	select {
+	case <-alice.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not closed")
+	}
+	_, err := a.tryDial("192.0.2.1", testHello("alice again"))
+	require.NoError(t, err, "a client told 1013 reconnects at once")
+}
+
+// afterExists runs f once, right after the first EXISTS returns.
+type afterExists struct {
+	once sync.Once
+	f    func()
+}
+
+func (h *afterExists) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *afterExists) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *afterExists) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if cmd.Name() == "exists" {
+			h.once.Do(h.f)
+		}
+		return err
+	}
+}
+
+// Instance A's heartbeat lapsed and B starts to reap it; meanwhile A claims
+// its id again and a new client says hello there. B leaves that client be.
+func TestReapSparesAnInstanceBackAlive(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	mk := func() *redisStore {
+		st, err := NewRedisStore(RedisOptions{URL: r.URL()})
+		require.NoError(t, err)
+		rs := st.(*redisStore)
+		rs.log, rs.cfg = slog.New(slog.DiscardHandler), &Config{}
+		rs.ctx = ctx
+		t.Cleanup(func() { _ = rs.rdb.Close() })
+		return rs
+	}
+	a, b := mk(), mk()
+	require.NoError(t, a.setPeer(ctx, &Peer{ClientID: a.inst + "0000000001", Hello: testHello("old")}))
+	fresh := a.inst + "0000000002"
+	b.rdb.AddHook(&afterExists{f: func() {
+		require.NoError(t, a.claim(ctx, a.p+"inst:"+a.inst))
+		require.NoError(t, a.setPeer(ctx, &Peer{ClientID: fresh, Hello: testHello("fresh")}))
+	}})
+	var gone []string
+	b.h = hooks{gone: func(_ context.Context, id string, _ []departure) { gone = append(gone, id) }}
+	b.reap(ctx)
+	assert.Empty(t, gone, "nothing of a live instance is reaped")
+	n, err := b.rdb.Exists(ctx, b.p+"c:"+fresh).Result()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n, "the new client is kept")
+	in, err := b.rdb.SIsMember(ctx, b.p+"instances", a.inst).Result()
+	require.NoError(t, err)
+	assert.True(t, in, "and its instance stays known")
+}
+
+// Signals held while a client's own (slow) request is handled wait for it;
+// they do not count as messages the client failed to read.
+func TestHeldSignalsDoNotMakeAClientSlow(t *testing.T) {
+	n := 0
+	hs, _ := instances(t, 2, func(c *Config) {
+		c.MessageRate = Limit{Every: time.Microsecond, Burst: 100000}
+		if n++; n == 2 {
+			c.Store = &slowJoin{Store: c.Store, delay: 500 * time.Millisecond}
+		}
+	})
+	a, b := hs[0], hs[1]
+	alice := a.dial("192.0.2.1", testHello("alice"))
+	bob := b.dial("198.51.100.2", testHello("bob"))
+	room, err := alice.Create(ctxT(t))
+	require.NoError(t, err)
+	_, err = bob.Join(ctxT(t), room.Code)
+	require.NoError(t, err)
+	expectType[PeerJoined](t, bob)
+	expectType[PeerJoined](t, alice)
+	room2, err := alice.Create(ctxT(t))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { _, err := bob.Join(ctxT(t), room2.Code); done <- err }()
+	time.Sleep(100 * time.Millisecond)
+	for range 2 * maxQueued {
+		require.NoError(t, alice.Signal(bob.ClientID(), "candidate"))
+	}
+	require.NoError(t, <-done)
+	got := 0
+	for got < 2*maxQueued {
+		if _, ok := expectEvent(t, bob).(Signal); ok {
+			got++
+		}
+	}
+	assert.Zero(t, b.srv.m.slow.Load(), "bob, who reads everything, is not closed as too slow")
 }
