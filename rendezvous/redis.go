@@ -77,6 +77,7 @@ type redisStore struct {
 	// ttl and every: the heartbeat's lifetime and period (tests shorten
 	// them before the server starts).
 	ttl, every time.Duration
+	token      string // the heartbeat's value: this process's, not another's
 
 	claimed atomic.Bool
 	err     atomic.Pointer[error] // nil: ready
@@ -114,10 +115,15 @@ func NewRedisStore(o RedisOptions) (Store, error) {
 	// would outlive Close.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	var id [3]byte
+	var token [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
 	}
-	s := &redisStore{rdb: redis.NewClient(opt), p: o.Prefix, inst: hex.EncodeToString(id[:]), ttl: instanceTTL, every: heartbeat}
+	if _, err := rand.Read(token[:]); err != nil {
+		return nil, err
+	}
+	s := &redisStore{rdb: redis.NewClient(opt), p: o.Prefix, inst: hex.EncodeToString(id[:]), token: hex.EncodeToString(token[:]),
+		ttl: instanceTTL, every: heartbeat}
 	s.rdb.AddHook(s)
 	notYet := errors.New("not connected to redis yet")
 	s.err.Store(&notYet)
@@ -193,7 +199,7 @@ func (s *redisStore) beat(ctx context.Context) {
 	var err error
 	if s.claimed.Load() {
 		var ok bool
-		ok, err = s.rdb.SetXX(ctx, key, "1", s.ttl).Result()
+		ok, err = s.rdb.SetXX(ctx, key, s.token, s.ttl).Result()
 		if err == nil && !ok {
 			// The heartbeat lapsed (Redis was away too long): other
 			// instances may have dropped this one's clients. Close them
@@ -241,11 +247,17 @@ func (s *redisStore) claim(ctx context.Context, key string) error {
 	if v := redisVersion(info); v < 7 {
 		return fmt.Errorf("Redis 7.0 or later is needed (this one is %d.x)", v)
 	}
-	ok, err := s.rdb.SetNX(ctx, key, "1", s.ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, key, s.token, s.ttl).Result()
 	if err != nil {
 		return err
 	}
 	if !ok {
+		// A claim whose reply was lost may have been applied: the key
+		// is ours if it holds our token.
+		if v, err := s.rdb.Get(ctx, key).Result(); err == nil && v == s.token {
+			s.claimed.Store(true)
+			return nil
+		}
 		// Another live instance drew this id (1 in 16 million): stay
 		// unready; a restart draws another.
 		return fmt.Errorf("instance id %s is taken by another instance", s.inst)

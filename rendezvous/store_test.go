@@ -297,3 +297,22 @@ func TestHeldSignalsDoNotMakeAClientSlow(t *testing.T) {
 	}
 	assert.Zero(t, b.srv.m.slow.Load(), "bob, who reads everything, is not closed as too slow")
 }
+
+// A claim whose reply was lost (applied in Redis, an error here) is found
+// to be this instance's own on the next try; another process's is not.
+func TestClaimRecognisesItsOwnKey(t *testing.T) {
+	r := redistest.Start(t)
+	ctx := context.Background()
+	st, err := NewRedisStore(RedisOptions{URL: r.URL()})
+	require.NoError(t, err)
+	rs := st.(*redisStore)
+	t.Cleanup(func() { _ = rs.rdb.Close() })
+	key := rs.p + "inst:" + rs.inst
+	require.NoError(t, rs.rdb.Set(ctx, key, rs.token, time.Minute).Err(), "the lost claim")
+	require.NoError(t, rs.claim(ctx, key))
+	assert.True(t, rs.claimed.Load())
+
+	rs.claimed.Store(false)
+	require.NoError(t, rs.rdb.Set(ctx, key, "another process", time.Minute).Err())
+	assert.ErrorContains(t, rs.claim(ctx, key), "taken by another instance")
+}
