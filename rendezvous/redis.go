@@ -57,6 +57,7 @@ const (
 //	pres     hash: device id -> client id
 //	pin:DEV  hash: key, seen;  pins: sorted set of devices by last announce
 //	rl:KIND:ADDR  hash: a rate limit's bucket
+//	rlkeys   sorted set: the buckets by when they are full again
 //	seq      a counter ordering room members
 //
 // A code room is "CODE:CREATOR", a link "L:A:B" (A < B). Times are the
@@ -412,9 +413,13 @@ func outcome(word string) error {
 }
 
 func (s *redisStore) allow(ctx context.Context, kind int, key string, now time.Time, l Limit) (bool, error) {
-	v, err := s.run(ctx, allowScript, strconv.Itoa(kind)+":"+key, us(now), l.Every.Microseconds(), l.Burst)
+	v, err := s.run(ctx, allowScript, strconv.Itoa(kind)+":"+key, us(now), l.Every.Microseconds(), l.Burst,
+		s.cfg.MaxIPs*nLimits)
 	if err != nil {
 		return false, err
+	}
+	if v == int64(-1) {
+		return false, newError(CodeServerFull, "too many client addresses")
 	}
 	return v == int64(1), nil
 }
@@ -683,11 +688,21 @@ end
 
 var (
 	allowScript = redis.NewScript(lib + `
-local k = P .. 'rl:' .. ARGV[2]
-local now, every, burst = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local key = ARGV[2]
+local k = P .. 'rl:' .. key
+local now, every, burst, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local h = redis.call('HMGET', k, 't', 'last')
 local t, last = tonumber(h[1]), tonumber(h[2])
-if not t then t, last = burst, now end
+if not t then
+  -- a new bucket: forget full ones first (forgetting them changes
+  -- nothing), then refuse past the bound, as the memory store does
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', P .. 'rlkeys', '-inf', now, 'LIMIT', 0, 256)) do
+    redis.call('DEL', P .. 'rl:' .. old)
+    redis.call('ZREM', P .. 'rlkeys', old)
+  end
+  if redis.call('ZCARD', P .. 'rlkeys') >= max then return -1 end
+  t, last = burst, now
+end
 if now > last then
   t = math.min(burst, t + (now - last) / every)
   last = now
@@ -696,6 +711,8 @@ local ok = 0
 if t >= 1 then t = t - 1; ok = 1 end
 redis.call('HSET', k, 't', fmt(t), 'last', fmt(last))
 redis.call('PEXPIRE', k, math.ceil(every * burst / 1000) + 60000)
+-- when the bucket is full again
+redis.call('ZADD', P .. 'rlkeys', last + (burst - t) * every, key)
 return ok
 `)
 	setPeerScript = redis.NewScript(lib + `

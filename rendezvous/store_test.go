@@ -316,3 +316,27 @@ func TestClaimRecognisesItsOwnKey(t *testing.T) {
 	require.NoError(t, rs.rdb.Set(ctx, key, "another process", time.Minute).Err())
 	assert.ErrorContains(t, rs.claim(ctx, key), "taken by another instance")
 }
+
+// Addresses that come and go leave rate-limit buckets behind; the store
+// keeps at most MaxIPs×4 of them, refusing new addresses past that (503)
+// until old buckets are full again and forgotten. Both stores.
+func TestAddressesRememberedAreBounded(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxIPs = 3 })
+	ip := func(i int) string { return fmt.Sprintf("192.0.2.%d", i+1) }
+	// Each connection spends a connect and a message token: 2 buckets.
+	for i := range 6 {
+		c, err := h.tryDial(ip(i), testHello("passer-by"))
+		require.NoError(t, err, "address %d", i)
+		require.NoError(t, c.Close())
+		require.Eventually(t, func() bool { return h.srv.Stats().Conns == 0 }, waitFor, 10*time.Millisecond)
+	}
+	_, err := h.tryDial(ip(7), testHello("one too many"))
+	require.Error(t, err, "the store holds 12 buckets of 6 addresses: a 7th is refused")
+	assert.Contains(t, err.Error(), "503")
+
+	// Once the old buckets are full again they are forgotten.
+	h.clock.Advance(time.Hour)
+	c, err := h.tryDial(ip(8), testHello("later"))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+}
