@@ -57,7 +57,7 @@ const (
 //	pres     hash: device id -> client id
 //	pin:DEV  hash: key, seen;  pins: sorted set of devices by last announce
 //	rl:KIND:ADDR  hash: a rate limit's bucket
-//	rlkeys   sorted set: the buckets by when they are full again
+//	rlkeys   sorted set: buckets made in the last lifetime of one
 //	seq      a counter ordering room members
 //
 // A code room is "CODE:CREATOR", a link "L:A:B" (A < B). Times are the
@@ -691,16 +691,16 @@ var (
 local key = ARGV[2]
 local k = P .. 'rl:' .. key
 local now, every, burst, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local life = math.ceil(every * burst / 1000) + 60000 -- ms: full again, and a minute
 local h = redis.call('HMGET', k, 't', 'last')
 local t, last = tonumber(h[1]), tonumber(h[2])
 if not t then
-  -- a new bucket: forget full ones first (forgetting them changes
-  -- nothing), then refuse past the bound, as the memory store does
-  for _, old in ipairs(redis.call('ZRANGEBYSCORE', P .. 'rlkeys', '-inf', now, 'LIMIT', 0, 256)) do
-    redis.call('DEL', P .. 'rl:' .. old)
-    redis.call('ZREM', P .. 'rlkeys', old)
-  end
+  -- a new bucket: counted for its first lifetime, and refused past the
+  -- bound (the memory store's), so that addresses that come and go
+  -- cannot fill Redis; the busy ones are bounded by their connections
+  redis.call('ZREMRANGEBYSCORE', P .. 'rlkeys', '-inf', now)
   if redis.call('ZCARD', P .. 'rlkeys') >= max then return -1 end
+  redis.call('ZADD', P .. 'rlkeys', now + life * 1000, key)
   t, last = burst, now
 end
 if now > last then
@@ -710,9 +710,7 @@ end
 local ok = 0
 if t >= 1 then t = t - 1; ok = 1 end
 redis.call('HSET', k, 't', fmt(t), 'last', fmt(last))
-redis.call('PEXPIRE', k, math.ceil(every * burst / 1000) + 60000)
--- when the bucket is full again
-redis.call('ZADD', P .. 'rlkeys', last + (burst - t) * every, key)
+redis.call('PEXPIRE', k, life)
 return ok
 `)
 	setPeerScript = redis.NewScript(lib + `
