@@ -1,0 +1,277 @@
+package localsend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/internal/device"
+	"github.com/thepeerdrop/peerdrop/transfer"
+)
+
+// Config is what Start needs.
+type Config struct {
+	Alias string // our display name
+	Type  string // our device type (device.Type*)
+	Model string // e.g. "Linux"
+	// Cert is the certificate our HTTPS server presents; its SHA-256 is
+	// the fingerprint we announce.
+	Cert tls.Certificate
+	// Port for the server and the multicast group: 0 = DefaultPort.
+	Port int
+	// Addr is the address to listen on ("" = all); tests use loopback.
+	Addr string
+	// AllowHTTP lets unencrypted LocalSend peers in: our server answers
+	// plain HTTP as well as HTTPS on the same port, and sends may go to
+	// peers that serve only HTTP. Off, both are refused.
+	AllowHTTP bool
+	// PIN, when set, is asked of every sender (spec §4.1, ?pin=).
+	PIN string
+	// NoDiscovery: no multicast and no scan (tests on loopback).
+	NoDiscovery bool
+	// Pins remembers each LocalSend device's fingerprint by alias (trust
+	// on first use); nil: nothing is remembered.
+	Pins *Pins
+	// Serve hands the far end of a LocalSend sender's link to our
+	// receiver (transfer.Receiver.Handle) and returns when it is done.
+	Serve func(ctx context.Context, from transfer.Peer, link transfer.Link)
+	// OnDevices hears the LocalSend devices found, all of them, each time
+	// the list changes.
+	OnDevices func([]Device)
+}
+
+// Device is a LocalSend device found on the network.
+type Device struct {
+	Info
+	Addr netip.AddrPort // its server
+	seen time.Time
+}
+
+// ID is the device id the engine lists it under: derived from its
+// fingerprint, as ours are from our certificates.
+func (d Device) ID() string { return device.IDFor(sdpFingerprint(d.Fingerprint)) }
+
+// Encrypted says whether its server speaks HTTPS.
+func (d Device) Encrypted() bool { return d.Protocol != ProtocolHTTP }
+
+// Peer is who the device is, in our terms.
+func (d Device) Peer() device.Device { return peerOf(d.Info) }
+
+func peerOf(in Info) device.Device {
+	return device.Device{ID: device.IDFor(sdpFingerprint(in.Fingerprint)), Name: in.Alias, Type: ourType(in.DeviceType), Fingerprint: sdpFingerprint(in.Fingerprint)}
+}
+
+// ourType maps LocalSend's device types onto ours.
+func ourType(t *string) string {
+	if t == nil {
+		return device.TypeDesktop
+	}
+	switch *t {
+	case "mobile":
+		return device.TypePhone
+	case "headless", "server":
+		return device.TypeServer
+	}
+	return device.TypeDesktop
+}
+
+// theirType maps our device types onto LocalSend's.
+func theirType(t string) string {
+	switch t {
+	case device.TypePhone, device.TypeTablet:
+		return "mobile"
+	case device.TypeServer:
+		return "headless"
+	}
+	return "desktop"
+}
+
+// ErrNotEncrypted refuses a send to a LocalSend peer that only speaks
+// plain HTTP while unencrypted peers are not allowed.
+var ErrNotEncrypted = errors.New("it speaks LocalSend without encryption (HTTP), which is off: allow unencrypted LocalSend devices to send to it")
+
+// Node is our LocalSend presence: the server, discovery and the list of
+// devices found. Close stops all of it.
+type Node struct {
+	cfg  Config
+	self Info
+	ln   net.Listener
+	srv  *http.Server
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	devices  map[string]*Device // by fingerprint
+	sessions map[string]*session
+	busy     bool // a prepare-upload is being decided or a session runs
+	pinFails map[netip.Addr][]time.Time
+
+	disc *discoverer
+}
+
+// Start listens on the port and, unless NoDiscovery, announces us and
+// looks for LocalSend devices.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Port == 0 {
+		cfg.Port = DefaultPort
+	}
+	if len(cfg.Cert.Certificate) == 0 {
+		return nil, errors.New("localsend: no certificate")
+	}
+	model := cfg.Model
+	typ := theirType(cfg.Type)
+	n := &Node{
+		cfg: cfg,
+		self: Info{
+			Alias: cfg.Alias, Version: ProtocolVersion, DeviceModel: &model, DeviceType: &typ,
+			Fingerprint: Fingerprint(cfg.Cert.Certificate[0]), Port: cfg.Port, Protocol: ProtocolHTTPS,
+		},
+		devices:  map[string]*Device{},
+		sessions: map[string]*session{},
+		pinFails: map[netip.Addr][]time.Time{},
+	}
+	port := max(cfg.Port, 0) // -1: any free port (tests)
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Addr, strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("localsend: listen on port %d: %w", cfg.Port, err)
+	}
+	n.self.Port = ln.Addr().(*net.TCPAddr).Port
+	n.ln = ln
+	n.ctx, n.stop = context.WithCancel(context.Background())
+	n.srv = n.newServer()
+	n.wg.Go(func() {
+		if err := n.srv.Serve(n.sniff(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Warn("localsend: server stopped", slog.Any("err", err))
+		}
+	})
+	if !cfg.NoDiscovery {
+		d, err := n.startDiscovery()
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
+		n.disc = d
+	}
+	return n, nil
+}
+
+// Port is the port the server listens on.
+func (n *Node) Port() int { return n.self.Port }
+
+// Self is how we describe ourselves.
+func (n *Node) Self() Info { return n.self }
+
+// Close stops the server and discovery and waits for their goroutines;
+// running sessions end (their items fail as a lost connection).
+func (n *Node) Close() error {
+	n.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := n.srv.Shutdown(ctx)
+	if err != nil {
+		_ = n.srv.Close()
+	}
+	n.mu.Lock()
+	for _, s := range n.sessions {
+		s.end(errors.New("LocalSend stopped"))
+	}
+	n.mu.Unlock()
+	n.wg.Wait()
+	return nil
+}
+
+// Devices lists the LocalSend devices found, by alias.
+func (n *Node) Devices() []Device {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.devicesLocked()
+}
+
+func (n *Node) devicesLocked() []Device {
+	out := make([]Device, 0, len(n.devices))
+	for _, d := range n.devices {
+		out = append(out, *d)
+	}
+	slices.SortFunc(out, func(a, b Device) int {
+		if a.Alias != b.Alias {
+			if a.Alias < b.Alias {
+				return -1
+			}
+			return 1
+		}
+		return a.Addr.Compare(b.Addr)
+	})
+	return out
+}
+
+// maxDevices bounds the devices remembered: any host on the LAN can
+// announce or register as many as it likes.
+const maxDevices = 256
+
+// deviceTTL is how long a device stays listed without being heard from;
+// we announce every announceEvery, and every LocalSend app answers.
+const (
+	deviceTTL     = 95 * time.Second
+	announceEvery = 30 * time.Second
+)
+
+// saw records a device heard from (announcement, register, answer).
+func (n *Node) saw(in Info, addr netip.AddrPort) {
+	if in.Fingerprint == n.self.Fingerprint {
+		return
+	}
+	if in.Protocol == "" {
+		in.Protocol = ProtocolHTTPS
+	}
+	in.Announce = nil
+	n.mu.Lock()
+	d := n.devices[in.Fingerprint]
+	changed := d == nil || d.Info.Alias != in.Alias || d.Addr != addr || d.Protocol != in.Protocol || ourType(d.DeviceType) != ourType(in.DeviceType)
+	if d == nil {
+		if len(n.devices) >= maxDevices {
+			n.mu.Unlock()
+			return
+		}
+		d = &Device{}
+		n.devices[in.Fingerprint] = d
+	}
+	d.Info, d.Addr, d.seen = in, addr, time.Now()
+	var list []Device
+	if changed {
+		list = n.devicesLocked()
+	}
+	n.mu.Unlock()
+	if changed && n.cfg.OnDevices != nil {
+		n.cfg.OnDevices(list)
+	}
+}
+
+// expire drops the devices not heard from within deviceTTL.
+func (n *Node) expire(now time.Time) {
+	n.mu.Lock()
+	var list []Device
+	gone := false
+	for fp, d := range n.devices {
+		if now.Sub(d.seen) > deviceTTL {
+			delete(n.devices, fp)
+			gone = true
+		}
+	}
+	if gone {
+		list = n.devicesLocked()
+	}
+	n.mu.Unlock()
+	if gone && n.cfg.OnDevices != nil {
+		n.cfg.OnDevices(list)
+	}
+}

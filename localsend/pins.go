@@ -1,0 +1,111 @@
+package localsend
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
+	"github.com/thepeerdrop/peerdrop/trust"
+)
+
+// Pins is trust on first use for LocalSend devices. LocalSend has no
+// device id of its own: a device is its alias, and its fingerprint is its
+// certificate's SHA-256 (an HTTP peer's is a random string it announces).
+// The first fingerprint a device proves (an HTTPS handshake with a
+// certificate of that hash; for an HTTP peer, the one it announces) is
+// kept for its alias, and a later contact with another one is refused as
+// trust.ErrIdentityChanged, as for our own devices. Forget drops a pin.
+type Pins struct {
+	path string
+
+	mu   sync.Mutex
+	pins map[string]pin
+}
+
+type pin struct {
+	Fingerprint string    `json:"fingerprint"`
+	Seen        time.Time `json:"seen"`
+}
+
+// maxPins bounds the file; the least recently seen pin makes room.
+const maxPins = 1000
+
+// pinsFile is the file in the config folder.
+const pinsFile = "localsend-pins.json"
+
+// OpenPins reads the pins kept in dir.
+func OpenPins(dir string) (*Pins, error) {
+	p := &Pins{path: filepath.Join(dir, pinsFile), pins: map[string]pin{}}
+	b, err := os.ReadFile(p.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return p, nil
+	case err != nil:
+		return nil, fmt.Errorf("read LocalSend pins: %w", err)
+	}
+	if err := json.Unmarshal(b, &p.pins); err != nil {
+		return nil, fmt.Errorf("read LocalSend pins %s: %w", p.path, err)
+	}
+	return p, nil
+}
+
+// Check refuses an alias pinned to another fingerprint; it stores nothing.
+func (p *Pins) Check(alias, fingerprint string) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.pins[alias]; ok && old.Fingerprint != fingerprint {
+		return &trust.IdentityChangedError{Name: alias, Pinned: old.Fingerprint, Got: fingerprint}
+	}
+	return nil
+}
+
+// Pin keeps fingerprint for alias once proven, or refuses another one.
+func (p *Pins) Pin(alias, fingerprint string) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old, ok := p.pins[alias]
+	if ok && old.Fingerprint != fingerprint {
+		return &trust.IdentityChangedError{Name: alias, Pinned: old.Fingerprint, Got: fingerprint}
+	}
+	if !ok && len(p.pins) >= maxPins {
+		var oldest string
+		for a, q := range p.pins {
+			if oldest == "" || q.Seen.Before(p.pins[oldest].Seen) {
+				oldest = a
+			}
+		}
+		delete(p.pins, oldest)
+	}
+	p.pins[alias] = pin{Fingerprint: fingerprint, Seen: time.Now().UTC()}
+	return p.saveLocked()
+}
+
+// Forget drops the pin of alias (the user accepts its new identity).
+func (p *Pins) Forget(alias string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.pins, alias)
+	return p.saveLocked()
+}
+
+func (p *Pins) saveLocked() error {
+	b, err := json.MarshalIndent(p.pins, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(p.path, b, 0o600); err != nil {
+		return fmt.Errorf("save LocalSend pins: %w", err)
+	}
+	return nil
+}
