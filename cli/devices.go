@@ -15,7 +15,7 @@ import (
 func (e *env) deviceFields(d engine.Device) map[string]any {
 	return map[string]any{
 		"name": d.Name, "type": d.Type, "id": d.ID, "address": d.Address(), "addresses": d.Addresses(),
-		"fingerprint": d.Fingerprint, "trust": engine.TrustMark(d),
+		"fingerprint": d.Fingerprint, "trust": engine.TrustMark(d), "protocol": protocolOf(d),
 	}
 }
 
@@ -25,6 +25,7 @@ func (e *env) devices(ctx context.Context, args []string) error {
 	fs.SetOutput(e.stderr)
 	wait := fs.Duration("wait", 3*time.Second, "how long to listen before listing")
 	watch := fs.Bool("watch", false, "keep going and report devices as they appear, change and go")
+	checkLS := localSendFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -34,6 +35,10 @@ func (e *env) devices(ctx context.Context, args []string) error {
 	if *wait <= 0 || *wait > time.Hour {
 		return &exitError{code: 2, err: fmt.Errorf("--wait %s: want a duration between 1ms and 1h", *wait)}
 	}
+	if err := checkLS(); err != nil {
+		return err
+	}
+	e.applyLocalSend(fs)
 	if *watch {
 		if e.out.json {
 			e.out.jsonEvent("browsing", map[string]any{"device_id": e.eng.Self().ID})
@@ -72,9 +77,9 @@ func (e *env) printDevices(list []engine.Device) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	// No code column: a verification code belongs to one connection (its
 	// handshake's nonces), so it is only known once connected.
-	fmt.Fprintln(tw, "NAME\tTYPE\tID\tADDRESS\tTRUST")
+	fmt.Fprintln(tw, "NAME\tTYPE\tID\tADDRESS\tTRUST\tPROTOCOL")
 	for _, d := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", visible.Name(d.Name), visible.Escape(d.Type), d.ID, d.Address(), engine.TrustMark(d))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", visible.Name(d.Name), visible.Escape(d.Type), d.ID, d.Address(), engine.TrustMark(d), protocolOf(d))
 	}
 	_ = tw.Flush()
 }

@@ -27,6 +27,7 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the sender never learns your addresses)")
 	webOn := fs.Bool("web", false, "also serve the web client for phones and tablets on this network (its address is shown as a QR code)")
 	webListen := fs.String("web-listen", ":53319", "with --web: the web client's HTTP address")
+	checkLS := localSendFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -48,6 +49,10 @@ func (e *env) receive(ctx context.Context, args []string) error {
 	if flagGiven(fs, "web-listen") && !*webOn {
 		return &exitError{code: 2, err: errors.New("--web-listen needs --web")}
 	}
+	if err := checkLS(); err != nil {
+		return err
+	}
+	e.applyLocalSend(fs)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the reader of the prompts' answers
 	o := engine.ReceiveOptions{

@@ -27,6 +27,8 @@ func (e *env) report(ev any) {
 		e.reportError(ev.Err)
 	case engine.Listening:
 		e.listening(ev)
+	case engine.LocalSendListening:
+		e.localSendListening(ev)
 	case engine.CodeShown:
 		e.showCode(ev)
 	case engine.ServerReconnecting:

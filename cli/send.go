@@ -21,6 +21,7 @@ func (e *env) send(ctx context.Context, args []string) error {
 	code := fs.String("code", "", "with --server: the pairing code the receiver shows")
 	relayOnly := fs.Bool("relay-only", false, "with --server: connect only through the server's TURN relay (the receiver never learns your addresses)")
 	lanes := fs.Int("lanes", 0, fmt.Sprintf("on the local network, how many connections one transfer may use at most, 1 to %d (0: one per core, when the link is fast)", transfer.MaxLanes))
+	checkLS := localSendFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -46,6 +47,10 @@ func (e *env) send(ctx context.Context, args []string) error {
 	if *wait <= 0 || *wait > time.Hour {
 		return &exitError{code: 2, err: fmt.Errorf("--wait %s: want a duration between 1ms and 1h", *wait)}
 	}
+	if err := checkLS(); err != nil {
+		return err
+	}
+	e.applyLocalSend(fs)
 
 	o := engine.SendOptions{To: *to, Wait: *wait, Code: *code, RelayOnly: *relayOnly, Paths: paths, Text: *text, Lanes: *lanes}
 	if *server != "" {

@@ -54,6 +54,16 @@ type Config struct {
 	// (PROTOCOL.md §14), e.g. web.DefaultListen; "" = not served.
 	// SetWebListen changes it while the engine runs.
 	WebListen string
+	// LocalSend speaks LocalSend protocol v2 (docs/PROTOCOL-localsend.md):
+	// LocalSend's apps are listed among the nearby devices and exchange
+	// files with this one. LocalSendHTTP also lets in the ones that speak
+	// it unencrypted (HTTP). SetLocalSend changes both. LocalSendPort is
+	// its port (0: localsend.DefaultPort, -1: any, for tests);
+	// LocalSendPIN, when set, is asked of every LocalSend sender.
+	LocalSend     bool
+	LocalSendHTTP bool
+	LocalSendPort int
+	LocalSendPIN  string
 	// OnEvent gets every Event, in order, from the engine's goroutines. It
 	// must not block for long (the app hands events to the UI thread).
 	OnEvent func(Event)
@@ -144,6 +154,11 @@ type Device struct {
 	// server; it has no addresses, and a send to it waits in the queue
 	// (StateWaiting) until it appears (favourites.go).
 	Offline bool
+	// LocalSend: a LocalSend app (localsend.go); Unencrypted: one that
+	// speaks it over plain HTTP, which sends to are refused unless
+	// allowed (Config.LocalSendHTTP).
+	LocalSend   bool
+	Unencrypted bool
 }
 
 // Offer is an incoming offer waiting for the user.

@@ -52,6 +52,7 @@ func (e *Engine) devicesLocked() []Device {
 		dev.Web = true
 		out = append(out, dev)
 	}
+	out = append(out, e.localSendDevicesLocked()...)
 	out = append(out, e.awayDevicesLocked(pins)...)
 	out = append(out, e.offlineDevicesLocked(pins)...)
 	slices.SortFunc(out, func(a, b Device) int {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
+	"github.com/thepeerdrop/peerdrop/localsend"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/signaling"
 	"github.com/thepeerdrop/peerdrop/transfer"
@@ -70,6 +71,7 @@ type Engine struct {
 	receivers  map[string]*transfer.Receiver // by download dir
 	srv        serverState                   // the rendezvous server (remote.go)
 	web        webState                      // the web client for phones (web.go)
+	ls         lsState                       // LocalSend (localsend.go)
 	seenType   map[string]string             // device types last seen, for offline devices
 	waitWake   chan struct{}                 // the device list changed: start waiting sends (buffered 1)
 }
@@ -118,6 +120,10 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: load trusted devices: %w", err)
 	}
+	lsPins, err := localsend.OpenPins(cfg.ConfigDir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	root, cancel := context.WithCancel(context.Background())
 	e := &Engine{
 		cfg:        cfg,
@@ -139,6 +145,7 @@ func New(cfg Config) (*Engine, error) {
 		receivers:  map[string]*transfer.Receiver{},
 		srv:        newServerState(server),
 		web:        newWebState(cfg.WebListen),
+		ls:         lsState{mode: lsMode(cfg.LocalSend, cfg.LocalSendHTTP), changed: make(chan struct{}), devices: map[string]localsend.Device{}, pins: lsPins},
 		self:       selfState{name: cfg.Name, typ: cfg.Type, changed: make(chan struct{})},
 		seenType:   map[string]string{},
 		waitWake:   make(chan struct{}, 1),
@@ -246,6 +253,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Go(func() { e.runWaiting(ctx) })
 	wg.Go(func() { e.runServer(ctx) })
 	wg.Go(func() { e.runWeb(ctx) })
+	wg.Go(func() { e.runLocalSend(ctx) })
 	if !e.cfg.NoBrowse {
 		b := newBrowser(e.id.DeviceID, e.trust, e.onDiscovery)
 		wg.Go(func() {

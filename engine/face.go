@@ -12,6 +12,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/identity"
 	"github.com/thepeerdrop/peerdrop/internal/device"
+	"github.com/thepeerdrop/peerdrop/localsend"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/signaling"
@@ -26,6 +27,10 @@ type Headless struct {
 	cfg   peer.Config
 	trust *trust.Store
 	typ   string
+	// ls: whether runs speak LocalSend (face_localsend.go); lsPins its
+	// devices' pinned fingerprints.
+	ls     LocalSendOptions
+	lsPins *localsend.Pins
 
 	// OnEvent gets every event of a run (face_events.go), in order, from
 	// the run's goroutines; it must not block for long.
@@ -71,7 +76,11 @@ func OpenHeadless(configDir, name, typ string) (*Headless, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load trusted devices: %w", err)
 	}
-	h := &Headless{trust: pins, typ: typ, cfg: peer.Config{Identity: id, Name: name, Type: typ}}
+	lsPins, err := localsend.OpenPins(configDir)
+	if err != nil {
+		return nil, err
+	}
+	h := &Headless{trust: pins, lsPins: lsPins, typ: typ, cfg: peer.Config{Identity: id, Name: name, Type: typ}}
 	h.cfg.OnPath = func(ev peer.PathEvent) {
 		h.report(PathChanged{Restored: ev.Restored, Restarts: ev.Restarts, Local: ev.Local, Remote: ev.Remote})
 	}
@@ -146,6 +155,17 @@ func (h *Headless) Devices(ctx context.Context, wait time.Duration) ([]Device, e
 	b := newBrowser(h.cfg.Identity.DeviceID, h.trust, nil)
 	errc := make(chan error, 1)
 	go func() { errc <- b.Run(ctx) }()
+	var ls []Device
+	lsErr := make(chan error, 1)
+	go func() {
+		if !h.ls.On {
+			lsErr <- nil
+			return
+		}
+		var err error
+		ls, err = h.localSendDevices(ctx, wait)
+		lsErr <- err
+	}()
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -156,13 +176,16 @@ func (h *Headless) Devices(ctx context.Context, wait time.Duration) ([]Device, e
 	case <-ctx.Done():
 	}
 	list := b.Devices()
+	if err := <-lsErr; err != nil {
+		h.warn(err)
+	}
 	cancel()
 	<-errc
-	out := make([]Device, len(list))
+	out := make([]Device, len(list), len(list)+len(ls))
 	for i, d := range list {
 		out[i] = h.describe(d)
 	}
-	return out, nil
+	return append(out, ls...), nil
 }
 
 // WatchDevices reports every change to the nearby list until ctx ends.

@@ -39,6 +39,13 @@ type Listening struct {
 	Discoverable bool
 }
 
+// LocalSendListening: Receive also speaks LocalSend, on Port; HTTP: it
+// lets unencrypted LocalSend senders in; PIN: it asks senders for one.
+type LocalSendListening struct {
+	Port      int
+	HTTP, PIN bool
+}
+
 // CodeShown: a pairing code to pass on to the device on another network.
 // First is the run's first code; Again the first after the server
 // connection came back (the old code is gone).

@@ -73,6 +73,16 @@ func (h *Headless) Receive(ctx context.Context, o ReceiveOptions) error {
 	r := &receiveRun{h: h, o: o, dir: dir, cancel: cancel}
 	rcv := &transfer.Receiver{Dir: dir, Decide: r.decide, OnEvent: r.onEvent, Lanes: transfer.DefaultLanes()}
 	r.handle = r.handler(rcv)
+	if h.ls.On {
+		n, err := h.startLocalSend(true, func(ctx context.Context, from transfer.Peer, link transfer.Link) {
+			r.serveLink(ctx, rcv, from, link)
+		}, nil)
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		h.report(LocalSendListening{Port: n.Port(), HTTP: h.ls.HTTP, PIN: h.ls.PIN != ""})
+	}
 	if o.Server != "" {
 		err = r.lanAndServer(ctx)
 	} else {
@@ -169,21 +179,27 @@ func (r *receiveRun) handler(rcv *transfer.Receiver) func(context.Context, *peer
 		defer c.Close()
 		p := senderOf(c)
 		p.Type = ""
-		err := rcv.Handle(ctx, p, c)
-		var pe *transfer.ProtocolError
-		switch {
-		case errors.As(err, &pe):
-			r.h.warn(fmt.Errorf("%s: %w", p.Name, err))
-			r.finish(err)
-		case errors.Is(err, transfer.ErrClosed), errors.Is(err, context.Canceled), err == nil:
-		default:
-			r.h.warn(fmt.Errorf("%s: %w", p.Name, err))
-		}
-		r.mu.Lock()
-		done := r.finished
-		r.mu.Unlock()
-		if done {
-			r.cancel() // the sender has closed: no need to wait
-		}
+		r.serveLink(ctx, rcv, p, c)
+	}
+}
+
+// serveLink serves one sender's link with rcv: a connection, or a
+// LocalSend sender's.
+func (r *receiveRun) serveLink(ctx context.Context, rcv *transfer.Receiver, p transfer.Peer, link transfer.Link) {
+	err := rcv.Handle(ctx, p, link)
+	var pe *transfer.ProtocolError
+	switch {
+	case errors.As(err, &pe):
+		r.h.warn(fmt.Errorf("%s: %w", p.Name, err))
+		r.finish(err)
+	case errors.Is(err, transfer.ErrClosed), errors.Is(err, context.Canceled), err == nil:
+	default:
+		r.h.warn(fmt.Errorf("%s: %w", p.Name, err))
+	}
+	r.mu.Lock()
+	done := r.finished
+	r.mu.Unlock()
+	if done {
+		r.cancel() // the sender has closed: no need to wait
 	}
 }

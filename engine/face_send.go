@@ -116,6 +116,9 @@ func (h *Headless) sendDialer(ctx context.Context, o SendOptions, lanes *laneDia
 		d, closeDial, err = h.serverDialer(ctx, o.Server, o.Code, o.RelayOnly)
 		return d, closeDial, "the device with code " + o.Code, err
 	}
+	if h.ls.On {
+		return h.localSendDialer(ctx, o.To, o.Wait)
+	}
 	d, desc, err = h.lanDialer(ctx, o.To, o.Wait, lanes)
 	return d, nothing, desc, err
 }

@@ -142,7 +142,8 @@ func (e *Engine) reachable(t Target) error {
 	e.mu.Lock()
 	_, near := e.nearby[t.ID]
 	_, page := e.web.pages[t.ID]
-	near = near || page
+	_, ls := e.ls.devices[t.ID]
+	near = near || page || ls
 	u := e.srv.url
 	e.mu.Unlock()
 	if near && t.ID != "" {
@@ -219,6 +220,8 @@ type Target struct {
 	ID    string // "" when the device is only known by address
 	Name  string
 	Addrs []string // HOST:PORT
+	// PIN is what a LocalSend device may ask for (localsend.go).
+	PIN string
 }
 
 // peer is the device a send to t names.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thepeerdrop/peerdrop/localsend"
 	"github.com/thepeerdrop/peerdrop/pairing"
 	"github.com/thepeerdrop/peerdrop/peer"
 	"github.com/thepeerdrop/peerdrop/remote"
@@ -136,6 +137,13 @@ func (e *Engine) startSendLocked(it *item, offer *transfer.Offer) {
 	rd := &remoteDial{e: e, id: target.ID}
 	lanes := newLaneDialer(e.peerConfig, e.checkPeer)
 	dial := func(ctx context.Context) (transfer.Link, error) {
+		if d, n, ok := e.localSendDevice(target.ID); ok {
+			link, h, err := e.dialLocalSend(ctx, n, d, target.PIN)
+			if err == nil {
+				e.onConnected(id, gen, h, "")
+			}
+			return link, err
+		}
 		c, addr, err := e.dialTarget(ctx, target, want, rd)
 		if err != nil {
 			return nil, err
@@ -309,7 +317,16 @@ func describeSendError(name string, err error, connected bool) string {
 		pe *transfer.ProtocolError
 	)
 	var se *serverError
+	var me interface{ Permanent() bool }
 	switch {
+	case errors.Is(err, localsend.ErrNotEncrypted):
+		return name + " is a LocalSend device without encryption (HTTP): allow unencrypted LocalSend devices in Settings (or --localsend-http) to send to it"
+	case isLocalSend(err) && errors.Is(err, trust.ErrIdentityChanged):
+		return "refused: " + name + "'s identity changed (its LocalSend certificate is not the one it had before)"
+	case isLocalSend(err) && errors.As(err, &me) && me.Permanent():
+		return "refused: " + name + "'s certificate does not match the one it announced"
+	case isLocalSend(err):
+		return "could not reach " + name + " (LocalSend): " + err.Error()
 	case errors.Is(err, remote.ErrNotOnline):
 		return name + " is not connected to the server (it is off, or has no server set)"
 	case errors.Is(err, errNoRoute):
@@ -364,6 +381,16 @@ func (e *Engine) sendText(to Target, text string) (Message, error) {
 		rd := &remoteDial{e: e, id: to.ID}
 		defer rd.close()
 		var remote signaling.Hello
+		if d, n, ok := e.localSendDevice(to.ID); ok {
+			link, h, err := e.dialLocalSend(ctx, n, d, to.PIN)
+			if err == nil {
+				remote = h
+				_, err = transfer.SendText(ctx, link, text)
+				_ = link.Close()
+			}
+			e.textSent(m, remote, err)
+			return
+		}
 		c, _, err := e.dialTarget(ctx, to, to.ID, rd)
 		if err == nil {
 			remote = c.Remote

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,9 +43,9 @@ const (
 )
 
 func (n *Node) startDiscovery() (*discoverer, error) {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(MulticastAddr), Port: n.cfg.Port})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(MulticastAddr), Port: n.cfg.GroupPort})
 	if err != nil {
-		return nil, fmt.Errorf("localsend: listen for announcements on port %d: %w", n.cfg.Port, err)
+		return nil, fmt.Errorf("localsend: listen for announcements on port %d: %w", n.cfg.GroupPort, err)
 	}
 	pc := ipv4.NewPacketConn(c)
 	_ = pc.SetMulticastTTL(1)
@@ -92,7 +93,7 @@ func (d *discoverer) announce(announce bool) {
 	if err != nil {
 		return
 	}
-	dst := &net.UDPAddr{IP: net.ParseIP(MulticastAddr), Port: d.n.cfg.Port}
+	dst := &net.UDPAddr{IP: net.ParseIP(MulticastAddr), Port: d.n.cfg.GroupPort}
 	for _, ifi := range multicastInterfaces() {
 		if d.pc.SetMulticastInterface(&ifi) != nil {
 			continue
@@ -248,6 +249,29 @@ func (d *discoverer) register(addr netip.AddrPort, proto string) (Info, error) {
 	return in, nil
 }
 
+// Probe asks the LocalSend device at addr (HOST or HOST:PORT) who it is,
+// over HTTPS and (when allowed) HTTP, and lists it.
+func (n *Node) Probe(ctx context.Context, addr netip.AddrPort) (Device, error) {
+	d := &discoverer{n: n}
+	protos := []string{ProtocolHTTPS}
+	if n.cfg.AllowHTTP {
+		protos = append(protos, ProtocolHTTP)
+	}
+	var errs []error
+	for _, proto := range protos {
+		in, err := d.register(addr, proto)
+		if err == nil {
+			if in.Fingerprint == n.self.Fingerprint {
+				return Device{}, errors.New("that is this device")
+			}
+			in.Port, in.Protocol, in.Announce = int(addr.Port()), proto, nil
+			return Device{Info: in, Addr: addr}, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", proto, err))
+	}
+	return Device{}, fmt.Errorf("no LocalSend device answers at %s: %w", addr, errors.Join(errs...))
+}
+
 // scan is the legacy discovery: register on every other address of each
 // IPv4 network we are on, at most a /24 around our address, over HTTPS
 // and (when allowed) HTTP.
@@ -281,7 +305,7 @@ func (d *discoverer) scan() {
 		wg.Go(func() {
 			for ip := range work {
 				for _, proto := range protos {
-					if _, err := d.register(netip.AddrPortFrom(ip, uint16(d.n.cfg.Port)), proto); err == nil {
+					if _, err := d.register(netip.AddrPortFrom(ip, DefaultPort), proto); err == nil {
 						break
 					}
 				}

@@ -28,6 +28,9 @@ type Config struct {
 	Cert tls.Certificate
 	// Port for the server and the multicast group: 0 = DefaultPort.
 	Port int
+	// GroupPort is the multicast group's port: 0 = DefaultPort. A node
+	// whose server listens on another port announces that one.
+	GroupPort int
 	// Addr is the address to listen on ("" = all); tests use loopback.
 	Addr string
 	// AllowHTTP lets unencrypted LocalSend peers in: our server answers
@@ -97,7 +100,16 @@ func theirType(t string) string {
 
 // ErrNotEncrypted refuses a send to a LocalSend peer that only speaks
 // plain HTTP while unencrypted peers are not allowed.
-var ErrNotEncrypted = errors.New("it speaks LocalSend without encryption (HTTP), which is off: allow unencrypted LocalSend devices to send to it")
+var ErrNotEncrypted error = notEncrypted{}
+
+type notEncrypted struct{}
+
+func (notEncrypted) Error() string {
+	return "it speaks LocalSend without encryption (HTTP), which is off here: allow unencrypted LocalSend devices to exchange files with it"
+}
+
+// Permanent: trying again will not help.
+func (notEncrypted) Permanent() bool { return true }
 
 // Node is our LocalSend presence: the server, discovery and the list of
 // devices found. Close stops all of it.
@@ -124,6 +136,9 @@ type Node struct {
 func Start(cfg Config) (*Node, error) {
 	if cfg.Port == 0 {
 		cfg.Port = DefaultPort
+	}
+	if cfg.GroupPort == 0 {
+		cfg.GroupPort = DefaultPort
 	}
 	if len(cfg.Cert.Certificate) == 0 {
 		return nil, errors.New("localsend: no certificate")

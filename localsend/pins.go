@@ -91,6 +91,17 @@ func (p *Pins) Pin(alias, fingerprint string) error {
 	return p.saveLocked()
 }
 
+// Lookup is the fingerprint pinned for alias.
+func (p *Pins) Lookup(alias string) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q, ok := p.pins[alias]
+	return q.Fingerprint, ok
+}
+
 // Forget drops the pin of alias (the user accepts its new identity).
 func (p *Pins) Forget(alias string) error {
 	p.mu.Lock()
