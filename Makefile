@@ -33,9 +33,16 @@ SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chrom
 # its prerequisites see too).
 RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc
 
+# The LocalSend peer of the interoperability tests: the npm package
+# localsend (an independent implementation of LocalSend protocol v2, a Node
+# CLI) pinned in its package-lock.json. node-deps installs Node.js and npm
+# through sys-deps only when the node or npm command is missing (a NodeSource
+# nodejs brings its own npm, which Debian's npm package would conflict with).
+LOCALSEND_PEER := e2e/testdata/localsend
+
 # Packages tested with the race detector. A directory that does not exist
 # (yet) or holds no Go file is skipped.
-CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing relay rendezvous remote web cli internal
+CORE_DIRS ?= identity signaling peer transfer trust discovery engine pairing relay rendezvous remote web localsend cli internal
 CORE_PKGS ?= $(shell for d in $(CORE_DIRS); do [ -d $$d ] && find $$d -name '*.go' | grep -q . && echo ./$$d/...; done)
 
 # Multi-process end-to-end tests: they build the binaries themselves, so no
@@ -48,12 +55,13 @@ FUZZTIME ?= 20s
 FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signaling:FuzzDecodeCandidate ./signaling:FuzzDecodeSDP ./transfer:FuzzDecodeMessage ./transfer:FuzzValidateManifest \
 	./discovery:FuzzParseResponse ./discovery:FuzzDecodeTXT ./discovery:FuzzAnswerQuery ./pairing:FuzzDecode \
 	./rendezvous:FuzzDecodeEnvelope ./rendezvous:FuzzClientIP ./remote:FuzzDecodeChunk ./internal/visible:FuzzEscape \
-	./web:FuzzDecodeFrameMessage ./web:FuzzDecodeControl
+	./web:FuzzDecodeFrameMessage ./web:FuzzDecodeControl \
+	./localsend:FuzzDecodeInfo ./localsend:FuzzDecodePrepare ./localsend:FuzzDecodePrepareResponse
 
 # The fyne command-line tool, run with `go run` (nothing to install).
 FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4
 
-.PHONY: help deps sys-deps go-deps build build-cli build-gui run test vet fmt-check \
+.PHONY: help deps sys-deps node-deps npm-deps go-deps build build-cli build-gui run test vet fmt-check \
 	test-core test-app test-e2e fuzz bench lint package screenshot clean
 
 help: ## List the targets.
@@ -87,6 +95,21 @@ sys-deps: ## Install the missing Debian packages in SYS_PKGS (apt-get only when 
 	if [ -n "$$policy" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
 	exit $$rc
 
+node-deps: ## Install Node.js and npm (Debian packages nodejs, npm) when the node or npm command is missing.
+	@missing=""; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	$(MAKE) --no-print-directory sys-deps SYS_PKGS="$$missing"
+
+npm-deps: $(LOCALSEND_PEER)/node_modules ## Install the LocalSend peer of the e2e tests (npm ci in e2e/testdata/localsend, when node_modules is missing or older than the lock file).
+
+# npm ci starts by deleting node_modules: one left by a failed run is removed
+# so that the next make runs it again.
+$(LOCALSEND_PEER)/node_modules: $(LOCALSEND_PEER)/package.json $(LOCALSEND_PEER)/package-lock.json | node-deps
+	cd $(LOCALSEND_PEER) && npm ci --no-audit --no-fund || { rm -rf node_modules; exit 1; }
+	@touch $@
+
 go-deps: ## Download the Go modules in go.mod.
 	$(GO) mod download
 
@@ -119,7 +142,7 @@ test-core: ## Unit tests of the core packages, with the race detector; the rende
 test-app: ## Widget tests of the desktop app, with -race (Fyne's test driver: no display needed).
 	$(GO) test -race -count=1 ./app
 
-test-e2e: ## Multi-process end-to-end tests (no -race); multi-host ones need root.
+test-e2e: npm-deps ## Multi-process end-to-end tests (no -race); multi-host ones need root.
 	@if [ -z "$(strip $(E2E_PKGS))" ]; then echo "test-e2e: no end-to-end tests yet, skipped"; exit 0; fi; \
 	if [ "$$(id -u)" -ne 0 ]; then \
 		echo "test-e2e: not root: the multi-host tests (network namespaces, TestLAN*) are SKIPPED; run make test as root to include them"; \

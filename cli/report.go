@@ -115,6 +115,10 @@ func (e *env) connected(ev engine.Connected) {
 		e.out.jsonEvent("connected", fields)
 		return
 	}
+	if ev.Via == engine.ViaLocalSend {
+		e.out.say("Connected to %s at %s with LocalSend (%s).", visible.Escape(ev.Name), ev.Address, ev.Security)
+		return
+	}
 	how := "on the local network"
 	if ev.Via == "server" {
 		how = "through the server"

@@ -86,7 +86,13 @@ type Connected struct {
 	Name, ID, Code          string
 	Via, Address            string
 	RouteLocal, RouteRemote string
+	// Security, for Via ViaLocalSend: how the connection is protected, in
+	// words ("HTTPS, certificate checked" or "not encrypted").
+	Security string
 }
+
+// ViaLocalSend is Connected.Via for a LocalSend device (its server's address).
+const ViaLocalSend = "localsend"
 
 // PathChanged: a connection through the server lost its network path (ICE
 // restarts begin) or got one back.

@@ -111,7 +111,11 @@ func (h *Headless) localSendDialer(ctx context.Context, to string, wait time.Dur
 		if err != nil {
 			return nil, &lsError{fmt.Errorf("LocalSend %s: %w", d.Alias, err)}
 		}
-		h.report(Connected{Name: d.Alias, Via: "LocalSend", Address: d.Addr.String()})
+		sec := "HTTPS, its certificate checked"
+		if !d.Encrypted() {
+			sec = "not encrypted"
+		}
+		h.report(Connected{Name: d.Alias, ID: d.ID(), Via: ViaLocalSend, Address: d.Addr.String(), Security: sec})
 		return link, nil
 	}
 	return dial, func() { _ = n.Close() }, d.Alias, nil

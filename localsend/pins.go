@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
+	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
 
@@ -62,7 +63,7 @@ func (p *Pins) Check(alias, fingerprint string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.pins[alias]; ok && old.Fingerprint != fingerprint {
-		return &trust.IdentityChangedError{Name: alias, Pinned: old.Fingerprint, Got: fingerprint}
+		return changed(alias, old.Fingerprint, fingerprint)
 	}
 	return nil
 }
@@ -76,7 +77,7 @@ func (p *Pins) Pin(alias, fingerprint string) error {
 	defer p.mu.Unlock()
 	old, ok := p.pins[alias]
 	if ok && old.Fingerprint != fingerprint {
-		return &trust.IdentityChangedError{Name: alias, Pinned: old.Fingerprint, Got: fingerprint}
+		return changed(alias, old.Fingerprint, fingerprint)
 	}
 	if !ok && len(p.pins) >= maxPins {
 		var oldest string
@@ -89,6 +90,11 @@ func (p *Pins) Pin(alias, fingerprint string) error {
 	}
 	p.pins[alias] = pin{Fingerprint: fingerprint, Seen: time.Now().UTC()}
 	return p.saveLocked()
+}
+
+// changed is the refusal of alias coming with fingerprint got.
+func changed(alias, pinned, got string) error {
+	return &trust.IdentityChangedError{ID: device.IDFor(sdpFingerprint(got)), Name: alias, Pinned: pinned, Got: got}
 }
 
 // Lookup is the fingerprint pinned for alias.
