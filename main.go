@@ -81,6 +81,8 @@ func main() {
 		AutoAcceptTrusted: settings.AutoAcceptTrusted,
 		QuickSave:         settings.QuickSave,
 		WebListen:         webAddr,
+		LocalSend:         !settings.LocalSendOff,
+		LocalSendHTTP:     settings.LocalSendHTTP,
 		OnEvent:           ui.HandleEvent,
 	})
 	if err != nil {

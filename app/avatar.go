@@ -49,15 +49,23 @@ func typeIcon(t string) fyne.Resource {
 	return theme.ComputerIcon()
 }
 
+// localSendTag is the text of the tag on a LocalSend device's avatar.
+const localSendTag = "LocalSend"
+
 // avatar is a device's face: a circle in the device's colour with its
 // initials, a badge with its type at the bottom right, a green check at the
-// top right when it is trusted, and a ring when it is selected.
+// top right when it is trusted, a "LocalSend" tag at the bottom left for a
+// LocalSend app (warning-coloured when it is not encrypted), and a ring
+// when it is selected.
 type avatar struct {
 	widget.BaseWidget
 	id, name, kind    string
 	trusted, selected bool
 	dimmed            bool // the device is offline
-	diameter          float32
+	// localSend: a LocalSend app; unencrypted: one that speaks LocalSend
+	// over plain HTTP.
+	localSend, unencrypted bool
+	diameter               float32
 }
 
 func newAvatar(id, name, kind string, diameter float32) *avatar {
@@ -81,9 +89,13 @@ func (a *avatar) CreateRenderer() fyne.WidgetRenderer {
 		icon:    canvas.NewImageFromResource(nil),
 		trust:   canvas.NewCircle(color.Transparent),
 		checked: canvas.NewImageFromResource(theme.NewColoredResource(theme.ConfirmIcon(), theme.ColorNameForegroundOnSuccess)),
+		tag:     canvas.NewRectangle(color.Transparent),
+		tagText: canvas.NewText(localSendTag, color.Black),
 	}
 	r.text.TextStyle = fyne.TextStyle{Bold: true}
 	r.text.Alignment = fyne.TextAlignCenter
+	r.tagText.TextStyle = fyne.TextStyle{Bold: true}
+	r.tagText.Alignment = fyne.TextAlignCenter
 	r.icon.FillMode = canvas.ImageFillContain
 	r.checked.FillMode = canvas.ImageFillContain
 	r.Refresh()
@@ -95,6 +107,8 @@ type avatarRenderer struct {
 	ring, circle, badge, trust *canvas.Circle
 	text                       *canvas.Text
 	icon, checked              *canvas.Image
+	tag                        *canvas.Rectangle // the LocalSend tag's pill
+	tagText                    *canvas.Text
 }
 
 // ringGap is the room around the circle for the selection ring.
@@ -133,7 +147,28 @@ func (r *avatarRenderer) Layout(size fyne.Size) {
 	ct := t * 0.72
 	r.checked.Move(off.AddXY(edge-ct/2, d-edge-ct/2))
 	r.checked.Resize(fyne.NewSquareSize(ct))
+
+	// The LocalSend tag is centred on the bottom left 45 degree point,
+	// across from the type badge; it is wider than the room beside the
+	// circle and reaches past the avatar's left edge into the tile's margin.
+	r.tagText.TextSize = max(9, d*0.15)
+	ts := fyne.MeasureText(r.tagText.Text, r.tagText.TextSize, r.tagText.TextStyle)
+	tw, tagH := ts.Width+2*tagPad, ts.Height+2
+	at := off.AddXY(d-edge-tw/2, edge-tagH/2)
+	r.tag.Move(at)
+	r.tag.Resize(fyne.NewSize(tw, tagH))
+	r.tag.CornerRadius = tagH / 2
+	r.tagText.Move(at.AddXY(0, 1))
+	r.tagText.Resize(fyne.NewSize(tw, ts.Height))
 }
+
+// tagPad is the room either side of the LocalSend tag's text.
+const tagPad = 5
+
+// tagMinDiameter is the smallest avatar with a LocalSend tag: on a smaller
+// one the tag runs into the type badge, and its text is too small to read
+// (an offer's header says LocalSend in words instead).
+const tagMinDiameter = 64
 
 func (r *avatarRenderer) Refresh() {
 	a := r.a
@@ -170,6 +205,17 @@ func (r *avatarRenderer) Refresh() {
 	r.trust.Hidden = !a.trusted
 	r.checked.Hidden = !a.trusted
 
+	r.tag.FillColor = bg
+	r.tagText.Color = th.Color(theme.ColorNameForeground, v)
+	if a.unencrypted {
+		r.tag.FillColor = th.Color(theme.ColorNameWarning, v)
+		r.tagText.Color = th.Color(theme.ColorNameForegroundOnWarning, v)
+	}
+	r.tag.StrokeColor = bg
+	r.tag.StrokeWidth = 2
+	noTag := a.diameter < tagMinDiameter || !a.localSend
+	r.tag.Hidden, r.tagText.Hidden = noTag, noTag
+
 	r.Layout(a.Size())
 	for _, o := range r.Objects() {
 		o.Refresh()
@@ -177,7 +223,7 @@ func (r *avatarRenderer) Refresh() {
 }
 
 func (r *avatarRenderer) Objects() []fyne.CanvasObject {
-	return []fyne.CanvasObject{r.ring, r.circle, r.text, r.badge, r.icon, r.trust, r.checked}
+	return []fyne.CanvasObject{r.ring, r.circle, r.text, r.badge, r.icon, r.trust, r.checked, r.tag, r.tagText}
 }
 
 func (r *avatarRenderer) Destroy() {}

@@ -31,6 +31,7 @@ type Engine interface {
 	Trusted() []engine.Peer
 	SetAutoAcceptTrusted(on bool)
 	SetQuickSave(on bool)
+	SetLocalSend(on, allowHTTP bool)
 	DownloadDir() string
 	SetDownloadDir(dir string) error
 	SetServer(url string) error

@@ -128,6 +128,9 @@ func (f *fakeEngine) TrustCode(id string) (string, error) {
 }
 func (f *fakeEngine) SetAutoAcceptTrusted(on bool) { f.record("SetAutoAcceptTrusted %v", on) }
 func (f *fakeEngine) SetQuickSave(on bool)         { f.record("SetQuickSave %v", on) }
+func (f *fakeEngine) SetLocalSend(on, allowHTTP bool) {
+	f.record("SetLocalSend %v %v", on, allowHTTP)
+}
 func (f *fakeEngine) SetDownloadDir(dir string) error {
 	f.record("SetDownloadDir %s", dir)
 	f.mu.Lock()

@@ -23,6 +23,10 @@ const awayMark = "Away"
 // webMark is the caption of a phone or tablet on this device's web page.
 const webMark = "Web page"
 
+// unencryptedMark is the caption of a LocalSend device that speaks it over
+// plain HTTP (its avatar's LocalSend tag is then warning-coloured).
+const unencryptedMark = "Not encrypted"
+
 // emptyNearby is what the Nearby view says while it sees no device.
 const emptyNearby = "Open ThePeerDrop on another device on this network"
 

@@ -101,7 +101,8 @@ func (u *UI) offerContent(p *offerPrompt) fyne.CanvasObject {
 // offerHeader is the sender (avatar, name, marks) and what it offers.
 func (u *UI) offerHeader(o engine.Offer) fyne.CanvasObject {
 	kind := o.Type // what the sender's hello says: it may not advertise
-	if d, ok := u.device(o.From.ID); ok {
+	d, nearby := u.device(o.From.ID)
+	if nearby {
 		kind = d.Type
 	}
 	av := newAvatar(o.From.ID, peerName(o.From), kind, 52)
@@ -118,6 +119,14 @@ func (u *UI) offerHeader(o engine.Offer) fyne.CanvasObject {
 	who := container.NewVBox(name, whatLabel)
 	if w := visible.Warning(o.From.Name); w != "" {
 		who.Add(lookAlike("The name " + w))
+	}
+	switch {
+	case d.LocalSend && d.Unencrypted:
+		who.Add(lookAlike("LocalSend device, not encrypted (HTTP): others on this network could read what it sends"))
+	case d.LocalSend:
+		ls := widget.NewLabel("LocalSend device")
+		ls.Importance = widget.LowImportance
+		who.Add(ls)
 	}
 	if o.Trusted {
 		tl := widget.NewLabelWithStyle("Trusted device", fyne.TextAlignLeading, fyne.TextStyle{})

@@ -206,4 +206,25 @@ func TestScreenshots(t *testing.T) {
 	u.win.Resize(fyne.NewSize(360, 640))
 	u.tabs.Select(u.queueTab)
 	capture(t, u.win, "narrow")
+
+	screenshotLocalSend(t)
+}
+
+// screenshotLocalSend renders Nearby with LocalSend's apps among the
+// devices: one encrypted, one over plain HTTP. A window of its own, so
+// that the other screenshots do not change.
+func screenshotLocalSend(t *testing.T) {
+	a := test.NewTempApp(t)
+	a.Settings().SetTheme(lightTheme{theme.DefaultTheme()})
+	f := sampleEngine()
+	orange := dev("4c0ca1a5e2d0b7f1", "Nice Orange", "phone")
+	orange.Port, orange.LocalSend = 53317, true
+	banana := dev("b4a7a7a0c1d2e3f4", "Smart Banana", "desktop")
+	banana.Port, banana.LocalSend, banana.Unencrypted = 53317, true, true
+	f.devices = []engine.Device{f.devices[0], f.devices[1], orange, f.devices[2], f.devices[4], banana, f.devices[5]}
+	f.items = f.items[:1] // a send to Bob's MacBook
+	u := New(a, f, Options{ProgressInterval: time.Hour})
+	t.Cleanup(u.win.Close)
+	u.win.Resize(fyne.NewSize(780, 520))
+	capture(t, u.win, "localsend")
 }

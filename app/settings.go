@@ -15,6 +15,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/localsend"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
 
@@ -28,6 +29,10 @@ const (
 	prefWebOff       = "web.off" // the web client is on unless turned off
 	prefType         = "device.type"
 	prefPort         = "lan.port" // 0 = the default port
+	// LocalSend is on unless turned off; its unencrypted devices are off
+	// unless allowed.
+	prefLocalSendOff  = "localsend.off"
+	prefLocalSendHTTP = "localsend.http"
 )
 
 // deviceTypes are the types offered in Settings, as discovery names them.
@@ -44,6 +49,8 @@ type Settings struct {
 	WebOff            bool   // do not serve the web client for phones and tablets
 	Type              string // discovery.Type* ("" = detected)
 	Port              int    // the LAN handshake port (0 = the default)
+	LocalSendOff      bool   // do not speak LocalSend (nothing listens on its port)
+	LocalSendHTTP     bool   // let unencrypted (HTTP) LocalSend devices exchange files
 }
 
 // LoadSettings reads the settings from p.
@@ -57,6 +64,8 @@ func LoadSettings(p fyne.Preferences) Settings {
 		WebOff:            p.Bool(prefWebOff),
 		Type:              loadType(p),
 		Port:              loadPort(p),
+		LocalSendOff:      p.Bool(prefLocalSendOff),
+		LocalSendHTTP:     p.Bool(prefLocalSendHTTP),
 	}
 }
 
@@ -100,6 +109,8 @@ type settingsView struct {
 	auto    *widget.Check
 	quick   *widget.Check
 	web     *widget.Check
+	ls      *widget.Check // LocalSend devices
+	lsHTTP  *widget.Check // unencrypted ones too
 	trusted *fyne.Container
 	signal  *widget.Entry
 	apply   *widget.Button
@@ -144,6 +155,17 @@ func (s *settingsView) makeWidgets(cur Settings) {
 
 	s.web = widget.NewCheck("Serve a page for phones and tablets on this network", s.setWeb)
 	s.web.SetChecked(!cur.WebOff)
+
+	// Checked before OnChanged: main hands the saved values to the engine.
+	s.ls = widget.NewCheck("LocalSend devices: LocalSend's apps can see this device and exchange files", nil)
+	s.ls.Checked = !cur.LocalSendOff
+	s.lsHTTP = widget.NewCheck("Allow unencrypted LocalSend devices (HTTP)", nil)
+	s.lsHTTP.Checked = cur.LocalSendHTTP
+	if cur.LocalSendOff {
+		s.lsHTTP.Disable()
+	}
+	s.ls.OnChanged = func(on bool) { s.setLocalSend(on, s.lsHTTP.Checked) }
+	s.lsHTTP.OnChanged = func(allow bool) { s.setLocalSend(s.ls.Checked, allow) }
 
 	s.trusted = container.NewVBox()
 
@@ -202,9 +224,13 @@ func (s *settingsView) makeForm(cur Settings) *widget.Form {
 	signalItem.HintText = "For devices on other networks (Pair a device). Empty: this network only."
 	webItem := widget.NewFormItem("Phones and tablets", s.web)
 	webItem.HintText = "They open it in a browser (Phone or tablet in Nearby): nothing to install."
+	lsItem := widget.NewFormItem("LocalSend", s.ls)
+	lsItem.HintText = fmt.Sprintf("Off: nothing listens on port %d.", localsend.DefaultPort)
+	lsHTTPItem := widget.NewFormItem("", s.lsHTTP)
+	lsHTTPItem.HintText = "Off unless you allow it: others on this network could read what they exchange."
 	selfItem := widget.NewFormItem("This device", container.NewVBox(s.self, s.reach))
 	selfItem.HintText = "To send here from another network segment, type one of these addresses there."
-	form := widget.NewForm(nameItem, typeItem, dirItem, autoItem, listItem, quickItem, webItem, signalItem, portItem, selfItem)
+	form := widget.NewForm(nameItem, typeItem, dirItem, autoItem, listItem, quickItem, webItem, lsItem, lsHTTPItem, signalItem, portItem, selfItem)
 	for _, it := range s.startupItems() { // app/startup.go
 		form.AppendItem(it)
 	}
@@ -445,6 +471,22 @@ func (s *settingsView) setWeb(on bool) {
 		}
 	}
 	s.prefs.SetBool(prefWebOff, !on)
+}
+
+// setLocalSend turns LocalSend on or off and lets unencrypted LocalSend
+// devices in or not, in the engine at once and for the next start. The
+// second choice waits, greyed, while LocalSend is off.
+func (s *settingsView) setLocalSend(on, allowHTTP bool) {
+	if s.u.eng != nil {
+		s.u.eng.SetLocalSend(on, allowHTTP)
+	}
+	s.prefs.SetBool(prefLocalSendOff, !on)
+	s.prefs.SetBool(prefLocalSendHTTP, allowHTTP)
+	if on {
+		s.lsHTTP.Enable()
+	} else {
+		s.lsHTTP.Disable()
+	}
 }
 
 // refreshTrusted lists the trusted devices, each with a Remove button.

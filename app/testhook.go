@@ -117,7 +117,7 @@ func (h *testHook) record(ev engine.Event) {
 func eventSummary(ev engine.Event) map[string]any {
 	switch ev := ev.(type) {
 	case engine.DevicesChanged:
-		names, ids, away, web, offline := []string{}, []string{}, []string{}, []string{}, []string{}
+		names, ids, away, web, offline, ls, unencrypted := []string{}, []string{}, []string{}, []string{}, []string{}, []string{}, []string{}
 		for _, d := range ev.Devices {
 			names, ids = append(names, d.Name), append(ids, d.ID)
 			if d.Away {
@@ -129,8 +129,15 @@ func eventSummary(ev engine.Event) map[string]any {
 			if d.Offline {
 				offline = append(offline, d.ID)
 			}
+			if d.LocalSend {
+				ls = append(ls, d.ID)
+			}
+			if d.Unencrypted {
+				unencrypted = append(unencrypted, d.ID)
+			}
 		}
-		return map[string]any{"event": "devices", "names": names, "ids": ids, "away": away, "web": web, "offline": offline}
+		return map[string]any{"event": "devices", "names": names, "ids": ids, "away": away, "web": web, "offline": offline,
+			"localsend": ls, "unencrypted": unencrypted}
 	case engine.ItemChanged:
 		it := ev.Item
 		return map[string]any{"event": "item", "id": it.ID, "direction": string(it.Direction), "state": string(it.State),

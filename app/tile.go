@@ -60,6 +60,7 @@ func (t *deviceTile) update() {
 	d := t.dev
 	t.av.set(d.ID, d.Name, d.Type, d.Trusted, t.selected)
 	t.av.dimmed = d.Offline // a trusted device that is off: greyed, sends wait for it
+	t.av.localSend, t.av.unencrypted = d.LocalSend, d.Unencrypted
 	t.av.Refresh()
 	t.name.Importance = widget.MediumImportance
 	if d.Offline {
@@ -86,6 +87,12 @@ func (t *deviceTile) update() {
 		t.caption.Text = awayMark + " · " + typeLabel(d.Type)
 	} else if d.Web {
 		t.caption.Text = typeLabel(d.Type) + " · " + webMark
+	} else if d.LocalSend && d.Unencrypted {
+		// Before Trusted: the check on the avatar says that one.
+		t.caption.Text = typeLabel(d.Type) + " · " + unencryptedMark
+		t.caption.Color = th.Color(theme.ColorNameWarning, v)
+	} else if d.LocalSend {
+		t.caption.Text = typeLabel(d.Type) + " · " + localSendTag
 	} else if d.Trusted {
 		t.caption.Text = typeLabel(d.Type) + " · Trusted"
 	} else {

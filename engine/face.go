@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -185,7 +186,12 @@ func (h *Headless) Devices(ctx context.Context, wait time.Duration) ([]Device, e
 	for i, d := range list {
 		out[i] = h.describe(d)
 	}
-	return append(out, ls...), nil
+	for _, d := range ls {
+		if !slices.ContainsFunc(list, func(n discovery.Device) bool { return n.Fingerprint == d.Fingerprint }) {
+			out = append(out, d) // not one of ours that speaks LocalSend too
+		}
+	}
+	return out, nil
 }
 
 // WatchDevices reports every change to the nearby list until ctx ends.

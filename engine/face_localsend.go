@@ -76,6 +76,18 @@ func lsDevice(d localsend.Device, pins *localsend.Pins) Device {
 	}
 }
 
+// ours reports whether a LocalSend device is one of ours that speaks
+// LocalSend too (it announces the certificate of a device in nearby): it
+// is listed once, as ours, and sends to it use our protocol.
+func ours(d localsend.Device, nearby map[string]discovery.Device) bool {
+	for _, n := range nearby {
+		if d.SameCertificate(n.Fingerprint) {
+			return true
+		}
+	}
+	return false
+}
+
 // localSendDevices lists the LocalSend devices found within wait.
 func (h *Headless) localSendDevices(ctx context.Context, wait time.Duration) ([]Device, error) {
 	n, err := h.startLocalSend(false, nil, nil)

@@ -139,6 +139,9 @@ func (e *Engine) onLocalSendDevices(list []localsend.Device) {
 func (e *Engine) localSendDevicesLocked() []Device {
 	out := make([]Device, 0, len(e.ls.devices))
 	for _, d := range e.ls.devices {
+		if ours(d, e.nearby) {
+			continue
+		}
 		out = append(out, lsDevice(d, e.ls.pins))
 	}
 	return out

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/internal/datachan"
@@ -146,7 +147,8 @@ type uploader struct {
 	session string
 	tokens  map[int]string // by entry index, the files it took
 
-	cur     int // index of the file being uploaded, -1 none
+	cur     int        // index of the file being uploaded, -1 none
+	pwMu    sync.Mutex // guards pw's changes, for the watcher in run
 	pw      *io.PipeWriter
 	resp    chan error // the current upload's outcome
 	failed  []int
@@ -157,6 +159,23 @@ func (u *uploader) run() {
 	defer u.c.CloseIdleConnections()
 	defer u.link.Close()
 	u.cur = -1
+	// A device that stops reading an upload holds the write of its body;
+	// the link's end (the sender cancelled or gave up) or ours frees it.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-u.link.Done():
+		case <-u.n.ctx.Done():
+		case <-stop:
+			return
+		}
+		u.pwMu.Lock()
+		if u.pw != nil {
+			u.pw.CloseWithError(errors.New("the transfer ended"))
+		}
+		u.pwMu.Unlock()
+	}()
 	for {
 		var m datachan.Message
 		var ok bool
@@ -178,7 +197,7 @@ func (u *uploader) run() {
 			if u.pw != nil {
 				_, err := u.pw.Write(m.Data)
 				if err != nil {
-					u.pw = nil // the upload failed; file-end reports it
+					u.setPipe(nil) // the upload failed; file-end reports it
 				}
 			}
 			m.Release()
@@ -232,7 +251,8 @@ func (u *uploader) handle(m transfer.Message) bool {
 			u.pw.Close()
 		}
 		err := <-u.resp
-		u.cur, u.pw = -1, nil
+		u.cur = -1
+		u.setPipe(nil)
 		if err != nil {
 			u.failed = append(u.failed, m.Index)
 			u.send(transfer.Message{Type: transfer.TypeFileError, Index: m.Index, Code: transfer.CodeIO, Message: err.Error()})
@@ -272,7 +292,14 @@ func (u *uploader) abortCurrent(err error) {
 		u.pw.CloseWithError(err)
 	}
 	<-u.resp
-	u.cur, u.pw = -1, nil
+	u.cur = -1
+	u.setPipe(nil)
+}
+
+func (u *uploader) setPipe(pw *io.PipeWriter) {
+	u.pwMu.Lock()
+	u.pw = pw
+	u.pwMu.Unlock()
 }
 
 // do sends a request to the device and returns its answer's status and
@@ -289,7 +316,11 @@ func (u *uploader) do(ctx context.Context, method, p string, q url.Values, body 
 	if size >= 0 {
 		req.ContentLength = size
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if p == "/upload" {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	} else {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := u.c.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -447,7 +478,8 @@ func (u *uploader) prepareUpload(files map[string]FileInfo) (int, []byte, error)
 // startUpload begins the upload of entry i; the sender's data follows.
 func (u *uploader) startUpload(i int, token string) {
 	pr, pw := io.Pipe()
-	u.cur, u.pw, u.resp = i, pw, make(chan error, 1)
+	u.cur, u.resp = i, make(chan error, 1)
+	u.setPipe(pw)
 	q := url.Values{"sessionId": {u.session}, "fileId": {strconv.Itoa(i)}, "token": {token}}
 	size := u.entries[i].Size
 	go func() {
@@ -504,7 +536,7 @@ func (u *uploader) sendText(text string) error {
 	}
 	tok, ok := resp.Files["text"]
 	if !ok {
-		return nil
+		return errors.New(u.d.Alias + " did not take the message")
 	}
 	q := url.Values{"sessionId": {resp.SessionID}, "fileId": {"text"}, "token": {tok}}
 	ctx, cancel := context.WithTimeout(u.n.ctx, 30*time.Second)

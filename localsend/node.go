@@ -2,7 +2,9 @@ package localsend
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,9 +61,24 @@ type Device struct {
 	seen time.Time
 }
 
-// ID is the device id the engine lists it under: derived from its
-// fingerprint, as ours are from our certificates.
-func (d Device) ID() string { return device.IDFor(sdpFingerprint(d.Fingerprint)) }
+// ID is the device id the engine lists it under (lsID).
+func (d Device) ID() string { return lsID(d.Fingerprint) }
+
+// lsID is the device id of a LocalSend fingerprint: derived from it, but
+// never the id of one of our own devices (device.IDFor of a certificate's
+// fingerprint), even when the fingerprint is one of our certificates'
+// (ours announce their own) or a LocalSend peer claims one: a LocalSend
+// device is never taken for a device we know, and trust.Store refuses its
+// id with any fingerprint (device.CheckID), so it is never trusted.
+func lsID(fp string) string {
+	h := sha256.Sum256([]byte("localsend:" + fp))
+	return hex.EncodeToString(h[:device.IDLen/2])
+}
+
+// SameCertificate reports whether a LocalSend device announces the
+// certificate whose fingerprint (in our form, "sha-256 AA:...") is fp: one
+// of our own devices that speaks LocalSend too, listed once, as ours.
+func (d Device) SameCertificate(fp string) bool { return sdpFingerprint(d.Fingerprint) == fp }
 
 // Encrypted says whether its server speaks HTTPS.
 func (d Device) Encrypted() bool { return d.Protocol != ProtocolHTTP }
@@ -70,7 +87,7 @@ func (d Device) Encrypted() bool { return d.Protocol != ProtocolHTTP }
 func (d Device) Peer() device.Device { return peerOf(d.Info) }
 
 func peerOf(in Info) device.Device {
-	return device.Device{ID: device.IDFor(sdpFingerprint(in.Fingerprint)), Name: in.Alias, Type: ourType(in.DeviceType), Fingerprint: sdpFingerprint(in.Fingerprint)}
+	return device.Device{ID: lsID(in.Fingerprint), Name: in.Alias, Type: ourType(in.DeviceType), Fingerprint: sdpFingerprint(in.Fingerprint)}
 }
 
 // ourType maps LocalSend's device types onto ours.
@@ -197,10 +214,14 @@ func (n *Node) Close() error {
 		_ = n.srv.Close()
 	}
 	n.mu.Lock()
+	running := make([]*session, 0, len(n.sessions))
 	for _, s := range n.sessions {
-		s.end(errors.New("LocalSend stopped"))
+		running = append(running, s)
 	}
 	n.mu.Unlock()
+	for _, s := range running {
+		s.end(errors.New("LocalSend stopped"))
+	}
 	n.wg.Wait()
 	return nil
 }

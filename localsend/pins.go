@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/thepeerdrop/peerdrop/internal/atomicfile"
-	"github.com/thepeerdrop/peerdrop/internal/device"
 	"github.com/thepeerdrop/peerdrop/trust"
 )
 
@@ -94,7 +93,7 @@ func (p *Pins) Pin(alias, fingerprint string) error {
 
 // changed is the refusal of alias coming with fingerprint got.
 func changed(alias, pinned, got string) error {
-	return &trust.IdentityChangedError{ID: device.IDFor(sdpFingerprint(got)), Name: alias, Pinned: pinned, Got: got}
+	return &trust.IdentityChangedError{ID: lsID(got), Name: alias, Pinned: pinned, Got: got}
 }
 
 // Lookup is the fingerprint pinned for alias.
@@ -110,6 +109,9 @@ func (p *Pins) Lookup(alias string) (string, bool) {
 
 // Forget drops the pin of alias (the user accepts its new identity).
 func (p *Pins) Forget(alias string) error {
+	if p == nil {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.pins, alias)

@@ -3,6 +3,7 @@ package localsend
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -20,10 +22,13 @@ import (
 // Bounds on what one peer can hold of the server.
 const (
 	maxConns       = 64               // open connections in all
+	maxConnsPerIP  = 16               // open connections from one address
 	headerTimeout  = 10 * time.Second // request line and headers
 	pinAttempts    = 5                // wrong PINs per address per pinWindow, then 429
 	pinWindow      = time.Minute
 	maxPINBytes    = 64
+	maxPINAddrs    = 1024            // addresses whose wrong PINs are counted
+	stallTimeout   = time.Minute     // an upload body that sends nothing for this long is broken
 	decideTimeout  = 5 * time.Minute // a prepare-upload waits this long for the user
 	sessionIdle    = 2 * time.Minute // a session with no upload for this long ends
 	resultTimeout  = time.Minute     // a file's check by our receiver
@@ -48,18 +53,23 @@ func (n *Node) newServer() *http.Server {
 }
 
 // sniff wraps ln: each connection is TLS when its first byte is a TLS
-// handshake record, else plain HTTP, served only when AllowHTTP. It also
-// bounds the open connections.
+// handshake record, else plain HTTP, served only when AllowHTTP. The first
+// byte is read on the connection's own goroutine (under the server's
+// header timeout), so a peer that sends nothing holds up no one else.
+// It also bounds the open connections, in all and per address.
 func (n *Node) sniff(ln net.Listener) net.Listener {
-	return &sniffer{Listener: ln, n: n, slots: make(chan struct{}, maxConns),
+	return &sniffer{Listener: ln, n: n, perIP: map[netip.Addr]int{},
 		tls: &tls.Config{Certificates: []tls.Certificate{n.cfg.Cert}, MinVersion: tls.VersionTLS12}}
 }
 
 type sniffer struct {
 	net.Listener
-	n     *Node
-	slots chan struct{}
-	tls   *tls.Config
+	n   *Node
+	tls *tls.Config
+
+	mu    sync.Mutex
+	open  int
+	perIP map[netip.Addr]int
 }
 
 func (s *sniffer) Accept() (net.Conn, error) {
@@ -68,56 +78,103 @@ func (s *sniffer) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			_ = c.Close() // full: the peers already connected keep working
+		ip := netip.Addr{}
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			ip = ap.Addr().Unmap()
+		}
+		s.mu.Lock()
+		full := s.open >= maxConns || s.perIP[ip] >= maxConnsPerIP
+		if !full {
+			s.open++
+			s.perIP[ip]++
+		}
+		s.mu.Unlock()
+		if full {
+			_ = c.Close() // the peers already connected keep working
 			continue
 		}
-		rc := &releaseConn{Conn: c, release: func() { <-s.slots }}
-		_ = c.SetReadDeadline(time.Now().Add(headerTimeout))
-		br := bufio.NewReaderSize(rc, 512)
-		first, err := br.Peek(1)
-		_ = c.SetReadDeadline(time.Time{})
-		if err != nil {
-			_ = rc.Close()
-			continue
-		}
-		pc := &peekedConn{Conn: rc, r: br}
-		if first[0] == 0x16 { // TLS handshake record
-			return tls.Server(pc, s.tls), nil
-		}
-		if !s.n.cfg.AllowHTTP {
-			writeRefusal(rc)
-			_ = rc.Close()
-			continue
-		}
-		return pc, nil
+		return &sniffConn{raw: c, s: s, ip: ip}, nil
 	}
 }
+
+func (s *sniffer) release(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// sniffConn decides on its first Read whether it is TLS or plain HTTP.
+type sniffConn struct {
+	raw   net.Conn
+	s     *sniffer
+	ip    netip.Addr
+	once  sync.Once
+	inner net.Conn
+	err   error
+	close sync.Once
+}
+
+var errHTTPOff = errors.New("unencrypted LocalSend is off")
+
+func (c *sniffConn) init() {
+	br := bufio.NewReaderSize(c.raw, 512)
+	first, err := br.Peek(1)
+	if err != nil {
+		c.err = err
+		return
+	}
+	pc := &peekedConn{Conn: c.raw, r: br}
+	switch {
+	case first[0] == 0x16: // a TLS handshake record
+		c.inner = tls.Server(pc, c.s.tls)
+	case c.s.n.cfg.AllowHTTP:
+		c.inner = pc
+	default:
+		writeRefusal(c.raw)
+		c.err = errHTTPOff
+	}
+}
+
+func (c *sniffConn) Read(p []byte) (int, error) {
+	c.once.Do(c.init)
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.inner.Read(p)
+}
+
+func (c *sniffConn) Write(p []byte) (int, error) {
+	c.once.Do(c.init)
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.inner.Write(p)
+}
+
+func (c *sniffConn) Close() error {
+	var err error
+	c.close.Do(func() {
+		err = c.raw.Close()
+		c.s.release(c.ip)
+	})
+	return err
+}
+
+func (c *sniffConn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *sniffConn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *sniffConn) SetDeadline(t time.Time) error      { return c.raw.SetDeadline(t) }
+func (c *sniffConn) SetReadDeadline(t time.Time) error  { return c.raw.SetReadDeadline(t) }
+func (c *sniffConn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
 
 // writeRefusal answers a plain HTTP request when HTTP is off.
 func writeRefusal(c net.Conn) {
 	body := `{"message":"unencrypted LocalSend is off on this device: use https"}`
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write([]byte("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
-		itoa(len(body)) + "\r\n\r\n" + body))
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
-}
-
-type releaseConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *releaseConn) Close() error {
-	c.once.Do(c.release)
-	return c.Conn.Close()
+		strconv.Itoa(len(body)) + "\r\n\r\n" + body))
 }
 
 type peekedConn struct {
@@ -146,8 +203,7 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Message: msg})
 }
 
-// handleInfo answers who we are (spec §5.2, also used by the legacy scan
-// of others).
+// handleInfo answers who we are (spec §6.1; others' legacy scans ask it).
 func (n *Node) handleInfo(w http.ResponseWriter, r *http.Request) {
 	in := n.self
 	in.Port, in.Protocol = 0, ""
@@ -203,13 +259,26 @@ func (n *Node) pinOK(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	got := r.URL.Query().Get("pin")
-	if got == n.cfg.PIN {
+	if len(got) <= maxPINBytes && subtle.ConstantTimeCompare([]byte(got), []byte(n.cfg.PIN)) == 1 {
 		return true
 	}
 	if got != "" {
 		n.mu.Lock()
-		if len(n.pinFails) < 1024 || n.pinFails[ip] != nil {
+		if len(n.pinFails) >= maxPINAddrs {
+			// Forget the addresses whose window has passed; when all are
+			// recent, a new address is not counted, but waits like them.
+			for a, ts := range n.pinFails {
+				if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= pinWindow {
+					delete(n.pinFails, a)
+				}
+			}
+		}
+		if len(n.pinFails) < maxPINAddrs || n.pinFails[ip] != nil {
 			n.pinFails[ip] = append(n.pinFails[ip], now)
+		} else {
+			n.mu.Unlock()
+			fail(w, http.StatusTooManyRequests, "too many wrong PINs: wait a minute")
+			return false
 		}
 		n.mu.Unlock()
 		slog.Info("localsend: wrong PIN", slog.String("from", ip.String()))

@@ -52,7 +52,8 @@ type session struct {
 	paused   bool
 	wake     chan struct{} // closed when paused turns false
 	results  map[int]chan transfer.Message
-	left     int // accepted files not yet finished
+	left     int    // accepted files not yet finished
+	openFile *sfile // the file open on the link (chunked uploads leave it open between requests)
 	active   time.Time
 	finished chan struct{} // the receiver's "done" arrived
 	err      error
@@ -486,6 +487,19 @@ func (n *Node) handleCancel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, errorBody{Message: "Session cancelled"})
 }
 
+// stallReader reads an upload's body with a deadline renewed on every
+// read: a sender that stops sending mid-body breaks its upload rather
+// than holding the session (and every other sender) forever.
+type stallReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	_ = s.rc.SetReadDeadline(time.Now().Add(stallTimeout))
+	return s.r.Read(p)
+}
+
 var rangeRe = regexp.MustCompile(`^bytes (\d{1,16})-(\d{1,16})/(\d{1,16})$`)
 
 // handleUpload streams one file (or, with X-Content-Range, one piece of
@@ -529,7 +543,9 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { <-s.turn }()
-	status, msg := s.upload(r.Context(), f, r.Body, start, last, ranged)
+	rc := http.NewResponseController(w)
+	body := &stallReader{r: r.Body, rc: rc}
+	status, msg := s.upload(r.Context(), f, body, start, last, ranged)
 	if status != http.StatusOK {
 		fail(w, status, msg)
 		return
@@ -553,10 +569,13 @@ func (s *session) upload(ctx context.Context, f *sfile, body io.Reader, start, l
 		refuse = "this file was already received"
 	case !f.open && start != 0, f.open && start != f.got:
 		refuse = fmt.Sprintf("upload from byte %d, expected %d", start, f.got)
+	case !f.open && s.openFile != nil:
+		refuse = "one file at a time: finish " + s.openFile.info.FileName + " first"
 	}
 	opening := refuse == "" && !f.open
 	if opening {
 		f.open, f.got, f.hash = true, 0, sha256.New()
+		s.openFile = f
 	}
 	s.mu.Unlock()
 	if refuse != "" {
@@ -619,6 +638,7 @@ func (s *session) upload(ctx context.Context, f *sfile, body io.Reader, start, l
 	}
 	s.mu.Lock()
 	f.open = false
+	s.openFile = nil
 	s.mu.Unlock()
 	if err := sendMsg(s.link, transfer.Message{Type: transfer.TypeFileEnd, Index: f.index, SHA256: sum}); err != nil {
 		return http.StatusGone, "the transfer ended"

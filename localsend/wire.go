@@ -203,7 +203,18 @@ func DecodePrepare(r io.Reader) (PrepareRequest, error) {
 	if len(p.Files) > MaxFiles {
 		return PrepareRequest{}, fmt.Errorf("%d files, limit %d", len(p.Files), MaxFiles)
 	}
+	names := make(map[string]bool, len(p.Files))
+	var total int64
 	for key, f := range p.Files {
+		if names[f.FileName] {
+			return PrepareRequest{}, fmt.Errorf("file %q twice", f.FileName)
+		}
+		names[f.FileName] = true
+		if f.Size > 0 {
+			if total += f.Size; total > transfer.MaxFileSize {
+				return PrepareRequest{}, errors.New("files too large in all")
+			}
+		}
 		if f.ID != key || key == "" || len(key) > 128 || !printable(key) {
 			return PrepareRequest{}, fmt.Errorf("file id %q does not match its key", key)
 		}
@@ -217,7 +228,9 @@ func DecodePrepare(r io.Reader) (PrepareRequest, error) {
 			return PrepareRequest{}, fmt.Errorf("file %q: file type too long", f.FileName)
 		}
 		if f.Preview != nil && len(*f.Preview) > maxPreviewBytes {
-			return PrepareRequest{}, fmt.Errorf("file %q: preview of %d bytes, limit %d", f.FileName, len(*f.Preview), maxPreviewBytes)
+			// Too long for a message: it comes as the file it also is.
+			f.Preview = nil
+			p.Files[key] = f
 		}
 		if f.SHA256 != nil && *f.SHA256 != "" {
 			if _, err := hex.DecodeString(*f.SHA256); err != nil || len(*f.SHA256) != 64 {
@@ -261,9 +274,10 @@ func (f FileInfo) modTime() int64 {
 	return t.Unix()
 }
 
-// isText says whether a prepare-upload is a text message (spec §4.1: one
-// text/plain file whose preview is the text): shown as a message, answered
-// 204, nothing stored.
+// isText says whether a prepare-upload is a text message, as LocalSend's
+// apps send one (the spec does not describe it): one text/plain file whose
+// preview is the whole text. It is shown as a message, answered 204, and
+// nothing is stored.
 func (p PrepareRequest) isText() (string, bool) {
 	if len(p.Files) != 1 {
 		return "", false
