@@ -91,6 +91,8 @@ func (e *env) trustCmd(args []string) error {
   peerdrop trust add DEVICE       trust a pinned device (receive --trusted accepts it without asking)
   peerdrop trust remove DEVICE    stop trusting it (it stays pinned)
   peerdrop trust forget DEVICE    forget its identity: the next connection pins it again (re-pair)
+  peerdrop trust forget-localsend NAME
+                                  forget the certificate pinned for a LocalSend device (it was reinstalled)
 DEVICE is a device id, or a name when only one pinned device has it.`
 	if len(args) == 0 {
 		fmt.Fprintln(e.stderr, trustUsage)
@@ -124,6 +126,13 @@ DEVICE is a device id, or a name when only one pinned device has it.`
 	if len(rest) != 1 {
 		fmt.Fprintln(e.stderr, trustUsage)
 		return &exitError{code: 2, err: fmt.Errorf("trust %s: give one device", sub)}
+	}
+	if sub == "forget-localsend" {
+		if err := e.eng.ForgetLocalSend(rest[0]); err != nil {
+			return err
+		}
+		e.out.say("Forgotten: LocalSend device %s (the next send pins its certificate again)", visible.Escape(rest[0]))
+		return nil
 	}
 	if sub != "add" && sub != "remove" && sub != "forget" {
 		fmt.Fprintln(e.stderr, trustUsage)

@@ -251,10 +251,18 @@ func TestLocalSendSendToNpm(t *testing.T) {
 	// fingerprint each run): refused.
 	r.interrupt()
 	require.Equal(t, 0, r.wait())
-	localSendReceive(t, ctx, b, "b-receive-again", t.TempDir(), "--autoAccept", "--alias", "Grandma")
+	got2 := t.TempDir()
+	localSendReceive(t, ctx, b, "b-receive-again", got2, "--autoAccept", "--alias", "Grandma")
 	again := alpha.run(ctx, "alpha-send-changed", "send", "--localsend", "--localsend-http", "--to", "Grandma", "--wait", "5s", one)
 	assert.NotEqual(t, 0, again.wait())
 	assert.Contains(t, strings.Join(again.stderrLines(), "\n"), "identity changed")
+
+	// The user accepts the new identity: forgotten, the next send goes.
+	forget := alpha.run(ctx, "alpha-forget", "trust", "forget-localsend", "Grandma")
+	require.Equal(t, 0, forget.wait(), "stderr: %v", forget.stderrLines())
+	after := alpha.run(ctx, "alpha-send-after-forget", "send", "--localsend", "--localsend-http", "--to", "Grandma", "--wait", "5s", one)
+	require.Equal(t, 0, after.wait(), "stderr: %v", after.stderrLines())
+	assert.Equal(t, sumOne, awaitLocalSendFile(t, filepath.Join(got2, "one.bin"), 2*MiB+3))
 }
 
 // A receiver asking for a PIN, and our sends with none and a wrong one.

@@ -61,6 +61,15 @@ func (h *Headless) startLocalSend(receiving bool, serve func(context.Context, tr
 	return n, nil
 }
 
+// ForgetLocalSend forgets the certificate pinned for the LocalSend device
+// called alias (it was reinstalled): the next send pins it again.
+func (h *Headless) ForgetLocalSend(alias string) error {
+	if _, ok := h.lsPins.Lookup(alias); !ok {
+		return badInput(fmt.Errorf("no LocalSend device called %s is pinned", alias))
+	}
+	return h.lsPins.Forget(alias)
+}
+
 // lsDevice is how the device list shows a LocalSend device.
 func lsDevice(d localsend.Device, pins *localsend.Pins) Device {
 	fp, known := pins.Lookup(d.Alias)
