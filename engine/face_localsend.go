@@ -32,8 +32,9 @@ type LocalSendOptions struct {
 func (h *Headless) SetLocalSend(o LocalSendOptions) { h.ls = o }
 
 // startLocalSend starts a node for a run; receiving, it takes the
-// protocol's port unless told otherwise.
-func (h *Headless) startLocalSend(receiving bool, serve func(context.Context, transfer.Peer, transfer.Link), onDevices func([]localsend.Device)) (*localsend.Node, error) {
+// protocol's port unless told otherwise. Hidden: it serves, but announces
+// and scans nothing (receive --hidden).
+func (h *Headless) startLocalSend(receiving, hidden bool, serve func(context.Context, transfer.Peer, transfer.Link), onDevices func([]localsend.Device)) (*localsend.Node, error) {
 	port := h.ls.Port
 	if port == 0 && !receiving {
 		port = -1
@@ -47,13 +48,14 @@ func (h *Headless) startLocalSend(receiving bool, serve func(context.Context, tr
 	}
 	n, err := localsend.Start(localsend.Config{
 		Alias: h.cfg.Name, Type: h.typ, Model: runtime.GOOS,
-		Cert:      tls.Certificate{Certificate: [][]byte{h.cfg.Identity.CertificateDER()}, PrivateKey: h.cfg.Identity.Signer()},
-		Port:      port,
-		AllowHTTP: h.ls.HTTP,
-		PIN:       pin,
-		Pins:      h.lsPins,
-		Serve:     serve,
-		OnDevices: onDevices,
+		Cert:        tls.Certificate{Certificate: [][]byte{h.cfg.Identity.CertificateDER()}, PrivateKey: h.cfg.Identity.Signer()},
+		Port:        port,
+		AllowHTTP:   h.ls.HTTP,
+		PIN:         pin,
+		Pins:        h.lsPins,
+		NoDiscovery: hidden,
+		Serve:       serve,
+		OnDevices:   onDevices,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("LocalSend: %w", err)
@@ -99,7 +101,7 @@ func ours(d localsend.Device, nearby map[string]discovery.Device) bool {
 
 // localSendDevices lists the LocalSend devices found within wait.
 func (h *Headless) localSendDevices(ctx context.Context, wait time.Duration) ([]Device, error) {
-	n, err := h.startLocalSend(false, nil, nil)
+	n, err := h.startLocalSend(false, false, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +120,7 @@ func (h *Headless) localSendDevices(ctx context.Context, wait time.Duration) ([]
 // localSendDialer finds the LocalSend device `to` names (an address, or a
 // name or id looked for up to wait) and returns how to send to it.
 func (h *Headless) localSendDialer(ctx context.Context, to string, wait time.Duration) (dialer, func(), string, error) {
-	n, err := h.startLocalSend(false, nil, nil)
+	n, err := h.startLocalSend(false, false, nil, nil)
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -74,7 +74,7 @@ func (h *Headless) Receive(ctx context.Context, o ReceiveOptions) error {
 	rcv := &transfer.Receiver{Dir: dir, Decide: r.decide, OnEvent: r.onEvent, Lanes: transfer.DefaultLanes()}
 	r.handle = r.handler(rcv)
 	if h.ls.On {
-		n, err := h.startLocalSend(true, func(ctx context.Context, from transfer.Peer, link transfer.Link) {
+		n, err := h.startLocalSend(true, o.Hidden, func(ctx context.Context, from transfer.Peer, link transfer.Link) {
 			r.serveLink(ctx, rcv, from, link)
 		}, nil)
 		if err != nil {

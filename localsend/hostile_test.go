@@ -173,3 +173,21 @@ func TestHostileSilentConnections(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
+
+// readNames lists dir, an empty state folder left out.
+func readNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Name() == ".peerdrop" {
+			if sub, _ := os.ReadDir(dir + "/" + e.Name()); len(sub) == 0 {
+				continue
+			}
+		}
+		out = append(out, e.Name())
+	}
+	return out, nil
+}

@@ -45,6 +45,7 @@ func testCert(t testing.TB) tls.Certificate {
 // transfer.Receiver writing into dir.
 type host struct {
 	node   *Node
+	rcv    *transfer.Receiver
 	dir    string
 	events chan transfer.Event
 	decide func(transfer.OfferReceived) ([]int, bool)
@@ -75,7 +76,7 @@ func startHost(t *testing.T, alias string, mod func(*Config)) *host {
 	}
 	n, err := Start(cfg)
 	require.NoError(t, err)
-	h.node = n
+	h.node, h.rcv = n, rcv
 	t.Cleanup(func() { _ = n.Close() })
 	return h
 }
@@ -262,4 +263,59 @@ func TestSenderGoneMidFile(t *testing.T) {
 		}
 		return true
 	}, 10*time.Second, 50*time.Millisecond)
+}
+
+// The receiver's choice of some files maps onto the tokens it answers,
+// and the sender sends only those.
+func TestReceiverTakesSome(t *testing.T) {
+	a, b := startHost(t, "Alice", nil), startHost(t, "Bob", nil)
+	src := t.TempDir()
+	keep := writeFile(t, src, "keep.txt", 10)
+	skip := writeFile(t, src, "skip.txt", 10)
+	b.decide = func(o transfer.OfferReceived) ([]int, bool) {
+		for i, top := range o.Top {
+			if top.Path == "keep.txt" {
+				return []int{i}, true
+			}
+		}
+		return nil, false
+	}
+	res, err := sendFiles(t, a, b, "", keep, skip)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Sent)
+	assert.Equal(t, []string{"skip.txt"}, res.Skipped)
+	assert.FileExists(t, filepath.Join(b.dir, "keep.txt"))
+	assert.NoFileExists(t, filepath.Join(b.dir, "skip.txt"))
+}
+
+// Our receiver cancelling mid-file (the user, in the queue): the upload
+// fails, the sender hears of it, and nothing is kept.
+func TestReceiverCancelsMidFile(t *testing.T) {
+	a, b := startHost(t, "Alice", nil), startHost(t, "Bob", nil)
+	big := writeFile(t, t.TempDir(), "big.bin", 48<<20)
+	offer, err := transfer.NewOffer([]string{big}, "")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := transfer.NewSender(transfer.SendOptions{Offer: offer, ReconnectWindow: time.Millisecond,
+		Dial: func(ctx context.Context) (transfer.Link, error) { return a.node.Dial(ctx, b.device(), "") }})
+	errc := make(chan error, 1)
+	go func() { _, err := s.Run(ctx); errc <- err }()
+	// Bob's receiver cancels once data flows.
+	for {
+		p := await[transfer.Progress](t, b)
+		if p.Bytes > 4<<20 {
+			require.True(t, b.rcv.Cancel(p.ID))
+			break
+		}
+	}
+	done := await[transfer.TransferDone](t, b)
+	assert.True(t, done.Cancelled)
+	select {
+	case err := <-errc:
+		require.Error(t, err, "the sender does not report success")
+	case <-ctx.Done():
+		t.Fatal("the sender never ended")
+	}
+	nothingIn(t, b.dir)
 }
