@@ -169,6 +169,8 @@ func (h *Headless) Devices(ctx context.Context, wait time.Duration) ([]Device, e
 	}()
 	select {
 	case err := <-errc:
+		cancel()
+		<-lsErr
 		if err != nil {
 			return nil, fmt.Errorf("look for nearby devices: %w", err)
 		}

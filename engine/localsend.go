@@ -27,6 +27,7 @@ type lsState struct {
 	mode    string        // "" = off, lsHTTPS, or lsHTTPS+lsHTTP (unencrypted peers allowed)
 	changed chan struct{} // closed (and replaced) when mode changes
 	node    *localsend.Node
+	gen     int                         // counts the nodes started and stopped: a report of an old one is dropped
 	devices map[string]localsend.Device // by device id
 	pins    *localsend.Pins
 }
@@ -79,6 +80,10 @@ func (e *Engine) runLocalSend(ctx context.Context) {
 func (e *Engine) serveLocalSend(ctx context.Context, mode string) {
 	self := e.peerConfig()
 	port := e.cfg.LocalSendPort
+	e.mu.Lock()
+	e.ls.gen++
+	gen := e.ls.gen
+	e.mu.Unlock()
 	node, err := localsend.Start(localsend.Config{
 		Alias: self.Name, Type: self.Type, Model: runtime.GOOS,
 		Cert:        tls.Certificate{Certificate: [][]byte{e.id.CertificateDER()}, PrivateKey: e.id.Signer()},
@@ -88,7 +93,7 @@ func (e *Engine) serveLocalSend(ctx context.Context, mode string) {
 		NoDiscovery: e.cfg.NoBrowse && e.cfg.Hidden,
 		Pins:        e.ls.pins,
 		Serve:       e.serveLocalSender,
-		OnDevices:   e.onLocalSendDevices,
+		OnDevices:   func(list []localsend.Device) { e.onLocalSendDevices(gen, list) },
 	})
 	if err != nil {
 		e.problem(plainf(err, "LocalSend devices cannot see or send to this one: its port (%d) could not be opened. Another LocalSend app may be running here.",
@@ -105,6 +110,7 @@ func (e *Engine) serveLocalSend(ctx context.Context, mode string) {
 	func() {
 		defer e.lock()()
 		e.ls.node = nil
+		e.ls.gen++
 		if len(e.ls.devices) > 0 {
 			clear(e.ls.devices)
 			e.emit(DevicesChanged{Devices: e.devicesLocked()})
@@ -125,8 +131,11 @@ func (e *Engine) serveLocalSender(ctx context.Context, from transfer.Peer, link 
 	}
 }
 
-func (e *Engine) onLocalSendDevices(list []localsend.Device) {
+func (e *Engine) onLocalSendDevices(gen int, list []localsend.Device) {
 	defer e.lock()()
+	if gen != e.ls.gen {
+		return // from a node that stopped
+	}
 	clear(e.ls.devices)
 	for _, d := range list {
 		e.ls.devices[d.ID()] = d
@@ -157,6 +166,17 @@ func (e *Engine) localSendDevice(id string) (localsend.Device, *localsend.Node, 
 	}
 	return d, e.ls.node, true
 }
+
+// errLocalSendGone: a send to a LocalSend device that is no longer listed
+// (it left, or LocalSend was switched off here).
+var errLocalSendGone error = lsGone{}
+
+type lsGone struct{}
+
+func (lsGone) Error() string {
+	return "it is no longer listed (gone, or LocalSend was switched off here)"
+}
+func (lsGone) Permanent() bool { return true }
 
 // lsError marks an error of a LocalSend dial, which describeSendError
 // words on its own.

@@ -36,7 +36,10 @@ func (te *testEngine) asLocalSend() localsend.Device {
 // both ends are engines, one speaking to the other's LocalSend server.
 func TestLocalSendThroughTheEngine(t *testing.T) {
 	a, b := startLocalSend(t, "alice"), startLocalSend(t, "bob")
-	a.onLocalSendDevices([]localsend.Device{b.asLocalSend()})
+	a.mu.Lock()
+	gen := a.ls.gen
+	a.mu.Unlock()
+	a.onLocalSendDevices(gen, []localsend.Device{b.asLocalSend()})
 	var dev Device
 	for _, d := range a.Devices() {
 		if d.LocalSend {
@@ -87,5 +90,10 @@ func TestLocalSendThroughTheEngine(t *testing.T) {
 	require.Eventually(t, func() bool { return a.LocalSendPort() == 0 }, 10*time.Second, 10*time.Millisecond)
 	for _, d := range a.Devices() {
 		assert.False(t, d.LocalSend)
+	}
+	// A report from the node that stopped (it raced the switch) is dropped.
+	a.onLocalSendDevices(gen, []localsend.Device{b.asLocalSend()})
+	for _, d := range a.Devices() {
+		assert.False(t, d.LocalSend, "a stopped node's report brings no device back")
 	}
 }

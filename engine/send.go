@@ -100,7 +100,7 @@ func (e *Engine) send(to Target, paths []string) (Item, error) {
 			Title: t, Files: files, Total: offer.TotalSize(), State: StateConnecting,
 			Paths: abs, Started: time.Now(),
 		},
-		target: Target{ID: to.ID, Name: to.Name, Addrs: slices.Clone(to.Addrs)},
+		target: Target{ID: to.ID, Name: to.Name, Addrs: slices.Clone(to.Addrs), PIN: to.PIN},
 	}
 	defer e.lock()()
 	if e.stopped {
@@ -136,13 +136,20 @@ func (e *Engine) startSendLocked(it *item, offer *transfer.Offer) {
 	want := target.ID
 	rd := &remoteDial{e: e, id: target.ID}
 	lanes := newLaneDialer(e.peerConfig, e.checkPeer)
+	viaLocalSend := false
 	dial := func(ctx context.Context) (transfer.Link, error) {
 		if d, n, ok := e.localSendDevice(target.ID); ok {
+			viaLocalSend = true
 			link, h, err := e.dialLocalSend(ctx, n, d, target.PIN)
 			if err == nil {
 				e.onConnected(id, gen, h, "")
 			}
 			return link, err
+		}
+		if viaLocalSend {
+			// A LocalSend device is reached only with LocalSend: not by
+			// our handshake, nor through a server.
+			return nil, &lsError{errLocalSendGone}
 		}
 		c, addr, err := e.dialTarget(ctx, target, want, rd)
 		if err != nil {
@@ -321,6 +328,8 @@ func describeSendError(name string, err error, connected bool) string {
 	switch {
 	case errors.Is(err, localsend.ErrNotEncrypted):
 		return name + " is a LocalSend device without encryption (HTTP): allow unencrypted LocalSend devices in Settings (or --localsend-http) to send to it"
+	case errors.Is(err, errLocalSendGone):
+		return "lost " + name + ": " + errLocalSendGone.Error()
 	case isLocalSend(err) && errors.Is(err, trust.ErrIdentityChanged):
 		return "refused: " + name + "'s identity changed (its LocalSend certificate is not the one it had before)"
 	case isLocalSend(err) && errors.As(err, &me) && me.Permanent():

@@ -82,7 +82,7 @@ func (n *Node) Dial(ctx context.Context, d Device, pin string) (transfer.Link, e
 	if err != nil {
 		return nil, err
 	}
-	if err := n.cfg.Pins.Check(d.Alias, d.Fingerprint); err != nil {
+	if err := n.cfg.Pins.Check(d.Alias, d.Fingerprint, d.Encrypted()); err != nil {
 		return nil, err
 	}
 	// Prove the certificate (the TLS handshake) and that it still is who
@@ -100,12 +100,12 @@ func (n *Node) Dial(ctx context.Context, d Device, pin string) (transfer.Link, e
 		c.CloseIdleConnections()
 		return nil, &mismatchError{got: in.Fingerprint, want: d.Fingerprint}
 	}
-	if err := n.cfg.Pins.Pin(d.Alias, d.Fingerprint); err != nil {
+	if err := n.cfg.Pins.Pin(d.Alias, d.Fingerprint, d.Encrypted()); err != nil {
 		c.CloseIdleConnections()
 		return nil, err
 	}
 	near, far := datachan.Pipe(datachan.Options{})
-	u := &uploader{n: n, d: d, c: c, base: base, pin: pin, link: far}
+	u := &uploader{n: n, d: d, c: c, base: base, pin: pin, link: far, uploaded: map[int]bool{}, reported: map[int]bool{}}
 	n.wg.Go(u.run)
 	return near, nil
 }
@@ -147,57 +147,60 @@ type uploader struct {
 	session string
 	tokens  map[int]string // by entry index, the files it took
 
-	cur     int        // index of the file being uploaded, -1 none
-	pwMu    sync.Mutex // guards pw's changes, for the watcher in run
-	pw      *io.PipeWriter
-	resp    chan error // the current upload's outcome
-	failed  []int
-	stopped bool
+	cur      int        // index of the file being uploaded, -1 none
+	pwMu     sync.Mutex // guards pw's changes, for the watcher in run
+	pw       *io.PipeWriter
+	resp     chan error // the current upload's outcome
+	failed   []int
+	uploaded map[int]bool // files the device confirmed
+	reported map[int]bool // files whose failure the sender was told of
+	ctx      context.Context
 }
 
 func (u *uploader) run() {
 	defer u.c.CloseIdleConnections()
 	defer u.link.Close()
 	u.cur = -1
-	// A device that stops reading an upload holds the write of its body;
-	// the link's end (the sender cancelled or gave up) or ours frees it.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-u.link.Done():
-		case <-u.n.ctx.Done():
-		case <-stop:
-			return
-		}
+	// The uploader's requests end with the link (the sender cancelled or
+	// gave up) or the node; so does a write of a body that the device
+	// stopped reading.
+	ctx, cancel := context.WithCancel(u.n.ctx)
+	defer cancel()
+	u.ctx = ctx
+	stop := context.AfterFunc(ctx, func() {
 		u.pwMu.Lock()
 		if u.pw != nil {
 			u.pw.CloseWithError(errors.New("the transfer ended"))
 		}
 		u.pwMu.Unlock()
+	})
+	defer stop()
+	go func() {
+		select {
+		case <-u.link.Done():
+			cancel()
+		case <-ctx.Done():
+		}
 	}()
+	defer u.finishSession()
 	for {
 		var m datachan.Message
 		var ok bool
 		select {
 		case m, ok = <-u.link.Messages():
 		case <-u.link.Done():
-			ok = false
 		case <-u.n.ctx.Done():
-			ok = false
+			// Said to the sender, which would take a silent close for a
+			// lost connection and dial again.
+			u.send(transfer.Message{Type: transfer.TypeError, Code: transfer.CodeCancelled, Message: "LocalSend was switched off on this device"})
 		}
 		if !ok {
-			u.abortCurrent(errors.New("the sender went away"))
-			if u.session != "" && !u.stopped {
-				u.cancelSession()
-			}
 			return
 		}
 		if !m.IsString {
 			if u.pw != nil {
-				_, err := u.pw.Write(m.Data)
-				if err != nil {
-					u.setPipe(nil) // the upload failed; file-end reports it
+				if _, err := u.pw.Write(m.Data); err != nil {
+					u.uploadFailed(err)
 				}
 			}
 			m.Release()
@@ -213,6 +216,34 @@ func (u *uploader) run() {
 			return
 		}
 	}
+}
+
+// finishSession ends what run leaves: the running upload, and the device's
+// session unless every file it took was uploaded (LocalSend receivers
+// hold one session at a time: a session left open blocks other senders).
+func (u *uploader) finishSession() {
+	u.abortCurrent(errors.New("the transfer ended"))
+	if u.session == "" {
+		return
+	}
+	for i := range u.tokens {
+		if !u.uploaded[i] {
+			u.cancelSession()
+			return
+		}
+	}
+}
+
+// uploadFailed reports at once that the running upload failed (the device
+// refused it, or went away): the sender stops streaming the file.
+func (u *uploader) uploadFailed(err error) {
+	if u.cur < 0 || u.reported[u.cur] {
+		return
+	}
+	u.setPipe(nil)
+	u.reported[u.cur] = true
+	u.failed = append(u.failed, u.cur)
+	u.send(transfer.Message{Type: transfer.TypeFileError, Index: u.cur, Code: transfer.CodeIO, Message: plain(err)})
 }
 
 func (u *uploader) send(m transfer.Message) { _ = sendMsg(u.link, m) }
@@ -251,13 +282,17 @@ func (u *uploader) handle(m transfer.Message) bool {
 			u.pw.Close()
 		}
 		err := <-u.resp
+		i := u.cur
 		u.cur = -1
 		u.setPipe(nil)
-		if err != nil {
-			u.failed = append(u.failed, m.Index)
-			u.send(transfer.Message{Type: transfer.TypeFileError, Index: m.Index, Code: transfer.CodeIO, Message: err.Error()})
-		} else {
-			u.send(transfer.Message{Type: transfer.TypeFileOK, Index: m.Index})
+		switch {
+		case u.reported[i]:
+		case err != nil:
+			u.failed = append(u.failed, i)
+			u.send(transfer.Message{Type: transfer.TypeFileError, Index: i, Code: transfer.CodeIO, Message: plain(err)})
+		default:
+			u.uploaded[i] = true
+			u.send(transfer.Message{Type: transfer.TypeFileOK, Index: i})
 		}
 	case transfer.TypeAbort:
 		if u.cur == m.Index {
@@ -274,7 +309,6 @@ func (u *uploader) handle(m transfer.Message) bool {
 		}
 	case transfer.TypeEnd:
 		u.send(transfer.Message{Type: transfer.TypeDone, Failed: u.failed})
-		u.stopped = true
 	case transfer.TypeError:
 		u.abortCurrent(errors.New(m.Message))
 		u.cancelSession()
@@ -365,7 +399,7 @@ func (u *uploader) prepare() bool {
 	}
 	status, b, err := u.prepareUpload(files)
 	if err != nil {
-		u.send(transfer.Message{Type: transfer.TypeError, Code: transfer.CodeIO, Message: "could not reach " + u.d.Alias + ": " + err.Error()})
+		u.send(transfer.Message{Type: transfer.TypeError, Code: transfer.CodeIO, Message: "could not reach " + u.d.Alias + ": " + plain(err)})
 		return false
 	}
 	switch status {
@@ -462,16 +496,9 @@ func (u *uploader) prepareUpload(files map[string]FileInfo) (int, []byte, error)
 	if u.pin != "" {
 		q.Set("pin", u.pin)
 	}
-	ctx, cancel := context.WithTimeout(u.n.ctx, decideTimeout+30*time.Second)
+	// The sender cancelling while the person decides ends the wait (u.ctx).
+	ctx, cancel := context.WithTimeout(u.ctx, decideTimeout+30*time.Second)
 	defer cancel()
-	go func() {
-		// The sender cancelling while the person decides ends the wait.
-		select {
-		case <-u.link.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	return u.do(ctx, http.MethodPost, "/prepare-upload", q, bytes.NewReader(body), int64(len(body)))
 }
 
@@ -483,7 +510,7 @@ func (u *uploader) startUpload(i int, token string) {
 	q := url.Values{"sessionId": {u.session}, "fileId": {strconv.Itoa(i)}, "token": {token}}
 	size := u.entries[i].Size
 	go func() {
-		status, b, err := u.do(u.n.ctx, http.MethodPost, "/upload", q, pr, size)
+		status, b, err := u.do(u.ctx, http.MethodPost, "/upload", q, pr, size)
 		switch {
 		case err != nil:
 		case status != http.StatusOK:
@@ -539,7 +566,7 @@ func (u *uploader) sendText(text string) error {
 		return errors.New(u.d.Alias + " did not take the message")
 	}
 	q := url.Values{"sessionId": {resp.SessionID}, "fileId": {"text"}, "token": {tok}}
-	ctx, cancel := context.WithTimeout(u.n.ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(u.ctx, 30*time.Second)
 	defer cancel()
 	status, b, err = u.do(ctx, http.MethodPost, "/upload", q, strings.NewReader(text), int64(len(text)))
 	if err != nil {
@@ -549,6 +576,24 @@ func (u *uploader) sendText(text string) error {
 		return fmt.Errorf("%s refused the message (%d %s)", u.d.Alias, status, reason(b))
 	}
 	return nil
+}
+
+// plain is err in words, without the request's URL (which would carry the
+// PIN into messages and history).
+func plain(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection was closed"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	return err.Error()
 }
 
 // fileType is the MIME type LocalSend expects, from the name.

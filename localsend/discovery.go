@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
-
-	"github.com/thepeerdrop/peerdrop/internal/netif"
 )
 
 // Discovery (spec §3): we announce ourselves to the multicast group and
@@ -29,15 +27,21 @@ type discoverer struct {
 	n    *Node
 	pc   *ipv4.PacketConn
 	sem  chan struct{} // registers in flight
+	send sync.Mutex    // one announcement at a time (it sets the socket's interface)
 	mu   sync.Mutex
 	busy map[netip.Addr]bool // a register to it is in flight
+	// lastAnswer is when we last answered on the group (announce false):
+	// at most once per answerEvery, whatever a flood of announcements asks.
+	lastAnswer time.Time
 }
 
 // scanAfter is how long the multicast has to find someone before the
 // legacy scan runs; scanEvery how often it runs again while nobody is found.
 const (
 	scanAfter   = 3 * time.Second
-	scanEvery   = time.Minute
+	scanEvery   = time.Minute // doubled after each scan that finds no one, up to scanMax
+	scanMax     = 16 * time.Minute
+	answerEvery = 2 * time.Second
 	scanWorkers = 32
 	maxDatagram = 4096
 )
@@ -48,6 +52,7 @@ func (n *Node) startDiscovery() (*discoverer, error) {
 		return nil, fmt.Errorf("localsend: listen for announcements on port %d: %w", n.cfg.GroupPort, err)
 	}
 	pc := ipv4.NewPacketConn(c)
+	_ = pc.SetControlMessage(ipv4.FlagInterface, true)
 	_ = pc.SetMulticastTTL(1)
 	_ = pc.SetMulticastLoopback(true)
 	group := &net.UDPAddr{IP: net.ParseIP(MulticastAddr)}
@@ -94,6 +99,8 @@ func (d *discoverer) announce(announce bool) {
 		return
 	}
 	dst := &net.UDPAddr{IP: net.ParseIP(MulticastAddr), Port: d.n.cfg.GroupPort}
+	d.send.Lock()
+	defer d.send.Unlock()
 	for _, ifi := range multicastInterfaces() {
 		if d.pc.SetMulticastInterface(&ifi) != nil {
 			continue
@@ -118,6 +125,7 @@ func (d *discoverer) loop() {
 	defer announce.Stop()
 	scan := time.NewTimer(scanAfter)
 	defer scan.Stop()
+	every := scanEvery
 	expire := time.NewTicker(5 * time.Second)
 	defer expire.Stop()
 	for {
@@ -131,8 +139,13 @@ func (d *discoverer) loop() {
 		case <-scan.C:
 			if len(d.n.Devices()) == 0 {
 				d.scan()
+				if len(d.n.Devices()) == 0 {
+					every = min(every*2, scanMax)
+				}
+			} else {
+				every = scanEvery
 			}
-			scan.Reset(scanEvery)
+			scan.Reset(every)
 		}
 	}
 }
@@ -141,7 +154,7 @@ func (d *discoverer) loop() {
 func (d *discoverer) read() {
 	buf := make([]byte, maxDatagram)
 	for {
-		k, _, src, err := d.pc.ReadFrom(buf)
+		k, cm, src, err := d.pc.ReadFrom(buf)
 		if err != nil {
 			if d.n.ctx.Err() != nil {
 				return
@@ -154,6 +167,13 @@ func (d *discoverer) read() {
 		}
 		ip, ok := netip.AddrFromSlice(ua.IP)
 		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if cm == nil || !onLink(ip, cm.IfIndex) {
+			// Only a neighbour on the network it came in on is listed or
+			// answered: a datagram's source is easily forged, and the
+			// answer is a request to it.
 			continue
 		}
 		in, err := DecodeInfo(buf[:k])
@@ -200,7 +220,15 @@ func (d *discoverer) answer(in Info, addr netip.AddrPort) {
 			proto = ProtocolHTTPS
 		}
 		if _, err := d.register(addr, proto); err != nil {
-			d.announce(false)
+			d.mu.Lock()
+			answer := time.Since(d.lastAnswer) >= answerEvery
+			if answer {
+				d.lastAnswer = time.Now()
+			}
+			d.mu.Unlock()
+			if answer {
+				d.announce(false)
+			}
 		}
 	})
 }
@@ -249,6 +277,82 @@ func (d *discoverer) register(addr netip.AddrPort, proto string) (Info, error) {
 	return in, nil
 }
 
+// onLink reports whether ip is on the network of interface ifIndex: in
+// the prefix of one of its IPv4 addresses.
+func onLink(ip netip.Addr, ifIndex int) bool {
+	ifi, err := net.InterfaceByIndex(ifIndex)
+	if err != nil {
+		return false
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if p, ok := prefixOf(n); ok && p.Contains(ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	ip, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	ip = ip.Unmap()
+	if ip.Is4() && ones > 32 {
+		ones -= 96
+	}
+	return netip.PrefixFrom(ip, ones).Masked(), true
+}
+
+// scanTargets are the addresses the legacy scan asks: on each up,
+// multicast-capable interface that is not loopback nor point-to-point
+// (VPN tunnels), the other addresses of each private IPv4 network it is on
+// (RFC 1918, the networks a home or office uses), within its real prefix
+// but never more than the /24 around our address.
+func scanTargets() []netip.Addr {
+	var targets []netip.Addr
+	seen := map[netip.Addr]bool{}
+	for _, ifi := range multicastInterfaces() {
+		if ifi.Flags&net.FlagPointToPoint != 0 {
+			continue
+		}
+		addrs, err := ifi.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			p, ok := prefixOf(n)
+			own, _ := netip.AddrFromSlice(n.IP)
+			own = own.Unmap()
+			if !ok || !own.Is4() || !own.IsPrivate() {
+				continue
+			}
+			if p.Bits() < 24 {
+				p, _ = own.Prefix(24)
+			}
+			for ip := p.Addr().Next(); p.Contains(ip); ip = ip.Next() {
+				if ip == own || seen[ip] || !p.Contains(ip.Next()) { // the last is the broadcast address
+					continue
+				}
+				seen[ip] = true
+				targets = append(targets, ip)
+			}
+		}
+	}
+	return targets
+}
+
 // Probe asks the LocalSend device at addr (HOST or HOST:PORT) who it is,
 // over HTTPS and (when allowed) HTTP, and lists it.
 func (n *Node) Probe(ctx context.Context, addr netip.AddrPort) (Device, error) {
@@ -272,25 +376,11 @@ func (n *Node) Probe(ctx context.Context, addr netip.AddrPort) (Device, error) {
 	return Device{}, fmt.Errorf("no LocalSend device answers at %s: %w", addr, errors.Join(errs...))
 }
 
-// scan is the legacy discovery: register on every other address of each
-// IPv4 network we are on, at most a /24 around our address, over HTTPS
-// and (when allowed) HTTP.
+// scan is the legacy discovery: register on the other addresses of the
+// private IPv4 networks we are on (scanTargets), over HTTPS and (when
+// allowed) HTTP.
 func (d *discoverer) scan() {
-	var targets []netip.Addr
-	seen := map[netip.Addr]bool{}
-	for _, a := range netif.Up() {
-		if !a.IP.Is4() || a.IP.IsLinkLocalUnicast() {
-			continue
-		}
-		p, _ := a.IP.Prefix(24)
-		for ip := p.Addr().Next(); p.Contains(ip); ip = ip.Next() {
-			if ip == a.IP || seen[ip] || ip.As4()[3] == 255 {
-				continue
-			}
-			seen[ip] = true
-			targets = append(targets, ip)
-		}
-	}
+	targets := scanTargets()
 	if len(targets) == 0 {
 		return
 	}

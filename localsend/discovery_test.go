@@ -61,6 +61,13 @@ func TestDiscoveryInANamespace(t *testing.T) {
 	// second address on eth1 is where it finds Alpha.)
 	out, err := exec.Command("ip", "addr", "add", "10.91.1.7/24", "dev", "eth1").CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	targets := scanTargets()
+	// 10.91.0.2-254, and 10.91.1.1-254 once: each address of eth1 is
+	// left out only when scanning from it, so each is asked from the other.
+	assert.Len(t, targets, 253+254, "each /24 but its network and broadcast addresses and the address it is scanned from")
+	for _, ip := range targets {
+		assert.True(t, netip.MustParsePrefix("10.91.0.0/16").Contains(ip), "%s is on this namespace's networks", ip)
+	}
 	c := startHost(t, "Charlie", func(c *Config) { c.Addr, c.NoDiscovery, c.GroupPort = "", false, 53399 })
 	found := listed(t, c, "Alpha")
 	assert.Equal(t, uint16(DefaultPort), found.Addr.Port())

@@ -135,15 +135,20 @@ type Node struct {
 	self Info
 	ln   net.Listener
 	srv  *http.Server
-	ctx  context.Context
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	// handlers counts the HTTP handlers running: Close waits for them
+	// before wg, as they may start goroutines of wg.
+	handlers sync.WaitGroup
+	ctx      context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 
-	mu       sync.Mutex
-	devices  map[string]*Device // by fingerprint
-	sessions map[string]*session
-	busy     bool // a prepare-upload is being decided or a session runs
-	pinFails map[netip.Addr][]time.Time
+	mu        sync.Mutex
+	devices   map[string]*Device // by fingerprint
+	sessions  map[string]*session
+	busy      bool                         // a prepare-upload is being decided or a session runs
+	notifying bool                         // a report to OnDevices is scheduled
+	pinFails  map[netip.Prefix][]time.Time // wrong PINs by source (pinSource)
+	pinAll    []time.Time                  // wrong PINs from everyone
 
 	disc *discoverer
 }
@@ -170,7 +175,7 @@ func Start(cfg Config) (*Node, error) {
 		},
 		devices:  map[string]*Device{},
 		sessions: map[string]*session{},
-		pinFails: map[netip.Addr][]time.Time{},
+		pinFails: map[netip.Prefix][]time.Time{},
 	}
 	port := max(cfg.Port, 0) // -1: any free port (tests)
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Addr, strconv.Itoa(port)))
@@ -222,6 +227,7 @@ func (n *Node) Close() error {
 	for _, s := range running {
 		s.end(errors.New("LocalSend stopped"))
 	}
+	n.handlers.Wait()
 	n.wg.Wait()
 	return nil
 }
@@ -251,8 +257,13 @@ func (n *Node) devicesLocked() []Device {
 }
 
 // maxDevices bounds the devices remembered: any host on the LAN can
-// announce or register as many as it likes.
-const maxDevices = 256
+// announce or register as many as it likes; maxDevicesPerSource bounds
+// what one address holds of them.
+const (
+	maxDevices          = 256
+	maxDevicesPerSource = 4
+	notifyEvery         = 100 * time.Millisecond
+)
 
 // deviceTTL is how long a device stays listed without being heard from;
 // we announce every announceEvery, and every LocalSend app answers.
@@ -261,7 +272,13 @@ const (
 	announceEvery = 30 * time.Second
 )
 
-// saw records a device heard from (announcement, register, answer).
+// saw records a device heard from (announcement, register, answer): a
+// claim, proven only when a send's TLS handshake shows the certificate.
+// So a claim may not turn a device that speaks HTTPS into one that does
+// not (anyone could announce a known fingerprint with "http" to receive
+// its files unencrypted); one source holds at most maxDevicesPerSource
+// devices (the least recently seen of its own makes room), and a full
+// list makes room the same way.
 func (n *Node) saw(in Info, addr netip.AddrPort) {
 	if in.Fingerprint == n.self.Fingerprint {
 		return
@@ -270,32 +287,80 @@ func (n *Node) saw(in Info, addr netip.AddrPort) {
 		in.Protocol = ProtocolHTTPS
 	}
 	in.Announce = nil
+	now := time.Now()
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	d := n.devices[in.Fingerprint]
+	if d != nil && d.Encrypted() && in.Protocol == ProtocolHTTP {
+		return
+	}
 	changed := d == nil || d.Info.Alias != in.Alias || d.Addr != addr || d.Protocol != in.Protocol || ourType(d.DeviceType) != ourType(in.DeviceType)
 	if d == nil {
-		if len(n.devices) >= maxDevices {
-			n.mu.Unlock()
-			return
-		}
+		n.makeRoomLocked(addr.Addr())
 		d = &Device{}
 		n.devices[in.Fingerprint] = d
 	}
-	d.Info, d.Addr, d.seen = in, addr, time.Now()
-	var list []Device
+	d.Info, d.Addr, d.seen = in, addr, now
 	if changed {
-		list = n.devicesLocked()
+		n.changedLocked()
 	}
-	n.mu.Unlock()
-	if changed && n.cfg.OnDevices != nil {
-		n.cfg.OnDevices(list)
+}
+
+// makeRoomLocked drops the least recently seen device of src when it has
+// maxDevicesPerSource, and the least recently seen of all when the list
+// is full; the caller holds n.mu.
+func (n *Node) makeRoomLocked(src netip.Addr) {
+	oldest := func(match func(*Device) bool) (string, int) {
+		var fp string
+		var seen time.Time
+		count := 0
+		for k, d := range n.devices {
+			if !match(d) {
+				continue
+			}
+			count++
+			if fp == "" || d.seen.Before(seen) {
+				fp, seen = k, d.seen
+			}
+		}
+		return fp, count
 	}
+	if fp, count := oldest(func(d *Device) bool { return d.Addr.Addr() == src }); count >= maxDevicesPerSource {
+		delete(n.devices, fp)
+	}
+	if fp, count := oldest(func(*Device) bool { return true }); count >= maxDevices {
+		delete(n.devices, fp)
+	}
+}
+
+// changedLocked schedules a report of the list to OnDevices: one at a
+// time, at most every notifyEvery, each with the list as it is then (a
+// burst of changes is one report, and reports never overtake each other);
+// none once the node stops. The caller holds n.mu.
+func (n *Node) changedLocked() {
+	if n.notifying || n.cfg.OnDevices == nil || n.ctx.Err() != nil {
+		return
+	}
+	n.notifying = true
+	n.wg.Go(func() {
+		select {
+		case <-time.After(notifyEvery):
+		case <-n.ctx.Done():
+		}
+		n.mu.Lock()
+		n.notifying = false
+		list := n.devicesLocked()
+		n.mu.Unlock()
+		if n.ctx.Err() == nil {
+			n.cfg.OnDevices(list)
+		}
+	})
 }
 
 // expire drops the devices not heard from within deviceTTL.
 func (n *Node) expire(now time.Time) {
 	n.mu.Lock()
-	var list []Device
+	defer n.mu.Unlock()
 	gone := false
 	for fp, d := range n.devices {
 		if now.Sub(d.seen) > deviceTTL {
@@ -304,10 +369,6 @@ func (n *Node) expire(now time.Time) {
 		}
 	}
 	if gone {
-		list = n.devicesLocked()
-	}
-	n.mu.Unlock()
-	if gone && n.cfg.OnDevices != nil {
-		n.cfg.OnDevices(list)
+		n.changedLocked()
 	}
 }

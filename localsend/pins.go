@@ -30,6 +30,10 @@ type Pins struct {
 type pin struct {
 	Fingerprint string    `json:"fingerprint"`
 	Seen        time.Time `json:"seen"`
+	// TLS: the pin was proven by a TLS handshake; the device may not
+	// come back unencrypted (a downgrade is refused like another
+	// fingerprint).
+	TLS bool `json:"tls,omitempty"`
 }
 
 // maxPins bounds the file; the least recently seen pin makes room.
@@ -54,28 +58,30 @@ func OpenPins(dir string) (*Pins, error) {
 	return p, nil
 }
 
-// Check refuses an alias pinned to another fingerprint; it stores nothing.
-func (p *Pins) Check(alias, fingerprint string) error {
+// Check refuses an alias pinned to another fingerprint, or proven over
+// TLS and now met unencrypted; it stores nothing.
+func (p *Pins) Check(alias, fingerprint string, encrypted bool) error {
 	if p == nil {
 		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if old, ok := p.pins[alias]; ok && old.Fingerprint != fingerprint {
+	if old, ok := p.pins[alias]; ok && (old.Fingerprint != fingerprint || old.TLS && !encrypted) {
 		return changed(alias, old.Fingerprint, fingerprint)
 	}
 	return nil
 }
 
-// Pin keeps fingerprint for alias once proven, or refuses another one.
-func (p *Pins) Pin(alias, fingerprint string) error {
+// Pin keeps fingerprint for alias once proven (tls: by a TLS handshake),
+// or refuses another one, or a downgrade.
+func (p *Pins) Pin(alias, fingerprint string, tls bool) error {
 	if p == nil {
 		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old, ok := p.pins[alias]
-	if ok && old.Fingerprint != fingerprint {
+	if ok && (old.Fingerprint != fingerprint || old.TLS && !tls) {
 		return changed(alias, old.Fingerprint, fingerprint)
 	}
 	if !ok && len(p.pins) >= maxPins {
@@ -87,7 +93,7 @@ func (p *Pins) Pin(alias, fingerprint string) error {
 		}
 		delete(p.pins, oldest)
 	}
-	p.pins[alias] = pin{Fingerprint: fingerprint, Seen: time.Now().UTC()}
+	p.pins[alias] = pin{Fingerprint: fingerprint, Seen: time.Now().UTC(), TLS: tls || old.TLS}
 	return p.saveLocked()
 }
 

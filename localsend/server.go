@@ -21,19 +21,25 @@ import (
 
 // Bounds on what one peer can hold of the server.
 const (
-	maxConns       = 64               // open connections in all
-	maxConnsPerIP  = 16               // open connections from one address
-	headerTimeout  = 10 * time.Second // request line and headers
-	pinAttempts    = 5                // wrong PINs per address per pinWindow, then 429
+	maxConns      = 64               // open connections in all
+	maxConnsPerIP = 16               // open connections from one address
+	headerTimeout = 10 * time.Second // request line and headers
+
+	pinAttempts    = 5 // wrong PINs per address per pinWindow, then 429
 	pinWindow      = time.Minute
 	maxPINBytes    = 64
 	maxPINAddrs    = 1024            // addresses whose wrong PINs are counted
+	pinBudget      = 50              // wrong PINs from everyone per pinWindow
 	stallTimeout   = time.Minute     // an upload body that sends nothing for this long is broken
 	decideTimeout  = 5 * time.Minute // a prepare-upload waits this long for the user
 	sessionIdle    = 2 * time.Minute // a session with no upload for this long ends
 	resultTimeout  = time.Minute     // a file's check by our receiver
 	maxHeaderBytes = 16 << 10
 )
+
+// bodyTimeout bounds the arrival of a request's JSON body (a variable:
+// tests shorten it).
+var bodyTimeout = 10 * time.Second
 
 func (n *Node) newServer() *http.Server {
 	mux := http.NewServeMux()
@@ -42,13 +48,25 @@ func (n *Node) newServer() *http.Server {
 	mux.HandleFunc("POST "+apiPrefix+"prepare-upload", n.handlePrepare)
 	mux.HandleFunc("POST "+apiPrefix+"upload", n.handleUpload)
 	mux.HandleFunc("POST "+apiPrefix+"cancel", n.handleCancel)
+	tracked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.handlers.Add(1)
+		defer n.handlers.Done()
+		if n.ctx.Err() != nil {
+			fail(w, http.StatusServiceUnavailable, "stopping")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	return &http.Server{
-		Handler:           mux,
+		Handler:           tracked,
 		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return n.ctx },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 }
 
@@ -113,6 +131,7 @@ type sniffConn struct {
 	ip    netip.Addr
 	once  sync.Once
 	inner net.Conn
+	tls   bool // set by init, before the request is read
 	err   error
 	close sync.Once
 }
@@ -129,7 +148,7 @@ func (c *sniffConn) init() {
 	pc := &peekedConn{Conn: c.raw, r: br}
 	switch {
 	case first[0] == 0x16: // a TLS handshake record
-		c.inner = tls.Server(pc, c.s.tls)
+		c.inner, c.tls = tls.Server(pc, c.s.tls), true
 	case c.s.n.cfg.AllowHTTP:
 		c.inner = pc
 	default:
@@ -169,6 +188,15 @@ func (c *sniffConn) SetDeadline(t time.Time) error      { return c.raw.SetDeadli
 func (c *sniffConn) SetReadDeadline(t time.Time) error  { return c.raw.SetReadDeadline(t) }
 func (c *sniffConn) SetWriteDeadline(t time.Time) error { return c.raw.SetWriteDeadline(t) }
 
+type connKey struct{}
+
+// isTLS says whether a request came over TLS (the server sees our sniffing
+// connection, never a *tls.Conn, so r.TLS is always nil).
+func isTLS(r *http.Request) bool {
+	c, ok := r.Context().Value(connKey{}).(*sniffConn)
+	return ok && c.tls
+}
+
 // writeRefusal answers a plain HTTP request when HTTP is off.
 func writeRefusal(c net.Conn) {
 	body := `{"message":"unencrypted LocalSend is off on this device: use https"}`
@@ -183,6 +211,23 @@ type peekedConn struct {
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// readBody decodes a request's JSON body of at most limit bytes, which must
+// arrive within bodyTimeout; the deadline is lifted afterwards (a handler
+// may wait long for a person, and a read deadline left on the connection
+// would end the request's context).
+// A body that fails (late, too long, not JSON) closes the connection after
+// the answer: what is left of it is not read.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	if err := decode(r.Body, limit, v); err != nil {
+		w.Header().Set("Connection", "close")
+		return err
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return nil
+}
 
 // remoteAddr is the peer's address.
 func remoteAddr(r *http.Request) netip.Addr {
@@ -214,7 +259,7 @@ func (n *Node) handleInfo(w http.ResponseWriter, r *http.Request) {
 // scans for us) and answers who we are.
 func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var in Info
-	if err := decode(r.Body, maxSmallJSON, &in); err != nil {
+	if err := readBody(w, r, maxSmallJSON, &in); err != nil {
 		fail(w, http.StatusBadRequest, "bad register body: "+err.Error())
 		return
 	}
@@ -234,59 +279,72 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// pinOK checks the PIN a request carries, counting wrong ones per address.
+// pinOK checks the PIN a request carries. Wrong PINs are counted per
+// address (an IPv6 address by its /64, which one host can fill) and in
+// all: after pinAttempts from one source, or pinBudget from everyone,
+// within pinWindow, every PIN (the right one too) waits for the window to
+// pass. The count and the check are one step under n.mu, so concurrent
+// guesses cannot slip past the count.
 func (n *Node) pinOK(w http.ResponseWriter, r *http.Request) bool {
 	if n.cfg.PIN == "" {
 		return true
 	}
-	ip := remoteAddr(r)
+	src := pinSource(remoteAddr(r))
+	got := r.URL.Query().Get("pin")
 	now := time.Now()
 	n.mu.Lock()
-	fails := n.pinFails[ip][:0]
-	for _, t := range n.pinFails[ip] {
-		if now.Sub(t) < pinWindow {
-			fails = append(fails, t)
-		}
-	}
-	n.pinFails[ip] = fails
-	if len(fails) == 0 {
-		delete(n.pinFails, ip)
-	}
-	locked := len(fails) >= pinAttempts
-	n.mu.Unlock()
-	if locked {
-		fail(w, http.StatusTooManyRequests, "too many wrong PINs: wait a minute")
-		return false
-	}
-	got := r.URL.Query().Get("pin")
-	if len(got) <= maxPINBytes && subtle.ConstantTimeCompare([]byte(got), []byte(n.cfg.PIN)) == 1 {
-		return true
-	}
-	if got != "" {
-		n.mu.Lock()
-		if len(n.pinFails) >= maxPINAddrs {
-			// Forget the addresses whose window has passed; when all are
-			// recent, a new address is not counted, but waits like them.
-			for a, ts := range n.pinFails {
-				if len(ts) == 0 || now.Sub(ts[len(ts)-1]) >= pinWindow {
-					delete(n.pinFails, a)
-				}
+	recent := func(ts []time.Time) []time.Time {
+		out := ts[:0]
+		for _, t := range ts {
+			if now.Sub(t) < pinWindow {
+				out = append(out, t)
 			}
 		}
-		if len(n.pinFails) < maxPINAddrs || n.pinFails[ip] != nil {
-			n.pinFails[ip] = append(n.pinFails[ip], now)
-		} else {
-			n.mu.Unlock()
-			fail(w, http.StatusTooManyRequests, "too many wrong PINs: wait a minute")
-			return false
-		}
-		n.mu.Unlock()
-		slog.Info("localsend: wrong PIN", slog.String("from", ip.String()))
-		fail(w, http.StatusUnauthorized, "wrong PIN")
-		return false
+		return out
 	}
-	fail(w, http.StatusUnauthorized, "PIN required")
+	n.pinAll = recent(n.pinAll)
+	if fails := recent(n.pinFails[src]); len(fails) > 0 {
+		n.pinFails[src] = fails
+	} else {
+		delete(n.pinFails, src)
+	}
+	if len(n.pinFails) >= maxPINAddrs {
+		for a, ts := range n.pinFails {
+			if len(recent(ts)) == 0 {
+				delete(n.pinFails, a)
+			}
+		}
+	}
+	locked := len(n.pinFails[src]) >= pinAttempts || len(n.pinAll) >= pinBudget ||
+		(n.pinFails[src] == nil && len(n.pinFails) >= maxPINAddrs)
+	right := !locked && len(got) <= maxPINBytes && subtle.ConstantTimeCompare([]byte(got), []byte(n.cfg.PIN)) == 1
+	if !locked && !right && got != "" {
+		n.pinFails[src] = append(n.pinFails[src], now)
+		n.pinAll = append(n.pinAll, now)
+	}
+	n.mu.Unlock()
+	switch {
+	case locked:
+		fail(w, http.StatusTooManyRequests, "too many wrong PINs: wait a minute")
+	case right:
+		return true
+	case got != "":
+		slog.Info("localsend: wrong PIN", slog.String("from", src.String()))
+		fail(w, http.StatusUnauthorized, "wrong PIN")
+	default:
+		fail(w, http.StatusUnauthorized, "PIN required")
+	}
 	return false
+}
+
+// pinSource is what wrong PINs are counted by: an IPv4 address, or an
+// IPv6 address's /64.
+func pinSource(ip netip.Addr) netip.Prefix {
+	if ip.Is4() {
+		return netip.PrefixFrom(ip, 32)
+	}
+	p, _ := ip.Prefix(64)
+	return p
 }
 
 var errBusy = errors.New("busy")

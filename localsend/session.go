@@ -117,16 +117,8 @@ func (n *Node) handlePrepare(w http.ResponseWriter, r *http.Request) {
 	if !n.pinOK(w, r) {
 		return
 	}
-	p, err := DecodePrepare(r.Body)
-	if err != nil {
-		fail(w, http.StatusBadRequest, "bad request: "+err.Error())
-		return
-	}
-	if err := n.cfg.Pins.Check(p.Info.Alias, p.Info.Fingerprint); err != nil {
-		slog.Warn("localsend: refused a sender whose identity changed", slog.String("alias", p.Info.Alias))
-		fail(w, http.StatusForbidden, "refused: this device's identity changed")
-		return
-	}
+	// One session at a time, taken before the body is read: a body may be
+	// megabytes, and only one is read at once.
 	n.mu.Lock()
 	if n.busy {
 		n.mu.Unlock()
@@ -143,6 +135,20 @@ func (n *Node) handlePrepare(w http.ResponseWriter, r *http.Request) {
 			n.mu.Unlock()
 		}
 	}()
+	var p PrepareRequest
+	err := readBody(w, r, maxJSONBytes, &p)
+	if err == nil {
+		err = p.check()
+	}
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad request: "+err.Error())
+		return
+	}
+	if err := n.cfg.Pins.Check(p.Info.Alias, p.Info.Fingerprint, isTLS(r)); err != nil {
+		slog.Warn("localsend: refused a sender whose identity changed", slog.String("alias", p.Info.Alias))
+		fail(w, http.StatusForbidden, "refused: this device's identity changed")
+		return
+	}
 	from := transfer.Peer{Device: peerOf(p.Info), Ephemeral: true}
 	near, far := datachan.Pipe(datachan.Options{})
 	n.wg.Go(func() {
@@ -497,7 +503,11 @@ type stallReader struct {
 
 func (s *stallReader) Read(p []byte) (int, error) {
 	_ = s.rc.SetReadDeadline(time.Now().Add(stallTimeout))
-	return s.r.Read(p)
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		_ = s.rc.SetReadDeadline(time.Time{}) // the body is over: the wait for the file's check may be long
+	}
+	return n, err
 }
 
 var rangeRe = regexp.MustCompile(`^bytes (\d{1,16})-(\d{1,16})/(\d{1,16})$`)
@@ -547,6 +557,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 	body := &stallReader{r: r.Body, rc: rc}
 	status, msg := s.upload(r.Context(), f, body, start, last, ranged)
 	if status != http.StatusOK {
+		w.Header().Set("Connection", "close") // what is left of the body is not read
 		fail(w, status, msg)
 		return
 	}
@@ -609,10 +620,17 @@ func (s *session) upload(ctx context.Context, f *sfile, body io.Reader, start, l
 			got += int64(k)
 			f.got += int64(k)
 			for s.link.BufferedAmount() > highWater {
+				low := s.link.LowWater(lowWater)
+				if s.link.BufferedAmount() <= lowWater {
+					break // drained before the channel was set: no wake-up comes
+				}
 				select {
-				case <-s.link.LowWater(lowWater):
+				case <-low:
 				case <-s.done:
 					return http.StatusGone, "the transfer ended: " + s.why().Error()
+				case <-ctx.Done():
+					s.cancel("the sender went away mid-file")
+					return http.StatusBadRequest, "upload broken"
 				}
 			}
 		}
@@ -656,12 +674,15 @@ func (s *session) upload(ctx context.Context, f *sfile, body io.Reader, start, l
 		return http.StatusInternalServerError, "the receiver did not confirm the file"
 	}
 	s.mu.Lock()
+	wasDone := f.finished
 	f.finished = true
-	s.left--
+	if !wasDone {
+		s.left--
+	}
 	left := s.left
 	s.active = time.Now()
 	s.mu.Unlock()
-	if left == 0 {
+	if left == 0 && !wasDone {
 		s.n.wg.Go(s.finish)
 	}
 	switch res.Type {

@@ -94,15 +94,23 @@ type errorBody struct {
 
 // decode reads one JSON value of at most limit bytes into v, and nothing
 // after it.
+// It decodes as it reads: no copy of the body is kept.
 func decode(r io.Reader, limit int64, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return fmt.Errorf("read: %w", err)
+	lr := &io.LimitedReader{R: r, N: limit + 1}
+	d := json.NewDecoder(lr)
+	err := d.Decode(v)
+	if err == nil {
+		if _, err = d.Token(); err == io.EOF {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("more than one value")
+		}
 	}
-	if int64(len(b)) > limit {
+	if lr.N <= 0 {
 		return fmt.Errorf("more than %d bytes", limit)
 	}
-	return decodeBytes(b, v)
+	return fmt.Errorf("bad JSON: %w", err)
 }
 
 func decodeBytes(b []byte, v any) error {
@@ -194,38 +202,46 @@ func DecodePrepare(r io.Reader) (PrepareRequest, error) {
 	if err := decode(r, maxJSONBytes, &p); err != nil {
 		return PrepareRequest{}, err
 	}
+	if err := p.check(); err != nil {
+		return PrepareRequest{}, err
+	}
+	return p, nil
+}
+
+// check is DecodePrepare's checks of a decoded prepare-upload.
+func (p *PrepareRequest) check() error {
 	if err := p.Info.check(); err != nil {
-		return PrepareRequest{}, fmt.Errorf("info: %w", err)
+		return fmt.Errorf("info: %w", err)
 	}
 	if len(p.Files) == 0 {
-		return PrepareRequest{}, errors.New("no files")
+		return errors.New("no files")
 	}
 	if len(p.Files) > MaxFiles {
-		return PrepareRequest{}, fmt.Errorf("%d files, limit %d", len(p.Files), MaxFiles)
+		return fmt.Errorf("%d files, limit %d", len(p.Files), MaxFiles)
 	}
 	names := make(map[string]bool, len(p.Files))
 	var total int64
 	for key, f := range p.Files {
 		if names[f.FileName] {
-			return PrepareRequest{}, fmt.Errorf("file %q twice", f.FileName)
+			return fmt.Errorf("file %q twice", f.FileName)
 		}
 		names[f.FileName] = true
 		if f.Size > 0 {
 			if total += f.Size; total > transfer.MaxFileSize {
-				return PrepareRequest{}, errors.New("files too large in all")
+				return errors.New("files too large in all")
 			}
 		}
 		if f.ID != key || key == "" || len(key) > 128 || !printable(key) {
-			return PrepareRequest{}, fmt.Errorf("file id %q does not match its key", key)
+			return fmt.Errorf("file id %q does not match its key", key)
 		}
 		if err := transfer.ValidatePath(f.FileName); err != nil {
-			return PrepareRequest{}, fmt.Errorf("file %q: %w", f.FileName, err)
+			return fmt.Errorf("file %q: %w", f.FileName, err)
 		}
 		if f.Size < 0 || f.Size > transfer.MaxFileSize {
-			return PrepareRequest{}, fmt.Errorf("file %q: bad size %d", f.FileName, f.Size)
+			return fmt.Errorf("file %q: bad size %d", f.FileName, f.Size)
 		}
 		if len(f.FileType) > maxFileTypeBytes {
-			return PrepareRequest{}, fmt.Errorf("file %q: file type too long", f.FileName)
+			return fmt.Errorf("file %q: file type too long", f.FileName)
 		}
 		if f.Preview != nil && len(*f.Preview) > maxPreviewBytes {
 			// Too long for a message: it comes as the file it also is.
@@ -234,11 +250,11 @@ func DecodePrepare(r io.Reader) (PrepareRequest, error) {
 		}
 		if f.SHA256 != nil && *f.SHA256 != "" {
 			if _, err := hex.DecodeString(*f.SHA256); err != nil || len(*f.SHA256) != 64 {
-				return PrepareRequest{}, fmt.Errorf("file %q: bad sha256", f.FileName)
+				return fmt.Errorf("file %q: bad sha256", f.FileName)
 			}
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // DecodePrepareResponse decodes prepare-upload's answer; ids must be
