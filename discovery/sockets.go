@@ -13,6 +13,8 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/thepeerdrop/peerdrop/internal/netif"
 )
 
 // The browser's multicast sockets: one per address family, joined on
@@ -66,19 +68,7 @@ func (s *sockets) close() {
 
 // usableInterfaces are the interfaces mDNS runs on: up, multicast, not
 // loopback.
-func usableInterfaces() []net.Interface {
-	all, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var out []net.Interface
-	for _, ifi := range all {
-		if ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagMulticast != 0 && ifi.Flags&net.FlagLoopback == 0 {
-			out = append(out, ifi)
-		}
-	}
-	return out
-}
+func usableInterfaces() []net.Interface { return netif.Multicast() }
 
 // refresh joins the mDNS groups on interfaces that came up and forgets the
 // ones that went down. It reports whether any interface was (re)joined.

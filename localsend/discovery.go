@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+
+	"github.com/thepeerdrop/peerdrop/internal/netif"
 )
 
 // Discovery (spec §3): we announce ourselves to the multicast group and
@@ -75,19 +77,7 @@ func (n *Node) startDiscovery() (*discoverer, error) {
 	return d, nil
 }
 
-func multicastInterfaces() []net.Interface {
-	all, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var out []net.Interface
-	for _, ifi := range all {
-		if ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagMulticast != 0 && ifi.Flags&net.FlagLoopback == 0 {
-			out = append(out, ifi)
-		}
-	}
-	return out
-}
+func multicastInterfaces() []net.Interface { return netif.Multicast() }
 
 // announce sends our announcement (or, announce false, an answer) to the
 // group on every interface.

@@ -60,3 +60,19 @@ func unicast(a net.Addr, iface string) (netip.Addr, bool) {
 	}
 	return ip, true
 }
+
+// Multicast lists the interfaces that multicast discovery runs on (mDNS,
+// LocalSend's announcements): up, multicast-capable, not loopback.
+func Multicast() []net.Interface {
+	all, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var out []net.Interface
+	for _, ifi := range all {
+		if ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagMulticast != 0 && ifi.Flags&net.FlagLoopback == 0 {
+			out = append(out, ifi)
+		}
+	}
+	return out
+}
