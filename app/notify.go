@@ -72,6 +72,7 @@ type desktopNotices struct {
 	wake     chan struct{}     // cap 1: jobs to do
 	keyOf    map[uint32]string // notification id → key
 	idOf     map[string]uint32 // key → notification id
+	showing  string            // the key whose notification is being shown (its id not known yet)
 	messages []string          // the message keys shown, oldest first
 }
 
@@ -167,7 +168,9 @@ func (n *desktopNotices) add(job noticeJob) {
 func (n *desktopNotices) withdraw(key string) {
 	n.mu.Lock()
 	_, shown := n.idOf[key]
-	pending := slices.ContainsFunc(n.jobs, func(j noticeJob) bool { return j.key == key })
+	// Pending: queued, or being shown right now (taken from the queue, its
+	// id not known yet): the withdrawal runs after it, and finds the id.
+	pending := n.showing == key || slices.ContainsFunc(n.jobs, func(j noticeJob) bool { return j.key == key })
 	n.mu.Unlock()
 	if shown || pending {
 		n.add(noticeJob{key: key})
@@ -202,9 +205,13 @@ func (n *desktopNotices) doJob(ctx context.Context, u *UI, c notifier, job notic
 		evicted = n.messages[0]
 		note.Replaces = n.idOf[evicted]
 	}
+	n.showing = job.key
 	n.mu.Unlock()
 	id, err := c.Notify(ctx, note)
 	if err != nil {
+		n.mu.Lock()
+		n.showing = ""
+		n.mu.Unlock()
 		slog.Warn("show a notification", slog.String("about", job.key), slog.Any("err", err))
 		if offer, ok := strings.CutPrefix(job.key, offerNoticePrefix); ok && !errors.Is(err, context.Canceled) {
 			n.toUI(func() { u.offerNoticeFailed(offer) })
@@ -212,6 +219,7 @@ func (n *desktopNotices) doJob(ctx context.Context, u *UI, c notifier, job notic
 		return
 	}
 	n.mu.Lock()
+	n.showing = ""
 	if evicted != "" {
 		delete(n.idOf, evicted)
 		n.messages = slices.DeleteFunc(n.messages, func(k string) bool { return k == evicted })

@@ -30,9 +30,20 @@ type fakeNotifier struct {
 	next   uint32
 	fail   error // Notify fails with it
 	plain  bool  // no buttons
+	// hold, when set, keeps Notify waiting until it is closed (a slow
+	// notification server); entered is told when Notify starts.
+	hold    chan struct{}
+	entered chan struct{}
 }
 
 func (f *fakeNotifier) Notify(_ context.Context, n desknotify.Notification) (uint32, error) {
+	f.mu.Lock()
+	hold, entered := f.hold, f.entered
+	f.mu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		<-hold
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
@@ -234,6 +245,28 @@ func TestOfferNotificationFollowsTheOffer(t *testing.T) {
 	nu.settle(t, "raised", func() bool { return nu.win.times() > 0 })
 	require.NotNil(t, nu.offers["o4"], "dismissing is no answer")
 	assert.Equal(t, []string{"Answer o1 false", "Answer o3 false"}, nu.eng.Calls())
+}
+
+// An offer answered while its notification is on its way to the server
+// (the call not returned, its id not known): the notification is
+// withdrawn once shown, not left on screen.
+func TestOfferNotificationAnsweredWhileShowing(t *testing.T) {
+	nu := newNoticeUI(t, nil)
+	nu.ready(t)
+	hold, entered := make(chan struct{}), make(chan struct{}, 1)
+	nu.srv.mu.Lock()
+	nu.srv.hold, nu.srv.entered = hold, entered
+	nu.srv.mu.Unlock()
+	nu.HandleEvent(engine.OfferReceived{Offer: sampleOffer("o1")})
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the notification was never sent")
+	}
+	nu.HandleEvent(engine.OfferClosed{ID: "o1"}) // answered in the window meanwhile
+	close(hold)
+	nu.settle(t, "withdrawn once shown", func() bool { return slices.Contains(nu.srv.closedIDs(), 1) })
+	assert.Empty(t, nu.srv.showing())
 }
 
 // Where the desktop has no notification server, or showing a notification
