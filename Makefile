@@ -33,6 +33,10 @@ SYS_PKGS := libgl1-mesa-dev xorg-dev xvfb pkg-config gcc iproute2 iptables chrom
 # its prerequisites see too).
 RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc
 
+# Build flags of the binaries: paths trimmed, and the commit stamped in
+# (peerdrop --version) even where GOFLAGS says -buildvcs=false.
+BUILDFLAGS := -trimpath -buildvcs=auto
+
 # The LocalSend peer of the interoperability tests: the npm package
 # localsend (an independent implementation of LocalSend protocol v2, a Node
 # CLI) pinned in its package-lock.json. node-deps installs Node.js and npm
@@ -116,10 +120,10 @@ go-deps: ## Download the Go modules in go.mod.
 build: build-cli build-gui ## Build bin/peerdrop (CLI) and bin/thepeerdrop (desktop app).
 
 build-cli: ## Build the headless CLI bin/peerdrop (pure Go, no cgo).
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/peerdrop ./cmd/peerdrop
+	CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o $(BIN)/peerdrop ./cmd/peerdrop
 
 build-gui: deps ## Build the Fyne desktop app bin/thepeerdrop (needs cgo and the GL/X headers).
-	CGO_ENABLED=1 $(GO) build -trimpath -o $(BIN)/thepeerdrop .
+	CGO_ENABLED=1 $(GO) build $(BUILDFLAGS) -o $(BIN)/thepeerdrop .
 
 run: SYS_PKGS := $(RUN_PKGS)
 run: deps build-gui ## Build and start the desktop app.

@@ -24,6 +24,7 @@ import (
 	"github.com/thepeerdrop/peerdrop/app"
 	"github.com/thepeerdrop/peerdrop/engine"
 	"github.com/thepeerdrop/peerdrop/internal/single"
+	"github.com/thepeerdrop/peerdrop/internal/version"
 )
 
 //go:embed assets/icon.png
@@ -37,7 +38,12 @@ func main() {
 	deviceType := flag.String("type", "", "this device's type: desktop, laptop, phone, tablet or server (default: the one saved in Settings, else detected)")
 	webListen := flag.String("web-listen", engine.DefaultWebListen, "where the web client for phones and tablets is served, unless turned off in Settings")
 	minimised := flag.Bool("minimised", false, "start with the window hidden in the tray (where there is one)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("thepeerdrop " + version.Get().String())
+		return
+	}
 
 	// One app per config dir, before anything else: a second engine with
 	// the same identity must never start. A second launch shows the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/thepeerdrop/peerdrop/discovery"
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/version"
 	"github.com/thepeerdrop/peerdrop/localsend"
 	"github.com/thepeerdrop/peerdrop/signaling"
 )
@@ -235,6 +236,9 @@ func (s *settingsView) makeForm(cur Settings) *widget.Form {
 		form.AppendItem(it)
 	}
 	form.AppendItem(s.networkItem())
+	about := widget.NewLabel("ThePeerDrop " + version.Get().String())
+	about.Importance = widget.LowImportance
+	form.AppendItem(widget.NewFormItem("About", about))
 
 	return form
 }

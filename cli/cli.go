@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/thepeerdrop/peerdrop/engine"
+	"github.com/thepeerdrop/peerdrop/internal/version"
 	"github.com/thepeerdrop/peerdrop/internal/visible"
 )
 
@@ -24,6 +25,7 @@ const usage = `peerdrop: send files and messages directly to other devices, near
 
 Usage:
   peerdrop [--config-dir DIR] [--name NAME] [--type TYPE] [--json] [--verbose] <command>
+  peerdrop --version
 
 Commands:
   receive [--dir DIR] [--yes | --trusted] [--once] [--port N] [--udp-port N] [--hidden]
@@ -125,8 +127,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	jsonOut := fs.Bool("json", false, "write one JSON event per line to stdout")
 	verbose := fs.Bool("verbose", false, "log details to stderr")
 	devType := fs.String("type", engine.DetectType(), "device type shown to others: desktop, laptop, phone, tablet or server")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "peerdrop "+version.Get().String())
+		return nil
 	}
 	level := slog.LevelWarn
 	if *verbose {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/thepeerdrop/peerdrop/internal/device"
+	"github.com/thepeerdrop/peerdrop/internal/version"
 	"github.com/thepeerdrop/peerdrop/remote"
 	"github.com/thepeerdrop/peerdrop/transfer"
 )
@@ -92,4 +93,13 @@ func TestPairingQR(t *testing.T) {
 		assert.Equal(t, utf8.RuneCountInString(lines[0]), utf8.RuneCountInString(l), "a square of modules")
 	}
 	assert.Contains(t, art, "▀")
+}
+
+// --version prints the app's version and needs no config.
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := Run([]string{"--version"}, strings.NewReader(""), &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	assert.Equal(t, "peerdrop "+version.Get().String()+"\n", stdout.String())
+	assert.Contains(t, stdout.String(), version.App)
 }
