@@ -66,7 +66,7 @@ FUZZ_TARGETS ?= ./signaling:FuzzReadFrame ./signaling:FuzzDecodeHello ./signalin
 FYNE_TOOL ?= fyne.io/tools/cmd/fyne@v1.7.4
 
 .PHONY: help deps sys-deps node-deps npm-deps go-deps build build-cli build-gui run test vet vet-cross fmt-check \
-	test-core test-app test-e2e fuzz bench lint package screenshot clean
+	test-core test-app test-e2e fuzz bench lint package release test-release screenshot clean
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /  \1\t/' | expand -t 14
@@ -185,9 +185,21 @@ package: build-gui ## Package the desktop app for Linux (ThePeerDrop.tar.xz) wit
 	$(GO) run $(FYNE_TOOL) package -os linux -icon assets/icon.png -executable $(BIN)/thepeerdrop; rc=$$?; \
 	mv -f FyneApp.toml.orig FyneApp.toml; exit $$rc
 
+# What make release needs beyond the build: mingw-w64 for the Windows app,
+# Debian's packaging and checking tools.
+RELEASE_PKGS := $(RUN_PKGS) gcc-mingw-w64-x86-64 dpkg-dev desktop-file-utils appstream zip xz-utils file binutils
+
+release: ## Write dist/: static CLIs (linux, windows, darwin, freebsd; amd64, arm64), the Linux app (.tar.xz, .deb), the Windows app (.zip, cross-built), SHA256SUMS. Slow (the Windows app: minutes).
+	@$(MAKE) --no-print-directory sys-deps SYS_PKGS="$(RELEASE_PKGS)"
+	GO=$(GO) FYNE_TOOL=$(FYNE_TOOL) sh deploy/release/release.sh
+
+test-release: ## make release on a clean checkout, then check what it wrote: checksums, the .deb (info, desktop and AppStream files, dpkg -i, --version, dpkg -r), the Windows .exe (PE32+ GUI, its version). Installs the .deb on this machine. Needs root.
+	@$(MAKE) --no-print-directory sys-deps SYS_PKGS="$(RELEASE_PKGS)"
+	GO=$(GO) sh deploy/release/test-release.sh
+
 screenshot: ## Render docs/screenshot-*.png: the desktop app with sample data, on Fyne's test driver.
 	$(GO) test -count=1 -run '^TestScreenshots$$' ./app -args -screenshots
 	@ls -l docs/screenshot-*.png
 
 clean: ## Remove build outputs.
-	rm -rf $(BIN) fyne-cross *.tar.xz
+	rm -rf $(BIN) fyne-cross *.tar.xz dist
