@@ -35,7 +35,7 @@ RUN_PKGS := libgl1-mesa-dev xorg-dev pkg-config gcc
 
 # Build flags of the binaries: paths trimmed, and the commit stamped in
 # (peerdrop --version) even where GOFLAGS says -buildvcs=false.
-BUILDFLAGS := -trimpath -buildvcs=auto
+BUILDFLAGS := -trimpath $(shell git status --porcelain >/dev/null 2>&1 && echo -buildvcs=auto || echo -buildvcs=false)
 
 # The LocalSend peer of the interoperability tests: the npm package
 # localsend (an independent implementation of LocalSend protocol v2, a Node
@@ -187,7 +187,7 @@ package: build-gui ## Package the desktop app for Linux (ThePeerDrop.tar.xz) wit
 
 # What make release needs beyond the build: mingw-w64 for the Windows app,
 # Debian's packaging and checking tools.
-RELEASE_PKGS := $(RUN_PKGS) gcc-mingw-w64-x86-64 dpkg-dev desktop-file-utils appstream zip xz-utils file binutils
+RELEASE_PKGS := $(RUN_PKGS) git gcc-mingw-w64-x86-64 dpkg-dev desktop-file-utils appstream zip unzip xz-utils file binutils
 
 release: ## Write dist/: static CLIs (linux, windows, darwin, freebsd; amd64, arm64), the Linux app (.tar.xz, .deb), the Windows app (.zip, cross-built), SHA256SUMS. Slow (the Windows app: minutes).
 	@$(MAKE) --no-print-directory sys-deps SYS_PKGS="$(RELEASE_PKGS)"
@@ -195,7 +195,7 @@ release: ## Write dist/: static CLIs (linux, windows, darwin, freebsd; amd64, ar
 
 test-release: ## make release on a clean checkout, then check what it wrote: checksums, the .deb (info, desktop and AppStream files, dpkg -i, --version, dpkg -r), the Windows .exe (PE32+ GUI, its version). Installs the .deb on this machine. Needs root.
 	@$(MAKE) --no-print-directory sys-deps SYS_PKGS="$(RELEASE_PKGS)"
-	GO=$(GO) sh deploy/release/test-release.sh
+	GO=$(GO) FYNE_TOOL=$(FYNE_TOOL) sh deploy/release/test-release.sh
 
 screenshot: ## Render docs/screenshot-*.png: the desktop app with sample data, on Fyne's test driver.
 	$(GO) test -count=1 -run '^TestScreenshots$$' ./app -args -screenshots

@@ -10,12 +10,28 @@ FYNE_TOOL=${FYNE_TOOL:-fyne.io/tools/cmd/fyne@v1.7.4}
 VERSION=$(sed -n 's/^Version *= *"\(.*\)"/\1/p' FyneApp.toml)
 APP_ID=$(sed -n 's/^ID *= *"\(.*\)"/\1/p' FyneApp.toml)
 DATE=$(git log -1 --format=%cs 2>/dev/null || date -u +%F)
-FLAGS="-trimpath -buildvcs=auto"
+# The commit is stamped in (--version) where git can read this checkout.
+VCS=-buildvcs=false
+git status --porcelain >/dev/null 2>&1 && VCS=-buildvcs=auto
+FLAGS="-trimpath $VCS"
 DIST=dist
+[ "$($GO env GOARCH)" = amd64 ] || { echo "release: build on amd64 (the .deb and the Windows app are amd64)" >&2; exit 1; }
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+cp FyneApp.toml "$WORK/FyneApp.toml.orig"
+# Whatever happens, FyneApp.toml is as it was and the fyne tool's files
+# are gone from the checkout (an interrupted fyne leaves them).
+cleanup() {
+	cp "$WORK/FyneApp.toml.orig" FyneApp.toml
+	rm -f fyne.syso fyne_metadata_init.go FyneApp.ico ThePeerDrop.exe ThePeerDrop.tar.xz
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
 rm -rf "$DIST"
 mkdir -p "$DIST"
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
+	echo "release: warning: the checkout has changes that are not committed (--version says +changes)" >&2
+fi
 
 echo "==> ThePeerDrop $VERSION ($DATE)"
 # The fyne tool, built for this machine (it builds for others itself).
@@ -46,11 +62,8 @@ CGO_ENABLED=1 $GO build $FLAGS -ldflags "-s -w" -o "$WORK/thepeerdrop" .
 CGO_ENABLED=0 $GO build $FLAGS -ldflags "-s -w" -o "$WORK/peerdrop" ./cmd/peerdrop
 
 # As the fyne tool packages it (a .tar.xz with a Makefile that installs it).
-cp FyneApp.toml "$WORK/FyneApp.toml.orig"
-rc=0
-"$FYNE" package -os linux -icon assets/icon.png -executable "$WORK/thepeerdrop" || rc=$?
+"$FYNE" package -os linux -icon assets/icon.png -executable "$WORK/thepeerdrop"
 cp "$WORK/FyneApp.toml.orig" FyneApp.toml
-[ $rc -eq 0 ]
 mv ThePeerDrop.tar.xz "$DIST/thepeerdrop-$VERSION-linux-amd64.tar.xz"
 
 # As a Debian package, built with Debian's own dpkg-deb.
@@ -67,6 +80,8 @@ gzip -9n < README.md > "$root/usr/share/doc/thepeerdrop/README.md.gz"
 find "$root/usr" -type d -exec chmod 0755 {} +
 find "$root/usr/share" -type f -exec chmod 0644 {} +
 size=$(du -sk "$root/usr" | cut -f1)
+# The newest glibc symbol version the app needs is the least libc6 it runs on.
+glibc=$(objdump -T "$WORK/thepeerdrop" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
 # GLFW links libGL and libX11 and opens the other X libraries when it starts.
 cat > "$root/DEBIAN/control" <<CONTROL
 Package: thepeerdrop
@@ -74,7 +89,7 @@ Version: $VERSION
 Architecture: amd64
 Maintainer: The ThePeerDrop developers <dev@thepeerdrop.org>
 Installed-Size: $size
-Depends: libc6, libgl1, libx11-6, libxcursor1, libxrandr2, libxinerama1, libxi6, libxxf86vm1
+Depends: libc6 (>= $glibc), libgl1, libx11-6, libxcursor1, libxrandr2, libxinerama1, libxi6, libxxf86vm1
 Section: net
 Priority: optional
 Homepage: https://github.com/thepeerdrop/peerdrop
@@ -90,10 +105,10 @@ dpkg-deb --root-owner-group -Zxz --build "$root" "$DIST/thepeerdrop_${VERSION}_a
 # The Windows desktop app, cross-built with mingw-w64; the fyne tool gives
 # it its icon and version resource.
 echo "==> the Windows desktop app"
-rc=0
-CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc "$FYNE" package -os windows -icon assets/icon.png -release || rc=$?
+# The fyne tool runs go build itself: GOFLAGS carries the stamping.
+GOFLAGS="${GOFLAGS:-} $VCS" CGO_ENABLED=1 GOARCH=amd64 CC=x86_64-w64-mingw32-gcc \
+	"$FYNE" package -os windows -icon assets/icon.png -release
 cp "$WORK/FyneApp.toml.orig" FyneApp.toml
-[ $rc -eq 0 ]
 mkdir -p "$WORK/win"
 mv ThePeerDrop.exe "$WORK/win/"
 cp README.md "$WORK/win/"

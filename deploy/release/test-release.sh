@@ -35,12 +35,14 @@ for arch in amd64 arm64; do
 done
 tar -xzf "peerdrop-$VERSION-linux-amd64.tar.gz" -C "$WORK"
 file "$WORK/peerdrop-$VERSION-linux-amd64/peerdrop" | grep -q "statically linked" || fail "the Linux CLI is not static"
+$GO version -m "$WORK/peerdrop-$VERSION-linux-amd64/peerdrop" | grep -q "vcs.modified=false" || fail "the CLI does not say it was built from a clean commit"
 "$WORK/peerdrop-$VERSION-linux-amd64/peerdrop" --version | grep -q "^peerdrop $VERSION" || fail "the CLI's --version"
 ok "CLIs"
 
 # The .deb: its control data, its desktop and AppStream files.
 deb="thepeerdrop_${VERSION}_amd64.deb"
 dpkg-deb --info "$deb" | grep -q "Version: $VERSION" || fail "dpkg-deb --info"
+dpkg-deb --info "$deb" | grep -q "libc6 (>= 2\." || fail "the .deb does not say which glibc it needs"
 mkdir "$WORK/x"
 dpkg-deb -x "$deb" "$WORK/x"
 desktop-file-validate "$WORK/x/usr/share/applications/org.thepeerdrop.app.desktop" || fail "desktop-file-validate"
@@ -54,6 +56,7 @@ ok "the .deb's files"
 # Installed as a user would: dpkg -i, then apt-get -f install for any
 # runtime library missing; the commands run; dpkg -r removes it all.
 if dpkg -s thepeerdrop >/dev/null 2>&1; then fail "thepeerdrop is already installed here: remove it first"; fi
+trap 'dpkg -r thepeerdrop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 dpkg -i "$deb" || DEBIAN_FRONTEND=noninteractive apt-get -f install -y -q || fail "dpkg -i"
 dpkg -s thepeerdrop | grep -q "Status: install ok installed" || fail "not installed"
 /usr/bin/peerdrop --version | grep -q "^peerdrop $VERSION" || fail "peerdrop --version"
@@ -62,6 +65,7 @@ files=$(dpkg -L thepeerdrop | while read -r f; do [ -f "$f" ] && echo "$f"; done
 [ -n "$files" ] || fail "dpkg -L lists no file"
 [ ! -e /etc/xdg/autostart/org.thepeerdrop.app.desktop ] || fail "an autostart entry was installed"
 dpkg -r thepeerdrop >/dev/null
+trap 'rm -rf "$WORK"' EXIT
 for f in $files; do
 	[ ! -e "$f" ] || fail "$f is left after dpkg -r"
 done
@@ -71,6 +75,7 @@ ok "dpkg -i, --version, dpkg -r ($(echo "$files" | wc -l) files)"
 unzip -q "ThePeerDrop-$VERSION-windows-amd64.zip" -d "$WORK/win"
 file "$WORK/win/ThePeerDrop.exe" | grep -q "PE32+ executable (GUI) x86-64" || fail "ThePeerDrop.exe: $(file "$WORK/win/ThePeerDrop.exe")"
 strings -el "$WORK/win/ThePeerDrop.exe" | grep -q "^$VERSION" || fail "ThePeerDrop.exe carries no version $VERSION"
+$GO version -m "$WORK/win/ThePeerDrop.exe" | grep -q "vcs.revision=$(git rev-parse HEAD)" || fail "ThePeerDrop.exe does not carry its commit"
 ok "ThePeerDrop.exe"
 
 echo "test-release: passed; dist/:"
