@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e runs the real peerdrop binary: a receiver and a sender as two
 // processes on loopback, talking WebRTC to each other, observed through their
 // --json events, exit statuses and the files they leave on disk.
