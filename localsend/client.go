@@ -43,35 +43,51 @@ func (e *mismatchError) Permanent() bool { return true }
 // SHA-256 d announced (LocalSend certificates are self-signed), plain HTTP
 // only when d speaks it and it is allowed.
 func (n *Node) client(d Device) (*http.Client, string, error) {
+	base, err := n.baseURL(d)
+	if err != nil {
+		return nil, "", err
+	}
+	want := strings.ToLower(d.Fingerprint)
+	tr := newTransport(func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("no certificate")
+		}
+		if got := Fingerprint(cs.PeerCertificates[0].Raw); got != want {
+			return &mismatchError{got: got, want: want}
+		}
+		return nil
+	})
+	tr.MaxIdleConnsPerHost = 2
+	return &http.Client{Transport: tr}, base, nil
+}
+
+// baseURL is where d's API is, over the protocol it speaks; HTTP only when
+// allowed.
+func (n *Node) baseURL(d Device) (string, error) {
 	scheme := ProtocolHTTPS
 	if !d.Encrypted() {
 		if !n.cfg.AllowHTTP {
-			return nil, "", ErrNotEncrypted
+			return "", ErrNotEncrypted
 		}
 		scheme = ProtocolHTTP
 	}
-	want := strings.ToLower(d.Fingerprint)
-	tr := &http.Transport{
+	return scheme + "://" + d.Addr.String() + strings.TrimSuffix(apiPrefix, "/"), nil
+}
+
+// newTransport is the HTTP transport of our requests to LocalSend devices;
+// verify checks the certificate (self-signed: nothing else is checked),
+// nil takes any (register, before a device's certificate is known).
+func newTransport(verify func(tls.ConnectionState) error) *http.Transport {
+	return &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: decideTimeout + 30*time.Second, // prepare-upload waits for a person
-		MaxIdleConnsPerHost:   2,
 		TLSClientConfig: &tls.Config{
-			InsecureSkipVerify: true, // self-signed: the fingerprint check below is the verification
+			InsecureSkipVerify: true, // self-signed: verify is the verification
 			MinVersion:         tls.VersionTLS12,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return errors.New("no certificate")
-				}
-				if got := Fingerprint(cs.PeerCertificates[0].Raw); got != want {
-					return &mismatchError{got: got, want: want}
-				}
-				return nil
-			},
+			VerifyConnection:   verify,
 		},
 	}
-	base := scheme + "://" + d.Addr.String() + strings.TrimSuffix(apiPrefix, "/")
-	return &http.Client{Transport: tr}, base, nil
 }
 
 // Dial checks d (its certificate against its announcement and its pin)

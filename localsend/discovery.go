@@ -225,14 +225,11 @@ func (d *discoverer) answer(in Info, addr netip.AddrPort) {
 
 // register calls a device's register with our info and returns its answer.
 func (d *discoverer) register(addr netip.AddrPort, proto string) (Info, error) {
-	c, base, err := d.n.client(Device{Info: Info{Protocol: proto, Fingerprint: "?"}, Addr: addr})
+	base, err := d.n.baseURL(Device{Info: Info{Protocol: proto}, Addr: addr})
 	if err != nil {
 		return Info{}, err
 	}
-	// The device's certificate is not known yet: any is taken here, and
-	// proven against its fingerprint before any send (Dial).
-	c.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = nil
-	defer c.CloseIdleConnections()
+	c := d.n.reg
 	self := d.n.self
 	self.Announce = nil
 	body, _ := json.Marshal(self)

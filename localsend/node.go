@@ -135,6 +135,10 @@ type Node struct {
 	self Info
 	ln   net.Listener
 	srv  *http.Server
+	// reg makes register calls (answers, the scan, Probe): one transport
+	// for all, no connection kept, any certificate (a device's is proven
+	// against its fingerprint before any send, in Dial).
+	reg *http.Client
 	// handlers counts the HTTP handlers running: Close waits for them
 	// before wg, as they may start goroutines of wg.
 	handlers sync.WaitGroup
@@ -185,6 +189,20 @@ func Start(cfg Config) (*Node, error) {
 	n.self.Port = ln.Addr().(*net.TCPAddr).Port
 	n.ln = ln
 	n.ctx, n.stop = context.WithCancel(context.Background())
+	regTr := newTransport(nil)
+	regTr.DisableKeepAlives = true
+	// The transport dials on a goroutine of its own, which a request's
+	// end does not stop: the node's does (a scan's dials to addresses
+	// where no one answers end with Close).
+	dial := regTr.DialContext
+	regTr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(n.ctx, cancel)
+		defer stop()
+		return dial(ctx, network, addr)
+	}
+	n.reg = &http.Client{Transport: regTr}
 	n.srv = n.newServer()
 	n.wg.Go(func() {
 		if err := n.srv.Serve(n.sniff(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -346,5 +346,3 @@ func pinSource(ip netip.Addr) netip.Prefix {
 	p, _ := ip.Prefix(64)
 	return p
 }
-
-var errBusy = errors.New("busy")
